@@ -1,0 +1,167 @@
+"""The ``audit`` command line: a thin click layer.
+
+Each callback parses options, calls one library function, formats the result and maps
+:class:`audit.errors.AuditError` to a one-line message. No business logic lives here.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import functools
+import io
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from audit import __version__
+from audit.errors import AuditError
+from audit.store import default_db_path
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ExitStatus(enum.IntEnum):
+    """Documented exit codes (docs/cli.md)."""
+
+    OK = 0
+    ERROR = 1
+    """An input could not be processed (other inputs may still have been)."""
+    USAGE = 2
+    """Bad options or arguments (click's own code)."""
+    POLICY = 3
+    """``audit check`` found violations of the given policy."""
+
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _configure_logging(verbose: int) -> None:
+    level = logging.WARNING - 10 * verbose
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("audit")
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)
+    # androguard logs through loguru and is very chatty; silence it unless -vv.
+    try:
+        from loguru import logger as loguru_logger
+
+        loguru_logger.remove()
+        if verbose >= 2:
+            loguru_logger.add(sys.stderr, level="DEBUG")
+    except ImportError:  # pragma: no cover - androguard always brings loguru
+        pass
+
+
+def translate_errors(f: F) -> F:
+    """Turn AuditError (and OS errors) into a one-line ClickException: never a traceback."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return f(*args, **kwargs)
+        except AuditError as e:
+            raise click.ClickException(str(e)) from e
+        except OSError as e:
+            raise click.ClickException(f"{e.filename or ''}: {e.strerror or e}".lstrip(": ")) from e
+
+    return wrapper  # type: ignore[return-value]
+
+
+def db_option(f: F) -> F:
+    return click.option(
+        "--db",
+        "db",
+        type=click.Path(dir_okay=False),
+        default=default_db_path,
+        show_default="$AUDIT_DB or ./audit.sqlite",
+        help="Case file (SQLite) to read/write.",
+    )(f)
+
+
+def output_format_options(f: F) -> F:
+    f = click.option("--table", "fmt", flag_value="table", help="Human-readable table (default on a terminal).")(f)
+    f = click.option("--csv", "fmt", flag_value="csv", help="CSV with a header row.")(f)
+    f = click.option("--json", "fmt", flag_value="json", help="JSON (stable, documented in docs/).")(f)
+    return f
+
+
+def resolve_format(fmt: str | None, output: str | None = None) -> str:
+    """Default: table on a terminal, JSON when piped or written to a file."""
+    if fmt:
+        return fmt
+    if output:
+        return "json"
+    return "table" if sys.stdout.isatty() else "json"
+
+
+def safe_cell(value: Any) -> str:
+    """Render a value for a terminal table: hostile strings lose control characters."""
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        value = ", ".join(str(v) for v in value)
+    s = str(value)
+    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in s)
+
+
+def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], max_width: int = 60) -> str:
+    cells = [[safe_cell(r.get(c))[:max_width] for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def render_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(columns)
+    for r in rows:
+        w.writerow(
+            [
+                ";".join(str(x) for x in v) if isinstance(v, list | tuple) else ("" if v is None else v)
+                for v in (r.get(c) for c in columns)
+            ]
+        )
+    return buf.getvalue()
+
+
+def emit(text: str, output: str | None) -> None:
+    """Write to -o FILE (only after the work succeeded) or stdout."""
+    if output:
+        Path(output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    else:
+        click.echo(text)
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False)
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "-V", "--version", prog_name="audit")
+@click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for androguard too).")
+def main(verbose: int) -> None:
+    """Which servers does an Android app's data reach?
+
+    \b
+    Static scan of APKs, live capture (mitmproxy addon) and traffic import,
+    joined in one graph and a self-contained HTML report.
+
+    \b
+    Example:
+      audit scan apks/app.apk --db case.sqlite
+      audit import capture.har --db case.sqlite --app com.example.app
+      audit report --db case.sqlite -o reports/app.html
+    """
+    _configure_logging(verbose)
+
+
+# ---- commands are registered below, one block per command (see docs/cli.md) ----------------

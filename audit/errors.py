@@ -1,0 +1,34 @@
+"""The AuditError tree. Library code raises these (always ``raise … from e``); only the CLI and the
+mitmproxy addon translate them into user-facing messages."""
+
+from __future__ import annotations
+
+
+class AuditError(Exception):
+    """Base class for every error this package raises on purpose."""
+
+
+class InputError(AuditError):
+    """An input file is unreadable, malformed, hostile or of an unsupported kind.
+
+    The message names the file and the problem in one line."""
+
+
+class ArchiveError(InputError):
+    """A zip/APK/bundle is not a zip, truncated, a zip bomb, or has unsafe entries."""
+
+
+class DexError(InputError):
+    """A DEX file has a corrupt header or tables."""
+
+
+class ImportFormatError(InputError):
+    """A traffic file (flows, HAR, pcap) cannot be read."""
+
+
+class StoreError(AuditError):
+    """The SQLite case file cannot be opened, migrated or written."""
+
+
+class ConfigError(AuditError):
+    """A configuration file (device profile, .mmdb path, signature overlay) is invalid."""

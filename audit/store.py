@@ -1,0 +1,326 @@
+"""The case file: one SQLite database per case, shared by ``audit scan --db``, the mitmproxy addon,
+``audit import`` and the graph/report.
+
+WAL mode so that the report can read while the proxy writes; the schema version lives in
+``PRAGMA user_version`` and migrations are idempotent and applied in order on open.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from audit.errors import StoreError
+from audit.models import Connection, DataFinding, DnsRecord, IpInfo, ScanResult
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DB = "audit.sqlite"
+
+
+def default_db_path() -> str:
+    """``$AUDIT_DB`` or ``./audit.sqlite``."""
+    return os.environ.get("AUDIT_DB") or DEFAULT_DB
+
+
+# Each entry migrates from version i to i+1. Never edit a released entry: append a new one.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: initial schema
+    """
+    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+    CREATE TABLE IF NOT EXISTS inputs (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,          -- apk, flows, har, pcap, live, device-profile, mmdb
+        path TEXT NOT NULL,
+        sha256 TEXT,
+        app TEXT NOT NULL DEFAULT '',
+        added_at REAL NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS scans (
+        id INTEGER PRIMARY KEY,
+        app TEXT NOT NULL,
+        package TEXT,
+        version_name TEXT,
+        version_code TEXT,
+        sha256 TEXT NOT NULL,
+        file TEXT NOT NULL,
+        format TEXT NOT NULL,
+        scanned_at REAL NOT NULL,
+        result TEXT NOT NULL        -- ScanResult.to_dict() as JSON
+    );
+    CREATE INDEX IF NOT EXISTS scans_app ON scans(app);
+    CREATE TABLE IF NOT EXISTS connections (
+        id INTEGER PRIMARY KEY,
+        ts REAL NOT NULL,
+        end_ts REAL,
+        app TEXT NOT NULL DEFAULT '',
+        source TEXT NOT NULL,
+        protocol TEXT NOT NULL,
+        tls TEXT NOT NULL DEFAULT 'none',
+        host TEXT,
+        sni TEXT,
+        ip TEXT,
+        port INTEGER,
+        client TEXT,
+        method TEXT,
+        scheme TEXT,
+        path TEXT,
+        query_keys TEXT,            -- JSON list
+        status INTEGER,
+        bytes_out INTEGER NOT NULL DEFAULT 0,
+        bytes_in INTEGER NOT NULL DEFAULT 0,
+        request_content_type TEXT,
+        response_content_type TEXT,
+        http_version TEXT,
+        tls_version TEXT,
+        alpn TEXT,
+        error TEXT
+    );
+    CREATE INDEX IF NOT EXISTS connections_app ON connections(app);
+    CREATE INDEX IF NOT EXISTS connections_dest ON connections(host, ip, port);
+    CREATE TABLE IF NOT EXISTS findings (
+        id INTEGER PRIMARY KEY,
+        connection_id INTEGER NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+        data_type TEXT NOT NULL,
+        location TEXT NOT NULL,
+        encoding TEXT NOT NULL,
+        confidence TEXT NOT NULL,
+        masked TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS findings_conn ON findings(connection_id);
+    CREATE TABLE IF NOT EXISTS dns (
+        id INTEGER PRIMARY KEY,
+        ts REAL NOT NULL,
+        app TEXT NOT NULL DEFAULT '',
+        source TEXT NOT NULL,
+        name TEXT NOT NULL,
+        qtype TEXT NOT NULL,
+        answer TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS dns_answer ON dns(answer);
+    CREATE TABLE IF NOT EXISTS ip_info (
+        ip TEXT PRIMARY KEY,
+        scope TEXT NOT NULL,
+        country TEXT,
+        city TEXT,
+        asn INTEGER,
+        asn_org TEXT,
+        database TEXT,
+        database_date TEXT
+    );
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_CONN_COLS = (
+    "ts", "end_ts", "app", "source", "protocol", "tls", "host", "sni", "ip", "port", "client",
+    "method", "scheme", "path", "query_keys", "status", "bytes_out", "bytes_in",
+    "request_content_type", "response_content_type", "http_version", "tls_version", "alpn", "error",
+)  # fmt: skip
+
+
+class Store:
+    """Owns one SQLite connection to a case file (or ``:memory:``)."""
+
+    def __init__(self, path: str | os.PathLike[str] = ":memory:", *, check_same_thread: bool = True) -> None:
+        self.path = str(path)
+        try:
+            if self.path != ":memory:":
+                parent = Path(self.path).parent
+                if not parent.is_dir():
+                    raise StoreError(f"{self.path}: directory {parent} does not exist")
+            self.conn = sqlite3.connect(self.path, timeout=30, check_same_thread=check_same_thread)
+            self.conn.row_factory = sqlite3.Row
+            self.conn.execute("PRAGMA busy_timeout = 30000")
+            if self.path != ":memory:":
+                self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn.execute("PRAGMA synchronous = NORMAL")
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"{self.path}: not a usable case database ({e})") from e
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        current = self.schema_version
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: schema version {current} is newer than this tool ({SCHEMA_VERSION}); upgrade"
+            )
+        for version in range(current, SCHEMA_VERSION):
+            with self.conn:
+                self.conn.executescript(MIGRATIONS[version])
+                self.conn.execute(f"PRAGMA user_version = {version + 1}")
+
+    # -- meta / inputs ---------------------------------------------------------------------
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.conn:
+            self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def record_input(self, kind: str, path: str, sha256: str | None = None, app: str = "") -> None:
+        with self.conn:
+            self.conn.execute(
+                "INSERT INTO inputs(kind, path, sha256, app, added_at) VALUES (?, ?, ?, ?, ?)",
+                (kind, path, sha256, app, time.time()),
+            )
+
+    def inputs(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.conn.execute("SELECT * FROM inputs ORDER BY id")]
+
+    def apps(self) -> list[str]:
+        """Every app label in the case (scans and traffic)."""
+        rows = self.conn.execute(
+            "SELECT app FROM scans UNION SELECT app FROM connections UNION SELECT app FROM dns ORDER BY 1"
+        )
+        return [r[0] for r in rows if r[0]]
+
+    # -- static scans ----------------------------------------------------------------------
+
+    def add_scan(self, result: ScanResult, app: str | None = None) -> int:
+        """Store a scan; the app label defaults to the package name (or the file name)."""
+        label = app or result.app.package or Path(result.app.file).name
+        a = result.app
+        with self.conn:
+            cur = self.conn.execute(
+                "INSERT INTO scans(app, package, version_name, version_code, sha256, file, format, scanned_at,"
+                " result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (label, a.package, a.version_name, a.version_code, a.sha256, a.file, a.format, time.time(),
+                 json.dumps(result.to_dict(), sort_keys=True)),
+            )  # fmt: skip
+            self.conn.execute(
+                "INSERT INTO inputs(kind, path, sha256, app, added_at) VALUES (?, ?, ?, ?, ?)",
+                (a.format, a.file, a.sha256, label, time.time()),
+            )
+        return int(cur.lastrowid or 0)
+
+    def scans(self, app: str | None = None) -> list[tuple[str, ScanResult]]:
+        """(app label, result) for every stored scan, oldest first."""
+        q = "SELECT app, result FROM scans"
+        args: tuple[Any, ...] = ()
+        if app:
+            q += " WHERE app = ?"
+            args = (app,)
+        return [(r["app"], ScanResult.from_dict(json.loads(r["result"]))) for r in self.conn.execute(q + " ORDER BY id", args)]
+
+    # -- traffic ---------------------------------------------------------------------------
+
+    def add_connections(self, conns: Iterable[Connection]) -> int:
+        """Insert connections (and their data findings) in one transaction; returns the count."""
+        n = 0
+        with self.conn:
+            for c in conns:
+                values = [getattr(c, k) for k in _CONN_COLS]
+                values[_CONN_COLS.index("query_keys")] = json.dumps(list(c.query_keys))
+                cur = self.conn.execute(
+                    f"INSERT INTO connections({', '.join(_CONN_COLS)}) VALUES ({', '.join('?' * len(_CONN_COLS))})",
+                    values,
+                )
+                if c.findings:
+                    self._insert_findings(int(cur.lastrowid or 0), c.findings)
+                n += 1
+        return n
+
+    def _insert_findings(self, connection_id: int, findings: Iterable[DataFinding]) -> None:
+        self.conn.executemany(
+            "INSERT INTO findings(connection_id, data_type, location, encoding, confidence, masked)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [(connection_id, f.data_type, f.location, f.encoding, f.confidence, f.masked) for f in findings],
+        )
+
+    def replace_findings(self, connection_id: int, findings: Iterable[DataFinding]) -> None:
+        """Replace the data findings of one connection (``audit pii`` re-scan)."""
+        with self.conn:
+            self.conn.execute("DELETE FROM findings WHERE connection_id = ?", (connection_id,))
+            self._insert_findings(connection_id, findings)
+
+    def connections(self, app: str | None = None) -> Iterator[tuple[int, Connection]]:
+        """(id, connection) in time order, with their findings."""
+        q = "SELECT * FROM connections"
+        args: tuple[Any, ...] = ()
+        if app:
+            q += " WHERE app = ?"
+            args = (app,)
+        findings: dict[int, list[DataFinding]] = {}
+        fq = "SELECT f.* FROM findings f JOIN connections c ON c.id = f.connection_id"
+        for r in self.conn.execute(fq + (" WHERE c.app = ?" if app else ""), args):
+            findings.setdefault(r["connection_id"], []).append(
+                DataFinding(r["data_type"], r["location"], r["encoding"], r["confidence"], r["masked"])
+            )
+        for r in self.conn.execute(q + " ORDER BY ts, id", args):
+            kw = {k: r[k] for k in _CONN_COLS}
+            kw["query_keys"] = tuple(json.loads(r["query_keys"] or "[]"))
+            yield r["id"], Connection(**kw, findings=tuple(findings.get(r["id"], ())))
+
+    def connection_count(self, app: str | None = None) -> int:
+        if app:
+            return int(self.conn.execute("SELECT count(*) FROM connections WHERE app = ?", (app,)).fetchone()[0])
+        return int(self.conn.execute("SELECT count(*) FROM connections").fetchone()[0])
+
+    def add_dns(self, records: Iterable[DnsRecord]) -> int:
+        rows = [
+            (r.ts, r.app, r.source, r.name.lower().rstrip("."), r.qtype, a)
+            for r in records
+            for a in (r.answers or ("",))
+        ]
+        with self.conn:
+            self.conn.executemany(
+                "INSERT INTO dns(ts, app, source, name, qtype, answer) VALUES (?, ?, ?, ?, ?, ?)", rows
+            )
+        return len(rows)
+
+    def dns_names(self, app: str | None = None) -> dict[str, list[str]]:
+        """IP → names the app asked for that were answered with that IP (first asked first)."""
+        q = "SELECT answer, name FROM dns WHERE answer != ''"
+        args: tuple[Any, ...] = ()
+        if app:
+            q += " AND app = ?"
+            args = (app,)
+        out: dict[str, list[str]] = {}
+        for r in self.conn.execute(q + " ORDER BY ts, id", args):
+            names = out.setdefault(r["answer"], [])
+            if r["name"] not in names:
+                names.append(r["name"])
+        return out
+
+    def dns_records(self, app: str | None = None) -> list[dict[str, Any]]:
+        q = "SELECT * FROM dns" + (" WHERE app = ?" if app else "") + " ORDER BY ts, id"
+        return [dict(r) for r in self.conn.execute(q, (app,) if app else ())]
+
+    # -- geo-IP cache ----------------------------------------------------------------------
+
+    def cache_ip_info(self, infos: Iterable[IpInfo]) -> None:
+        with self.conn:
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO ip_info(ip, scope, country, city, asn, asn_org, database, database_date)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(i.ip, i.scope, i.country, i.city, i.asn, i.asn_org, i.database, i.database_date) for i in infos],
+            )
+
+    def cached_ip_info(self) -> dict[str, IpInfo]:
+        return {r["ip"]: IpInfo(**dict(r)) for r in self.conn.execute("SELECT * FROM ip_info")}
