@@ -219,6 +219,18 @@ class DataFinding:
 
 
 @dataclass(frozen=True)
+class HttpRequestData:
+    """What an HTTP request carried, kept in the case file so that data detection can be re-run
+    (``audit pii``). Never exported or shown in reports."""
+
+    url: str
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+    """Raw body as sent (still content-encoded), capped by the recorder/importer."""
+    body_truncated: bool = False
+
+
+@dataclass(frozen=True)
 class Connection:
     """One observed flow or connection to a destination (HTTP flow, failed/passed-through TLS
     connection, raw TCP/UDP flow, QUIC connection)."""
@@ -258,9 +270,12 @@ class Connection:
     """Failure reason (TLS handshake failure, connection refused …)."""
     end_ts: float | None = None
     findings: tuple[DataFinding, ...] = ()
+    request: HttpRequestData | None = field(default=None, repr=False, compare=False)
+    """Request content for data detection; stored separately, never part of ``to_dict``."""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        d.pop("request", None)
         d["query_keys"] = list(self.query_keys)
         d["findings"] = [f.to_dict() for f in self.findings]
         return d

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.errors import StoreError
-from audit.models import Connection, DataFinding, DnsRecord, IpInfo, ScanResult
+from audit.models import Connection, DataFinding, DnsRecord, HttpRequestData, IpInfo, ScanResult
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +113,16 @@ MIGRATIONS: tuple[str, ...] = (
         asn_org TEXT,
         database TEXT,
         database_date TEXT
+    );
+    """,
+    # 2: request content, for re-running data detection (audit pii)
+    """
+    CREATE TABLE IF NOT EXISTS requests (
+        connection_id INTEGER PRIMARY KEY REFERENCES connections(id) ON DELETE CASCADE,
+        url TEXT NOT NULL,
+        headers TEXT NOT NULL,      -- JSON list of [name, value]
+        body BLOB NOT NULL,
+        body_truncated INTEGER NOT NULL DEFAULT 0
     );
     """,
 )
@@ -241,8 +251,15 @@ class Store:
                     f"INSERT INTO connections({', '.join(_CONN_COLS)}) VALUES ({', '.join('?' * len(_CONN_COLS))})",
                     values,
                 )
+                cid = int(cur.lastrowid or 0)
                 if c.findings:
-                    self._insert_findings(int(cur.lastrowid or 0), c.findings)
+                    self._insert_findings(cid, c.findings)
+                if c.request is not None:
+                    r = c.request
+                    self.conn.execute(
+                        "INSERT INTO requests(connection_id, url, headers, body, body_truncated) VALUES (?, ?, ?, ?, ?)",
+                        (cid, r.url, json.dumps([list(h) for h in r.headers]), r.body, int(r.body_truncated)),
+                    )
                 n += 1
         return n
 
@@ -276,6 +293,21 @@ class Store:
             kw = {k: r[k] for k in _CONN_COLS}
             kw["query_keys"] = tuple(json.loads(r["query_keys"] or "[]"))
             yield r["id"], Connection(**kw, findings=tuple(findings.get(r["id"], ())))
+
+    def requests(self, app: str | None = None) -> Iterator[tuple[int, HttpRequestData]]:
+        """(connection id, request content) for every stored HTTP request."""
+        q = "SELECT r.* FROM requests r JOIN connections c ON c.id = r.connection_id"
+        args: tuple[Any, ...] = ()
+        if app:
+            q += " WHERE c.app = ?"
+            args = (app,)
+        for r in self.conn.execute(q + " ORDER BY r.connection_id", args):
+            yield r["connection_id"], HttpRequestData(
+                url=r["url"],
+                headers=tuple((str(k), str(v)) for k, v in json.loads(r["headers"])),
+                body=bytes(r["body"]),
+                body_truncated=bool(r["body_truncated"]),
+            )
 
     def connection_count(self, app: str | None = None) -> int:
         if app:
