@@ -356,3 +356,24 @@ class Store:
 
     def cached_ip_info(self) -> dict[str, IpInfo]:
         return {r["ip"]: IpInfo(**dict(r)) for r in self.conn.execute("SELECT * FROM ip_info")}
+
+    # -- aggregates for the graph and the report ---------------------------------------------
+
+    def finding_summary(self, app: str | None = None) -> list[dict[str, Any]]:
+        """Data findings grouped by (host, ip, port, data_type, location, encoding, confidence), with
+        ``flows`` (distinct connections), ``first_ts`` and one ``masked`` example."""
+        q = (
+            "SELECT c.host, c.ip, c.port, f.data_type, f.location, f.encoding, f.confidence,"
+            " count(DISTINCT c.id) AS flows, min(c.ts) AS first_ts, min(f.masked) AS masked"
+            " FROM findings f JOIN connections c ON c.id = f.connection_id"
+            + (" WHERE c.app = ?" if app else "")
+            + " GROUP BY c.host, c.ip, c.port, f.data_type, f.location, f.encoding, f.confidence"
+            " ORDER BY f.data_type, c.host, c.ip, c.port, f.location"
+        )
+        return [dict(r) for r in self.conn.execute(q, (app,) if app else ())]
+
+    def connection_times(self, app: str | None = None) -> list[tuple[float, str | None, str | None, int]]:
+        """(ts, host, ip, bytes_out + bytes_in) of every connection in time order, for timelines."""
+        q = "SELECT ts, host, ip, bytes_out + bytes_in FROM connections"
+        q += (" WHERE app = ?" if app else "") + " ORDER BY ts, id"
+        return [(float(r[0]), r[1], r[2], int(r[3] or 0)) for r in self.conn.execute(q, (app,) if app else ())]
