@@ -1,0 +1,368 @@
+"""Server location and network owner of an IP address (facts 1 and 2 of a destination).
+
+Two backends behind :class:`GeoIpBackend`:
+
+- :class:`EmbeddedGeoIp`: the ``geoip2fast`` package's bundled ``geoip2fast-asn-ipv6.dat.gz``
+  (country + ASN organisation name, IPv4 and IPv6, offline). That file stores ASN *names* only, not
+  numbers, so this backend leaves ``asn`` as ``None``.
+- :class:`MmdbGeoIp`: a user-supplied MaxMind DB file (GeoLite2/GeoIP2 City, Country or ASN; DB-IP
+  lite City/Country/ASN), type detected from ``metadata.database_type``, date from
+  ``metadata.build_epoch``.
+
+:class:`Enricher` picks one backend for the location (City > Country > embedded) and one for the
+network (ASN > embedded) and answers :meth:`Enricher.ip_info`. Private, loopback, link-local, CGNAT,
+multicast and reserved addresses are labelled in ``IpInfo.scope`` and never geo-located. Every answer
+names the database(s) consulted and the date of the location database.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+import functools
+import ipaddress
+import logging
+import os
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from audit.errors import ConfigError
+from audit.models import IpInfo
+
+log = logging.getLogger(__name__)
+
+#: ``IpInfo.scope`` values.
+SCOPES = ("public", "private", "loopback", "link-local", "multicast", "reserved", "cgnat", "invalid")
+
+_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+_PRIVATE_NETS = tuple(
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+)
+_ISO_COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+
+def parse_ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """Parse an IP literal as found in traffic: ``[::1]``, ``fe80::1%eth0`` and IPv4-mapped IPv6
+    (``::ffff:1.2.3.4``, how dual-stack sockets report IPv4 peers) are accepted; None if invalid."""
+    s = value.strip().strip("[]").split("%", 1)[0]
+    try:
+        addr = ipaddress.ip_address(s)
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
+
+
+def normalize_ip(value: str) -> str | None:
+    """Canonical text form of an IP literal (see :func:`parse_ip`), or None if it is not one."""
+    addr = parse_ip(value)
+    return None if addr is None else str(addr)
+
+
+def ip_scope(value: str) -> str:
+    """Which part of the address space ``value`` is in: one of :data:`SCOPES`.
+
+    Only ``public`` addresses are geo-located; the others have no meaningful server location."""
+    addr = parse_ip(value)
+    if addr is None:
+        return "invalid"
+    if addr.is_loopback:
+        return "loopback"
+    if addr.is_link_local:
+        return "link-local"
+    if addr.is_multicast:
+        return "multicast"
+    if addr in _CGNAT:  # RFC 6598 shared address space: carrier NAT, not a server location
+        return "cgnat"
+    if any(addr in n for n in _PRIVATE_NETS if n.version == addr.version):
+        return "private"
+    if not addr.is_global:  # documentation, benchmarking, unspecified, 240/4 …
+        return "reserved"
+    return "public"
+
+
+@dataclass(frozen=True)
+class GeoAnswer:
+    """What one backend knows about one public IP; every field may be missing."""
+
+    country: str | None = None
+    city: str | None = None
+    asn: int | None = None
+    asn_org: str | None = None
+
+
+class GeoIpBackend(abc.ABC):
+    """One geo-IP database."""
+
+    #: Does it answer country (and maybe city)?
+    provides_location: bool = False
+    #: Does it answer the network (ASN number and/or organisation)?
+    provides_asn: bool = False
+    #: Does it answer the city?
+    provides_city: bool = False
+
+    @property
+    @abc.abstractmethod
+    def label(self) -> str:
+        """Human-readable name of the database and its version, used as evidence."""
+
+    @property
+    @abc.abstractmethod
+    def date(self) -> str | None:
+        """Build date of the database (ISO ``YYYY-MM-DD``) if known."""
+
+    @abc.abstractmethod
+    def lookup(self, ip: str) -> GeoAnswer:
+        """Look up a public IP (already normalized); never raises for a valid IP."""
+
+
+# --------------------------------------------------------------------------------------------
+# Embedded: geoip2fast
+# --------------------------------------------------------------------------------------------
+
+EMBEDDED_FILE = "geoip2fast-asn-ipv6.dat.gz"
+
+
+class EmbeddedGeoIp(GeoIpBackend):
+    """Country + ASN organisation from ``geoip2fast``'s bundled database.
+
+    Loading takes ~0.5 s and ~110 MB, so it happens on the first lookup (thread-safe)."""
+
+    provides_location = True
+    provides_asn = True
+
+    def __init__(self, data_file: str | os.PathLike[str] | None = None) -> None:
+        self._data_file = str(data_file) if data_file else None
+        self._db: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> Any:
+        if self._db is not None:
+            return self._db
+        with self._lock:
+            if self._db is None:
+                try:
+                    import geoip2fast
+                    from geoip2fast import GeoIP2Fast
+                except ImportError as e:  # pragma: no cover - a declared dependency
+                    raise ConfigError(f"the geoip2fast package is not installed ({e})") from e
+                # An absolute path: geoip2fast would otherwise also look in the current directory.
+                path = self._data_file or str(Path(geoip2fast.__file__).parent / EMBEDDED_FILE)
+                if not Path(path).is_file():
+                    raise ConfigError(f"{path}: embedded geo-IP database not found; reinstall geoip2fast")
+                try:
+                    self._db = GeoIP2Fast(geoip2fast_data_file=path, verbose=False)
+                except Exception as e:  # geoip2fast raises its own and builtin errors on bad files
+                    raise ConfigError(f"{path}: cannot load geo-IP database ({e})") from e
+        return self._db
+
+    @property
+    def source_info(self) -> str:
+        return str(getattr(self._load(), "source_info", "") or "unknown")
+
+    @property
+    def label(self) -> str:
+        return f"geoip2fast ({self.source_info})"
+
+    @property
+    def date(self) -> str | None:
+        # source_info looks like MAXMIND:GeoLite2-CountryASN-IPv4IPv6-en-20240618
+        m = re.search(r"(\d{4})(\d{2})(\d{2})\b", self.source_info)
+        return f"{m[1]}-{m[2]}-{m[3]}" if m else None
+
+    def lookup(self, ip: str) -> GeoAnswer:
+        try:
+            r = self._load().lookup(ip)
+        except ConfigError:
+            raise
+        except Exception as e:  # pragma: no cover - defensive: never break enrichment
+            log.warning("geoip2fast lookup of %s failed: %s", ip, e)
+            return GeoAnswer()
+        cc = str(getattr(r, "country_code", "") or "")
+        org = str(getattr(r, "asn_name", "") or "").strip()
+        return GeoAnswer(
+            country=cc if _ISO_COUNTRY.match(cc) else None,
+            asn_org=org or None,
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# MaxMind DB files
+# --------------------------------------------------------------------------------------------
+
+
+def _mmdb_kind(database_type: str) -> str:
+    """city, country or asn from a metadata.database_type such as ``GeoLite2-City``,
+    ``DBIP-Country-Lite`` or ``DBIP-ASN-Lite (compat=GeoLite2-ASN)``."""
+    t = database_type.lower()
+    if "asn" in t or t.endswith("-isp") or "-isp " in t:
+        return "asn"
+    if "city" in t:
+        return "city"
+    if "country" in t:
+        return "country"
+    return ""
+
+
+class MmdbGeoIp(GeoIpBackend):
+    """A MaxMind DB file (``.mmdb``) given by the user; opened (and validated) on construction."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        import maxminddb
+
+        self.path = str(path)
+        if not Path(self.path).is_file():
+            raise ConfigError(f"{self.path}: geo-IP database file not found")
+        try:
+            self._reader = maxminddb.open_database(self.path)
+            meta = self._reader.metadata()
+        except (maxminddb.InvalidDatabaseError, ValueError, OSError) as e:
+            raise ConfigError(f"{self.path}: not a MaxMind DB (.mmdb) file ({e})") from e
+        self.database_type = str(meta.database_type)
+        self.kind = _mmdb_kind(self.database_type)
+        if not self.kind:
+            self._reader.close()
+            raise ConfigError(
+                f"{self.path}: unsupported database type {self.database_type!r}; "
+                "use a City, Country or ASN database (GeoLite2, GeoIP2 or DB-IP lite)"
+            )
+        try:
+            self._date: str | None = dt.datetime.fromtimestamp(int(meta.build_epoch), dt.UTC).date().isoformat()
+        except (OverflowError, OSError, ValueError):
+            self._date = None
+        self.provides_location = self.kind in ("city", "country")
+        self.provides_city = self.kind == "city"
+        self.provides_asn = self.kind == "asn"
+
+    @property
+    def label(self) -> str:
+        return f"{self.database_type} ({self._date or 'undated'})"
+
+    @property
+    def date(self) -> str | None:
+        return self._date
+
+    def close(self) -> None:
+        self._reader.close()
+
+    def lookup(self, ip: str) -> GeoAnswer:
+        import maxminddb
+
+        try:
+            rec = self._reader.get(ip)
+        except (maxminddb.InvalidDatabaseError, ValueError, TypeError) as e:
+            # A corrupt data section or an IPv6 address in an IPv4-only file: no answer, keep going.
+            log.warning("%s: lookup of %s failed: %s", self.path, ip, e)
+            return GeoAnswer()
+        if not isinstance(rec, dict):
+            return GeoAnswer()
+        if self.kind == "asn":
+            num = rec.get("autonomous_system_number")
+            org = rec.get("autonomous_system_organization")
+            return GeoAnswer(
+                asn=num if isinstance(num, int) and not isinstance(num, bool) else None,
+                asn_org=org.strip() or None if isinstance(org, str) else None,
+            )
+        country = _get(rec, "country", "iso_code")
+        city = _get(rec, "city", "names", "en") if self.kind == "city" else None
+        return GeoAnswer(
+            country=country.upper() if isinstance(country, str) and _ISO_COUNTRY.match(country.upper()) else None,
+            city=city if isinstance(city, str) and city else None,
+        )
+
+
+def _get(rec: Any, *keys: str) -> Any:
+    for k in keys:
+        if not isinstance(rec, dict):
+            return None
+        rec = rec.get(k)
+    return rec
+
+
+# --------------------------------------------------------------------------------------------
+# Enricher
+# --------------------------------------------------------------------------------------------
+
+
+class Enricher:
+    """Answers :meth:`ip_info` from the best configured databases, with an in-memory LRU cache.
+
+    ``mmdb_paths``: MaxMind DB files; a City database is preferred over a Country one for the
+    location, an ASN database over the embedded one for the network. Facts a given file does not
+    cover come from the embedded database (unless ``embedded=False``). Raises :class:`ConfigError`
+    for unreadable or unsupported files.
+    """
+
+    def __init__(
+        self,
+        mmdb_paths: Sequence[str | os.PathLike[str]] = (),
+        *,
+        embedded: bool | EmbeddedGeoIp = True,
+        cache_size: int = 65536,
+    ) -> None:
+        self.mmdbs = [MmdbGeoIp(p) for p in mmdb_paths]
+        emb: EmbeddedGeoIp | None
+        if isinstance(embedded, EmbeddedGeoIp):
+            emb = embedded
+        else:
+            emb = EmbeddedGeoIp() if embedded else None
+        by_kind = {k: [m for m in self.mmdbs if m.kind == k] for k in ("city", "country", "asn")}
+        loc: list[GeoIpBackend] = [*by_kind["city"], *by_kind["country"]]
+        net: list[GeoIpBackend] = list(by_kind["asn"])
+        if emb is not None:
+            loc.append(emb)
+            net.append(emb)
+        self.location: GeoIpBackend | None = loc[0] if loc else None
+        self.network: GeoIpBackend | None = net[0] if net else None
+        self._cached = functools.lru_cache(maxsize=cache_size)(self._ip_info)
+
+    @property
+    def label(self) -> str | None:
+        """Database(s) consulted for public IPs, ``location + network`` when they differ."""
+        labels = [b.label for b in (self.location, self.network) if b is not None]
+        if not labels:
+            return None
+        return labels[0] if len(labels) == 1 or labels[0] == labels[1] else " + ".join(labels)
+
+    def ip_info(self, ip: str) -> IpInfo:
+        """Scope, location and network of ``ip``. Non-public scopes carry no geo data and no
+        database. Raises :class:`ConfigError` only if a database cannot be loaded."""
+        return self._cached(ip)
+
+    def _ip_info(self, ip: str) -> IpInfo:
+        norm = normalize_ip(ip)
+        if norm is None:
+            return IpInfo(ip=ip, scope="invalid")
+        scope = ip_scope(norm)
+        if scope != "public":
+            return IpInfo(ip=norm, scope=scope)
+        loc = self.location.lookup(norm) if self.location else GeoAnswer()
+        if self.network is self.location:
+            net = loc
+        else:
+            net = self.network.lookup(norm) if self.network else GeoAnswer()
+        return IpInfo(
+            ip=norm,
+            scope=scope,
+            country=loc.country,
+            city=loc.city,
+            asn=net.asn,
+            asn_org=net.asn_org,
+            database=self.label,
+            database_date=self.date,
+        )
+
+    @property
+    def date(self) -> str | None:
+        """Build date of the location database (else of the network database)."""
+        primary = self.location or self.network
+        return primary.date if primary is not None else None
+
+    def close(self) -> None:
+        for m in self.mmdbs:
+            m.close()
