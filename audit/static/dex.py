@@ -1,0 +1,418 @@
+"""A small, fast DEX reader: string table, defined classes and const-string references.
+
+Only what the scanner needs, read straight from the bytes with ``struct`` and ``re`` so that a scan never
+pays for a full disassembly. Format reference: https://source.android.com/docs/core/runtime/dex-format
+(the "Dalvik executable format" and "Dalvik bytecode" pages).
+
+How :meth:`DexFile.string_references` stays fast and exact: one compiled bytes-regex over the file finds
+every place where the bytes of ``const-string``/``const-string/jumbo`` with a wanted index occur; each hit
+is mapped (bisect) to the code item containing it, and only those methods are decoded instruction by
+instruction, so hits inside payloads, operands or misaligned bytes are discarded.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import re
+import struct
+from collections.abc import Iterable
+
+from audit.errors import DexError
+
+__all__ = ["DexFile", "decode_mutf8", "descriptor_to_name"]
+
+log = logging.getLogger(__name__)
+
+_MAGIC = re.compile(rb"dex\n03[5-9]\x00")
+_ENDIAN_CONSTANT = 0x12345678
+_HEADER_SIZE = 0x70
+# file_size … data_off: 20 uint32 after magic (8), checksum (4) and signature (20).
+_HEADER = struct.Struct("<20I")
+_CODE_ITEM = struct.Struct("<HHHHII")  # registers, ins, outs, tries, debug_info_off, insns_size
+
+_OP_CONST_STRING = 0x1A
+_OP_CONST_STRING_JUMBO = 0x1B
+_PACKED_SWITCH_PAYLOAD = 0x0100
+_SPARSE_SWITCH_PAYLOAD = 0x0200
+_FILL_ARRAY_DATA_PAYLOAD = 0x0300
+
+
+def _width_table() -> bytes:
+    """Instruction width in 16-bit code units, indexed by opcode (the format's first digit)."""
+    widths = [1] * 256  # 10x/11x/12x/11n/10t and the unused opcodes (decoded as 00x, one unit)
+    ranges = {
+        2: [(0x02, 0x02), (0x05, 0x05), (0x08, 0x08), (0x13, 0x13), (0x15, 0x16), (0x19, 0x1A),
+            (0x1C, 0x1C), (0x1F, 0x20), (0x22, 0x23), (0x29, 0x29), (0x2D, 0x3D), (0x44, 0x6D),
+            (0x90, 0xAF), (0xD0, 0xE2), (0xFE, 0xFF)],
+        3: [(0x03, 0x03), (0x06, 0x06), (0x09, 0x09), (0x14, 0x14), (0x17, 0x17), (0x1B, 0x1B),
+            (0x24, 0x26), (0x2A, 0x2C), (0x6E, 0x72), (0x74, 0x78), (0xFC, 0xFD)],
+        4: [(0xFA, 0xFB)],
+        5: [(0x18, 0x18)],
+    }
+    for width, spans in ranges.items():
+        for lo, hi in spans:
+            for op in range(lo, hi + 1):
+                widths[op] = width
+    return bytes(widths)
+
+
+#: Width of every Dalvik instruction in code units, by opcode.
+INSTRUCTION_WIDTHS = _width_table()
+
+
+# --------------------------------------------------------------------------------------------
+# Pure helpers
+# --------------------------------------------------------------------------------------------
+
+_SURROGATE_PAIR = re.compile("[\ud800-\udbff][\udc00-\udfff]")
+
+
+def _join_pair(m: re.Match[str]) -> str:
+    hi, lo = m.group()
+    return chr(0x10000 + ((ord(hi) - 0xD800) << 10) + (ord(lo) - 0xDC00))
+
+
+def decode_mutf8(raw: bytes) -> str:
+    """Decode MUTF-8 (DEX string data): NUL is ``C0 80``, supplementary characters are surrogate pairs
+    of 3-byte sequences. Pairs are joined, lone surrogates kept; invalid bytes become U+FFFD."""
+    try:
+        text = raw.replace(b"\xc0\x80", b"\x00").decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        text = _decode_mutf8_lenient(raw)
+    if "\ud800" <= max(text, default="\x00"):
+        text = _SURROGATE_PAIR.sub(_join_pair, text)
+    return text
+
+
+def _decode_mutf8_lenient(raw: bytes) -> str:
+    """Slow path for byte strings Python's UTF-8 codec rejects (4-byte forms, overlongs, truncation)."""
+    out: list[str] = []
+    i, n = 0, len(raw)
+    while i < n:
+        b = raw[i]
+        if b < 0x80:
+            out.append(chr(b))
+            i += 1
+        elif 0xC0 <= b < 0xE0 and i + 1 < n and raw[i + 1] & 0xC0 == 0x80:
+            out.append(chr((b & 0x1F) << 6 | raw[i + 1] & 0x3F))
+            i += 2
+        elif 0xE0 <= b < 0xF0 and i + 2 < n and raw[i + 1] & 0xC0 == 0x80 and raw[i + 2] & 0xC0 == 0x80:
+            out.append(chr((b & 0x0F) << 12 | (raw[i + 1] & 0x3F) << 6 | raw[i + 2] & 0x3F))
+            i += 3
+        else:
+            out.append("\ufffd")
+            i += 1
+    return "".join(out)
+
+
+def descriptor_to_name(descriptor: str) -> str:
+    """``Lcom/foo/Bar$Inner;`` → ``com.foo.Bar$Inner``; anything else is returned unchanged."""
+    if len(descriptor) > 2 and descriptor[0] == "L" and descriptor[-1] == ";":
+        return descriptor[1:-1].replace("/", ".")
+    return descriptor
+
+
+def _uleb128(data: bytes, pos: int) -> tuple[int, int]:
+    """Read one unsigned LEB128 (at most 5 bytes) at ``pos``; return (value, next position)."""
+    result = 0
+    shift = 0
+    while True:
+        b = data[pos]  # IndexError past the end: the caller turns it into DexError
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, pos
+        shift += 7
+        if shift >= 35:
+            raise ValueError("uleb128 longer than 5 bytes")
+
+
+# --------------------------------------------------------------------------------------------
+# The reader
+# --------------------------------------------------------------------------------------------
+
+
+class DexFile:
+    """One ``classes*.dex``: validated header, lazily decoded strings, classes and references."""
+
+    def __init__(self, data: bytes | memoryview, name: str) -> None:
+        self.name = name
+        self._data = data if isinstance(data, bytes) else bytes(data)
+        self._parse_header()
+        self._strings: list[str] | None = None
+        self._string_offsets: tuple[int, ...] | None = None
+        self._class_defs: tuple[int, ...] | None = None
+        self._class_names: list[str] | None = None
+        self._code_starts: list[int] | None = None
+        self._code_owner: list[int] | None = None  # class_def index, parallel to _code_starts
+        self._method_strings: dict[int, set[int]] = {}
+
+    # -- header ---------------------------------------------------------------------------------
+
+    def _corrupt(self, what: str) -> DexError:
+        return DexError(f"{self.name}: corrupt DEX header ({what})")
+
+    def _parse_header(self) -> None:
+        data = self._data
+        if len(data) < _HEADER_SIZE:
+            raise self._corrupt(f"truncated: {len(data)} bytes, header needs {_HEADER_SIZE}")
+        if not _MAGIC.match(data, 0, 8):
+            raise self._corrupt(f"bad magic {bytes(data[:8])!r}")
+        (file_size, header_size, endian_tag, link_size, link_off, map_off,
+         self._string_ids_size, self._string_ids_off, self._type_ids_size, self._type_ids_off,
+         proto_ids_size, proto_ids_off, field_ids_size, field_ids_off,
+         method_ids_size, method_ids_off, self._class_defs_size, self._class_defs_off,
+         data_size, data_off) = _HEADER.unpack_from(data, 32)
+        if endian_tag != _ENDIAN_CONSTANT:
+            raise self._corrupt(f"unsupported endian tag {endian_tag:#x}")
+        if file_size > len(data):
+            raise self._corrupt(f"truncated: file_size {file_size} but only {len(data)} bytes")
+        if not _HEADER_SIZE <= header_size <= file_size:
+            raise self._corrupt(f"header_size {header_size}")
+        if len(data) > file_size:
+            self._data = data = data[:file_size]
+        tables = (
+            ("string_ids", self._string_ids_size, self._string_ids_off, 4),
+            ("type_ids", self._type_ids_size, self._type_ids_off, 4),
+            ("proto_ids", proto_ids_size, proto_ids_off, 12),
+            ("field_ids", field_ids_size, field_ids_off, 8),
+            ("method_ids", method_ids_size, method_ids_off, 8),
+            ("class_defs", self._class_defs_size, self._class_defs_off, 32),
+            ("link", link_size, link_off, 1),
+            ("data", data_size, data_off, 1),
+        )
+        for label, size, off, item in tables:
+            if size and not (header_size <= off and off + size * item <= file_size):
+                raise self._corrupt(f"{label} table of {size} items at {off:#x} outside the file")
+        if map_off and not header_size <= map_off <= file_size - 4:
+            raise self._corrupt(f"map_off {map_off:#x} outside the file")
+
+    # -- strings --------------------------------------------------------------------------------
+
+    def _offsets(self) -> tuple[int, ...]:
+        if self._string_offsets is None:
+            n = self._string_ids_size
+            self._string_offsets = struct.unpack_from(f"<{n}I", self._data, self._string_ids_off)
+        return self._string_offsets
+
+    def _string_at(self, off: int) -> str:
+        """Decode the string_data_item at ``off``."""
+        data = self._data
+        try:
+            size, start = _uleb128(data, off)
+        except (IndexError, ValueError) as e:
+            raise DexError(f"{self.name}: corrupt string data at {off:#x}") from e
+        end = data.find(b"\x00", start)
+        if end < 0:
+            raise DexError(f"{self.name}: unterminated string at {off:#x}")
+        raw = data[start:end]
+        if size == end - start and raw.isascii():
+            return raw.decode("ascii")
+        return decode_mutf8(raw)
+
+    def strings(self) -> list[str]:
+        """Every ``string_ids`` entry, decoded; index-aligned with the string ids."""
+        if self._strings is None:
+            self._strings = self._decode_all_strings()
+        return self._strings
+
+    def _decode_all_strings(self) -> list[str]:
+        data = self._data
+        offsets = self._offsets()
+        if not offsets:
+            return []
+        if max(offsets) >= len(data):
+            raise DexError(f"{self.name}: string data offset outside the file")
+        out: list[str] = []
+        append = out.append
+        find = data.find
+        for off in offsets:
+            size = data[off]
+            start = off + 1
+            if size >= 0x80:
+                try:
+                    size, start = _uleb128(data, off)
+                except (IndexError, ValueError) as e:
+                    raise DexError(f"{self.name}: corrupt string data at {off:#x}") from e
+            end = find(b"\x00", start)
+            if end < 0:
+                raise DexError(f"{self.name}: unterminated string at {off:#x}")
+            raw = data[start:end]
+            if size == end - start and raw.isascii():
+                append(raw.decode("ascii"))
+            else:
+                append(decode_mutf8(raw))
+        return out
+
+    def _string(self, idx: int) -> str:
+        if self._strings is not None:
+            return self._strings[idx]
+        offsets = self._offsets()
+        if offsets[idx] >= len(self._data):
+            raise DexError(f"{self.name}: string data offset outside the file")
+        return self._string_at(offsets[idx])
+
+    # -- classes --------------------------------------------------------------------------------
+
+    def _defs(self) -> tuple[int, ...]:
+        """class_def_item fields, flat: 8 uint32 per class."""
+        if self._class_defs is None:
+            n = self._class_defs_size
+            self._class_defs = struct.unpack_from(f"<{8 * n}I", self._data, self._class_defs_off)
+        return self._class_defs
+
+    def class_names(self) -> list[str]:
+        """Dotted Java names of the classes defined in this DEX, in class_defs order."""
+        if self._class_names is None:
+            defs = self._defs()
+            n_types = self._type_ids_size
+            n_strings = self._string_ids_size
+            type_ids = struct.unpack_from(f"<{n_types}I", self._data, self._type_ids_off)
+            names: list[str] = []
+            for class_idx in defs[0::8]:
+                if class_idx >= n_types or type_ids[class_idx] >= n_strings:
+                    raise DexError(f"{self.name}: corrupt class_defs (type index {class_idx} out of range)")
+                names.append(descriptor_to_name(self._string(type_ids[class_idx])))
+            self._class_names = names
+        return self._class_names
+
+    # -- code -----------------------------------------------------------------------------------
+
+    def _code_index(self) -> tuple[list[int], list[int]]:
+        """Sorted code_item offsets of every method with code, and the class_def index owning each."""
+        if self._code_starts is None or self._code_owner is None:
+            pairs: list[tuple[int, int]] = []
+            data = self._data
+            defs = self._defs()
+            for ci, class_data_off in enumerate(defs[6::8]):
+                if not class_data_off:
+                    continue
+                try:
+                    for code_off in self._class_code_offsets(class_data_off):
+                        pairs.append((code_off, ci))
+                except (IndexError, ValueError) as e:
+                    raise DexError(f"{self.name}: corrupt class_data at {class_data_off:#x}") from e
+            pairs.sort()
+            limit = len(data) - _CODE_ITEM.size
+            self._code_starts = [c for c, _ in pairs if c <= limit]
+            self._code_owner = [ci for c, ci in pairs if c <= limit]
+        return self._code_starts, self._code_owner
+
+    def _class_code_offsets(self, pos: int) -> list[int]:
+        """code_off of every method of the class_data_item at ``pos`` that has code."""
+        data = self._data
+        sizes = []
+        for _ in range(4):
+            value, pos = _uleb128(data, pos)
+            sizes.append(value)
+        for _ in range(2 * (sizes[0] + sizes[1])):
+            _, pos = _uleb128(data, pos)
+        found = []
+        for _ in range(sizes[2] + sizes[3]):
+            _, pos = _uleb128(data, pos)
+            _, pos = _uleb128(data, pos)
+            code_off, pos = _uleb128(data, pos)
+            if code_off:
+                found.append(code_off)
+        return found
+
+    def _method_string_ids(self, code_off: int) -> set[int]:
+        """String indices loaded by const-string(/jumbo) in the code item at ``code_off``."""
+        cached = self._method_strings.get(code_off)
+        if cached is not None:
+            return cached
+        data = self._data
+        insns_size = _CODE_ITEM.unpack_from(data, code_off)[5]
+        start = code_off + _CODE_ITEM.size
+        end = min(start + 2 * insns_size, len(data))
+        found: set[int] = set()
+        widths = INSTRUCTION_WIDTHS
+        pc = start
+        while pc + 1 < end:
+            op = data[pc]
+            if op == 0 and data[pc + 1]:
+                ident = data[pc + 1] << 8
+                if ident == _PACKED_SWITCH_PAYLOAD and pc + 4 <= end:
+                    pc += 2 * (struct.unpack_from("<H", data, pc + 2)[0] * 2 + 4)
+                elif ident == _SPARSE_SWITCH_PAYLOAD and pc + 4 <= end:
+                    pc += 2 * (struct.unpack_from("<H", data, pc + 2)[0] * 4 + 2)
+                elif ident == _FILL_ARRAY_DATA_PAYLOAD and pc + 8 <= end:
+                    width, count = struct.unpack_from("<HI", data, pc + 2)
+                    pc += 2 * ((width * count + 1) // 2 + 4)
+                else:
+                    break  # not a valid instruction: stop, like the Dalvik verifier would reject it
+                continue
+            if op == _OP_CONST_STRING and pc + 4 <= end:
+                found.add(data[pc + 2] | data[pc + 3] << 8)
+            elif op == _OP_CONST_STRING_JUMBO and pc + 6 <= end:
+                found.add(struct.unpack_from("<I", data, pc + 2)[0])
+            pc += 2 * widths[op]
+        self._method_strings[code_off] = found
+        return found
+
+    def string_references(self, indices: Iterable[int]) -> dict[int, set[str]]:
+        """For each wanted string index, the dotted names of the defined classes whose code loads it
+        with const-string or const-string/jumbo. Indices no code loads map to an empty set."""
+        wanted = {i for i in indices if 0 <= i < self._string_ids_size}
+        result: dict[int, set[str]] = {i: set() for i in wanted}
+        if not wanted or not self._class_defs_size:
+            return result
+        data = self._data
+        starts, owners = self._code_index()
+        if not starts:
+            return result
+        names = self.class_names()
+        pattern = _reference_pattern(wanted)
+        seen_methods: set[int] = set()
+        for m in pattern.finditer(data, starts[0] + _CODE_ITEM.size):
+            pos = m.start()
+            if pos & 1:
+                continue
+            k = bisect.bisect_right(starts, pos - _CODE_ITEM.size) - 1
+            if k < 0:
+                continue
+            code_off = starts[k]
+            if code_off in seen_methods:
+                continue
+            insns_size = _CODE_ITEM.unpack_from(data, code_off)[5]
+            if pos >= code_off + _CODE_ITEM.size + 2 * insns_size:
+                continue
+            seen_methods.add(code_off)
+            loaded = self._method_string_ids(code_off) & wanted
+            if not loaded:
+                continue
+            # every method sharing this code item (a DEX may point several at one) is an owner
+            j = k
+            while j >= 0 and starts[j] == code_off:
+                j -= 1
+            j += 1
+            while j < len(starts) and starts[j] == code_off:
+                for idx in loaded:
+                    result[idx].add(names[owners[j]])
+                j += 1
+        return result
+
+
+def _reference_pattern(wanted: set[int]) -> re.Pattern[bytes]:
+    """A zero-width regex matching const-string (``1a AA iiii``) or const-string/jumbo (``1b AA iiiiiiii``)
+    with any of the wanted indices; zero-width so overlapping candidates are all reported."""
+    short: dict[int, set[int]] = {}
+    for i in wanted:
+        if i <= 0xFFFF:
+            short.setdefault(i & 0xFF, set()).add(i >> 8)
+    branches = []
+    for lo, his in sorted(short.items()):
+        branches.append(re.escape(bytes([lo])) + _byte_class(his))
+    alternatives = []
+    if branches:
+        alternatives.append(b"\\x1a[\\x00-\\xff](?:" + b"|".join(branches) + b")")
+    jumbo = b"|".join(re.escape(struct.pack("<I", i)) for i in sorted(wanted))
+    alternatives.append(b"\\x1b[\\x00-\\xff](?:" + jumbo + b")")
+    return re.compile(b"(?=" + b"|".join(alternatives) + b")", re.DOTALL)
+
+
+def _byte_class(values: set[int]) -> bytes:
+    if len(values) == 1:
+        return re.escape(bytes(values))
+    return b"[" + b"".join(b"\\x%02x" % v for v in sorted(values)) + b"]"
