@@ -165,3 +165,48 @@ def main(verbose: int) -> None:
 
 
 # ---- commands are registered below, one block per command (see docs/cli.md) ----------------
+
+
+# ---- audit destinations ---------------------------------------------------------------------
+
+
+@main.command("destinations")
+@db_option
+@click.option("--app", "app", default=None, help="Only this app label (default: every app in the case).")
+@output_format_options
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to FILE instead of stdout.")
+@click.option(
+    "--mmdb",
+    "mmdb",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="MaxMind/DB-IP .mmdb file (City, Country or ASN); repeatable. Default: the files given to the "
+    "recorder for this case, else the embedded database.",
+)
+@translate_errors
+def destinations_cmd(db: str, app: str | None, fmt: str | None, output: str | None, mmdb: tuple[str, ...]) -> None:
+    """List every server the app reached: one row per (host, IP, port).
+
+    Keeps three facts apart: server location (geo-IP of the IP contacted), network owner (ASN) and
+    the company owning the domain with its home country. Columns: docs/destinations.md.
+
+    \b
+    Example:
+      audit destinations --db case.sqlite --app com.example.app --table
+      audit destinations --db case.sqlite --mmdb GeoLite2-City.mmdb --mmdb GeoLite2-ASN.mmdb --csv -o dest.csv
+    """
+    from audit.destinations import CSV_COLUMNS, TABLE_COLUMNS, enricher_for, list_destinations
+    from audit.store import Store
+
+    if db != ":memory:" and not Path(db).is_file():
+        raise click.ClickException(f"{db}: no such case file; record traffic or run `audit import` first")
+    with Store(db) as store:
+        rows = [d.to_dict() for d in list_destinations(store, app=app, enricher=enricher_for(store, mmdb))]
+    kind = resolve_format(fmt, output)
+    if kind == "json":
+        text = dumps(rows)
+    elif kind == "csv":
+        text = render_csv(rows, CSV_COLUMNS)
+    else:
+        text = render_table(rows, TABLE_COLUMNS) if rows else "no destinations recorded"
+    emit(text, output)

@@ -1,0 +1,253 @@
+"""``audit destinations``: one row per (host, ip, port) the app reached, with the three facts kept
+apart: where the server is (geo-IP of the IP actually contacted), who runs its network (ASN) and
+which company owns the domain (with its home country).
+
+Rows are aggregated in SQL from the case file's connections (live capture and imports alike). A bare
+IP gets the host name the app asked DNS for, when the capture saw that answer. See
+``docs/destinations.md`` for every column.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from audit.enrich.geoip import Enricher, normalize_ip
+from audit.models import CompanyInfo, Destination, IpInfo
+from audit.store import Store
+
+log = logging.getLogger(__name__)
+
+#: ``Destination.tls`` when a row mixes connections: the highest rank wins. A connection the app
+#: refused to let us read (failed: certificate pinning or no trust in the CA) outranks one we chose
+#: not to read (passthrough), which outranks plaintext (none), which outranks a fully intercepted one.
+TLS_RANK = {"intercepted": 0, "none": 1, "passthrough": 2, "failed": 3}
+
+#: Order of ``Destination.protocol`` values when a row mixes several (most informative first).
+PROTOCOL_ORDER = ("https", "wss", "http", "ws", "quic", "tls", "tcp", "udp", "dns")
+
+#: Table columns of ``audit destinations --table`` (JSON/CSV carry every key).
+TABLE_COLUMNS = (
+    "host", "ip", "port", "protocol", "tls", "flows", "bytes_out", "bytes_in",
+    "server_country", "asn", "asn_org", "company", "company_country", "data_types",
+)  # fmt: skip
+
+#: CSV columns: every key of ``Destination.to_dict()``, in this order.
+CSV_COLUMNS = (
+    "host", "ip", "port", "protocol", "sni", "tls", "flows", "bytes_out", "bytes_in", "first_seen",
+    "last_seen", "server_country", "server_city", "asn", "asn_org", "company", "company_country",
+    "sources", "data_types", "ip_scope", "geo_database", "apps",
+)  # fmt: skip
+
+
+class CompanyLookup(Protocol):
+    """What :mod:`audit.enrich.company`'s ``CompanyDb`` offers (domain → owning company)."""
+
+    def lookup(self, host: str) -> CompanyInfo | None: ...
+
+
+@dataclass
+class _Row:
+    host: str | None
+    ip: str | None
+    port: int | None
+    protocols: set[str] = field(default_factory=set)
+    sni: str | None = None
+    tls: str = "intercepted"
+    flows: int = 0
+    bytes_out: int = 0
+    bytes_in: int = 0
+    first_seen: float = float("inf")
+    last_seen: float = float("-inf")
+    sources: set[str] = field(default_factory=set)
+    apps: set[str] = field(default_factory=set)
+    data_types: set[str] = field(default_factory=set)
+
+
+_GROUP_SQL = """
+SELECT lower(host) AS host, ip, port,
+       min(sni) AS sni,
+       max(CASE tls WHEN 'failed' THEN 3 WHEN 'passthrough' THEN 2 WHEN 'none' THEN 1 ELSE 0 END) AS tls_rank,
+       count(*) AS flows,
+       sum(bytes_out) AS bytes_out,
+       sum(bytes_in) AS bytes_in,
+       min(ts) AS first_seen,
+       max(coalesce(end_ts, ts)) AS last_seen
+FROM connections {where}
+GROUP BY lower(host), ip, port
+"""
+
+# Separate from _GROUP_SQL: app labels are free text, so no group_concat with a separator.
+_LABELS_SQL = """
+SELECT DISTINCT lower(host) AS host, ip, port, protocol, source, app FROM connections {where}
+"""
+
+_FINDINGS_SQL = """
+SELECT lower(c.host) AS host, c.ip, c.port, f.data_type
+FROM findings f JOIN connections c ON c.id = f.connection_id {where}
+GROUP BY lower(c.host), c.ip, c.port, f.data_type
+"""
+
+
+def _is_bare_ip(host: str | None) -> bool:
+    return host is None or normalize_ip(host) is not None
+
+
+def _name_for_ip(ip: str | None, dns: dict[str, list[str]]) -> str | None:
+    if not ip:
+        return None
+    names = dns.get(ip) or dns.get(normalize_ip(ip) or ip)
+    return names[0] if names else None
+
+
+def _aggregate(store: Store, app: str | None) -> list[_Row]:
+    where = "WHERE app = ?" if app else ""
+    args: tuple[Any, ...] = (app,) if app else ()
+    dns = store.dns_names(app)
+    rank_to_tls = {v: k for k, v in TLS_RANK.items()}
+    rows: dict[tuple[str | None, str | None, int | None], _Row] = {}
+
+    def key_for(host: str | None, ip: str | None, port: int | None) -> tuple[str | None, str | None, int | None]:
+        if _is_bare_ip(host):
+            host = _name_for_ip(ip, dns) or host
+        return host, ip, port
+
+    for r in store.conn.execute(_GROUP_SQL.format(where=where), args):
+        key = key_for(r["host"], r["ip"], r["port"])
+        row = rows.setdefault(key, _Row(*key))
+        if r["sni"] and (row.sni is None or r["sni"] < row.sni):
+            row.sni = r["sni"]
+        tls = rank_to_tls.get(int(r["tls_rank"] or 0), "intercepted")
+        if TLS_RANK[tls] > TLS_RANK[row.tls] or row.flows == 0:
+            row.tls = tls
+        row.flows += int(r["flows"])
+        row.bytes_out += int(r["bytes_out"] or 0)
+        row.bytes_in += int(r["bytes_in"] or 0)
+        row.first_seen = min(row.first_seen, float(r["first_seen"]))
+        row.last_seen = max(row.last_seen, float(r["last_seen"]))
+
+    for r in store.conn.execute(_LABELS_SQL.format(where=where), args):
+        row = rows[key_for(r["host"], r["ip"], r["port"])]
+        row.protocols.add(r["protocol"])
+        row.sources.add(r["source"])
+        if r["app"]:
+            row.apps.add(r["app"])
+
+    fwhere = "WHERE c.app = ?" if app else ""
+    for r in store.conn.execute(_FINDINGS_SQL.format(where=fwhere), args):
+        key = key_for(r["host"], r["ip"], r["port"])
+        if key in rows:
+            rows[key].data_types.add(r["data_type"])
+    return list(rows.values())
+
+
+def _ip_infos(store: Store, ips: Iterable[str], enricher: Enricher) -> dict[str, IpInfo]:
+    """IpInfo per IP, from the case file's cache when it was made with the same database(s)."""
+    cached = store.cached_ip_info()
+    out: dict[str, IpInfo] = {}
+    fresh: list[IpInfo] = []
+    label = enricher.label
+    for ip in ips:
+        c = cached.get(ip)
+        if c is not None and (c.scope != "public" or (c.database is not None and c.database == label)):
+            out[ip] = c
+            continue
+        info = enricher.ip_info(ip)
+        out[ip] = info
+        # Cache under the IP as stored in connections, so the next run finds it.
+        fresh.append(info if info.ip == ip else replace(info, ip=ip))
+    if fresh:
+        try:
+            store.cache_ip_info(fresh)
+        except sqlite3.Error as e:  # a read-only case file still gets its answer
+            log.warning("%s: could not cache geo-IP answers (%s)", store.path, e)
+    return out
+
+
+def enricher_for(store: Store, mmdb_paths: Iterable[str] = ()) -> Enricher:
+    """An :class:`Enricher` using ``mmdb_paths``, else the ``.mmdb`` files the live recorder was
+    given for this case (``inputs`` of kind ``mmdb``) that still exist, else the embedded database."""
+    paths = list(mmdb_paths)
+    if not paths:
+        seen: set[str] = set()
+        for i in store.inputs():
+            p = str(i["path"])
+            if i["kind"] == "mmdb" and p not in seen and Path(p).is_file():
+                seen.add(p)
+                paths.append(p)
+    return Enricher(paths)
+
+
+def _default_companies() -> CompanyLookup | None:
+    try:
+        from audit.enrich.company import load_companies
+    except ImportError:  # pragma: no cover - module written in parallel; absent means no company facts
+        log.debug("audit.enrich.company not available: no company facts")
+        return None
+    db: CompanyLookup = load_companies()
+    return db
+
+
+def _sort_key(d: Destination) -> tuple[str, str, int]:
+    return (d.host or d.ip or "", d.ip or "", d.port or 0)
+
+
+def list_destinations(
+    store: Store,
+    app: str | None = None,
+    enricher: Enricher | None = None,
+    companies: CompanyLookup | None = None,
+) -> list[Destination]:
+    """Every (host, ip, port) in the case file (or of one ``app``), sorted by host, IP and port.
+
+    ``enricher`` defaults to the embedded geo-IP database; ``companies`` to the bundled company
+    database (``audit.enrich.company.load_companies()``). Geo-IP answers are cached in the case file
+    together with the database(s) that gave them."""
+    if enricher is None:
+        enricher = Enricher()
+    if companies is None:
+        companies = _default_companies()
+    rows = _aggregate(store, app)
+    infos = _ip_infos(store, sorted({r.ip for r in rows if r.ip}), enricher)
+    out: list[Destination] = []
+    for r in rows:
+        info = infos.get(r.ip) if r.ip else None
+        company: CompanyInfo | None = None
+        if companies is not None:
+            for name in (r.host, r.sni):
+                if name and not _is_bare_ip(name):
+                    company = companies.lookup(name)
+                    if company is not None:
+                        break
+        protocols = sorted(r.protocols, key=lambda p: (PROTOCOL_ORDER.index(p) if p in PROTOCOL_ORDER else 99, p))
+        out.append(
+            Destination(
+                host=r.host,
+                ip=r.ip,
+                port=r.port,
+                protocol=",".join(protocols),
+                sni=r.sni,
+                tls=r.tls,
+                flows=r.flows,
+                bytes_out=r.bytes_out,
+                bytes_in=r.bytes_in,
+                first_seen=r.first_seen,
+                last_seen=r.last_seen,
+                server_country=info.country if info else None,
+                server_city=info.city if info else None,
+                asn=info.asn if info else None,
+                asn_org=info.asn_org if info else None,
+                company=company.company if company else None,
+                company_country=company.country if company else None,
+                sources=tuple(sorted(r.sources)),
+                data_types=tuple(sorted(r.data_types)),
+                ip_scope=info.scope if info else None,
+                geo_database=info.database if info else None,
+                apps=tuple(sorted(r.apps)),
+            )
+        )
+    return sorted(out, key=_sort_key)
