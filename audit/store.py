@@ -326,6 +326,76 @@ class Store:
             )
         return len(rows)
 
+    def add_traffic(
+        self,
+        items: Iterable[Connection | DnsRecord],
+        *,
+        kind: str,
+        path: str,
+        sha256: str | None = None,
+        app: str = "",
+        batch: int = 2000,
+    ) -> tuple[int, int]:
+        """Store one imported input (its connections, DNS records and ``inputs`` row) in ONE
+        transaction: if ``items`` raises, nothing of it is kept. Consumed lazily and written in
+        ``executemany`` batches, so memory stays bounded. Returns (connections, DNS records)."""
+        insert = (
+            f"INSERT INTO connections(id, {', '.join(_CONN_COLS)})"
+            f" VALUES ({', '.join('?' * (len(_CONN_COLS) + 1))})"
+        )
+        qk = _CONN_COLS.index("query_keys")
+        n_conn = n_dns = 0
+        conns: list[Connection] = []
+        dns: list[DnsRecord] = []
+
+        def flush(next_id: int) -> int:
+            rows, findings, requests = [], [], []
+            for cid, c in enumerate(conns, next_id):
+                values = [cid, *(getattr(c, k) for k in _CONN_COLS)]
+                values[qk + 1] = json.dumps(list(c.query_keys))
+                rows.append(values)
+                findings += [(cid, f.data_type, f.location, f.encoding, f.confidence, f.masked) for f in c.findings]
+                if c.request is not None:
+                    r = c.request
+                    requests.append((cid, r.url, json.dumps([list(h) for h in r.headers]), r.body, int(r.body_truncated)))
+            self.conn.executemany(insert, rows)
+            self.conn.executemany(
+                "INSERT INTO findings(connection_id, data_type, location, encoding, confidence, masked)"
+                " VALUES (?, ?, ?, ?, ?, ?)", findings)  # fmt: skip
+            self.conn.executemany(
+                "INSERT INTO requests(connection_id, url, headers, body, body_truncated) VALUES (?, ?, ?, ?, ?)",
+                requests,
+            )
+            self.conn.executemany(
+                "INSERT INTO dns(ts, app, source, name, qtype, answer) VALUES (?, ?, ?, ?, ?, ?)",
+                [(r.ts, r.app, r.source, r.name.lower().rstrip("."), r.qtype, a) for r in dns for a in (r.answers or ("",))],
+            )  # fmt: skip
+            next_id += len(conns)
+            conns.clear()
+            dns.clear()
+            return next_id
+
+        with self.conn:
+            # IMMEDIATE: take the write lock before reading max(id), so that explicit ids cannot
+            # collide with a concurrent writer (the live addon on the same case file).
+            self.conn.execute("BEGIN IMMEDIATE")
+            next_id = int(self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM connections").fetchone()[0])
+            for item in items:
+                if isinstance(item, Connection):
+                    conns.append(item)
+                    n_conn += 1
+                else:
+                    dns.append(item)
+                    n_dns += 1
+                if len(conns) + len(dns) >= batch:
+                    next_id = flush(next_id)
+            flush(next_id)
+            self.conn.execute(
+                "INSERT INTO inputs(kind, path, sha256, app, added_at) VALUES (?, ?, ?, ?, ?)",
+                (kind, path, sha256, app, time.time()),
+            )
+        return n_conn, n_dns
+
     def dns_names(self, app: str | None = None) -> dict[str, list[str]]:
         """IP → names the app asked for that were answered with that IP (first asked first)."""
         q = "SELECT answer, name FROM dns WHERE answer != ''"

@@ -1,0 +1,104 @@
+"""Import saved traffic (mitmproxy flow files, HAR, pcap/pcapng) into the case file.
+
+>>> summary = import_file(Path("capture.har"), store, app="com.example.app")  # doctest: +SKIP
+
+The format is sniffed from the file's content (not its extension). Each file is imported in one
+transaction: a file that cannot be read raises :class:`~audit.errors.ImportFormatError` and leaves
+the case file as it was. A flow file or pcap that is merely truncated (a capture that was cut off)
+keeps what could be read and says so in :attr:`ImportSummary.errors`. See docs/import.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from audit.errors import ImportFormatError
+from audit.models import Connection, DnsRecord
+from audit.store import Store
+from audit.traffic.importers.base import Detector, Importer
+from audit.traffic.importers.flows import FlowsImporter
+from audit.traffic.importers.har import HarImporter
+from audit.traffic.importers.pcap import PcapImporter
+
+__all__ = ["IMPORTERS", "ImportSummary", "Importer", "import_file", "sniff_format"]
+
+log = logging.getLogger(__name__)
+
+#: Every importer, in sniffing order.
+IMPORTERS: tuple[type[Importer], ...] = (PcapImporter, HarImporter, FlowsImporter)
+
+_HEAD = 4096
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What one ``import_file`` call stored."""
+
+    path: str
+    format: str
+    """flows, har or pcap."""
+    connections: int
+    dns: int
+    """DNS records (one per question with its answers)."""
+    errors: tuple[str, ...]
+    """Non-fatal problems: a truncated tail, packets that could not be decoded …"""
+    sha256: str
+
+    def to_dict(self) -> dict[str, object]:
+        d = dataclasses.asdict(self)
+        d["errors"] = list(self.errors)
+        return d
+
+
+def sniff_format(path: Path, head: bytes) -> type[Importer]:
+    """The importer for a file whose first bytes are ``head``."""
+    for importer in IMPORTERS:
+        if importer.sniff(head):
+            return importer
+    if not head:
+        raise ImportFormatError(f"{path}: empty file")
+    raise ImportFormatError(
+        f"{path}: not a mitmproxy flow file, HAR (JSON with log.entries) or pcap/pcapng capture"
+    )
+
+
+def import_file(path: Path, store: Store, *, app: str = "", detector: Detector | None = None) -> ImportSummary:
+    """Read one traffic file and store its connections and DNS records in one transaction.
+
+    ``app`` labels every row (a PCAPdroid capture's per-packet app name is used when it is empty);
+    ``detector`` (``audit.traffic.pii.PiiDetector``) fills ``Connection.findings`` from request content.
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            head = f.read(_HEAD)
+            digest = hashlib.sha256(head)
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    except IsADirectoryError as e:
+        raise ImportFormatError(f"{path}: is a directory, not a traffic file") from e
+    except OSError as e:
+        raise ImportFormatError(f"{path}: cannot read ({e.strerror or e})") from e
+    importer = sniff_format(path, head)()
+    sha256 = digest.hexdigest()
+
+    def items() -> Iterator[Connection | DnsRecord]:
+        for item in importer.read(path, app=app):
+            if detector is not None and isinstance(item, Connection) and item.request is not None:
+                findings = detector.scan(item.request)
+                if findings:
+                    item = dataclasses.replace(item, findings=item.findings + findings)
+            yield item
+
+    n_conn, n_dns = store.add_traffic(items(), kind=importer.format, path=str(path), sha256=sha256, app=app)
+    for err in importer.errors:
+        log.warning("%s: %s", path, err)
+    return ImportSummary(
+        path=str(path), format=importer.format, connections=n_conn, dns=n_dns,
+        errors=tuple(importer.errors), sha256=sha256,
+    )  # fmt: skip

@@ -1,0 +1,272 @@
+"""mitmproxy flow files (``mitmdump -w``), read with :class:`mitmproxy.io.FlowReader`.
+
+FlowReader migrates every older format version itself. HTTP flows (including WebSocket), TCP, UDP
+and DNS flows are converted; other flow types are skipped with a note in ``errors``. A file that
+stops in the middle of a record (mitmdump killed while writing) keeps the flows before the damage and
+reports the truncation; a file whose first record is unreadable is refused.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from mitmproxy import exceptions, http
+from mitmproxy.io import FlowReader
+
+from audit.errors import ImportFormatError
+from audit.models import Connection, DnsRecord, HttpRequestData
+from audit.traffic.importers.base import Importer, cap_body, unique
+from audit.traffic.importers.quic import parse_quic_initial
+from audit.traffic.importers.tls import looks_like_tls_record, parse_tls_record
+
+log = logging.getLogger(__name__)
+
+_DNS_TYPES = {1: "A", 2: "NS", 5: "CNAME", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA", 33: "SRV", 65: "HTTPS"}
+
+
+class FlowsImporter(Importer):
+    """Reads mitmproxy's tnetstring flow dumps."""
+
+    format = "flows"
+    source = "mitm-file"
+
+    @classmethod
+    def sniff(cls, head: bytes) -> bool:
+        # A dump is a sequence of tnetstrings: "<length>:<payload><type>", each flow a dict ("}").
+        colon = head.find(b":", 0, 13)
+        if colon <= 0 or not head[:colon].isdigit():
+            return False
+        length = int(head[:colon])
+        end = colon + 1 + length
+        if end < len(head):
+            return head[end : end + 1] == b"}"
+        return head[colon + 1 : colon + 2].isdigit()  # a long first record: its first key's length
+
+    def read(self, path: Path, *, app: str = "") -> Iterator[Connection | DnsRecord]:
+        count = 0
+        skipped: dict[str, int] = {}
+        with path.open("rb") as f:
+            reader = FlowReader(f)
+            try:
+                for flow in reader.stream():
+                    count += 1
+                    yield from flow_to_records(flow, app=app, source=self.source, skipped=skipped)
+            except exceptions.FlowReadException as e:
+                if count == 0:
+                    raise ImportFormatError(f"{path}: not a readable mitmproxy flow file ({e})") from e
+                self.errors.append(
+                    f"truncated or damaged after flow {count} (byte {f.tell()} of {path.stat().st_size}): "
+                    f"{e}; the {count} flows before it were imported"
+                )
+            except (KeyError, TypeError, AttributeError) as e:
+                # Flow.from_state on a syntactically valid dump with the wrong structure.
+                raise ImportFormatError(f"{path}: flow {count + 1} has an unexpected structure ({e!r})") from e
+        for kind, n in sorted(skipped.items()):
+            self.errors.append(f"skipped {n} {kind} flow(s): not a traffic flow type this tool understands")
+
+
+def _addr(address: Any) -> str | None:
+    if not address:
+        return None
+    host, port = address[0], address[1]
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
+def _ip(address: Any) -> str | None:
+    """The literal IP of a peername (mitmproxy gives IPv4-mapped IPv6 in some modes)."""
+    if not address:
+        return None
+    try:
+        ip = ipaddress.ip_address(str(address[0]).split("%")[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return str(ip)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value.decode("ascii", "replace")
+    return str(value)
+
+
+def _conn_common(flow: Any) -> dict[str, Any]:
+    client, server = flow.client_conn, flow.server_conn
+    return {
+        "client": _addr(client.peername),
+        "ip": _ip(server.peername) or _ip(server.address),
+        "port": server.address[1] if server.address else (server.peername[1] if server.peername else None),
+        "sni": client.sni or server.sni or None,
+        "tls_version": client.tls_version or server.tls_version,
+        "alpn": _text(client.alpn or server.alpn),
+    }
+
+
+def _tls_state(flow: Any, secure: bool) -> str:
+    client = flow.client_conn
+    if client.tls_established:
+        return "intercepted"
+    if secure or client.sni or client.tls:
+        # The client started TLS but the handshake with mitmproxy never completed: usually a
+        # pinned certificate or an untrusted CA on the device.
+        return "failed" if (flow.error or client.error) else "passthrough"
+    return "none"
+
+
+def flow_to_records(
+    flow: Any, *, app: str = "", source: str = "mitm-file", skipped: dict[str, int] | None = None
+) -> list[Connection | DnsRecord]:
+    """Convert one mitmproxy flow (as read from a file or seen live) into our records."""
+    ftype = getattr(flow, "type", "")
+    if ftype == "http":
+        return [http_flow_to_connection(flow, app=app, source=source)]
+    if ftype in ("tcp", "udp"):
+        return [stream_flow_to_connection(flow, app=app, source=source)]
+    if ftype == "dns":
+        return dns_flow_to_records(flow, app=app, source=source)
+    if skipped is not None:
+        skipped[ftype or type(flow).__name__] = skipped.get(ftype or type(flow).__name__, 0) + 1
+    return []
+
+
+def http_flow_to_connection(flow: http.HTTPFlow, *, app: str = "", source: str = "mitm-file") -> Connection:
+    req, resp = flow.request, flow.response
+    common = _conn_common(flow)
+    scheme = req.scheme
+    protocol = scheme
+    bytes_out = len(req.raw_content or b"") + sum(len(k) + len(v) + 4 for k, v in req.headers.fields)
+    bytes_in = 0
+    if resp is not None:
+        bytes_in = len(resp.raw_content or b"") + sum(len(k) + len(v) + 4 for k, v in resp.headers.fields)
+    if flow.websocket is not None:
+        protocol = "wss" if scheme == "https" else "ws"
+        for m in flow.websocket.messages:
+            if m.from_client:
+                bytes_out += len(m.content)
+            else:
+                bytes_in += len(m.content)
+    body, truncated = cap_body(req.raw_content)
+    path = req.path.split("?", 1)[0] if req.path else None
+    error = flow.error.msg if flow.error else flow.client_conn.error or None
+    end = None
+    if resp is not None:
+        end = resp.timestamp_end
+    end = end or req.timestamp_end
+    return Connection(
+        ts=req.timestamp_start,
+        end_ts=end,
+        source=source,
+        protocol=protocol,
+        tls=_tls_state(flow, scheme == "https"),
+        app=app,
+        host=(req.pretty_host or req.host or "").lower() or None,
+        method=req.method,
+        scheme=scheme,
+        path=path,
+        query_keys=unique(list(req.query.keys())) if "?" in req.path else (),
+        status=resp.status_code if resp is not None else None,
+        bytes_out=bytes_out,
+        bytes_in=bytes_in,
+        request_content_type=req.headers.get("content-type"),
+        response_content_type=resp.headers.get("content-type") if resp is not None else None,
+        http_version=req.http_version,
+        error=error,
+        request=HttpRequestData(
+            url=req.pretty_url,
+            headers=tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in req.headers.fields),
+            body=body,
+            body_truncated=truncated,
+        ),
+        **common,
+    )
+
+
+def stream_flow_to_connection(flow: Any, *, app: str = "", source: str = "mitm-file") -> Connection:
+    """TCP/UDP flows: raw streams mitmproxy relayed (including passed-through TLS and QUIC)."""
+    common = _conn_common(flow)
+    messages = flow.messages or []
+    out = sum(len(m.content) for m in messages if m.from_client)
+    inn = sum(len(m.content) for m in messages if not m.from_client)
+    first_client = next((m.content for m in messages if m.from_client), b"")
+    protocol = flow.type
+    tls = _tls_state(flow, False)
+    if flow.type == "tcp" and looks_like_tls_record(first_client):
+        hello = parse_tls_record(first_client)
+        protocol = "tls"
+        if hello is not None:
+            common["sni"] = common["sni"] or hello.sni
+            common["alpn"] = common["alpn"] or (",".join(hello.alpn) or None)
+            common["tls_version"] = common["tls_version"] or hello.version
+        tls = "failed" if flow.error and tls != "intercepted" else ("passthrough" if tls == "none" else tls)
+    elif flow.type == "udp" and first_client:
+        hello = parse_quic_initial(first_client)
+        if hello is not None:
+            protocol = "quic"
+            common["sni"] = common["sni"] or hello.sni
+            common["alpn"] = common["alpn"] or (",".join(hello.alpn) or None)
+            tls = "passthrough" if tls == "none" else tls
+    address = flow.server_conn.address
+    host = common["sni"] or (str(address[0]).lower() if address else None)
+    timestamps = [m.timestamp for m in messages]
+    return Connection(
+        ts=flow.client_conn.timestamp_start or flow.timestamp_created,
+        end_ts=max(timestamps) if timestamps else flow.client_conn.timestamp_end,
+        source=source,
+        protocol=protocol,
+        tls=tls,
+        app=app,
+        host=host,
+        bytes_out=out,
+        bytes_in=inn,
+        error=flow.error.msg if flow.error else flow.client_conn.error or None,
+        **common,
+    )
+
+
+def dns_flow_to_records(flow: Any, *, app: str = "", source: str = "mitm-file") -> list[Connection | DnsRecord]:
+    """A DNS flow: a ``dns`` connection to the resolver plus one DnsRecord per question."""
+    req, resp = flow.request, flow.response
+    ts = req.timestamp if req is not None else flow.timestamp_created
+    out: list[Connection | DnsRecord] = []
+    answers: list[str] = []
+    if resp is not None:
+        for rr in resp.answers:
+            try:
+                if rr.type == 1:
+                    answers.append(str(rr.ipv4_address))
+                elif rr.type == 28:
+                    answers.append(str(rr.ipv6_address))
+                elif rr.type == 5:
+                    answers.append(rr.domain_name.lower().rstrip("."))
+            except (ValueError, TypeError, AttributeError):  # malformed rdata
+                continue
+    questions = list(req.questions) if req is not None else []
+    for q in questions:
+        out.append(
+            DnsRecord(ts=ts, source=source, name=q.name, qtype=_DNS_TYPES.get(q.type, str(q.type)),
+                      answers=tuple(dict.fromkeys(answers)), app=app)
+        )  # fmt: skip
+    common = _conn_common(flow)
+    out.append(
+        Connection(
+            ts=ts,
+            end_ts=resp.timestamp if resp is not None else None,
+            source=source,
+            protocol="dns",
+            app=app,
+            # The resolver is the destination; the names asked are in the DnsRecords, not the host.
+            host=None,
+            bytes_out=len(req.packed) if req is not None else 0,
+            bytes_in=len(resp.packed) if resp is not None else 0,
+            error=flow.error.msg if flow.error else None,
+            **common,
+        )
+    )
+    return out

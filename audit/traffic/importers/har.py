@@ -1,0 +1,202 @@
+"""HAR 1.2 archives (browser dev tools, Charles, HTTP Toolkit, PCAPdroid exports).
+
+Each ``log.entries[]`` item becomes one HTTP :class:`~audit.models.Connection`. The whole document
+is parsed with :func:`json.load`, so files above :data:`MAX_HAR_BYTES` are refused with a clear error
+rather than exhausting memory (a HAR that big should be split, or captured as a flow file).
+Fields follow http://www.softwareishard.com/blog/har-12-spec/; ``-1`` sizes mean "unknown".
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit
+
+from audit.errors import ImportFormatError
+from audit.models import Connection, DnsRecord, HttpRequestData
+from audit.traffic.importers.base import Importer, cap_body, unique
+
+log = logging.getLogger(__name__)
+
+#: Larger HAR files are refused (json.load keeps the whole document in memory, ~5-10x the file size).
+MAX_HAR_BYTES = 256 * 1024 * 1024
+
+_JSON_START = re.compile(rb'^(\xef\xbb\xbf)?\s*\{\s*"log"\s*:', re.S)
+_PORT_SUFFIX = re.compile(r":(\d{1,5})$")
+
+
+class HarImporter(Importer):
+    """Reads HAR 1.2 JSON."""
+
+    format = "har"
+    source = "har"
+
+    @classmethod
+    def sniff(cls, head: bytes) -> bool:
+        # "log" is the only top-level key of a HAR, and exporters write it first; a JSON object whose
+        # first key is something else is still tried when it mentions "entries" early on.
+        if _JSON_START.match(head):
+            return True
+        stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+        return stripped.startswith(b"{") and b'"log"' in head and b'"entries"' in head
+
+    def read(self, path: Path, *, app: str = "") -> Iterator[Connection | DnsRecord]:
+        size = path.stat().st_size
+        if size > MAX_HAR_BYTES:
+            raise ImportFormatError(
+                f"{path}: HAR file of {size // (1024 * 1024)} MiB is larger than the "
+                f"{MAX_HAR_BYTES // (1024 * 1024)} MiB limit; split it or import a mitmproxy flow file instead"
+            )
+        try:
+            with path.open("r", encoding="utf-8-sig") as f:
+                doc = json.load(f)
+        except UnicodeDecodeError as e:
+            raise ImportFormatError(f"{path}: HAR is not UTF-8 text ({e.reason} at byte {e.start})") from e
+        except json.JSONDecodeError as e:
+            raise ImportFormatError(f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from e
+        except RecursionError as e:
+            raise ImportFormatError(f"{path}: JSON nested too deeply") from e
+        entries = doc.get("log", {}).get("entries") if isinstance(doc, dict) else None
+        if not isinstance(doc, dict) or not isinstance(doc.get("log"), dict) or not isinstance(entries, list):
+            raise ImportFormatError(f"{path}: JSON is not a HAR archive (no log.entries list)")
+        for i, entry in enumerate(entries):
+            try:
+                yield entry_to_connection(entry, app=app)
+            except (KeyError, TypeError, ValueError, AttributeError) as e:
+                raise ImportFormatError(f"{path}: log.entries[{i}] is malformed ({_describe(e)})") from e
+
+
+def _describe(e: Exception) -> str:
+    if isinstance(e, KeyError):
+        return f"missing {e.args[0]!r}"
+    return str(e) or type(e).__name__
+
+
+def parse_time(value: str) -> float:
+    """ISO 8601 ``startedDateTime`` → Unix seconds (``Z`` and offsets accepted)."""
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None:  # HAR requires an offset; assume UTC rather than the importer's local zone
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
+
+
+def _size(*values: Any) -> int:
+    """Sum of the known (non-negative) sizes; -1 / missing count as 0."""
+    return sum(v for v in values if isinstance(v, int) and not isinstance(v, bool) and v > 0)
+
+
+def _headers(items: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(items, list):
+        return ()
+    return tuple((str(h["name"]), str(h.get("value", ""))) for h in items if isinstance(h, dict) and "name" in h)
+
+
+def _header(headers: tuple[tuple[str, str], ...], name: str) -> str | None:
+    name = name.lower()
+    for k, v in headers:
+        if k.lower() == name:
+            return v
+    return None
+
+
+def _post_body(post: Any) -> tuple[bytes, str | None]:
+    """(body bytes, mime type) of ``request.postData``."""
+    if not isinstance(post, dict):
+        return b"", None
+    mime = post.get("mimeType") or None
+    text = post.get("text")
+    if isinstance(text, str) and text:
+        # Not in HAR 1.2 but written by Chrome/HTTP Toolkit/Charles for binary bodies.
+        if str(post.get("encoding", "")).lower() == "base64":
+            try:
+                return base64.b64decode(text, validate=False), mime
+            except (binascii.Error, ValueError):
+                return text.encode("utf-8", "surrogatepass"), mime
+        return text.encode("utf-8", "surrogatepass"), mime
+    params = post.get("params")
+    if isinstance(params, list) and params:
+        pairs = [(str(p.get("name", "")), str(p.get("value", ""))) for p in params if isinstance(p, dict)]
+        return "&".join(f"{quote(k)}={quote(v)}" for k, v in pairs).encode(), mime
+    return b"", mime
+
+
+def _port(connection: Any) -> int | None:
+    """``entry.connection`` is an opaque connection id in Chrome but ``host:port`` in some tools."""
+    if not isinstance(connection, str):
+        return None
+    m = _PORT_SUFFIX.search(connection.strip())
+    if m and ("." in connection or "[" in connection or connection.count(":") == 1):
+        port = int(m.group(1))
+        return port if 0 < port < 65536 else None
+    return None
+
+
+def entry_to_connection(entry: dict[str, Any], *, app: str = "") -> Connection:
+    """One HAR entry → Connection (with the request content kept for data detection)."""
+    req = entry["request"]
+    resp = entry.get("response") or {}
+    url = str(req["url"])
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower() or "http"
+    headers = _headers(req.get("headers"))
+    host = parts.hostname or _header(headers, "host") or _header(headers, ":authority")
+    port = _port(entry.get("connection")) or parts.port or {"http": 80, "ws": 80, "https": 443, "wss": 443}.get(scheme)
+    query = req.get("queryString")
+    if isinstance(query, list) and query:
+        query_keys = unique([str(q.get("name", "")) for q in query if isinstance(q, dict)])
+    else:
+        query_keys = unique([k for k, _ in parse_qsl(parts.query, keep_blank_values=True)])
+    body, post_mime = _post_body(req.get("postData"))
+    capped, truncated = cap_body(body)
+    raw_ip = entry.get("serverIPAddress")
+    ip = (str(raw_ip).strip().strip("[]") or None) if raw_ip else None
+    ts = parse_time(str(entry["startedDateTime"]))
+    elapsed = entry.get("time")
+    end_ts = ts + elapsed / 1000.0 if isinstance(elapsed, int | float) and elapsed >= 0 else None
+    status = resp.get("status") if isinstance(resp, dict) else None
+    content = resp.get("content") if isinstance(resp, dict) else None
+    resp_mime = content.get("mimeType") if isinstance(content, dict) else None
+    bytes_in = _size(resp.get("headersSize"), resp.get("bodySize")) if isinstance(resp, dict) else 0
+    if bytes_in == 0 and isinstance(content, dict):
+        bytes_in = _size(content.get("size"))
+    bytes_out = _size(req.get("headersSize"), req.get("bodySize")) or len(body)
+    error = None
+    if isinstance(resp, dict):
+        error = resp.get("_error") or resp.get("_failureText") or None
+    if not status and error is None:
+        error = "no response"
+    secure = scheme in ("https", "wss")
+    return Connection(
+        ts=ts,
+        end_ts=end_ts,
+        source=HarImporter.source,
+        protocol=scheme if scheme in ("http", "https", "ws", "wss") else "http",
+        tls="intercepted" if secure else "none",
+        app=app,
+        host=host.lower() if host else None,
+        sni=None,
+        ip=ip,
+        port=port,
+        method=str(req.get("method") or "GET").upper(),
+        scheme=scheme,
+        path=parts.path or "/",
+        query_keys=query_keys,
+        status=int(status) if status else None,
+        bytes_out=bytes_out,
+        bytes_in=bytes_in,
+        request_content_type=post_mime or _header(headers, "content-type"),
+        response_content_type=str(resp_mime) if resp_mime else None,
+        http_version=str(req.get("httpVersion")) if req.get("httpVersion") else None,
+        error=str(error) if error else None,
+        request=HttpRequestData(url=url, headers=headers, body=capped, body_truncated=truncated),
+    )

@@ -1,0 +1,476 @@
+"""Packet captures (pcap and pcapng, e.g. tcpdump, Wireshark, PCAPdroid), decoded with dpkt.
+
+Packets are aggregated per connection (protocol + client/server address and port) with bytes each
+way and first/last time. The destination name comes from, in order: the TLS ClientHello SNI (TCP),
+the QUIC Initial ClientHello (UDP, decrypted as RFC 9001 §5 allows), the HTTP Host header, else the
+DNS answer that gave the server's IP. DNS responses become :class:`~audit.models.DnsRecord`.
+
+PCAPdroid's "PCAPdroid trailer" (``PCAP_DUMP_WITH_TRAILER`` mode) appends 32 bytes to each Ethernet
+frame: magic ``0x01072021``, the app's uid (int32), its package name (20 bytes, NUL-padded, so long
+names are cut) and a frame check sequence. When the analyst gives no ``--app``, that name labels
+the connection. A capture cut off mid-packet keeps what was read and reports the truncation.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from struct import error as struct_error  # dpkt lets it escape on short headers
+from typing import Any, BinaryIO
+from urllib.parse import parse_qsl, urlsplit
+
+import dpkt
+
+from audit.errors import ImportFormatError
+from audit.models import Connection, DnsRecord, HttpRequestData
+from audit.traffic.importers.base import Importer, cap_body, unique
+from audit.traffic.importers.quic import QuicInitialReader
+from audit.traffic.importers.tls import ClientHello, looks_like_tls_record, parse_tls_record
+
+log = logging.getLogger(__name__)
+
+_PCAP_MAGICS = (b"\xa1\xb2\xc3\xd4", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x4d\x3c\xb2\xa1")
+_PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
+
+# Link types (https://www.tcpdump.org/linktypes.html)
+DLT_NULL, DLT_EN10MB, DLT_RAW, DLT_LINUX_SLL, DLT_IPV4, DLT_IPV6, DLT_LINUX_SLL2 = 0, 1, 101, 113, 228, 229, 276
+_RAW_LINKTYPES = {DLT_RAW, 12, 14, DLT_IPV4, DLT_IPV6}
+SUPPORTED_LINKTYPES = {DLT_NULL, DLT_EN10MB, DLT_LINUX_SLL, DLT_LINUX_SLL2, 108} | _RAW_LINKTYPES
+
+PCAPDROID_MAGIC = 0x01072021
+PCAPDROID_TRAILER_SIZE = 32
+
+#: Client payload kept per TCP connection to find a ClientHello or an HTTP request (+ 64 KiB body).
+_MAX_STREAM = 80 * 1024
+#: Client datagrams of a UDP flow examined for a QUIC Initial.
+_MAX_QUIC_DATAGRAMS = 8
+
+_HTTP_METHODS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ", b"PATCH ", b"OPTIONS ", b"CONNECT ", b"TRACE ")
+_DNS_TYPES = {1: "A", 2: "NS", 5: "CNAME", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA", 33: "SRV", 65: "HTTPS"}
+_SERVER_PORTS = {53, 80, 443, 853, 993, 995, 5222, 5223, 5228, 8080, 8443, 1883, 8883}
+
+
+class _TruncationWatch:
+    """File wrapper telling whether dpkt's reader met a record cut short by the end of the file.
+
+    dpkt stops silently on a short read; a short read that returned some bytes, or any read after a
+    short one, means a record was cut (a clean end is exactly one empty read at a record boundary).
+    """
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.f = f
+        self.name = getattr(f, "name", "<capture>")
+        self.short = False
+        self.truncated = False
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.f.read(n)
+        if self.short:
+            self.truncated = True
+        if n > 0 and len(data) < n:
+            self.short = True
+            if data:
+                self.truncated = True
+        return data
+
+    def tell(self) -> int:
+        return self.f.tell()
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        return self.f.seek(pos, whence)
+
+
+@dataclass
+class _Flow:
+    proto: str
+    client_ip: str
+    client_port: int
+    server_ip: str
+    server_port: int
+    first: float
+    last: float
+    bytes_out: int = 0
+    bytes_in: int = 0
+    app: str | None = None
+    isn: int | None = None
+    segments: dict[int, bytes] = field(default_factory=dict)
+    buffered: int = 0
+    done: bool = False
+    hello: ClientHello | None = None
+    http: tuple[str, str, tuple[tuple[str, str], ...], bytes, bool] | None = None
+    quic: QuicInitialReader | None = None
+    datagrams: int = 0
+
+
+class PcapImporter(Importer):
+    """Reads pcap and pcapng files."""
+
+    format = "pcap"
+    source = "pcap"
+
+    @classmethod
+    def sniff(cls, head: bytes) -> bool:
+        return head[:4] in _PCAP_MAGICS or head[:4] == _PCAPNG_MAGIC
+
+    def read(self, path: Path, *, app: str = "") -> Iterator[Connection | DnsRecord]:
+        analyzer = _Analyzer(app=app)
+        with path.open("rb") as raw:
+            f = _TruncationWatch(raw)
+            try:
+                magic = raw.read(4)
+                raw.seek(0)
+                reader: Any = dpkt.pcapng.Reader(f) if magic == _PCAPNG_MAGIC else dpkt.pcap.Reader(f)
+            except (ValueError, dpkt.UnpackError, struct_error) as e:
+                raise ImportFormatError(f"{path}: unreadable capture header ({e or type(e).__name__})") from e
+            linktype = reader.datalink()
+            if linktype not in SUPPORTED_LINKTYPES:
+                raise ImportFormatError(
+                    f"{path}: unsupported link type {linktype} (supported: Ethernet, Linux cooked SLL/SLL2, raw IP,"
+                    " BSD loopback)"
+                )
+            packets = 0
+            try:
+                for ts, frame in reader:
+                    packets += 1
+                    analyzer.packet(float(ts), frame, linktype)
+            except (dpkt.UnpackError, struct_error, ValueError) as e:
+                f.truncated = True
+                log.debug("%s: stopped after %d packets: %r", path, packets, e)
+            if f.truncated:
+                if packets == 0:
+                    raise ImportFormatError(f"{path}: capture is truncated before its first packet")
+                self.errors.append(
+                    f"capture truncated after packet {packets}: the packets before it were imported"
+                )
+        if analyzer.undecodable:
+            self.errors.append(f"{analyzer.undecodable} packet(s) could not be decoded and were skipped")
+        yield from analyzer.dns
+        yield from analyzer.connections()
+
+
+def _ip_text(data: bytes) -> str:
+    return socket.inet_ntop(socket.AF_INET6 if len(data) == 16 else socket.AF_INET, data)
+
+
+def _endpoint(ip: str, port: int) -> str:
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+def pcapdroid_trailer(frame: bytes) -> tuple[int, str] | None:
+    """(uid, app name) from a PCAPdroid trailer at the end of an Ethernet frame."""
+    if len(frame) < 14 + 20 + PCAPDROID_TRAILER_SIZE:
+        return None
+    t = frame[-PCAPDROID_TRAILER_SIZE:]
+    for order in ("big", "little"):
+        if int.from_bytes(t[:4], order) == PCAPDROID_MAGIC:  # type: ignore[arg-type]
+            uid = int.from_bytes(t[4:8], order, signed=True)  # type: ignore[arg-type]
+            name = t[8:28].split(b"\0", 1)[0].decode("utf-8", "replace")
+            return uid, name
+    return None
+
+
+class _Analyzer:
+    """Packet-by-packet state: connections being aggregated and DNS answers seen."""
+
+    def __init__(self, *, app: str) -> None:
+        self.app = app
+        self.flows: dict[tuple[str, str, int, str, int], _Flow] = {}
+        self.dns: list[DnsRecord] = []
+        self.undecodable = 0
+
+    # -- link and network layers ---------------------------------------------------------
+
+    def packet(self, ts: float, frame: bytes, linktype: int) -> None:
+        app_name: str | None = None
+        try:
+            ip: Any
+            if linktype == DLT_EN10MB:
+                trailer = pcapdroid_trailer(frame)
+                if trailer is not None:
+                    app_name = trailer[1] or None
+                ip = dpkt.ethernet.Ethernet(frame).data
+            elif linktype == DLT_LINUX_SLL:
+                ip = dpkt.sll.SLL(frame).data
+            elif linktype == DLT_LINUX_SLL2:
+                ip = dpkt.sll2.SLL2(frame).data
+            elif linktype in (DLT_NULL, 108):
+                ip = dpkt.loopback.Loopback(frame).data
+            else:
+                ip = self._raw_ip(frame)
+        except (dpkt.UnpackError, struct_error, ValueError, IndexError):
+            self.undecodable += 1
+            return
+        if isinstance(ip, dpkt.ip.IP):
+            if ip.off & dpkt.ip.IP_OFFMASK:  # non-first fragment: no transport header
+                return
+            src, dst = _ip_text(ip.src), _ip_text(ip.dst)
+        elif isinstance(ip, dpkt.ip6.IP6):
+            src, dst = _ip_text(ip.src), _ip_text(ip.dst)
+        else:
+            return  # ARP, LLDP …: not traffic to a destination
+        transport = ip.data
+        if isinstance(transport, dpkt.tcp.TCP):
+            self._tcp(ts, src, dst, transport, app_name)
+        elif isinstance(transport, dpkt.udp.UDP):
+            self._udp(ts, src, dst, transport, app_name)
+
+    @staticmethod
+    def _raw_ip(frame: bytes) -> Any:
+        if not frame:
+            raise ValueError("empty frame")
+        version = frame[0] >> 4
+        if version == 4:
+            return dpkt.ip.IP(frame)
+        if version == 6:
+            return dpkt.ip6.IP6(frame)
+        raise ValueError(f"IP version {version}")
+
+    # -- transport ------------------------------------------------------------------------
+
+    def _flow(
+        self, proto: str, ts: float, src: str, sport: int, dst: str, dport: int, client_is_src: bool | None
+    ) -> tuple[_Flow, bool]:
+        """The flow of a packet and whether the packet goes client → server."""
+        fwd = (proto, src, sport, dst, dport)
+        flow = self.flows.get(fwd)
+        if flow is not None:
+            return flow, True
+        rev = (proto, dst, dport, src, sport)
+        flow = self.flows.get(rev)
+        if flow is not None:
+            return flow, False
+        if client_is_src is None:
+            client_is_src = _guess_client_is_src(sport, dport)
+        if client_is_src:
+            flow = _Flow(proto, src, sport, dst, dport, ts, ts)
+            self.flows[fwd] = flow
+        else:
+            flow = _Flow(proto, dst, dport, src, sport, ts, ts)
+            self.flows[rev] = flow
+        return flow, client_is_src
+
+    def _tcp(self, ts: float, src: str, dst: str, tcp: Any, app_name: str | None) -> None:
+        syn, ack = bool(tcp.flags & dpkt.tcp.TH_SYN), bool(tcp.flags & dpkt.tcp.TH_ACK)
+        hint = True if syn and not ack else (False if syn and ack else None)
+        flow, outbound = self._flow("tcp", ts, src, tcp.sport, dst, tcp.dport, hint)
+        flow.last = max(flow.last, ts)
+        flow.first = min(flow.first, ts)
+        flow.app = flow.app or app_name
+        payload = bytes(tcp.data)
+        if outbound:
+            flow.bytes_out += len(payload)
+            if syn:
+                flow.isn = (tcp.seq + 1) & 0xFFFFFFFF
+            elif payload and not flow.done:
+                self._client_segment(flow, tcp.seq, payload)
+        else:
+            flow.bytes_in += len(payload)
+
+    def _client_segment(self, flow: _Flow, seq: int, payload: bytes) -> None:
+        if flow.isn is None:
+            flow.isn = seq  # capture started mid-connection: take the first segment seen as the start
+        offset = (seq - flow.isn) & 0xFFFFFFFF
+        if offset >= _MAX_STREAM or offset in flow.segments:
+            return
+        flow.segments[offset] = payload[: _MAX_STREAM - offset]
+        flow.buffered += len(payload)
+        stream = _contiguous(flow.segments)
+        if not stream:
+            return
+        if looks_like_tls_record(stream):
+            record_end = 5 + int.from_bytes(stream[3:5], "big")
+            if len(stream) >= record_end or flow.buffered >= _MAX_STREAM:
+                flow.hello = parse_tls_record(stream)
+                self._finish(flow)
+        elif stream.startswith(_HTTP_METHODS):
+            end = stream.find(b"\r\n\r\n")
+            if end >= 0:
+                head = stream[:end].decode("latin-1")
+                length = _content_length(head)
+                if len(stream) >= end + 4 + length or flow.buffered >= _MAX_STREAM:
+                    flow.http = _parse_http(head, stream[end + 4 : end + 4 + length], len(stream) < end + 4 + length)
+                    self._finish(flow)
+            elif flow.buffered >= _MAX_STREAM:
+                self._finish(flow)
+        else:
+            self._finish(flow)
+
+    @staticmethod
+    def _finish(flow: _Flow) -> None:
+        flow.done = True
+        flow.segments = {}
+
+    def _udp(self, ts: float, src: str, dst: str, udp: Any, app_name: str | None) -> None:
+        flow, outbound = self._flow("udp", ts, src, udp.sport, dst, udp.dport, None)
+        flow.last = max(flow.last, ts)
+        flow.first = min(flow.first, ts)
+        flow.app = flow.app or app_name
+        payload = bytes(udp.data)
+        if outbound:
+            flow.bytes_out += len(payload)
+            if flow.server_port == 443 and flow.datagrams < _MAX_QUIC_DATAGRAMS and not flow.done:
+                flow.datagrams += 1
+                flow.quic = flow.quic or QuicInitialReader()
+                hello = flow.quic.feed(payload)
+                if hello is not None and hello.sni:
+                    flow.hello = hello
+                    flow.done = True
+        else:
+            flow.bytes_in += len(payload)
+            if flow.server_port == 53:
+                self._dns_response(ts, payload, flow.app or app_name)
+
+    def _dns_response(self, ts: float, payload: bytes, app_name: str | None) -> None:
+        try:
+            msg = dpkt.dns.DNS(payload)
+        except (dpkt.UnpackError, struct_error, ValueError, IndexError):
+            self.undecodable += 1
+            return
+        if msg.qr != dpkt.dns.DNS_R:
+            return
+        answers: list[str] = []
+        for rr in msg.an:
+            if rr.type == dpkt.dns.DNS_A and len(rr.rdata) == 4:
+                answers.append(socket.inet_ntop(socket.AF_INET, rr.rdata))
+            elif rr.type == dpkt.dns.DNS_AAAA and len(rr.rdata) == 16:
+                answers.append(socket.inet_ntop(socket.AF_INET6, rr.rdata))
+            elif rr.type == dpkt.dns.DNS_CNAME and getattr(rr, "cname", None):
+                answers.append(str(rr.cname).lower().rstrip("."))
+        for q in msg.qd:
+            self.dns.append(
+                DnsRecord(ts=ts, source=PcapImporter.source, name=str(q.name).lower().rstrip("."),
+                          qtype=_DNS_TYPES.get(q.type, str(q.type)), answers=tuple(dict.fromkeys(answers)),
+                          app=self.app or app_name or "")
+            )  # fmt: skip
+
+    # -- results --------------------------------------------------------------------------
+
+    def _names(self) -> dict[str, list[tuple[float, str]]]:
+        """IP → [(time, name)] from DNS answers, in capture order."""
+        names: dict[str, list[tuple[float, str]]] = {}
+        for rec in sorted(self.dns, key=lambda r: r.ts):
+            for answer in rec.answers:
+                names.setdefault(answer, []).append((rec.ts, rec.name))
+        return names
+
+    def connections(self) -> Iterator[Connection]:
+        names = self._names()
+        for flow in sorted(self.flows.values(), key=lambda fl: fl.first):
+            yield self._connection(flow, names)
+
+    def _connection(self, flow: _Flow, names: dict[str, list[tuple[float, str]]]) -> Connection:
+        if not flow.done and flow.segments:  # connection ended before the parse condition was met
+            stream = _contiguous(flow.segments)
+            if looks_like_tls_record(stream):
+                flow.hello = parse_tls_record(stream)
+            elif stream.startswith(_HTTP_METHODS):
+                end = stream.find(b"\r\n\r\n")
+                head = stream[: end if end >= 0 else len(stream)].decode("latin-1")
+                body = stream[end + 4 :] if end >= 0 else b""
+                flow.http = _parse_http(head, body, True)
+        protocol = flow.proto
+        tls = "none"
+        host = sni = alpn = tls_version = method = scheme = path = None
+        query_keys: tuple[str, ...] = ()
+        request = None
+        request_content_type = None
+        if flow.proto == "udp" and flow.server_port == 53 or flow.proto == "tcp" and flow.server_port == 53:
+            protocol = "dns"
+        if flow.hello is not None:
+            protocol = "quic" if flow.proto == "udp" else "tls"
+            tls = "passthrough"  # encrypted, not decrypted: only the ClientHello is visible
+            host = sni = flow.hello.sni
+            alpn = ",".join(flow.hello.alpn) or None
+            tls_version = flow.hello.version
+        elif flow.quic is not None and flow.quic.seen:
+            protocol, tls = "quic", "passthrough"
+        elif flow.http is not None:
+            method, url, headers, body, truncated = flow.http
+            parts = urlsplit(url)
+            protocol = scheme = "http"
+            host = parts.hostname
+            path = parts.path or "/"
+            query_keys = unique([k for k, _ in parse_qsl(parts.query, keep_blank_values=True)])
+            request_content_type = next((v for k, v in headers if k.lower() == "content-type"), None)
+            request = HttpRequestData(url=url, headers=headers, body=body, body_truncated=truncated)
+        if host is None and protocol != "dns":
+            host = _name_for(names.get(flow.server_ip, ()), flow.first)
+        return Connection(
+            ts=flow.first,
+            end_ts=flow.last,
+            source=PcapImporter.source,
+            protocol=protocol,
+            tls=tls,
+            app=self.app or flow.app or "",
+            host=host,
+            sni=sni,
+            ip=flow.server_ip,
+            port=flow.server_port,
+            client=_endpoint(flow.client_ip, flow.client_port),
+            method=method,
+            scheme=scheme,
+            path=path,
+            query_keys=query_keys,
+            bytes_out=flow.bytes_out,
+            bytes_in=flow.bytes_in,
+            request_content_type=request_content_type,
+            tls_version=tls_version,
+            alpn=alpn,
+            request=request,
+        )
+
+
+def _guess_client_is_src(sport: int, dport: int) -> bool:
+    """Which side opened a connection whose handshake was not captured: the one not on a server port."""
+    s_srv, d_srv = sport in _SERVER_PORTS or sport < 1024, dport in _SERVER_PORTS or dport < 1024
+    if d_srv != s_srv:
+        return d_srv
+    return dport <= sport
+
+
+def _contiguous(segments: dict[int, bytes]) -> bytes:
+    out = bytearray()
+    for offset in sorted(segments):
+        if offset > len(out):
+            break
+        out += segments[offset][len(out) - offset :]
+    return bytes(out)
+
+
+def _content_length(head: str) -> int:
+    for line in head.split("\r\n")[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length":
+            try:
+                return max(0, min(int(value.strip()), _MAX_STREAM))
+            except ValueError:
+                return 0
+    return 0
+
+
+def _parse_http(
+    head: str, body: bytes, truncated: bool
+) -> tuple[str, str, tuple[tuple[str, str], ...], bytes, bool]:
+    """(method, absolute URL, headers, body, body truncated) of the first request of a stream."""
+    lines = head.split("\r\n")
+    method, _, rest = lines[0].partition(" ")
+    target = rest.rsplit(" ", 1)[0] if " HTTP/" in rest else rest
+    headers = tuple(
+        (name.strip(), value.strip()) for name, sep, value in (ln.partition(":") for ln in lines[1:]) if sep
+    )
+    host = next((v for k, v in headers if k.lower() == "host"), "")
+    url = target if target.startswith(("http://", "https://")) else f"http://{host}{target}"
+    capped, cut = cap_body(body)
+    return method, url, headers, capped, truncated or cut
+
+
+def _name_for(candidates: Any, ts: float) -> str | None:
+    """The name most recently resolved to this IP before ``ts`` (else the first one resolved)."""
+    best = None
+    for when, name in candidates:
+        if when <= ts or best is None:
+            best = name
+    return best
