@@ -210,3 +210,55 @@ def destinations_cmd(db: str, app: str | None, fmt: str | None, output: str | No
     else:
         text = render_table(rows, TABLE_COLUMNS) if rows else "no destinations recorded"
     emit(text, output)
+
+
+# ---- audit import ---------------------------------------------------------------------------
+
+
+@main.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@db_option
+@click.option("--app", "app", default="", help="App label for every imported row (default: PCAPdroid's app name, else none).")
+@click.option(
+    "--device",
+    "device",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Device profile (TOML/JSON, docs/device-profile.md): look for the device's own identifiers in requests.",
+)
+@translate_errors
+def import_cmd(files: tuple[str, ...], db: str, app: str, device: str | None) -> None:
+    """Import saved traffic: mitmproxy flow files, HAR, pcap/pcapng.
+
+    The format is recognised by content, not by file name. Each file is imported whole or not at
+    all; a truncated flow file or capture keeps what was readable and says so. A file that cannot be
+    read is reported in one line and the others are still imported (exit status 1). Details:
+    docs/import.md.
+
+    \b
+    Example:
+      audit import session.flows capture.pcapng --db case.sqlite --app com.example.app
+      audit import export.har --db case.sqlite --device device.toml
+    """
+    from audit.store import Store
+    from audit.traffic.importers import import_file
+    from audit.traffic.pii import PiiDetector
+    from audit.traffic.profile import load_profile
+
+    detector = PiiDetector(load_profile(device) if device else None)
+    failed = 0
+    with Store(db) as store:
+        if device:
+            store.record_input("device-profile", device, None, app)
+        for name in files:
+            try:
+                s = import_file(Path(name), store, app=app, detector=detector)
+            except AuditError as e:
+                failed += 1
+                click.echo(f"Error: {e}", err=True)
+                continue
+            click.echo(f"{safe_cell(s.path)}: {s.format}, {s.connections} connections, {s.dns} DNS records")
+            for problem in s.errors:
+                click.echo(f"  warning: {safe_cell(problem)}", err=True)
+    if failed:
+        click.get_current_context().exit(ExitStatus.ERROR)
