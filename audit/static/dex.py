@@ -69,8 +69,8 @@ _SURROGATE_PAIR = re.compile("[\ud800-\udbff][\udc00-\udfff]")
 
 
 def _join_pair(m: re.Match[str]) -> str:
-    hi, lo = m.group()
-    return chr(0x10000 + ((ord(hi) - 0xD800) << 10) + (ord(lo) - 0xDC00))
+    pair = m.group()
+    return chr(0x10000 + ((ord(pair[0]) - 0xD800) << 10) + (ord(pair[1]) - 0xDC00))
 
 
 def decode_mutf8(raw: bytes) -> str:
@@ -147,6 +147,8 @@ class DexFile:
         self._code_starts: list[int] | None = None
         self._code_owner: list[int] | None = None  # class_def index, parallel to _code_starts
         self._method_strings: dict[int, set[int]] = {}
+        self._class_data_budget = 0
+        self._decode_budget = len(self._data)
 
     # -- header ---------------------------------------------------------------------------------
 
@@ -227,6 +229,9 @@ class DexFile:
         out: list[str] = []
         append = out.append
         find = data.find
+        # Valid string data items never overlap, so together they span at most the file; more means
+        # hostile ids pointing into one long NUL-free run, which would otherwise cost quadratic time.
+        budget = len(data)
         for off in offsets:
             size = data[off]
             start = off + 1
@@ -238,6 +243,9 @@ class DexFile:
             end = find(b"\x00", start)
             if end < 0:
                 raise DexError(f"{self.name}: unterminated string at {off:#x}")
+            budget -= end - off
+            if budget < 0:
+                raise DexError(f"{self.name}: corrupt string data (overlapping items)")
             raw = data[start:end]
             if size == end - start and raw.isascii():
                 append(raw.decode("ascii"))
@@ -285,6 +293,7 @@ class DexFile:
             pairs: list[tuple[int, int]] = []
             data = self._data
             defs = self._defs()
+            self._class_data_budget = len(data)
             for ci, class_data_off in enumerate(defs[6::8]):
                 if not class_data_off:
                     continue
@@ -306,6 +315,12 @@ class DexFile:
         for _ in range(4):
             value, pos = _uleb128(data, pos)
             sizes.append(value)
+        count = 2 * (sizes[0] + sizes[1]) + 3 * (sizes[2] + sizes[3])
+        # every uleb128 takes at least one byte and valid class_data items do not overlap: a larger
+        # total is a hostile file that would otherwise walk the same bytes again and again
+        self._class_data_budget -= count + 4
+        if self._class_data_budget < 0 or count > len(data) - pos:
+            raise ValueError("member counts exceed the file")
         for _ in range(2 * (sizes[0] + sizes[1])):
             _, pos = _uleb128(data, pos)
         found = []
@@ -326,6 +341,10 @@ class DexFile:
         insns_size = _CODE_ITEM.unpack_from(data, code_off)[5]
         start = code_off + _CODE_ITEM.size
         end = min(start + 2 * insns_size, len(data))
+        # code items of a valid file do not overlap; decoding more than the file means hostile overlap
+        self._decode_budget -= end - start
+        if self._decode_budget < 0:
+            raise DexError(f"{self.name}: corrupt code items (overlapping)")
         found: set[int] = set()
         widths = INSTRUCTION_WIDTHS
         pc = start
