@@ -1,0 +1,728 @@
+"""The mitmproxy addon: records every destination an app reaches into the case file.
+
+``addons/dataflow.py`` loads :class:`Recorder`; it works in every proxy mode (regular, transparent,
+wireguard, local, reverse, socks5, dns). What it records (``docs/capture.md``):
+
+- every HTTP(S)/HTTP2/HTTP3 flow (``response``; failed ones via ``error``) and WebSocket
+  (``websocket_end``, one row with the handshake and all messages);
+- connections that yielded no flow: TLS interception failed (the app pins its certificate or does
+  not trust the CA: ``tls="failed"``) or passed through unread (``ignore_hosts``,
+  ``tls="passthrough"``), from the ``server_connect*``/``tls_*`` hooks, written when the client
+  disconnects. A connection that yields flows is ``intercepted`` and gets no row of its own;
+- raw TCP/UDP flows (``tcp_end``/``udp_end`` and errors), TLS/QUIC recognised by their ClientHello;
+- DNS questions and answers (``dns_response``) as DNS records, so a bare IP later gets its name.
+
+Hooks never raise into mitmproxy: an error is logged and the proxy keeps serving. Records are written
+by a :class:`~audit.traffic.batch_writer.BatchWriter` thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from mitmproxy import exceptions
+
+from audit.enrich.geoip import Enricher, ip_scope, normalize_ip
+from audit.errors import AuditError
+from audit.models import Connection, DataFinding, DnsRecord, HttpRequestData
+from audit.store import Store, default_db_path
+from audit.traffic.batch_writer import BatchWriter, Detector
+
+log = logging.getLogger(__name__)
+
+SOURCE = "live"
+DEFAULT_BODY_LIMIT = 65536
+DEFAULT_FLUSH_MS = 500
+META_KEY = "audit"
+
+_DNS_TYPES = {1: "A", 2: "NS", 5: "CNAME", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA", 33: "SRV", 65: "HTTPS"}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+OPTION_NAMES = (
+    "audit_db", "audit_app", "audit_device", "audit_mmdb", "audit_body_limit", "audit_flush_interval",
+)  # fmt: skip
+
+
+def guarded(f: F) -> F:
+    """A hook that logs its own errors: a recorder bug must never break the user's proxy."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return f(*args, **kwargs)
+        except Exception as e:
+            log.error("dataflow-audit: %s hook failed: %s: %s", f.__name__, type(e).__name__, e, exc_info=True)
+            return None
+
+    return wrapper  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------------------------
+# Pure helpers: mitmproxy objects (duck-typed, so that 11.x and 12.x both work) -> our records
+# --------------------------------------------------------------------------------------------
+
+
+def address_text(address: Any) -> str | None:
+    """``ip:port`` / ``[v6]:port`` of a socket address tuple."""
+    if not address:
+        return None
+    host, port = str(address[0]), address[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def peer_ip(address: Any) -> str | None:
+    """Normalized IP literal of a socket address (IPv4-mapped IPv6 unwrapped), or None."""
+    if not address:
+        return None
+    return normalize_ip(str(address[0]))
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value.decode("ascii", "replace") or None
+    return str(value) or None
+
+
+def _host_of(address: Any) -> str | None:
+    return str(address[0]).lower().rstrip(".") or None if address else None
+
+
+def _port_of(*addresses: Any) -> int | None:
+    for a in addresses:
+        if a and isinstance(a[1], int):
+            return int(a[1])
+    return None
+
+
+def _header_bytes(headers: Any) -> int:
+    try:
+        return sum(len(k) + len(v) + 4 for k, v in headers.fields)
+    except (AttributeError, TypeError, ValueError):
+        return 0
+
+
+def _body_len(message: Any) -> int:
+    raw = message.raw_content
+    if raw is not None:
+        return len(raw)
+    try:  # streamed body: only the announced length is known
+        return int(message.headers.get("content-length", "0"))
+    except ValueError:
+        return 0
+
+
+def request_data(request: Any, body_limit: int) -> HttpRequestData:
+    """What the request carried, body capped at ``body_limit`` bytes (still content-encoded)."""
+    raw = request.raw_content or b""
+    return HttpRequestData(
+        url=request.pretty_url,
+        headers=tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.fields),
+        body=raw[:body_limit],
+        body_truncated=len(raw) > body_limit,
+    )
+
+
+def _query_keys(request: Any) -> tuple[str, ...]:
+    if "?" not in (request.path or ""):
+        return ()
+    try:
+        return tuple(dict.fromkeys(request.query.keys()))
+    except (ValueError, UnicodeError):
+        return ()
+
+
+def _server_fields(client: Any, server: Any) -> dict[str, Any]:
+    return {
+        "client": address_text(getattr(client, "peername", None)),
+        "ip": peer_ip(server.peername) or peer_ip(server.address),
+        "port": _port_of(server.address, server.peername),
+        "sni": (client.sni or server.sni or None),
+        "tls_version": client.tls_version or server.tls_version or None,
+        "alpn": _text(client.alpn or server.alpn),
+    }
+
+
+def http_connection(flow: Any, *, app: str, body_limit: int) -> Connection:
+    """One HTTP flow (or WebSocket, handshake + messages) as a :class:`Connection`."""
+    req, resp = flow.request, flow.response
+    bytes_out = _header_bytes(req.headers) + _body_len(req)
+    bytes_in = _header_bytes(resp.headers) + _body_len(resp) if resp is not None else 0
+    protocol = req.scheme if req.scheme in ("http", "https") else "http"
+    ws = getattr(flow, "websocket", None)
+    if ws is not None:
+        protocol = "wss" if protocol == "https" else "ws"
+        for m in ws.messages:
+            if m.from_client:
+                bytes_out += len(m.content)
+            else:
+                bytes_in += len(m.content)
+    end = ws.timestamp_end if ws is not None and getattr(ws, "timestamp_end", None) else None
+    end = end or (resp.timestamp_end if resp is not None else None) or req.timestamp_end
+    fields = _server_fields(flow.client_conn, flow.server_conn)
+    return Connection(
+        ts=req.timestamp_start,
+        end_ts=end,
+        source=SOURCE,
+        protocol=protocol,
+        tls="intercepted" if flow.client_conn.tls_established else "none",
+        app=app,
+        host=(req.pretty_host or req.host or "").lower().rstrip(".") or None,
+        method=req.method,
+        scheme=req.scheme,
+        path=(req.path or "").split("?", 1)[0] or None,
+        query_keys=_query_keys(req),
+        status=resp.status_code if resp is not None else None,
+        bytes_out=bytes_out,
+        bytes_in=bytes_in,
+        request_content_type=req.headers.get("content-type"),
+        response_content_type=resp.headers.get("content-type") if resp is not None else None,
+        http_version=req.http_version,
+        error=flow.error.msg if flow.error else None,
+        request=request_data(req, body_limit),
+        **fields,
+    )
+
+
+def _client_hello(first: bytes, transport: str) -> Any:
+    """mitmproxy's ClientHello parsed from a relayed stream's first client bytes, or None."""
+    if not first:
+        return None
+    try:
+        if transport == "tcp":
+            from mitmproxy.proxy.layers.tls import parse_client_hello
+
+            return parse_client_hello(first)
+        from mitmproxy.proxy.layers.quic._client_hello_parser import quic_parse_client_hello_from_datagrams
+
+        return quic_parse_client_hello_from_datagrams([first])
+    except Exception:  # not TLS/QUIC, incomplete, or a mitmproxy internal that moved
+        return None
+
+
+def stream_connection(flow: Any, *, app: str) -> Connection:
+    """A raw TCP or UDP flow; passed-through TLS and QUIC are recognised by their ClientHello."""
+    transport = "udp" if flow.type == "udp" else "tcp"
+    messages = list(flow.messages or ())
+    first = next((m.content for m in messages if m.from_client), b"")
+    fields = _server_fields(flow.client_conn, flow.server_conn)
+    protocol, tls = transport, "none"
+    if flow.client_conn.tls_established:
+        tls = "intercepted"
+    else:
+        hello = _client_hello(first, transport)
+        if hello is not None:
+            protocol = "tls" if transport == "tcp" else "quic"
+            tls = "passthrough"
+            fields["sni"] = fields["sni"] or hello.sni
+            fields["alpn"] = fields["alpn"] or (",".join(_text(a) or "" for a in hello.alpn_protocols) or None)
+    times = [m.timestamp for m in messages]
+    return Connection(
+        ts=flow.client_conn.timestamp_start or flow.timestamp_created,
+        end_ts=max(times) if times else flow.client_conn.timestamp_end,
+        source=SOURCE,
+        protocol=protocol,
+        tls=tls,
+        app=app,
+        host=fields["sni"] or _host_of(flow.server_conn.address),
+        bytes_out=sum(len(m.content) for m in messages if m.from_client),
+        bytes_in=sum(len(m.content) for m in messages if not m.from_client),
+        error=flow.error.msg if flow.error else None,
+        **fields,
+    )
+
+
+def dns_records(flow: Any, *, app: str) -> list[Connection | DnsRecord]:
+    """DNS questions with their answers; plus a ``dns`` connection when an upstream resolver was
+    actually contacted (in DNS mode mitmproxy usually answers itself)."""
+    req, resp = flow.request, flow.response
+    ts = getattr(req, "timestamp", None) or flow.timestamp_created
+    answers: list[str] = []
+    for rr in resp.answers if resp is not None else ():
+        try:
+            if rr.type == 1:
+                answers.append(str(rr.ipv4_address))
+            elif rr.type == 28:
+                answers.append(str(rr.ipv6_address))
+            elif rr.type == 5:
+                answers.append(rr.domain_name.lower().rstrip("."))
+        except (ValueError, TypeError, AttributeError, IndexError):  # malformed rdata
+            continue
+    out: list[Connection | DnsRecord] = [
+        DnsRecord(
+            ts=ts,
+            source=SOURCE,
+            name=str(q.name).lower().rstrip("."),
+            qtype=_DNS_TYPES.get(q.type, str(q.type)),
+            answers=tuple(dict.fromkeys(answers)),
+            app=app,
+        )
+        for q in (req.questions if req is not None else ())
+    ]
+    if flow.server_conn.peername:
+        out.append(
+            Connection(
+                ts=ts,
+                end_ts=getattr(resp, "timestamp", None),
+                source=SOURCE,
+                protocol="dns",
+                app=app,
+                bytes_out=len(req.packed) if req is not None else 0,
+                bytes_in=len(resp.packed) if resp is not None else 0,
+                error=flow.error.msg if flow.error else None,
+                **_server_fields(flow.client_conn, flow.server_conn),
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Connections that yield no flow (pinning, passthrough)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ConnState:
+    """What the hooks saw of one client connection."""
+
+    ts: float
+    client: str | None = None
+    transport: str = "tcp"
+    target: tuple[str, int] | None = None
+    """Requested destination (CONNECT target, transparent destination, SNI-less reverse target)."""
+    ip: str | None = None
+    port: int | None = None
+    sni: str | None = None
+    alpn_offers: tuple[str, ...] = ()
+    tls_seen: bool = False
+    tls: str | None = None
+    tls_version: str | None = None
+    server_attempted: bool = False
+    error: str | None = None
+    has_flows: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ConnectionTracker:
+    """Follows client connections through the connection-level hooks and, when one closes
+    without having carried any flow, turns it into a ``tls``/``tcp``/``quic`` :class:`Connection`
+    (``tls`` = failed, passthrough or — a handshake with no request — intercepted)."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, ConnState] = {}
+
+    def state(self, client: Any) -> ConnState:
+        st = self.states.get(client.id)
+        if st is None:
+            st = ConnState(
+                ts=client.timestamp_start or time.time(),
+                client=address_text(getattr(client, "peername", None)),
+                transport=str(getattr(client, "transport_protocol", "tcp") or "tcp"),
+            )
+            self.states[client.id] = st
+        return st
+
+    def server(self, client: Any, server: Any) -> ConnState:
+        st = self.state(client)
+        st.server_attempted = True
+        if server.address:
+            st.target = (str(server.address[0]), int(server.address[1]))
+        st.sni = st.sni or server.sni or None
+        ip = peer_ip(server.peername)
+        if ip:
+            st.ip, st.port = ip, int(server.peername[1])
+        if server.error and not st.error:
+            st.error = str(server.error)
+        return st
+
+    def finish(self, client: Any, *, app: str) -> Connection | None:
+        st = self.states.pop(client.id, None)
+        if st is None or st.has_flows or not (st.server_attempted or st.tls_seen):
+            return None
+        if st.tls is not None:
+            tls = st.tls
+        elif st.tls_seen:
+            tls = "failed"  # handshake started, neither completed nor failed: the client hung up
+        else:
+            tls = "passthrough"  # relayed without looking (ignore_hosts)
+        if st.tls_seen:
+            protocol = "quic" if st.transport == "udp" else "tls"
+        else:
+            protocol = "udp" if st.transport == "udp" else "tcp"
+        error = st.error
+        if error is None and tls == "failed":
+            error = "client closed the connection during the TLS handshake"
+        elif error is None and tls == "intercepted":
+            error = "no request on the intercepted connection"
+        target_host = st.target[0].lower().rstrip(".") if st.target else None
+        ip = st.ip or (normalize_ip(target_host) if target_host else None)
+        return Connection(
+            ts=st.ts,
+            end_ts=getattr(client, "timestamp_end", None) or time.time(),
+            source=SOURCE,
+            protocol=protocol,
+            tls=tls,
+            app=app,
+            host=(st.sni or target_host or ip),
+            sni=st.sni,
+            ip=ip,
+            port=st.port or (st.target[1] if st.target else None),
+            client=st.client,
+            tls_version=st.tls_version,
+            alpn=",".join(st.alpn_offers) or None,
+            error=error,
+        )
+
+    def drain(self, *, app: str) -> list[Connection]:
+        """Finish every still-open connection (proxy shutting down)."""
+        out = []
+        for cid in list(self.states):
+            st = self.states[cid]
+            fake = _ClosedClient(cid, st.ts)
+            c = self.finish(fake, app=app)
+            if c is not None:
+                out.append(c)
+        return out
+
+
+@dataclass
+class _ClosedClient:
+    id: str
+    timestamp_start: float
+    timestamp_end: float | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# The addon
+# --------------------------------------------------------------------------------------------
+
+
+def _load_detector(device: str | None) -> Detector | None:
+    """The data detector of :mod:`audit.traffic.pii` with the device profile, if given.
+
+    Raises ConfigError for a bad profile. Without a profile the detector's pattern detectors still
+    run (they need no known values)."""
+    try:
+        from audit.traffic.pii import PiiDetector
+    except ImportError:  # pragma: no cover - module written in parallel
+        if device:
+            log.warning("audit.traffic.pii is not available: no data detection")
+        return None
+    profile = None
+    if device:
+        from audit.traffic.profile import load_profile
+
+        profile = load_profile(device)
+    detector = PiiDetector(profile)
+    scan: Callable[[HttpRequestData], tuple[DataFinding, ...]] = detector.scan
+    return scan
+
+
+class Recorder:
+    """mitmproxy addon: every flow and connection → the case file (see module docstring)."""
+
+    def __init__(self) -> None:
+        self.writer: BatchWriter | None = None
+        self.tracker = ConnectionTracker()
+        self.app = ""
+        self.body_limit = DEFAULT_BODY_LIMIT
+        self.flush_interval = DEFAULT_FLUSH_MS / 1000
+        self.detector: Detector | None = None
+        self.enricher: Enricher | None = None
+        self.db_path: str | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def load(self, loader: Any) -> None:
+        loader.add_option(
+            "audit_db", str, default_db_path(),
+            "Case file (SQLite) the dataflow-audit recorder writes to; created if missing. "
+            "Default: $AUDIT_DB or ./audit.sqlite.",
+        )  # fmt: skip
+        loader.add_option(
+            "audit_app", str, "",
+            "Label of the app under test, stored with every record (e.g. its package name); "
+            "lets one case file hold several apps.",
+        )  # fmt: skip
+        loader.add_option(
+            "audit_device", typing.Optional[str], None,  # noqa: UP007,UP045 - mitmproxy's --set parses Optional[str]
+            "Device profile (TOML/JSON, docs/device-profile.md) with the test device's identifiers, "
+            "so that requests carrying them are flagged as known personal data.",
+        )  # fmt: skip
+        loader.add_option(
+            "audit_mmdb", Sequence[str], [],
+            "MaxMind/DB-IP .mmdb files (City, Country or ASN) used to geo-locate server IPs instead "
+            "of the embedded database; repeat the option for several files.",
+        )  # fmt: skip
+        loader.add_option(
+            "audit_body_limit", int, DEFAULT_BODY_LIMIT,
+            "Bytes of each request body kept in the case file for data detection (0 keeps none).",
+        )  # fmt: skip
+        loader.add_option(
+            "audit_flush_interval", int, DEFAULT_FLUSH_MS,
+            "Milliseconds between batched writes to the case file; a crash loses at most this much.",
+        )  # fmt: skip
+
+    def configure(self, updated: set[str]) -> None:
+        from mitmproxy import ctx
+
+        opts = ctx.options
+        if self.writer is None:
+            # First call: set everything up, whichever keys this host reported as changed.
+            updated = set(updated) | set(OPTION_NAMES)
+        if "audit_body_limit" in updated:
+            if opts.audit_body_limit < 0:
+                raise exceptions.OptionsError("audit_body_limit must be >= 0")
+            self.body_limit = opts.audit_body_limit
+        if "audit_flush_interval" in updated:
+            if opts.audit_flush_interval <= 0:
+                raise exceptions.OptionsError("audit_flush_interval must be > 0 (milliseconds)")
+            self.flush_interval = opts.audit_flush_interval / 1000
+            if self.writer is not None:
+                self.writer.flush_interval = self.flush_interval
+        if "audit_app" in updated:
+            self.app = opts.audit_app
+        if "audit_device" in updated:
+            try:
+                self.detector = _load_detector(opts.audit_device)
+            except AuditError as e:
+                raise exceptions.OptionsError(f"audit_device: {e}") from e
+            if self.writer is not None:
+                self.writer.detector = self.detector
+        if "audit_mmdb" in updated:
+            try:
+                self.enricher = Enricher(list(opts.audit_mmdb))
+            except AuditError as e:
+                raise exceptions.OptionsError(f"audit_mmdb: {e}") from e
+            if self.writer is not None:
+                self.writer.enricher = self.enricher
+        if "audit_db" in updated:
+            self._open(opts.audit_db)
+        elif updated & {"audit_app", "audit_device", "audit_mmdb"}:
+            self._record_inputs()
+
+    def _open(self, path: str) -> None:
+        try:
+            store = Store(path, check_same_thread=False)
+        except AuditError as e:
+            raise exceptions.OptionsError(f"audit_db: {e}") from e
+        if self.writer is not None:
+            self.writer.close()
+        self.db_path = path
+        self.writer = BatchWriter(
+            store, flush_interval=self.flush_interval, detector=self.detector, enricher=self.enricher
+        )
+        self._record_inputs()
+
+    def _record_inputs(self) -> None:
+        """Note the capture and its configuration in the case's inputs (evidence of how it was made)."""
+        from mitmproxy import ctx
+
+        if self.writer is None:
+            return
+        mode = ",".join(getattr(ctx.options, "mode", None) or ["regular"])
+        app, device, mmdbs = self.app, ctx.options.audit_device, list(ctx.options.audit_mmdb)
+
+        def write(store: Store) -> None:
+            store.record_input("live", f"mitmproxy {mode}", app=app)
+            if device:
+                store.record_input("device-profile", device, app=app)
+            for p in mmdbs:
+                store.record_input("mmdb", p, app=app)
+
+        self.writer.call(write)
+
+    def done(self) -> None:
+        if self.writer is None:
+            return
+        for c in self.tracker.drain(app=self.app):
+            self.writer.put(c)
+        self.writer.close()
+        s = self.writer.stats
+        log.info(
+            "dataflow-audit: %d connections, %d DNS records written to %s (%d dropped)",
+            s.connections, s.dns, self.db_path, s.dropped,
+        )  # fmt: skip
+        self.writer = None
+
+    def _put(self, record: Connection | DnsRecord) -> None:
+        if self.writer is not None:
+            self.writer.put(record)
+
+    @staticmethod
+    def _annotate(flow: Any, conn: Connection) -> None:
+        flow.metadata[META_KEY] = {
+            "recorded": True,
+            "protocol": conn.protocol,
+            "tls": conn.tls,
+            "ip_scope": ip_scope(conn.ip) if conn.ip else None,
+        }
+
+    @staticmethod
+    def _recorded(flow: Any) -> bool:
+        return bool(flow.metadata.get(META_KEY, {}).get("recorded"))
+
+    def _mark_flow(self, flow: Any) -> None:
+        self.tracker.state(flow.client_conn).has_flows = True
+
+    # -- HTTP / WebSocket ----------------------------------------------------------------------
+
+    @guarded
+    def requestheaders(self, flow: Any) -> None:
+        self._mark_flow(flow)
+
+    @guarded
+    def response(self, flow: Any) -> None:
+        if flow.websocket is not None or self._recorded(flow):
+            return  # a WebSocket is written once, at websocket_end
+        self._record_http(flow)
+
+    @guarded
+    def error(self, flow: Any) -> None:
+        if self._recorded(flow) or flow.request is None:
+            return
+        ws = flow.websocket
+        if ws is not None and getattr(ws, "timestamp_end", None) is None and flow.live:
+            return  # websocket_end follows
+        self._record_http(flow)
+
+    @guarded
+    def websocket_start(self, flow: Any) -> None:
+        self._mark_flow(flow)
+
+    @guarded
+    def websocket_end(self, flow: Any) -> None:
+        if not self._recorded(flow):
+            self._record_http(flow)
+
+    def _record_http(self, flow: Any) -> None:
+        self._mark_flow(flow)
+        conn = http_connection(flow, app=self.app, body_limit=self.body_limit)
+        self._annotate(flow, conn)
+        self._put(conn)
+
+    # -- TCP / UDP -------------------------------------------------------------------------------
+
+    @guarded
+    def tcp_start(self, flow: Any) -> None:
+        self._mark_flow(flow)
+
+    @guarded
+    def tcp_end(self, flow: Any) -> None:
+        self._record_stream(flow)
+
+    @guarded
+    def tcp_error(self, flow: Any) -> None:
+        self._record_stream(flow)
+
+    @guarded
+    def udp_start(self, flow: Any) -> None:
+        self._mark_flow(flow)
+
+    @guarded
+    def udp_end(self, flow: Any) -> None:
+        self._record_stream(flow)
+
+    @guarded
+    def udp_error(self, flow: Any) -> None:
+        self._record_stream(flow)
+
+    def _record_stream(self, flow: Any) -> None:
+        if self._recorded(flow):
+            return
+        self._mark_flow(flow)
+        conn = stream_connection(flow, app=self.app)
+        self._annotate(flow, conn)
+        self._put(conn)
+
+    # -- DNS ---------------------------------------------------------------------------------------
+
+    @guarded
+    def dns_request(self, flow: Any) -> None:
+        self._mark_flow(flow)
+
+    @guarded
+    def dns_response(self, flow: Any) -> None:
+        self._record_dns(flow)
+
+    @guarded
+    def dns_error(self, flow: Any) -> None:
+        self._record_dns(flow)
+
+    def _record_dns(self, flow: Any) -> None:
+        if self._recorded(flow):
+            return
+        self._mark_flow(flow)
+        records = dns_records(flow, app=self.app)
+        flow.metadata[META_KEY] = {"recorded": True, "protocol": "dns"}
+        for r in records:
+            self._put(r)
+
+    # -- connection level: pinning and passthrough ---------------------------------------------
+
+    @guarded
+    def client_connected(self, client: Any) -> None:
+        self.tracker.state(client)
+
+    @guarded
+    def server_connect(self, data: Any) -> None:
+        self.tracker.server(data.client, data.server)
+
+    @guarded
+    def server_connected(self, data: Any) -> None:
+        self.tracker.server(data.client, data.server)
+
+    @guarded
+    def server_connect_error(self, data: Any) -> None:
+        self.tracker.server(data.client, data.server)
+
+    @guarded
+    def tls_clienthello(self, data: Any) -> None:
+        ctx_ = data.context
+        st = self.tracker.state(ctx_.client)
+        st.tls_seen = True
+        hello = data.client_hello
+        st.sni = hello.sni or st.sni
+        st.alpn_offers = tuple(_text(a) or "" for a in (hello.alpn_protocols or ()))
+        if ctx_.server.address and st.target is None:
+            st.target = (str(ctx_.server.address[0]), int(ctx_.server.address[1]))
+        if data.ignore_connection:
+            st.tls = "passthrough"
+
+    @guarded
+    def tls_established_client(self, data: Any) -> None:
+        st = self.tracker.state(data.conn)
+        st.tls_seen = True
+        st.tls = "intercepted"
+        st.tls_version = data.conn.tls_version or None
+
+    @guarded
+    def tls_failed_client(self, data: Any) -> None:
+        st = self.tracker.state(data.conn)
+        st.tls_seen = True
+        st.tls = "failed"
+        st.error = str(data.conn.error or "client TLS handshake failed")
+        server = data.context.server
+        if server is not None:
+            self.tracker.server(data.conn, server)
+            st.error = str(data.conn.error or "client TLS handshake failed")
+
+    @guarded
+    def tls_failed_server(self, data: Any) -> None:
+        st = self.tracker.state(data.context.client)
+        if not st.error:
+            st.error = f"server TLS handshake failed: {data.conn.error}"
+
+    @guarded
+    def client_disconnected(self, client: Any) -> None:
+        conn = self.tracker.finish(client, app=self.app)
+        if conn is not None:
+            self._put(conn)
