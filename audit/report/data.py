@@ -1,0 +1,398 @@
+"""Everything the report shows, computed from the case file as plain data (no HTML here).
+
+The three facts per destination stay apart in every aggregate: server country (geo-IP of the IP
+contacted), network (ASN) and company with its home country.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from audit import __version__
+from audit.graph import build_graph, host_facts, receivers_of, registrable_domain
+from audit.models import Destination, ScanResult
+from audit.store import Store
+
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Share:
+    """One row of a "share of flows and bytes" table."""
+
+    key: str
+    """Country code, company name or ``unknown``."""
+    flows: int
+    bytes: int
+    hosts: int
+    flow_share: float
+    """0..1 of all flows."""
+    byte_share: float
+    note: str = ""
+    """e.g. the company's home country, or why the key is unknown."""
+
+
+@dataclass(frozen=True)
+class DataReceivers:
+    """A personal-data type and who received it."""
+
+    data_type: str
+    flows: int
+    hosts: tuple[str, ...]
+    companies: tuple[str, ...]
+    """``Tencent (CN)`` …"""
+    server_countries: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Static vs dynamic, by host name (IP literal for unnamed connections)."""
+
+    both: tuple[str, ...]
+    static_only: tuple[str, ...]
+    observed_only: tuple[str, ...]
+    observed_only_domain_in_binary: tuple[str, ...]
+    """Contacted hosts absent from the binary whose registrable domain does appear there."""
+    placeholders: int
+    """Endpoints skipped as placeholders (example.com, localhost, private IPs …)."""
+
+
+@dataclass
+class ReportData:
+    """Inputs of the HTML template and the charts."""
+
+    title: str
+    apps: list[dict[str, Any]]
+    generated_at: float
+    tool_version: str
+    destinations: list[Destination]
+    hosts_contacted: int
+    total_flows: int
+    total_bytes: int
+    server_countries: list[Share]
+    companies: list[Share]
+    company_countries: list[Share]
+    networks: list[Share]
+    receivers: list[DataReceivers]
+    pinned: list[dict[str, Any]]
+    sdks: list[dict[str, Any]]
+    endpoints: list[dict[str, Any]]
+    findings: list[dict[str, Any]]
+    comparison: Comparison
+    host_rows: list[dict[str, Any]]
+    timeline: list[tuple[float, str, int]]
+    inputs: list[dict[str, Any]]
+    databases: list[dict[str, str]]
+    graph: nx.MultiDiGraph
+    scans: list[tuple[str, ScanResult]] = field(default_factory=list)
+
+    @property
+    def known_companies(self) -> list[Share]:
+        return [s for s in self.companies if s.key != UNKNOWN]
+
+    @property
+    def known_countries(self) -> list[Share]:
+        return [s for s in self.server_countries if s.key != UNKNOWN]
+
+
+def _shares(
+    dests: Sequence[Destination], key: Any, note: Any = None, *, total_flows: int, total_bytes: int
+) -> list[Share]:
+    flows: Counter[str] = Counter()
+    nbytes: Counter[str] = Counter()
+    hosts: dict[str, set[str]] = defaultdict(set)
+    notes: dict[str, str] = {}
+    for d in dests:
+        k = key(d) or UNKNOWN
+        flows[k] += d.flows
+        nbytes[k] += d.bytes_out + d.bytes_in
+        hosts[k].add(d.host or d.ip or "")
+        if note is not None and k not in notes:
+            notes[k] = note(d) or ""
+    rows = [
+        Share(
+            key=k, flows=flows[k], bytes=nbytes[k], hosts=len(hosts[k]),
+            flow_share=flows[k] / total_flows if total_flows else 0.0,
+            byte_share=nbytes[k] / total_bytes if total_bytes else 0.0,
+            note=notes.get(k, ""),
+        )  # fmt: skip
+        for k in flows
+    ]
+    # unknown last, then by bytes, flows, name: stable for identical inputs
+    return sorted(rows, key=lambda s: (s.key == UNKNOWN, -s.bytes, -s.flows, s.key))
+
+
+def _unknown_country_note(d: Destination) -> str:
+    if d.server_country:
+        return d.server_city or ""
+    if d.ip_scope and d.ip_scope != "public":
+        return f"{d.ip_scope} address"
+    if not d.ip:
+        return "no IP recorded"
+    return "not in the geo-IP database"
+
+
+def _network(d: Destination) -> str | None:
+    if d.asn:
+        return f"AS{d.asn}"
+    return d.asn_org
+
+
+def _sources_text(sources: Iterable[Any], limit: int = 3) -> str:
+    items = [f"{s.kind}: {s.file}" for s in sources]
+    more = len(items) - limit
+    return "; ".join(items[:limit]) + (f"; +{more} more" if more > 0 else "")
+
+
+def collect_report(
+    store: Store,
+    app: str | None = None,
+    *,
+    enricher: Any = None,
+    companies: Any = None,
+    generated_at: float | None = None,
+) -> ReportData:
+    """Gather the report's numbers and tables from a case file."""
+    from audit.destinations import list_destinations
+
+    if companies is None:
+        from audit.enrich.company import load_companies
+
+        companies = load_companies()
+    labels = [app] if app else store.apps()
+    dests = sorted(
+        list_destinations(store, app=app, enricher=enricher, companies=companies),
+        key=lambda d: (-(d.bytes_out + d.bytes_in), -d.flows, d.host or "", d.ip or "", d.port or 0),
+    )
+    G = build_graph(
+        store, app, enricher=enricher, companies=companies, destinations=dests if len(labels) <= 1 else None
+    )
+    scans = store.scans(app)
+    total_flows = sum(d.flows for d in dests)
+    total_bytes = sum(d.bytes_out + d.bytes_in for d in dests)
+    tot = {"total_flows": total_flows, "total_bytes": total_bytes}
+
+    server_countries = _shares(dests, lambda d: d.server_country, _unknown_country_note, **tot)
+    company_rows = _shares(
+        dests, lambda d: d.company, lambda d: d.company_country or ("" if d.company else "no owner known"), **tot
+    )
+    company_countries = _shares(dests, lambda d: d.company_country, None, **tot)
+    networks = _shares(dests, _network, lambda d: d.asn_org if d.asn else "", **tot)
+
+    receivers = []
+    data_nodes = sorted(n for n, a in G.nodes(data=True) if a["layer"] == "data")
+    for did in data_nodes:
+        recs = receivers_of(G, did)
+        comps = sorted({f"{c} ({cc})" if cc else c for r in recs for c, cc in _company_pairs(G, r.host)})
+        receivers.append(
+            DataReceivers(
+                data_type=did.split(":", 1)[1],
+                flows=sum(r.flows for r in recs),
+                hosts=tuple(r.host for r in recs),
+                companies=tuple(comps),
+                server_countries=tuple(sorted({c for r in recs for c in r.server_countries})),
+            )
+        )
+    receivers.sort(key=lambda r: (-len(r.hosts), -r.flows, r.data_type))
+
+    pinned = [
+        {
+            "host": d.host or d.ip or "", "ip": d.ip or "", "port": d.port, "flows": d.flows,
+            "server_country": d.server_country or "", "company": d.company or "",
+        }  # fmt: skip
+        for d in dests
+        if d.tls == "failed"
+    ]
+
+    comparison, host_rows = _compare(G, scans, dests)
+    sdks = _sdk_rows(G, scans)
+    endpoints = _endpoint_rows(scans, {h for h in comparison.both})
+    findings = _finding_rows(store, app, dests)
+    timeline = [(ts, host or ip or "?", b) for ts, host, ip, b in store.connection_times(app)]
+    databases = _databases(store, enricher, companies, dests)
+
+    apps_info = []
+    for label, r in scans:
+        a = r.app
+        apps_info.append(
+            {
+                "label": label, "package": a.package or "", "version": a.version_name or "",
+                "version_code": a.version_code or "", "sha256": a.sha256, "file": a.file, "format": a.format,
+                "sdks": len(r.sdks), "endpoints": len(r.endpoints), "errors": list(r.errors),
+            }  # fmt: skip
+        )
+    title = app or (labels[0] if len(labels) == 1 else (", ".join(labels) if labels else "case"))
+    return ReportData(
+        title=title,
+        apps=apps_info,
+        generated_at=time.time() if generated_at is None else generated_at,
+        tool_version=__version__,
+        destinations=dests,
+        hosts_contacted=len({d.host or d.ip for d in dests if d.host or d.ip}),
+        total_flows=total_flows,
+        total_bytes=total_bytes,
+        server_countries=server_countries,
+        companies=company_rows,
+        company_countries=company_countries,
+        networks=networks,
+        receivers=receivers,
+        pinned=pinned,
+        sdks=sdks,
+        endpoints=endpoints,
+        findings=findings,
+        comparison=comparison,
+        host_rows=host_rows,
+        timeline=timeline,
+        inputs=store.inputs(),
+        databases=databases,
+        graph=G,
+        scans=scans,
+    )
+
+
+def _company_pairs(G: nx.MultiDiGraph, host: str) -> list[tuple[str, str]]:
+    hid = f"host:{host}"
+    out = []
+    for _, cid, k in G.out_edges(hid, keys=True):
+        if k != "owned_by":
+            continue
+        ccs = [str(G.nodes[j]["label"]) for _, j, kk in G.out_edges(cid, keys=True) if kk == "based_in"]
+        out.append((str(G.nodes[cid]["label"]), "/".join(sorted(ccs))))
+    return out
+
+
+def _compare(
+    G: nx.MultiDiGraph, scans: Sequence[tuple[str, ScanResult]], dests: Sequence[Destination]
+) -> tuple[Comparison, list[dict[str, Any]]]:
+    static_hosts: dict[str, str | None] = {}
+    placeholders = 0
+    for _, r in scans:
+        for e in r.endpoints:
+            if e.placeholder:
+                placeholders += 1
+                continue
+            if e.host:
+                if e.sdk or e.host not in static_hosts:
+                    static_hosts[e.host] = e.sdk or static_hosts.get(e.host)
+    observed: dict[str, int] = defaultdict(int)
+    for d in dests:
+        h = d.host or d.ip
+        if h:
+            observed[h] += d.flows
+    static_domains = {registrable_domain(h) for h in static_hosts} - {None}
+    both = sorted(set(static_hosts) & set(observed))
+    static_only = sorted(set(static_hosts) - set(observed))
+    observed_only = sorted(set(observed) - set(static_hosts))
+    dom_match = [h for h in observed_only if registrable_domain(h) in static_domains]
+    rows = []
+    for h in sorted(set(static_hosts) | set(observed)):
+        facts = host_facts(G, f"host:{h}") if f"host:{h}" in G else {}
+        status = "binary + contacted" if h in static_hosts and h in observed else (
+            "binary only" if h in static_hosts else "contacted only"
+        )
+        rows.append(
+            {
+                "host": h,
+                "domain": registrable_domain(h) or "",
+                "status": status,
+                "domain_in_binary": "yes" if registrable_domain(h) in static_domains else "no",
+                "sdk": static_hosts.get(h) or "",
+                "flows": observed.get(h, 0),
+                "server_countries": ", ".join(facts.get("server_countries", ())),
+                "companies": ", ".join(facts.get("companies", ())),
+            }
+        )
+    cmp = Comparison(
+        both=tuple(both), static_only=tuple(static_only), observed_only=tuple(observed_only),
+        observed_only_domain_in_binary=tuple(dom_match), placeholders=placeholders,
+    )  # fmt: skip
+    return cmp, rows
+
+
+def _sdk_rows(G: nx.MultiDiGraph, scans: Sequence[tuple[str, ScanResult]]) -> list[dict[str, Any]]:
+    rows: dict[str, dict[str, Any]] = {}
+    for label, r in scans:
+        for s in r.sdks:
+            sid = f"sdk:{s.id}"
+            hosts = [v for _, v, k in G.out_edges(sid, keys=True) if k == "contacts"] if sid in G else []
+            contacted = [
+                v for v in hosts if G.nodes[v].get("evidence") in ("observed", "both")
+            ]
+            row = rows.setdefault(
+                s.id,
+                {
+                    "id": s.id, "name": s.name, "owner": s.owner, "owner_country": s.owner_country,
+                    "category": s.category, "evidence": "; ".join(s.evidence), "classes": s.class_count,
+                    "hosts": len(hosts), "contacted": len(contacted), "apps": set(),
+                },
+            )  # fmt: skip
+            row["apps"].add(label)
+    out = []
+    for row in rows.values():
+        row["apps"] = ", ".join(sorted(row["apps"]))
+        out.append(row)
+    return sorted(out, key=lambda r: (-r["contacted"], -r["hosts"], r["name"]))
+
+
+def _endpoint_rows(scans: Sequence[tuple[str, ScanResult]], contacted: set[str]) -> list[dict[str, Any]]:
+    rows = []
+    seen: set[tuple[str, str]] = set()
+    for label, r in scans:
+        for e in r.endpoints:
+            if (label, e.value) in seen:
+                continue
+            seen.add((label, e.value))
+            rows.append(
+                {
+                    "value": e.value, "host": e.host or "", "kind": e.kind, "sdk": e.sdk or "",
+                    "placeholder": "yes" if e.placeholder else "", "sources": _sources_text(e.sources),
+                    "contacted": "yes" if e.host and e.host in contacted else "", "app": label,
+                }  # fmt: skip
+            )
+    return sorted(rows, key=lambda r: (r["contacted"] != "yes", r["placeholder"] == "yes", r["host"], r["value"]))
+
+
+def _finding_rows(store: Store, app: str | None, dests: Sequence[Destination]) -> list[dict[str, Any]]:
+    by_ipport = {(d.ip, d.port): d for d in dests}
+    by_host = {d.host: d for d in dests if d.host}
+    rows = []
+    for r in store.finding_summary(app):
+        d = by_ipport.get((r["ip"], r["port"])) or by_host.get(r["host"])
+        rows.append(
+            {
+                "data_type": r["data_type"], "host": r["host"] or (d.host if d else None) or r["ip"] or "",
+                "location": r["location"], "encoding": r["encoding"], "confidence": r["confidence"],
+                "masked": r["masked"], "flows": int(r["flows"]),
+                "server_country": (d.server_country if d else None) or "",
+                "company": (d.company if d else None) or "",
+                "company_country": (d.company_country if d else None) or "",
+            }  # fmt: skip
+        )
+    return rows
+
+
+def _databases(store: Store, enricher: Any, companies: Any, dests: Sequence[Destination]) -> list[dict[str, str]]:
+    dbs: dict[str, str] = {}
+    if enricher is not None and getattr(enricher, "label", None):
+        dbs[str(enricher.label)] = str(getattr(enricher, "date", "") or "")
+    for info in store.cached_ip_info().values():
+        if info.database:
+            dbs.setdefault(info.database, info.database_date or "")
+    for d in dests:
+        if d.geo_database:
+            dbs.setdefault(d.geo_database, "")
+    out = [{"name": k, "date": v, "role": "geo-IP / ASN"} for k, v in sorted(dbs.items())]
+    try:
+        from audit.enrich.company import COMPANIES_FILE
+
+        out.append({"name": f"audit/data/{COMPANIES_FILE} ({len(companies)} companies)", "date": __version__,
+                    "role": "domain/SDK → company → home country"})  # fmt: skip
+    except (ImportError, TypeError):
+        pass
+    return out

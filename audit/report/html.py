@@ -1,0 +1,232 @@
+"""The self-contained HTML report: one file, inline CSS/JS, charts as ``data:`` SVG images, no
+external requests (enforced by a Content-Security-Policy meta tag).
+
+Rendering goes through an autoescaping Jinja2 template: every string from an app or from traffic
+is hostile and is escaped; only our own CSS, JS and base64 chart data are marked safe. No data is
+ever put inside the script, which only reads the DOM (sorting and filtering).
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from audit.report import charts
+from audit.report.data import UNKNOWN, ReportData, Share, collect_report
+from audit.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VerdictLine:
+    text: str
+    warn: bool = False
+
+
+def human_bytes(n: float | int | None) -> str:
+    if not n:
+        return "0 B"
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(value) < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"  # pragma: no cover
+
+
+def utc(ts: float | None) -> str:
+    if ts is None:
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(ts)))
+
+
+def _top(shares: Sequence[Share], n: int = 3) -> str:
+    parts = [
+        f"{s.key} {s.byte_share * 100:.0f}% of bytes ({s.flow_share * 100:.0f}% of flows)"
+        for s in shares[:n]
+    ]
+    rest = len(shares) - n
+    return "; ".join(parts) + (f"; {rest} more" if rest > 0 else "")
+
+
+def _plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def verdict(r: ReportData) -> list[VerdictLine]:
+    """The plain-words summary at the top of the report."""
+    lines: list[VerdictLine] = []
+    static_hosts = len(r.comparison.both) + len(r.comparison.static_only)
+    if not r.destinations:
+        lines.append(
+            VerdictLine(
+                f"No traffic was recorded for {r.title}: what follows comes from the static scan only "
+                f"({_plural(static_hosts, 'endpoint host')} and {_plural(len(r.sdks), 'SDK')} in the code), "
+                "i.e. what the app may contact, not what it did contact."
+            )
+        )
+    else:
+        unknown_owner = next((s.hosts for s in r.companies if s.key == UNKNOWN), 0)
+        n_dest = len(r.destinations)
+        lines.append(
+            VerdictLine(
+                f"{r.title} contacted {_plural(r.hosts_contacted, 'host')} "
+                f"({_plural(n_dest, 'destination')} by host, IP and port) in {_plural(r.total_flows, 'flow')} "
+                f"carrying {human_bytes(r.total_bytes)}, on servers in "
+                f"{_plural(len(r.known_countries), 'country', 'countries')}, owned by "
+                f"{_plural(len(r.known_companies), 'known company', 'known companies')}"
+                + (f" (owner unknown for {_plural(unknown_owner, 'host')})." if unknown_owner else ".")
+            )
+        )
+        lines.append(VerdictLine("By server location (where the servers are): " + _top(r.server_countries) + "."))
+        lines.append(
+            VerdictLine(
+                "By company home country (whose jurisdiction the receiving companies answer to): "
+                + _top(r.company_countries)
+                + "."
+            )
+        )
+        if r.known_companies:
+            lines.append(
+                VerdictLine(
+                    "Largest recipients: "
+                    + "; ".join(
+                        f"{s.key}{f' ({s.note})' if s.note else ''} {s.byte_share * 100:.0f}% of bytes"
+                        for s in r.known_companies[:4]
+                    )
+                    + "."
+                )
+            )
+    if r.receivers:
+        parts = []
+        for d in r.receivers[:6]:
+            who = ", ".join(d.companies[:3]) or "unknown owners"
+            parts.append(f"{d.data_type} → {_plural(len(d.hosts), 'host')} ({who})")
+        more = len(r.receivers) - 6
+        lines.append(
+            VerdictLine(
+                f"Personal data seen in traffic ({_plural(len(r.receivers), 'type')}): " + "; ".join(parts)
+                + (f"; {more} more." if more > 0 else "."),
+                warn=True,
+            )
+        )
+    elif r.destinations:
+        lines.append(VerdictLine("No personal data was detected in the inspected traffic."))
+    if r.pinned:
+        flows = sum(int(p["flows"]) for p in r.pinned)
+        names = ", ".join(sorted({str(p["host"]) for p in r.pinned})[:5])
+        lines.append(
+            VerdictLine(
+                f"{_plural(flows, 'connection')} to {_plural(len({p['host'] for p in r.pinned}), 'host')} refused "
+                f"interception (certificate pinning or TLS failure) and could not be inspected: {names}"
+                + (" …" if len(r.pinned) > 5 else "."),
+                warn=True,
+            )
+        )
+    if r.scans:
+        cmp = r.comparison
+        owners = sorted({f"{s['owner']} ({s['owner_country']})" for s in r.sdks if s["owner"]})
+        lines.append(
+            VerdictLine(
+                f"The APK contains {_plural(static_hosts, 'endpoint host')} and {_plural(len(r.sdks), 'SDK')}"
+                + (f" from {', '.join(owners[:5])}{' …' if len(owners) > 5 else ''}" if owners else "")
+                + (
+                    f"; {len(cmp.both)} of the contacted hosts appear in the binary and "
+                    f"{len(cmp.observed_only)} were configured at run time (absent from the binary)."
+                    if r.destinations
+                    else "."
+                )
+            )
+        )
+    return lines
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(lambda name: _asset(name)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=False,
+        lstrip_blocks=False,
+    )
+    env.filters["human_bytes"] = human_bytes
+    env.filters["utc"] = utc
+    return env
+
+
+def _asset(name: str) -> str:
+    return resources.files("audit.report").joinpath(name).read_text(encoding="utf-8")
+
+
+def _b64(svg: bytes) -> str:
+    return base64.b64encode(svg).decode("ascii")
+
+
+def render_charts(r: ReportData) -> dict[str, Any]:
+    """Every chart of the report as base64 SVG (plus what the template says about them)."""
+    shares = []
+    for rows, title, caption in (
+        (r.server_countries, "By server country", "Where the servers are (geo-IP of the contacted IP)."),
+        (r.known_companies or r.companies, "By company", "Who owns the contacted domains."),
+        (r.company_countries, "By company home country", "Where the owning companies are based."),
+    ):
+        if rows:
+            data = [(s.key, s.flow_share, s.byte_share) for s in rows]
+            shares.append({"data": _b64(charts.share_chart(data, title)), "alt": title, "caption": caption})
+    diagram = charts.diagram_from_graph(r.graph)
+    timeline = charts.timeline_chart(r.timeline)
+    return {
+        "shares": shares,
+        "diagram": _b64(charts.flow_diagram_chart(diagram)),
+        "grouped_hosts": diagram.grouped_hosts,
+        "timeline": _b64(timeline) if timeline else None,
+    }
+
+
+def render_html(r: ReportData) -> str:
+    """The report page for already collected data."""
+    template = _environment().get_template("template.html")
+    return template.render(
+        r=r,
+        verdict=verdict(r),
+        charts=render_charts(r),
+        generated=utc(r.generated_at),
+        css=Markup(_asset("report.css")),
+        js=Markup(_asset("report.js")),
+    )
+
+
+def write_report(
+    store: Store,
+    output: str | os.PathLike[str],
+    app: str | None = None,
+    *,
+    enricher: Any = None,
+    companies: Any = None,
+    generated_at: float | None = None,
+) -> ReportData:
+    """Collect, render and write the report to ``output`` (written only once rendering succeeded)."""
+    r = collect_report(store, app, enricher=enricher, companies=companies, generated_at=generated_at)
+    text = render_html(r)
+    out = Path(output)
+    tmp = out.with_name(out.name + ".tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    log.info("report written to %s (%d bytes)", out, len(text))
+    return r
