@@ -197,8 +197,8 @@ def stream_flow_to_connection(flow: Any, *, app: str = "", source: str = "mitm-f
     first_client = next((m.content for m in messages if m.from_client), b"")
     protocol = flow.type
     tls = _tls_state(flow, False)
-    if flow.type == "tcp" and looks_like_tls_record(first_client):
-        hello = parse_tls_record(first_client)
+    if flow.type == "tcp" and (looks_like_tls_record(first_client) or flow.client_conn.sni):
+        hello = parse_tls_record(first_client) if first_client else None
         protocol = "tls"
         if hello is not None:
             common["sni"] = common["sni"] or hello.sni

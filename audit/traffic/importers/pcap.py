@@ -204,7 +204,7 @@ class _Analyzer:
             self.undecodable += 1
             return
         if isinstance(ip, dpkt.ip.IP):
-            if ip.off & dpkt.ip.IP_OFFMASK:  # non-first fragment: no transport header
+            if ip.offset:  # non-first fragment: no transport header
                 return
             src, dst = _ip_text(ip.src), _ip_text(ip.dst)
         elif isinstance(ip, dpkt.ip6.IP6):
