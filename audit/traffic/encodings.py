@@ -189,6 +189,9 @@ _B64_TOKEN = re.compile(r"[A-Za-z0-9+/_\-]{16,}={0,2}")
 _HEXONLY = re.compile(r"[0-9A-Fa-f]+")
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
+
+
 def _mostly_text(b: bytes) -> str | None:
     try:
         s = b.decode("utf-8")
@@ -196,8 +199,7 @@ def _mostly_text(b: bytes) -> str | None:
         return None
     if not s:
         return None
-    printable = sum(1 for ch in s if ch.isprintable() or ch in "\r\n\t")
-    return s if printable >= 0.95 * len(s) else None
+    return s if len(_CONTROL.findall(s)) <= 0.05 * len(s) else None
 
 
 def maybe_base64(token: str, cap: int = MAX_DECODED) -> str | None:

@@ -42,6 +42,11 @@ from audit.traffic.profile import DeviceProfile
 
 log = logging.getLogger(__name__)
 
+try:  # google-re2: one linear-time DFA pass for the whole-payload prefilter (see PiiDetector.interesting)
+    import re2 as _re2
+except ImportError:  # pragma: no cover - depends on the environment
+    _re2 = None
+
 __all__ = ["PiiDetector", "mask", "normalize_key", "luhn_ok"]
 
 #: Re-scan depth for nested containers (base64 blob → JSON → stringified JSON …).
@@ -160,6 +165,34 @@ def _key_class(k: str) -> str | None:
     return None
 
 
+# Words _key_class matches as a suffix of the normalised key; all other vocabulary words must be
+# the whole key. Kept in one place with _key_class so that the prefilter stays conservative.
+_SUFFIX_WORDS = frozenset(
+    _AD_SUFFIXES
+    + _PHONE_SUFFIXES
+    + _ANDROID_ID_SUFFIXES
+    + _IMEI_SUFFIXES
+    + ("latitude", "longitude", "imsi", "iccid", "serialno", "serialnumber", "macaddress", "mac", "bssid")
+)
+_EXACT_WORDS = (
+    _AD_KEYS | _LAT_KEYS | _LON_KEYS | _LATLON_KEYS | _PHONE_KEYS | _ANDROID_ID_KEYS | _IMEI_KEYS
+    | _IMSI_KEYS | _ICCID_KEYS | _SERIAL_KEYS | _MAC_KEYS
+) - _SUFFIX_WORDS  # fmt: skip
+
+
+def _key_trigger_pattern() -> str:
+    """Regex (RE2 syntax) finding any telling key in a payload, whatever its case or separators
+    (``android_id``, ``androidId``, ``Android-ID``), as a JSON key, form name or XML tag/attribute."""
+
+    def spelled(word: str) -> str:
+        return "[_. -]?".join(re.escape(ch) for ch in word)
+
+    right = r"""(?:\\?["'=>:/\s]|$)"""
+    suffix = "|".join(spelled(w) for w in sorted(_SUFFIX_WORDS))
+    exact = "|".join(spelled(w) for w in sorted(_EXACT_WORDS))
+    return rf"(?i:(?:{suffix}){right}|(?:^|[^a-z0-9])(?:{exact}){right})"
+
+
 # ---------------------------------------------------------------------------------------------
 # Pattern detectors
 # ---------------------------------------------------------------------------------------------
@@ -183,6 +216,11 @@ _PHONE = re.compile(r"\+?[\d\s\-().]{7,24}")
 _SERIAL = re.compile(r"[A-Za-z0-9]{6,20}")
 _ICCID = re.compile(r"89\d{16,20}[Ff]?")
 _MEID = re.compile(r"[0-9A-Fa-f]{14}")
+_DIGITS15_RUN = re.compile(r"(?<![\d.])\d{15}(?!\d)")
+# Keys of JSON objects (also inside stringified JSON), form/query pairs and XML tags/attributes.
+_KEYS_IN_TEXT = re.compile(
+    r'\\?"([^"\\]{1,64})\\?"\s*:|([A-Za-z0-9_.\[\]\-]{1,64})=|<([A-Za-z_][\w.\-:]{0,63})|\s([\w\-:.]{1,64})=["\']'
+)
 _PLACEHOLDER_MACS = frozenset({"000000000000", "020000000000", "ffffffffffff"})
 _ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 # Reporting-body prefixes of IMEIs in the wild (GSMA TAC allocation); required when a 15-digit
@@ -507,6 +545,9 @@ def _multipart(data: bytes, boundary: str) -> Iterator[tuple[str, str, bytes]]:
         yield name, ctype, body
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
 def _looks_binary(data: bytes) -> str | None:
     """The body as text if it is text, else None."""
     try:
@@ -514,8 +555,7 @@ def _looks_binary(data: bytes) -> str | None:
     except UnicodeDecodeError:
         return None
     sample = s[:4096]
-    bad = sum(1 for ch in sample if not ch.isprintable() and ch not in "\r\n\t")
-    return None if bad > len(sample) * 0.05 else s
+    return None if len(_CONTROL.findall(sample)) > len(sample) * 0.05 else s
 
 
 # ---------------------------------------------------------------------------------------------
@@ -547,6 +587,77 @@ class PiiDetector:
             dlat = loc.tolerance_m / 111_320.0
             dlon = loc.tolerance_m / max(111_320.0 * math.cos(math.radians(loc.lat)), 1.0)
             self._geo = (loc.lat, loc.lon, dlat, dlon, mask(f"{loc.lat:.6f},{loc.lon:.6f}"))
+        self._geo_trigger: re.Pattern[str] | None = None
+        if self._geo is not None:
+            lat, lon, dlat, dlon, _ = self._geo
+            ints = {str(int(abs(x))) for x in (lat - dlat, lat + dlat, lon - dlon, lon + dlon)}
+            self._geo_trigger = re.compile(r"(?<![\d.])(?:" + "|".join(sorted(ints)) + r")\.\d")
+        whole = _trie_regex(sorted(self._whole))
+        self._whole_trigger = (
+            None
+            if whole is None
+            else re.compile(r"(?<![A-Za-z0-9])(?:" + whole.pattern + r")(?![A-Za-z0-9])")
+        )
+        self._key_cache: dict[str, str | None] = {}
+        self._trigger: Any = None
+        if _re2 is not None:
+            parts = [
+                r"@",
+                r"\\u",  # JSON \uXXXX escapes can hide any character
+                r"[:\-][0-9A-Fa-f]{2}[:\-][0-9A-Fa-f]{2}[:\-][0-9A-Fa-f]{2}[:\-]",  # MAC
+                r"(?:^|[^\d.])\d{15}(?:$|\D)",  # IMEI
+                # base64 of text: a long run mixing upper and lower case (hex IDs and words do not)
+                r"[A-Za-z0-9+/_\-]{6,}(?:[A-Z][A-Za-z0-9+/_\-]*[a-z]|[a-z][A-Za-z0-9+/_\-]*[A-Z])[A-Za-z0-9+/_\-]{6,}",
+                _key_trigger_pattern(),
+            ]
+            if self._regex is not None:
+                parts.append(self._regex.pattern)
+            if whole is not None:
+                parts.append(r"(?:^|[^A-Za-z0-9])(?:" + whole.pattern + r")(?:$|[^A-Za-z0-9])")
+            if self._geo is not None:
+                parts.append(r"(?:^|[^\d.])-?(?:" + "|".join(sorted(ints)) + r")\.\d")
+            opts = _re2.Options()
+            opts.max_mem = 64 << 20
+            self._trigger = _re2.compile("|".join(parts), opts)
+
+    def key_class(self, key: str) -> str | None:
+        """Category of a field name for the pattern detectors (cached: key names repeat)."""
+        kc = self._key_cache.get(key, "?")
+        if kc == "?":
+            kc = _key_class(normalize_key(key))
+            if len(self._key_cache) > 20_000:
+                self._key_cache.clear()
+            self._key_cache[key] = kc
+        return kc
+
+    def interesting(self, text: str) -> bool:
+        """Cheap whole-payload test (a few C-level regex passes): could any detector fire on a
+        field of this payload? False lets :meth:`scan` skip walking a large body field by field.
+
+        Conservative by construction: every detector needs something visible here (a needle, an
+        '@', a MAC, a 15-digit run, a telling key, a base64 token of text, a coordinate near the
+        profile's location).
+        """
+        t = text.replace("\\/", "/") if "\\/" in text else text  # org.json escapes every '/'
+        if self._trigger is not None:
+            return self._trigger.search(t) is not None
+        # Without RE2: the same tests with Python's re (several passes, slower, same answers).
+        if "\\u" in text:
+            return True
+        t = text.replace("\\/", "/") if "\\/" in text else text  # org.json escapes every '/'
+        if self._regex is not None and self._regex.search(t):
+            return True
+        if self._whole_trigger is not None and self._whole_trigger.search(t):
+            return True
+        if self._geo_trigger is not None and self._geo_trigger.search(t):
+            return True
+        if "@" in t or _DIGITS15_RUN.search(t) or _MAC_SEP.search(t):
+            return True
+        for groups in set(_KEYS_IN_TEXT.findall(t)):
+            for k in groups:
+                if k and self.key_class(k) is not None:
+                    return True
+        return any(maybe_base64(tok) is not None for tok in base64_tokens(t))
 
     @property
     def needle_count(self) -> int:
@@ -567,7 +678,6 @@ class _Scan:
         self.fields = 0
         self.lat_hit: str | None = None
         self.lon_hit: str | None = None
-        self.key_cache: dict[str, str | None] = {}
 
     # -- bookkeeping -----------------------------------------------------------------------
 
@@ -594,18 +704,15 @@ class _Scan:
         ]
         return tuple(known + pattern)
 
-    def key_class(self, key: str) -> str | None:
-        if key not in self.key_cache:
-            self.key_cache[key] = _key_class(normalize_key(key))
-        return self.key_cache[key]
-
     # -- one field ---------------------------------------------------------------------------
 
     def field(self, loc: str, key: str, value: str, depth: int, outer: str) -> None:
         self.fields += 1
+        det = self.det
+        if len(value) < 5 and not det._whole:
+            return  # nothing any detector looks for is this short
         if len(value) > MAX_FIELD_LEN:
             value = value[:MAX_FIELD_LEN]
-        det = self.det
         whole = value.strip()
         if det._regex is not None:
             for m in det._regex.finditer(value):
@@ -621,7 +728,7 @@ class _Scan:
                 self.add(wn.data_type, loc, _join(outer, wn.encoding), "known", wn.masked)
         if det._geo is not None and "." in value:
             self.geo(loc, value)
-        kc = self.key_class(key) if key else None
+        kc = det.key_class(key) if key else None
         for data_type, hit in _patterns(value, kc, whole):
             self.add(data_type, loc, _join(outer, "plain"), "pattern", mask(hit))
         if depth >= MAX_DEPTH or len(whole) < 16:
@@ -708,6 +815,8 @@ class _Scan:
             loc = base if nested else "body.binary"
             for s in printable_strings(data):
                 yield loc, "", s
+            return
+        if not self.det.interesting(text):
             return
         kind, fields = _parse_text(text, ctype)
         for sub, key, value in fields:
