@@ -1,0 +1,195 @@
+"""``audit diff OLD NEW``: what changed between two versions of an app.
+
+Each side is an APK (or any input ``audit scan`` reads: static facts only) or a case file
+(``.sqlite``: static scans plus observed traffic). The comparison is by sets: SDKs, endpoint and
+contacted hosts, registrable domains, server countries, companies, company home countries, data
+types and permissions, each with what was added and what was removed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from audit.errors import InputError
+from audit.graph import registrable_domain
+from audit.models import Destination, ScanResult
+from audit.store import Store
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+#: Categories compared, in output order, with their human titles.
+CATEGORIES = {
+    "sdks": "SDKs",
+    "hosts": "Hosts (in the code or contacted)",
+    "domains": "Registrable domains",
+    "server_countries": "Server countries (observed)",
+    "companies": "Companies",
+    "company_countries": "Company home countries",
+    "data_types": "Personal-data types (observed)",
+    "permissions": "Permissions",
+}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The comparable facts of one side."""
+
+    label: str
+    kind: str
+    """``apk`` (static only) or ``case`` (static + traffic)."""
+    sets: dict[str, frozenset[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Change:
+    category: str
+    title: str
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    unchanged: int
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["added"] = list(self.added)
+        d["removed"] = list(self.removed)
+        return d
+
+
+@dataclass(frozen=True)
+class DiffResult:
+    old: str
+    new: str
+    old_kind: str
+    new_kind: str
+    changes: tuple[Change, ...]
+
+    @property
+    def changed(self) -> bool:
+        return any(c.added or c.removed for c in self.changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "old": self.old, "new": self.new, "old_kind": self.old_kind, "new_kind": self.new_kind,
+            "changed": self.changed, "changes": [c.to_dict() for c in self.changes],
+        }  # fmt: skip
+
+
+def _is_case_file(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return f.read(16) == SQLITE_MAGIC
+    except IsADirectoryError as e:
+        raise InputError(f"{path}: is a directory, not an APK or case file") from e
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from e
+
+
+def _static_sets(scans: Iterable[ScanResult], companies: Any) -> dict[str, set[str]]:
+    sets: dict[str, set[str]] = {k: set() for k in CATEGORIES}
+    for r in scans:
+        for s in r.sdks:
+            sets["sdks"].add(f"{s.name} ({s.id})" if s.name and s.name != s.id else s.id)
+            owner, country = s.owner, s.owner_country
+            top = companies.ultimate_owner(owner) if owner and hasattr(companies, "ultimate_owner") else None
+            if top is not None:
+                owner, country = top.name, top.country
+            if owner:
+                sets["companies"].add(owner)
+            if country:
+                sets["company_countries"].add(country.upper())
+        for e in r.endpoints:
+            if e.placeholder or not e.host:
+                continue
+            sets["hosts"].add(e.host)
+            dom = e.domain or registrable_domain(e.host)
+            if dom:
+                sets["domains"].add(dom)
+            info = companies.lookup(e.host) if companies is not None else None
+            if info is not None:
+                sets["companies"].add(info.company)
+                sets["company_countries"].add(info.country.upper())
+        sets["permissions"].update(r.permissions)
+    return sets
+
+
+def _traffic_sets(dests: Iterable[Destination], sets: dict[str, set[str]]) -> None:
+    for d in dests:
+        host = d.host or d.ip
+        if host:
+            sets["hosts"].add(host)
+            dom = registrable_domain(host)
+            if dom:
+                sets["domains"].add(dom)
+        if d.server_country:
+            sets["server_countries"].add(d.server_country.upper())
+        if d.company:
+            sets["companies"].add(d.company)
+        if d.company_country:
+            sets["company_countries"].add(d.company_country.upper())
+        sets["data_types"].update(d.data_types)
+
+
+def snapshot(path: str | Path, *, app: str | None = None, enricher: Any = None, companies: Any = None) -> Snapshot:
+    """The comparable facts of an APK (scanned now) or a case file."""
+    p = Path(path)
+    if companies is None:
+        from audit.enrich.company import load_companies
+
+        companies = load_companies()
+    if not p.exists():
+        raise InputError(f"{p}: no such file")
+    if _is_case_file(p):
+        from audit.destinations import list_destinations
+
+        with Store(p) as store:
+            sets = _static_sets((r for _, r in store.scans(app)), companies)
+            _traffic_sets(list_destinations(store, app=app, enricher=enricher, companies=companies), sets)
+        return Snapshot(str(p), "case", {k: frozenset(v) for k, v in sets.items()})
+    from audit.static.scanner import scan_path
+
+    result = scan_path(p)
+    return Snapshot(str(p), "apk", {k: frozenset(v) for k, v in _static_sets([result], companies).items()})
+
+
+def compare(old: Snapshot, new: Snapshot) -> DiffResult:
+    """Added and removed members of every category. Categories only a case file can know (server
+    countries, data types) are compared only when both sides are case files."""
+    changes = []
+    for key, title in CATEGORIES.items():
+        if key in ("server_countries", "data_types") and "apk" in (old.kind, new.kind):
+            continue
+        a = old.sets.get(key, frozenset())
+        b = new.sets.get(key, frozenset())
+        changes.append(
+            Change(key, title, tuple(sorted(b - a, key=str.casefold)), tuple(sorted(a - b, key=str.casefold)), len(a & b))
+        )
+    return DiffResult(old.label, new.label, old.kind, new.kind, tuple(changes))
+
+
+def diff_paths(old: str | Path, new: str | Path, *, enricher: Any = None, companies: Any = None) -> DiffResult:
+    """Compare two APKs, two case files, or one of each."""
+    if companies is None:
+        from audit.enrich.company import load_companies
+
+        companies = load_companies()
+    return compare(
+        snapshot(old, enricher=enricher, companies=companies), snapshot(new, enricher=enricher, companies=companies)
+    )
+
+
+def render_text(result: DiffResult) -> str:
+    """Human-readable "what changed in this update"."""
+    lines = [f"{result.old} ({result.old_kind}) → {result.new} ({result.new_kind})"]
+    if not result.changed:
+        lines.append("No change in SDKs, hosts, domains, countries, companies, data types or permissions.")
+    for c in result.changes:
+        if not (c.added or c.removed):
+            continue
+        lines.append(f"{c.title}: +{len(c.added)} −{len(c.removed)} ({c.unchanged} unchanged)")
+        lines += [f"  + {x}" for x in c.added]
+        lines += [f"  - {x}" for x in c.removed]
+    return "\n".join(lines)

@@ -1,0 +1,170 @@
+"""``audit check``: a deny-list policy for CI pipelines (see docs/report.md, "audit check").
+
+A policy denies server countries / company home countries, companies and personal-data types.
+Each violation names the rule, the fact that matched (server country and company home country
+are separate facts, never merged) and its evidence: host, IP, port, flows. Observed traffic gives
+``observed`` violations; SDKs found in the code give ``static`` ones (the SDK's owner and its home
+country), since an SDK from a denied company is a finding even before it phones home.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from audit.errors import ConfigError
+from audit.models import Destination
+from audit.store import Store
+
+
+@dataclass(frozen=True)
+class Policy:
+    deny_countries: frozenset[str] = frozenset()
+    """ISO 3166-1 alpha-2 codes, upper case."""
+    deny_companies: tuple[str, ...] = ()
+    deny_data: frozenset[str] = frozenset()
+    """Data types (``imei``, ``custom:loyalty_id`` …), lower case."""
+
+    @property
+    def empty(self) -> bool:
+        return not (self.deny_countries or self.deny_companies or self.deny_data)
+
+
+def make_policy(
+    deny_countries: Iterable[str] = (), deny_companies: Iterable[str] = (), deny_data: Iterable[str] = ()
+) -> Policy:
+    """Validate and normalise the deny lists (ConfigError names the bad value)."""
+    countries = set()
+    for c in deny_countries:
+        cc = c.strip().upper()
+        if len(cc) != 2 or not cc.isascii() or not cc.isalpha():
+            raise ConfigError(f"--deny-country {c!r}: expected a two-letter ISO 3166-1 code such as CN")
+        countries.add(cc)
+    companies = tuple(sorted({c.strip() for c in deny_companies if c.strip()}, key=str.casefold))
+    data = frozenset(d.strip().lower() for d in deny_data if d.strip())
+    return Policy(frozenset(countries), companies, data)
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One policy violation with its evidence."""
+
+    rule: str
+    """``deny-country``, ``deny-company`` or ``deny-data``."""
+    value: str
+    """The denied value that matched (``CN``, ``Tencent``, ``imei``)."""
+    fact: str
+    """What matched: ``server_country`` (where the server is), ``company_country`` (home country of
+    the company owning the host), ``company``, ``sdk_owner``, ``sdk_owner_country`` or ``data_type``."""
+    evidence: str
+    """``observed`` (in traffic) or ``static`` (an SDK in the code)."""
+    host: str | None = None
+    ip: str | None = None
+    port: int | None = None
+    flows: int = 0
+    server_country: str | None = None
+    company: str | None = None
+    company_country: str | None = None
+    data_types: tuple[str, ...] = ()
+    sdk: str | None = None
+
+    @property
+    def message(self) -> str:
+        """One line for humans."""
+        fact = {
+            "server_country": f"server located in {self.value}",
+            "company_country": f"owner {self.company} is based in {self.value}",
+            "company": f"owned by {self.value}",
+            "sdk_owner": f"SDK {self.sdk} is owned by {self.value}",
+            "sdk_owner_country": f"SDK {self.sdk} owner {self.company} is based in {self.value}",
+            "data_type": f"received {self.value}",
+        }.get(self.fact, self.fact)
+        if self.evidence == "static":
+            return f"{self.rule} {self.value}: {fact} (static: in the code)"
+        where = self.host or self.ip or "?"
+        addr = f" [{self.ip}{f':{self.port}' if self.port is not None else ''}]" if self.ip else ""
+        return f"{self.rule} {self.value}: {where}{addr} {fact} ({self.flows} flows)"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["data_types"] = list(self.data_types)
+        d["message"] = self.message
+        return d
+
+
+def _company_keys(name: str, companies: Any) -> set[str]:
+    """A name and, when the company table knows it, its ultimate owner (deny Facebook → Meta)."""
+    keys = {name.casefold()}
+    top = companies.ultimate_owner(name) if companies is not None and hasattr(companies, "ultimate_owner") else None
+    if top is not None:
+        keys.add(top.name.casefold())
+    return keys
+
+
+def check(
+    store: Store,
+    policy: Policy,
+    app: str | None = None,
+    *,
+    enricher: Any = None,
+    companies: Any = None,
+    destinations: Iterable[Destination] | None = None,
+) -> list[Violation]:
+    """Every violation of ``policy`` in the case (or for one ``app``), observed ones first."""
+    if companies is None:
+        from audit.enrich.company import load_companies
+
+        companies = load_companies()
+    if destinations is None:
+        from audit.destinations import list_destinations
+
+        destinations = list_destinations(store, app=app, enricher=enricher, companies=companies)
+    denied_companies: dict[str, str] = {}
+    for name in policy.deny_companies:
+        for key in _company_keys(name, companies):
+            denied_companies.setdefault(key, name)
+
+    out: list[Violation] = []
+    for d in destinations:
+        base = Violation(
+            "", "", "", "observed", host=d.host, ip=d.ip, port=d.port, flows=d.flows, server_country=d.server_country,
+            company=d.company, company_country=d.company_country, data_types=d.data_types,
+        )  # fmt: skip
+        if d.server_country and d.server_country.upper() in policy.deny_countries:
+            out.append(replace(base, rule="deny-country", value=d.server_country.upper(), fact="server_country"))
+        if d.company_country and d.company_country.upper() in policy.deny_countries:
+            out.append(replace(base, rule="deny-country", value=d.company_country.upper(), fact="company_country"))
+        if d.company:
+            hit = next((denied_companies[k] for k in _company_keys(d.company, companies) if k in denied_companies), None)
+            if hit:
+                out.append(replace(base, rule="deny-company", value=hit, fact="company"))
+        for t in d.data_types:
+            if t.lower() in policy.deny_data:
+                out.append(replace(base, rule="deny-data", value=t, fact="data_type"))
+
+    seen: set[tuple[str, str, str]] = set()
+    for _, result in store.scans(app):
+        for s in result.sdks:
+            owner, country = s.owner, (s.owner_country or "").upper()
+            top = companies.ultimate_owner(owner) if owner and hasattr(companies, "ultimate_owner") else None
+            if top is not None:
+                owner, country = top.name, top.country.upper()
+            if country and country in policy.deny_countries and (s.id, "c", country) not in seen:
+                seen.add((s.id, "c", country))
+                out.append(
+                    Violation("deny-country", country, "sdk_owner_country", "static", company=owner,
+                              company_country=country, sdk=s.id)
+                )  # fmt: skip
+            if owner:
+                hit = next((denied_companies[k] for k in _company_keys(owner, companies) if k in denied_companies), None)
+                if hit and (s.id, "o", hit) not in seen:
+                    seen.add((s.id, "o", hit))
+                    out.append(
+                        Violation("deny-company", hit, "sdk_owner", "static", company=owner, company_country=country or None,
+                                  sdk=s.id)
+                    )  # fmt: skip
+    return sorted(
+        out, key=lambda v: (v.evidence != "observed", v.rule, v.value, v.fact, v.host or "", v.ip or "", v.sdk or "")
+    )
