@@ -262,3 +262,225 @@ def import_cmd(files: tuple[str, ...], db: str, app: str, device: str | None) ->
                 click.echo(f"  warning: {safe_cell(problem)}", err=True)
     if failed:
         click.get_current_context().exit(ExitStatus.ERROR)
+
+
+# ---- audit graph / report / run / check / diff -----------------------------------------------
+
+
+def _mmdb_option(f: F) -> F:
+    return click.option(
+        "--mmdb",
+        "mmdb",
+        multiple=True,
+        type=click.Path(exists=True, dir_okay=False),
+        help="MaxMind/DB-IP .mmdb file (City, Country or ASN); repeatable. Default: the files given to the "
+        "recorder for this case, else the embedded database.",
+    )(f)
+
+
+def _require_case(db: str) -> None:
+    if db != ":memory:" and not Path(db).is_file():
+        raise click.ClickException(f"{db}: no such case file; run `audit scan --db`, `audit import` or `audit run` first")
+
+
+@main.command("graph")
+@db_option
+@click.option("--app", "app", default=None, help="Only this app label (default: every app in the case).")
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False), help="Write the graph to FILE.")
+@click.option(
+    "--format", "graph_format", type=click.Choice(["graphml", "json", "dot"]), default=None,
+    help="Graph file format (default: from the -o extension: .graphml, .json, .dot).",
+)  # fmt: skip
+@click.option("--receivers", "receivers", metavar="TYPE", help="Print the hosts receiving a data type (imei, android_id …).")
+@click.option("--paths-to", "target", metavar="NODE", help="Print every path from the app to a node: country:CN, company:Tencent, jurisdiction:CN.")
+@click.option("--json", "as_json", is_flag=True, help="Print --receivers / --paths-to results as JSON.")
+@_mmdb_option
+@translate_errors
+def graph_cmd(
+    db: str, app: str | None, output: str | None, graph_format: str | None, receivers: str | None,
+    target: str | None, as_json: bool, mmdb: tuple[str, ...],
+) -> None:  # fmt: skip
+    """Build the data-flow graph (app → SDK → host → IP → country / network / company) and export or query it.
+
+    Node ids, layers and edge attributes: docs/graph.md.
+
+    \b
+    Example:
+      audit graph --db case.sqlite -o case.graphml
+      audit graph --db case.sqlite -o case.dot
+      audit graph --db case.sqlite --receivers imei
+      audit graph --db case.sqlite --paths-to company:Tencent
+    """
+    from audit.destinations import enricher_for
+    from audit.graph import export_graph, layer_counts, paths_to, receivers_of
+    from audit.store import Store
+
+    if sum(x is not None for x in (output, receivers, target)) != 1:
+        raise click.UsageError("give exactly one of -o FILE, --receivers TYPE or --paths-to NODE")
+    if graph_format and not output:
+        raise click.UsageError("--format applies to -o FILE only")
+    _require_case(db)
+    from audit.graph import build_graph
+
+    with Store(db) as store:
+        G = build_graph(store, app, enricher=enricher_for(store, mmdb))
+    if output:
+        fmt = export_graph(G, output, graph_format)
+        layers = ", ".join(f"{n} {k}" for k, n in layer_counts(G).items())
+        click.echo(f"{safe_cell(output)}: {fmt}, {G.number_of_nodes()} nodes ({layers}), {G.number_of_edges()} edges")
+    elif receivers is not None:
+        rows = [r.to_dict() for r in receivers_of(G, receivers)]
+        if as_json:
+            click.echo(dumps(rows))
+        elif not rows:
+            click.echo(f"no host received {safe_cell(receivers)}")
+        else:
+            cols = ("host", "flows", "server_countries", "networks", "companies", "company_countries", "locations")
+            click.echo(render_table(rows, cols))
+    elif target is not None:
+        paths = paths_to(G, target)
+        if as_json:
+            click.echo(dumps(paths))
+        elif not paths:
+            click.echo(f"no path from the app to {safe_cell(target)}")
+        else:
+            for p in paths:
+                click.echo(" → ".join(safe_cell(n) for n in p))
+
+
+@main.command("report")
+@db_option
+@click.option("--app", "app", default=None, help="Only this app label (default: every app in the case).")
+@_mmdb_option
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False), help="HTML file to write.")
+@translate_errors
+def report_cmd(db: str, app: str | None, mmdb: tuple[str, ...], output: str) -> None:
+    """Write the self-contained HTML report of a case (no external requests; prints well).
+
+    Verdict, shares per server country and per company home country, personal data and who
+    receives it, the data-flow graph, timeline, destinations, SDKs, endpoints, findings and the
+    methodology. Sections: docs/report.md.
+
+    \b
+    Example:
+      audit report --db case.sqlite -o reports/app.html
+      audit report --db case.sqlite --app com.example.app --mmdb GeoLite2-City.mmdb -o reports/app.html
+    """
+    from audit.destinations import enricher_for
+    from audit.report.html import write_report
+    from audit.store import Store
+
+    _require_case(db)
+    with Store(db) as store:
+        r = write_report(store, output, app, enricher=enricher_for(store, mmdb))
+    click.echo(
+        f"{safe_cell(output)}: {len(r.destinations)} destinations, {r.total_flows} flows, "
+        f"{len(r.known_countries)} server countries, {len(r.known_companies)} companies"
+    )
+
+
+@main.command("run")
+@click.argument("apk", type=click.Path(exists=True, dir_okay=False))
+@click.option("--capture", "captures", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Traffic file to import (flows, HAR, pcap); repeatable.")  # fmt: skip
+@click.option("--device", "device", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Device profile (TOML/JSON) for personal-data detection.")  # fmt: skip
+@db_option
+@_mmdb_option
+@click.option("--app", "app", default=None, help="App label (default: the package name).")
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False), help="HTML report to write.")
+@translate_errors
+def run_cmd(
+    apk: str, captures: tuple[str, ...], device: str | None, db: str, mmdb: tuple[str, ...], app: str | None,
+    output: str,
+) -> None:  # fmt: skip
+    """Scan an APK, import its captures and write the report, in one command.
+
+    Re-running on the same case file neither re-scans the same APK nor re-imports the same capture.
+
+    \b
+    Example:
+      audit run app.apk --capture session.har --device device.toml --db case.sqlite -o reports/app.html
+    """
+    from audit.pipeline import run
+
+    s = run(apk, output=output, captures=captures, device=device, db=db, mmdb=mmdb, app=app)
+    click.echo(f"{safe_cell(s.app)}: {'scanned' if s.scanned else 'already scanned'}, "
+               f"{len(s.scan.endpoints)} endpoints, {len(s.scan.sdks)} SDKs")  # fmt: skip
+    for i in s.imports:
+        click.echo(f"{safe_cell(i.path)}: {i.format}, {i.connections} connections, {i.dns} DNS records")
+        for problem in i.errors:
+            click.echo(f"  warning: {safe_cell(problem)}", err=True)
+    for path in s.skipped:
+        click.echo(f"{safe_cell(path)}: already imported")
+    click.echo(f"{safe_cell(s.output)}: {s.destinations} destinations, {s.flows} flows")
+
+
+@main.command("check")
+@db_option
+@click.option("--app", "app", default=None, help="Only this app label (default: every app in the case).")
+@click.option("--deny-country", "deny_countries", multiple=True, metavar="CC",
+              help="Deny a country (ISO code): as server location AND as company home country; repeatable.")  # fmt: skip
+@click.option("--deny-company", "deny_companies", multiple=True, metavar="NAME", help="Deny a company (and its subsidiaries' hosts); repeatable.")
+@click.option("--deny-data", "deny_data", multiple=True, metavar="TYPE", help="Deny sending a data type (imei, android_id …); repeatable.")
+@click.option("--json", "as_json", is_flag=True, help="JSON output (docs/report.md).")
+@_mmdb_option
+@translate_errors
+def check_cmd(
+    db: str, app: str | None, deny_countries: tuple[str, ...], deny_companies: tuple[str, ...],
+    deny_data: tuple[str, ...], as_json: bool, mmdb: tuple[str, ...],
+) -> None:  # fmt: skip
+    """Check a case against a deny-list policy, for CI pipelines.
+
+    Prints each violation with its evidence (host, IP, country/company/data type, flows) and exits
+    with status 3 (ExitStatus.POLICY) when there is any, 0 otherwise. A denied country matches the
+    server location and the company home country; each violation says which.
+
+    \b
+    Example:
+      audit check --db case.sqlite --deny-country CN --deny-company Tencent --deny-data imei
+    """
+    from audit.destinations import enricher_for
+    from audit.policy import check, make_policy
+    from audit.store import Store
+
+    policy = make_policy(deny_countries, deny_companies, deny_data)
+    if policy.empty:
+        raise click.UsageError("give at least one --deny-country, --deny-company or --deny-data")
+    _require_case(db)
+    with Store(db) as store:
+        violations = check(store, policy, app, enricher=enricher_for(store, mmdb))
+    if as_json:
+        click.echo(dumps({"violations": [v.to_dict() for v in violations], "count": len(violations)}))
+    elif violations:
+        for v in violations:
+            click.echo(safe_cell(v.message))
+        click.echo(f"{len(violations)} violation{'s' if len(violations) != 1 else ''}", err=True)
+    else:
+        click.echo("no violations")
+    if violations:
+        click.get_current_context().exit(ExitStatus.POLICY)
+
+
+@main.command("diff")
+@click.argument("old", type=click.Path(exists=True, dir_okay=False))
+@click.argument("new", type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="JSON output (docs/report.md).")
+@translate_errors
+def diff_cmd(old: str, new: str, as_json: bool) -> None:
+    """What changed in this update: SDKs, hosts, domains, countries, companies, data types, permissions.
+
+    OLD and NEW are APKs (static facts) or case files (.sqlite: static + observed traffic).
+
+    \b
+    Example:
+      audit diff app-1.0.apk app-1.1.apk
+      audit diff case-1.0.sqlite case-1.1.sqlite --json
+    """
+    from audit.diff import diff_paths, render_text
+
+    result = diff_paths(old, new)
+    if as_json:
+        click.echo(dumps(result.to_dict()))
+    else:
+        click.echo("\n".join(safe_cell(line) for line in render_text(result).splitlines()))
