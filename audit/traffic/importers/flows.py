@@ -197,20 +197,24 @@ def stream_flow_to_connection(flow: Any, *, app: str = "", source: str = "mitm-f
     first_client = next((m.content for m in messages if m.from_client), b"")
     protocol = flow.type
     tls = _tls_state(flow, False)
-    if flow.type == "tcp" and (looks_like_tls_record(first_client) or flow.client_conn.sni):
+    client = flow.client_conn
+    if flow.type == "tcp" and (
+        looks_like_tls_record(first_client) or (client.sni and not client.tls_established)
+    ):
         hello = parse_tls_record(first_client) if first_client else None
         protocol = "tls"
         if hello is not None:
-            common["sni"] = common["sni"] or hello.sni
-            common["alpn"] = common["alpn"] or (",".join(hello.alpn) or None)
-            common["tls_version"] = common["tls_version"] or hello.version
+            # What the client itself sent beats what mitmproxy assumed for the server side.
+            common["sni"] = hello.sni or common["sni"]
+            common["alpn"] = ",".join(hello.alpn) or common["alpn"]
+            common["tls_version"] = hello.version or common["tls_version"]
         tls = "failed" if flow.error and tls != "intercepted" else ("passthrough" if tls == "none" else tls)
     elif flow.type == "udp" and first_client:
         hello = parse_quic_initial(first_client)
         if hello is not None:
             protocol = "quic"
-            common["sni"] = common["sni"] or hello.sni
-            common["alpn"] = common["alpn"] or (",".join(hello.alpn) or None)
+            common["sni"] = hello.sni or common["sni"]
+            common["alpn"] = ",".join(hello.alpn) or common["alpn"]
             tls = "passthrough" if tls == "none" else tls
     address = flow.server_conn.address
     host = common["sni"] or (str(address[0]).lower() if address else None)

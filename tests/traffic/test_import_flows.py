@@ -1,0 +1,171 @@
+"""mitmproxy flow files → connections and DNS records (round trips through the real FlowWriter)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from mitmproxy import http, tcp, udp
+from mitmproxy.io import FlowWriter
+from mitmproxy.test import tflow
+
+from audit.errors import ImportFormatError
+from audit.models import DataFinding, HttpRequestData
+from audit.store import Store
+from audit.traffic.importers import import_file
+from audit.traffic.importers.base import MAX_BODY
+from tests.conftest import FIXTURES
+from tests.fixtures.captures.build_captures import client_hello, quic_initial, tls_record
+
+
+def write_flows(path: Path, flows: list) -> Path:
+    with path.open("wb") as f:
+        w = FlowWriter(f)
+        for fl in flows:
+            w.add(fl)
+    return path
+
+
+def https_flow(host: str = "api.example.net", body: bytes = b"", ip: str = "203.0.113.10") -> http.HTTPFlow:
+    fl = tflow.tflow(resp=True)
+    fl.request = http.Request.make("POST", f"https://{host}/v1/track?uid=1&uid=2&ev=x", body,
+                                   [(b"Content-Type", b"application/json")])
+    fl.request.timestamp_start, fl.request.timestamp_end = 1_700_000_000.0, 1_700_000_000.1
+    fl.server_conn.address = (host, 443)
+    fl.server_conn.peername = (ip, 443)
+    fl.client_conn.sni = host
+    return fl
+
+
+class RecordingDetector:
+    """Stands in for PiiDetector: flags bodies containing b'imei'."""
+
+    def __init__(self) -> None:
+        self.seen: list[HttpRequestData] = []
+
+    def scan(self, request: HttpRequestData) -> tuple[DataFinding, ...]:
+        self.seen.append(request)
+        if b"imei" in request.body:
+            return (DataFinding("imei", "body.json:$.imei", "plain", "known", "35•••12"),)
+        return ()
+
+
+def test_flow_types_round_trip(tmp_path: Path) -> None:
+    flows = [https_flow(body=b'{"imei": "1"}'), tflow.twebsocketflow(), tflow.ttcpflow(), tflow.tudpflow(),
+             tflow.tdnsflow(resp=True), tflow.tflow(err=True)]
+    path = write_flows(tmp_path / "s.flows", flows)
+    store = Store()
+    det = RecordingDetector()
+    s = import_file(path, store, app="com.example.app", detector=det)
+    assert (s.format, s.connections, s.dns, s.errors) == ("flows", 6, 1, ())
+    conns = [c for _, c in store.connections()]
+    by_proto = {c.protocol: c for c in conns}
+    assert set(by_proto) == {"https", "ws", "tcp", "udp", "dns", "http"}
+    h = by_proto["https"]
+    assert (h.host, h.ip, h.port, h.method, h.path, h.status) == ("api.example.net", "203.0.113.10", 443, "POST", "/v1/track", 200)
+    assert h.query_keys == ("uid", "ev")
+    assert h.source == "mitm-file" and h.app == "com.example.app"
+    assert [f.data_type for f in h.findings] == ["imei"]
+    assert len(det.seen) == 3  # every HTTP flow with a request (https, ws upgrade, errored)
+    assert by_proto["ws"].bytes_out > 0 and by_proto["ws"].status == 101
+    assert by_proto["http"].error == "error" and by_proto["http"].status is None
+    assert by_proto["tcp"].bytes_out == len(b"hello") and by_proto["tcp"].bytes_in == len(b"it's me")
+    assert by_proto["dns"].host is None  # the resolver is the destination; names go to the dns table
+    assert store.dns_names() == {"8.8.8.8": ["dns.google"], "8.8.4.4": ["dns.google"]}
+    reqs = dict(store.requests())
+    assert any(r.body == b'{"imei": "1"}' and r.url.startswith("https://api.example.net/") for r in reqs.values())
+    assert [i["kind"] for i in store.inputs()] == ["flows"]
+
+
+def test_body_capped(tmp_path: Path) -> None:
+    big = bytes(random.Random(1).randrange(256) for _ in range(MAX_BODY + 5000))
+    store = Store()
+    import_file(write_flows(tmp_path / "big.flows", [https_flow(body=big)]), store)
+    (_, req), = store.requests()
+    assert req.body == big[:MAX_BODY] and req.body_truncated
+
+
+def test_passthrough_tls_and_quic_sni(tmp_path: Path) -> None:
+    t = tflow.ttcpflow(messages=[tcp.TCPMessage(True, tls_record(client_hello("pinned.example.org")), 1.0),
+                                 tcp.TCPMessage(False, b"\x16\x03\x03" + b"x" * 90, 2.0)])
+    t.client_conn.timestamp_tls_setup = None  # mitmproxy did not intercept it
+    t.client_conn.sni = None
+    u = tflow.tudpflow(messages=[udp.UDPMessage(True, quic_initial("video.example.com", b"\x11" * 8), 1.0)])
+    u.client_conn.timestamp_tls_setup = None
+    u.client_conn.sni = None
+    store = Store()
+    import_file(write_flows(tmp_path / "pt.flows", [t, u]), store)
+    got = {c.protocol: c for _, c in store.connections()}
+    assert got["tls"].sni == "pinned.example.org" and got["tls"].host == "pinned.example.org"
+    assert got["tls"].tls == "passthrough" and got["tls"].alpn == "h2,http/1.1"
+    assert got["quic"].sni == "video.example.com" and got["quic"].alpn == "h3"
+
+
+def test_failed_tls_handshake(tmp_path: Path) -> None:
+    t = tflow.ttcpflow(messages=[], err=True)
+    t.client_conn.timestamp_tls_setup = None
+    t.client_conn.sni = "pinned.example.org"
+    t.client_conn.error = "Client TLS handshake failed"
+    store = Store()
+    import_file(write_flows(tmp_path / "f.flows", [t]), store)
+    (_, c), = store.connections()
+    assert (c.protocol, c.tls, c.sni, c.error) == ("tls", "failed", "pinned.example.org", "error")
+
+
+def test_truncated_file_keeps_readable_flows(tmp_path: Path) -> None:
+    path = write_flows(tmp_path / "t.flows", [https_flow(host=f"h{i}.example.net") for i in range(3)])
+    data = path.read_bytes()
+    path.write_bytes(data[:-40])
+    store = Store()
+    s = import_file(path, store)
+    assert s.connections == 2
+    assert len(s.errors) == 1 and "truncated" in s.errors[0] and "2 flows" in s.errors[0]
+    assert sorted(c.host for _, c in store.connections()) == ["h0.example.net", "h1.example.net"]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"10:not a flow}", "not a readable mitmproxy flow file"),
+        (b"5:hello,", "not a mitmproxy flow file, HAR"),
+        (bytes(random.Random(7).randrange(256) for _ in range(2000)), "not a mitmproxy flow file, HAR"),
+        (b"", "empty file"),
+    ],
+)
+def test_unreadable_files(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "bad.flows"
+    path.write_bytes(content)
+    store = Store()
+    with pytest.raises(ImportFormatError) as e:
+        import_file(path, store)
+    assert str(path) in str(e.value) and message in str(e.value)
+    assert "\n" not in str(e.value)
+    assert store.connection_count() == 0 and store.inputs() == []
+
+
+def test_bad_file_keeps_earlier_import(tmp_path: Path) -> None:
+    store = Store(tmp_path / "case.sqlite")
+    good = write_flows(tmp_path / "good.flows", [https_flow(), https_flow(host="b.example.net")])
+    import_file(good, store)
+    bad = tmp_path / "bad.flows"
+    bad.write_bytes(b"99:" + b"{" * 50)
+    with pytest.raises(ImportFormatError):
+        import_file(bad, store)
+    store.close()
+    with Store(tmp_path / "case.sqlite") as again:
+        assert again.connection_count() == 2
+        assert [i["path"] for i in again.inputs()] == [str(good)]
+
+
+def test_demo_flow_file() -> None:
+    store = Store()
+    s = import_file(FIXTURES / "captures" / "messenger.flows", store, app="com.example.messenger")
+    conns = [c for _, c in store.connections()]
+    assert s.connections == len(conns) > 150 and s.errors == ()
+    protocols = {c.protocol for c in conns}
+    assert {"https", "http", "wss", "tls", "dns"} <= protocols
+    failed = [c for c in conns if c.tls == "failed"]
+    assert [c.sni for c in failed] == ["gw.messenger-example.cn"]
+    assert store.dns_names()["43.156.32.17"] == ["api.messenger-example.cn"]
+    assert all(c.ip for c in conns)

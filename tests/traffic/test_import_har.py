@@ -1,0 +1,177 @@
+"""HAR 1.2 import: field mapping, damaged files, the demo and hostile captures."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from audit.errors import ImportFormatError
+from audit.store import Store
+from audit.traffic.importers import har, import_file
+from tests.conftest import FIXTURES
+
+CAPTURES = FIXTURES / "captures"
+
+
+def entry(url: str = "https://api.example.net/v1/x?a=1&b=2", **over: Any) -> dict[str, Any]:
+    e: dict[str, Any] = {
+        "startedDateTime": "2024-06-18T09:30:00.250Z",
+        "time": 120.5,
+        "request": {
+            "method": "POST", "url": url, "httpVersion": "HTTP/2.0",
+            "headers": [{"name": "Content-Type", "value": "application/json"}],
+            "queryString": [{"name": "a", "value": "1"}, {"name": "b", "value": "2"}],
+            "postData": {"mimeType": "application/json", "text": '{"k": 1}'},
+            "headersSize": -1, "bodySize": 8,
+        },
+        "response": {"status": 200, "headersSize": 100, "bodySize": -1,
+                     "content": {"size": 640, "mimeType": "application/json"}},
+        "serverIPAddress": "203.0.113.7",
+    }  # fmt: skip
+    for k, v in over.items():
+        e[k] = v
+    return e
+
+
+def write_har(path: Path, entries: list[Any], *, bom: bool = False) -> Path:
+    text = json.dumps({"log": {"version": "1.2", "creator": {"name": "t", "version": "1"}, "entries": entries}})
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode())
+    return path
+
+
+def import_one(tmp_path: Path, e: dict[str, Any]) -> tuple[Any, Any]:
+    store = Store()
+    import_file(write_har(tmp_path / "one.har", [e]), store)
+    ((cid, conn),) = store.connections()
+    reqs = dict(store.requests())
+    return conn, reqs.get(cid)
+
+
+def test_entry_fields(tmp_path: Path) -> None:
+    c, r = import_one(tmp_path, entry())
+    assert (c.source, c.protocol, c.tls, c.host, c.ip, c.port) == ("har", "https", "intercepted", "api.example.net", "203.0.113.7", 443)
+    assert (c.method, c.path, c.query_keys, c.status) == ("POST", "/v1/x", ("a", "b"), 200)
+    assert c.ts == pytest.approx(1718703000.25) and c.end_ts == pytest.approx(1718703000.3705)
+    assert (c.bytes_out, c.bytes_in) == (8, 100)  # -1 sizes are unknown, not negative
+    assert (c.request_content_type, c.response_content_type, c.http_version) == ("application/json", "application/json", "HTTP/2.0")
+    assert r.url == "https://api.example.net/v1/x?a=1&b=2" and r.body == b'{"k": 1}'
+    assert ("Content-Type", "application/json") in r.headers
+
+
+@pytest.mark.parametrize(
+    "over, check",
+    [
+        ({"serverIPAddress": "[2001:db8::5]"}, lambda c, r: c.ip == "2001:db8::5"),
+        ({"serverIPAddress": ""}, lambda c, r: c.ip is None),
+        ({"connection": "203.0.113.7:8443"}, lambda c, r: c.port == 8443),
+        ({"connection": "[2001:db8::5]:8443"}, lambda c, r: c.port == 8443),
+        ({"connection": "1234"}, lambda c, r: c.port == 443),  # Chrome: a connection id, not a port
+        ({"startedDateTime": "2024-06-18T11:30:00.000+02:00"}, lambda c, r: c.ts == 1718703000.0),
+        ({"response": {"status": 0, "_error": "net::ERR_CONNECTION_REFUSED"}},
+         lambda c, r: c.status is None and c.error == "net::ERR_CONNECTION_REFUSED"),
+        ({"response": {"status": 200, "headersSize": -1, "bodySize": -1, "content": {"size": 77}}},
+         lambda c, r: c.bytes_in == 77),
+    ],
+)
+def test_entry_variants(tmp_path: Path, over: dict[str, Any], check: Any) -> None:
+    c, r = import_one(tmp_path, entry(**over))
+    assert check(c, r), c
+
+
+def test_post_data_forms(tmp_path: Path) -> None:
+    e = entry()
+    e["request"]["postData"] = {"mimeType": "application/octet-stream", "encoding": "base64",
+                                "text": base64.b64encode(b"\x00\x01binary").decode()}
+    _, r = import_one(tmp_path, e)
+    assert r.body == b"\x00\x01binary"
+    e["request"]["postData"] = {"mimeType": "application/x-www-form-urlencoded",
+                                "params": [{"name": "adid", "value": "a b"}, {"name": "x", "value": "1"}]}
+    c, r = import_one(tmp_path, e)
+    assert r.body == b"adid=a%20b&x=1" and c.request_content_type == "application/x-www-form-urlencoded"
+
+
+def test_websocket_and_plain_http(tmp_path: Path) -> None:
+    store = Store()
+    import_file(write_har(tmp_path / "w.har", [entry("wss://im.example.net/ws"), entry("http://cdn.example.net:8080/a.js")]), store)
+    got = sorted((c.protocol, c.tls, c.port) for _, c in store.connections())
+    assert got == [("http", "none", 8080), ("wss", "intercepted", 443)]
+
+
+def test_bom_and_sniffing_ignore_extension(tmp_path: Path) -> None:
+    path = write_har(tmp_path / "capture.pcap", [entry()], bom=True)
+    s = import_file(path, Store())
+    assert (s.format, s.connections) == ("har", 1)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('{"log": {"entries": [', "invalid JSON at line 1"),
+        ('{"log": {"version": "1.2"}, "entries": []}', "no log.entries list"),
+        ('{"log": {"entries": [{"request": {"url": "https://x.example"}}]}}', "log.entries[0] is malformed (missing 'startedDateTime')"),
+        ('{"log": {"entries": [{"startedDateTime": "yesterday", "request": {"url": "https://x.example"}}]}}',
+         "log.entries[0] is malformed"),
+        ('{"log": {"entries": ' + "[" * 5000 + "]" * 5000 + "}}", "JSON nested too deeply"),
+    ],
+)
+def test_malformed(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.har"
+    path.write_text(text)
+    with pytest.raises(ImportFormatError) as e:
+        import_file(path, Store())
+    assert str(e.value).startswith(f"{path}: ") and message in str(e.value), str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_deeply_nested_json(tmp_path: Path) -> None:
+    path = tmp_path / "deep.har"
+    path.write_text('{"log": ' + '{"a": ' * 100_000 + "1" + "}" * 100_000 + "}")
+    with pytest.raises(ImportFormatError, match="nested too deeply|no log.entries"):
+        import_file(path, Store())
+
+
+def test_size_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(har, "MAX_HAR_BYTES", 100)
+    path = write_har(tmp_path / "big.har", [entry()])
+    with pytest.raises(ImportFormatError, match="larger than the"):
+        import_file(path, Store())
+
+
+def test_all_or_nothing(tmp_path: Path) -> None:
+    """A bad entry late in a file leaves nothing of that file behind, and earlier imports intact."""
+    store = Store(tmp_path / "case.sqlite")
+    import_file(write_har(tmp_path / "good.har", [entry(), entry()]), store)
+    bad = write_har(tmp_path / "bad.har", [entry()] * 5000 + [{"request": "nonsense"}])
+    with pytest.raises(ImportFormatError, match=r"log.entries\[5000\]"):
+        import_file(bad, store)
+    assert store.connection_count() == 2
+    assert len(list(store.requests())) == 2
+    assert [i["kind"] for i in store.inputs()] == ["har"]
+
+
+def test_demo_har() -> None:
+    store = Store()
+    s = import_file(CAPTURES / "messenger.har", store, app="com.example.messenger")
+    conns = [c for _, c in store.connections()]
+    assert 150 <= s.connections == len(conns) <= 300 and s.errors == ()
+    assert max(c.ts for c in conns) - min(c.ts for c in conns) > 540  # about ten minutes
+    hosts = {c.host for c in conns}
+    # in the binary, and configured at run time (CDNs)
+    assert {"api.messenger-example.cn", "android.bugly.qq.com", "graph.facebook.com", "119.29.29.29"} <= hosts
+    assert {"msgr-media.akamaized.net", "sf16-fe-tos.pglstatp-toutiao.com"} <= hosts
+    assert all(c.ip and not c.ip.startswith(("10.", "192.168.")) for c in conns)
+    assert {c.protocol for c in conns} == {"https", "http", "wss"}
+
+
+def test_hostile_har_kept_verbatim() -> None:
+    store = Store()
+    s = import_file(CAPTURES / "hostile.har", store)
+    conns = [c for _, c in store.connections()]
+    assert s.connections == 7
+    blob = json.dumps([c.to_dict() for c in conns])
+    assert "<svg onload=alert(1)>" in blob and "</script><script>" in blob
+    assert any(c.ip == "<b>198.51.100.9</b>" for c in conns)  # stored as given; enrichment calls it invalid
