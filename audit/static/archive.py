@@ -1,0 +1,174 @@
+"""Reading APKs and bundles as zip archives, safely.
+
+Nothing is ever extracted to disk: entries are decompressed into memory one at a time, with the size
+limits enforced while streaming (the sizes in the zip headers are not trusted), so a zip bomb costs at most
+one limit's worth of CPU and memory. Unsafe entry names (``../``, absolute paths) are skipped and noted.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from audit.errors import ArchiveError
+
+__all__ = ["Archive", "Limits", "ZIP_MAGICS", "is_unsafe_name"]
+
+log = logging.getLogger(__name__)
+
+MIB = 1 << 20
+ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
+_CHUNK = 1 * MIB
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what one archive may cost. Defaults suit real apps (the largest DEX files are ~20 MiB)."""
+
+    dex: int = 512 * MIB
+    """Decompressed size of one DEX (or inner APK of a bundle)."""
+    entry: int = 64 * MIB
+    """Decompressed size of any other entry."""
+    total: int = 2048 * MIB
+    """Decompressed bytes read from one archive, all entries together."""
+    ratio: int = 200
+    """Decompressed/compressed ratio of one entry, checked once it exceeds :attr:`ratio_after` bytes."""
+    ratio_after: int = 8 * MIB
+    entries: int = 200_000
+    """Number of entries in the central directory."""
+
+
+def is_unsafe_name(name: str) -> bool:
+    """Absolute paths, drive letters and any ``..`` component: never followed, even in memory."""
+    n = name.replace("\\", "/")
+    if n.startswith("/") or (len(n) > 1 and n[1] == ":"):
+        return True
+    return ".." in PurePosixPath(n).parts
+
+
+@dataclass
+class Archive:
+    """A zip opened for safe, bounded reading.
+
+    ``label`` names it in messages: the path for an input file, ``outer!inner.apk`` for an APK inside a
+    bundle. ``notes`` collects non-fatal problems (unsafe names, unreadable entries).
+    """
+
+    label: str
+    zf: zipfile.ZipFile
+    limits: Limits = field(default_factory=Limits)
+    size: int = 0
+    """Size of the archive itself, the upper bound of any entry's compressed size."""
+    notes: list[str] = field(default_factory=list)
+    _read_total: int = 0
+    _infos: list[zipfile.ZipInfo] | None = None
+
+    @classmethod
+    def open(cls, source: str | os.PathLike[str] | bytes, label: str, limits: Limits | None = None) -> Archive:
+        """Open a path or in-memory bytes; raises :class:`ArchiveError` if it is not a readable zip."""
+        limits = limits or Limits()
+        try:
+            if isinstance(source, bytes):
+                size = len(source)
+                head = source[:4]
+                zf = zipfile.ZipFile(io.BytesIO(source))
+            else:
+                size = Path(source).stat().st_size
+                with open(source, "rb") as f:
+                    head = f.read(4)
+                zf = zipfile.ZipFile(source)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as e:
+            if head in ZIP_MAGICS:
+                raise ArchiveError(f"{label}: truncated or corrupt zip archive ({e})") from e
+            raise ArchiveError(f"{label}: not a zip archive") from e
+        archive = cls(label, zf, limits, size)
+        if len(zf.infolist()) > limits.entries:
+            zf.close()
+            raise ArchiveError(f"{label}: {len(zf.infolist())} entries, more than the {limits.entries} allowed")
+        return archive
+
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.zf.close()
+
+    def entries(self) -> list[zipfile.ZipInfo]:
+        """Safe file entries (directories and unsafe names left out; the latter noted once)."""
+        if self._infos is None:
+            infos = []
+            for info in self.zf.infolist():
+                if info.is_dir():
+                    continue
+                if is_unsafe_name(info.filename):
+                    self.notes.append(f"{self.label}: unsafe entry name {info.filename!r} skipped")
+                    continue
+                infos.append(info)
+            self._infos = infos
+        return self._infos
+
+    def names(self) -> list[str]:
+        return [i.filename for i in self.entries()]
+
+    def find(self, name: str) -> zipfile.ZipInfo | None:
+        for info in self.entries():
+            if info.filename == name:
+                return info
+        return None
+
+    def read(self, info: zipfile.ZipInfo, limit: int | None = None) -> bytes:
+        """Decompress one entry, enforcing the limits while streaming.
+
+        Raises :class:`ArchiveError` for a zip bomb (fatal for the whole archive) and ``OSError``-free
+        :class:`EntryError` for an entry that cannot be read (corrupt data, unsupported method)."""
+        limit = self.limits.entry if limit is None else limit
+        # Android ignores the "encrypted" flag bit; packers set it to make zip tools refuse the APK.
+        info.flag_bits &= ~0x1
+        compressed = max(1, min(info.compress_size, self.size))
+        out = bytearray()
+        try:
+            with self.zf.open(info) as f:
+                while True:
+                    chunk = f.read(_CHUNK)
+                    if not chunk:
+                        break
+                    out += chunk
+                    self._read_total += len(chunk)
+                    self._check(info, len(out), compressed, limit)
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError) as e:
+            raise EntryError(f"{self.label}!{info.filename}: cannot be read ({e})") from e
+        return bytes(out)
+
+    def _check(self, info: zipfile.ZipInfo, size: int, compressed: int, limit: int) -> None:
+        where = f"{self.label}!{info.filename}"
+        if size > limit:
+            raise ArchiveError(f"{where}: decompresses to more than {limit // MIB} MiB (zip bomb?)")
+        if size > self.limits.ratio_after and size / compressed > self.limits.ratio:
+            raise ArchiveError(
+                f"{where}: compression ratio over {self.limits.ratio}:1 (zip bomb?)"
+            )
+        if self._read_total > self.limits.total:
+            raise ArchiveError(
+                f"{self.label}: more than {self.limits.total // MIB} MiB decompressed in total (zip bomb?)"
+            )
+
+    def iter_read(self, infos: list[zipfile.ZipInfo], limit: int | None = None) -> Iterator[tuple[zipfile.ZipInfo, bytes]]:
+        """Read several entries; unreadable ones become notes, zip bombs still raise."""
+        for info in infos:
+            try:
+                yield info, self.read(info, limit)
+            except EntryError as e:
+                self.notes.append(str(e))
+
+
+class EntryError(ValueError):
+    """One entry of an archive cannot be read (a note, not fatal)."""

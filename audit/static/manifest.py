@@ -1,0 +1,61 @@
+"""AndroidManifest.xml: package, version, permissions and meta-data, from binary XML (APK) or protobuf
+XML (app bundle ``base/manifest/AndroidManifest.xml``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from audit.static.resources import RES_XML_TYPE, ResourceError, XmlElement, parse_axml, parse_proto_xml
+
+__all__ = ["Manifest", "ResourceError", "manifest_from_elements", "parse_manifest"]
+
+_PERMISSION_TAGS = ("uses-permission", "uses-permission-sdk-23", "uses-permission-sdk-m")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What the scanner reads from a manifest."""
+
+    package: str | None
+    version_name: str | None
+    version_code: str | None
+    permissions: tuple[str, ...] = ()
+    """Requested permissions in document order, unique."""
+    meta_data: tuple[tuple[str, str], ...] = ()
+    """(name, value) of every ``<meta-data android:value="…">`` with a literal value."""
+    split: str | None = None
+    """``split`` attribute of a split APK (None for the base APK)."""
+
+
+def parse_manifest(data: bytes) -> Manifest:
+    """Parse a binary (AXML) or protobuf manifest; raises :class:`ResourceError` when garbled."""
+    if len(data) >= 2 and int.from_bytes(data[:2], "little") == RES_XML_TYPE:
+        elements = parse_axml(data)
+    else:
+        elements = parse_proto_xml(data)
+    if not elements or elements[0].name != "manifest":
+        raise ResourceError("no <manifest> root element")
+    return manifest_from_elements(elements)
+
+
+def manifest_from_elements(elements: list[XmlElement]) -> Manifest:
+    root = elements[0].attrs
+    permissions: list[str] = []
+    meta: list[tuple[str, str]] = []
+    for e in elements[1:]:
+        if e.name in _PERMISSION_TAGS:
+            name = e.attrs.get("name", "")
+            if name and name not in permissions:
+                permissions.append(name)
+        elif e.name == "meta-data":
+            value = e.attrs.get("value", "")
+            if value and not value.startswith("@0x"):
+                meta.append((e.attrs.get("name", ""), value))
+    return Manifest(
+        package=root.get("package") or None,
+        version_name=root.get("versionName") or None,
+        version_code=root.get("versionCode") or None,
+        permissions=tuple(permissions),
+        meta_data=tuple(meta),
+        split=root.get("split") or None,
+    )

@@ -1,0 +1,382 @@
+"""Compiled Android resources: the string pool, binary XML (AXML) and ``resources.arsc``.
+
+A small reader of our own instead of androguard's AXMLPrinter: the scanner only needs the string pool
+and the start-tag/text chunks, and reading just those is cheap even for thousands of layout files.
+Format: AOSP ``frameworks/base/libs/androidfw/include/androidfw/ResourceTypes.h`` (ResChunk_header,
+ResStringPool_header, ResXMLTree_attrExt, Res_value). Every read is bounds-checked: a malformed file
+raises :class:`ResourceError` (a ValueError), which the scanner turns into an error note.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+__all__ = [
+    "ResourceError",
+    "XmlElement",
+    "arsc_strings",
+    "network_security_domains",
+    "parse_axml",
+    "parse_proto_xml",
+    "proto_fields",
+    "read_string_pool",
+    "xml_strings",
+]
+
+RES_STRING_POOL_TYPE = 0x0001
+RES_TABLE_TYPE = 0x0002
+RES_XML_TYPE = 0x0003
+RES_XML_START_ELEMENT_TYPE = 0x0102
+RES_XML_END_ELEMENT_TYPE = 0x0103
+RES_XML_CDATA_TYPE = 0x0104
+RES_XML_RESOURCE_MAP_TYPE = 0x0180
+
+_UTF8_FLAG = 1 << 8
+TYPE_REFERENCE = 0x01
+TYPE_STRING = 0x03
+TYPE_INT_DEC = 0x10
+TYPE_INT_HEX = 0x11
+TYPE_INT_BOOLEAN = 0x12
+
+_CHUNK = struct.Struct("<HHI")
+_POOL = struct.Struct("<IIIII")  # stringCount, styleCount, flags, stringsStart, stylesStart
+_ATTR_EXT = struct.Struct("<IIHHHHHH")
+_ATTR = struct.Struct("<IIIHBBI")
+MAX_STRINGS = 2_000_000
+
+
+class ResourceError(ValueError):
+    """A compiled resource is malformed."""
+
+
+@dataclass(frozen=True)
+class XmlElement:
+    """A start tag of a compiled XML file, with its attributes resolved to strings."""
+
+    name: str
+    attrs: dict[str, str]
+    """Attribute name (without namespace) → value as text (strings, decimal ints, ``@0x7f…`` refs)."""
+    text: str = ""
+    """Text content (CDATA chunks directly inside the element)."""
+    depth: int = 0
+
+
+def read_string_pool(data: bytes, offset: int) -> list[str]:
+    """Decode the ResStringPool chunk at ``offset`` (UTF-8 or UTF-16)."""
+    try:
+        ctype, header_size, size = _CHUNK.unpack_from(data, offset)
+        if ctype != RES_STRING_POOL_TYPE or header_size < 28 or size < header_size:
+            raise ResourceError(f"no string pool at offset {offset}")
+        end = offset + size
+        if end > len(data):
+            raise ResourceError("string pool runs past the end of the file")
+        count, _styles, flags, strings_start, _ = _POOL.unpack_from(data, offset + 8)
+        if count > MAX_STRINGS or offset + header_size + 4 * count > end:
+            raise ResourceError(f"string pool claims {count} strings")
+        offsets = struct.unpack_from(f"<{count}I", data, offset + header_size)
+    except struct.error as e:
+        raise ResourceError(f"truncated string pool ({e})") from e
+    base = offset + strings_start
+    utf8 = bool(flags & _UTF8_FLAG)
+    out: list[str] = []
+    for rel in offsets:
+        pos = base + rel
+        if pos >= end:
+            out.append("")
+            continue
+        out.append(_utf8_at(data, pos, end) if utf8 else _utf16_at(data, pos, end))
+    return out
+
+
+def _utf8_at(data: bytes, pos: int, end: int) -> str:
+    # Two lengths (characters, then bytes), each one byte or two with the high bit set.
+    for _ in range(2):
+        if pos >= end:
+            return ""
+        n = data[pos]
+        pos += 1
+        if n & 0x80:
+            if pos >= end:
+                return ""
+            n = (n & 0x7F) << 8 | data[pos]
+            pos += 1
+    return data[pos : min(pos + n, end)].decode("utf-8", "replace")
+
+
+def _utf16_at(data: bytes, pos: int, end: int) -> str:
+    if pos + 2 > end:
+        return ""
+    n = data[pos] | data[pos + 1] << 8
+    pos += 2
+    if n & 0x8000:
+        if pos + 2 > end:
+            return ""
+        n = (n & 0x7FFF) << 16 | data[pos] | data[pos + 1] << 8
+        pos += 2
+    return data[pos : min(pos + 2 * n, end)].decode("utf-16-le", "replace")
+
+
+def _chunks(data: bytes, start: int, end: int) -> Iterator[tuple[int, int, int, int]]:
+    """(type, header size, offset, size) of each chunk between ``start`` and ``end``."""
+    pos = start
+    while pos + 8 <= end:
+        ctype, header_size, size = _CHUNK.unpack_from(data, pos)
+        if size < 8 or header_size < 8 or pos + size > end:
+            raise ResourceError(f"bad chunk 0x{ctype:04x} at offset {pos}")
+        yield ctype, header_size, pos, size
+        pos += size
+
+
+def _xml_body(data: bytes) -> tuple[int, int]:
+    if len(data) < 8:
+        raise ResourceError("not a compiled XML file (too short)")
+    ctype, header_size, size = _CHUNK.unpack_from(data, 0)
+    if ctype != RES_XML_TYPE:
+        raise ResourceError("not a compiled XML file (bad magic)")
+    # Packers set a wrong total size to trip up tools; Android itself reads to the end of the data.
+    return header_size, len(data) if size > len(data) or size < header_size else size
+
+
+def xml_strings(data: bytes) -> list[str]:
+    """The string pool of a compiled XML file: every attribute value and text is in it."""
+    start, end = _xml_body(data)
+    for ctype, _, pos, _ in _chunks(data, start, end):
+        if ctype == RES_STRING_POOL_TYPE:
+            return read_string_pool(data, pos)
+    raise ResourceError("compiled XML without a string pool")
+
+
+def _value(strings: list[str], raw: int, vtype: int, vdata: int) -> str:
+    if raw != 0xFFFFFFFF and raw < len(strings):
+        return strings[raw]
+    if vtype == TYPE_STRING:
+        return strings[vdata] if vdata < len(strings) else ""
+    if vtype == TYPE_INT_DEC:
+        return str(vdata - (1 << 32) if vdata & 0x80000000 else vdata)
+    if vtype == TYPE_INT_HEX:
+        return f"0x{vdata:x}"
+    if vtype == TYPE_INT_BOOLEAN:
+        return "true" if vdata else "false"
+    if vtype == TYPE_REFERENCE:
+        return f"@0x{vdata:08x}"
+    return str(vdata)
+
+
+#: Framework attribute resource ids → names, for manifests whose attribute name strings are stripped.
+ATTR_IDS = {
+    0x01010003: "name",
+    0x01010024: "value",
+    0x0101021B: "versionCode",
+    0x0101021C: "versionName",
+    0x0101020C: "minSdkVersion",
+    0x01010270: "targetSdkVersion",
+    0x01010001: "label",
+}
+
+
+def parse_axml(data: bytes) -> list[XmlElement]:
+    """Every start tag of a compiled XML file, in document order."""
+    start, end = _xml_body(data)
+    strings: list[str] = []
+    res_ids: tuple[int, ...] = ()
+    elements: list[XmlElement] = []
+    stack: list[int] = []  # indices into ``elements`` of open tags
+    try:
+        for ctype, header_size, pos, size in _chunks(data, start, end):
+            if ctype == RES_STRING_POOL_TYPE:
+                strings = read_string_pool(data, pos)
+            elif ctype == RES_XML_RESOURCE_MAP_TYPE:
+                n = (size - header_size) // 4
+                res_ids = struct.unpack_from(f"<{n}I", data, pos + header_size)
+            elif ctype == RES_XML_START_ELEMENT_TYPE:
+                elements.append(_start_element(data, pos + header_size, pos + size, strings, res_ids, len(stack)))
+                stack.append(len(elements) - 1)
+            elif ctype == RES_XML_END_ELEMENT_TYPE:
+                if stack:
+                    stack.pop()
+            elif ctype == RES_XML_CDATA_TYPE and stack:
+                (idx,) = struct.unpack_from("<I", data, pos + header_size)
+                if idx < len(strings):
+                    parent = elements[stack[-1]]
+                    elements[stack[-1]] = XmlElement(parent.name, parent.attrs, parent.text + strings[idx], parent.depth)
+    except struct.error as e:
+        raise ResourceError(f"truncated XML chunk ({e})") from e
+    return elements
+
+
+def _start_element(
+    data: bytes, ext: int, end: int, strings: list[str], res_ids: tuple[int, ...], depth: int
+) -> XmlElement:
+    _ns, name, attr_start, attr_size, count, _, _, _ = _ATTR_EXT.unpack_from(data, ext)
+    attrs: dict[str, str] = {}
+    if attr_size < 20:
+        raise ResourceError("bad attribute size")
+    pos = ext + attr_start
+    for _ in range(count):
+        if pos + 20 > end:
+            raise ResourceError("attributes run past their chunk")
+        _ans, aname, raw, _vsize, _res0, vtype, vdata = _ATTR.unpack_from(data, pos)
+        pos += attr_size
+        key = strings[aname] if aname < len(strings) else ""
+        if aname < len(res_ids) and res_ids[aname] in ATTR_IDS:
+            key = ATTR_IDS[res_ids[aname]]  # the name string may be blanked by obfuscators
+        attrs[key] = _value(strings, raw, vtype, vdata)
+    tag = strings[name] if name < len(strings) else ""
+    return XmlElement(tag, attrs, "", depth)
+
+
+def network_security_domains(elements: list[XmlElement]) -> list[str]:
+    """Domain names of a network_security_config (``<domain>`` texts), or [] for any other XML."""
+    if not elements or elements[0].name != "network-security-config":
+        return []
+    return [e.text.strip() for e in elements if e.name == "domain" and e.text.strip()]
+
+
+def arsc_strings(data: bytes) -> list[str]:
+    """The global value string pool of ``resources.arsc`` (every string resource value)."""
+    if len(data) < 12:
+        raise ResourceError("resources.arsc is too short")
+    ctype, header_size, _size = _CHUNK.unpack_from(data, 0)
+    if ctype != RES_TABLE_TYPE:
+        raise ResourceError("resources.arsc has a bad magic")
+    for ctype, _, pos, _ in _chunks(data, header_size, len(data)):
+        if ctype == RES_STRING_POOL_TYPE:
+            return read_string_pool(data, pos)
+    raise ResourceError("resources.arsc without a string pool")
+
+
+# --------------------------------------------------------------------------------------------
+# Protobuf XML (aapt2 ``Resources.proto`` XmlNode): the manifest and res/xml files of an .aab
+# --------------------------------------------------------------------------------------------
+
+MAX_PROTO_DEPTH = 64
+
+
+def proto_fields(data: bytes, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int, int | bytes]]:
+    """(field number, wire type, value) of one protobuf message: a varint/fixed int, or the bytes of a
+    length-delimited field. Minimal wire-format reader (protobuf.dev "Encoding"); groups are rejected."""
+    end = len(data) if end is None else end
+    pos = start
+    while pos < end:
+        key, pos = _varint(data, pos, end)
+        field, wire = key >> 3, key & 7
+        value: int | bytes
+        if wire == 0:
+            value, pos = _varint(data, pos, end)
+        elif wire == 1:
+            if pos + 8 > end:
+                raise ResourceError("truncated protobuf fixed64")
+            value = int.from_bytes(data[pos : pos + 8], "little")
+            pos += 8
+        elif wire == 2:
+            n, pos = _varint(data, pos, end)
+            if pos + n > end:
+                raise ResourceError("protobuf field runs past its message")
+            value = data[pos : pos + n]
+            pos += n
+        elif wire == 5:
+            if pos + 4 > end:
+                raise ResourceError("truncated protobuf fixed32")
+            value = int.from_bytes(data[pos : pos + 4], "little")
+            pos += 4
+        else:
+            raise ResourceError(f"unsupported protobuf wire type {wire}")
+        yield field, wire, value
+
+
+def _varint(data: bytes, pos: int, end: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= end or shift > 63:
+            raise ResourceError("truncated protobuf varint")
+        b = data[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, pos
+        shift += 7
+
+
+def _text(v: int | bytes) -> str:
+    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+
+
+def _proto_item_value(item: bytes) -> str:
+    """A compiled attribute value (Item): primitive ints/bools, strings and references."""
+    for field, _, v in proto_fields(item):
+        if not isinstance(v, bytes):
+            continue
+        if field == 7:  # Primitive
+            for pf, _, pv in proto_fields(v):
+                if isinstance(pv, int):
+                    if pf == 6:  # int_decimal_value (int32 as varint)
+                        return str(pv - (1 << 64) if pv >= 1 << 63 else pv)
+                    if pf == 8:
+                        return "true" if pv else "false"
+                    return str(pv)
+        elif field in (2, 3):  # String / RawString: field 1 value
+            for sf, _, sv in proto_fields(v):
+                if sf == 1:
+                    return _text(sv)
+        elif field == 1:  # Reference: field 2 id
+            for rf, _, rv in proto_fields(v):
+                if rf == 2 and isinstance(rv, int):
+                    return f"@0x{rv:08x}"
+    return ""
+
+
+def parse_proto_xml(data: bytes) -> list[XmlElement]:
+    """Every element of a protobuf-encoded XML document, in document order (text joined per element)."""
+    out: list[XmlElement] = []
+    _proto_node(data, 0, out)
+    return out
+
+
+def _proto_node(node: bytes, depth: int, out: list[XmlElement]) -> None:
+    if depth > MAX_PROTO_DEPTH:
+        raise ResourceError("XML nested too deeply")
+    for field, _, v in proto_fields(node):
+        if field == 1 and isinstance(v, bytes):
+            _proto_element(v, depth, out)
+
+
+def _proto_element(elem: bytes, depth: int, out: list[XmlElement]) -> None:
+    if depth > MAX_PROTO_DEPTH:
+        raise ResourceError("XML nested too deeply")
+    name = ""
+    attrs: dict[str, str] = {}
+    children: list[bytes] = []
+    for field, _, v in proto_fields(elem):
+        if not isinstance(v, bytes):
+            continue
+        if field == 3:
+            name = _text(v)
+        elif field == 4:
+            aname, avalue, compiled, res_id = "", "", b"", 0
+            for af, _, av in proto_fields(v):
+                if af == 2:
+                    aname = _text(av)
+                elif af == 3:
+                    avalue = _text(av)
+                elif af == 5 and isinstance(av, int):
+                    res_id = av
+                elif af == 6 and isinstance(av, bytes):
+                    compiled = av
+            if res_id in ATTR_IDS:
+                aname = ATTR_IDS[res_id]
+            attrs[aname] = avalue or (_proto_item_value(compiled) if compiled else "")
+        elif field == 5:
+            children.append(v)
+    index = len(out)
+    out.append(XmlElement(name, attrs, "", depth))
+    texts: list[str] = []
+    for child in children:
+        for cf, _, cv in proto_fields(child):
+            if cf == 2 and isinstance(cv, bytes):
+                texts.append(_text(cv))
+            elif cf == 1 and isinstance(cv, bytes):
+                _proto_element(cv, depth + 1, out)
+    if texts:
+        out[index] = XmlElement(name, attrs, "".join(texts), depth)

@@ -1,0 +1,495 @@
+"""``audit scan``: one APK, split bundle (.apks/.xapk/.apkm), app bundle (.aab) or bare DEX → ScanResult.
+
+The input is sniffed by content (zip or DEX magic, then the entry names), the extension only names the
+bundle flavour. Every entry is read at most once, in memory, through :class:`audit.static.archive.Archive`;
+endpoints are collected per distinct value with every source file and every DEX class that loads the
+string, and SDKs are detected twice, independently: by code prefix and by the hosts found.
+
+Fatal problems (not an archive, zip bomb, nothing scannable) raise :class:`audit.errors.InputError`;
+anything else (a corrupt DEX among several, a garbled manifest, an unsafe entry name) becomes a note in
+``ScanResult.errors`` and the rest is still scanned.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import logging
+import re
+import struct
+import zipfile
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from audit.errors import ArchiveError, DexError, InputError
+from audit.models import AppInfo, Endpoint, ScanResult, Sdk, Source
+from audit.static.archive import ZIP_MAGICS, Archive, EntryError, Limits
+from audit.static.dex import DexFile
+from audit.static.endpoints import Candidate, EndpointExtractor, is_code_name, normalize, package_names
+from audit.static.manifest import Manifest, parse_manifest
+from audit.static.native import native_text
+from audit.static.permissions import data_access
+from audit.static.resources import (
+    RES_XML_TYPE,
+    ResourceError,
+    XmlElement,
+    arsc_strings,
+    network_security_domains,
+    parse_axml,
+    parse_proto_xml,
+    proto_fields,
+    xml_strings,
+)
+from audit.static.signatures import SignatureDb, load_signatures
+
+__all__ = ["BUNDLE_FORMATS", "FORMATS", "scan_path", "sniff_format"]
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("apk", "apks", "xapk", "apkm", "aab", "dex")
+BUNDLE_FORMATS = ("apks", "xapk", "apkm")
+DEX_MAGIC = b"dex\n"
+
+_APK_DEX = re.compile(r"classes\d*\.dex")
+_AAB_DEX = re.compile(r"[^/]+/dex/[^/]+\.dex")
+_TEXT_EXTENSIONS = frozenset(
+    {
+        "js", "json", "html", "htm", "xml", "txt", "properties", "cfg", "conf", "config", "ini", "yaml", "yml",
+        "toml", "plist", "csv", "env", "bundle", "jsbundle", "css", "md", "svg", "map", "ts", "lua", "py",
+    }
+)  # fmt: skip
+#: Asset extensions never worth reading as text.
+_BINARY_EXTENSIONS = frozenset(
+    {"png", "jpg", "jpeg", "gif", "webp", "mp3", "mp4", "ogg", "wav", "ttf", "otf", "woff", "woff2", "bin",
+     "so", "dex", "jar", "zip", "gz", "7z", "tflite", "pb", "ico", "bmp", "m4a", "aac", "flac", "webm", "mkv"}
+)  # fmt: skip
+#: Classes of platform and common libraries: not "the app's own code" for the documentation-URL rule.
+_LIBRARY_ROOTS = (
+    "android.", "androidx.", "java.", "javax.", "kotlin.", "kotlinx.", "dalvik.", "com.google.android.",
+    "com.google.common.", "com.google.gson.", "com.google.protobuf.", "com.google.firebase.", "okhttp3.",
+    "okio.", "retrofit2.", "com.squareup.", "org.apache.", "org.json.", "org.jetbrains.", "org.intellij.",
+    "io.reactivex.", "com.fasterxml.", "org.bouncycastle.", "org.slf4j.", "io.netty.", "com.bumptech.",
+    "org.chromium.", "io.flutter.", "com.facebook.react.", "org.greenrobot.", "dagger.", "javax.inject.",
+)  # fmt: skip
+
+
+def sniff_format(name: str, head: bytes, entry_names: Iterable[str] = ()) -> str:
+    """The input format from its first bytes, entry names (zips) and, for bundles, its extension."""
+    if head.startswith(DEX_MAGIC):
+        return "dex"
+    if head[:4] not in ZIP_MAGICS:
+        raise InputError(f"{name}: not an APK, app bundle or DEX file (unknown content)")
+    names = set(entry_names)
+    if "AndroidManifest.xml" in names:
+        return "apk"
+    if "base/manifest/AndroidManifest.xml" in names or any(_AAB_DEX.fullmatch(n) for n in names):
+        return "aab"
+    ext = name.rpartition(".")[2].lower()
+    if ext in BUNDLE_FORMATS:
+        return ext
+    if "manifest.json" in names and any(n.endswith(".apk") for n in names):
+        return "xapk"
+    if "info.json" in names and any(n.endswith(".apk") for n in names):
+        return "apkm"
+    if any(n.endswith(".apk") for n in names):
+        return "apks"
+    if ext == "aab":
+        return "aab"
+    return "apk"  # an APK without a manifest: scanned for what it has, with an error note
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _is_text(name: str, data: bytes) -> bool:
+    ext = name.rpartition("/")[2].rpartition(".")[2].lower()
+    if ext in _BINARY_EXTENSIONS:
+        return False
+    head = data[:4096]
+    if b"\x00" in head:
+        return False
+    if ext in _TEXT_EXTENSIONS:
+        return True
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return e.start >= len(head) - 3  # a multi-byte character cut by the 4 KiB window
+    return True
+
+
+@dataclass
+class _Found:
+    candidate: Candidate
+    sources: set[Source] = field(default_factory=set)
+    classes: set[str] = field(default_factory=set)
+
+
+class _Scan:
+    """Accumulates one input's findings; :meth:`result` turns them into a ScanResult."""
+
+    def __init__(self, label: str, sigs: SignatureDb, limits: Limits) -> None:
+        self.label = label
+        self.sigs = sigs
+        self.limits = limits
+        self.extractor = EndpointExtractor()
+        self.found: dict[str, _Found] = {}
+        self.dex_classes: list[tuple[str, list[str]]] = []
+        self.manifests: list[Manifest] = []
+        self.errors: list[str] = []
+
+    # -- collecting ----------------------------------------------------------------------
+
+    def _add(self, c: Candidate, source: Source, classes: Iterable[str] = ()) -> None:
+        f = self.found.get(c.value)
+        if f is None:
+            f = self.found[c.value] = _Found(c)
+        f.sources.add(source)
+        f.classes.update(classes)
+
+    def add_text(self, text: str, kind: str, file: str) -> None:
+        source = Source(kind, file)
+        for c in self.extractor.find(normalize(text)):
+            self._add(c, source)
+
+    def add_strings(self, strings: Iterable[str], kind: str, file: str) -> None:
+        self.add_text("\n".join(s for s in strings if "." in s or ":" in s), kind, file)
+
+    def add_dex(self, data: bytes, file: str) -> None:
+        """Strings, classes and const-string references of one DEX; raises DexError if corrupt."""
+        dex = DexFile(data, file)
+        strings = dex.strings()
+        names = dex.class_names()
+        wanted = [i for i, s in enumerate(strings) if "." in s or ":" in s]
+        offsets: list[int] = []
+        parts: list[str] = []
+        pos = 0
+        for i in wanted:
+            s = normalize(strings[i]) if "\\/" in strings[i] else strings[i]
+            offsets.append(pos)
+            parts.append(s)
+            pos += len(s) + 1
+        hits = [(wanted[bisect.bisect_right(offsets, c.start) - 1], c) for c in self.extractor.find("\n".join(parts))]
+        refs = dex.string_references({i for i, _ in hits}) if hits else {}
+        source = Source("dex", file)
+        for idx, c in hits:
+            self._add(c, source, refs.get(idx, ()))
+        self.dex_classes.append((file, names))
+
+    def add_xml(self, elements: list[XmlElement], file: str) -> None:
+        """A compiled XML resource: network_security_config domains, or every string in it."""
+        domains = network_security_domains(elements)
+        if domains:
+            source = Source("network_security_config", file)
+            for d in domains:
+                c = self.extractor.name_candidate(d)
+                if c is not None:
+                    self._add(c, source)
+            return
+        strings = [v for e in elements for v in (*e.attrs.values(), e.text)]
+        self.add_strings(strings, "xml", file)
+
+    def add_manifest(self, data: bytes, file: str) -> None:
+        try:
+            m = parse_manifest(data)
+        except (ResourceError, struct.error, IndexError) as e:
+            self.errors.append(f"{file}: garbled manifest ({e})")
+            return
+        self.manifests.append(m)
+        source = Source("manifest", file)
+        for _, value in m.meta_data:
+            for c in self.extractor.find(normalize(value)):
+                self._add(c, source)
+
+    def note(self, message: str) -> None:
+        log.info("%s", message)
+        self.errors.append(message)
+
+    # -- archives --------------------------------------------------------------------------
+
+    def scan_apk(self, archive: Archive, prefix: str = "", nested_ok: bool = False) -> None:
+        """Every interesting entry of an APK. ``prefix`` names the APK inside a bundle (``base.apk!``)."""
+        entries = archive.entries()
+        if archive.find("AndroidManifest.xml") is None:
+            self.note(f"{prefix or self.label + ': '}AndroidManifest.xml missing (no package name or permissions)")
+        for info in entries:
+            name = info.filename
+            file = prefix + name
+            try:
+                if _APK_DEX.fullmatch(name):
+                    self._dex_entry(archive, info, file)
+                elif name == "AndroidManifest.xml":
+                    self.add_manifest(archive.read(info), file)
+                elif name == "resources.arsc":
+                    self.add_strings(arsc_strings(archive.read(info)), "resources", file)
+                elif name.startswith("res/") and name.endswith(".xml"):
+                    data = archive.read(info)
+                    if int.from_bytes(data[:2], "little") == RES_XML_TYPE:
+                        self._compiled_xml(data, file)
+                    elif _is_text(name, data):
+                        self.add_text(data.decode("utf-8", "replace"), "asset", file)
+                elif name.startswith(("assets/", "res/raw/")):
+                    if name.rpartition(".")[2].lower() in _BINARY_EXTENSIONS:
+                        continue
+                    data = archive.read(info)
+                    if _is_text(name, data):
+                        self.add_text(data.decode("utf-8", "replace"), "asset", file)
+                elif name.startswith("lib/") and name.endswith(".so"):
+                    self.add_text(native_text(archive.read(info)), "native", file)
+            except EntryError as e:
+                self.note(str(e))
+            except (ResourceError, struct.error, IndexError, UnicodeDecodeError) as e:
+                self.note(f"{file}: cannot be parsed ({e})")
+
+    def _dex_entry(self, archive: Archive, info: zipfile.ZipInfo, file: str) -> None:
+        data = archive.read(info, self.limits.dex)
+        try:
+            self.add_dex(data, file)
+        except DexError as e:
+            self.note(f"{file}: {_strip_name(str(e), file)}")
+
+    def _compiled_xml(self, data: bytes, file: str) -> None:
+        strings = xml_strings(data)
+        if "network-security-config" in strings:
+            self.add_xml(parse_axml(data), file)
+        else:
+            self.add_strings(strings, "xml", file)
+
+    def scan_aab(self, archive: Archive) -> None:
+        """An Android App Bundle: modules ``<name>/dex``, ``/manifest``, ``/res``, ``/assets``, ``/lib``."""
+        names = archive.names()
+        if "base/manifest/AndroidManifest.xml" not in names:
+            self.note(f"{self.label}: base/manifest/AndroidManifest.xml missing")
+        for info in archive.entries():
+            name = info.filename
+            module, _, rest = name.partition("/")
+            try:
+                if _AAB_DEX.fullmatch(name):
+                    self._dex_entry(archive, info, name)
+                elif rest == "manifest/AndroidManifest.xml":
+                    data = archive.read(info)
+                    if module == "base":
+                        self.add_manifest(data, name)
+                    else:
+                        self._feature_manifest(data, name)
+                elif rest == "resources.pb":
+                    self.add_strings(_proto_strings(archive.read(info)), "resources", name)
+                elif rest.startswith("res/") and rest.endswith(".xml"):
+                    self.add_xml(parse_proto_xml(archive.read(info)), name)
+                elif rest.startswith("assets/"):
+                    if rest.rpartition(".")[2].lower() in _BINARY_EXTENSIONS:
+                        continue
+                    data = archive.read(info)
+                    if _is_text(rest, data):
+                        self.add_text(data.decode("utf-8", "replace"), "asset", name)
+                elif rest.startswith("lib/") and rest.endswith(".so"):
+                    self.add_text(native_text(archive.read(info)), "native", name)
+            except EntryError as e:
+                self.note(str(e))
+            except (ResourceError, struct.error, IndexError, UnicodeDecodeError) as e:
+                self.note(f"{name}: cannot be parsed ({e})")
+
+    def _feature_manifest(self, data: bytes, file: str) -> None:
+        """Feature modules add permissions and meta-data, never the app identity."""
+        before = len(self.manifests)
+        self.add_manifest(data, file)
+        if len(self.manifests) > before:
+            m = self.manifests.pop()
+            self.manifests.append(Manifest(None, None, None, m.permissions, m.meta_data, split=file))
+
+    def scan_bundle(self, archive: Archive) -> None:
+        """A split bundle: every inner ``*.apk`` scanned; bundles inside it are not opened (one level)."""
+        apks = [i for i in archive.entries() if i.filename.lower().endswith(".apk")]
+        for info in archive.entries():
+            low = info.filename.lower()
+            if low.endswith((".apks", ".xapk", ".apkm", ".aab")):
+                self.note(f"{self.label}: nested bundle {info.filename} skipped (deeper than one level)")
+        if not apks:
+            raise ArchiveError(f"{self.label}: no APK inside the bundle")
+        for info in apks:
+            try:
+                data = archive.read(info, self.limits.dex)
+            except EntryError as e:
+                self.note(str(e))
+                continue
+            try:
+                inner = Archive.open(data, f"{self.label}!{info.filename}", self.limits)
+            except ArchiveError as e:
+                self.note(str(e))
+                continue
+            with inner:
+                self.scan_apk(inner, prefix=f"{info.filename}!")
+                self.errors.extend(inner.notes)
+
+    # -- result ----------------------------------------------------------------------------
+
+    def result(self, app: AppInfo) -> ScanResult:
+        all_classes = [n for _, names in self.dex_classes for n in names]
+        java_names = package_names(all_classes)
+        endpoints = []
+        for value, f in self.found.items():
+            c = f.candidate
+            if c.kind == "host" and c.host and is_code_name(c.host, java_names):
+                continue
+            if c.doc and not any(self._is_app_class(cls, app.package) for cls in f.classes):
+                continue
+            endpoints.append(
+                Endpoint(
+                    value=value,
+                    host=c.host,
+                    domain=c.domain,
+                    kind="ip" if c.kind == "ip" else c.kind,
+                    placeholder=c.placeholder,
+                    sources=tuple(sorted(f.sources)),
+                    classes=tuple(sorted(f.classes)),
+                    sdk=self._attribute(f),
+                )
+            )
+        endpoints.sort(key=lambda e: e.value)
+        permissions = sorted({p for m in self.manifests for p in m.permissions})
+        return ScanResult(
+            app=app,
+            endpoints=tuple(endpoints),
+            sdks=self._sdks(endpoints),
+            permissions=tuple(permissions),
+            data_access=data_access(permissions),
+            errors=tuple(dict.fromkeys(self.errors)),
+        )
+
+    def _is_app_class(self, name: str, package: str | None) -> bool:
+        if package and name.startswith(package + "."):
+            return True
+        return not name.startswith(_LIBRARY_ROOTS) and self.sigs.match_class(name) is None
+
+    def _attribute(self, f: _Found) -> str | None:
+        votes = Counter(m[0].id for m in map(self.sigs.match_class, f.classes) if m is not None)
+        if votes:
+            return min(votes, key=lambda sid: (-votes[sid], sid))
+        host = f.candidate.host
+        if host and f.candidate.kind != "ip":
+            m = self.sigs.match_host(host)
+            if m is not None:
+                return m[0].id
+        return None
+
+    def _sdks(self, endpoints: list[Endpoint]) -> tuple[Sdk, ...]:
+        evidence: dict[str, list[str]] = {}
+        counts: Counter[str] = Counter()
+        for file, names in self.dex_classes:
+            for sid, (n, prefixes) in sorted(self.sigs.count_classes(names).items()):
+                counts[sid] += n
+                noun = "class" if n == 1 else "classes"
+                evidence.setdefault(sid, []).append(f"code: {n} {noun} under {', '.join(prefixes)} ({file})")
+        network: dict[str, dict[str, set[str]]] = {}
+        for e in endpoints:
+            if e.placeholder or not e.host or e.kind == "ip" or e.domain is None:
+                continue
+            m = self.sigs.match_host(e.host)
+            if m is not None:
+                network.setdefault(m[0].id, {}).setdefault(e.host, set()).update(s.file for s in e.sources)
+        for sid, hosts in network.items():
+            for host, files in sorted(hosts.items()):
+                evidence.setdefault(sid, []).append(f"network: {host} ({', '.join(sorted(files))})")
+        out = []
+        for sid in sorted(evidence):
+            sig = self.sigs.get(sid)
+            if sig is not None:
+                out.append(sig.to_sdk(evidence[sid], counts.get(sid, 0)))
+        return tuple(out)
+
+
+def _strip_name(message: str, file: str) -> str:
+    """DexError messages start with the DEX name; avoid ``classes.dex: classes.dex: …``."""
+    return message[len(file) + 2 :] if message.startswith(file + ": ") else message
+
+
+def _proto_strings(data: bytes, depth: int = 0) -> list[str]:
+    """Every string leaf of a protobuf message (resources.pb), without its schema: a length-delimited
+    field that parses as a message is walked, one that is valid UTF-8 text is kept (both may apply)."""
+    out: list[str] = []
+    if depth > 32:
+        return out
+    try:
+        fields = list(proto_fields(data))
+    except ResourceError:
+        return out
+    for _, wire, value in fields:
+        if wire != 2 or not isinstance(value, bytes) or not value:
+            continue
+        try:
+            text = value.decode("utf-8")
+        except UnicodeDecodeError:
+            text = ""
+        if text and text.isprintable():
+            out.append(text)
+        out.extend(_proto_strings(value, depth + 1))
+    return out
+
+
+def scan_path(
+    path: str | Path, *, signatures: SignatureDb | None = None, limits: Limits | None = None
+) -> ScanResult:
+    """Scan one input file. Raises InputError (ArchiveError, DexError) when nothing can be scanned;
+    partial problems are listed in ``ScanResult.errors``."""
+    label = str(path)
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{label}: no such file")
+    if p.is_dir():
+        raise InputError(f"{label}: is a directory, not an APK, bundle or DEX file")
+    if not p.is_file():
+        raise InputError(f"{label}: not a regular file")
+    try:
+        size = p.stat().st_size
+        with open(p, "rb") as f:
+            head = f.read(8)
+    except OSError as e:
+        raise InputError(f"{label}: cannot be read ({e.strerror or e})") from e
+    if size == 0:
+        raise InputError(f"{label}: empty file")
+    limits = limits or Limits()
+    sigs = signatures if signatures is not None else load_signatures()
+    scan = _Scan(label, sigs, limits)
+    if head.startswith(DEX_MAGIC):
+        fmt = "dex"
+        if size > limits.dex:
+            raise InputError(f"{label}: DEX larger than {limits.dex >> 20} MiB")
+        try:
+            scan.add_dex(p.read_bytes(), p.name)
+        except DexError as e:
+            raise DexError(f"{label}: {_strip_name(str(e), p.name)}") from e
+    else:
+        sniff_format(label, head)  # raises for unknown content
+        with Archive.open(p, label, limits) as archive:
+            fmt = sniff_format(label, head, archive.names())
+            if fmt == "aab":
+                scan.scan_aab(archive)
+            elif fmt in BUNDLE_FORMATS:
+                scan.scan_bundle(archive)
+            else:
+                scan.scan_apk(archive)
+            scan.errors[:0] = archive.notes
+    manifest = _app_manifest(scan.manifests)
+    app = AppInfo(
+        package=manifest.package if manifest else None,
+        version_name=manifest.version_name if manifest else None,
+        version_code=manifest.version_code if manifest else None,
+        sha256=_sha256(p),
+        file=label,
+        format=fmt,
+    )
+    return scan.result(app)
+
+
+def _app_manifest(manifests: list[Manifest]) -> Manifest | None:
+    """The base APK's manifest (no ``split`` attribute), else the first one read."""
+    for m in manifests:
+        if m.split is None and m.package:
+            return m
+    return manifests[0] if manifests else None
