@@ -25,12 +25,14 @@ import ipaddress
 import json
 import logging
 import math
+import re
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import networkx as nx
 
@@ -539,6 +541,24 @@ def sanitise(G: nx.MultiDiGraph) -> nx.MultiDiGraph:
     return H
 
 
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def _xml_text(value: Any) -> Any:
+    return _XML_INVALID.sub("\ufffd", value) if isinstance(value, str) else value
+
+
+def _xml_safe(G: nx.MultiDiGraph) -> nx.MultiDiGraph:
+    """XML 1.0 cannot carry most control characters: hostile names get U+FFFD instead."""
+    H = nx.MultiDiGraph()
+    H.graph.update({k: _xml_text(v) for k, v in G.graph.items()})
+    for n, a in G.nodes(data=True):
+        H.add_node(_xml_text(n), **{k: _xml_text(v) for k, v in a.items()})
+    for u, v, k, a in G.edges(keys=True, data=True):
+        H.add_edge(_xml_text(u), _xml_text(v), key=_xml_text(k), **{kk: _xml_text(vv) for kk, vv in a.items()})
+    return H
+
+
 def _dot_quote(value: Any) -> str:
     s = str(value)
     s = "".join(ch if ch.isprintable() else " " for ch in s)
@@ -586,7 +606,7 @@ def export_graph(G: nx.MultiDiGraph, path: str | Path, fmt: str | None = None) -
     tmp = p.with_name(p.name + ".tmp")
     try:
         if fmt == "graphml":
-            nx.write_graphml(sanitise(G), tmp, named_key_ids=True)
+            nx.write_graphml(_xml_safe(sanitise(G)), tmp, named_key_ids=True)
         elif fmt == "json":
             tmp.write_text(json.dumps(graph_to_json(G), indent=1, ensure_ascii=False), encoding="utf-8")
         else:
@@ -607,7 +627,7 @@ def read_graph(path: str | Path) -> nx.MultiDiGraph:
             return G
         if fmt == "json":
             return graph_from_json(json.loads(p.read_text(encoding="utf-8")))
-    except (ValueError, KeyError, TypeError, nx.NetworkXError) as e:
+    except (ValueError, KeyError, TypeError, nx.NetworkXError, ElementTree.ParseError) as e:
         raise GraphError(f"{p}: not a readable graph file ({e})") from e
     raise GraphError(f"{p}: can only read .graphml and .json graphs")
 
