@@ -425,9 +425,12 @@ class _Analyzer:
 
 def _guess_client_is_src(sport: int, dport: int) -> bool:
     """Which side opened a connection whose handshake was not captured: the one not on a server port."""
-    s_srv, d_srv = sport in _SERVER_PORTS or sport < 1024, dport in _SERVER_PORTS or dport < 1024
-    if d_srv != s_srv:
-        return d_srv
+    s_known, d_known = sport in _SERVER_PORTS, dport in _SERVER_PORTS
+    if s_known != d_known:
+        return d_known
+    s_low, d_low = sport < 1024, dport < 1024
+    if s_low != d_low:
+        return d_low
     return dport <= sport
 
 

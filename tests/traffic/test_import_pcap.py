@@ -1,0 +1,251 @@
+"""pcap/pcapng import: link types, DNS, TLS SNI, HTTP, QUIC Initial, PCAPdroid trailer, damage."""
+
+from __future__ import annotations
+
+import random
+import struct
+from pathlib import Path
+
+import dpkt
+import pytest
+
+from audit.errors import ImportFormatError
+from audit.store import Store
+from audit.traffic.importers import import_file
+from audit.traffic.importers.pcap import _guess_client_is_src
+from audit.traffic.importers.quic import client_initial_keys, decrypt_initial, hp_mask, parse_quic_initial
+from audit.traffic.importers.tls import parse_tls_record
+from tests.conftest import FIXTURES
+from tests.fixtures.captures.build_captures import (
+    client_hello,
+    dns_query,
+    dns_response,
+    ethernet,
+    quic_initial,
+    tcp_session,
+    tls_record,
+    udp_packet,
+    write_pcap_packets,
+)
+
+PHONE, PHONE6 = "192.168.1.23", "2001:db8:42::23"
+T0 = 1_718_703_000.0
+HTTP_REQ = (b"POST /d/report?aid=7&dev=x HTTP/1.1\r\nHost: log.example.cn\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 14\r\n\r\n{\"imei\": \"1\"}\n")  # fmt: skip
+
+
+def session_packets() -> list[tuple[float, dpkt.Packet]]:
+    """DNS lookup + TLS connection, an HTTP request, a QUIC connection, an IPv6 TLS connection."""
+    pk: list[tuple[float, dpkt.Packet]] = [
+        (T0, udp_packet(PHONE, 5353, "8.8.8.8", 53, dns_query("api.example.cn", 7))),
+        (T0 + 0.01, udp_packet("8.8.8.8", 53, PHONE, 5353, dns_response("api.example.cn", ["43.156.32.17"], 7))),
+        (T0 + 0.02, udp_packet(PHONE, 5354, "8.8.8.8", 53, dns_query("bare.example.cn", 8))),
+        (T0 + 0.03, udp_packet("8.8.8.8", 53, PHONE, 5354, dns_response("bare.example.cn", ["43.156.32.99"], 8))),
+    ]
+    pk += tcp_session(PHONE, 40001, "43.156.32.17", 443, T0 + 1, [tls_record(client_hello("api.example.cn"))], [b"\x16\x03\x03" + b"s" * 200])
+    pk += tcp_session(PHONE, 40002, "119.29.29.29", 80, T0 + 2, [HTTP_REQ], [b"HTTP/1.1 204 No Content\r\n\r\n"])
+    pk.append((T0 + 3, udp_packet(PHONE, 40003, "142.250.74.194", 443, quic_initial("ads.example.com", b"\x83\x94\xc8\xf0\x3e\x51\x57\x08"))))
+    pk.append((T0 + 3.1, udp_packet("142.250.74.194", 443, PHONE, 40003, b"\xc0" + b"r" * 1199)))
+    pk += tcp_session(PHONE6, 40004, "2a03:2880:f12f:83:face:b00c:0:25de", 443, T0 + 4, [tls_record(client_hello("graph.example.com"))], [b"x" * 50])
+    # a connection without SNI or HTTP, to an IP resolved before: named from DNS
+    pk += tcp_session(PHONE, 40005, "43.156.32.99", 8883, T0 + 5, [b"\x10\x20MQTT"], [b"\x20\x02\x00\x00"])
+    return pk
+
+
+def frames(linktype: int, packets: list[tuple[float, dpkt.Packet]]) -> list[tuple[float, bytes]]:
+    out = []
+    for ts, ip in packets:
+        raw = bytes(ip)
+        is6 = isinstance(ip, dpkt.ip6.IP6)
+        if linktype == dpkt.pcap.DLT_EN10MB:
+            out.append((ts, ethernet(ip)))
+        elif linktype == 113:  # Linux cooked v1
+            out.append((ts, struct.pack("!HHH8sH", 4, 1, 6, b"\x02" * 6 + b"\0\0", 0x86DD if is6 else 0x0800) + raw))
+        elif linktype == 276:  # Linux cooked v2
+            out.append((ts, struct.pack("!HHiHBB8s", 0x86DD if is6 else 0x0800, 0, 3, 1, 4, 6, b"\x02" * 6 + b"\0\0") + raw))
+        else:
+            out.append((ts, raw))
+    return out
+
+
+def by_key(store: Store) -> dict[tuple[str | None, int | None], object]:
+    return {(c.ip, c.port): c for _, c in store.connections()}
+
+
+@pytest.mark.parametrize("linktype", [1, 101, 113, 276, 12])
+def test_link_types(tmp_path: Path, linktype: int) -> None:
+    path = tmp_path / "cap.pcap"
+    write_pcap_packets(path, frames(linktype, session_packets()), linktype=linktype)
+    store = Store()
+    s = import_file(path, store, app="com.example.app")
+    assert (s.format, s.errors) == ("pcap", ())
+    got = by_key(store)
+    tls = got[("43.156.32.17", 443)]
+    assert (tls.protocol, tls.tls, tls.sni, tls.host, tls.alpn, tls.tls_version) == (  # type: ignore[attr-defined]
+        "tls", "passthrough", "api.example.cn", "api.example.cn", "h2,http/1.1", "TLSv1.3")
+    assert tls.client == f"{PHONE}:40001" and tls.bytes_in == 203  # type: ignore[attr-defined]
+    http = got[("119.29.29.29", 80)]
+    assert (http.protocol, http.host, http.method, http.path, http.query_keys) == (  # type: ignore[attr-defined]
+        "http", "log.example.cn", "POST", "/d/report", ("aid", "dev"))
+    quic = got[("142.250.74.194", 443)]
+    initial = quic_initial("ads.example.com", b"\x83\x94\xc8\xf0\x3e\x51\x57\x08")
+    assert (quic.protocol, quic.sni, quic.alpn, quic.bytes_out, quic.bytes_in) == ("quic", "ads.example.com", "h3", len(initial), 1200)  # type: ignore[attr-defined]
+    v6 = got[("2a03:2880:f12f:83:face:b00c:0:25de", 443)]
+    assert v6.sni == "graph.example.com" and v6.client == f"[{PHONE6}]:40004"  # type: ignore[attr-defined]
+    named = got[("43.156.32.99", 8883)]
+    assert (named.protocol, named.host, named.sni) == ("tcp", "bare.example.cn", None)  # type: ignore[attr-defined]
+    dns = got[("8.8.8.8", 53)]
+    assert dns.protocol == "dns" and dns.host is None  # type: ignore[attr-defined]
+    assert store.dns_names() == {"43.156.32.17": ["api.example.cn"], "43.156.32.99": ["bare.example.cn"]}
+    (cid_req,) = dict(store.requests()).items()
+    assert cid_req[1].url == "http://log.example.cn/d/report?aid=7&dev=x" and cid_req[1].body == b'{"imei": "1"}\n'
+    assert {c.app for _, c in store.connections()} == {"com.example.app"}
+
+
+def test_pcapng(tmp_path: Path) -> None:
+    path = tmp_path / "cap.pcapng"
+    with path.open("wb") as f:
+        w = dpkt.pcapng.Writer(f, linktype=dpkt.pcap.DLT_EN10MB)
+        for ts, frame in frames(1, session_packets()):
+            w.writepkt(frame, ts=ts)
+    store = Store()
+    s = import_file(path, store)
+    assert s.format == "pcap" and s.errors == ()
+    assert by_key(store)[("43.156.32.17", 443)].sni == "api.example.cn"  # type: ignore[attr-defined]
+
+
+def test_pcapdroid_trailer(tmp_path: Path) -> None:
+    def trailer(uid: int, name: str) -> bytes:
+        return struct.pack("!Ii", 0x01072021, uid) + name.encode()[:20].ljust(20, b"\0") + b"\0\0\0\0"
+
+    packets = []
+    for ts, frame in frames(1, tcp_session(PHONE, 40001, "43.156.32.17", 443, T0, [tls_record(client_hello("a.example.cn"))], [b"x"])):
+        packets.append((ts, frame + trailer(10123, "com.example.messenger")))
+    for ts, frame in frames(1, tcp_session(PHONE, 40002, "157.240.17.35", 443, T0 + 1, [tls_record(client_hello("b.example.com"))], [b"x"])):
+        packets.append((ts, frame + trailer(10200, "com.other")))
+    path = tmp_path / "droid.pcap"
+    write_pcap_packets(path, packets)
+    store = Store()
+    import_file(path, store)
+    apps = {c.sni: c.app for _, c in store.connections()}
+    assert apps == {
+        "a.example.cn": "com.example.messenge",  # 20 bytes: PCAPdroid cuts longer names
+        "b.example.com": "com.other",
+    }
+    store2 = Store()
+    import_file(path, store2, app="label")
+    assert {c.app for _, c in store2.connections()} == {"label"}
+
+
+def test_mid_connection_capture_guesses_direction(tmp_path: Path) -> None:
+    pk = tcp_session(PHONE, 51000, "43.156.32.17", 443, T0, [tls_record(client_hello("late.example.cn"))], [b"y" * 10], handshake=False)
+    pk.reverse()  # the server's FIN comes first
+    path = tmp_path / "mid.pcap"
+    write_pcap_packets(path, frames(1, pk))
+    store = Store()
+    import_file(path, store)
+    (_, c), = store.connections()
+    assert (c.ip, c.port, c.client, c.sni) == ("43.156.32.17", 443, f"{PHONE}:51000", "late.example.cn")
+
+
+def test_truncated_capture_keeps_packets(tmp_path: Path) -> None:
+    path = tmp_path / "cut.pcap"
+    write_pcap_packets(path, frames(1, session_packets()))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 30])
+    store = Store()
+    s = import_file(path, store)
+    assert len(s.errors) == 1 and "truncated" in s.errors[0]
+    assert by_key(store)[("43.156.32.17", 443)].sni == "api.example.cn"  # type: ignore[attr-defined]
+
+
+def test_truncated_record_header(tmp_path: Path) -> None:
+    path = tmp_path / "cut.pcap"
+    write_pcap_packets(path, frames(1, session_packets()))
+    path.write_bytes(path.read_bytes() + b"\x01\x02\x03")  # 3 bytes of a 16-byte record header
+    s = import_file(path, Store())
+    assert any("truncated" in e for e in s.errors)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"\xd4\xc3\xb2\xa1\x02\x00", "unreadable capture header"),
+        (b"\xd4\xc3\xb2\xa1" + struct.pack("<HHiIII", 2, 4, 0, 0, 65535, 147), "unsupported link type 147"),
+        (b"\x0a\x0d\x0d\x0a" + b"\xff" * 40, "unreadable capture header"),
+        (b"\xd4\xc3\xb2\xa1" + struct.pack("<HHiIII", 2, 4, 0, 0, 65535, 1) + b"\x05\x00", "truncated before its first packet"),
+    ],
+)
+def test_bad_captures(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "bad.pcap"
+    path.write_bytes(content)
+    with pytest.raises(ImportFormatError) as e:
+        import_file(path, Store())
+    assert str(e.value).startswith(f"{path}: ") and message in str(e.value), str(e.value)
+
+
+def test_garbage_packets_are_counted_not_fatal(tmp_path: Path) -> None:
+    rng = random.Random(3)
+    packets = frames(101, session_packets()) + [(T0 + 9, bytes([0x45]) + bytes(rng.randrange(256) for _ in range(10)))]
+    path = tmp_path / "noise.pcap"
+    write_pcap_packets(path, packets, linktype=101)
+    s = import_file(path, Store())
+    assert s.connections == 7 and any("could not be decoded" in e for e in s.errors)
+
+
+def test_quic_keys_match_rfc9001_appendix_a() -> None:
+    keys = client_initial_keys(bytes.fromhex("8394c8f03e515708"))
+    assert keys.key.hex() == "1f369613dd76d5467730efcbe3b1a22d"
+    assert keys.iv.hex() == "fa044b2f42a3fd3b46fb255c"
+    assert keys.hp.hex() == "9f50449e04a0e810283a1e9933adedd2"
+    assert hp_mask(keys.hp, bytes.fromhex("d1b1c98dd7689fb8ec11d242b123dc9b"))[:5].hex() == "437b9aec36"
+
+
+def test_quic_split_client_hello(tmp_path: Path) -> None:
+    """Large (post-quantum) ClientHellos span two Initial packets; both use the first DCID's keys."""
+    hello = client_hello("split.example.com", alpn=("h3",))
+    dcid = b"\x01" * 8
+    first = quic_initial("unused", dcid, crypto=hello[:40], pn=0)
+    second = quic_initial("unused", dcid, crypto=hello[40:], crypto_offset=40, pn=1)
+    assert parse_quic_initial(first) is None or parse_quic_initial(first).sni is None  # type: ignore[union-attr]
+    path = tmp_path / "q.pcap"
+    write_pcap_packets(path, frames(101, [(T0, udp_packet(PHONE, 1, "142.250.1.1", 443, first)),
+                                          (T0 + 0.001, udp_packet(PHONE, 1, "142.250.1.1", 443, second))]), linktype=101)
+    store = Store()
+    import_file(path, store)
+    (_, c), = store.connections()
+    assert (c.protocol, c.sni) == ("quic", "split.example.com")
+
+
+@pytest.mark.parametrize(
+    "sport, dport, client_is_src",
+    [(40000, 443, True), (443, 40000, False), (1, 443, True), (5353, 53, True), (123, 40000, False), (50000, 50001, False)],
+)
+def test_direction_guess(sport: int, dport: int, client_is_src: bool) -> None:
+    assert _guess_client_is_src(sport, dport) is client_is_src
+
+
+def test_quic_damaged_initial_is_not_decrypted() -> None:
+    pkt = bytearray(quic_initial("x.example.com", b"\x02" * 8))
+    pkt[-5] ^= 0xFF  # breaks the AEAD tag
+    assert decrypt_initial(bytes(pkt)) is None
+    assert parse_quic_initial(b"\xc0\x00\x00\x00\x01") is None
+
+
+@pytest.mark.parametrize("cut", [0, 5, 20, 60, 120])
+def test_tls_parser_never_raises_on_cut_hellos(cut: int) -> None:
+    record = tls_record(client_hello("cut.example.org"))
+    result = parse_tls_record(record[: len(record) - cut] if cut else record)
+    if cut == 0:
+        assert result is not None and result.sni == "cut.example.org"
+
+
+def test_demo_pcap() -> None:
+    store = Store()
+    s = import_file(FIXTURES / "captures" / "messenger.pcap", store)
+    conns = [c for _, c in store.connections()]
+    assert s.errors == () and s.dns > 10
+    snis = {c.sni for c in conns if c.sni}
+    assert {"api.messenger-example.cn", "googleads.g.doubleclick.net", "graph.facebook.com"} <= snis
+    assert any(c.protocol == "quic" for c in conns) and any(c.protocol == "http" for c in conns)
+    assert any(c.ip and ":" in c.ip for c in conns)
