@@ -1,0 +1,69 @@
+"""`audit import`: one summary line per file, bad files reported in one line, exit status."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from audit.cli import ExitStatus, main
+from audit.store import Store
+from tests.conftest import FIXTURES
+
+CAPTURES = FIXTURES / "captures"
+
+
+def test_imports_several_files_and_reports_bad_ones(tmp_path: Path) -> None:
+    db = tmp_path / "case.sqlite"
+    garbage = tmp_path / "garbage.har"
+    garbage.write_bytes(b"\x00\x01not traffic at all")
+    r = CliRunner().invoke(
+        main,
+        ["import", str(CAPTURES / "messenger.har"), str(garbage), str(CAPTURES / "messenger.pcap"),
+         "--db", str(db), "--app", "com.example.messenger"],
+    )  # fmt: skip
+    assert r.exit_code == ExitStatus.ERROR, r.output
+    lines = r.output.strip().splitlines()
+    assert any(ln.startswith(f"{CAPTURES / 'messenger.har'}: har, 197 connections") for ln in lines), r.output
+    assert any(ln.startswith(f"{CAPTURES / 'messenger.pcap'}: pcap, ") for ln in lines), r.output
+    errors = [ln for ln in lines if ln.startswith("Error: ")]
+    assert errors == [f"Error: {garbage}: not a mitmproxy flow file, HAR (JSON with log.entries) or pcap/pcapng capture"]
+    assert "Traceback" not in r.output
+    with Store(db) as store:
+        assert {i["kind"] for i in store.inputs()} == {"har", "pcap"}
+        assert store.apps() == ["com.example.messenger"]
+
+
+def test_device_profile_finds_identifiers(tmp_path: Path) -> None:
+    db = tmp_path / "case.sqlite"
+    r = CliRunner().invoke(
+        main, ["import", str(CAPTURES / "messenger.flows"), "--db", str(db), "--device", str(CAPTURES / "device.toml")]
+    )
+    assert r.exit_code == 0, r.output
+    with Store(db) as store:
+        found = {(f.data_type, c.host) for _, c in store.connections() for f in c.findings if f.confidence == "known"}
+        kinds = [i["kind"] for i in store.inputs()]
+    assert ("aaid", "api-access.pangle.io") in found and ("imei", "android.bugly.qq.com") in found
+    assert ("email", "api.messenger-example.cn") in found
+    assert kinds == ["device-profile", "flows"]
+
+
+def test_truncated_file_warns_and_succeeds(tmp_path: Path) -> None:
+    cut = tmp_path / "cut.pcap"
+    data = (CAPTURES / "messenger.pcap").read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    r = CliRunner().invoke(main, ["import", str(cut), "--db", str(tmp_path / "c.sqlite")])
+    assert r.exit_code == 0, r.output
+    assert "warning: capture truncated after packet" in r.output
+
+
+def test_usage_errors() -> None:
+    r = CliRunner().invoke(main, ["import"])
+    assert r.exit_code == ExitStatus.USAGE
+    r = CliRunner().invoke(main, ["import", "/nonexistent/file.har"])
+    assert r.exit_code == ExitStatus.USAGE and "does not exist" in r.output
+
+
+def test_help_has_example() -> None:
+    r = CliRunner().invoke(main, ["import", "--help"])
+    assert r.exit_code == 0 and "Example:" in r.output and "audit import" in r.output
