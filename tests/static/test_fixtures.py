@@ -8,6 +8,7 @@ hostile input carries the defect it is named after.
 from __future__ import annotations
 
 import io
+import ipaddress
 import json
 import re
 import shutil
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from loguru import logger
+from publicsuffixlist import PublicSuffixList
 
 from audit.models import ENDPOINT_KINDS, SOURCE_KINDS
 from tests.conftest import FIXTURES
@@ -42,6 +44,7 @@ AGREED_SDKS = {
     "jpush",
     "appsflyer",
 }
+PSL = PublicSuffixList()
 URLISH = re.compile(r"[A-Za-z%][A-Za-z0-9+.%-]*://[^\s\"<>]+")
 
 
@@ -50,6 +53,14 @@ def token(value: str) -> re.Pattern[str]:
     nor ``…/v2`` inside ``…/v2/chat``."""
     before = r"(?<![A-Za-z0-9+.-])" if "://" in value else r"(?<![\w.\-/@:])"
     return re.compile(before + re.escape(value) + r"(?![\w\-./?#=&%~:@])")
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def load_truth(path: Path) -> dict:
@@ -233,7 +244,11 @@ def test_truth_is_well_formed(truth_path: Path) -> None:
         assert (e["sdk"] is None) or e["sdk"] in AGREED_SDKS
         assert e["host"] is None or e["host"] == e["host"].lower()
         if e["kind"] == "ip":
-            assert e["host"] == e["value"] and e["domain"] is None
+            assert e["host"] == e["value"]
+        if _is_ip(e["host"]):
+            assert e["domain"] is None, e["value"]
+        else:
+            assert e["domain"] == PSL.privatesuffix(e["host"]), e["value"]
     for s in t["sdks"]:
         assert s["id"] in AGREED_SDKS
         assert set(s["evidence"]) <= {"code", "network"} and s["evidence"]
