@@ -141,6 +141,17 @@ class EmbeddedGeoIp(GeoIpBackend):
         self._db: Any = None
         self._lock = threading.Lock()
 
+    _default: EmbeddedGeoIp | None = None
+    _default_lock = threading.Lock()
+
+    @classmethod
+    def default(cls) -> EmbeddedGeoIp:
+        """The process-wide instance for the bundled file: loaded once, shared by every Enricher."""
+        with cls._default_lock:
+            if cls._default is None:
+                cls._default = cls()
+            return cls._default
+
     def _load(self) -> Any:
         if self._db is not None:
             return self._db
@@ -310,7 +321,7 @@ class Enricher:
         if isinstance(embedded, EmbeddedGeoIp):
             emb = embedded
         else:
-            emb = EmbeddedGeoIp() if embedded else None
+            emb = EmbeddedGeoIp.default() if embedded else None
         by_kind = {k: [m for m in self.mmdbs if m.kind == k] for k in ("city", "country", "asn")}
         loc: list[GeoIpBackend] = [*by_kind["city"], *by_kind["country"]]
         net: list[GeoIpBackend] = list(by_kind["asn"])

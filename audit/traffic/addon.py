@@ -222,8 +222,10 @@ def stream_connection(flow: Any, *, app: str) -> Connection:
         if hello is not None:
             protocol = "tls" if transport == "tcp" else "quic"
             tls = "passthrough"
-            fields["sni"] = fields["sni"] or hello.sni
-            fields["alpn"] = fields["alpn"] or (",".join(_text(a) or "" for a in hello.alpn_protocols) or None)
+            # Nothing was negotiated with mitmproxy: what the app offered is the evidence.
+            fields["sni"] = hello.sni or fields["sni"]
+            fields["alpn"] = ",".join(_text(a) or "" for a in hello.alpn_protocols) or None
+            fields["tls_version"] = None
     times = [m.timestamp for m in messages]
     return Connection(
         ts=flow.client_conn.timestamp_start or flow.timestamp_created,

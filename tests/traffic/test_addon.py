@@ -1,0 +1,430 @@
+"""The mitmproxy addon with mitmproxy's own test helpers (taddons, tflow): every hook, options,
+batching, and that a failing hook never raises into the proxy."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mitmproxy import exceptions, tls
+from mitmproxy.proxy import context, server_hooks
+from mitmproxy.proxy.layers.tls import parse_client_hello
+from mitmproxy.test import taddons, tflow
+
+from audit.models import Connection
+from audit.store import Store
+from audit.traffic.addon import META_KEY, ConnectionTracker, Recorder
+from tests.enrich.mmdb import asn, city, write_mmdb
+
+AAID = "38400000-8cf0-11bd-b23e-10b96e40000d"
+IMEI = "490154203237518"
+
+
+def client_hello_record(sni: str, alpn: tuple[str, ...] = ("h2", "http/1.1")) -> bytes:
+    """A real TLS ClientHello record as Python's ssl module sends it."""
+    ctx = ssl.create_default_context()
+    ctx.set_alpn_protocols(list(alpn))
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(incoming, outgoing, server_hostname=sni)
+    with pytest.raises(ssl.SSLWantReadError):
+        obj.do_handshake()
+    return outgoing.read()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "case.sqlite"
+
+
+@pytest.fixture
+def recorder(db: Path) -> Iterator[tuple[Recorder, Any]]:
+    r = Recorder()
+    with taddons.context(r) as tctx:
+        tctx.configure(r, audit_db=str(db), audit_app="com.example.app", audit_flush_interval=50)
+        yield r, tctx
+        r.done()
+
+
+def rows(db: Path) -> list[Connection]:
+    with Store(db) as s:
+        return [c for _, c in s.connections()]
+
+
+def http_flow(url: str, ip: str = "8.8.8.8", port: int = 443, body: bytes = b"", **kw: Any) -> Any:
+    f = tflow.tflow(resp=True, **kw)
+    f.request.url = url
+    f.request.method = "POST" if body else "GET"
+    f.request.content = body
+    f.request.headers["content-type"] = "application/json"
+    f.server_conn.address = (f.request.host, port)
+    f.server_conn.peername = (ip, port)
+    f.response.headers["content-type"] = "text/plain"
+    if url.startswith("http://"):
+        f.client_conn.timestamp_tls_setup = None  # tflow's client speaks TLS by default
+    return f
+
+
+def test_http_flow_recorded_with_everything(recorder: tuple[Recorder, Any], db: Path) -> None:
+    r, _ = recorder
+    f = http_flow(f"https://API.Tracker.example/v1/collect?adid={AAID}&lang=en&adid=2", body=b'{"k": "v"}')
+    f.client_conn.tls_version = "TLSv1.3"
+    f.client_conn.alpn = b"h2"
+    r.requestheaders(f)
+    r.response(f)
+    r.response(f)  # a second hook call (replay, other addon) must not duplicate the row
+    r.done()
+    (c,) = rows(db)
+    assert (c.source, c.protocol, c.tls, c.app) == ("live", "https", "intercepted", "com.example.app")
+    assert (c.host, c.ip, c.port, c.method, c.path) == ("api.tracker.example", "8.8.8.8", 443, "POST", "/v1/collect")
+    assert c.query_keys == ("adid", "lang")
+    assert (c.status, c.tls_version, c.alpn) == (200, "TLSv1.3", "h2")
+    assert c.request_content_type == "application/json" and c.response_content_type == "text/plain"
+    assert c.bytes_out > len(b'{"k": "v"}') and c.bytes_in > 0
+    assert c.client and c.client.endswith(":22")
+    # Pattern detectors always run: the advertising ID in the query is found, masked.
+    aaid = [x for x in c.findings if x.data_type == "aaid"]
+    assert aaid and aaid[0].location == "query:adid" and AAID not in aaid[0].masked
+    assert f.metadata[META_KEY] == {"recorded": True, "protocol": "https", "tls": "intercepted", "ip_scope": "public"}
+    with Store(db) as s:
+        ((_, req),) = list(s.requests())
+        assert req.body == b'{"k": "v"}' and not req.body_truncated
+        assert ("content-type", "application/json") in req.headers
+        info = s.cached_ip_info()["8.8.8.8"]
+        assert info.country == "US" and info.database and "geoip2fast" in info.database
+        assert [i["kind"] for i in s.inputs()] == ["live"]
+
+
+def test_body_limit(db: Path) -> None:
+    r = Recorder()
+    with taddons.context(r) as tctx:
+        tctx.configure(r, audit_db=str(db), audit_body_limit=8)
+        f = http_flow("http://plain.example/upload", ip="93.184.216.34", port=80, body=b"0123456789abcdef")
+        r.response(f)
+        r.done()
+    (c,) = rows(db)
+    assert c.protocol == "http" and c.tls == "none" and c.port == 80
+    with Store(db) as s:
+        ((_, req),) = list(s.requests())
+    assert req.body == b"01234567" and req.body_truncated
+
+
+def test_failed_flow_recorded_once(recorder: tuple[Recorder, Any], db: Path) -> None:
+    r, _ = recorder
+    f = tflow.tflow(err=True)
+    f.server_conn.peername = None
+    f.server_conn.address = ("unreachable.example", 443)
+    r.requestheaders(f)
+    r.error(f)
+    r.error(f)
+    ok = http_flow("https://ok.example/")
+    r.response(ok)
+    r.error(ok)  # error after the response (client went away): already recorded
+    r.done()
+    failed, good = rows(db)
+    assert failed.error == "error" and failed.status is None and failed.ip is None
+    assert failed.host == "address" and failed.port == 443
+    assert good.host == "ok.example" and good.error is None
+
+
+def test_websocket_one_row_with_messages(recorder: tuple[Recorder, Any], db: Path) -> None:
+    r, _ = recorder
+    f = tflow.twebsocketflow()
+    f.server_conn.peername = ("1.1.1.1", 443)
+    r.requestheaders(f)
+    r.response(f)  # the handshake: WebSocket rows wait for websocket_end
+    r.websocket_start(f)
+    r.websocket_end(f)
+    r.done()
+    (c,) = rows(db)
+    sent = sum(len(m.content) for m in f.websocket.messages if m.from_client)
+    assert c.protocol in ("ws", "wss") and c.status == 101
+    assert c.bytes_out >= sent > 0
+
+
+def test_tcp_udp_and_passthrough_tls(recorder: tuple[Recorder, Any], db: Path) -> None:
+    r, _ = recorder
+    plain = tflow.ttcpflow()
+    plain.client_conn.timestamp_tls_setup = None
+    plain.client_conn.sni = None
+    plain.server_conn.sni = None
+    plain.server_conn.peername = ("119.29.29.29", 8080)
+    r.tcp_start(plain)
+    r.tcp_end(plain)
+
+    tunnel = tflow.ttcpflow(messages=False)
+    tunnel.client_conn.timestamp_tls_setup = None
+    tunnel.client_conn.sni = None
+    tunnel.server_conn.sni = None
+    tunnel.server_conn.address = ("142.250.1.1", 443)
+    tunnel.server_conn.peername = ("142.250.1.1", 443)
+    from mitmproxy import tcp
+
+    tunnel.messages = [tcp.TCPMessage(True, client_hello_record("pinned.example")), tcp.TCPMessage(False, b"\x16\x03\x03")]
+    r.tcp_start(tunnel)
+    r.tcp_error(tunnel)
+
+    u = tflow.tudpflow()
+    u.server_conn.peername = ("8.8.4.4", 443)
+    r.udp_start(u)
+    r.udp_end(u)
+    r.done()
+    by_ip = {c.ip: c for c in rows(db)}
+    assert by_ip["119.29.29.29"].protocol == "tcp" and by_ip["119.29.29.29"].tls == "none"
+    assert by_ip["119.29.29.29"].bytes_out == sum(len(m.content) for m in plain.messages if m.from_client)
+    t = by_ip["142.250.1.1"]
+    assert (t.protocol, t.tls, t.sni, t.host) == ("tls", "passthrough", "pinned.example", "pinned.example")
+    assert t.alpn == "h2,http/1.1"
+    assert by_ip["8.8.4.4"].protocol == "udp"
+
+
+def test_dns_records_name_bare_ips(recorder: tuple[Recorder, Any], db: Path) -> None:
+    r, _ = recorder
+    f = tflow.tdnsflow(resp=True)
+    r.dns_request(f)
+    r.dns_response(f)
+    r.done()
+    with Store(db) as s:
+        names = s.dns_names()
+        conns = [c for _, c in s.connections()]
+    assert names == {"8.8.8.8": ["dns.google"], "8.8.4.4": ["dns.google"]}
+    assert [c.protocol for c in conns] == ["dns"]  # the upstream resolver that was contacted
+
+
+def test_dns_error_without_upstream(recorder: tuple[Recorder, Any], db: Path) -> None:
+    r, _ = recorder
+    f = tflow.tdnsflow(err=True)
+    f.server_conn.peername = None
+    r.dns_error(f)
+    r.done()
+    with Store(db) as s:
+        recs = s.dns_records()
+        assert s.connection_count() == 0
+    assert [(x["name"], x["answer"]) for x in recs] == [("dns.google", "")]
+
+
+# -- connections without flows ---------------------------------------------------------------
+
+
+def _tls_context(client: Any, server: Any) -> context.Context:
+    from mitmproxy.options import Options
+
+    ctx = context.Context(client, Options())
+    ctx.server = server
+    return ctx
+
+
+def _hooks_for_pinned(r: Recorder, sni: str = "pinned.example") -> Any:
+    client = tflow.tclient_conn()
+    client.timestamp_tls_setup = None
+    server = tflow.tserver_conn()
+    server.address = (sni, 443)
+    server.peername = ("142.250.74.110", 443)
+    server.sni = sni
+    ctx = _tls_context(client, server)
+    r.client_connected(client)
+    r.server_connect(server_hooks.ServerConnectionHookData(server, client))
+    r.server_connected(server_hooks.ServerConnectionHookData(server, client))
+    hello = parse_client_hello(client_hello_record(sni))
+    r.tls_clienthello(tls.ClientHelloData(ctx, hello))
+    client.error = f"Client TLS handshake failed. The client does not trust the proxy's certificate for {sni}"
+    r.tls_failed_client(tls.TlsData(client, ctx))
+    return client
+
+
+def test_pinned_connection_recorded_as_failed(recorder: tuple[Recorder, Any], db: Path) -> None:
+    r, _ = recorder
+    client = _hooks_for_pinned(r)
+    r.client_disconnected(client)
+    r.done()
+    (c,) = rows(db)
+    assert (c.protocol, c.tls, c.host, c.sni) == ("tls", "failed", "pinned.example", "pinned.example")
+    assert (c.ip, c.port) == ("142.250.74.110", 443)
+    assert c.error and "does not trust" in c.error
+    assert c.alpn == "h2,http/1.1"
+
+
+def test_connection_with_flows_is_not_a_separate_row(recorder: tuple[Recorder, Any], db: Path) -> None:
+    r, _ = recorder
+    f = http_flow("https://intercepted.example/")
+    client, server = f.client_conn, f.server_conn
+    ctx = _tls_context(client, server)
+    r.client_connected(client)
+    r.server_connect(server_hooks.ServerConnectionHookData(server, client))
+    r.tls_clienthello(tls.ClientHelloData(ctx, parse_client_hello(client_hello_record("intercepted.example"))))
+    r.tls_established_client(tls.TlsData(client, ctx))
+    r.requestheaders(f)
+    r.response(f)
+    r.client_disconnected(client)
+    r.done()
+    assert [(c.protocol, c.host) for c in rows(db)] == [("https", "intercepted.example")]
+
+
+def test_ignored_connection_is_passthrough(recorder: tuple[Recorder, Any], db: Path) -> None:
+    r, _ = recorder
+    client = tflow.tclient_conn()
+    server = tflow.tserver_conn()
+    server.address = ("bank.example", 443)
+    server.peername = ("203.0.113.9", 443)
+    server.sni = None
+    r.server_connect(server_hooks.ServerConnectionHookData(server, client))
+    r.server_connected(server_hooks.ServerConnectionHookData(server, client))
+    r.client_disconnected(client)
+    # A client that connected and left without asking for anything leaves no row.
+    idle = tflow.tclient_conn()
+    r.client_connected(idle)
+    r.client_disconnected(idle)
+    r.done()
+    (c,) = rows(db)
+    assert (c.protocol, c.tls, c.host, c.ip, c.port) == ("tcp", "passthrough", "bank.example", "203.0.113.9", 443)
+
+
+def test_open_connections_are_written_on_done(db: Path) -> None:
+    r = Recorder()
+    with taddons.context(r) as tctx:
+        tctx.configure(r, audit_db=str(db))
+        _hooks_for_pinned(r, "still-open.example")
+        r.done()
+    (c,) = rows(db)
+    assert c.host == "still-open.example" and c.tls == "failed"
+
+
+def test_tracker_handshake_abandoned_is_failed() -> None:
+    t = ConnectionTracker()
+    client = tflow.tclient_conn()
+    st = t.state(client)
+    st.tls_seen, st.sni = True, "half.example"
+    c = t.finish(client, app="")
+    assert c is not None and c.tls == "failed" and c.error and "during the TLS handshake" in c.error
+    assert t.states == {}
+
+
+# -- robustness --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "hook",
+    ["response", "error", "websocket_end", "tcp_end", "udp_end", "dns_response", "tls_clienthello",
+     "tls_failed_client", "server_connect", "client_disconnected", "requestheaders"],
+)  # fmt: skip
+def test_hook_errors_are_logged_not_raised(
+    recorder: tuple[Recorder, Any], hook: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    r, _ = recorder
+    with caplog.at_level(logging.ERROR, logger="audit.traffic.addon"):
+        assert getattr(r, hook)(object()) is None
+    assert any(f"{hook} hook failed" in m for m in caplog.messages)
+
+
+def test_hostile_values_do_not_break_recording(recorder: tuple[Recorder, Any], db: Path) -> None:
+    r, _ = recorder
+    f = http_flow("https://example.com/p")
+    f.request.headers["Host"] = "évil\x00.example\r\n"
+    f.request.path = "/%ff%fe?\x00=1&=2&%zz=3"
+    f.server_conn.peername = ("::ffff:8.8.8.8", 443)
+    r.response(f)
+    r.done()
+    (c,) = rows(db)
+    assert c.ip == "8.8.8.8"  # IPv4-mapped address unwrapped
+    assert c.host and "example" in c.host
+
+
+def test_batching_writes_only_on_flush(db: Path) -> None:
+    r = Recorder()
+    with taddons.context(r) as tctx:
+        tctx.configure(r, audit_db=str(db), audit_flush_interval=600_000)
+        assert r.writer is not None
+        r.writer.flush()  # the inputs row
+        for i in range(50):
+            r.response(http_flow(f"https://batch.example/{i}"))
+        assert rows(db) == []  # queued, not yet on disk: the event loop never waits for SQLite
+        assert r.writer.flush()
+        assert len(rows(db)) == 50
+        r.response(http_flow("https://batch.example/last"))
+        r.done()
+    assert len(rows(db)) == 51
+
+
+def test_flush_interval_elapses(db: Path) -> None:
+    r = Recorder()
+    with taddons.context(r) as tctx:
+        tctx.configure(r, audit_db=str(db), audit_flush_interval=20)
+        r.response(http_flow("https://timer.example/"))
+        import time
+
+        deadline = time.monotonic() + 10
+        while not rows(db) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(rows(db)) == 1  # written by the timer, before done()
+        r.done()
+
+
+# -- options -------------------------------------------------------------------------------------
+
+
+def test_options_validated_early(tmp_path: Path, db: Path) -> None:
+    r = Recorder()
+    with taddons.context(r) as tctx:
+        tctx.configure(r, audit_db=str(db))
+        with pytest.raises(exceptions.OptionsError, match="audit_db"):
+            tctx.configure(r, audit_db=str(tmp_path / "no" / "such" / "dir.sqlite"))
+        with pytest.raises(exceptions.OptionsError, match="audit_device"):
+            tctx.configure(r, audit_device=str(tmp_path / "missing.toml"))
+        bad = tmp_path / "bad.mmdb"
+        bad.write_bytes(b"garbage")
+        with pytest.raises(exceptions.OptionsError, match="bad.mmdb"):
+            tctx.configure(r, audit_mmdb=[str(bad)])
+        with pytest.raises(exceptions.OptionsError, match="audit_body_limit"):
+            tctx.configure(r, audit_body_limit=-1)
+        with pytest.raises(exceptions.OptionsError, match="audit_flush_interval"):
+            tctx.configure(r, audit_flush_interval=0)
+        # The recorder still works on the last good configuration.
+        r.response(http_flow("https://still.example/"))
+        r.done()
+    assert [c.host for c in rows(db)] == ["still.example"]
+
+
+def test_not_a_database_is_an_options_error(tmp_path: Path) -> None:
+    p = tmp_path / "x.sqlite"
+    p.write_bytes(b"not sqlite at all" * 200)
+    r = Recorder()
+    with taddons.context(r) as tctx, pytest.raises(exceptions.OptionsError, match="x.sqlite"):
+        tctx.configure(r, audit_db=str(p))
+
+
+def test_switching_db_flushes_the_old_one(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.sqlite", tmp_path / "b.sqlite"
+    r = Recorder()
+    with taddons.context(r) as tctx:
+        tctx.configure(r, audit_db=str(a), audit_flush_interval=600_000)
+        r.response(http_flow("https://first.example/"))
+        tctx.configure(r, audit_db=str(b))
+        r.response(http_flow("https://second.example/"))
+        r.done()
+    assert [c.host for c in rows(a)] == ["first.example"]
+    assert [c.host for c in rows(b)] == ["second.example"]
+
+
+def test_device_profile_and_mmdb(tmp_path: Path, db: Path) -> None:
+    profile = tmp_path / "device.toml"
+    profile.write_text(f'imei = "{IMEI}"\nandroid_id = "9774d56d682e549c"\n', encoding="utf-8")
+    mmdb_city = write_mmdb(tmp_path / "GeoLite2-City.mmdb", [("8.8.8.0/24", city("DE", "Berlin"))])
+    mmdb_asn = write_mmdb(tmp_path / "GeoLite2-ASN.mmdb", [("8.8.8.0/24", asn(15169, "GOOGLE"))],
+                          database_type="GeoLite2-ASN")  # fmt: skip
+    r = Recorder()
+    with taddons.context(r) as tctx:
+        tctx.configure(r, audit_db=str(db), audit_device=str(profile), audit_mmdb=[str(mmdb_city), str(mmdb_asn)],
+                       audit_app="com.example.app")  # fmt: skip
+        r.response(http_flow("https://ads.example/x", body=f'{{"dev": "{IMEI}"}}'.encode()))
+        r.done()
+    (c,) = rows(db)
+    known = [f for f in c.findings if f.confidence == "known"]
+    assert [f.data_type for f in known] == ["imei"] and IMEI not in known[0].masked
+    with Store(db) as s:
+        info = s.cached_ip_info()["8.8.8.8"]
+        kinds = sorted((i["kind"], Path(i["path"]).name) for i in s.inputs())
+    assert (info.country, info.city, info.asn) == ("DE", "Berlin", 15169)
+    assert ("device-profile", "device.toml") in kinds and ("mmdb", "GeoLite2-ASN.mmdb") in kinds
