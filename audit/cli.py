@@ -484,3 +484,114 @@ def diff_cmd(old: str, new: str, as_json: bool) -> None:
         click.echo(dumps(result.to_dict()))
     else:
         click.echo("\n".join(safe_cell(line) for line in render_text(result).splitlines()))
+
+
+# ---- audit signatures ------------------------------------------------------------------------
+
+SIGNATURE_COLUMNS = ("id", "name", "owner", "owner_country", "category", "code_prefixes", "domains", "source")
+SIGNATURE_TABLE_COLUMNS = ("id", "name", "owner", "owner_country", "category", "source")
+
+
+def _overlay_option(f: F) -> F:
+    return click.option(
+        "--overlay",
+        "overlay",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Signature overlay file (default: $AUDIT_HOME/signatures-overlay.json, else "
+        "~/.local/share/dataflow-audit/signatures-overlay.json).",
+    )(f)
+
+
+@main.group("signatures")
+def signatures_group() -> None:
+    """The SDK signature database: builtin entries plus your overlay (docs/signatures.md).
+
+    \b
+    Example:
+      audit signatures list --country CN --category push
+      audit signatures show tencent_bugly
+      audit signatures import exodus_trackers.json
+    """
+
+
+@signatures_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@_overlay_option
+@translate_errors
+def signatures_import_cmd(file: str, overlay: str | None) -> None:
+    """Import an Exodus Privacy tracker file (public API JSON) into the overlay.
+
+    Trackers whose code prefixes duplicate a builtin SDK are merged into it as extra evidence;
+    regex patterns that cannot be turned into a prefix or domain safely are skipped and counted.
+    You supply the file (the Exodus database is ODbL); nothing is downloaded.
+
+    \b
+    Example:
+      audit signatures import trackers.json --overlay ./overlay.json
+    """
+    from audit.static.signatures import import_exodus
+
+    summary = import_exodus(Path(file), Path(overlay) if overlay else None)
+    click.echo(safe_cell(summary.describe()))
+
+
+@signatures_group.command("list")
+@output_format_options
+@click.option("--category", "category", default=None, help="Only this category (analytics, advertising, push …).")
+@click.option("--country", "country", default=None, metavar="CC", help="Only SDKs whose owner is based in CC (ISO code).")
+@_overlay_option
+@translate_errors
+def signatures_list_cmd(fmt: str | None, category: str | None, country: str | None, overlay: str | None) -> None:
+    """List known SDKs: id, owner and its country, category, code prefixes, domains.
+
+    \b
+    Example:
+      audit signatures list --country CN --table
+      audit signatures list --category advertising --csv > ads.csv
+    """
+    from audit.static.signatures import CATEGORIES, load_signatures
+
+    if category and category.casefold() not in CATEGORIES:
+        raise click.BadParameter(f"unknown category (choose from: {', '.join(CATEGORIES)})", param_hint="--category")
+    db = load_signatures(Path(overlay) if overlay else None)
+    rows = [s.to_dict() for s in db.filter(category=category, country=country)]
+    kind = resolve_format(fmt)
+    if kind == "json":
+        text = dumps(rows)
+    elif kind == "csv":
+        text = render_csv(rows, SIGNATURE_COLUMNS)
+    else:
+        text = render_table(rows, SIGNATURE_TABLE_COLUMNS) if rows else "no matching SDKs"
+    emit(text, None)
+
+
+@signatures_group.command("show")
+@click.argument("sdk_id")
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@_overlay_option
+@translate_errors
+def signatures_show_cmd(sdk_id: str, as_json: bool, overlay: str | None) -> None:
+    """Show one SDK: owner, country, category, every code prefix and domain, notes.
+
+    \b
+    Example:
+      audit signatures show pangle
+    """
+    from audit.static.signatures import load_signatures
+
+    sdk = load_signatures(Path(overlay) if overlay else None).get(sdk_id)
+    if sdk is None:
+        raise click.ClickException(f"{sdk_id}: no such SDK; see `audit signatures list`")
+    d = sdk.to_dict()
+    if as_json:
+        click.echo(dumps(d))
+        return
+    for key in ("id", "name", "owner", "owner_country", "category", "source", "website", "notes"):
+        if d.get(key):
+            click.echo(f"{key + ':':15} {safe_cell(d[key])}")
+    for key in ("code_prefixes", "domains", "merged_from"):
+        if d[key]:
+            click.echo(f"{key + ':':15} {safe_cell(d[key][0])}")
+            for v in d[key][1:]:
+                click.echo(f"{'':15} {safe_cell(v)}")
