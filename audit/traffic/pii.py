@@ -199,7 +199,7 @@ def _key_trigger_pattern() -> str:
 
 # Bounded repetitions keep these linear on hostile input.
 _EMAIL = re.compile(
-    r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]{1,64}@(?:[A-Za-z0-9\-]{1,63}\.){1,8}[A-Za-z]{2,24}\b"
+    r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]{1,64}@(?:[A-Za-z0-9\-]{1,63}\.){1,8}[A-Za-z]{2,24}(?![A-Za-z])"
 )
 _MAC_SEP = re.compile(
     r"(?<![0-9A-Fa-f:\-])[0-9A-Fa-f]{2}([:\-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![0-9A-Fa-f:\-])"
@@ -245,7 +245,8 @@ def _patterns(value: str, key_class: str | None, whole: str) -> Iterator[tuple[s
     if (":" in value or "-" in value) and len(value) >= 17:
         for m in _MAC_SEP.finditer(value):
             if not _is_placeholder_mac(m.group()):
-                t = key_class if key_class in ("bt_mac", "bssid") else "wifi_mac"
+                # Without a telling key the kind of interface is unknown: plain "mac".
+                t = key_class if key_class in ("wifi_mac", "bt_mac", "bssid") else "mac"
                 yield t, m.group()
     n = len(whole)
     if n == 15 and whole.isdigit():
@@ -676,6 +677,7 @@ class _Scan:
         self.det = det
         self.found: dict[tuple[str, str, str], DataFinding] = {}
         self.fields = 0
+        self.in_binary = False
         self.lat_hit: str | None = None
         self.lon_hit: str | None = None
 
@@ -717,7 +719,7 @@ class _Scan:
         if det._regex is not None:
             for m in det._regex.finditer(value):
                 n = det._needles[m.group()]
-                if n.mode == _BOUNDED:
+                if n.mode == _BOUNDED and not self.in_binary:
                     s, e = m.start(), m.end()
                     if (s > 0 and _is_word(value[s - 1])) or (e < len(value) and _is_word(value[e])):
                         continue
@@ -730,6 +732,8 @@ class _Scan:
             self.geo(loc, value)
         kc = det.key_class(key) if key else None
         for data_type, hit in _patterns(value, kc, whole):
+            if hit in det._needles or hit in det._whole:
+                continue  # a profile value: reported above with its real type
             self.add(data_type, loc, _join(outer, "plain"), "pattern", mask(hit))
         if depth >= MAX_DEPTH or len(whole) < 16:
             return
@@ -792,7 +796,8 @@ class _Scan:
                 for item in v.split(";"):
                     name, _, val = item.strip().partition("=")
                     if name or val:
-                        yield f"cookie:{name[:64]}", name, val
+                        # Cookie values are commonly URL-encoded for transport (like query values).
+                        yield f"cookie:{name[:64]}", name, unquote(val) if "%" in val else val
             elif lk not in ("content-length", "host", "accept-encoding", "connection"):
                 yield f"header:{k[:64]}", k, v
         if req.body:
@@ -805,23 +810,30 @@ class _Scan:
             boundary = _param(ctype, "boundary")
             if boundary:
                 for name, pctype, pbody in _multipart(data, boundary):
-                    yield from self.payload_fields(pbody, pctype, f"body.multipart:{name}", nested=True)
+                    yield from self.payload_fields(pbody, pctype, f"body.multipart:{name}", True, name)
                 return
         yield from self.payload_fields(data, ctype, "body", nested=False)
 
-    def payload_fields(self, data: bytes, ctype: str, base: str, nested: bool) -> Iterator[_Field]:
+    def payload_fields(
+        self, data: bytes, ctype: str, base: str, nested: bool, part_name: str = ""
+    ) -> Iterator[_Field]:
         text = _looks_binary(data)
         if text is None:
             loc = base if nested else "body.binary"
+            # Bytes next to a string in binary formats are tags and lengths, often printable:
+            # token boundaries mean nothing there (see field()).
             for s in printable_strings(data):
+                self.in_binary = True
                 yield loc, "", s
+                self.in_binary = False
             return
-        if not self.det.interesting(text):
+        # A multipart part's name is its key: let the prefilter see it too.
+        if not self.det.interesting(f"{part_name}={text}" if part_name else text):
             return
         kind, fields = _parse_text(text, ctype)
         for sub, key, value in fields:
-            if nested:
-                yield _nest(base, sub), key, value
+            if nested:  # a multipart part: its name is the key of a plain value
+                yield _nest(base, sub), key or (part_name if kind == "text" else ""), value
             elif kind == "text":
                 yield "body.text", key, value
             else:
