@@ -106,6 +106,21 @@ def _decode_mutf8_lenient(raw: bytes) -> str:
     return "".join(out)
 
 
+_ULEB_TOKEN = re.compile(rb"[\x80-\xff]*[\x00-\x7f]")
+
+
+def _uleb_token(token: bytes) -> int:
+    """Value of one uleb128 given as its exact bytes (as split by ``_ULEB_TOKEN``)."""
+    if len(token) == 1:
+        return token[0]
+    if len(token) > 5:
+        raise ValueError("uleb128 longer than 5 bytes")
+    value = 0
+    for shift, b in zip(range(0, 35, 7), token, strict=False):
+        value |= (b & 0x7F) << shift
+    return value
+
+
 def descriptor_to_name(descriptor: str) -> str:
     """``Lcom/foo/Bar$Inner;`` → ``com.foo.Bar$Inner``; anything else is returned unchanged."""
     if len(descriptor) > 2 and descriptor[0] == "L" and descriptor[-1] == ";":
@@ -189,6 +204,7 @@ class DexFile:
                 raise self._corrupt(f"{label} table of {size} items at {off:#x} outside the file")
         if map_off and not header_size <= map_off <= file_size - 4:
             raise self._corrupt(f"map_off {map_off:#x} outside the file")
+        self._map_off = map_off
 
     # -- strings --------------------------------------------------------------------------------
 
@@ -290,23 +306,74 @@ class DexFile:
     def _code_index(self) -> tuple[list[int], list[int]]:
         """Sorted code_item offsets of every method with code, and the class_def index owning each."""
         if self._code_starts is None or self._code_owner is None:
-            pairs: list[tuple[int, int]] = []
             data = self._data
-            defs = self._defs()
+            class_data_offs = self._defs()[6::8]
             self._class_data_budget = len(data)
-            for ci, class_data_off in enumerate(defs[6::8]):
+            # class_data_items are all uleb128s and (in any file a compiler wrote) packed back to back,
+            # so one regex splits the whole section into tokens and each item is a few slices of that
+            # token list instead of thousands of byte-level reads. Items that are not where the packed
+            # walk expects them (odd or hostile layouts) take the byte-level path.
+            present = sorted(set(off for off in class_data_offs if off))
+            lo = present[0] if present else len(data)
+            tokens = _ULEB_TOKEN.findall(data, lo, self._section_end(lo))
+            items: dict[int, tuple[int, int]] = {}  # class_data_off -> token range of its methods
+            k, pos = 0, lo
+            for off in present:
+                if off != pos or k + 4 > len(tokens):
+                    break
+                sf, inf, dm, vm = (t[0] if len(t) == 1 else _uleb_token(t) for t in tokens[k : k + 4])
+                first = k + 4 + 2 * (sf + inf)
+                end = first + 3 * (dm + vm)
+                if end > len(tokens):
+                    break
+                items[off] = (first, end)
+                pos += sum(map(len, tokens[k:end]))
+                k = end
+            code_tokens: list[bytes] = []
+            code_owners: list[int] = []
+            pairs: list[tuple[int, int]] = []
+            for ci, class_data_off in enumerate(class_data_offs):
                 if not class_data_off:
+                    continue
+                span = items.get(class_data_off)
+                if span is not None:
+                    found = tokens[span[0] + 2 : span[1] : 3]
+                    code_tokens += found
+                    code_owners += [ci] * len(found)
                     continue
                 try:
                     for code_off in self._class_code_offsets(class_data_off):
                         pairs.append((code_off, ci))
                 except (IndexError, ValueError) as e:
                     raise DexError(f"{self.name}: corrupt class_data at {class_data_off:#x}") from e
+            if code_tokens and max(map(len, code_tokens)) > 5:
+                raise DexError(f"{self.name}: corrupt class_data (uleb128 longer than 5 bytes)")
+            # runs once per method of the file: code offsets are 3 or 4 uleb128 bytes, decoded inline
+            values = [
+                (t[0] & 0x7F | (t[1] & 0x7F) << 7 | (t[2] & 0x7F) << 14 | t[3] << 21)
+                if len(t) == 4
+                else (t[0] & 0x7F | (t[1] & 0x7F) << 7 | t[2] << 14 if len(t) == 3 else _uleb_token(t))
+                for t in code_tokens
+            ]
+            pairs += [(v, ci) for v, ci in zip(values, code_owners, strict=True) if v]
             pairs.sort()
             limit = len(data) - _CODE_ITEM.size
             self._code_starts = [c for c, _ in pairs if c <= limit]
             self._code_owner = [ci for c, ci in pairs if c <= limit]
         return self._code_starts, self._code_owner
+
+    def _section_end(self, start: int) -> int:
+        """End of the map-list section that starts at or contains ``start`` (the file end if unknown)."""
+        data = self._data
+        map_off = self._map_off
+        if not map_off:
+            return len(data)
+        count = struct.unpack_from("<I", data, map_off)[0]
+        if count > (len(data) - map_off - 4) // 12:
+            return len(data)
+        items = struct.unpack_from(f"<{3 * count}I", data, map_off + 4)
+        later = [off for off in items[2::3] if off > start]
+        return min(later, default=len(data))
 
     def _class_code_offsets(self, pos: int) -> list[int]:
         """code_off of every method of the class_data_item at ``pos`` that has code."""
@@ -382,12 +449,8 @@ class DexFile:
         if not starts:
             return result
         names = self.class_names()
-        pattern = _reference_pattern(wanted)
         seen_methods: set[int] = set()
-        for m in pattern.finditer(data, starts[0] + _CODE_ITEM.size):
-            pos = m.start()
-            if pos & 1:
-                continue
+        for pos in _candidate_loads(data, wanted, starts[0] + _CODE_ITEM.size):
             k = bisect.bisect_right(starts, pos - _CODE_ITEM.size) - 1
             if k < 0:
                 continue
@@ -413,22 +476,48 @@ class DexFile:
         return result
 
 
-def _reference_pattern(wanted: set[int]) -> re.Pattern[bytes]:
-    """A zero-width regex matching const-string (``1a AA iiii``) or const-string/jumbo (``1b AA iiiiiiii``)
-    with any of the wanted indices; zero-width so overlapping candidates are all reported."""
-    short: dict[int, set[int]] = {}
-    for i in wanted:
-        if i <= 0xFFFF:
-            short.setdefault(i & 0xFF, set()).add(i >> 8)
-    branches = []
-    for lo, his in sorted(short.items()):
-        branches.append(re.escape(bytes([lo])) + _byte_class(his))
-    alternatives = []
-    if branches:
-        alternatives.append(b"\\x1a[\\x00-\\xff](?:" + b"|".join(branches) + b")")
-    jumbo = b"|".join(re.escape(struct.pack("<I", i)) for i in sorted(wanted))
-    alternatives.append(b"\\x1b[\\x00-\\xff](?:" + jumbo + b")")
-    return re.compile(b"(?=" + b"|".join(alternatives) + b")", re.DOTALL)
+def _candidate_loads(data: bytes, wanted: set[int], start: int) -> list[int]:
+    """Even offsets from ``start`` where the bytes read as const-string or const-string/jumbo of a
+    wanted index. Candidates only: whether they are real instructions is decided by decoding."""
+    hits = []
+    short, jumbo = _reference_patterns(wanted)
+    if short is not None:
+        for m in short.finditer(data, start):
+            pos = m.start()
+            if not pos & 1 and data[pos + 2] | data[pos + 3] << 8 in wanted:
+                hits.append(pos)
+    for m in jumbo.finditer(data, start):
+        pos = m.start()
+        if not pos & 1 and int.from_bytes(data[pos + 2 : pos + 6], "little") in wanted:
+            hits.append(pos)
+    hits.sort()
+    return hits
+
+
+def _reference_patterns(wanted: set[int]) -> tuple[re.Pattern[bytes] | None, re.Pattern[bytes]]:
+    """Regexes for ``1a AA iiii`` (const-string) and ``1b AA iiiiiiii`` (const-string/jumbo) with a wanted
+    index. Each starts with its opcode byte as a literal, which lets ``re`` skip ahead with a fast
+    byte search (one combined pattern with a lookahead runs ~20x slower); the operand is a lookahead
+    so candidates that overlap are all reported. The jumbo pattern is exact on the low 16 bits and
+    a superset above them; callers check the index."""
+
+    def low16(values: Iterable[int]) -> bytes:
+        by_low: dict[int, set[int]] = {}
+        for i in values:
+            by_low.setdefault(i & 0xFF, set()).add(i >> 8 & 0xFF)
+        return b"|".join(re.escape(bytes([lo])) + _byte_class(his) for lo, his in sorted(by_low.items()))
+
+    small = [i for i in wanted if i <= 0xFFFF]
+    short = None
+    if small:
+        short = re.compile(b"\\x1a(?=[\\x00-\\xff](?:" + low16(small) + b"))", re.DOTALL)
+    high = (
+        _byte_class({i >> 16 & 0xFF for i in wanted}) + _byte_class({i >> 24 for i in wanted})
+        if wanted
+        else b"(?!)"
+    )
+    jumbo = re.compile(b"\\x1b(?=[\\x00-\\xff](?:" + low16(wanted) + b")" + high + b")", re.DOTALL)
+    return short, jumbo
 
 
 def _byte_class(values: set[int]) -> bytes:

@@ -14,7 +14,7 @@ import pytest
 
 from audit.static.dex import DexFile, descriptor_to_name
 from tests.conftest import FIXTURES
-from tests.static.test_dex import APKTOOL, SMALI, build_jumbo_dex, build_small_dex
+from tests.static.test_dex import jumbo_dex, small_dex  # noqa: F401  (session fixtures, built once)
 
 OP_CONST_STRING = 0x1A
 OP_CONST_STRING_JUMBO = 0x1B
@@ -74,11 +74,9 @@ def test_fixture_apks_match_androguard(label: str, apk: Path, entry: str) -> Non
     assert_same(data, label)
 
 
-@pytest.mark.skipif(SMALI is None and APKTOOL is None, reason="needs smali or apktool")
-def test_payloads_and_text_match_androguard(tmp_path: Path) -> None:
-    assert_same(build_small_dex(tmp_path), "small.dex")
+def test_payloads_and_text_match_androguard(small_dex: bytes) -> None:  # noqa: F811
+    assert_same(small_dex, "small.dex")
 
 
-@pytest.mark.skipif(SMALI is None and APKTOOL is None, reason="needs smali or apktool")
-def test_jumbo_matches_androguard(tmp_path: Path) -> None:
-    assert_same(build_jumbo_dex(tmp_path), "jumbo.dex")
+def test_jumbo_matches_androguard(jumbo_dex: bytes) -> None:  # noqa: F811
+    assert_same(jumbo_dex, "jumbo.dex")
