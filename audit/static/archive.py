@@ -12,7 +12,6 @@ import logging
 import os
 import zipfile
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -24,7 +23,7 @@ log = logging.getLogger(__name__)
 
 MIB = 1 << 20
 ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
-_CHUNK = 1 * MIB
+_CHUNK = 64 * 1024  # small reads keep the compressed input consumed per step small too
 
 
 @dataclass(frozen=True)
@@ -56,12 +55,14 @@ def is_unsafe_name(name: str) -> bool:
 class Archive:
     """A zip opened for safe, bounded reading.
 
-    ``label`` names it in messages: the path for an input file, ``outer!inner.apk`` for an APK inside a
-    bundle. ``notes`` collects non-fatal problems (unsafe names, unreadable entries).
+    ``label`` (the input path) starts every fatal error; ``notes`` collects non-fatal problems (unsafe
+    names, unreadable entries), each naming the entry as ``prefix + name``.
     """
 
     label: str
     zf: zipfile.ZipFile
+    prefix: str = ""
+    """Names entries in notes: empty for the input itself, ``inner.apk!`` for an APK inside a bundle."""
     limits: Limits = field(default_factory=Limits)
     size: int = 0
     """Size of the archive itself, the upper bound of any entry's compressed size."""
@@ -70,7 +71,9 @@ class Archive:
     _infos: list[zipfile.ZipInfo] | None = None
 
     @classmethod
-    def open(cls, source: str | os.PathLike[str] | bytes, label: str, limits: Limits | None = None) -> Archive:
+    def open(
+        cls, source: str | os.PathLike[str] | bytes, label: str, limits: Limits | None = None, prefix: str = ""
+    ) -> Archive:
         """Open a path or in-memory bytes; raises :class:`ArchiveError` if it is not a readable zip."""
         limits = limits or Limits()
         try:
@@ -84,10 +87,11 @@ class Archive:
                     head = f.read(4)
                 zf = zipfile.ZipFile(source)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as e:
+            where = f"{label}: {prefix}" if prefix else f"{label}: "
             if head in ZIP_MAGICS:
-                raise ArchiveError(f"{label}: truncated or corrupt zip archive ({e})") from e
-            raise ArchiveError(f"{label}: not a zip archive") from e
-        archive = cls(label, zf, limits, size)
+                raise ArchiveError(f"{where}truncated or corrupt zip archive (no readable central directory)") from e
+            raise ArchiveError(f"{where}not a zip archive") from e
+        archive = cls(label, zf, prefix, limits, size)
         if len(zf.infolist()) > limits.entries:
             zf.close()
             raise ArchiveError(f"{label}: {len(zf.infolist())} entries, more than the {limits.entries} allowed")
@@ -110,7 +114,7 @@ class Archive:
                 if info.is_dir():
                     continue
                 if is_unsafe_name(info.filename):
-                    self.notes.append(f"{self.label}: unsafe entry name {info.filename!r} skipped")
+                    self.notes.append(f"{self.prefix}unsafe entry name {info.filename!r} skipped")
                     continue
                 infos.append(info)
             self._infos = infos
@@ -128,12 +132,12 @@ class Archive:
     def read(self, info: zipfile.ZipInfo, limit: int | None = None) -> bytes:
         """Decompress one entry, enforcing the limits while streaming.
 
-        Raises :class:`ArchiveError` for a zip bomb (fatal for the whole archive) and ``OSError``-free
-        :class:`EntryError` for an entry that cannot be read (corrupt data, unsupported method)."""
+        Raises :class:`ArchiveError` for a zip bomb (fatal for the whole archive) and :class:`EntryError`
+        for an entry that cannot be read (corrupt data, unsupported method): a note, not fatal."""
         limit = self.limits.entry if limit is None else limit
         # Android ignores the "encrypted" flag bit; packers set it to make zip tools refuse the APK.
         info.flag_bits &= ~0x1
-        compressed = max(1, min(info.compress_size, self.size))
+        declared = max(1, min(info.compress_size, self.size))
         out = bytearray()
         try:
             with self.zf.open(info) as f:
@@ -143,31 +147,33 @@ class Archive:
                         break
                     out += chunk
                     self._read_total += len(chunk)
-                    self._check(info, len(out), compressed, limit)
+                    self._check(info, len(out), _consumed(f, declared), limit)
         except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError) as e:
-            raise EntryError(f"{self.label}!{info.filename}: cannot be read ({e})") from e
+            raise EntryError(f"{self.prefix}{info.filename}: cannot be read ({e})") from e
         return bytes(out)
 
     def _check(self, info: zipfile.ZipInfo, size: int, compressed: int, limit: int) -> None:
-        where = f"{self.label}!{info.filename}"
+        where = f"{self.label}: {self.prefix}{info.filename}"
         if size > limit:
-            raise ArchiveError(f"{where}: decompresses to more than {limit // MIB} MiB (zip bomb?)")
+            raise ArchiveError(f"{where} decompresses to more than {limit // MIB} MiB (zip bomb?)")
         if size > self.limits.ratio_after and size / compressed > self.limits.ratio:
-            raise ArchiveError(
-                f"{where}: compression ratio over {self.limits.ratio}:1 (zip bomb?)"
-            )
+            raise ArchiveError(f"{where} has a compression ratio over {self.limits.ratio}:1 (zip bomb?)")
         if self._read_total > self.limits.total:
             raise ArchiveError(
                 f"{self.label}: more than {self.limits.total // MIB} MiB decompressed in total (zip bomb?)"
             )
 
-    def iter_read(self, infos: list[zipfile.ZipInfo], limit: int | None = None) -> Iterator[tuple[zipfile.ZipInfo, bytes]]:
-        """Read several entries; unreadable ones become notes, zip bombs still raise."""
-        for info in infos:
-            try:
-                yield info, self.read(info, limit)
-            except EntryError as e:
-                self.notes.append(str(e))
+
+
+def _consumed(f: object, declared: int) -> int:
+    """Compressed bytes actually decompressed so far, so that the ratio of output to *consumed* input
+    catches a bomb within its first MiBs. CPython's ZipExtFile (3.11 to 3.13) keeps the count still to
+    read and the decompressor's unconsumed tail; without them, fall back to the declared size."""
+    left = getattr(f, "_compress_left", None)
+    tail = getattr(getattr(f, "_decompressor", None), "unconsumed_tail", b"")
+    if not isinstance(left, int) or not isinstance(tail, bytes) or not 0 <= left <= declared:
+        return declared
+    return max(1, declared - left - len(tail))
 
 
 class EntryError(ValueError):

@@ -27,12 +27,15 @@ class Manifest:
     """``split`` attribute of a split APK (None for the base APK)."""
 
 
-def parse_manifest(data: bytes) -> Manifest:
-    """Parse a binary (AXML) or protobuf manifest; raises :class:`ResourceError` when garbled."""
-    if len(data) >= 2 and int.from_bytes(data[:2], "little") == RES_XML_TYPE:
+def parse_manifest(data: bytes, proto: bool = False) -> Manifest:
+    """Parse a binary (AXML, in APKs) or protobuf (``proto=True``, in app bundles) manifest; raises
+    :class:`ResourceError` when garbled."""
+    if proto:
+        elements = parse_proto_xml(data)
+    elif len(data) >= 2 and int.from_bytes(data[:2], "little") == RES_XML_TYPE:
         elements = parse_axml(data)
     else:
-        elements = parse_proto_xml(data)
+        raise ResourceError("not a binary XML file")
     if not elements or elements[0].name != "manifest":
         raise ResourceError("no <manifest> root element")
     return manifest_from_elements(elements)

@@ -195,9 +195,9 @@ class _Scan:
         strings = [v for e in elements for v in (*e.attrs.values(), e.text)]
         self.add_strings(strings, "xml", file)
 
-    def add_manifest(self, data: bytes, file: str) -> None:
+    def add_manifest(self, data: bytes, file: str, proto: bool = False) -> None:
         try:
-            m = parse_manifest(data)
+            m = parse_manifest(data, proto=proto)
         except (ResourceError, struct.error, IndexError) as e:
             self.errors.append(f"{file}: garbled manifest ({e})")
             return
@@ -217,7 +217,7 @@ class _Scan:
         """Every interesting entry of an APK. ``prefix`` names the APK inside a bundle (``base.apk!``)."""
         entries = archive.entries()
         if archive.find("AndroidManifest.xml") is None:
-            self.note(f"{prefix or self.label + ': '}AndroidManifest.xml missing (no package name or permissions)")
+            self.note(f"{prefix}AndroidManifest.xml missing (no package name or permissions)")
         for info in entries:
             name = info.filename
             file = prefix + name
@@ -265,7 +265,7 @@ class _Scan:
         """An Android App Bundle: modules ``<name>/dex``, ``/manifest``, ``/res``, ``/assets``, ``/lib``."""
         names = archive.names()
         if "base/manifest/AndroidManifest.xml" not in names:
-            self.note(f"{self.label}: base/manifest/AndroidManifest.xml missing")
+            self.note("base/manifest/AndroidManifest.xml missing (no package name or permissions)")
         for info in archive.entries():
             name = info.filename
             module, _, rest = name.partition("/")
@@ -275,7 +275,7 @@ class _Scan:
                 elif rest == "manifest/AndroidManifest.xml":
                     data = archive.read(info)
                     if module == "base":
-                        self.add_manifest(data, name)
+                        self.add_manifest(data, name, proto=True)
                     else:
                         self._feature_manifest(data, name)
                 elif rest == "resources.pb":
@@ -298,7 +298,7 @@ class _Scan:
     def _feature_manifest(self, data: bytes, file: str) -> None:
         """Feature modules add permissions and meta-data, never the app identity."""
         before = len(self.manifests)
-        self.add_manifest(data, file)
+        self.add_manifest(data, file, proto=True)
         if len(self.manifests) > before:
             m = self.manifests.pop()
             self.manifests.append(Manifest(None, None, None, m.permissions, m.meta_data, split=file))
@@ -306,25 +306,26 @@ class _Scan:
     def scan_bundle(self, archive: Archive) -> None:
         """A split bundle: every inner ``*.apk`` scanned; bundles inside it are not opened (one level)."""
         apks = [i for i in archive.entries() if i.filename.lower().endswith(".apk")]
-        for info in archive.entries():
-            low = info.filename.lower()
-            if low.endswith((".apks", ".xapk", ".apkm", ".aab")):
-                self.note(f"{self.label}: nested bundle {info.filename} skipped (deeper than one level)")
+        nested = [i.filename for i in archive.entries() if i.filename.lower().endswith((".apks", ".xapk", ".apkm", ".aab"))]
+        for name in nested:
+            self.note(f"nested bundle {name} skipped (bundles are opened one level deep)")
         if not apks:
-            raise ArchiveError(f"{self.label}: no APK inside the bundle")
+            why = f" (nested bundle {', '.join(nested)} not opened: only one level deep)" if nested else ""
+            raise ArchiveError(f"{self.label}: no APK inside the bundle{why}")
         for info in apks:
             try:
                 data = archive.read(info, self.limits.dex)
             except EntryError as e:
                 self.note(str(e))
                 continue
+            prefix = f"{info.filename}!"
             try:
-                inner = Archive.open(data, f"{self.label}!{info.filename}", self.limits)
+                inner = Archive.open(data, self.label, self.limits, prefix=prefix)
             except ArchiveError as e:
-                self.note(str(e))
+                self.note(_strip_name(str(e), self.label))
                 continue
             with inner:
-                self.scan_apk(inner, prefix=f"{info.filename}!")
+                self.scan_apk(inner, prefix=prefix)
                 self.errors.extend(inner.notes)
 
     # -- result ----------------------------------------------------------------------------
@@ -456,6 +457,12 @@ def scan_path(
     limits = limits or Limits()
     sigs = signatures if signatures is not None else load_signatures()
     scan = _Scan(label, sigs, limits)
+    ext = p.suffix.lower()
+    if not head.startswith(DEX_MAGIC) and head[:4] not in ZIP_MAGICS:
+        if ext == ".dex":
+            raise DexError(f"{label}: not a DEX file (bad magic {head[:8]!r})")
+        if ext in (".apk", ".apks", ".xapk", ".apkm", ".aab", ".zip"):
+            raise ArchiveError(f"{label}: not a zip archive")
     if head.startswith(DEX_MAGIC):
         fmt = "dex"
         if size > limits.dex:
