@@ -55,13 +55,15 @@ def label(text: object, limit: int = 40) -> str:
     return s.replace("$", r"\$")
 
 
-def to_svg(fig: Figure) -> bytes:
+def to_svg(fig: Figure, *, tight: bool = False) -> bytes:
     buf = io.BytesIO()
     svg_rc: Any = {"svg.hashsalt": RC["svg.hashsalt"], "svg.fonttype": RC["svg.fonttype"]}
     with matplotlib.rc_context(svg_rc):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "Glyph missing from font" for exotic hostile labels
-            fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
+            fig.savefig(
+                buf, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight" if tight else None
+            )
     return buf.getvalue()
 
 

@@ -1,0 +1,161 @@
+"""The HTML report: numbers, escaping, self-containment, determinism, charts."""
+
+from __future__ import annotations
+
+import base64
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from audit.enrich.geoip import Enricher
+from audit.models import Connection
+from audit.report import charts
+from audit.report.data import UNKNOWN, ReportData, collect_report
+from audit.report.html import render_html, verdict, write_report
+from audit.store import Store
+from tests.test_graph import APP, COMPANIES, EVIL, IP_BUGLY, make_case
+
+
+class _Tags(HTMLParser):
+    """Collects tags and attributes as a browser's tokenizer sees them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def _tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
+    p = _Tags()
+    p.feed(html)
+    return p.tags
+
+
+@pytest.fixture(scope="module")
+def enricher() -> Enricher:
+    return Enricher()
+
+
+@pytest.fixture(scope="module")
+def evil_html(enricher: Enricher) -> str:
+    store = Store(":memory:")
+    make_case(store, evil=True)
+    return render_html(collect_report(store, enricher=enricher, companies=COMPANIES, generated_at=0))
+
+
+def test_hostile_strings_render_as_text(evil_html: str) -> None:
+    tags = _tags(evil_html)
+    scripts = [a for t, a in tags if t == "script"]
+    assert len(scripts) == 1  # ours, at the end
+    assert not [a for t, a in tags if t == "img" and a.get("onerror")]
+    assert not any(k.startswith("on") for _, a in tags for k in a)
+    assert "&lt;script&gt;document.title=&#34;PWNED&#34;" in evil_html
+    assert "PWNED" not in evil_html.split("<title>")[1].split("</title>")[0]
+
+
+def test_self_contained(evil_html: str) -> None:
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', evil_html)
+    assert csp and "default-src 'none'" in csp.group(1) and "img-src data:" in csp.group(1)
+    for tag, attrs in _tags(evil_html):
+        for key in ("src", "href", "action", "srcset", "poster", "data"):
+            value = attrs.get(key)
+            if value is not None:
+                assert value.startswith(("#", "data:image/svg+xml;base64,")), (tag, key, value[:60])
+    assert "@import" not in evil_html and "url(" not in evil_html
+
+
+def test_charts_are_svg_images(evil_html: str) -> None:
+    imgs = [a["src"] for t, a in _tags(evil_html) if t == "img" and a.get("src")]
+    assert len(imgs) >= 5  # 3 share charts, diagram, timeline
+    for src in imgs:
+        svg = base64.b64decode(src.split(",", 1)[1])
+        assert svg.lstrip().startswith(b"<?xml") and b"<svg" in svg
+        assert b"<script" not in svg
+
+
+@pytest.fixture(scope="module")
+def plain(enricher: Enricher) -> tuple[Store, ReportData, str]:
+    store = Store(":memory:")
+    make_case(store)
+    r = collect_report(store, enricher=enricher, companies=COMPANIES, generated_at=0)
+    return store, r, render_html(r)
+
+
+def test_numbers(plain: tuple[Store, ReportData, str], enricher: Enricher) -> None:
+    store, r, _ = plain
+    assert r.total_flows == store.connection_count() == 27
+    assert r.hosts_contacted == 4
+    assert sum(s.flow_share for s in r.server_countries) == pytest.approx(1.0)
+    assert sum(s.byte_share for s in r.company_countries) == pytest.approx(1.0)
+    # the two aggregates are different facts: Tencent's host counts under CN as home country and
+    # under wherever geo-IP puts its server
+    cc = {s.key: s for s in r.company_countries}
+    assert cc["CN"].flows == 5 and cc["DE"].flows == 20 and cc[UNKNOWN].hosts == 1
+    server = enricher.ip_info(IP_BUGLY).country or UNKNOWN
+    assert any(s.key == server and s.flows >= 5 for s in r.server_countries)
+    assert [(d.data_type, d.hosts) for d in r.receivers] == [
+        ("android_id", ("android.bugly.qq.com",)), ("imei", ("api.example-messenger.com",))
+    ]
+    assert [p["host"] for p in r.pinned] == ["pinned.example.org"]
+    assert r.comparison.both == ("android.bugly.qq.com", "api.example-messenger.com")
+    assert r.comparison.static_only == ("graph.facebook.com",)
+    assert r.comparison.observed_only == ("cdn.runtime-config.net", "pinned.example.org")
+    assert r.comparison.placeholders == 1
+    assert {f["masked"] for f in r.findings} == {"35•••••••••1234", "ab••••••••cd"}
+    lines = [v.text for v in verdict(r)]
+    assert lines[0].startswith(f"{APP} contacted 4 hosts (4 destinations by host, IP and port) in 27 flows")
+    assert any("imei → 1 host (Example Messenger Ltd (DE))" in t for t in lines)
+    assert any("pinned.example.org" in t and "could not be inspected" in t for t in lines)
+
+
+def test_methodology_lists_inputs_and_databases(plain: tuple[Store, ReportData, str], enricher: Enricher) -> None:
+    _, _, html = plain
+    assert "ab" * 32 in html  # the APK's SHA-256
+    assert str(enricher.label) in html
+    assert "1970-01-01 00:00:00 UTC" in html
+
+
+def test_deterministic(plain: tuple[Store, ReportData, str], enricher: Enricher) -> None:
+    store, _, html = plain
+    assert render_html(collect_report(store, enricher=enricher, companies=COMPANIES, generated_at=0)) == html
+
+
+def test_static_only_and_empty_cases(enricher: Enricher, tmp_path: Path) -> None:
+    store = Store(":memory:")
+    make_case(store, traffic=False)
+    r = write_report(store, tmp_path / "static.html", enricher=enricher, companies=COMPANIES)
+    html = (tmp_path / "static.html").read_text(encoding="utf-8")
+    assert "No traffic was recorded" in html and r.total_flows == 0
+    assert "graph.facebook.com" in html
+    write_report(Store(":memory:"), tmp_path / "empty.html", enricher=enricher, companies=COMPANIES)
+    assert "No APK scanned in this case" in (tmp_path / "empty.html").read_text(encoding="utf-8")
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_large_case_groups_small_hosts(enricher: Enricher) -> None:
+    store = Store(":memory:")
+    store.add_connections(
+        Connection(float(i), "har", "https", "intercepted", APP, f"h{i:03d}.example.net", ip=f"198.51.100.{i % 250}",
+                   port=443, bytes_in=1000 * i)
+        for i in range(80)
+    )  # fmt: skip
+    r = collect_report(store, enricher=enricher, companies=COMPANIES, generated_at=0)
+    d = charts.diagram_from_graph(r.graph, max_hosts=28)
+    hosts = d.columns[2]
+    assert len(hosts) == 29 and hosts[-1][1] == "other (52 hosts)" and d.grouped_hosts == 52
+    assert hosts[0][1] == "h079.example.net"  # busiest first
+    assert charts.flow_diagram_chart(d).startswith(b"<?xml")
+
+
+def test_chart_labels_are_not_mathtext() -> None:
+    hostile = r"$\frac{1}{0}$ $\undefinedmacro$ " + EVIL
+    svg = charts.share_chart([(hostile, 0.5, 0.25), ("x", 0.5, 0.75)], hostile)
+    assert svg.startswith(b"<?xml")
+    assert charts.label("a$b") == r"a\$b" and charts.label("x\x00y") == "x?y"
+    assert len(charts.label("y" * 100, 20)) == 20
+    assert charts.timeline_chart([]) is None
+    assert charts.timeline_chart([(1.0, hostile, 5), (2.0, "b", 1)]) is not None
