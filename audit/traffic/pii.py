@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit
 from xml.etree import ElementTree
 
 from audit.models import DataFinding, HttpRequestData
@@ -314,6 +314,8 @@ class _Needle:
     encoding: str
     masked: str
     mode: int
+    digits: bool = False
+    """Starts or ends with a digit: must not be part of a longer number (``0.358240051111110``)."""
 
 
 def _mode(needle: str) -> int:
@@ -383,6 +385,17 @@ def _trie_regex(words: Iterable[str]) -> re.Pattern[str] | None:
 
 def _is_word(ch: str) -> bool:
     return ch.isalnum()
+
+
+def _inside_number(text: str, start: int, end: int) -> bool:
+    """Is text[start:end] part of a longer number (digits or a decimal point next to it)?"""
+    before = text[start - 1] if start > 0 else ""
+    after = text[end] if end < len(text) else ""
+    if before.isdigit() or after.isdigit():
+        return True
+    if before == "." and start > 1 and text[start - 2].isdigit():
+        return True
+    return after == "." and end + 1 < len(text) and text[end + 1].isdigit()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -578,7 +591,8 @@ class PiiDetector:
                 for needle, encoding in value_variants(value, separators=separators, derived=derived):
                     if len(needle) < 3:
                         continue
-                    n = _Needle(data_type, encoding, masked, _mode(needle))
+                    digits = needle[0].isdigit() or needle[-1].isdigit()
+                    n = _Needle(data_type, encoding, masked, _mode(needle), digits)
                     target = self._whole if n.mode == _WHOLE else self._needles
                     target.setdefault(needle, n)
         self._regex = _trie_regex(sorted(self._needles))
@@ -640,12 +654,13 @@ class PiiDetector:
         profile's location).
         """
         t = text.replace("\\/", "/") if "\\/" in text else text  # org.json escapes every '/'
+        if "%" in t:  # form bodies are URL-decoded before detection: '@' is %40 there
+            t = t + "\n" + unquote_plus(t)
         if self._trigger is not None:
             return self._trigger.search(t) is not None
         # Without RE2: the same tests with Python's re (several passes, slower, same answers).
-        if "\\u" in text:
+        if "\\u" in t:
             return True
-        t = text.replace("\\/", "/") if "\\/" in text else text  # org.json escapes every '/'
         if self._regex is not None and self._regex.search(t):
             return True
         if self._whole_trigger is not None and self._whole_trigger.search(t):
@@ -723,6 +738,8 @@ class _Scan:
                     s, e = m.start(), m.end()
                     if (s > 0 and _is_word(value[s - 1])) or (e < len(value) and _is_word(value[e])):
                         continue
+                if n.digits and _inside_number(value, m.start(), m.end()):
+                    continue
                 self.add(n.data_type, loc, _join(outer, n.encoding), "known", n.masked)
         if det._whole and 3 <= len(whole) < 6:
             wn = det._whole.get(whole)
