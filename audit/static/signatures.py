@@ -602,6 +602,8 @@ def parse_exodus(path: Path) -> tuple[list[SdkSignature], int, int]:
         trackers = {str(t.get("id", i)) if isinstance(t, dict) else str(i): t for i, t in enumerate(trackers)}
     if not isinstance(trackers, dict):
         raise ConfigError(f"{path}: not an Exodus tracker file (no \"trackers\" object)")
+    if not trackers:
+        raise ConfigError(f"{path}: Exodus tracker file lists no trackers")
     source = f"exodus:{path.name}"
     entries: list[SdkSignature] = []
     skipped = patterns_skipped = 0
