@@ -595,3 +595,54 @@ def signatures_show_cmd(sdk_id: str, as_json: bool, overlay: str | None) -> None
             click.echo(f"{key + ':':15} {safe_cell(d[key][0])}")
             for v in d[key][1:]:
                 click.echo(f"{'':15} {safe_cell(v)}")
+
+
+# ---- audit pii -------------------------------------------------------------------------------
+
+PII_COLUMNS = ("data_type", "host", "requests", "confidence", "encodings", "locations", "masked")
+
+
+@main.command("pii")
+@db_option
+@click.option(
+    "--device",
+    "device",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Device profile (TOML/JSON, docs/device-profile.md). Without it only the pattern detectors run.",
+)
+@click.option("--app", "app", default=None, help="Only requests of this app label (default: every app).")
+@output_format_options
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False), help="Write the summary to FILE.")
+@translate_errors
+def pii_cmd(db: str, device: str | None, app: str | None, fmt: str | None, output: str | None) -> None:
+    """Re-run personal-data detection over the requests stored in a case file.
+
+    Replaces the data findings of every stored request and prints a summary per data type and
+    destination host. Only masked values are ever shown (docs/pii.md).
+
+    \b
+    Example:
+      audit pii --db case.sqlite --device device.toml
+      audit pii --db case.sqlite --device device.toml --app com.example.app --json
+    """
+    from audit.store import Store
+    from audit.traffic.pii import PiiDetector, rescan_store
+    from audit.traffic.profile import load_profile
+
+    _require_case(db)
+    detector = PiiDetector(load_profile(device) if device else None)
+    with Store(db) as store:
+        if device:
+            store.record_input("device-profile", device, None, app or "")
+        result = rescan_store(store, detector, app)
+    kind = resolve_format(fmt, output)
+    rows = [r.to_dict() for r in result.rows]
+    if kind == "json":
+        text = dumps(result.to_dict())
+    elif kind == "csv":
+        text = render_csv(rows, PII_COLUMNS)
+    else:
+        head = f"{result.requests} requests scanned, {result.with_findings} with personal data"
+        text = head + ("\n\n" + render_table(rows, PII_COLUMNS) if rows else "")
+    emit(text, output)
