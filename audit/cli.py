@@ -646,3 +646,125 @@ def pii_cmd(db: str, device: str | None, app: str | None, fmt: str | None, outpu
         head = f"{result.requests} requests scanned, {result.with_findings} with personal data"
         text = head + ("\n\n" + render_table(rows, PII_COLUMNS) if rows else "")
     emit(text, output)
+
+
+# ---- audit scan ---------------------------------------------------------------------------------
+
+#: ``audit scan --csv`` columns, one row per endpoint (docs/cli.md).
+SCAN_CSV_COLUMNS = (
+    "file", "package", "value", "kind", "host", "domain", "placeholder", "sdk", "source_kinds", "files",
+    "classes",
+)  # fmt: skip
+
+
+def _scan_rows(result: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "file": result.app.file,
+            "package": result.app.package,
+            "value": e.value,
+            "kind": e.kind,
+            "host": e.host,
+            "domain": e.domain,
+            "placeholder": "yes" if e.placeholder else "no",
+            "sdk": e.sdk,
+            "source_kinds": sorted({s.kind for s in e.sources}),
+            "files": sorted({s.file for s in e.sources}),
+            "classes": list(e.classes),
+        }
+        for e in result.endpoints
+    ]
+
+
+def _scan_table(result: Any) -> str:
+    a = result.app
+    lines = [
+        f"{safe_cell(a.file)}: {a.format}, package {safe_cell(a.package or '?')} "
+        f"{safe_cell(a.version_name or '')} ({safe_cell(a.version_code or '?')}), sha256 {a.sha256[:16]}…",
+        f"{len(result.endpoints)} endpoints, {len(result.sdks)} SDKs, {len(result.permissions)} permissions",
+    ]
+    if result.sdks:
+        sdks = [
+            {"sdk": s.id, "owner": s.owner, "country": s.owner_country, "category": s.category,
+             "classes": s.class_count, "evidence": s.evidence}
+            for s in result.sdks
+        ]  # fmt: skip
+        lines += ["", render_table(sdks, ("sdk", "owner", "country", "category", "classes", "evidence"), 80)]
+    if result.endpoints:
+        rows = [
+            {"endpoint": e.value, "kind": e.kind, "sdk": e.sdk,
+             "placeholder": "yes" if e.placeholder else "", "found in": sorted({s.file for s in e.sources})}
+            for e in result.endpoints
+        ]  # fmt: skip
+        lines += ["", render_table(rows, ("endpoint", "kind", "sdk", "placeholder", "found in"), 70)]
+    if result.data_access:
+        lines += ["", "data access: " + ", ".join(d.type for d in result.data_access)]
+    return "\n".join(lines)
+
+
+@main.command("scan")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@output_format_options
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False), help="Write the output to FILE.")
+@click.option(
+    "--db",
+    "db",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also store each scan in this case file (SQLite). Nothing is stored without it.",
+)
+def scan_cmd(paths: tuple[str, ...], fmt: str | None, output: str | None, db: str | None) -> None:
+    """Scan APKs, split bundles (.apks/.xapk/.apkm), app bundles (.aab) or bare DEX files.
+
+    Reports every endpoint (URL, host, IP) with where it was found and which code loads it, the
+    SDKs (by code and by network), permissions and the data they reach. Inputs are recognised by
+    content. A bad input is reported in one line and the others are still scanned; the exit status
+    is then 1 (also when part of an input could not be read). JSON schema: docs/scan-json.md.
+
+    \b
+    Example:
+      audit scan app.apk
+      audit scan app.apk split.apks --json -o scan.json
+      audit scan app.xapk --csv > endpoints.csv
+      audit scan app.apk --db case.sqlite
+    """
+    from audit.static.scanner import scan_path
+
+    results = []
+    failed = False
+    for path in paths:
+        try:
+            result = scan_path(path)
+        except AuditError as e:
+            failed = True
+            click.echo(f"audit: error: {safe_cell(str(e))}", err=True)
+            continue
+        for problem in result.errors:
+            failed = True
+            click.echo(f"audit: error: {safe_cell(path)}: {safe_cell(problem)}", err=True)
+        results.append(result)
+    if db and results:
+        _store_scans(db, results)
+    if results:
+        kind = resolve_format(fmt, output)
+        if kind == "json":
+            text = dumps(results[0].to_dict() if len(paths) == 1 else [r.to_dict() for r in results])
+        elif kind == "csv":
+            text = render_csv([row for r in results for row in _scan_rows(r)], SCAN_CSV_COLUMNS).rstrip("\n")
+        else:
+            text = "\n\n".join(_scan_table(r) for r in results)
+        try:
+            emit(text, output)
+        except OSError as e:
+            raise click.ClickException(f"{output}: {e.strerror or e}") from e
+    if failed:
+        click.get_current_context().exit(ExitStatus.ERROR)
+
+
+@translate_errors
+def _store_scans(db: str, results: list[Any]) -> None:
+    from audit.store import Store
+
+    with Store(db) as store:
+        for r in results:
+            store.add_scan(r)
