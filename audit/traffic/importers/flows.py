@@ -8,11 +8,13 @@ reports the truncation; a file whose first record is unreadable is refused.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 from mitmproxy import exceptions, http
 from mitmproxy.io import FlowReader
@@ -80,13 +82,32 @@ def _ip(address: Any) -> str | None:
     """The literal IP of a peername (mitmproxy gives IPv4-mapped IPv6 in some modes)."""
     if not address:
         return None
+    return _normal_ip(str(address[0]))
+
+
+@functools.lru_cache(maxsize=4096)  # a capture talks to few IPs, and ip_address() is slow per flow
+def _normal_ip(text: str) -> str | None:
     try:
-        ip = ipaddress.ip_address(str(address[0]).split("%")[0])
+        ip = ipaddress.ip_address(text.split("%")[0])
     except ValueError:
         return None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
     return str(ip)
+
+
+def _headers(fields: Any) -> tuple[tuple[tuple[str, str], ...], int, str | None]:
+    """(decoded headers, approximate size on the wire, content type) in one pass."""
+    out = []
+    size = 0
+    ctype = None
+    for k, v in fields:
+        size += len(k) + len(v) + 4
+        name, value = k.decode("latin-1"), v.decode("latin-1")
+        if ctype is None and name.lower() == "content-type":
+            ctype = value
+        out.append((name, value))
+    return tuple(out), size, ctype
 
 
 def _text(value: Any) -> str | None:
@@ -141,10 +162,13 @@ def http_flow_to_connection(flow: http.HTTPFlow, *, app: str = "", source: str =
     common = _conn_common(flow)
     scheme = req.scheme
     protocol = scheme
-    bytes_out = len(req.raw_content or b"") + sum(len(k) + len(v) + 4 for k, v in req.headers.fields)
+    headers, header_size, req_ctype = _headers(req.headers.fields)
+    bytes_out = len(req.raw_content or b"") + header_size
     bytes_in = 0
+    resp_ctype = None
     if resp is not None:
-        bytes_in = len(resp.raw_content or b"") + sum(len(k) + len(v) + 4 for k, v in resp.headers.fields)
+        _, resp_header_size, resp_ctype = _headers(resp.headers.fields)
+        bytes_in = len(resp.raw_content or b"") + resp_header_size
     if flow.websocket is not None:
         protocol = "wss" if scheme == "https" else "ws"
         for m in flow.websocket.messages:
@@ -153,7 +177,9 @@ def http_flow_to_connection(flow: http.HTTPFlow, *, app: str = "", source: str =
             else:
                 bytes_in += len(m.content)
     body, truncated = cap_body(req.raw_content)
-    path = req.path.split("?", 1)[0] if req.path else None
+    path, _, query = req.path.partition("?")
+    # parse_qsl once: mitmproxy's req.query view re-parses the query on every access.
+    query_keys = unique([k for k, _ in parse_qsl(query, keep_blank_values=True)]) if query else ()
     error = flow.error.msg if flow.error else flow.client_conn.error or None
     end = None
     if resp is not None:
@@ -169,18 +195,18 @@ def http_flow_to_connection(flow: http.HTTPFlow, *, app: str = "", source: str =
         host=(req.pretty_host or req.host or "").lower() or None,
         method=req.method,
         scheme=scheme,
-        path=path,
-        query_keys=unique(list(req.query.keys())) if "?" in req.path else (),
+        path=path or None,
+        query_keys=query_keys,
         status=resp.status_code if resp is not None else None,
         bytes_out=bytes_out,
         bytes_in=bytes_in,
-        request_content_type=req.headers.get("content-type"),
-        response_content_type=resp.headers.get("content-type") if resp is not None else None,
+        request_content_type=req_ctype,
+        response_content_type=resp_ctype,
         http_version=req.http_version,
         error=error,
         request=HttpRequestData(
             url=req.pretty_url,
-            headers=tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in req.headers.fields),
+            headers=headers,
             body=body,
             body_truncated=truncated,
         ),
