@@ -13,7 +13,7 @@ from audit.errors import ImportFormatError
 from audit.store import Store
 from audit.traffic.importers import import_file
 from audit.traffic.importers.pcap import _guess_client_is_src
-from audit.traffic.importers.quic import client_initial_keys, decrypt_initial, hp_mask, parse_quic_initial
+from audit.traffic.importers.quic import QUIC_V2, client_initial_keys, decrypt_initial, hp_mask, parse_quic_initial
 from audit.traffic.importers.tls import parse_tls_record
 from tests.conftest import FIXTURES
 from tests.fixtures.captures.build_captures import (
@@ -199,6 +199,12 @@ def test_quic_keys_match_rfc9001_appendix_a() -> None:
     assert keys.iv.hex() == "fa044b2f42a3fd3b46fb255c"
     assert keys.hp.hex() == "9f50449e04a0e810283a1e9933adedd2"
     assert hp_mask(keys.hp, bytes.fromhex("d1b1c98dd7689fb8ec11d242b123dc9b"))[:5].hex() == "437b9aec36"
+
+
+def test_quic_v2_keys_match_rfc9369_appendix_a() -> None:
+    keys = client_initial_keys(bytes.fromhex("8394c8f03e515708"), QUIC_V2)
+    assert (keys.key.hex(), keys.iv.hex(), keys.hp.hex()) == (
+        "8b1a0bc121284290a29e0971b5cd045d", "91f73e2351d8fa91660e909f", "45b95e15235d6f45a6b19cbcb0294ba9")
 
 
 def test_quic_split_client_hello(tmp_path: Path) -> None:
