@@ -13,7 +13,13 @@ from audit.errors import ImportFormatError
 from audit.store import Store
 from audit.traffic.importers import import_file
 from audit.traffic.importers.pcap import _guess_client_is_src
-from audit.traffic.importers.quic import QUIC_V2, client_initial_keys, decrypt_initial, hp_mask, parse_quic_initial
+from audit.traffic.importers.quic import (
+    QUIC_V2,
+    client_initial_keys,
+    decrypt_initial,
+    hp_mask,
+    parse_quic_initial,
+)
 from audit.traffic.importers.tls import parse_tls_record
 from tests.conftest import FIXTURES
 from tests.fixtures.captures.build_captures import (
