@@ -57,6 +57,17 @@ def test_truncated_file_warns_and_succeeds(tmp_path: Path) -> None:
     assert "warning: capture truncated after packet" in r.output
 
 
+def test_special_files_are_refused(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    r = CliRunner().invoke(main, ["import", str(fifo), str(tmp_path), "--db", str(tmp_path / "c.sqlite")])
+    assert r.exit_code != 0
+    r = CliRunner().invoke(main, ["import", str(fifo), "--db", str(tmp_path / "c.sqlite")])
+    assert r.exit_code == ExitStatus.ERROR and f"Error: {fifo}: not a regular file" in r.output
+
+
 def test_usage_errors() -> None:
     r = CliRunner().invoke(main, ["import"])
     assert r.exit_code == ExitStatus.USAGE

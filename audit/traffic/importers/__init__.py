@@ -74,14 +74,15 @@ def import_file(path: Path, store: Store, *, app: str = "", detector: Detector |
     ``detector`` (``audit.traffic.pii.PiiDetector``) fills ``Connection.findings`` from request content.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():
+        # A FIFO or device (/dev/zero) would block or never end.
+        raise ImportFormatError(f"{path}: not a regular file")
     try:
         with path.open("rb") as f:
             head = f.read(_HEAD)
             digest = hashlib.sha256(head)
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 digest.update(chunk)
-    except IsADirectoryError as e:
-        raise ImportFormatError(f"{path}: is a directory, not a traffic file") from e
     except OSError as e:
         raise ImportFormatError(f"{path}: cannot read ({e.strerror or e})") from e
     importer = sniff_format(path, head)()
