@@ -1,0 +1,315 @@
+#!/usr/bin/env python3
+"""Static scan speed (issue 6): whole `audit scan`, the DEX reader alone, androguard, and the floor.
+
+Usage::
+
+    .venv/bin/python benchmarks/fetch_inputs.py      # registry APKs (pinned by sha256)
+    .venv/bin/python benchmarks/synth_apps.py        # synthetic scaling apps
+    .venv/bin/python benchmarks/static_speed.py      # measure; results -> benchmarks/.cache/static_speed.json
+    .venv/bin/python benchmarks/static_speed.py --quick --only Yosemite.apk
+
+For every input:
+
+* ``scan``: whole-process ``audit scan --json`` wall time, median of ``--runs`` (default 5), and its
+  peak RSS (``ru_maxrss`` of that child, from ``os.wait4``);
+* ``reader``: in-process, the DEX reader alone: inflate each DEX, strings, class names and the
+  const-string references of the endpoint-like strings (median of 3);
+* ``floor``: inflate each DEX and run one bytes regex for URLs over it, nothing else (median of 3);
+* ``androguard``: ``AnalyzeAPK`` (once) and ``APK`` + ``DEX(...).get_strings()`` for every DEX
+  (once), each in its own process with a time limit; skipped above ``--androguard-max-mb``;
+* ``exact``: on the registry APKs, the reader against the androguard reference of
+  tests/static/test_dex_reference.py (strings, classes, string → classes), DEX by DEX.
+
+It then prints the floors of issue 6 with PASS/FAIL, a Markdown table for docs/benchmarks.md, and
+draws docs/static_speed.png (time against classes for the scaling apps, log-log).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = Path(__file__).resolve().parent / ".cache"
+DOCS = ROOT / "docs"
+sys.path.insert(0, str(ROOT))
+
+from audit.static.dex import DexFile  # noqa: E402
+
+REGISTRY = ["Yosemite.apk", "appium-uiautomator2-server-v10.6.6.apk"]
+SCALING = ["synth-1k.apk", "synth-10k.apk", "synth-100k.apk"]
+BIG = "synth-50dex.apk"
+AUDIT = str(Path(sys.executable).with_name("audit"))
+_DEX_ENTRY = re.compile(r"classes\d*\.dex")
+#: Endpoint-like strings the reader is asked about (what the scanner's candidates look like).
+_ENDPOINTISH = re.compile(r"://|^[\w.-]+\.(?:com|net|org|io|cn|de|co|ru|app)(?:[/:]|$)")
+_URL_BYTES = re.compile(rb"https?://[\x21-\x7e]{4,}")
+
+
+def dex_entries(apk: Path) -> list[tuple[str, bytes]]:
+    with zipfile.ZipFile(apk) as z:
+        return [(n, z.read(n)) for n in z.namelist() if _DEX_ENTRY.fullmatch(n)]
+
+
+def median_time(fn: Callable[[], object], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def run_child(argv: list[str], timeout: float | None = None) -> tuple[float, int, int]:
+    """Wall seconds, peak RSS in bytes and exit status of one child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = None if timeout is None else start + timeout
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if deadline is not None and time.perf_counter() > deadline:
+            proc.kill()
+            os.wait4(proc.pid, 0)
+            return float("inf"), 0, -9
+        time.sleep(0.005)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return wall, usage.ru_maxrss * 1024, proc.returncode
+
+
+# --------------------------------------------------------------------------------------------
+# Measurements
+# --------------------------------------------------------------------------------------------
+
+
+def measure_scan(apk: Path, runs: int) -> dict[str, float]:
+    walls, rss = [], []
+    for _ in range(runs):
+        wall, peak, status = run_child([AUDIT, "scan", "--json", str(apk)])
+        if status != 0:
+            raise SystemExit(f"audit scan {apk.name} exited with {status}")
+        walls.append(wall)
+        rss.append(peak)
+    return {"scan_s": statistics.median(walls), "scan_min_s": min(walls), "scan_rss_mb": max(rss) / 2**20}
+
+
+def read_all(apk: Path) -> tuple[int, int, int]:
+    """What the scanner asks of the reader; returns (strings, classes, referenced candidates)."""
+    n_strings = n_classes = n_refs = 0
+    for name, data in dex_entries(apk):
+        dex = DexFile(data, name)
+        strings = dex.strings()
+        n_classes += len(dex.class_names())
+        wanted = [i for i, s in enumerate(strings) if _ENDPOINTISH.search(s)]
+        n_refs += sum(1 for classes in dex.string_references(wanted).values() if classes)
+        n_strings += len(strings)
+    return n_strings, n_classes, n_refs
+
+
+def floor(apk: Path) -> int:
+    return sum(len(_URL_BYTES.findall(data)) for _, data in dex_entries(apk))
+
+
+_ANDROGUARD_ANALYZE = """
+import sys
+from loguru import logger
+logger.remove()
+from androguard.misc import AnalyzeAPK
+AnalyzeAPK(sys.argv[1])
+"""
+_ANDROGUARD_STRINGS = """
+import sys
+from loguru import logger
+logger.remove()
+from androguard.core.apk import APK
+from androguard.core.dex import DEX
+apk = APK(sys.argv[1])
+print(sum(len(DEX(d).get_strings()) for d in apk.get_all_dex()))
+"""
+
+
+def measure_androguard(apk: Path, timeout: float) -> dict[str, float]:
+    out = {}
+    for key, code in (("androguard_strings_s", _ANDROGUARD_STRINGS), ("androguard_analyze_s", _ANDROGUARD_ANALYZE)):
+        wall, peak, status = run_child([sys.executable, "-c", code, str(apk)], timeout)
+        out[key] = wall if status == 0 else float("inf")
+        out[key.replace("_s", "_rss_mb")] = peak / 2**20
+    return out
+
+
+def exactness(apk: Path) -> dict[str, object]:
+    from loguru import logger
+
+    logger.remove()
+    from tests.static.test_dex_reference import fast, reference
+
+    checked = []
+    for name, data in dex_entries(apk):
+        ref = reference(data)
+        ours = fast(data, name)
+        if ours != ref:
+            return {"exact": False, "exact_detail": f"{name} differs"}
+        checked.append(f"{name}: {len(ref[0])} strings, {len(ref[1])} classes, {len(ref[2])} loaded")
+    return {"exact": True, "exact_detail": "; ".join(checked)}
+
+
+def measure(apk: Path, args: argparse.Namespace) -> dict[str, object]:
+    entries = dex_entries(apk)
+    result: dict[str, object] = {
+        "input": apk.name,
+        "apk_mb": apk.stat().st_size / 1e6,
+        "dex_files": len(entries),
+        "dex_mb": sum(len(d) for _, d in entries) / 1e6,
+    }
+    del entries
+    n_strings, n_classes, n_refs = read_all(apk)
+    result.update(strings=n_strings, classes=n_classes, referenced_candidates=n_refs)
+    result["reader_s"] = median_time(lambda: read_all(apk), 1 if args.quick else 3)
+    result["floor_s"] = median_time(lambda: floor(apk), 1 if args.quick else 3)
+    result.update(measure_scan(apk, 1 if args.quick else args.runs))
+    if apk.stat().st_size / 1e6 <= args.androguard_max_mb and not args.no_androguard:
+        result.update(measure_androguard(apk, args.androguard_timeout))
+    if apk.name in REGISTRY and not args.no_exact:
+        result.update(exactness(apk))
+    print(json.dumps(result), file=sys.stderr)
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Reporting
+# --------------------------------------------------------------------------------------------
+
+
+def floors(results: dict[str, dict]) -> list[tuple[str, bool]]:
+    checks = []
+    y = results.get("Yosemite.apk")
+    if y:
+        checks.append((f"Yosemite.apk scan {y['scan_s']:.2f} s <= 1.5 s", y["scan_s"] <= 1.5))
+        checks.append((f"Yosemite.apk peak RSS {y['scan_rss_mb']:.0f} MB <= 300 MB", y["scan_rss_mb"] <= 300))
+        if "androguard_analyze_s" in y:
+            r = y["androguard_analyze_s"] / y["scan_s"]
+            checks.append((f"Yosemite.apk {r:.0f}x faster than AnalyzeAPK (>= 20x)", r >= 20))
+            r = y["androguard_strings_s"] / y["scan_s"]
+            checks.append((f"Yosemite.apk {r:.1f}x faster than APK+get_strings (>= 4x)", r >= 4))
+    big = results.get(BIG)
+    if big:
+        checks.append((f"{BIG} scan {big['scan_s']:.1f} s <= 15 s", big["scan_s"] <= 15))
+        checks.append((f"{BIG} peak RSS {big['scan_rss_mb']:.0f} MB <= 1024 MB", big["scan_rss_mb"] <= 1024))
+    for name in REGISTRY:
+        r = results.get(name)
+        if r and "exact" in r:
+            checks.append((f"{name} reader identical to androguard reference", bool(r["exact"])))
+    return checks
+
+
+def markdown(results: dict[str, dict]) -> str:
+    def f(v: object, fmt: str = ".2f") -> str:
+        if v is None:
+            return "–"
+        if isinstance(v, float) and v == float("inf"):
+            return "timeout"
+        return format(v, fmt) if isinstance(v, float) else str(v)
+
+    head = ("| input | APK MB | DEX files | DEX MB | classes | strings | scan s (median) | scan peak RSS MB "
+            "| reader s | floor s | APK+get_strings s | AnalyzeAPK s |")
+    rows = [head, "|" + "---|" * 12]
+    for r in results.values():
+        rows.append(
+            f"| {r['input']} | {r['apk_mb']:.1f} | {r['dex_files']} | {r['dex_mb']:.1f} | {r['classes']} "
+            f"| {r['strings']} | {f(r['scan_s'])} | {r['scan_rss_mb']:.0f} | {f(r['reader_s'])} "
+            f"| {f(r['floor_s'])} | {f(r.get('androguard_strings_s'), '.1f')} "
+            f"| {f(r.get('androguard_analyze_s'), '.1f')} |"
+        )
+    return "\n".join(rows)
+
+
+def chart(results: dict[str, dict], out: Path) -> Path | None:
+    points = [results[n] for n in SCALING if n in results]
+    if len(points) < 2:
+        return None
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4))
+    ax = fig.add_subplot()
+    xs = [p["classes"] for p in points]
+    for key, label in (("scan_s", "audit scan (whole process)"), ("reader_s", "DEX reader"),
+                       ("floor_s", "floor: inflate + one regex")):
+        ax.plot(xs, [p[key] for p in points], marker="o", label=label)
+    base = points[-1]["reader_s"]
+    ax.plot(xs, [base * x / xs[-1] for x in xs], linestyle=":", color="grey", label="linear (through reader)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("classes")
+    ax.set_ylabel("seconds")
+    ax.set_title("Static scan time against app size")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, format="png", dpi=100, metadata={"Software": None})
+    return out
+
+
+def slope(results: dict[str, dict], key: str) -> float | None:
+    """Least-squares slope of log(time) against log(classes) over the scaling apps (1.0 = linear)."""
+    import math
+
+    pts = [(math.log(results[n]["classes"]), math.log(results[n][key])) for n in SCALING if n in results]
+    if len(pts) < 2:
+        return None
+    mx = statistics.fmean(x for x, _ in pts)
+    my = statistics.fmean(y for _, y in pts)
+    return sum((x - mx) * (y - my) for x, y in pts) / sum((x - mx) ** 2 for x, _ in pts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Static scan speed benchmark (issue 6)")
+    parser.add_argument("--only", nargs="*", help="input file names (default: every cached input)")
+    parser.add_argument("--runs", type=int, default=5, help="audit scan runs per input (median)")
+    parser.add_argument("--quick", action="store_true", help="one run of everything")
+    parser.add_argument("--no-androguard", action="store_true")
+    parser.add_argument("--no-exact", action="store_true")
+    parser.add_argument("--androguard-max-mb", type=float, default=30.0, help="skip androguard on larger APKs")
+    parser.add_argument("--androguard-timeout", type=float, default=1800.0)
+    parser.add_argument("--out", type=Path, default=CACHE / "static_speed.json")
+    args = parser.parse_args(argv)
+
+    names = args.only or [*REGISTRY, *SCALING, BIG]
+    missing = [n for n in names if not (CACHE / n).exists()]
+    if missing:
+        raise SystemExit(f"missing inputs {missing}: run benchmarks/fetch_inputs.py and benchmarks/synth_apps.py")
+    previous = json.loads(args.out.read_text()) if args.out.exists() else {}
+    results: dict[str, dict] = {n: previous[n] for n in previous if n not in names}
+    for name in names:
+        results[name] = measure(CACHE / name, args)
+        args.out.write_text(json.dumps(results, indent=1))
+    ordered = {n: results[n] for n in [*REGISTRY, *SCALING, BIG] if n in results}
+
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, Python {sys.version.split()[0]}")
+    print(markdown(ordered))
+    for key in ("scan_s", "reader_s"):
+        s = slope(ordered, key)
+        if s is not None:
+            print(f"log-log slope of {key} against classes: {s:.2f}")
+    png = chart(ordered, DOCS / "static_speed.png")
+    if png:
+        print(f"chart: {png.relative_to(ROOT)}")
+    ok = True
+    for text, passed in floors(ordered):
+        print(("PASS " if passed else "FAIL ") + text)
+        ok &= passed
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
