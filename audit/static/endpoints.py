@@ -40,6 +40,7 @@ from publicsuffixlist import PublicSuffixList
 
 __all__ = [
     "Candidate",
+    "candidate_text",
     "EndpointExtractor",
     "NETWORK_SCHEMES",
     "is_code_name",
@@ -406,6 +407,29 @@ class EndpointExtractor:
         if any(host == h for h, p in DOC_URL_PREFIXES if not p):
             return None
         return Candidate(start, raw, host, domain, "host")
+
+
+#: bytes.translate table: printable ASCII except space kept, everything else becomes a space.
+_TOKEN_TABLE = bytes(b if 0x21 <= b <= 0x7E else 0x20 for b in range(256))
+_ANCHOR = re.compile(rb"[.:]")
+
+
+def candidate_text(data: bytes) -> str:
+    """The parts of a binary or large text that can hold an endpoint: runs of printable ASCII that contain
+    ``.`` or ``:``, one per line. Endpoints never contain spaces or non-ASCII bytes, so this loses nothing.
+    ``translate``, the anchor search and ``find`` run in C and the Python loop turns once per kept run, so a
+    5 MB native library costs milliseconds, not the seconds of running the patterns over every byte."""
+    t = data.translate(_TOKEN_TABLE)
+    out: list[bytes] = []
+    search, find, rfind = _ANCHOR.search, t.find, t.rfind
+    m = search(t)
+    while m is not None:  # one iteration per kept run, however many dots it has
+        pos = m.start()
+        end = find(b" ", pos)
+        end = len(t) if end == -1 else end
+        out.append(t[rfind(b" ", 0, pos) + 1 : end])
+        m = search(t, end)
+    return normalize(b"\n".join(out).decode("ascii"))
 
 
 def normalize(text: str) -> str:

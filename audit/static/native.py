@@ -1,13 +1,15 @@
 """Printable strings of native libraries (``lib/**/*.so``), like ``strings(1)``.
 
-The scanner does not need the runs themselves: the endpoint patterns use ASCII-only character classes, so
-decoding the whole binary as latin-1 lets one pass over it find endpoints while every non-printable byte
-acts as a separator. :func:`printable_strings` exists for callers that want the runs.
+The scanner does not need every run: :func:`native_text` keeps only the runs that can hold an endpoint
+(see :func:`audit.static.endpoints.candidate_text`). :func:`printable_strings` exists for callers that
+want the runs themselves.
 """
 
 from __future__ import annotations
 
 import re
+
+from audit.static.endpoints import candidate_text
 
 __all__ = ["native_text", "printable_strings"]
 
@@ -15,8 +17,8 @@ _RUN = re.compile(rb"[\x20-\x7e]{4,}")
 
 
 def native_text(data: bytes) -> str:
-    """The library as text for endpoint search; non-ASCII bytes never join two printable runs."""
-    return data.decode("latin-1")
+    """The library as text for endpoint search: its printable runs that may hold an endpoint."""
+    return candidate_text(data)
 
 
 def printable_strings(data: bytes, min_len: int = 4) -> list[str]:

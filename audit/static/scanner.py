@@ -27,9 +27,15 @@ from audit.errors import ArchiveError, DexError, InputError
 from audit.models import AppInfo, Endpoint, ScanResult, Sdk, Source
 from audit.static.archive import ZIP_MAGICS, Archive, EntryError, Limits
 from audit.static.dex import DexFile
-from audit.static.endpoints import Candidate, EndpointExtractor, is_code_name, normalize, package_names
+from audit.static.endpoints import (
+    Candidate,
+    EndpointExtractor,
+    candidate_text,
+    is_code_name,
+    normalize,
+    package_names,
+)
 from audit.static.manifest import Manifest, parse_manifest
-from audit.static.native import native_text
 from audit.static.permissions import data_access
 from audit.static.resources import (
     RES_XML_TYPE,
@@ -158,6 +164,10 @@ class _Scan:
         for c in self.extractor.find(normalize(text)):
             self._add(c, source)
 
+    def add_bytes(self, data: bytes, kind: str, file: str) -> None:
+        """A text asset or native library, prefiltered to the runs that can hold an endpoint."""
+        self.add_text(candidate_text(data), kind, file)
+
     def add_strings(self, strings: Iterable[str], kind: str, file: str) -> None:
         self.add_text("\n".join(s for s in strings if "." in s or ":" in s), kind, file)
 
@@ -233,15 +243,15 @@ class _Scan:
                     if int.from_bytes(data[:2], "little") == RES_XML_TYPE:
                         self._compiled_xml(data, file)
                     elif _is_text(name, data):
-                        self.add_text(data.decode("utf-8", "replace"), "asset", file)
+                        self.add_bytes(data, "asset", file)
                 elif name.startswith(("assets/", "res/raw/")):
                     if name.rpartition(".")[2].lower() in _BINARY_EXTENSIONS:
                         continue
                     data = archive.read(info)
                     if _is_text(name, data):
-                        self.add_text(data.decode("utf-8", "replace"), "asset", file)
+                        self.add_bytes(data, "asset", file)
                 elif name.startswith("lib/") and name.endswith(".so"):
-                    self.add_text(native_text(archive.read(info)), "native", file)
+                    self.add_bytes(archive.read(info), "native", file)
             except EntryError as e:
                 self.note(str(e))
             except (ResourceError, struct.error, IndexError, UnicodeDecodeError) as e:
@@ -287,9 +297,9 @@ class _Scan:
                         continue
                     data = archive.read(info)
                     if _is_text(rest, data):
-                        self.add_text(data.decode("utf-8", "replace"), "asset", name)
+                        self.add_bytes(data, "asset", name)
                 elif rest.startswith("lib/") and rest.endswith(".so"):
-                    self.add_text(native_text(archive.read(info)), "native", name)
+                    self.add_bytes(archive.read(info), "native", name)
             except EntryError as e:
                 self.note(str(e))
             except (ResourceError, struct.error, IndexError, UnicodeDecodeError) as e:
