@@ -33,8 +33,8 @@ import bisect
 import ipaddress
 import re
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from publicsuffixlist import PublicSuffixList
 
@@ -129,7 +129,7 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9_\-]{0,61}[A-Za-z0-9])?"
 # from the literal "://", dotted tokens (hosts, IPv4) and colon tokens (IPv6) by possessive scans that fail
 # in one step inside a word. Tokens inside a URL are skipped.
 _SCHEME_SEP = re.compile("://")
-_SCHEME_BEFORE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]{0,15}\Z")
+_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
 _URL_TAIL = re.compile(rf"{_URL_CHARS}*")
 _DOTTED = re.compile(r"(?<![A-Za-z0-9_\-])[A-Za-z0-9_\-]++(?:\.[A-Za-z0-9_\-]++)++")
@@ -141,13 +141,15 @@ _BAD_BEFORE = frozenset("/@\\$%{*.")
 _WORD_AFTER = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.:")
 _HOSTNAME = re.compile(rf"(?:{_LABEL}\.)*{_LABEL}\.?")
 _TEMPLATE_CHARS = frozenset("%{}$")
+_MAX_HOST = 253
+_CACHE_SIZE = 200_000
 _TRAILING = ".,;:!?*'\"|^"
 _PAIRS = {")": "(", "]": "[", "}": "{"}
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """One endpoint found in a text, before merging with the same value found elsewhere."""
+class Candidate(NamedTuple):
+    """One endpoint found in a text, before merging with the same value found elsewhere. (A named tuple,
+    not a frozen dataclass: it is created once per occurrence, and ``_replace`` is cheap.)"""
 
     start: int
     """Offset of the value in the text (used to map back to a DEX string index)."""
@@ -266,6 +268,7 @@ class EndpointExtractor:
         self.java_names = frozenset(java_names)
         self.psl = public_suffix_list()
         self._domains: dict[str, str | None] = {}
+        self._seen: dict[tuple[str, str], Candidate | None] = {}
 
     def domain(self, host: str) -> str | None:
         """Registrable domain (eTLD+1) or None (IP, bare public suffix, unknown TLD)."""
@@ -284,16 +287,18 @@ class EndpointExtractor:
             sep = m.start()
             if spans and sep < spans[-1][1]:
                 continue  # a URL inside a URL's query (``?next=https://…``) belongs to the outer one
-            sm = _SCHEME_BEFORE.search(text, max(0, sep - 16), sep)
-            if sm is None or (sm.start() > 0 and text[sm.start() - 1] in _SCHEME_CHARS):
+            begin = sep
+            while begin > 0 and sep - begin <= 16 and text[begin - 1] in _SCHEME_CHARS:
+                begin -= 1
+            if begin == sep or sep - begin > 16 or text[begin] not in _LETTERS:
                 continue
             tail = _URL_TAIL.match(text, sep + 3)
             end = tail.end() if tail else sep + 3
-            if sm.start() > 0 and text[sm.start() - 1] == "'":
+            if begin > 0 and text[begin - 1] == "'":
                 quote = text.find("'", sep, end)  # 'https://a.example','https://b.example' in JS
                 end = quote if quote != -1 else end
-            spans.append((sm.start(), end))
-            c = self._url(text[sm.start() : end], sm.start())
+            spans.append((begin, end))
+            c = self._cached("url", text[begin:end], begin)
             if c is not None:
                 yield c
         starts = [a for a, _ in spans]
@@ -309,23 +314,33 @@ class EndpointExtractor:
             if start > 0 and text[start - 1] in _BAD_BEFORE:
                 if not (text[start - 1] == "." and text[start - 2 : start] == "*." or text[start - 2 : start] == "//"):
                     continue
-            if _IPV4.fullmatch(raw):
-                c = self._ip_literal("ip4", raw, start)
-            elif m.end() < len(text) and text[m.end()] == "(":
+            if len(raw) > _MAX_HOST:
+                continue  # not a host name (RFC 1035: 253 characters at most)
+            if m.end() < len(text) and text[m.end()] == "(":
                 continue  # a method call in JS or a stack trace: ``window.open(``
-            elif _HOST.fullmatch(raw):
-                c = self._host(raw, start)
-            else:
-                continue
+            c = self._cached("dotted", raw, start)
             if c is not None:
                 yield c
         for m in _COLONED.finditer(text):
             start, raw = m.start(), m.group()
             if (spans and in_url(start)) or (m.end() < len(text) and text[m.end()] in _WORD_AFTER):
                 continue
-            c = self._ip_literal("ip6", raw, start)
+            if len(raw) > 45:
+                continue
+            c = self._cached("ip6", raw, start)
             if c is not None:
                 yield c
+
+    def _cached(self, kind: str, raw: str, start: int) -> Candidate | None:
+        """:meth:`classify` memoised per (kind, string): apps repeat the same hosts thousands of times."""
+        key = (kind, raw)
+        try:
+            c = self._seen[key]
+        except KeyError:
+            c = self.classify(kind, raw)
+            if len(self._seen) < _CACHE_SIZE:
+                self._seen[key] = c
+        return None if c is None else Candidate(start, *c[1:])
 
     def classify(self, kind: str, raw: str, start: int = 0) -> Candidate | None:
         """Turn one regex match into a candidate, or None when it is noise."""
@@ -333,7 +348,11 @@ class EndpointExtractor:
             return self._url(raw, start)
         if kind in ("ip4", "ip6"):
             return self._ip_literal(kind, raw, start)
-        return self._host(raw, start)
+        if _IPV4.fullmatch(raw):
+            return self._ip_literal("ip4", raw, start)
+        if _HOST.fullmatch(raw):
+            return self._host(raw, start)
+        return None
 
     def name_candidate(self, name: str) -> Candidate | None:
         """A name known to be a host or IP (a network_security_config ``<domain>``): only its syntax is
