@@ -567,22 +567,44 @@ def _website_host(url: Any) -> str | None:
     return host or None
 
 
-def _infer_owner(website: Any, domains: Sequence[str]) -> tuple[str, str]:
-    """Owner and country from the company table: the website's domain, else the tracker's domains
-    if they all belong to one company. (unknown, "") otherwise."""
+#: Domains that host other people's pages, code or buckets: a tracker's website or endpoint there
+#: says nothing about who owns the tracker (a GitHub page is not a Microsoft SDK).
+HOSTING_SUFFIXES = frozenset(
+    {
+        "github.com", "github.io", "githubusercontent.com", "gitlab.com", "gitlab.io", "bitbucket.org",
+        "sourceforge.net", "npmjs.com", "medium.com", "play.google.com", "apps.apple.com", "appspot.com",
+        "firebaseapp.com", "web.app", "herokuapp.com", "amazonaws.com", "cloudfront.net", "wordpress.com",
+        "blogspot.com", "netlify.app", "vercel.app", "pages.dev", "workers.dev", "crunchbase.com",
+        "linkedin.com", "twitter.com", "x.com", "facebook.com", "myqcloud.com", "aliyuncs.com",
+        "azurewebsites.net", "windows.net", "googleusercontent.com", "sites.google.com",
+    }
+)  # fmt: skip
+
+
+def _owner_of(host: str) -> tuple[str, str] | None:
     from audit.enrich.company import load_companies
 
-    companies = load_companies()
-    host = _website_host(website)
-    info = companies.lookup(host) if host else None
-    if info is None and domains:
-        found = {companies.lookup(d) for d in domains}
-        owners = {(i.company, i.country) for i in found if i is not None}
-        if len(owners) == 1 and None not in found:
-            return owners.pop()
-    if info is None:
-        return UNKNOWN_OWNER, ""
+    info = load_companies().lookup(host)
+    if info is None or info.matched in HOSTING_SUFFIXES:
+        return None
+    if any(host == h or host.endswith("." + h) for h in HOSTING_SUFFIXES):
+        return None
     return info.company, info.country
+
+
+def _infer_owner(website: Any, domains: Sequence[str]) -> tuple[str, str]:
+    """Owner and country from the company table: the website's domain, else the tracker's domains
+    if they all belong to one company. Hosting domains (:data:`HOSTING_SUFFIXES`) do not count.
+    (unknown, "") otherwise."""
+    host = _website_host(website)
+    owner = _owner_of(host) if host else None
+    if owner is not None:
+        return owner
+    found = [_owner_of(d) for d in domains]
+    owners = {o for o in found if o is not None}
+    if len(owners) == 1 and len(found) == sum(1 for o in found if o is not None):
+        return owners.pop()
+    return UNKNOWN_OWNER, ""
 
 
 def _exodus_category(categories: Any) -> str:

@@ -461,3 +461,21 @@ def test_import_real_exodus_snapshot(tmp_path: Path) -> None:
 
 
 AGREED_LOOKUP = [(a[0], a[1], a[2], a[4], a[5]) for a in AGREED]
+
+
+def test_hosting_websites_do_not_make_an_owner(tmp_path: Path) -> None:
+    src = write_exodus(
+        tmp_path / "t.json",
+        {
+            "1": {"name": "Hobby SDK", "code_signature": "io.hobby.sdk", "network_signature": "hobby\\.s3\\.amazonaws\\.com",
+                  "website": "https://github.com/someone/hobby"},
+            "2": {"name": "Yandex thing", "code_signature": "com.yx.thing", "network_signature": "thing\\.yandex\\.net",
+                  "website": "https://github.com/yx/thing"},
+        },
+    )  # fmt: skip
+    overlay = tmp_path / "o.json"
+    import_exodus(src, overlay)
+    db = load_signatures(overlay)
+    hobby, yx = db.get("exodus_1"), db.get("exodus_2")
+    assert hobby is not None and (hobby.owner, hobby.owner_country) == ("unknown", "")
+    assert yx is not None and (yx.owner, yx.owner_country) == ("Yandex", "RU")  # from its own domain
