@@ -395,6 +395,16 @@ def _trie_regex(words: Iterable[str]) -> re.Pattern[str] | None:
     return re.compile(build(trie))
 
 
+def _coordinate_prefixes(x: float, tolerance: float) -> list[str]:
+    """Regex alternatives matching the text of any number with ≥ 3 decimals within ``tolerance``
+    of ``x``, by its first two decimals (``52.51``, ``52.52``); the exact test happens per field."""
+    lo, hi = abs(x) - tolerance, abs(x) + tolerance
+    out = []
+    for c in range(max(int(math.floor(lo * 100 - 1e-9)), 0), int(math.floor(hi * 100 + 1e-9)) + 1):
+        out.append(re.escape(f"{c // 100}.{c % 100:02d}") + r"\d")
+    return out
+
+
 def _is_word(ch: str) -> bool:
     return ch.isalnum()
 
@@ -617,8 +627,8 @@ class PiiDetector:
         self._geo_trigger: re.Pattern[str] | None = None
         if self._geo is not None:
             lat, lon, dlat, dlon, _ = self._geo
-            ints = {str(int(abs(x))) for x in (lat - dlat, lat + dlat, lon - dlon, lon + dlon)}
-            self._geo_trigger = re.compile(r"(?<![\d.])(?:" + "|".join(sorted(ints)) + r")\.\d")
+            geo_prefixes = _coordinate_prefixes(lat, dlat) + _coordinate_prefixes(lon, dlon)
+            self._geo_trigger = re.compile(r"(?<![\d.])-?(?:" + "|".join(geo_prefixes) + ")")
         whole = _trie_regex(sorted(self._whole))
         self._whole_trigger = (
             None
@@ -627,6 +637,7 @@ class PiiDetector:
         )
         self._key_cache: dict[str, str | None] = {}
         self._trigger: Any = None
+        self._known_trigger: Any = None
         if _re2 is not None:
             parts = [
                 r"@",
@@ -637,15 +648,18 @@ class PiiDetector:
                 r"[A-Za-z0-9+/_\-]{6,}(?:[A-Z][A-Za-z0-9+/_\-]*[a-z]|[a-z][A-Za-z0-9+/_\-]*[A-Z])[A-Za-z0-9+/_\-]{6,}",
                 _key_trigger_pattern(),
             ]
+            # Known values get their own automaton: one DFA for both grows too many states.
+            known: list[str] = []
             if self._regex is not None:
-                parts.append(self._regex.pattern)
+                known.append(self._regex.pattern)
             if whole is not None:
-                parts.append(r"(?:^|[^A-Za-z0-9])(?:" + whole.pattern + r")(?:$|[^A-Za-z0-9])")
+                known.append(r"(?:^|[^A-Za-z0-9])(?:" + whole.pattern + r")(?:$|[^A-Za-z0-9])")
             if self._geo is not None:
-                parts.append(r"(?:^|[^\d.])-?(?:" + "|".join(sorted(ints)) + r")\.\d")
+                known.append(r"(?:^|[^\d.])-?(?:" + "|".join(geo_prefixes) + ")")
             opts = _re2.Options()
             opts.max_mem = 64 << 20
             self._trigger = _re2.compile("|".join(parts), opts)
+            self._known_trigger = _re2.compile("|".join(known), opts) if known else None
 
     def key_class(self, key: str) -> str | None:
         """Category of a field name for the pattern detectors (cached: key names repeat)."""
@@ -669,7 +683,9 @@ class PiiDetector:
         if "%" in t:  # form bodies are URL-decoded before detection: '@' is %40 there
             t = t + "\n" + unquote_plus(t)
         if self._trigger is not None:
-            return self._trigger.search(t) is not None
+            if self._trigger.search(t) is not None:
+                return True
+            return self._known_trigger is not None and self._known_trigger.search(t) is not None
         # Without RE2: the same tests with Python's re (several passes, slower, same answers).
         if "\\u" in t:
             return True

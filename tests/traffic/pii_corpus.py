@@ -506,7 +506,8 @@ def write_flows(items: Sequence[Labelled], path: Path) -> None:
         w = io.FlowWriter(f)
         for lab in items:
             r = lab.req
-            req = http.Request.make("POST" if r.body else "GET", r.url, b"", list(r.headers))
+            headers = [(k.encode(), v.encode()) for k, v in r.headers]
+            req = http.Request.make("POST" if r.body else "GET", r.url, b"", headers)
             req.raw_content = r.body  # as sent: keep the Content-Encoding'd bytes
             w.add(tflow.tflow(req=req, resp=True))
 
