@@ -67,9 +67,16 @@ def to_svg(fig: Figure, *, tight: bool = False) -> bytes:
     return buf.getvalue()
 
 
-def _figure(width: float, height: float) -> Figure:
+def _figure(width: float, height: float, labels: Sequence[str] = (), bottom: float = 0.5, top: float = 0.35) -> Figure:
+    """A figure with margins (inches) computed from the y tick labels: a layout engine would cost
+    two extra draws per chart, which matters for a 2,000-host report."""
+    left = 0.25 + 0.062 * max([len(x) for x in labels] + [4])
     with matplotlib.rc_context(RC):
-        return Figure(figsize=(width, height), layout="constrained")
+        fig = Figure(figsize=(width, height))
+    fig.subplots_adjust(
+        left=min(left / width, 0.5), right=1 - 0.2 / width, bottom=bottom / height, top=1 - top / height
+    )
+    return fig
 
 
 # --------------------------------------------------------------------------------------------
@@ -87,7 +94,8 @@ def share_chart(rows: Sequence[tuple[str, float, float]], title: str, max_rows: 
             (f"other ({len(tail)})", sum(r[1] for r in tail), sum(r[2] for r in tail))
         ]
     with matplotlib.rc_context(RC):
-        fig = _figure(6.0, 0.9 + 0.34 * max(1, len(rows)))
+        ticks = [label(r[0], 32) for r in rows]
+        fig = _figure(6.0, 1.0 + 0.34 * max(1, len(rows)), ticks)
         ax = fig.add_subplot()
         ys = list(range(len(rows)))
         h = 0.38
@@ -96,7 +104,7 @@ def share_chart(rows: Sequence[tuple[str, float, float]], title: str, max_rows: 
         for y, r in zip(ys, rows, strict=True):
             ax.text(r[1] * 100 + 0.8, y - h / 2, f"{r[1] * 100:.0f}%", va="center", fontsize=6.5, color="#333b44")
             ax.text(r[2] * 100 + 0.8, y + h / 2, f"{r[2] * 100:.0f}%", va="center", fontsize=6.5, color="#333b44")
-        ax.set_yticks(ys, [label(r[0], 32) for r in rows])
+        ax.set_yticks(ys, ticks)
         ax.invert_yaxis()
         ax.set_xlim(0, 109)
         ax.set_xlabel("share of all observed flows / bytes (%)")
@@ -131,17 +139,20 @@ def timeline_chart(events: Sequence[tuple[float, str, int]], max_hosts: int = 14
         row = rank.get(host, len(top) - 1)
         b = min(bins - 1, int((ts - t0) / span * bins))
         grid[(row, b)] += 1
-    peak = max(grid.values())
+    # Scale dots by the named hosts: the "other" row sums hundreds of hosts and would dwarf them.
+    named = [n for (r, _), n in grid.items() if not other or r < len(top) - 1]
+    peak = max(named or grid.values())
     unit, div = ("s", 1.0) if span <= 180 else (("min", 60.0) if span <= 3 * 3600 else ("h", 3600.0))
     with matplotlib.rc_context(RC):
-        fig = _figure(11.0, 1.2 + 0.24 * len(top))
+        ticks = [label(h, 38) for h in top]
+        fig = _figure(11.0, 1.3 + 0.24 * len(top), ticks)
         ax = fig.add_subplot()
         pts = sorted(grid.items())
         xs = [(b + 0.5) / bins * span / div for (_, b), _ in pts]
         ys = [r for (r, _), _ in pts]
-        sizes = [6 + 70 * math.sqrt(n / peak) for _, n in pts]
+        sizes = [6 + 70 * math.sqrt(min(1.0, n / peak)) for _, n in pts]
         ax.scatter(xs, ys, s=sizes, color=FLOW_COLOR, alpha=0.75, linewidths=0)
-        ax.set_yticks(range(len(top)), [label(h, 38) for h in top])
+        ax.set_yticks(range(len(top)), ticks)
         ax.set_ylim(len(top) - 0.5, -0.5)
         ax.set_xlim(0, span / div)
         ax.set_xlabel(f"time since first flow ({unit}); dot area ~ flows per {span / bins / div:.3g} {unit}")
