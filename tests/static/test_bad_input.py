@@ -10,9 +10,8 @@ import pytest
 from audit.errors import ArchiveError, DexError, InputError
 from audit.static.archive import Limits
 from audit.static.scanner import scan_path
-from audit.static.signatures import SignatureDb
+from audit.static.signatures import SignatureDb, load_signatures
 from tests.conftest import FIXTURES
-from tests.static.test_scanner import test_signatures
 
 HOSTILE = FIXTURES / "hostile"
 MIB = 1 << 20
@@ -20,7 +19,7 @@ MIB = 1 << 20
 
 @pytest.fixture(scope="module")
 def sigs() -> SignatureDb:
-    return test_signatures()
+    return load_signatures()
 
 
 @pytest.mark.parametrize(

@@ -8,51 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from audit.errors import ConfigError, InputError
+from audit.errors import InputError
 from audit.models import ScanResult
 from audit.static.scanner import scan_path, sniff_format
-from audit.static.signatures import SdkSignature, SignatureDb, load_signatures
+from audit.static.signatures import SignatureDb, load_signatures
 from tests.conftest import FIXTURES
 
 APKS = FIXTURES / "apks"
 TRUTHS = sorted(APKS.glob("*.truth.json"))
 
-# The SDK ids the fixtures rely on (issue 2), used only while audit/data/sdks.json is not in the tree.
-_AGREED = [
-    ("wechat_opensdk", "WeChat OpenSDK", "Tencent", "CN", "social", ["com.tencent.mm.opensdk"],
-     ["open.weixin.qq.com", "api.weixin.qq.com"]),
-    ("tencent_bugly", "Bugly", "Tencent", "CN", "crash reporting", ["com.tencent.bugly"], ["bugly.qq.com"]),
-    ("pangle", "Pangle", "ByteDance", "CN", "advertising", ["com.bytedance.sdk.openadsdk"],
-     ["pangle.io", "pangolin-sdk-toutiao.com", "pglstatp-toutiao.com"]),
-    ("firebase_analytics", "Firebase Analytics", "Google", "US", "analytics",
-     ["com.google.firebase.analytics", "com.google.android.gms.measurement"], ["app-measurement.com"]),
-    ("admob", "Google AdMob", "Google", "US", "advertising", ["com.google.android.gms.ads"],
-     ["googleads.g.doubleclick.net", "pagead2.googlesyndication.com"]),
-    ("facebook_sdk", "Facebook SDK", "Meta", "US", "social", ["com.facebook"],
-     ["graph.facebook.com", "connect.facebook.net"]),
-    ("umeng_analytics", "Umeng Analytics", "Alibaba", "CN", "analytics",
-     ["com.umeng.analytics", "com.umeng.commonsdk"], ["umeng.com", "umengcloud.com"]),
-    ("jpush", "JPush (Aurora Mobile)", "Aurora Mobile", "CN", "push", ["cn.jpush.android", "cn.jiguang"],
-     ["jpush.cn", "jiguang.cn"]),
-    ("appsflyer", "AppsFlyer", "AppsFlyer", "IL", "attribution", ["com.appsflyer"],
-     ["appsflyer.com", "appsflyersdk.com"]),
-]  # fmt: skip
-
-
-def test_signatures() -> SignatureDb:
-    """The real signature DB, or the agreed subset while the data file is still being written."""
-    try:
-        return load_signatures()
-    except (FileNotFoundError, ConfigError):
-        return SignatureDb(SdkSignature(i, n, o, c, cat, tuple(p), tuple(d)) for i, n, o, c, cat, p, d in _AGREED)
-
-
-test_signatures.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
-
-
 @pytest.fixture(scope="module")
 def sigs() -> SignatureDb:
-    return test_signatures()
+    return load_signatures()
 
 
 def _fixture_path(truth: dict) -> Path:
