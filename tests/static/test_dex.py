@@ -7,10 +7,12 @@ wide literals, where a naive byte scan would report them.
 
 from __future__ import annotations
 
+import functools
 import random
 import shutil
 import struct
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -180,33 +182,42 @@ def build_small_dex(work: Path) -> bytes:
 
 
 def build_jumbo_dex(work: Path) -> bytes:
-    """More than 65535 strings, so JUMBO_BIG can only be loaded by const-string/jumbo."""
-    methods = []
-    per_method = 5000
-    for m in range(FILLER_COUNT // per_method):
-        loads = "".join(f'    const-string v0, "f{m * per_method + i:05d}"\n' for i in range(per_method))
-        methods.append(f".method public static m{m}()V\n    .registers 1\n{loads}    return-void\n.end method\n")
+    """More than 65535 strings, so the last ones can only be loaded by const-string/jumbo. The filler
+    strings sit in a class annotation (no code needed to put them in the string table); a few are
+    loaded, the high ones by const-string/jumbo."""
+    filler = ",\n".join(f'        "f{i:05d}"' for i in range(FILLER_COUNT))
+    annotation = f".annotation runtime Lcom/ex/Strings;\n    value = {{\n{filler}\n    }}\n.end annotation\n\n"
+    high = [f"f{i:05d}" for i in range(FILLER_COUNT - 10, FILLER_COUNT)]
     return assemble(
         {
-            "com/ex/Filler": _class("com/ex/Filler", "".join(methods)),
+            "com/ex/Filler": _class(
+                "com/ex/Filler", annotation + _returns("low", "f01234", "f00007") + _returns("high", *high, jumbo=True)
+            ),
             "com/ex/Big": _class("com/ex/Big", _returns("big", JUMBO_BIG, jumbo=True)),
         },
         work,
     )
 
 
-@pytest.fixture(scope="session")
-def small_dex(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    if SMALI is None and APKTOOL is None:
-        pytest.skip("needs smali or apktool")
-    return build_small_dex(tmp_path_factory.mktemp("small"))
+@functools.cache
+def built(kind: str) -> bytes:
+    """Each DEX is assembled once per test session, whichever test module asks first."""
+    with tempfile.TemporaryDirectory(prefix="dex-test-") as tmp:
+        return (build_small_dex if kind == "small" else build_jumbo_dex)(Path(tmp))
 
 
-@pytest.fixture(scope="session")
-def jumbo_dex(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+@pytest.fixture
+def small_dex() -> bytes:
     if SMALI is None and APKTOOL is None:
         pytest.skip("needs smali or apktool")
-    return build_jumbo_dex(tmp_path_factory.mktemp("jumbo"))
+    return built("small")
+
+
+@pytest.fixture
+def jumbo_dex() -> bytes:
+    if SMALI is None and APKTOOL is None:
+        pytest.skip("needs smali or apktool")
+    return built("jumbo")
 
 
 # --------------------------------------------------------------------------------------------
@@ -311,9 +322,13 @@ def test_jumbo_index_beyond_16_bits(jumbo_dex: bytes) -> None:
     big = strings.index(JUMBO_BIG)
     assert big > 0xFFFF
     filler = strings.index("f01234")
-    refs = dex.string_references([big, filler, big & 0xFFFF])
+    high = strings.index(f"f{FILLER_COUNT - 1:05d}")
+    unloaded = strings.index("f01235")
+    refs = dex.string_references([big, filler, high, unloaded, big & 0xFFFF])
     assert refs[big] == {"com.ex.Big"}
     assert refs[filler] == {"com.ex.Filler"}
+    assert high > 0xFFFF and refs[high] == {"com.ex.Filler"}
+    assert refs[unloaded] == set()
     assert dex.class_names() == ["com.ex.Big", "com.ex.Filler"] or sorted(dex.class_names()) == [
         "com.ex.Big",
         "com.ex.Filler",

@@ -14,7 +14,7 @@ import pytest
 
 from audit.static.dex import DexFile, descriptor_to_name
 from tests.conftest import FIXTURES
-from tests.static.test_dex import jumbo_dex, small_dex  # noqa: F401  (session fixtures, built once)
+from tests.static.test_dex import jumbo_dex, small_dex  # noqa: F401  (fixtures; each DEX is built once)
 
 OP_CONST_STRING = 0x1A
 OP_CONST_STRING_JUMBO = 0x1B
