@@ -58,12 +58,14 @@ def parse_ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None
     return addr
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_ip(value: str) -> str | None:
     """Canonical text form of an IP literal (see :func:`parse_ip`), or None if it is not one."""
     addr = parse_ip(value)
     return None if addr is None else str(addr)
 
 
+@functools.lru_cache(maxsize=4096)
 def ip_scope(value: str) -> str:
     """Which part of the address space ``value`` is in: one of :data:`SCOPES`.
 

@@ -25,14 +25,16 @@ import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl
 
 from mitmproxy import exceptions
 
 from audit.enrich.geoip import Enricher, ip_scope, normalize_ip
 from audit.errors import AuditError
-from audit.models import Connection, DataFinding, DnsRecord, HttpRequestData
+from audit.models import Connection, DnsRecord, HttpRequestData
 from audit.store import Store, default_db_path
-from audit.traffic.batch_writer import BatchWriter, Detector
+from audit.traffic.batch_writer import BatchWriter, Detector, load_detector
+from audit.traffic.writer_process import ProcessWriter
 
 log = logging.getLogger(__name__)
 
@@ -132,10 +134,13 @@ def request_data(request: Any, body_limit: int) -> HttpRequestData:
 
 
 def _query_keys(request: Any) -> tuple[str, ...]:
-    if "?" not in (request.path or ""):
+    path = request.path or ""
+    if "?" not in path:
         return ()
+    # Parsed once here: mitmproxy's request.query re-parses the query string for every key.
+    query = path.split("?", 1)[1].split("#", 1)[0]
     try:
-        return tuple(dict.fromkeys(request.query.keys()))
+        return tuple(dict.fromkeys(k for k, _ in parse_qsl(query, keep_blank_values=True)))
     except (ValueError, UnicodeError):
         return ()
 
@@ -407,36 +412,24 @@ class _ClosedClient:
 # --------------------------------------------------------------------------------------------
 
 
-def _load_detector(device: str | None) -> Detector | None:
-    """The data detector of :mod:`audit.traffic.pii` with the device profile, if given.
-
-    Raises ConfigError for a bad profile. Without a profile the detector's pattern detectors still
-    run (they need no known values)."""
-    try:
-        from audit.traffic.pii import PiiDetector
-    except ImportError:  # pragma: no cover - module written in parallel
-        if device:
-            log.warning("audit.traffic.pii is not available: no data detection")
-        return None
-    profile = None
-    if device:
-        from audit.traffic.profile import load_profile
-
-        profile = load_profile(device)
-    detector = PiiDetector(profile)
-    scan: Callable[[HttpRequestData], tuple[DataFinding, ...]] = detector.scan
-    return scan
-
-
 class Recorder:
-    """mitmproxy addon: every flow and connection → the case file (see module docstring)."""
+    """mitmproxy addon: every flow and connection → the case file (see module docstring).
 
-    def __init__(self) -> None:
-        self.writer: BatchWriter | None = None
+    ``writer="process"`` (default) writes through a child process
+    (:class:`~audit.traffic.writer_process.ProcessWriter`) so that data detection and SQLite do not
+    compete with the proxy for the GIL; ``"thread"`` keeps everything in this process."""
+
+    def __init__(self, writer: str = "process") -> None:
+        if writer not in ("process", "thread"):
+            raise ValueError(f"writer must be 'process' or 'thread', not {writer!r}")
+        self.writer_kind = writer
+        self.writer: BatchWriter | ProcessWriter | None = None
         self.tracker = ConnectionTracker()
         self.app = ""
         self.body_limit = DEFAULT_BODY_LIMIT
         self.flush_interval = DEFAULT_FLUSH_MS / 1000
+        self.device: str | None = None
+        self.mmdb: tuple[str, ...] = ()
         self.detector: Detector | None = None
         self.enricher: Enricher | None = None
         self.db_path: str | None = None
@@ -494,34 +487,46 @@ class Recorder:
             self.app = opts.audit_app
         if "audit_device" in updated:
             try:
-                self.detector = _load_detector(opts.audit_device)
+                # Loaded here (also in process mode) so that a bad profile fails at startup.
+                self.detector = load_detector(opts.audit_device)
             except AuditError as e:
                 raise exceptions.OptionsError(f"audit_device: {e}") from e
-            if self.writer is not None:
-                self.writer.detector = self.detector
+            self.device = opts.audit_device
         if "audit_mmdb" in updated:
             try:
                 self.enricher = Enricher(list(opts.audit_mmdb))
             except AuditError as e:
                 raise exceptions.OptionsError(f"audit_mmdb: {e}") from e
-            if self.writer is not None:
-                self.writer.enricher = self.enricher
+            self.mmdb = tuple(opts.audit_mmdb)
         if "audit_db" in updated:
             self._open(opts.audit_db)
-        elif updated & {"audit_app", "audit_device", "audit_mmdb"}:
-            self._record_inputs()
+        else:
+            if updated & {"audit_device", "audit_mmdb"}:
+                self._configure_writer()
+            if updated & {"audit_app", "audit_device", "audit_mmdb"}:
+                self._record_inputs()
+
+    def _configure_writer(self) -> None:
+        if isinstance(self.writer, ProcessWriter):
+            self.writer.configure(device=self.device, mmdb=self.mmdb)
+        elif self.writer is not None:
+            self.writer.detector, self.writer.enricher = self.detector, self.enricher
 
     def _open(self, path: str) -> None:
         try:
-            store = Store(path, check_same_thread=False)
+            store = Store(path, check_same_thread=False)  # validates (and migrates) up front
         except AuditError as e:
             raise exceptions.OptionsError(f"audit_db: {e}") from e
         if self.writer is not None:
             self.writer.close()
         self.db_path = path
-        self.writer = BatchWriter(
-            store, flush_interval=self.flush_interval, detector=self.detector, enricher=self.enricher
-        )
+        if self.writer_kind == "process":
+            store.close()
+            self.writer = ProcessWriter(path, flush_interval=self.flush_interval, device=self.device, mmdb=self.mmdb)
+        else:
+            self.writer = BatchWriter(
+                store, flush_interval=self.flush_interval, detector=self.detector, enricher=self.enricher
+            )
         self._record_inputs()
 
     def _record_inputs(self) -> None:
@@ -531,16 +536,11 @@ class Recorder:
         if self.writer is None:
             return
         mode = ",".join(getattr(ctx.options, "mode", None) or ["regular"])
-        app, device, mmdbs = self.app, ctx.options.audit_device, list(ctx.options.audit_mmdb)
-
-        def write(store: Store) -> None:
-            store.record_input("live", f"mitmproxy {mode}", app=app)
-            if device:
-                store.record_input("device-profile", device, app=app)
-            for p in mmdbs:
-                store.record_input("mmdb", p, app=app)
-
-        self.writer.call(write)
+        self.writer.record_input("live", f"mitmproxy {mode}", app=self.app)
+        if self.device:
+            self.writer.record_input("device-profile", self.device, app=self.app)
+        for p in self.mmdb:
+            self.writer.record_input("mmdb", p, app=self.app)
 
     def done(self) -> None:
         if self.writer is None:

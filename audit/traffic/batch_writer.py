@@ -31,6 +31,25 @@ MAX_ATTEMPTS = 3
 Detector = Callable[[HttpRequestData], tuple[DataFinding, ...]]
 
 
+def load_detector(device: str | None) -> Detector | None:
+    """The data detector of :mod:`audit.traffic.pii`, with the device profile if given.
+
+    Without a profile its pattern detectors still run (they need no known values; the PII module
+    means them to run on every request). Raises ConfigError for a bad profile."""
+    try:
+        from audit.traffic.pii import PiiDetector
+    except ImportError:  # pragma: no cover - a part of this package
+        log.warning("audit.traffic.pii is not available: no data detection")
+        return None
+    profile = None
+    if device:
+        from audit.traffic.profile import load_profile
+
+        profile = load_profile(device)
+    scan: Detector = PiiDetector(profile).scan
+    return scan
+
+
 @dataclass
 class WriterStats:
     """Counters, for tests and the ``done`` log line."""
@@ -97,6 +116,14 @@ class BatchWriter:
         (for occasional writes such as the capture's ``inputs`` rows)."""
         if not self._closed:
             self._queue.put(_Call(fn))
+
+    def record_input(self, kind: str, path: str, app: str = "") -> None:
+        """Add an ``inputs`` row (how the capture was made), in order with the records."""
+
+        def write(store: Store) -> None:
+            store.record_input(kind, path, app=app)
+
+        self.call(write)
 
     def flush(self, timeout: float | None = 10.0) -> bool:
         """Write everything queued so far; True once written (False on timeout or if closed)."""

@@ -42,7 +42,9 @@ def db(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def recorder(db: Path) -> Iterator[tuple[Recorder, Any]]:
-    r = Recorder()
+    # In-process writer for speed; the child-process writer is exercised by the tests taking
+    # ``writer`` and by the end-to-end tests.
+    r = Recorder(writer="thread")
     with taddons.context(r) as tctx:
         tctx.configure(r, audit_db=str(db), audit_app="com.example.app", audit_flush_interval=50)
         yield r, tctx
@@ -99,7 +101,7 @@ def test_http_flow_recorded_with_everything(recorder: tuple[Recorder, Any], db: 
 
 
 def test_body_limit(db: Path) -> None:
-    r = Recorder()
+    r = Recorder(writer="thread")
     with taddons.context(r) as tctx:
         tctx.configure(r, audit_db=str(db), audit_body_limit=8)
         f = http_flow("http://plain.example/upload", ip="93.184.216.34", port=80, body=b"0123456789abcdef")
@@ -283,7 +285,7 @@ def test_ignored_connection_is_passthrough(recorder: tuple[Recorder, Any], db: P
 
 
 def test_open_connections_are_written_on_done(db: Path) -> None:
-    r = Recorder()
+    r = Recorder(writer="thread")
     with taddons.context(r) as tctx:
         tctx.configure(r, audit_db=str(db))
         _hooks_for_pinned(r, "still-open.example")
@@ -332,8 +334,9 @@ def test_hostile_values_do_not_break_recording(recorder: tuple[Recorder, Any], d
     assert c.host and "example" in c.host
 
 
-def test_batching_writes_only_on_flush(db: Path) -> None:
-    r = Recorder()
+@pytest.mark.parametrize("writer", ["thread", "process"])
+def test_batching_writes_only_on_flush(db: Path, writer: str) -> None:
+    r = Recorder(writer=writer)
     with taddons.context(r) as tctx:
         tctx.configure(r, audit_db=str(db), audit_flush_interval=600_000)
         assert r.writer is not None
@@ -349,7 +352,7 @@ def test_batching_writes_only_on_flush(db: Path) -> None:
 
 
 def test_flush_interval_elapses(db: Path) -> None:
-    r = Recorder()
+    r = Recorder(writer="thread")
     with taddons.context(r) as tctx:
         tctx.configure(r, audit_db=str(db), audit_flush_interval=20)
         r.response(http_flow("https://timer.example/"))
@@ -365,8 +368,9 @@ def test_flush_interval_elapses(db: Path) -> None:
 # -- options -------------------------------------------------------------------------------------
 
 
-def test_options_validated_early(tmp_path: Path, db: Path) -> None:
-    r = Recorder()
+@pytest.mark.parametrize("writer", ["thread", "process"])
+def test_options_validated_early(tmp_path: Path, db: Path, writer: str) -> None:
+    r = Recorder(writer=writer)
     with taddons.context(r) as tctx:
         tctx.configure(r, audit_db=str(db))
         with pytest.raises(exceptions.OptionsError, match="audit_db"):
@@ -390,14 +394,15 @@ def test_options_validated_early(tmp_path: Path, db: Path) -> None:
 def test_not_a_database_is_an_options_error(tmp_path: Path) -> None:
     p = tmp_path / "x.sqlite"
     p.write_bytes(b"not sqlite at all" * 200)
-    r = Recorder()
+    r = Recorder(writer="thread")
     with taddons.context(r) as tctx, pytest.raises(exceptions.OptionsError, match="x.sqlite"):
         tctx.configure(r, audit_db=str(p))
 
 
-def test_switching_db_flushes_the_old_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize("writer", ["thread", "process"])
+def test_switching_db_flushes_the_old_one(tmp_path: Path, writer: str) -> None:
     a, b = tmp_path / "a.sqlite", tmp_path / "b.sqlite"
-    r = Recorder()
+    r = Recorder(writer=writer)
     with taddons.context(r) as tctx:
         tctx.configure(r, audit_db=str(a), audit_flush_interval=600_000)
         r.response(http_flow("https://first.example/"))
@@ -408,13 +413,14 @@ def test_switching_db_flushes_the_old_one(tmp_path: Path) -> None:
     assert [c.host for c in rows(b)] == ["second.example"]
 
 
-def test_device_profile_and_mmdb(tmp_path: Path, db: Path) -> None:
+@pytest.mark.parametrize("writer", ["thread", "process"])
+def test_device_profile_and_mmdb(tmp_path: Path, db: Path, writer: str) -> None:
     profile = tmp_path / "device.toml"
     profile.write_text(f'imei = "{IMEI}"\nandroid_id = "9774d56d682e549c"\n', encoding="utf-8")
     mmdb_city = write_mmdb(tmp_path / "GeoLite2-City.mmdb", [("8.8.8.0/24", city("DE", "Berlin"))])
     mmdb_asn = write_mmdb(tmp_path / "GeoLite2-ASN.mmdb", [("8.8.8.0/24", asn(15169, "GOOGLE"))],
                           database_type="GeoLite2-ASN")  # fmt: skip
-    r = Recorder()
+    r = Recorder(writer=writer)
     with taddons.context(r) as tctx:
         tctx.configure(r, audit_db=str(db), audit_device=str(profile), audit_mmdb=[str(mmdb_city), str(mmdb_asn)],
                        audit_app="com.example.app")  # fmt: skip
@@ -428,3 +434,23 @@ def test_device_profile_and_mmdb(tmp_path: Path, db: Path) -> None:
         kinds = sorted((i["kind"], Path(i["path"]).name) for i in s.inputs())
     assert (info.country, info.city, info.asn) == ("DE", "Berlin", 15169)
     assert ("device-profile", "device.toml") in kinds and ("mmdb", "GeoLite2-ASN.mmdb") in kinds
+
+
+def test_process_writer_records_http_flow(db: Path) -> None:
+    r = Recorder()
+    assert r.writer_kind == "process"
+    with taddons.context(r) as tctx:
+        tctx.configure(r, audit_db=str(db), audit_app="com.example.app")
+        r.response(http_flow(f"https://t.example/c?adid={AAID}"))
+        assert r.writer is not None and r.writer.flush()
+        assert r.writer.stats.connections == 1
+        r.done()
+    (c,) = rows(db)
+    assert c.host == "t.example" and any(f.data_type == "aaid" for f in c.findings)
+    with Store(db) as s:
+        assert s.cached_ip_info()["8.8.8.8"].country == "US"
+
+
+def test_writer_kind_checked() -> None:
+    with pytest.raises(ValueError, match="writer"):
+        Recorder(writer="fast")

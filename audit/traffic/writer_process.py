@@ -1,0 +1,248 @@
+"""The recorder's writer in a child process, so that data detection, geo-IP and SQLite cost the proxy
+process (and its event loop and GIL) almost nothing.
+
+The proxy side (:class:`ProcessWriter`) collects records in memory; one sender thread pickles them
+in batches every ``flush_interval`` and writes them to the child's stdin as length-prefixed frames.
+The child (``python -m audit.traffic.writer_process DB``) feeds a
+:class:`~audit.traffic.batch_writer.BatchWriter`, which detects, enriches and commits. If the proxy
+is killed, the child reads end-of-file, writes what it received and exits: a ``kill -9`` of
+mitmdump loses at most the last interval. Frames come only from our own parent process over a pipe.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import threading
+from dataclasses import asdict
+from typing import IO, Any
+
+from audit.models import Connection, DnsRecord
+from audit.traffic.batch_writer import WriterStats
+
+log = logging.getLogger(__name__)
+
+_LEN = struct.Struct("!I")
+
+
+def write_frame(stream: IO[bytes], obj: Any) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_LEN.pack(len(data)) + data)
+    stream.flush()
+
+
+def read_frame(stream: IO[bytes]) -> Any:
+    """The next frame, or None at end of file (or a truncated frame)."""
+    head = stream.read(_LEN.size)
+    if len(head) < _LEN.size:
+        return None
+    (n,) = _LEN.unpack(head)
+    data = stream.read(n)
+    if len(data) < n:
+        return None
+    return pickle.loads(data)
+
+
+class ProcessWriter:
+    """Same interface as :class:`~audit.traffic.batch_writer.BatchWriter` (``put``, ``flush``,
+    ``close``, ``stats``), backed by a child process. ``configure`` passes the device profile path
+    and .mmdb paths on; the parent has validated them already."""
+
+    def __init__(
+        self,
+        db_path: str,
+        *,
+        flush_interval: float = 0.5,
+        device: str | None = None,
+        mmdb: tuple[str, ...] = (),
+    ) -> None:
+        self.db_path = db_path
+        self.flush_interval = max(0.01, flush_interval)
+        self.stats = WriterStats()
+        self._outbox: list[tuple[str, Any]] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._acks: dict[int, threading.Event] = {}
+        self._seq = 0
+        self._closed = False
+        self._broken = False
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "audit.traffic.writer_process", db_path],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.configure(device=device, mmdb=mmdb)
+        self._sender = threading.Thread(target=self._send_loop, name="audit-writer-send", daemon=True)
+        self._reader = threading.Thread(target=self._read_loop, name="audit-writer-acks", daemon=True)
+        self._sender.start()
+        self._reader.start()
+
+    # -- producer side ---------------------------------------------------------------------------
+
+    def put(self, record: Connection | DnsRecord) -> None:
+        if self._closed or self._broken:
+            self.stats.dropped += 1
+            return
+        with self._lock:
+            self._outbox.append(("r", record))
+
+    def record_input(self, kind: str, path: str, app: str = "") -> None:
+        with self._lock:
+            self._outbox.append(("input", (kind, path, app)))
+
+    def configure(self, *, device: str | None, mmdb: tuple[str, ...] | list[str]) -> None:
+        with self._lock:
+            self._outbox.append(("config", {"device": device, "mmdb": list(mmdb)}))
+        self._wake.set()
+
+    def flush(self, timeout: float | None = 10.0) -> bool:
+        """True once everything put so far is committed by the child."""
+        if self._closed or self._broken:
+            return False
+        with self._lock:
+            self._seq += 1
+            seq = self._seq
+            done = self._acks[seq] = threading.Event()
+            self._outbox.append(("flush", seq))
+        self._wake.set()
+        ok = done.wait(timeout)
+        self._acks.pop(seq, None)
+        return ok
+
+    def close(self, timeout: float = 30.0) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._wake.set()
+        self._sender.join(timeout)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a wedged disk
+            log.error("%s: writer process did not finish within %ss", self.db_path, timeout)
+            self.proc.kill()
+        self._reader.join(5)
+
+    # -- threads -----------------------------------------------------------------------------------
+
+    def _take(self) -> list[tuple[str, Any]]:
+        with self._lock:
+            out, self._outbox = self._outbox, []
+        return out
+
+    def _send_loop(self) -> None:
+        assert self.proc.stdin is not None
+        stdin = self.proc.stdin
+        while True:
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            closing = self._closed
+            items = self._take()
+            try:
+                self._send(stdin, items)
+                if closing:
+                    stdin.close()
+                    return
+            except (BrokenPipeError, OSError, ValueError) as e:
+                self._broken = True
+                lost = sum(1 for k, _ in items if k == "r") + sum(1 for k, _ in self._take() if k == "r")
+                self.stats.dropped += lost
+                log.error("%s: writer process is gone (%s); %d records dropped, recording stopped",
+                          self.db_path, e, lost)  # fmt: skip
+                for ev in list(self._acks.values()):
+                    ev.set()
+                return
+
+    def _send(self, stdin: IO[bytes], items: list[tuple[str, Any]]) -> None:
+        batch: list[Connection | DnsRecord] = []
+        for kind, payload in items:
+            if kind == "r":
+                batch.append(payload)
+                continue
+            if batch:
+                write_frame(stdin, ("records", batch))
+                batch = []
+            write_frame(stdin, (kind, payload))
+        if batch:
+            write_frame(stdin, ("records", batch))
+
+    def _read_loop(self) -> None:
+        assert self.proc.stdout is not None
+        while True:
+            try:
+                msg = read_frame(self.proc.stdout)
+            except (OSError, pickle.UnpicklingError, EOFError):
+                msg = None
+            if msg is None:
+                for ev in list(self._acks.values()):
+                    ev.set()
+                return
+            kind, seq, stats = msg
+            if kind == "flushed":
+                dropped = self.stats.dropped
+                self.stats = WriterStats(**stats)
+                self.stats.dropped += dropped
+                waiter = self._acks.get(seq)
+                if waiter is not None:
+                    waiter.set()
+
+
+# -- child process -------------------------------------------------------------------------------------
+
+
+def child_main(db_path: str) -> int:
+    from audit.enrich.geoip import Enricher
+    from audit.errors import AuditError
+    from audit.store import Store
+    from audit.traffic.batch_writer import BatchWriter, load_detector
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("dataflow-audit writer: %(levelname)s %(message)s"))
+    logging.getLogger("audit").addHandler(handler)
+    logging.getLogger("audit").setLevel(logging.WARNING)
+
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    try:
+        store = Store(db_path, check_same_thread=False)
+    except AuditError as e:
+        log.error("%s", e)
+        return 1
+    # The proxy already batched: write each batch as soon as it arrives.
+    writer = BatchWriter(store, flush_interval=0.05)
+    while True:
+        try:
+            msg = read_frame(stdin)
+        except (pickle.UnpicklingError, EOFError, ValueError) as e:
+            log.error("%s: bad frame from the proxy: %s", db_path, e)
+            msg = None
+        if msg is None:
+            writer.close()
+            return 0
+        kind, payload = msg
+        if kind == "records":
+            for r in payload:
+                writer.put(r)
+        elif kind == "input":
+            k, path, app = payload
+
+            def record(s: Store, k: str = k, path: str = path, app: str = app) -> None:
+                s.record_input(k, path, app=app)
+
+            writer.call(record)
+        elif kind == "config":
+            try:
+                writer.detector = load_detector(payload["device"])
+                writer.enricher = Enricher(payload["mmdb"])
+            except AuditError as e:  # the proxy validated these; a file changed since
+                log.error("%s", e)
+        elif kind == "flush":
+            writer.flush(timeout=None)
+            write_frame(stdout, ("flushed", payload, asdict(writer.stats)))
+
+
+if __name__ == "__main__":
+    sys.exit(child_main(sys.argv[1]))
