@@ -325,23 +325,19 @@ class SignatureDb:
 
     def match_class(self, class_name: str) -> tuple[SdkSignature, str] | None:
         """(SDK, matched prefix) for a dotted class name, or None."""
-        name = class_name
-        d = name.find("$")
-        if d != -1:
-            name = name[:d]
+        d = class_name.find("$")
+        name = class_name if d == -1 else class_name[:d]
         hit = self._prefix.get(name)
         if hit is not None:
             return hit
-        i = name.rfind(".")
-        if i == -1:
-            return None
-        pkg = name[:i]
+        pkg = name.rpartition(".")[0]
+        cache = self._pkg_cache
         try:
-            return self._pkg_cache[pkg]
+            return cache[pkg]
         except KeyError:
             pass
-        result: tuple[SdkSignature, str] | None = _lookup_prefix(self._prefix, pkg)
-        self._pkg_cache[pkg] = result
+        result: tuple[SdkSignature, str] | None = _lookup_prefix(self._prefix, pkg) if pkg else None
+        cache[pkg] = result
         return result
 
     def match_host(self, host: str) -> tuple[SdkSignature, str] | None:
