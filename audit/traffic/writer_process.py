@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 from dataclasses import asdict
+from pathlib import Path
 from typing import IO, Any
 
 from audit.models import Connection, DnsRecord
@@ -70,11 +71,15 @@ class ProcessWriter:
         self._seq = 0
         self._closed = False
         self._broken = False
+        # The child must import this very package, even when it is not installed (a source checkout
+        # loaded through addons/dataflow.py from another directory).
+        package_root = str(Path(__file__).resolve().parents[2])
+        pythonpath = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "audit.traffic.writer_process", db_path],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONPATH": pythonpath},
         )
         self.configure(device=device, mmdb=mmdb)
         self._sender = threading.Thread(target=self._send_loop, name="audit-writer-send", daemon=True)
@@ -112,7 +117,7 @@ class ProcessWriter:
         self._wake.set()
         ok = done.wait(timeout)
         self._acks.pop(seq, None)
-        return ok
+        return ok and not self._broken
 
     def close(self, timeout: float = 30.0) -> None:
         if self._closed:
@@ -178,6 +183,10 @@ class ProcessWriter:
             except (OSError, pickle.UnpicklingError, EOFError):
                 msg = None
             if msg is None:
+                if not self._closed:
+                    self._broken = True
+                    log.error("%s: writer process is gone (exit code %s); recording stopped",
+                              self.db_path, self.proc.poll())  # fmt: skip
                 for ev in list(self._acks.values()):
                     ev.set()
                 return

@@ -454,3 +454,23 @@ def test_process_writer_records_http_flow(db: Path) -> None:
 def test_writer_kind_checked() -> None:
     with pytest.raises(ValueError, match="writer"):
         Recorder(writer="fast")
+
+
+def test_writer_process_death_is_logged_not_raised(db: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from audit.traffic.writer_process import ProcessWriter
+
+    r = Recorder()
+    with taddons.context(r) as tctx:
+        tctx.configure(r, audit_db=str(db), audit_flush_interval=20)
+        assert isinstance(r.writer, ProcessWriter)
+        assert r.writer.flush()
+        r.writer.proc.kill()
+        r.writer.proc.wait(10)
+        with caplog.at_level(logging.ERROR, logger="audit.traffic.writer_process"):
+            for i in range(3):
+                r.response(http_flow(f"https://lost.example/{i}"))
+            assert not r.writer.flush(timeout=10)
+            r.response(http_flow("https://after.example/"))  # still no exception
+            assert r.writer.stats.dropped >= 1
+            r.done()
+    assert any("writer process is gone" in m for m in caplog.messages)
