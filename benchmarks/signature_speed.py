@@ -47,7 +47,9 @@ def class_names(n: int, seed: int = 7) -> list[str]:
         elif r < 0.7:
             parts = ["com", "example", "app", rnd.choice(words), rnd.choice(words), f"Screen{i % 2000}"]
         else:  # obfuscated: a.b.c
-            parts = [chr(97 + rnd.randrange(26)) for _ in range(rnd.randint(1, 3))] + [chr(97 + rnd.randrange(26))]
+            parts = [chr(97 + rnd.randrange(26)) for _ in range(rnd.randint(1, 3))] + [
+                chr(97 + rnd.randrange(26))
+            ]
         name = ".".join(parts)
         if rnd.random() < 0.2:
             name += f"${rnd.randint(1, 9)}"
@@ -108,6 +110,7 @@ def main() -> None:
     matched = sum(1 for c in names if warm_db.match_class(c) is not None)
 
     hs = hosts(100_000)
+
     def host_run() -> object:
         db = SignatureDb(base)
         return [db.match_host(h) for h in hs]
@@ -116,7 +119,9 @@ def main() -> None:
 
     print(f"builtin SDKs: {len(base)}  classes: {len(names)} ({matched} matched)  hosts: {len(hs)}")
     print(f"load sdks.json + index: {t_load * 1000:.1f} ms  (peak {peak / 1e6:.1f} MB traced)")
-    print(f"match_class cold: {t_cold / len(names) * 1e6:.2f} µs/class  warm: {t_warm / len(names) * 1e6:.2f} µs/class")
+    print(
+        f"match_class cold: {t_cold / len(names) * 1e6:.2f} µs/class  warm: {t_warm / len(names) * 1e6:.2f} µs/class"
+    )
     print(f"count_classes (cold db): {t_count * 1000:.0f} ms for {len(names)} classes")
     print(f"match_host (cold db): {t_host / len(hs) * 1e6:.2f} µs/host")
 

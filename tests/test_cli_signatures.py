@@ -25,11 +25,22 @@ def exodus_file(path: Path) -> Path:
         json.dumps(
             {
                 "trackers": {
-                    "101": {"id": 101, "name": "Acme Tracker", "code_signature": "com.acme.track.",
-                            "network_signature": "\\.acmetrack\\.io", "website": "https://acme.example",
-                            "categories": ["Advertisement"]},
-                    "102": {"id": 102, "name": "Bugly again", "code_signature": "com.tencent.bugly.",
-                            "network_signature": "", "website": "https://bugly.qq.com", "categories": []},
+                    "101": {
+                        "id": 101,
+                        "name": "Acme Tracker",
+                        "code_signature": "com.acme.track.",
+                        "network_signature": "\\.acmetrack\\.io",
+                        "website": "https://acme.example",
+                        "categories": ["Advertisement"],
+                    },
+                    "102": {
+                        "id": 102,
+                        "name": "Bugly again",
+                        "code_signature": "com.tencent.bugly.",
+                        "network_signature": "",
+                        "website": "https://bugly.qq.com",
+                        "categories": [],
+                    },
                 }
             }
         ),  # fmt: skip
@@ -108,7 +119,9 @@ def test_import_explicit_overlay(runner: CliRunner, tmp_path: Path) -> None:
     assert "exodus_101" in {x["id"] for x in json.loads(r.output)}
 
 
-@pytest.mark.parametrize("content", [b"{oops", b"\xff\xfe\xfd", b'{"trackers": []}', b'{"trackers": {"1": 2}}'])
+@pytest.mark.parametrize(
+    "content", [b"{oops", b"\xff\xfe\xfd", b'{"trackers": []}', b'{"trackers": {"1": 2}}']
+)
 def test_import_malformed_is_one_line(runner: CliRunner, tmp_path: Path, content: bytes) -> None:
     src = tmp_path / "bad.json"
     src.write_bytes(content)
@@ -128,14 +141,20 @@ def test_broken_overlay_is_reported(runner: CliRunner, tmp_path: Path) -> None:
     assert "o.json: signature overlay is not valid JSON" in r.output
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "exodus_trackers.json").is_file(), reason="shared Exodus snapshot not available")
+@pytest.mark.skipif(
+    not (SHARED_DATA / "exodus_trackers.json").is_file(), reason="shared Exodus snapshot not available"
+)
 def test_import_real_snapshot(runner: CliRunner, tmp_path: Path) -> None:
     overlay = tmp_path / "o.json"
-    r = runner.invoke(main, ["signatures", "import", str(SHARED_DATA / "exodus_trackers.json"), "--overlay", str(overlay)])
+    r = runner.invoke(
+        main, ["signatures", "import", str(SHARED_DATA / "exodus_trackers.json"), "--overlay", str(overlay)]
+    )
     assert r.exit_code == 0, r.output
     added = int(r.output.split()[0])
     assert added > 400
-    r = runner.invoke(main, ["signatures", "show", "facebook_audience_network", "--json", "--overlay", str(overlay)])
+    r = runner.invoke(
+        main, ["signatures", "show", "facebook_audience_network", "--json", "--overlay", str(overlay)]
+    )
     d = json.loads(r.output)
     assert d["source"] == "builtin" and d["merged_from"]
 

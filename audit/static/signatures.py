@@ -193,7 +193,9 @@ def parse_entries(data: Any, origin: str, default_source: str = "builtin") -> tu
         if not isinstance(country, str) or (country and not _COUNTRY_RE.match(country)):
             raise ConfigError(f"{where}: owner_country must be an ISO 3166-1 alpha-2 code")
         if row["category"] not in CATEGORIES:
-            raise ConfigError(f"{where}: unknown category {row['category']!r} (allowed: {', '.join(CATEGORIES)})")
+            raise ConfigError(
+                f"{where}: unknown category {row['category']!r} (allowed: {', '.join(CATEGORIES)})"
+            )
         prefixes = _str_list(row, "code_prefixes", where)
         domains = [d.lower().rstrip(".") for d in _str_list(row, "domains", where)]
         for p in prefixes:
@@ -433,7 +435,9 @@ def build_db(builtin: Iterable[SdkSignature], overlay: Iterable[SdkSignature] = 
         plan = _plan_import(entry, primary)
         if plan.target is None:
             if plan.prefixes or plan.domains:
-                standalone.append(dataclasses.replace(entry, code_prefixes=plan.prefixes, domains=plan.domains))
+                standalone.append(
+                    dataclasses.replace(entry, code_prefixes=plan.prefixes, domains=plan.domains)
+                )
             continue
         aliases[entry.id] = plan.target
         extra.setdefault(plan.target, []).append(
@@ -445,7 +449,9 @@ def build_db(builtin: Iterable[SdkSignature], overlay: Iterable[SdkSignature] = 
         if adds:
             s = dataclasses.replace(
                 s,
-                code_prefixes=tuple(dict.fromkeys(s.code_prefixes + tuple(p for a in adds for p in a.code_prefixes))),
+                code_prefixes=tuple(
+                    dict.fromkeys(s.code_prefixes + tuple(p for a in adds for p in a.code_prefixes))
+                ),
                 domains=tuple(dict.fromkeys(s.domains + tuple(d for a in adds for d in a.domains))),
                 merged_from=s.merged_from + tuple(a.id for a in adds),
             )
@@ -619,7 +625,7 @@ def parse_exodus(path: Path) -> tuple[list[SdkSignature], int, int]:
     if isinstance(trackers, list):
         trackers = {str(t.get("id", i)) if isinstance(t, dict) else str(i): t for i, t in enumerate(trackers)}
     if not isinstance(trackers, dict):
-        raise ConfigError(f"{path}: not an Exodus tracker file (no \"trackers\" object)")
+        raise ConfigError(f'{path}: not an Exodus tracker file (no "trackers" object)')
     if not trackers:
         raise ConfigError(f"{path}: Exodus tracker file lists no trackers")
     source = f"exodus:{path.name}"

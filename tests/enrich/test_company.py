@@ -80,7 +80,8 @@ def test_lookup(host: str, company: str, country: str, matched: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "host", ["notqq.com", "qq.com.evil.example", "203.0.113.9", "2001:db8::1", "[2001:db8::1]:443", "", ".", "com"]
+    "host",
+    ["notqq.com", "qq.com.evil.example", "203.0.113.9", "2001:db8::1", "[2001:db8::1]:443", "", ".", "com"],
 )
 def test_lookup_unknown(host: str) -> None:
     assert load_companies().lookup(host) is None
@@ -146,7 +147,13 @@ def test_shipped_file_parses_and_is_a_list() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("Example.COM.", "example.com"), ("example.com:8443", "example.com"), ("10.0.0.1", None), ("::1", None), ("", None)],
+    [
+        ("Example.COM.", "example.com"),
+        ("example.com:8443", "example.com"),
+        ("10.0.0.1", None),
+        ("::1", None),
+        ("", None),
+    ],
 )
 def test_normalize_host(raw: str, expected: str | None) -> None:
     assert normalize_host(raw) == expected

@@ -85,7 +85,9 @@ AGREED = [
 
 
 @pytest.mark.parametrize(("sid", "owner", "country", "category", "prefixes", "domains"), AGREED)
-def test_agreed_ids(sid: str, owner: str, country: str, category: str, prefixes: list[str], domains: list[str]) -> None:
+def test_agreed_ids(
+    sid: str, owner: str, country: str, category: str, prefixes: list[str], domains: list[str]
+) -> None:
     s = load_signatures().get(sid)
     assert s is not None
     assert (s.owner, s.owner_country, s.category, s.source) == (owner, country, category, "builtin")
@@ -198,7 +200,12 @@ def test_to_sdk_carries_identity() -> None:
     s = load_signatures().get("tencent_bugly")
     assert s is not None
     found = s.to_sdk(["code: 3 classes under com.tencent.bugly"], class_count=3)
-    assert (found.id, found.owner, found.owner_country, found.class_count) == ("tencent_bugly", "Tencent", "CN", 3)
+    assert (found.id, found.owner, found.owner_country, found.class_count) == (
+        "tencent_bugly",
+        "Tencent",
+        "CN",
+        3,
+    )
 
 
 # ---- overlay -----------------------------------------------------------------------------------
@@ -217,10 +224,24 @@ def test_overlay_overrides_builtin_and_adds(tmp_path: Path, monkeypatch: pytest.
     overlay.write_text(
         json.dumps(
             [
-                {"id": "tencent_bugly", "name": "Bugly (mine)", "owner": "Tencent", "owner_country": "CN",
-                 "category": "crash reporting", "code_prefixes": ["com.tencent.bugly"], "domains": ["bugly.example.cn"]},
-                {"id": "acme_tracker", "name": "Acme", "owner": "Acme", "owner_country": "FR",
-                 "category": "analytics", "code_prefixes": ["com.acme.track"], "domains": ["t.acme.example"]},
+                {
+                    "id": "tencent_bugly",
+                    "name": "Bugly (mine)",
+                    "owner": "Tencent",
+                    "owner_country": "CN",
+                    "category": "crash reporting",
+                    "code_prefixes": ["com.tencent.bugly"],
+                    "domains": ["bugly.example.cn"],
+                },
+                {
+                    "id": "acme_tracker",
+                    "name": "Acme",
+                    "owner": "Acme",
+                    "owner_country": "FR",
+                    "category": "analytics",
+                    "code_prefixes": ["com.acme.track"],
+                    "domains": ["t.acme.example"],
+                },
             ]
         ),  # fmt: skip
         encoding="utf-8",
@@ -256,11 +277,26 @@ def test_overlay_rewrite_is_picked_up(tmp_path: Path) -> None:
         ('{"a": 1}', "expected a JSON list"),
         ("[1]", "entry 0 is not an object"),
         ('[{"id": "Bad-Id"}]', "snake_case"),
-        ('[{"id": "ok", "name": "n", "owner": "o", "owner_country": "China", "category": "push"}]', "owner_country"),
-        ('[{"id": "ok", "name": "n", "owner": "o", "owner_country": "CN", "category": "spyware"}]', "unknown category"),
-        ('[{"id": "ok", "name": "n", "owner": "o", "category": "push", "code_prefixes": ["com..x"]}]', "dotted Java name"),
-        ('[{"id": "ok", "name": "n", "owner": "o", "category": "push", "domains": ["http://x.com/"]}]', "not a host name"),
-        ('[{"id": "ok", "name": "n", "owner": "o", "category": "push", "domains": "x.com"}]', "list of strings"),
+        (
+            '[{"id": "ok", "name": "n", "owner": "o", "owner_country": "China", "category": "push"}]',
+            "owner_country",
+        ),
+        (
+            '[{"id": "ok", "name": "n", "owner": "o", "owner_country": "CN", "category": "spyware"}]',
+            "unknown category",
+        ),
+        (
+            '[{"id": "ok", "name": "n", "owner": "o", "category": "push", "code_prefixes": ["com..x"]}]',
+            "dotted Java name",
+        ),
+        (
+            '[{"id": "ok", "name": "n", "owner": "o", "category": "push", "domains": ["http://x.com/"]}]',
+            "not a host name",
+        ),
+        (
+            '[{"id": "ok", "name": "n", "owner": "o", "category": "push", "domains": "x.com"}]',
+            "list of strings",
+        ),
     ],
 )
 def test_malformed_overlay(tmp_path: Path, content: str, problem: str) -> None:
@@ -287,11 +323,19 @@ def test_missing_or_binary_overlay(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("signature", "prefixes", "skipped"),
     [
-        ("com.facebook.ads.|com.facebook.audiencenetwork", ("com.facebook.ads", "com.facebook.audiencenetwork"), 0),
+        (
+            "com.facebook.ads.|com.facebook.audiencenetwork",
+            ("com.facebook.ads", "com.facebook.audiencenetwork"),
+            0,
+        ),
         ("com.databerries.|com.geolocstation.", ("com.databerries", "com.geolocstation"), 0),
         (".LigatusManager|com.ligatus.android.adframework", ("com.ligatus.android.adframework",), 1),
         (".sizmek.", (), 1),  # matches mid-name: not a prefix
-        ("com.google.firebase.analytics.FirebaseAnalytics", ("com.google.firebase.analytics.FirebaseAnalytics",), 0),
+        (
+            "com.google.firebase.analytics.FirebaseAnalytics",
+            ("com.google.firebase.analytics.FirebaseAnalytics",),
+            0,
+        ),
         ("com\\.example\\.sdk", ("com.example.sdk",), 0),
         ("com.foo.(bar|baz)", (), 2),
         ("com", (), 1),  # a single component would match half of all apps
@@ -379,7 +423,12 @@ def test_import_hand_made_file(tmp_path: Path) -> None:
     db = load_signatures(overlay)
     acme = db.get("exodus_2")
     assert acme is not None
-    assert (acme.owner, acme.owner_country, acme.category, acme.source) == ("unknown", "", "advertising", "exodus:trackers.json")
+    assert (acme.owner, acme.owner_country, acme.category, acme.source) == (
+        "unknown",
+        "",
+        "advertising",
+        "exodus:trackers.json",
+    )
     assert acme.domains == ("acmetrack.io",)
     sf = db.get("exodus_3")
     assert sf is not None and (sf.owner, sf.owner_country, sf.category) == ("Salesforce", "US", "analytics")
@@ -396,7 +445,9 @@ def test_import_keeps_user_entries(tmp_path: Path) -> None:
     mine = {"id": "mine", "name": "Mine", "owner": "Me", "owner_country": "DE", "category": "analytics",
             "code_prefixes": ["de.me.track"], "domains": []}  # fmt: skip
     overlay.write_text(json.dumps([mine]), encoding="utf-8")
-    src = write_exodus(tmp_path / "t.json", {"9": {"name": "T", "code_signature": "com.t9.sdk", "network_signature": ""}})
+    src = write_exodus(
+        tmp_path / "t.json", {"9": {"name": "T", "code_signature": "com.t9.sdk", "network_signature": ""}}
+    )
     import_exodus(src, overlay)
     ids = [e["id"] for e in json.loads(overlay.read_text(encoding="utf-8"))]
     assert ids == ["mine", "exodus_9"]
@@ -407,8 +458,8 @@ def test_import_keeps_user_entries(tmp_path: Path) -> None:
     [
         (b"", "not valid JSON"),
         (b"\x00\x01\x02\xff", "not UTF-8"),
-        (b"[]", "no \"trackers\" object"),
-        (b'{"trackers": 5}', "no \"trackers\" object"),
+        (b"[]", 'no "trackers" object'),
+        (b'{"trackers": 5}', 'no "trackers" object'),
         (b'{"trackers": {"1": "x"}}', "tracker 1 is not an object"),
         (b'{"trackers": {"1": {"code_signature": "a.b"}}}', "tracker 1 has no name"),
         (b'{"trackers": {"1": {"name": "n", "code_signature": 7}}}', "must be strings"),
