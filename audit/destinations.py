@@ -204,11 +204,12 @@ def list_destinations(
 ) -> list[Destination]:
     """Every (host, ip, port) in the case file (or of one ``app``), sorted by host, IP and port.
 
-    ``enricher`` defaults to the embedded geo-IP database; ``companies`` to the bundled company
-    database (``audit.enrich.company.load_companies()``). Geo-IP answers are cached in the case file
-    together with the database(s) that gave them."""
+    ``enricher`` defaults to :func:`enricher_for` the case (the ``.mmdb`` files the recorder was
+    given, else the embedded geo-IP database); ``companies`` to the bundled company database
+    (``audit.enrich.company.load_companies()``). Geo-IP answers are cached in the case file together
+    with the database(s) that gave them."""
     if enricher is None:
-        enricher = Enricher()
+        enricher = enricher_for(store)
     if companies is None:
         companies = _default_companies()
     rows = _aggregate(store, app)
