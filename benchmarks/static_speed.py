@@ -16,7 +16,8 @@ For every input:
   const-string references of the endpoint-like strings (median of 3);
 * ``floor``: inflate each DEX and run one bytes regex for URLs over it, nothing else (median of 3);
 * ``androguard``: ``AnalyzeAPK`` (once) and ``APK`` + ``DEX(...).get_strings()`` for every DEX
-  (once), each in its own process with a time limit; skipped above ``--androguard-max-mb``;
+  (once), each in its own process with a time limit; by default on the registry APKs and the two
+  smaller scaling apps (``--androguard-on``);
 * ``exact``: on the registry APKs, the reader against the androguard reference of
   tests/static/test_dex_reference.py (strings, classes, string → classes), DEX by DEX.
 
@@ -69,8 +70,8 @@ def median_time(fn: Callable[[], object], runs: int) -> float:
     return statistics.median(times)
 
 
-def run_child(argv: list[str], timeout: float | None = None) -> tuple[float, int, int]:
-    """Wall seconds, peak RSS in bytes and exit status of one child process."""
+def run_child(argv: list[str], timeout: float | None = None) -> tuple[float, int, int, float]:
+    """Wall seconds, peak RSS in bytes, exit status and CPU seconds (user + system) of one child."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = None if timeout is None else start + timeout
@@ -81,11 +82,11 @@ def run_child(argv: list[str], timeout: float | None = None) -> tuple[float, int
         if deadline is not None and time.perf_counter() > deadline:
             proc.kill()
             os.wait4(proc.pid, 0)
-            return float("inf"), 0, -9
+            return float("inf"), 0, -9, float("inf")
         time.sleep(0.005)
     wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return wall, usage.ru_maxrss * 1024, proc.returncode
+    return wall, usage.ru_maxrss * 1024, proc.returncode, usage.ru_utime + usage.ru_stime
 
 
 # --------------------------------------------------------------------------------------------
@@ -94,14 +95,21 @@ def run_child(argv: list[str], timeout: float | None = None) -> tuple[float, int
 
 
 def measure_scan(apk: Path, runs: int) -> dict[str, float]:
-    walls, rss = [], []
+    walls, rss, cpus = [], [], []
     for _ in range(runs):
-        wall, peak, status = run_child([AUDIT, "scan", "--json", str(apk)])
+        wall, peak, status, cpu = run_child([AUDIT, "scan", "--json", str(apk)])
         if status != 0:
             raise SystemExit(f"audit scan {apk.name} exited with {status}")
         walls.append(wall)
         rss.append(peak)
-    return {"scan_s": statistics.median(walls), "scan_min_s": min(walls), "scan_rss_mb": max(rss) / 2**20}
+        cpus.append(cpu)
+    return {
+        "scan_s": statistics.median(walls),
+        "scan_min_s": min(walls),
+        "scan_cpu_s": statistics.median(cpus),
+        "scan_rss_mb": max(rss) / 2**20,
+        "load_average": os.getloadavg()[0],
+    }
 
 
 def read_all(apk: Path) -> tuple[int, int, int]:
@@ -142,7 +150,7 @@ print(sum(len(DEX(d).get_strings()) for d in apk.get_all_dex()))
 def measure_androguard(apk: Path, timeout: float) -> dict[str, float]:
     out = {}
     for key, code in (("androguard_strings_s", _ANDROGUARD_STRINGS), ("androguard_analyze_s", _ANDROGUARD_ANALYZE)):
-        wall, peak, status = run_child([sys.executable, "-c", code, str(apk)], timeout)
+        wall, peak, status, _ = run_child([sys.executable, "-c", code, str(apk)], timeout)
         out[key] = wall if status == 0 else float("inf")
         out[key.replace("_s", "_rss_mb")] = peak / 2**20
     return out
@@ -178,7 +186,7 @@ def measure(apk: Path, args: argparse.Namespace) -> dict[str, object]:
     result["reader_s"] = median_time(lambda: read_all(apk), 1 if args.quick else 3)
     result["floor_s"] = median_time(lambda: floor(apk), 1 if args.quick else 3)
     result.update(measure_scan(apk, 1 if args.quick else args.runs))
-    if apk.stat().st_size / 1e6 <= args.androguard_max_mb and not args.no_androguard:
+    if apk.name in args.androguard_on and not args.no_androguard:
         result.update(measure_androguard(apk, args.androguard_timeout))
     if apk.name in REGISTRY and not args.no_exact:
         result.update(exactness(apk))
@@ -221,13 +229,14 @@ def markdown(results: dict[str, dict]) -> str:
             return "timeout"
         return format(v, fmt) if isinstance(v, float) else str(v)
 
-    head = ("| input | APK MB | DEX files | DEX MB | classes | strings | scan s (median) | scan peak RSS MB "
-            "| reader s | floor s | APK+get_strings s | AnalyzeAPK s |")
-    rows = [head, "|" + "---|" * 12]
+    head = ("| input | APK MB | DEX files | DEX MB | classes | strings | scan s (median) | scan CPU s "
+            "| scan peak RSS MB | reader s | floor s | APK+get_strings s | AnalyzeAPK s |")
+    rows = [head, "|" + "---|" * 13]
     for r in results.values():
         rows.append(
             f"| {r['input']} | {r['apk_mb']:.1f} | {r['dex_files']} | {r['dex_mb']:.1f} | {r['classes']} "
-            f"| {r['strings']} | {f(r['scan_s'])} | {r['scan_rss_mb']:.0f} | {f(r['reader_s'])} "
+            f"| {r['strings']} | {f(r['scan_s'])} | {f(r.get('scan_cpu_s'))} | {r['scan_rss_mb']:.0f} "
+            f"| {f(r['reader_s'])} "
             f"| {f(r['floor_s'])} | {f(r.get('androguard_strings_s'), '.1f')} "
             f"| {f(r.get('androguard_analyze_s'), '.1f')} |"
         )
@@ -279,7 +288,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="one run of everything")
     parser.add_argument("--no-androguard", action="store_true")
     parser.add_argument("--no-exact", action="store_true")
-    parser.add_argument("--androguard-max-mb", type=float, default=30.0, help="skip androguard on larger APKs")
+    parser.add_argument(
+        "--androguard-on", nargs="*", default=[*REGISTRY, "synth-1k.apk", "synth-10k.apk"],
+        help="inputs to run androguard on (it needs minutes on the bigger ones)",
+    )
     parser.add_argument("--androguard-timeout", type=float, default=1800.0)
     parser.add_argument("--out", type=Path, default=CACHE / "static_speed.json")
     args = parser.parse_args(argv)
