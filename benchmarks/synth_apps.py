@@ -229,8 +229,11 @@ def build_multidex(dex_count: int, classes_per_dex: int, out: Path, manifest_fro
 def check_dex_against_androguard(path: Path) -> None:
     """Sanity check of write_dex: androguard parses one generated DEX and agrees with our reader."""
     from androguard.core.dex import DEX
+    from loguru import logger
 
     from audit.static.dex import DexFile
+
+    logger.remove()  # androguard logs every parsed section at DEBUG
 
     with zipfile.ZipFile(path) as z:
         data = z.read("classes.dex")
