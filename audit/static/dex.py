@@ -40,7 +40,7 @@ _FILL_ARRAY_DATA_PAYLOAD = 0x0300
 
 def _width_table() -> bytes:
     """Instruction width in 16-bit code units, indexed by opcode (the format's first digit)."""
-    widths = [1] * 256  # 10x/11x/12x/11n/10t and the unused opcodes (decoded as 00x, one unit)
+    widths = [1] * 256  # 10x/11x/12x/11n/10t
     ranges = {
         2: [(0x02, 0x02), (0x05, 0x05), (0x08, 0x08), (0x13, 0x13), (0x15, 0x16), (0x19, 0x1A),
             (0x1C, 0x1C), (0x1F, 0x20), (0x22, 0x23), (0x29, 0x29), (0x2D, 0x3D), (0x44, 0x6D),
@@ -54,10 +54,14 @@ def _width_table() -> bytes:
         for lo, hi in spans:
             for op in range(lo, hi + 1):
                 widths[op] = width
+    # unused opcodes: the verifier rejects a method containing one, so decoding stops there (width 0)
+    for lo, hi in [(0x3E, 0x43), (0x73, 0x73), (0x79, 0x7A), (0xE3, 0xF9)]:
+        for op in range(lo, hi + 1):
+            widths[op] = 0
     return bytes(widths)
 
 
-#: Width of every Dalvik instruction in code units, by opcode.
+#: Width of every Dalvik instruction in code units, by opcode; 0 for the unused opcodes.
 INSTRUCTION_WIDTHS = _width_table()
 
 
@@ -392,8 +396,8 @@ class DexFile:
                 elif ident == _SPARSE_SWITCH_PAYLOAD and pc + 4 <= end:
                     pc += 2 * (struct.unpack_from("<H", data, pc + 2)[0] * 4 + 2)
                 elif ident == _FILL_ARRAY_DATA_PAYLOAD and pc + 8 <= end:
-                    width, count = struct.unpack_from("<HI", data, pc + 2)
-                    pc += 2 * ((width * count + 1) // 2 + 4)
+                    element_width, count = struct.unpack_from("<HI", data, pc + 2)
+                    pc += 2 * ((element_width * count + 1) // 2 + 4)
                 else:
                     break  # not a valid instruction: stop, like the Dalvik verifier would reject it
                 continue
@@ -401,7 +405,10 @@ class DexFile:
                 found.add(data[pc + 2] | data[pc + 3] << 8)
             elif op == _OP_CONST_STRING_JUMBO and pc + 6 <= end:
                 found.add(struct.unpack_from("<I", data, pc + 2)[0])
-            pc += 2 * widths[op]
+            width = widths[op]
+            if not width:
+                break
+            pc += 2 * width
         self._method_strings[code_off] = found
         return found
 

@@ -8,12 +8,14 @@ wide literals, where a naive byte scan would report them.
 from __future__ import annotations
 
 import functools
+import hashlib
 import random
 import shutil
 import struct
 import subprocess
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -263,7 +265,9 @@ def test_instruction_widths_cover_every_format() -> None:
     assert INSTRUCTION_WIDTHS[0x18] == 5  # const-wide 51l
     assert INSTRUCTION_WIDTHS[0xFA] == 4 and INSTRUCTION_WIDTHS[0xFB] == 4  # invoke-polymorphic 45cc/4rcc
     assert INSTRUCTION_WIDTHS[0x26] == 3 and INSTRUCTION_WIDTHS[0x2B] == 3  # 31t
-    assert set(INSTRUCTION_WIDTHS) == {1, 2, 3, 4, 5}
+    assert INSTRUCTION_WIDTHS[0x3E] == 0 and INSTRUCTION_WIDTHS[0xF9] == 0  # unused: decoding stops
+    assert set(INSTRUCTION_WIDTHS) == {0, 1, 2, 3, 4, 5}
+    assert sum(1 for w in INSTRUCTION_WIDTHS if w == 0) == 6 + 1 + 2 + 23
 
 
 # --------------------------------------------------------------------------------------------
@@ -313,6 +317,26 @@ def test_payload_patterns_are_really_in_the_bytes(small_dex: bytes) -> None:
     pattern = bytes([0x1A, 0x00]) + struct.pack("<H", strings.index(PAYLOAD_ONLY))
     hits = [i for i in range(0, len(small_dex) - 3, 2) if small_dex[i : i + 4] == pattern]
     assert len(hits) >= 6  # packed key, 2 sparse keys, 2 array values, wide literal (+ the real load)
+
+
+def with_unused_opcode(dex: bytes) -> tuple[bytes, int]:
+    """``dex`` with com.ex.A.texts()'s first const-string replaced by an unused opcode (0x3e) and a
+    nop; returns it and the index of a string only the rest of texts() loads."""
+    strings = DexFile(dex, "x").strings()
+    first = bytes([0x1A, 0x00]) + struct.pack("<H", strings.index(NON_ASCII[0]))
+    pos = next(i for i in range(0, len(dex), 2) if dex[i : i + 4] == first)
+    patched = bytearray(dex[:pos] + b"\x3e\x00\x00\x00" + dex[pos + 4 :])
+    patched[12:32] = hashlib.sha1(patched[32:]).digest()
+    struct.pack_into("<I", patched, 8, zlib.adler32(patched[12:]))
+    return bytes(patched), strings.index(NON_ASCII[1])
+
+
+def test_unused_opcode_ends_the_method(small_dex: bytes) -> None:
+    """The verifier rejects a method with an unused opcode; its later loads do not count (as androguard)."""
+    patched, later = with_unused_opcode(small_dex)
+    refs = DexFile(patched, "patched.dex").string_references([later])
+    assert refs[later] == set()
+    assert DexFile(small_dex, "orig.dex").string_references([later])[later] == {"com.ex.A"}
 
 
 def test_jumbo_index_beyond_16_bits(jumbo_dex: bytes) -> None:

@@ -1,7 +1,7 @@
 """Exactness: the fast reader must agree with a slow androguard walk on every DEX we have.
 
 Reference: ``androguard.core.dex.DEX`` strings, class names, and const-string/const-string/jumbo found by
-decoding every instruction of every method. Inputs: each ``classes*.dex`` of the committed fixture APKs
+decoding every instruction of every method (up to the first invalid one, where androguard stops). Inputs: each ``classes*.dex`` of the committed fixture APKs
 (tests/fixtures/apks/*.apk) and the DEX files assembled from smali in ``test_dex``.
 """
 
@@ -14,7 +14,7 @@ import pytest
 
 from audit.static.dex import DexFile, descriptor_to_name
 from tests.conftest import FIXTURES
-from tests.static.test_dex import jumbo_dex, small_dex  # noqa: F401  (fixtures; each DEX is built once)
+from tests.static.test_dex import jumbo_dex, small_dex, with_unused_opcode  # noqa: F401  (fixtures built once)
 
 OP_CONST_STRING = 0x1A
 OP_CONST_STRING_JUMBO = 0x1B
@@ -22,7 +22,7 @@ OP_CONST_STRING_JUMBO = 0x1B
 
 def reference(data: bytes) -> tuple[list[str], list[str], dict[int, set[str]]]:
     """strings, class names and string index → loading classes, the slow way."""
-    from androguard.core.dex import DEX
+    from androguard.core.dex import DEX, InvalidInstruction
 
     dex = DEX(data)
     classes = [descriptor_to_name(c.get_name()) for c in dex.get_classes()]
@@ -30,9 +30,12 @@ def reference(data: bytes) -> tuple[list[str], list[str], dict[int, set[str]]]:
     for cls in dex.get_classes():
         name = descriptor_to_name(cls.get_name())
         for method in cls.get_methods():
-            for ins in method.get_instructions():
-                if ins.get_op_value() in (OP_CONST_STRING, OP_CONST_STRING_JUMBO):
-                    refs.setdefault(ins.get_ref_kind(), set()).add(name)
+            try:
+                for ins in method.get_instructions():
+                    if ins.get_op_value() in (OP_CONST_STRING, OP_CONST_STRING_JUMBO):
+                        refs.setdefault(ins.get_ref_kind(), set()).add(name)
+            except InvalidInstruction:
+                continue  # androguard stops decoding the method at an invalid instruction
     return dex.get_strings(), classes, refs
 
 
@@ -76,6 +79,10 @@ def test_fixture_apks_match_androguard(label: str, apk: Path, entry: str) -> Non
 
 def test_payloads_and_text_match_androguard(small_dex: bytes) -> None:  # noqa: F811
     assert_same(small_dex, "small.dex")
+
+
+def test_unused_opcode_matches_androguard(small_dex: bytes) -> None:  # noqa: F811
+    assert_same(with_unused_opcode(small_dex)[0], "unused.dex")
 
 
 def test_jumbo_matches_androguard(jumbo_dex: bytes) -> None:  # noqa: F811
