@@ -152,7 +152,7 @@ def measure_androguard(apk: Path, timeout: float) -> dict[str, float]:
     for key, code in (("androguard_strings_s", _ANDROGUARD_STRINGS), ("androguard_analyze_s", _ANDROGUARD_ANALYZE)):
         wall, peak, status, _ = run_child([sys.executable, "-c", code, str(apk)], timeout)
         out[key] = wall if status == 0 else float("inf")
-        out[key.replace("_s", "_rss_mb")] = peak / 2**20
+        out[key.removesuffix("_s") + "_rss_mb"] = peak / 2**20
     return out
 
 
