@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import time
 import typing
 from collections.abc import Callable, Sequence
@@ -291,6 +292,30 @@ def dns_records(flow: Any, *, app: str) -> list[Connection | DnsRecord]:
     return out
 
 
+def host_rules(ignore_hosts: Sequence[str], allow_hosts: Sequence[str]) -> Callable[[str, int], bool]:
+    """mitmproxy's ignore/allow rule as a predicate on (host, port): patterns are regular
+    expressions searched in ``host:port``, case-insensitively; invalid ones are skipped."""
+
+    def compile_all(patterns: Sequence[str]) -> list[re.Pattern[str]]:
+        out = []
+        for p in patterns:
+            try:
+                out.append(re.compile(p, re.IGNORECASE))
+            except re.error:
+                continue
+        return out
+
+    ignore, allow = compile_all(ignore_hosts), compile_all(allow_hosts)
+
+    def ignored(host: str, port: int) -> bool:
+        spec = f"{host}:{port}"
+        if ignore and any(r.search(spec) for r in ignore):
+            return True
+        return bool(allow) and not any(r.search(spec) for r in allow)
+
+    return ignored
+
+
 # --------------------------------------------------------------------------------------------
 # Connections that yield no flow (pinning, passthrough)
 # --------------------------------------------------------------------------------------------
@@ -321,10 +346,14 @@ class ConnState:
 class ConnectionTracker:
     """Follows client connections through the connection-level hooks and, when one closes
     without having carried any flow, turns it into a ``tls``/``tcp``/``quic`` :class:`Connection`
-    (``tls`` = failed, passthrough or — a handshake with no request — intercepted)."""
+    (``tls`` = failed, passthrough or — a handshake with no request — intercepted).
 
-    def __init__(self) -> None:
+    ``ignored(host, port)`` tells whether mitmproxy's ``ignore_hosts``/``allow_hosts`` make it relay
+    a connection unread; a connection without TLS, flows or such a rule was just idle (``none``)."""
+
+    def __init__(self, ignored: Callable[[str, int], bool] | None = None) -> None:
         self.states: dict[str, ConnState] = {}
+        self.ignored = ignored or (lambda host, port: False)
 
     def state(self, client: Any) -> ConnState:
         st = self.states.get(client.id)
@@ -354,12 +383,16 @@ class ConnectionTracker:
         st = self.states.pop(client.id, None)
         if st is None or st.has_flows or not (st.server_attempted or st.tls_seen):
             return None
+        target_host = st.target[0].lower().rstrip(".") if st.target else None
+        port = st.port or (st.target[1] if st.target else None)
         if st.tls is not None:
             tls = st.tls
         elif st.tls_seen:
             tls = "failed"  # handshake started, neither completed nor failed: the client hung up
+        elif port is not None and any(self.ignored(h, port) for h in (target_host, st.sni, st.ip) if h):
+            tls = "passthrough"  # relayed without looking (ignore_hosts / allow_hosts)
         else:
-            tls = "passthrough"  # relayed without looking (ignore_hosts)
+            tls = "none"
         if st.tls_seen:
             protocol = "quic" if st.transport == "udp" else "tls"
         else:
@@ -369,7 +402,8 @@ class ConnectionTracker:
             error = "client closed the connection during the TLS handshake"
         elif error is None and tls == "intercepted":
             error = "no request on the intercepted connection"
-        target_host = st.target[0].lower().rstrip(".") if st.target else None
+        elif error is None and tls == "none":
+            error = "closed before any request"
         ip = st.ip or (normalize_ip(target_host) if target_host else None)
         return Connection(
             ts=st.ts,
@@ -381,7 +415,7 @@ class ConnectionTracker:
             host=(st.sni or target_host or ip),
             sni=st.sni,
             ip=ip,
-            port=st.port or (st.target[1] if st.target else None),
+            port=port,
             client=st.client,
             tls_version=st.tls_version,
             alpn=",".join(st.alpn_offers) or None,
@@ -485,6 +519,10 @@ class Recorder:
                 self.writer.flush_interval = self.flush_interval
         if "audit_app" in updated:
             self.app = opts.audit_app
+        if updated & {"ignore_hosts", "allow_hosts"} or self.writer is None:
+            self.tracker.ignored = host_rules(
+                getattr(opts, "ignore_hosts", None) or (), getattr(opts, "allow_hosts", None) or ()
+            )
         if "audit_device" in updated:
             try:
                 # Loaded here (also in process mode) so that a bad profile fails at startup.

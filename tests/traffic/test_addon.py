@@ -17,7 +17,7 @@ from mitmproxy.test import taddons, tflow
 
 from audit.models import Connection
 from audit.store import Store
-from audit.traffic.addon import META_KEY, ConnectionTracker, Recorder
+from audit.traffic.addon import META_KEY, ConnectionTracker, Recorder, host_rules
 from tests.enrich.mmdb import asn, city, write_mmdb
 
 AAID = "38400000-8cf0-11bd-b23e-10b96e40000d"
@@ -265,23 +265,45 @@ def test_connection_with_flows_is_not_a_separate_row(recorder: tuple[Recorder, A
     assert [(c.protocol, c.host) for c in rows(db)] == [("https", "intercepted.example")]
 
 
-def test_ignored_connection_is_passthrough(recorder: tuple[Recorder, Any], db: Path) -> None:
-    r, _ = recorder
+def _connect_only(r: Recorder, host: str, ip: str) -> None:
     client = tflow.tclient_conn()
     server = tflow.tserver_conn()
-    server.address = ("bank.example", 443)
-    server.peername = ("203.0.113.9", 443)
+    server.address = (host, 443)
+    server.peername = (ip, 443)
     server.sni = None
     r.server_connect(server_hooks.ServerConnectionHookData(server, client))
     r.server_connected(server_hooks.ServerConnectionHookData(server, client))
     r.client_disconnected(client)
-    # A client that connected and left without asking for anything leaves no row.
+
+
+def test_ignored_connection_is_passthrough(recorder: tuple[Recorder, Any], db: Path) -> None:
+    r, tctx = recorder
+    tctx.configure(r, ignore_hosts=[r"^(.+\.)?bank\.example:443$"])
+    _connect_only(r, "bank.example", "203.0.113.9")
+    # Connected, but neither ignored nor used: an idle contact, not a passthrough.
+    _connect_only(r, "idle.example", "203.0.113.10")
+    # A client that connected and left without asking for any server leaves no row.
     idle = tflow.tclient_conn()
     r.client_connected(idle)
     r.client_disconnected(idle)
     r.done()
-    (c,) = rows(db)
-    assert (c.protocol, c.tls, c.host, c.ip, c.port) == ("tcp", "passthrough", "bank.example", "203.0.113.9", 443)
+    bank, other = rows(db)
+    assert (bank.protocol, bank.tls, bank.host, bank.ip, bank.port) == ("tcp", "passthrough", "bank.example", "203.0.113.9", 443)
+    assert (other.tls, other.host, other.error) == ("none", "idle.example", "closed before any request")
+
+
+@pytest.mark.parametrize(
+    ("ignore", "allow", "spec", "expected"),
+    [
+        ([r"bank\.example"], [], ("bank.example", 443), True),
+        ([r"bank\.example"], [], ("news.example", 443), False),
+        ([], [r"^api\.example:443$"], ("cdn.example", 443), True),
+        ([], [r"^api\.example:443$"], ("API.example", 443), False),
+        (["(unclosed"], [], ("x.example", 1), False),
+    ],
+)
+def test_host_rules(ignore: list[str], allow: list[str], spec: tuple[str, int], expected: bool) -> None:
+    assert host_rules(ignore, allow)(*spec) is expected
 
 
 def test_open_connections_are_written_on_done(db: Path) -> None:
