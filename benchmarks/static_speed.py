@@ -11,7 +11,7 @@ Usage::
 For every input:
 
 * ``scan``: whole-process ``audit scan --json`` wall time, median of ``--runs`` (default 5), and its
-  peak RSS (``ru_maxrss`` of that child, from ``os.wait4``);
+  peak RSS and CPU time (GNU ``/usr/bin/time``);
 * ``reader``: in-process, the DEX reader alone: inflate each DEX, strings, class names and the
   const-string references of the URL-like strings (median of 3);
 * ``floor``: inflate each DEX and run one bytes regex for URLs over it, nothing else (median of 3);
@@ -31,9 +31,11 @@ import argparse
 import json
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from collections.abc import Callable
@@ -50,6 +52,7 @@ REGISTRY = ["Yosemite.apk", "appium-uiautomator2-server-v10.6.6.apk"]
 SCALING = ["synth-1k.apk", "synth-10k.apk", "synth-100k.apk"]
 BIG = "synth-50dex.apk"
 AUDIT = str(Path(sys.executable).with_name("audit"))
+TIME = "/usr/bin/time"  # GNU time: peak RSS and CPU of exactly the measured command
 _DEX_ENTRY = re.compile(r"classes\d*\.dex")
 _URL_BYTES = re.compile(rb"https?://[\x21-\x7e]{4,}")
 
@@ -69,22 +72,29 @@ def median_time(fn: Callable[[], object], runs: int) -> float:
 
 
 def run_child(argv: list[str], timeout: float | None = None) -> tuple[float, int, int, float]:
-    """Wall seconds, peak RSS in bytes, exit status and CPU seconds (user + system) of one child."""
+    """Wall seconds, peak RSS in bytes, exit status and CPU seconds (user + system) of one child.
+
+    The child runs under ``/usr/bin/time``: Linux counts the RSS a process had before ``exec`` in its
+    ``ru_maxrss``, so a child forked straight from this (big) process would report our memory."""
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = None if timeout is None else start + timeout
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if deadline is not None and time.perf_counter() > deadline:
-            proc.kill()
-            os.wait4(proc.pid, 0)
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
+        proc = subprocess.Popen(
+            [TIME, "-f", "%M %U %S", "-o", report.name, *argv],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # so a timeout can stop time and the measured command together
+        )
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
             return float("inf"), 0, -9, float("inf")
-        time.sleep(0.005)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return wall, usage.ru_maxrss * 1024, proc.returncode, usage.ru_utime + usage.ru_stime
+        wall = time.perf_counter() - start
+        fields = report.read().split()
+    # GNU time prefixes "Command exited with non-zero status N" when the child fails
+    rss_kb, user, system = (float(x) for x in fields[-3:])
+    return wall, int(rss_kb) * 1024, proc.returncode, user + system
 
 
 # --------------------------------------------------------------------------------------------
@@ -311,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     args.previous = previous
     results: dict[str, dict] = {n: previous[n] for n in previous if n not in names}
     for name in names:
-        results[name] = measure(CACHE / name, args)
+        results[name] = {**previous.get(name, {}), **measure(CACHE / name, args)}
         args.out.write_text(json.dumps(results, indent=1))
     ordered = {n: results[n] for n in [*REGISTRY, *SCALING, BIG] if n in results}
 
