@@ -215,12 +215,8 @@ def child_main(db_path: str) -> int:
     logging.getLogger("audit").setLevel(logging.WARNING)
 
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    # Background work: when CPU is short, the proxy serving the app comes first; the writer catches
-    # up from its pipe (the proxy side batches, so a backlog costs no extra writes).
-    try:
-        os.nice(10)
-    except (AttributeError, OSError):  # pragma: no cover - platforms without nice
-        pass
+    # No lower CPU priority (os.nice): on a saturated machine a niced writer falls behind and its
+    # backlog grows without bound (docs/benchmarks.md); at normal priority it keeps up.
     try:
         store = Store(db_path, check_same_thread=False)
     except AuditError as e:
