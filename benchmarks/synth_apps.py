@@ -229,7 +229,7 @@ def build_multidex(dex_count: int, classes_per_dex: int, out: Path, manifest_fro
         first = d * classes_per_dex
         classes = [(class_name(n), class_strings(rng, n, 13)) for n in range(first, first + classes_per_dex)]
         # each class loads its strings several times, so code is a realistic share of the file
-        dex = write_dex([(name, list(ss) * 5) for name, ss in classes])
+        dex = write_dex([(name, list(ss) * 8) for name, ss in classes])
         entries.append(("classes.dex" if d == 0 else f"classes{d + 1}.dex", dex, False))
     return write_zip(out, entries)
 
