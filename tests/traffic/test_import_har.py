@@ -175,3 +175,14 @@ def test_hostile_har_kept_verbatim() -> None:
     blob = json.dumps([c.to_dict() for c in conns])
     assert "<svg onload=alert(1)>" in blob and "</script><script>" in blob
     assert any(c.ip == "<b>198.51.100.9</b>" for c in conns)  # stored as given; enrichment calls it invalid
+
+
+def test_demo_hosts_agree_with_the_apk_truth() -> None:
+    """The capture's "in the binary" hosts are exactly those the demo APK's truth file lists."""
+    from tests.fixtures.captures.build_captures import HOSTS
+
+    truth = FIXTURES / "apks" / "messenger.truth.json"
+    if not truth.exists():
+        pytest.skip("APK fixtures not built")
+    text = truth.read_text(encoding="utf-8")
+    assert {h for h, v in HOSTS.items() if v.in_binary} == {h for h in HOSTS if f'"{h}' in text or f"//{h}" in text}
