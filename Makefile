@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m audit run tests/fixtures/apks/messenger.apk --capture tests/fixtures/captures/messenger.har \
-		--db reports/demo.sqlite -o reports/demo.html
+	rm -f reports/demo.sqlite reports/demo.sqlite-wal reports/demo.sqlite-shm
+	$(PY) -m audit run tests/fixtures/apks/messenger.apk --capture tests/fixtures/captures/messenger.flows \
+		--device tests/fixtures/captures/device.toml --db reports/demo.sqlite -o reports/demo.html
 
 lint: $(STAMP)
 	$(PY) -m ruff check audit tests addons benchmarks
