@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -24,6 +25,9 @@ log = logging.getLogger(__name__)
 MIB = 1 << 20
 ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 _CHUNK = 64 * 1024  # small reads keep the compressed input consumed per step small too
+RECOVER_MAX = 1024 * MIB
+"""Largest damaged archive whose entries we try to recover from local headers (it is read into memory)."""
+_LOCAL = struct.Struct("<4sHHHHHIIIHH")  # local file header, APPNOTE 4.3.7
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,7 @@ class Archive:
     ) -> Archive:
         """Open a path or in-memory bytes; raises :class:`ArchiveError` if it is not a readable zip."""
         limits = limits or Limits()
+        notes: list[str] = []
         try:
             if isinstance(source, bytes):
                 size = len(source)
@@ -88,10 +93,17 @@ class Archive:
                 zf = zipfile.ZipFile(source)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as e:
             where = f"{label}: {prefix}" if prefix else f"{label}: "
-            if head in ZIP_MAGICS:
+            if head not in ZIP_MAGICS:
+                raise ArchiveError(f"{where}not a zip archive") from e
+            recovered = _recover(source, size, limits)
+            if recovered is None:
                 raise ArchiveError(f"{where}truncated or corrupt zip archive (no readable central directory)") from e
-            raise ArchiveError(f"{where}not a zip archive") from e
-        archive = cls(label, zf, prefix, limits, size)
+            zf, count = recovered
+            notes.append(
+                f"{prefix}truncated or corrupt zip archive (no readable central directory):"
+                f" {count} entries recovered from local headers, the rest is lost"
+            )
+        archive = cls(label, zf, prefix, limits, size, notes)
         if len(zf.infolist()) > limits.entries:
             zf.close()
             raise ArchiveError(f"{label}: {len(zf.infolist())} entries, more than the {limits.entries} allowed")
@@ -149,7 +161,8 @@ class Archive:
                     self._read_total += len(chunk)
                     self._check(info, len(out), _consumed(f, declared), limit)
         except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError) as e:
-            raise EntryError(f"{self.prefix}{info.filename}: cannot be read ({e})") from e
+            reason = str(e) or ("data cut off" if isinstance(e, EOFError) else type(e).__name__)
+            raise EntryError(f"{self.prefix}{info.filename}: cannot be read ({reason})") from e
         return bytes(out)
 
     def _check(self, info: zipfile.ZipInfo, size: int, compressed: int, limit: int) -> None:
@@ -174,6 +187,56 @@ def _consumed(f: object, declared: int) -> int:
     if not isinstance(left, int) or not isinstance(tail, bytes) or not 0 <= left <= declared:
         return declared
     return max(1, declared - left - len(tail))
+
+
+def _recover(source: str | os.PathLike[str] | bytes, size: int, limits: Limits) -> tuple[zipfile.ZipFile, int] | None:
+    """Rebuild a central directory from the local file headers of a truncated or damaged zip.
+
+    A cut-off download or a partly overwritten APK still holds whole entries before the damage; with a
+    synthetic central directory appended, zipfile reads them with every limit still enforced. Entries
+    whose data runs past the end are kept with their declared size and fail to read later (a note)."""
+    if size > RECOVER_MAX:
+        return None
+    if isinstance(source, bytes):
+        data = source
+    else:
+        with open(source, "rb") as f:
+            data = f.read(RECOVER_MAX + 1)
+    central = bytearray()
+    count = 0
+    pos = data.find(b"PK\x03\x04")
+    while 0 <= pos and pos + _LOCAL.size <= len(data) and count < limits.entries:
+        (_sig, version, flags, method, mtime, mdate, crc, csize, usize, nlen, xlen) = _LOCAL.unpack_from(data, pos)
+        start = pos + _LOCAL.size + nlen + xlen
+        if start > len(data):
+            break
+        name = data[pos + _LOCAL.size : pos + _LOCAL.size + nlen]
+        nxt = data.find(b"PK\x03\x04", start if flags & 0x08 or not csize else start + csize)
+        if flags & 0x08 or not csize:
+            # Sizes follow the data in a descriptor (APPNOTE 4.3.9): the entry ends where the next
+            # header begins; a cut-off last entry gets the largest size allowed and fails when read.
+            end = nxt if nxt >= 0 else len(data)
+            if end - 16 >= start and data[end - 16 : end - 12] == b"PK\x07\x08":
+                crc, csize, usize = struct.unpack_from("<III", data, end - 12)
+            elif nxt >= 0 and end - 12 >= start:
+                crc, csize, usize = struct.unpack_from("<III", data, end - 12)
+            else:
+                csize, usize = end - start, limits.dex
+        central += struct.pack(
+            "<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 20, version, flags & ~0x08, method, mtime, mdate, crc,
+            csize, usize, nlen, 0, 0, 0, 0, 0, pos,
+        )  # fmt: skip
+        central += name
+        count += 1
+        pos = nxt
+    if not count:
+        return None
+    cd_offset = len(data)
+    eocd = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, count, count, len(central), cd_offset, 0)
+    try:
+        return zipfile.ZipFile(io.BytesIO(bytes(data) + bytes(central) + eocd)), count
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError):
+        return None
 
 
 class EntryError(ValueError):

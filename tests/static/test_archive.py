@@ -171,3 +171,46 @@ def test_proto_reader_rejects_garbage() -> None:
 
 def test_printable_strings() -> None:
     assert printable_strings(b"\x00\x01abc\x00https://a.example.cn/x\xff\xfeok") == ["https://a.example.cn/x"]
+
+
+def _streamed_zip(entries: dict[str, bytes]) -> bytes:
+    """A zip written to an unseekable stream: sizes and CRCs follow each entry in a data descriptor."""
+
+    class Unseekable(io.RawIOBase):
+        def __init__(self) -> None:
+            self.buf = bytearray()
+
+        def writable(self) -> bool:
+            return True
+
+        def write(self, b: bytes) -> int:  # type: ignore[override]
+            self.buf += b
+            return len(b)
+
+    out = Unseekable()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in entries.items():
+            with z.open(name, "w") as f:
+                f.write(data)
+    return bytes(out.buf)
+
+
+def test_recovery_from_local_headers_with_data_descriptors() -> None:
+    entries = {"AndroidManifest.xml": b"m" * 300, "assets/a.json": b'{"u": "https://a.example-cn.cn"}' * 20,
+               "classes.dex": bytes(range(256)) * 40}  # fmt: skip
+    data = _streamed_zip(entries)
+    cut = data[: data.index(b"PK\x01\x02")]  # central directory gone
+    with Archive.open(cut, "s.apk") as a:
+        assert a.notes and "3 entries recovered from local headers" in a.notes[0]
+        assert {i.filename: a.read(i) for i in a.entries()} == entries
+
+
+def test_recovery_keeps_entries_before_the_cut() -> None:
+    entries = {"a.txt": b"alpha" * 100, "b.txt": b"beta" * 1000}
+    data = _streamed_zip(entries)
+    cut = data[: data.index(b"b.txt") + 40]
+    with Archive.open(cut, "s.apk") as a:
+        infos = {i.filename: i for i in a.entries()}
+        assert a.read(infos["a.txt"]) == entries["a.txt"]
+        with pytest.raises(EntryError, match=r"b\.txt: cannot be read"):
+            a.read(infos["b.txt"])

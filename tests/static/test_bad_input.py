@@ -27,7 +27,6 @@ def sigs() -> SignatureDb:
     [
         ("not_a_zip.apk", ArchiveError, "not_a_zip.apk: not a zip archive"),
         ("empty.apk", InputError, "empty.apk: empty file"),
-        ("truncated.apk", ArchiveError, "truncated.apk: truncated or corrupt zip archive"),
         ("zipbomb.apk", ArchiveError, "zipbomb.apk: classes.dex has a compression ratio over 200:1 (zip bomb?)"),
         ("zipbomb_total.apk", ArchiveError, "zipbomb_total.apk: assets/chunk00.js has a compression ratio"),
         ("nested.apks", ArchiveError, "nested.apks: no APK inside the bundle (nested bundle inner.apks not opened"),
@@ -41,6 +40,26 @@ def test_fatal(name: str, error: type[Exception], message: str, sigs: SignatureD
     assert message in text
     assert "\n" not in text
     assert text.startswith(str(HOSTILE / name))
+
+
+def test_truncated_apk_gives_a_partial_result(sigs: SignatureDb) -> None:
+    """The first half of messenger.apk: the manifest and assets before the cut are recovered from their
+    local headers; the DEX cut in the middle is a note."""
+    result = scan_path(HOSTILE / "truncated.apk", signatures=sigs)
+    assert result.app.package == "com.example.messenger" and result.app.version_name == "3.2.1"
+    assert "android.permission.INTERNET" in result.permissions
+    assert result.errors[0].startswith("truncated or corrupt zip archive (no readable central directory): 6 entries")
+    assert "classes.dex: cannot be read (data cut off)" in result.errors
+    values = {e.value for e in result.endpoints}
+    assert {"https://config.messenger-example.cn/v1", "wss://im.messenger-example.cn/ws"} <= values
+    assert all(s.kind in ("asset", "manifest") for e in result.endpoints for s in e.sources)
+
+
+def test_zip_cut_before_any_entry_is_fatal(tmp_path: Path, sigs: SignatureDb) -> None:
+    p = tmp_path / "cut.apk"
+    p.write_bytes((HOSTILE / "truncated.apk").read_bytes()[:20])
+    with pytest.raises(ArchiveError, match=r"cut\.apk: truncated or corrupt zip archive"):
+        scan_path(p, signatures=sigs)
 
 
 def test_total_limit_on_its_own(sigs: SignatureDb) -> None:
