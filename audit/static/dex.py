@@ -4,10 +4,15 @@ Only what the scanner needs, read straight from the bytes with ``struct`` and ``
 pays for a full disassembly. Format reference: https://source.android.com/docs/core/runtime/dex-format
 (the "Dalvik executable format" and "Dalvik bytecode" pages).
 
-How :meth:`DexFile.string_references` stays fast and exact: one compiled bytes-regex over the file finds
-every place where the bytes of ``const-string``/``const-string/jumbo`` with a wanted index occur; each hit
-is mapped (bisect) to the code item containing it, and only those methods are decoded instruction by
-instruction, so hits inside payloads, operands or misaligned bytes are discarded.
+How :meth:`DexFile.string_references` stays fast and exact: a compiled bytes-regex per opcode scans the
+file for the bytes of ``const-string``/``const-string/jumbo`` with a wanted index; each hit is mapped
+(bisect) to the code item containing it, using the code offsets of every method from class_data, and only
+those methods are decoded instruction by instruction (full opcode-width table, switch and array payloads
+skipped), so hits inside payloads, operands or misaligned bytes are discarded.
+
+Hostile input: the header and every table are bounds-checked up front, and the walks over string data,
+class_data and code items each stop with :class:`~audit.errors.DexError` once they would read more
+than the file holds (which only overlapping items can cause), so no input costs more than linear time.
 """
 
 from __future__ import annotations
