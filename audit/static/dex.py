@@ -425,12 +425,16 @@ class DexFile:
         if not wanted or not self._class_defs_size:
             return result
         data = self._data
+        # candidates first: without any, the class_data walk (the costly part) is not needed
+        candidates = _candidate_loads(data, wanted, _HEADER_SIZE)
+        if not candidates:
+            return result
         starts, owners = self._code_index()
         if not starts:
             return result
         names = self.class_names()
         seen_methods: set[int] = set()
-        for pos in _candidate_loads(data, wanted, starts[0] + _CODE_ITEM.size):
+        for pos in candidates:
             k = bisect.bisect_right(starts, pos - _CODE_ITEM.size) - 1
             if k < 0:
                 continue
