@@ -125,6 +125,11 @@ MIGRATIONS: tuple[str, ...] = (
         body_truncated INTEGER NOT NULL DEFAULT 0
     );
     """,
+    # 3: live capture defers data detection to a low-priority worker: requests still to be scanned
+    """
+    ALTER TABLE requests ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX IF NOT EXISTS requests_pending ON requests(connection_id) WHERE pending = 1;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -134,6 +139,15 @@ _CONN_COLS = (
     "method", "scheme", "path", "query_keys", "status", "bytes_out", "bytes_in",
     "request_content_type", "response_content_type", "http_version", "tls_version", "alpn", "error",
 )  # fmt: skip
+
+
+def _request_data(row: sqlite3.Row) -> HttpRequestData:
+    return HttpRequestData(
+        url=row["url"],
+        headers=tuple((str(k), str(v)) for k, v in json.loads(row["headers"])),
+        body=bytes(row["body"]),
+        body_truncated=bool(row["body_truncated"]),
+    )
 
 
 class Store:
@@ -240,8 +254,11 @@ class Store:
 
     # -- traffic ---------------------------------------------------------------------------
 
-    def add_connections(self, conns: Iterable[Connection]) -> int:
-        """Insert connections (and their data findings) in one transaction; returns the count."""
+    def add_connections(self, conns: Iterable[Connection], *, pending_detection: bool = False) -> int:
+        """Insert connections (and their data findings) in one transaction; returns the count.
+
+        ``pending_detection`` marks their requests for a later detection pass
+        (:meth:`pending_requests` / :meth:`complete_detection`)."""
         n = 0
         with self.conn:
             for c in conns:
@@ -257,9 +274,11 @@ class Store:
                 if c.request is not None:
                     r = c.request
                     self.conn.execute(
-                        "INSERT INTO requests(connection_id, url, headers, body, body_truncated) VALUES (?, ?, ?, ?, ?)",
-                        (cid, r.url, json.dumps([list(h) for h in r.headers]), r.body, int(r.body_truncated)),
-                    )
+                        "INSERT INTO requests(connection_id, url, headers, body, body_truncated, pending)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        (cid, r.url, json.dumps([list(h) for h in r.headers]), r.body, int(r.body_truncated),
+                         int(pending_detection)),
+                    )  # fmt: skip
                 n += 1
         return n
 
@@ -271,10 +290,31 @@ class Store:
         )
 
     def replace_findings(self, connection_id: int, findings: Iterable[DataFinding]) -> None:
-        """Replace the data findings of one connection (``audit pii`` re-scan)."""
+        """Replace the data findings of one connection (``audit pii`` re-scan); no longer pending."""
         with self.conn:
             self.conn.execute("DELETE FROM findings WHERE connection_id = ?", (connection_id,))
             self._insert_findings(connection_id, findings)
+            self.conn.execute("UPDATE requests SET pending = 0 WHERE connection_id = ?", (connection_id,))
+
+    def pending_requests(self, limit: int = 200) -> list[tuple[int, HttpRequestData]]:
+        """Requests stored with ``pending_detection`` and not scanned yet, oldest first."""
+        rows = self.conn.execute(
+            "SELECT * FROM requests WHERE pending = 1 ORDER BY connection_id LIMIT ?", (limit,)
+        ).fetchall()
+        return [(int(r["connection_id"]), _request_data(r)) for r in rows]
+
+    def pending_count(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM requests WHERE pending = 1").fetchone()[0])
+
+    def complete_detection(self, results: Iterable[tuple[int, Iterable[DataFinding]]]) -> int:
+        """Add the findings of scanned pending requests and clear their mark, in one transaction."""
+        n = 0
+        with self.conn:
+            for cid, findings in results:
+                self._insert_findings(cid, findings)
+                self.conn.execute("UPDATE requests SET pending = 0 WHERE connection_id = ?", (cid,))
+                n += 1
+        return n
 
     def connections(self, app: str | None = None) -> Iterator[tuple[int, Connection]]:
         """(id, connection) in time order, with their findings."""
@@ -302,12 +342,7 @@ class Store:
             q += " WHERE c.app = ?"
             args = (app,)
         for r in self.conn.execute(q + " ORDER BY r.connection_id", args):
-            yield r["connection_id"], HttpRequestData(
-                url=r["url"],
-                headers=tuple((str(k), str(v)) for k, v in json.loads(r["headers"])),
-                body=bytes(r["body"]),
-                body_truncated=bool(r["body_truncated"]),
-            )
+            yield r["connection_id"], _request_data(r)
 
     def connection_count(self, app: str | None = None) -> int:
         if app:

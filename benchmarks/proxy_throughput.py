@@ -179,6 +179,17 @@ class Mitmdump:
     def child_cpu_seconds(self) -> float:
         return sum(self.cpu_seconds(c) for c in self.children())
 
+    def wait_writer_idle(self, quiet: float = 0.3, timeout: float = 30.0) -> None:
+        """Until the writer process has used no CPU for `quiet` seconds (at least 0.3 s)."""
+        deadline = time.monotonic() + timeout
+        last = self.child_cpu_seconds()
+        while time.monotonic() < deadline:
+            time.sleep(quiet)
+            now = self.child_cpu_seconds()
+            if now == last:
+                return
+            last = now
+
     def child_rss_mib(self) -> float:
         total = 0.0
         for c in self.children():
@@ -255,8 +266,9 @@ def main() -> None:
                     for p in order:
                         cpu0, child0 = p.cpu_seconds(), p.child_cpu_seconds()
                         rate, err = run_client(p.port, sport, n, a.concurrency)
-                        # The recorder's writer may still be busy with the last batch.
-                        time.sleep(1.0)
+                        # The recorder's writer may still be busy with the last batch: let it
+                        # finish, so that it never competes with the next configuration's run.
+                        p.wait_writer_idle()
                         cpu_ms[p.name].append((p.cpu_seconds() - cpu0) * 1000 / n)
                         child_ms[p.name].append((p.child_cpu_seconds() - child0) * 1000 / n)
                         rates[p.name].append(rate)

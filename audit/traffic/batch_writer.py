@@ -78,7 +78,8 @@ class BatchWriter:
     """One writer thread in front of one Store.
 
     ``store`` is used from the writer thread only (open it with ``check_same_thread=False``).
-    ``detector`` (optional) finds personal data in each connection's request; ``enricher``
+    ``detector`` (optional) finds personal data in each connection's request (or, with
+    ``defer_detection``, requests are stored pending for the detection worker); ``enricher``
     (optional) geo-locates each new public server IP into the store's ``ip_info`` cache.
     """
 
@@ -89,10 +90,14 @@ class BatchWriter:
         flush_interval: float = 0.5,
         detector: Detector | None = None,
         enricher: Enricher | None = None,
+        defer_detection: bool = False,
     ) -> None:
         self.store = store
         self.flush_interval = max(0.01, flush_interval)
         self.detector = detector
+        self.defer_detection = defer_detection
+        """Store requests marked pending for :mod:`audit.traffic.detect_worker` instead of running
+        ``detector`` here."""
         self.enricher = enricher
         self.stats = WriterStats()
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
@@ -182,11 +187,11 @@ class BatchWriter:
                 return
 
     def _write(self, batch: list[Connection | DnsRecord]) -> bool:
-        conns = [self._detect(c) for c in batch if isinstance(c, Connection)]
+        conns = [c if self.defer_detection else self._detect(c) for c in batch if isinstance(c, Connection)]
         dns = [d for d in batch if isinstance(d, DnsRecord)]
         try:
             if conns:
-                self.store.add_connections(conns)
+                self.store.add_connections(conns, pending_detection=self.defer_detection)
             if dns:
                 self.store.add_dns(dns)
         except (sqlite3.Error, AuditError) as e:

@@ -4,9 +4,11 @@ process (and its event loop and GIL) almost nothing.
 The proxy side (:class:`ProcessWriter`) collects records in memory; one sender thread pickles them
 in batches every ``flush_interval`` and writes them to the child's stdin as length-prefixed frames.
 The child (``python -m audit.traffic.writer_process DB``) feeds a
-:class:`~audit.traffic.batch_writer.BatchWriter`, which detects, enriches and commits. If the proxy
-is killed, the child reads end-of-file, writes what it received and exits: a ``kill -9`` of
-mitmdump loses at most the last interval. Frames come only from our own parent process over a pipe.
+:class:`~audit.traffic.batch_writer.BatchWriter`, which enriches and commits, storing requests
+pending for the low-priority :mod:`~audit.traffic.detect_worker` that finds personal data in them.
+If the proxy is killed, the child reads end-of-file, writes what it received, lets the detection
+worker finish and exits: a ``kill -9`` of mitmdump loses at most the last interval. Frames come only
+from our own parent process over a pipe.
 """
 
 from __future__ import annotations
@@ -207,7 +209,8 @@ def child_main(db_path: str) -> int:
     from audit.enrich.geoip import Enricher
     from audit.errors import AuditError
     from audit.store import Store
-    from audit.traffic.batch_writer import BatchWriter, load_detector
+    from audit.traffic.batch_writer import BatchWriter
+    from audit.traffic.detect_worker import DetectionWorker
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("dataflow-audit writer: %(levelname)s %(message)s"))
@@ -222,8 +225,12 @@ def child_main(db_path: str) -> int:
     except AuditError as e:
         log.error("%s", e)
         return 1
-    # The proxy already batched: write each batch as soon as it arrives.
-    writer = BatchWriter(store, flush_interval=0.05)
+    # The proxy already batched: write each batch as soon as it arrives. Data detection runs in a
+    # lower-priority worker over requests stored pending (audit.traffic.detect_worker), so that it
+    # never takes CPU from the proxy; this process only decodes, enriches and commits.
+    writer = BatchWriter(store, flush_interval=0.05, defer_detection=True)
+    reader = Store(db_path, check_same_thread=False)
+    worker: DetectionWorker | None = None
     while True:
         try:
             msg = read_frame(stdin)
@@ -232,6 +239,10 @@ def child_main(db_path: str) -> int:
             msg = None
         if msg is None:
             writer.close()
+            if worker is None:  # never configured: scan here what this capture left pending
+                worker = DetectionWorker(db_path, None)
+            worker.stop()
+            reader.close()
             return 0
         kind, payload = msg
         if kind == "records":
@@ -246,12 +257,18 @@ def child_main(db_path: str) -> int:
             writer.call(record)
         elif kind == "config":
             try:
-                writer.detector = load_detector(payload["device"])
                 writer.enricher = Enricher(payload["mmdb"])
             except AuditError as e:  # the proxy validated these; a file changed since
                 log.error("%s", e)
+            # A new device profile: the old worker finishes what is pending with the old profile.
+            writer.flush(timeout=None)
+            if worker is not None:
+                worker.stop()
+            worker = DetectionWorker(db_path, payload["device"])
         elif kind == "flush":
             writer.flush(timeout=None)
+            if worker is not None:
+                worker.wait_idle(reader)
             write_frame(stdout, ("flushed", payload, asdict(writer.stats)))
 
 

@@ -496,3 +496,14 @@ def test_writer_process_death_is_logged_not_raised(db: Path, caplog: pytest.LogC
             assert r.writer.stats.dropped >= 1
             r.done()
     assert any("writer process is gone" in m for m in caplog.messages)
+
+
+def test_running_freezes_the_startup_heap() -> None:
+    import gc
+
+    gc.unfreeze()
+    try:
+        Recorder().running()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
