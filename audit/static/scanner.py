@@ -15,15 +15,18 @@ from __future__ import annotations
 import bisect
 import hashlib
 import logging
+import os
+import pickle
 import re
 import struct
+import threading
 import zipfile
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from audit.errors import ArchiveError, DexError, InputError
+from audit.errors import ArchiveError, AuditError, DexError, InputError
 from audit.models import AppInfo, Endpoint, ScanResult, Sdk, Source
 from audit.static.archive import ZIP_MAGICS, Archive, EntryError, Limits
 from audit.static.dex import DexFile
@@ -55,6 +58,10 @@ __all__ = ["BUNDLE_FORMATS", "FORMATS", "scan_path", "sniff_format"]
 log = logging.getLogger(__name__)
 
 FORMATS = ("apk", "apks", "xapk", "apkm", "aab", "dex")
+#: An APK whose DEX files are at least this large (compressed) is scanned by two processes: this one
+#: reads the DEX files while a forked child reads everything else (manifest, resources, assets,
+#: native libraries). Below it, forking costs more than it saves.
+PARALLEL_MIN_DEX = 2 << 20
 BUNDLE_FORMATS = ("apks", "xapk", "apkm")
 DEX_MAGIC = b"dex\n"
 
@@ -228,9 +235,74 @@ class _Scan:
         entries = archive.entries()
         if archive.find("AndroidManifest.xml") is None:
             self.note(f"{prefix}AndroidManifest.xml missing (no package name or permissions)")
-        for info in entries:
+        dex_size = sum(i.compress_size for i in entries if _APK_DEX.fullmatch(i.filename))
+        if dex_size >= PARALLEL_MIN_DEX and _can_fork() and len(entries) > 1:
+            self._scan_entries_parallel(archive, entries, prefix)
+        else:
+            self._scan_entries(archive, entries, prefix)
+
+    def _scan_entries_parallel(self, archive: Archive, entries: list[zipfile.ZipInfo], prefix: str) -> None:
+        """DEX entries here, all others in a forked child, merged as if read in order.
+
+        The child reopens the zip (a forked file descriptor shares its offset with the parent) and
+        sends back its findings, manifests and notes; an error in it (a zip bomb among the assets)
+        is raised here. If the child dies without an answer, its share is read here after all."""
+        before = len(self.errors)
+        rfd, wfd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: never returns
+            os.close(rfd)
+            _child_scan(self, archive, entries, prefix, wfd)
+        os.close(wfd)
+        try:
+            mine = self._scan_entries(archive, entries, prefix, dex=True)
+        finally:
+            with os.fdopen(rfd, "rb") as r:
+                data = r.read()
+            os.waitpid(pid, 0)
+        try:
+            answer = pickle.loads(data) if data else None
+        except (pickle.UnpicklingError, EOFError, AttributeError, ValueError):
+            answer = None
+        if answer is None:
+            log.warning("%s: parallel scan worker gave no answer; reading the rest here", self.label)
+            theirs = self._scan_entries(archive, entries, prefix, dex=False)
+        elif answer[0] == "error":
+            _, kind, message = answer
+            raise {"ArchiveError": ArchiveError, "DexError": DexError, "InputError": InputError}.get(
+                kind, AuditError
+            )(message)
+        else:
+            _, found, manifests, theirs, read_total, notes = answer
+            for value, f in found.items():
+                mine_f = self.found.get(value)
+                if mine_f is None:
+                    self.found[value] = f
+                else:
+                    mine_f.sources |= f.sources
+                    mine_f.classes |= f.classes
+            self.manifests.extend(manifests)
+            archive.notes.extend(n for n in notes if n not in archive.notes)
+            archive._read_total += read_total
+            if archive._read_total > self.limits.total:
+                raise ArchiveError(
+                    f"{self.label}: more than {self.limits.total // (1 << 20)} MiB decompressed in total (zip bomb?)"
+                )
+        # Notes in entry order, as a sequential scan gives them.
+        self.errors[before:] = [m for _, m in sorted(mine + theirs, key=lambda t: t[0])]
+
+    def _scan_entries(
+        self, archive: Archive, entries: list[zipfile.ZipInfo], prefix: str, dex: bool | None = None
+    ) -> list[tuple[int, str]]:
+        """Scan ``entries`` (only DEX files or only the others when ``dex`` is given); returns the notes
+        added, each with the index of its entry."""
+        tagged: list[tuple[int, str]] = []
+        for index, info in enumerate(entries):
             name = info.filename
+            if dex is not None and bool(_APK_DEX.fullmatch(name)) != dex:
+                continue
             file = prefix + name
+            start = len(self.errors)
             try:
                 if _APK_DEX.fullmatch(name):
                     self._dex_entry(archive, info, file)
@@ -256,6 +328,8 @@ class _Scan:
                 self.note(str(e))
             except (ResourceError, struct.error, IndexError, UnicodeDecodeError) as e:
                 self.note(f"{file}: cannot be parsed ({e})")
+            tagged.extend((index, m) for m in self.errors[start:])
+        return tagged
 
     def _dex_entry(self, archive: Archive, info: zipfile.ZipInfo, file: str) -> None:
         data = archive.read(info, self.limits.dex)
@@ -413,6 +487,38 @@ class _Scan:
             if sig is not None:
                 out.append(sig.to_sdk(evidence[sid], counts.get(sid, 0)))
         return tuple(out)
+
+
+def _can_fork() -> bool:
+    """Forking is safe only with no other thread (one may hold a lock the child would inherit)."""
+    return hasattr(os, "fork") and threading.active_count() == 1 and not os.environ.get("AUDIT_NO_FORK")
+
+
+def _child_scan(scan: _Scan, archive: Archive, entries: list[zipfile.ZipInfo], prefix: str, wfd: int) -> None:
+    """The forked child of :meth:`_Scan._scan_entries_parallel`: read the non-DEX entries, send the
+    result through ``wfd`` and exit without running any of the parent's clean-up."""
+    code = 0
+    try:
+        if archive.zf.filename is not None:  # opened from a path: reopen, not the shared descriptor
+            archive.zf = zipfile.ZipFile(archive.zf.filename)
+        start_total = archive._read_total
+        scan.errors = []
+        tagged = scan._scan_entries(archive, entries, prefix, dex=False)
+        answer: tuple[object, ...] = (
+            "ok", scan.found, scan.manifests, tagged, archive._read_total - start_total, archive.notes,
+        )  # fmt: skip
+    except AuditError as e:
+        answer = ("error", type(e).__name__, str(e))
+    except BaseException as e:  # a bug: the parent reports it rather than losing it
+        answer = ("error", "AuditError", f"{scan.label}: internal error while scanning: {type(e).__name__}: {e}")
+        code = 1
+    try:
+        data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(wfd, view) :]
+    finally:
+        os._exit(code)
 
 
 def _strip_name(message: str, file: str) -> str:
