@@ -133,6 +133,17 @@ def render_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
     return buf.getvalue()
 
 
+def render_rows(
+    rows: Sequence[dict[str, Any]], kind: str, csv_columns: Sequence[str], table_columns: Sequence[str], empty: str
+) -> str:
+    """One list of row dicts as JSON, CSV or a table (``empty`` when a table has no rows)."""
+    if kind == "json":
+        return dumps(list(rows))
+    if kind == "csv":
+        return render_csv(rows, csv_columns)
+    return render_table(rows, table_columns) if rows else empty
+
+
 def emit(text: str, output: str | None) -> None:
     """Write to -o FILE (only after the work succeeded) or stdout."""
     if output:
@@ -202,14 +213,7 @@ def destinations_cmd(db: str, app: str | None, fmt: str | None, output: str | No
         raise click.ClickException(f"{db}: no such case file; record traffic or run `audit import` first")
     with Store(db) as store:
         rows = [d.to_dict() for d in list_destinations(store, app=app, enricher=enricher_for(store, mmdb))]
-    kind = resolve_format(fmt, output)
-    if kind == "json":
-        text = dumps(rows)
-    elif kind == "csv":
-        text = render_csv(rows, CSV_COLUMNS)
-    else:
-        text = render_table(rows, TABLE_COLUMNS) if rows else "no destinations recorded"
-    emit(text, output)
+    emit(render_rows(rows, resolve_format(fmt, output), CSV_COLUMNS, TABLE_COLUMNS, "no destinations recorded"), output)
 
 
 # ---- audit import ---------------------------------------------------------------------------
@@ -556,14 +560,7 @@ def signatures_list_cmd(fmt: str | None, category: str | None, country: str | No
         raise click.BadParameter(f"unknown category (choose from: {', '.join(CATEGORIES)})", param_hint="--category")
     db = load_signatures(Path(overlay) if overlay else None)
     rows = [s.to_dict() for s in db.filter(category=category, country=country)]
-    kind = resolve_format(fmt)
-    if kind == "json":
-        text = dumps(rows)
-    elif kind == "csv":
-        text = render_csv(rows, SIGNATURE_COLUMNS)
-    else:
-        text = render_table(rows, SIGNATURE_TABLE_COLUMNS) if rows else "no matching SDKs"
-    emit(text, None)
+    emit(render_rows(rows, resolve_format(fmt), SIGNATURE_COLUMNS, SIGNATURE_TABLE_COLUMNS, "no matching SDKs"), None)
 
 
 @signatures_group.command("show")

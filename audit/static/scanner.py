@@ -316,20 +316,27 @@ class _Scan:
                         self._compiled_xml(data, file)
                     elif _is_text(name, data):
                         self.add_bytes(data, "asset", file)
-                elif name.startswith(("assets/", "res/raw/")):
-                    if name.rpartition(".")[2].lower() in _BINARY_EXTENSIONS:
-                        continue
-                    data = archive.read(info)
-                    if _is_text(name, data):
-                        self.add_bytes(data, "asset", file)
-                elif name.startswith("lib/") and name.endswith(".so"):
-                    self.add_bytes(archive.read(info), "native", file)
+                elif name.startswith(("assets/", "res/raw/", "lib/")):
+                    self._asset_or_native(archive, info, name, file)
             except EntryError as e:
                 self.note(str(e))
             except (ResourceError, struct.error, IndexError, UnicodeDecodeError) as e:
                 self.note(f"{file}: cannot be parsed ({e})")
             tagged.extend((index, m) for m in self.errors[start:])
         return tagged
+
+    def _asset_or_native(self, archive: Archive, info: zipfile.ZipInfo, rel: str, file: str) -> None:
+        """A text asset (``assets/``, ``res/raw/``) or a native library (``lib/**.so``); ``rel`` is the
+        path inside the APK or bundle module, ``file`` the name findings carry."""
+        if rel.startswith("lib/"):
+            if rel.endswith(".so"):
+                self.add_bytes(archive.read(info), "native", file)
+            return
+        if rel.rpartition(".")[2].lower() in _BINARY_EXTENSIONS:
+            return
+        data = archive.read(info)
+        if _is_text(rel, data):
+            self.add_bytes(data, "asset", file)
 
     def _dex_entry(self, archive: Archive, info: zipfile.ZipInfo, file: str) -> None:
         data = archive.read(info, self.limits.dex)
@@ -366,14 +373,8 @@ class _Scan:
                     self.add_strings(_proto_strings(archive.read(info)), "resources", name)
                 elif rest.startswith("res/") and rest.endswith(".xml"):
                     self.add_xml(parse_proto_xml(archive.read(info)), name)
-                elif rest.startswith("assets/"):
-                    if rest.rpartition(".")[2].lower() in _BINARY_EXTENSIONS:
-                        continue
-                    data = archive.read(info)
-                    if _is_text(rest, data):
-                        self.add_bytes(data, "asset", name)
-                elif rest.startswith("lib/") and rest.endswith(".so"):
-                    self.add_bytes(archive.read(info), "native", name)
+                elif rest.startswith(("assets/", "lib/")):
+                    self._asset_or_native(archive, info, rest, name)
             except EntryError as e:
                 self.note(str(e))
             except (ResourceError, struct.error, IndexError, UnicodeDecodeError) as e:
