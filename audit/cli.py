@@ -85,6 +85,17 @@ def db_option(f: F) -> F:
     )(f)
 
 
+def _mmdb_option(f: F) -> F:
+    return click.option(
+        "--mmdb",
+        "mmdb",
+        multiple=True,
+        type=click.Path(exists=True, dir_okay=False),
+        help="MaxMind/DB-IP .mmdb file (City, Country or ASN); repeatable. Default: the files given to the "
+        "recorder for this case, else the embedded database.",
+    )(f)
+
+
 def output_format_options(f: F) -> F:
     f = click.option("--table", "fmt", flag_value="table", help="Human-readable table (default on a terminal).")(f)
     f = click.option("--csv", "fmt", flag_value="csv", help="CSV with a header row.")(f)
@@ -186,14 +197,7 @@ def main(verbose: int) -> None:
 @click.option("--app", "app", default=None, help="Only this app label (default: every app in the case).")
 @output_format_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to FILE instead of stdout.")
-@click.option(
-    "--mmdb",
-    "mmdb",
-    multiple=True,
-    type=click.Path(exists=True, dir_okay=False),
-    help="MaxMind/DB-IP .mmdb file (City, Country or ASN); repeatable. Default: the files given to the "
-    "recorder for this case, else the embedded database.",
-)
+@_mmdb_option
 @translate_errors
 def destinations_cmd(db: str, app: str | None, fmt: str | None, output: str | None, mmdb: tuple[str, ...]) -> None:
     """List every server the app reached: one row per (host, IP, port).
@@ -271,15 +275,6 @@ def import_cmd(files: tuple[str, ...], db: str, app: str, device: str | None) ->
 # ---- audit graph / report / run / check / diff -----------------------------------------------
 
 
-def _mmdb_option(f: F) -> F:
-    return click.option(
-        "--mmdb",
-        "mmdb",
-        multiple=True,
-        type=click.Path(exists=True, dir_okay=False),
-        help="MaxMind/DB-IP .mmdb file (City, Country or ASN); repeatable. Default: the files given to the "
-        "recorder for this case, else the embedded database.",
-    )(f)
 
 
 def _require_case(db: str) -> None:

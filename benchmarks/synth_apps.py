@@ -40,6 +40,7 @@ CACHE = Path(__file__).resolve().parent / ".cache"
 sys.path.insert(0, str(ROOT))
 
 from tests.fixtures.build import build_apk, write_apktool_yml, write_smali_class, write_zip  # noqa: E402
+from tests.fixtures.build import pb_varint as uleb128  # noqa: E402  (a protobuf varint is a uleb128)
 
 PACKAGE = "com.synth.bench"
 MANIFEST = f"""<?xml version="1.0" encoding="utf-8"?>
@@ -101,18 +102,6 @@ def build_scaling(classes: int, out: Path) -> Path:
 # --------------------------------------------------------------------------------------------
 # A minimal DEX writer for the 250 MB app
 # --------------------------------------------------------------------------------------------
-
-
-def uleb128(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
 
 
 def mutf8(s: str) -> bytes:
