@@ -34,6 +34,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from audit.enrich.company import suffixes
 from audit.errors import ConfigError
 from audit.models import Sdk
 
@@ -256,13 +257,6 @@ def builtin_signatures() -> tuple[SdkSignature, ...]:
 # --------------------------------------------------------------------------------------------
 
 
-def _host_suffixes(host: str) -> Iterable[str]:
-    yield host
-    i = host.find(".")
-    while i != -1:
-        yield host[i + 1 :]
-        i = host.find(".", i + 1)
-
 
 def _normalize_host(host: str) -> str:
     h = host.strip().lower().rstrip(".")
@@ -285,7 +279,7 @@ def _lookup_prefix(index: Mapping[str, Any], dotted: str) -> Any:
 
 
 def _lookup_suffix(index: Mapping[str, Any], host: str) -> Any:
-    for s in _host_suffixes(host):
+    for s in suffixes(host):
         hit = index.get(s)
         if hit is not None:
             return hit
@@ -385,7 +379,7 @@ class SignatureDb:
 
 def _related_domain(domain: str, index: Mapping[str, tuple[SdkSignature, str]]) -> set[str]:
     """Ids of SDKs in ``index`` whose domain equals, contains or falls under ``domain``."""
-    ids = {index[s][0].id for s in _host_suffixes(domain) if s in index}
+    ids = {index[s][0].id for s in suffixes(domain) if s in index}
     tail = "." + domain
     ids.update(sdk.id for d, (sdk, _) in index.items() if d.endswith(tail))
     return ids
