@@ -231,9 +231,19 @@ class _Analyzer:
     # -- transport ------------------------------------------------------------------------
 
     def _flow(
+        self, proto: str, ts: float, src: str, sport: int, dst: str, dport: int, client_is_src: bool | None,
+        app_name: str | None,
+    ) -> tuple[_Flow, bool]:
+        """The flow of a packet (its times and app updated) and whether the packet goes client → server."""
+        flow, outbound = self._find_flow(proto, ts, src, sport, dst, dport, client_is_src)
+        flow.last = max(flow.last, ts)
+        flow.first = min(flow.first, ts)
+        flow.app = flow.app or app_name
+        return flow, outbound
+
+    def _find_flow(
         self, proto: str, ts: float, src: str, sport: int, dst: str, dport: int, client_is_src: bool | None
     ) -> tuple[_Flow, bool]:
-        """The flow of a packet and whether the packet goes client → server."""
         fwd = (proto, src, sport, dst, dport)
         flow = self.flows.get(fwd)
         if flow is not None:
@@ -255,10 +265,7 @@ class _Analyzer:
     def _tcp(self, ts: float, src: str, dst: str, tcp: Any, app_name: str | None) -> None:
         syn, ack = bool(tcp.flags & dpkt.tcp.TH_SYN), bool(tcp.flags & dpkt.tcp.TH_ACK)
         hint = True if syn and not ack else (False if syn and ack else None)
-        flow, outbound = self._flow("tcp", ts, src, tcp.sport, dst, tcp.dport, hint)
-        flow.last = max(flow.last, ts)
-        flow.first = min(flow.first, ts)
-        flow.app = flow.app or app_name
+        flow, outbound = self._flow("tcp", ts, src, tcp.sport, dst, tcp.dport, hint, app_name)
         payload = bytes(tcp.data)
         if outbound:
             flow.bytes_out += len(payload)
@@ -304,10 +311,7 @@ class _Analyzer:
         flow.segments = {}
 
     def _udp(self, ts: float, src: str, dst: str, udp: Any, app_name: str | None) -> None:
-        flow, outbound = self._flow("udp", ts, src, udp.sport, dst, udp.dport, None)
-        flow.last = max(flow.last, ts)
-        flow.first = min(flow.first, ts)
-        flow.app = flow.app or app_name
+        flow, outbound = self._flow("udp", ts, src, udp.sport, dst, udp.dport, None, app_name)
         payload = bytes(udp.data)
         if outbound:
             flow.bytes_out += len(payload)
