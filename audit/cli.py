@@ -589,6 +589,104 @@ def signatures_show_cmd(sdk_id: str, as_json: bool, overlay: str | None) -> None
                 click.echo(f"{'':15} {safe_cell(v)}")
 
 
+# ---- audit geoip -----------------------------------------------------------------------------
+
+GEOIP_COLUMNS = ("ip", "scope", "server_country", "server_city", "asn", "asn_org", "geo_database", "geo_database_date")
+GEOIP_TABLE_COLUMNS = ("ip", "scope", "server_country", "server_city", "asn", "asn_org")
+
+
+@main.group("geoip")
+def geoip_group() -> None:
+    """Geo-IP and network-owner databases: what is in use, lookups, and importing an ASN table.
+
+    \b
+    The embedded database gives country and AS organisation; AS numbers come from an
+    ASN .mmdb (--mmdb) or from range files you import once (docs/destinations.md).
+
+    \b
+    Example:
+      audit geoip import asn-ipv4.csv asn-ipv6.csv --label "ip-location-db asn"
+      audit geoip info
+      audit geoip lookup 203.205.254.157 --table
+    """
+
+
+@geoip_group.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--label", "label", default=None, help="Name of the data, shown as evidence (default: the file names).")
+@click.option(
+    "--date", "date", default=None, metavar="YYYY-MM-DD",
+    help="Date of the data (default: a date in the file names, else their modification date).",
+)  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@translate_errors
+def geoip_import_cmd(files: tuple[str, ...], label: str | None, date: str | None, as_json: bool) -> None:
+    """Import IP-to-ASN range files as the ASN table every command then uses.
+
+    FILES: 'start,end,asn,organisation' CSV (ip-location-db asn, DB-IP IP-to-ASN Lite; IP or
+    integer bounds) or iptoasn.com TSV, plain or .gz. Give IPv4 and IPv6 files together: the
+    table is replaced as a whole, in $AUDIT_HOME (default ~/.local/share/dataflow-audit).
+    You supply the files; nothing is downloaded.
+
+    \b
+    Example:
+      audit geoip import ip2asn-combined.tsv.gz --label iptoasn.com
+    """
+    from audit.enrich.asntable import import_table
+
+    summary = import_table([Path(f) for f in files], label=label, date=date)
+    click.echo(dumps(summary.to_dict()) if as_json else safe_cell(summary.describe()))
+
+
+@geoip_group.command("info")
+@_mmdb_option
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@translate_errors
+def geoip_info_cmd(mmdb: tuple[str, ...], as_json: bool) -> None:
+    """Show which databases answer server location and network owner, in order of preference.
+
+    \b
+    Example:
+      audit geoip info --mmdb GeoLite2-City.mmdb
+    """
+    from audit.enrich.geoip import Enricher
+
+    rows = Enricher(list(mmdb)).describe()
+    if as_json:
+        click.echo(dumps(rows))
+        return
+    table_rows = [{**r, "facts": ", ".join(r["facts"])} for r in rows]
+    click.echo(render_table(table_rows, ("role", "database", "facts", "path"), max_width=200))
+
+
+@geoip_group.command("lookup")
+@click.argument("ips", nargs=-1, required=True)
+@_mmdb_option
+@output_format_options
+@translate_errors
+def geoip_lookup_cmd(ips: tuple[str, ...], mmdb: tuple[str, ...], fmt: str | None) -> None:
+    """Server location and network owner of IP addresses, with the database that answered.
+
+    \b
+    Example:
+      audit geoip lookup 1.1.1.1 2606:4700:4700::1111 --json
+    """
+    from audit.enrich.geoip import Enricher
+
+    enricher = Enricher(list(mmdb))
+    rows = []
+    for ip in ips:
+        info = enricher.ip_info(ip)
+        rows.append(
+            {
+                "ip": info.ip, "scope": info.scope, "server_country": info.country, "server_city": info.city,
+                "asn": info.asn, "asn_org": info.asn_org, "geo_database": info.database,
+                "geo_database_date": info.database_date,
+            }
+        )  # fmt: skip
+    emit(render_rows(rows, resolve_format(fmt), GEOIP_COLUMNS, GEOIP_TABLE_COLUMNS, ""), None)
+
+
 # ---- audit pii -------------------------------------------------------------------------------
 
 PII_COLUMNS = ("data_type", "host", "requests", "confidence", "encodings", "locations", "masked")

@@ -170,16 +170,20 @@ def _ip_infos(store: Store, ips: Iterable[str], enricher: Enricher) -> dict[str,
 
 def enricher_for(store: Store, mmdb_paths: Iterable[str] = ()) -> Enricher:
     """An :class:`Enricher` using ``mmdb_paths``, else the ``.mmdb`` files the live recorder was
-    given for this case (``inputs`` of kind ``mmdb``) that still exist, else the embedded database."""
+    given for this case (``inputs`` of kind ``mmdb``) that still exist, else the embedded database.
+    AS numbers come from the ASN table the recorder was given (kind ``asn-table``) if it still
+    exists, else from the one imported with ``audit geoip import``, if any."""
     paths = list(mmdb_paths)
+    recorded: dict[str, list[str]] = {"mmdb": [], "asn-table": []}
+    for i in store.inputs():
+        p = str(i["path"])
+        kind = str(i["kind"])
+        if kind in recorded and p not in recorded[kind] and Path(p).is_file():
+            recorded[kind].append(p)
     if not paths:
-        seen: set[str] = set()
-        for i in store.inputs():
-            p = str(i["path"])
-            if i["kind"] == "mmdb" and p not in seen and Path(p).is_file():
-                seen.add(p)
-                paths.append(p)
-    return Enricher(paths)
+        paths = recorded["mmdb"]
+    table = recorded["asn-table"][-1] if recorded["asn-table"] else True
+    return Enricher(paths, asn_table=table)
 
 
 def _default_companies() -> CompanyLookup | None:

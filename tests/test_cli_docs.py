@@ -29,7 +29,8 @@ COMMANDS = list(_commands(main))
 def test_the_expected_commands_exist() -> None:
     names = {" ".join(p) for p, _ in COMMANDS}
     expected = {"scan", "import", "destinations", "pii", "graph", "report", "run", "check", "diff",
-                "signatures", "signatures import", "signatures list", "signatures show"}  # fmt: skip
+                "signatures", "signatures import", "signatures list", "signatures show",
+                "geoip", "geoip import", "geoip info", "geoip lookup"}  # fmt: skip
     assert expected <= names
 
 

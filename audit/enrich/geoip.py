@@ -1,18 +1,21 @@
 """Server location and network owner of an IP address (facts 1 and 2 of a destination).
 
-Two backends behind :class:`GeoIpBackend`:
+Three backends behind :class:`GeoIpBackend`:
 
 - :class:`EmbeddedGeoIp`: the ``geoip2fast`` package's bundled ``geoip2fast-asn-ipv6.dat.gz``
   (country + ASN organisation name, IPv4 and IPv6, offline). That file stores ASN *names* only, not
   numbers, so this backend leaves ``asn`` as ``None``.
+- :class:`audit.enrich.asntable.AsnTableGeoIp`: AS numbers and organisations from range files the user
+  imported once with ``audit geoip import`` (ip-location-db, DB-IP lite, iptoasn).
 - :class:`MmdbGeoIp`: a user-supplied MaxMind DB file (GeoLite2/GeoIP2 City, Country or ASN; DB-IP
   lite City/Country/ASN), type detected from ``metadata.database_type``, date from
   ``metadata.build_epoch``.
 
-:class:`Enricher` picks one backend for the location (City > Country > embedded) and one for the
-network (ASN > embedded) and answers :meth:`Enricher.ip_info`. Private, loopback, link-local, CGNAT,
-multicast and reserved addresses are labelled in ``IpInfo.scope`` and never geo-located. Every answer
-names the database(s) consulted and the date of the location database.
+:class:`Enricher` picks one backend for the location (City > Country > embedded) and an ordered list for
+the network (ASN ``.mmdb`` > imported ASN table > embedded; the first with an answer wins) and answers
+:meth:`Enricher.ip_info`. Private, loopback, link-local, CGNAT, multicast and reserved addresses are
+labelled in ``IpInfo.scope`` and never geo-located. Every answer names the database(s) that gave it
+and the date of the location database.
 """
 
 from __future__ import annotations
@@ -122,6 +125,21 @@ class GeoIpBackend(abc.ABC):
     def lookup(self, ip: str) -> GeoAnswer:
         """Look up a public IP (already normalized); never raises for a valid IP."""
 
+    #: File the database was read from.
+    path: str = ""
+
+    @property
+    def facts(self) -> tuple[str, ...]:
+        """Which of ``country``, ``city``, ``asn``, ``asn_org`` this database can answer."""
+        out = []
+        if self.provides_location:
+            out.append("country")
+        if self.provides_city:
+            out.append("city")
+        if self.provides_asn:
+            out += ["asn", "asn_org"]
+        return tuple(out)
+
 
 # --------------------------------------------------------------------------------------------
 # Embedded: geoip2fast
@@ -160,12 +178,11 @@ class EmbeddedGeoIp(GeoIpBackend):
         with self._lock:
             if self._db is None:
                 try:
-                    import geoip2fast
                     from geoip2fast import GeoIP2Fast
                 except ImportError as e:  # pragma: no cover - a declared dependency
                     raise ConfigError(f"the geoip2fast package is not installed ({e})") from e
                 # An absolute path: geoip2fast would otherwise also look in the current directory.
-                path = self._data_file or str(Path(geoip2fast.__file__).parent / EMBEDDED_FILE)
+                path = self.path
                 if not Path(path).is_file():
                     raise ConfigError(f"{path}: embedded geo-IP database not found; reinstall geoip2fast")
                 try:
@@ -173,6 +190,18 @@ class EmbeddedGeoIp(GeoIpBackend):
                 except Exception as e:  # geoip2fast raises its own and builtin errors on bad files
                     raise ConfigError(f"{path}: cannot load geo-IP database ({e})") from e
         return self._db
+
+    @property
+    def facts(self) -> tuple[str, ...]:
+        return ("country", "asn_org")
+
+    @property
+    def path(self) -> str:  # type: ignore[override]
+        if self._data_file:
+            return self._data_file
+        import geoip2fast
+
+        return str(Path(geoip2fast.__file__).parent / EMBEDDED_FILE)
 
     @property
     def source_info(self) -> str:
@@ -306,9 +335,12 @@ class Enricher:
     """Answers :meth:`ip_info` from the best configured databases, with an in-memory LRU cache.
 
     ``mmdb_paths``: MaxMind DB files; a City database is preferred over a Country one for the
-    location, an ASN database over the embedded one for the network. Facts a given file does not
-    cover come from the embedded database (unless ``embedded=False``). Raises :class:`ConfigError`
-    for unreadable or unsupported files.
+    location. The network (AS number and organisation) comes from the first of: an ASN ``.mmdb``, the
+    ASN table imported with ``audit geoip import`` (``asn_table``: True looks for it at its default
+    place, a path or table uses that one, False none), the embedded database; a source that has no
+    answer for an IP hands over to the next. Facts a given file does not cover come from the embedded
+    database (unless ``embedded=False``). Raises :class:`ConfigError` for unreadable or unsupported
+    files.
     """
 
     def __init__(
@@ -316,6 +348,7 @@ class Enricher:
         mmdb_paths: Sequence[str | os.PathLike[str]] = (),
         *,
         embedded: bool | EmbeddedGeoIp = True,
+        asn_table: bool | str | os.PathLike[str] | GeoIpBackend = True,
         cache_size: int = 65536,
     ) -> None:
         self.mmdbs = [MmdbGeoIp(p) for p in mmdb_paths]
@@ -324,27 +357,41 @@ class Enricher:
             emb = embedded
         else:
             emb = EmbeddedGeoIp.default() if embedded else None
+        self.asn_table = _asn_table(asn_table)
         by_kind = {k: [m for m in self.mmdbs if m.kind == k] for k in ("city", "country", "asn")}
         loc: list[GeoIpBackend] = [*by_kind["city"], *by_kind["country"]]
         net: list[GeoIpBackend] = list(by_kind["asn"])
+        if self.asn_table is not None:
+            net.append(self.asn_table)
         if emb is not None:
             loc.append(emb)
             net.append(emb)
         self.location: GeoIpBackend | None = loc[0] if loc else None
+        #: Network sources in order of preference.
+        self.networks: tuple[GeoIpBackend, ...] = tuple(net)
         self.network: GeoIpBackend | None = net[0] if net else None
         self._cached = functools.lru_cache(maxsize=cache_size)(self._ip_info)
 
     @property
     def label(self) -> str | None:
-        """Database(s) consulted for public IPs, ``location + network`` when they differ."""
-        labels = [b.label for b in (self.location, self.network) if b is not None]
-        if not labels:
-            return None
-        return labels[0] if len(labels) == 1 or labels[0] == labels[1] else " + ".join(labels)
+        """Database(s) consulted for public IPs, ``location + network`` when they differ (the
+        network part names the preferred network source)."""
+        return _join_labels(self.location, self.network)
+
+    @property
+    def backends(self) -> tuple[GeoIpBackend, ...]:
+        """Every database in use: the location one, then the network ones in order of preference."""
+        seen: list[GeoIpBackend] = []
+        for b in (self.location, *self.networks):
+            if b is not None and all(b is not s for s in seen):
+                seen.append(b)
+        return tuple(seen)
 
     def ip_info(self, ip: str) -> IpInfo:
         """Scope, location and network of ``ip``. Non-public scopes carry no geo data and no
-        database. Raises :class:`ConfigError` only if a database cannot be loaded."""
+        database. ``database`` is :attr:`label`: the databases consulted (a network source without
+        an answer hands over to the next one in :attr:`networks`). Raises :class:`ConfigError` only
+        if a database cannot be loaded."""
         return self._cached(ip)
 
     def _ip_info(self, ip: str) -> IpInfo:
@@ -355,10 +402,11 @@ class Enricher:
         if scope != "public":
             return IpInfo(ip=norm, scope=scope)
         loc = self.location.lookup(norm) if self.location else GeoAnswer()
-        if self.network is self.location:
-            net = loc
-        else:
-            net = self.network.lookup(norm) if self.network else GeoAnswer()
+        net = GeoAnswer()
+        for backend in self.networks:
+            net = loc if backend is self.location else backend.lookup(norm)
+            if net.asn is not None or net.asn_org is not None:
+                break
         return IpInfo(
             ip=norm,
             scope=scope,
@@ -370,6 +418,18 @@ class Enricher:
             database_date=self.date,
         )
 
+    def describe(self) -> list[dict[str, Any]]:
+        """The databases in use, in order of preference: role (``location`` or ``network``),
+        ``database`` label, ``date``, the ``facts`` it answers and its ``path``."""
+        rows = []
+        for role, backends in (("location", (self.location,)), ("network", self.networks)):
+            for b in backends:
+                if b is not None:
+                    rows.append(
+                        {"role": role, "database": b.label, "date": b.date, "facts": list(b.facts), "path": b.path}
+                    )
+        return rows
+
     @property
     def date(self) -> str | None:
         """Build date of the location database (else of the network database)."""
@@ -379,3 +439,25 @@ class Enricher:
     def close(self) -> None:
         for m in self.mmdbs:
             m.close()
+        closer = getattr(self.asn_table, "close", None)
+        if closer is not None:
+            closer()
+
+
+def _join_labels(location: GeoIpBackend | None, network: GeoIpBackend | None) -> str | None:
+    labels = [b.label for b in (location, network) if b is not None]
+    if not labels:
+        return None
+    return labels[0] if len(labels) == 1 or labels[0] == labels[1] else " + ".join(labels)
+
+
+def _asn_table(spec: bool | str | os.PathLike[str] | GeoIpBackend) -> GeoIpBackend | None:
+    if isinstance(spec, GeoIpBackend):
+        return spec
+    from audit.enrich.asntable import AsnTableGeoIp, open_default_table
+
+    if spec is True:
+        return open_default_table()
+    if spec is False or spec == "":
+        return None
+    return AsnTableGeoIp(spec)

@@ -378,16 +378,22 @@ def _finding_rows(store: Store, app: str | None, dests: Sequence[Destination]) -
 
 
 def _databases(store: Store, enricher: Any, companies: Any, dests: Sequence[Destination]) -> list[dict[str, str]]:
-    dbs: dict[str, str] = {}
-    if enricher is not None and getattr(enricher, "label", None):
-        dbs[str(enricher.label)] = str(getattr(enricher, "date", "") or "")
+    out: list[dict[str, str]] = []
+    current: frozenset[str] = frozenset()
+    if enricher is not None and hasattr(enricher, "describe"):
+        current = frozenset({str(enricher.label)})
+        roles = {"location": "server location (geo-IP)", "network": "network owner (AS number / organisation)"}
+        for b in enricher.describe():
+            out.append({"name": b["database"], "date": b["date"] or "", "role": roles.get(b["role"], b["role"])})
+    # Answers made earlier with other databases (e.g. a recorder given another .mmdb) are evidence too.
+    older: dict[str, str] = {}
     for info in store.cached_ip_info().values():
-        if info.database:
-            dbs.setdefault(info.database, info.database_date or "")
+        if info.database and info.database not in current:
+            older.setdefault(info.database, info.database_date or "")
     for d in dests:
-        if d.geo_database:
-            dbs.setdefault(d.geo_database, "")
-    out = [{"name": k, "date": v, "role": "geo-IP / ASN"} for k, v in sorted(dbs.items())]
+        if d.geo_database and d.geo_database not in current:
+            older.setdefault(d.geo_database, "")
+    out += [{"name": k, "date": v, "role": "geo-IP / ASN (earlier answers)"} for k, v in sorted(older.items())]
     try:
         from audit.enrich.company import COMPANIES_FILE
 

@@ -26,7 +26,6 @@ import dataclasses
 import functools
 import json
 import logging
-import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from typing import Any
 from audit.enrich.company import suffixes
 from audit.errors import ConfigError
 from audit.models import Sdk
+from audit.paths import audit_home
 
 log = logging.getLogger(__name__)
 
@@ -454,12 +454,9 @@ def build_db(builtin: Iterable[SdkSignature], overlay: Iterable[SdkSignature] = 
 
 
 def default_overlay_path() -> Path:
-    """``$AUDIT_HOME/signatures-overlay.json``, else ``$XDG_DATA_HOME`` or ``~/.local/share`` /dataflow-audit/."""
-    home = os.environ.get("AUDIT_HOME")
-    if home:
-        return Path(home) / OVERLAY_NAME
-    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data_home) / "dataflow-audit" / OVERLAY_NAME
+    """``signatures-overlay.json`` in :func:`audit.paths.audit_home` (``$AUDIT_HOME``, else
+    ``$XDG_DATA_HOME`` or ``~/.local/share`` /dataflow-audit/)."""
+    return audit_home() / OVERLAY_NAME
 
 
 def read_overlay(path: Path) -> tuple[SdkSignature, ...]:

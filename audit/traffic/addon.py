@@ -50,7 +50,7 @@ _DNS_TYPES = {1: "A", 2: "NS", 5: "CNAME", 12: "PTR", 15: "MX", 16: "TXT", 28: "
 F = TypeVar("F", bound=Callable[..., Any])
 
 OPTION_NAMES = (
-    "audit_db", "audit_app", "audit_device", "audit_mmdb", "audit_body_limit", "audit_flush_interval",
+    "audit_db", "audit_app", "audit_device", "audit_mmdb", "audit_asn_table", "audit_body_limit", "audit_flush_interval",
 )  # fmt: skip
 
 
@@ -465,6 +465,7 @@ class Recorder:
         self.flush_interval = DEFAULT_FLUSH_MS / 1000
         self.device: str | None = None
         self.mmdb: tuple[str, ...] = ()
+        self.asn_table: str | None = None
         self.detector: Detector | None = None
         self.enricher: Enricher | None = None
         self.db_path: str | None = None
@@ -498,6 +499,11 @@ class Recorder:
             "audit_mmdb", Sequence[str], [],
             "MaxMind/DB-IP .mmdb files (City, Country or ASN) used to geo-locate server IPs instead "
             "of the embedded database; repeat the option for several files.",
+        )  # fmt: skip
+        loader.add_option(
+            "audit_asn_table", str, "",
+            "ASN table (made by `audit geoip import`) giving AS numbers of server IPs. Default: the "
+            "one imported into $AUDIT_HOME, if any.",
         )  # fmt: skip
         loader.add_option(
             "audit_body_limit", int, DEFAULT_BODY_LIMIT,
@@ -538,23 +544,25 @@ class Recorder:
             except AuditError as e:
                 raise exceptions.OptionsError(f"audit_device: {e}") from e
             self.device = opts.audit_device
-        if "audit_mmdb" in updated:
+        if updated & {"audit_mmdb", "audit_asn_table"}:
             try:
-                self.enricher = Enricher(list(opts.audit_mmdb))
+                self.enricher = Enricher(list(opts.audit_mmdb), asn_table=opts.audit_asn_table or True)
             except AuditError as e:
-                raise exceptions.OptionsError(f"audit_mmdb: {e}") from e
+                raise exceptions.OptionsError(f"audit_mmdb/audit_asn_table: {e}") from e
             self.mmdb = tuple(opts.audit_mmdb)
+            self.asn_table = self.enricher.asn_table.path if self.enricher.asn_table is not None else None
         if "audit_db" in updated:
             self._open(opts.audit_db)
         else:
-            if updated & {"audit_device", "audit_mmdb"}:
+            geo = {"audit_mmdb", "audit_asn_table"}
+            if updated & ({"audit_device"} | geo):
                 self._configure_writer()
-            if updated & {"audit_app", "audit_device", "audit_mmdb"}:
+            if updated & ({"audit_app", "audit_device"} | geo):
                 self._record_inputs()
 
     def _configure_writer(self) -> None:
         if isinstance(self.writer, ProcessWriter):
-            self.writer.configure(device=self.device, mmdb=self.mmdb)
+            self.writer.configure(device=self.device, mmdb=self.mmdb, asn_table=self.asn_table)
         elif self.writer is not None:
             self.writer.detector, self.writer.enricher = self.detector, self.enricher
 
@@ -568,7 +576,9 @@ class Recorder:
         self.db_path = path
         if self.writer_kind == "process":
             store.close()
-            self.writer = ProcessWriter(path, flush_interval=self.flush_interval, device=self.device, mmdb=self.mmdb)
+            self.writer = ProcessWriter(
+                path, flush_interval=self.flush_interval, device=self.device, mmdb=self.mmdb, asn_table=self.asn_table
+            )
         else:
             self.writer = BatchWriter(
                 store, flush_interval=self.flush_interval, detector=self.detector, enricher=self.enricher
@@ -587,6 +597,8 @@ class Recorder:
             self.writer.record_input("device-profile", self.device, app=self.app)
         for p in self.mmdb:
             self.writer.record_input("mmdb", p, app=self.app)
+        if self.asn_table:
+            self.writer.record_input("asn-table", self.asn_table, app=self.app)
 
     def done(self) -> None:
         if self.writer is None:

@@ -62,6 +62,7 @@ class ProcessWriter:
         flush_interval: float = 0.5,
         device: str | None = None,
         mmdb: tuple[str, ...] = (),
+        asn_table: str | None = None,
     ) -> None:
         self.db_path = db_path
         self.flush_interval = max(0.01, flush_interval)
@@ -83,7 +84,7 @@ class ProcessWriter:
             stdout=subprocess.PIPE,
             env={**os.environ, "PYTHONPATH": pythonpath},
         )
-        self.configure(device=device, mmdb=mmdb)
+        self.configure(device=device, mmdb=mmdb, asn_table=asn_table)
         self._sender = threading.Thread(target=self._send_loop, name="audit-writer-send", daemon=True)
         self._reader = threading.Thread(target=self._read_loop, name="audit-writer-acks", daemon=True)
         self._sender.start()
@@ -102,9 +103,11 @@ class ProcessWriter:
         with self._lock:
             self._outbox.append(("input", (kind, path, app)))
 
-    def configure(self, *, device: str | None, mmdb: tuple[str, ...] | list[str]) -> None:
+    def configure(
+        self, *, device: str | None, mmdb: tuple[str, ...] | list[str], asn_table: str | None = None
+    ) -> None:
         with self._lock:
-            self._outbox.append(("config", {"device": device, "mmdb": list(mmdb)}))
+            self._outbox.append(("config", {"device": device, "mmdb": list(mmdb), "asn_table": asn_table}))
         self._wake.set()
 
     def flush(self, timeout: float | None = 10.0) -> bool:
@@ -257,7 +260,7 @@ def child_main(db_path: str) -> int:
             writer.call(record)
         elif kind == "config":
             try:
-                writer.enricher = Enricher(payload["mmdb"])
+                writer.enricher = Enricher(payload["mmdb"], asn_table=payload.get("asn_table") or False)
             except AuditError as e:  # the proxy validated these; a file changed since
                 log.error("%s", e)
             # A new device profile: the old worker finishes what is pending with the old profile.

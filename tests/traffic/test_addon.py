@@ -507,3 +507,39 @@ def test_running_freezes_the_startup_heap() -> None:
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+@pytest.mark.parametrize("writer", ["thread", "process"])
+def test_asn_table_option_and_default(tmp_path: Path, db: Path, writer: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from audit.enrich.asntable import import_table
+
+    ranges = tmp_path / "asn.csv"
+    ranges.write_text("8.8.8.0,8.8.8.255,64501,Example Resolver LLC\n", encoding="utf-8")
+    own = tmp_path / "own-table.sqlite"
+    import_table([ranges], own, label="own table")
+    r = Recorder(writer=writer)
+    with taddons.context(r) as tctx:
+        bad = tmp_path / "bad.sqlite"
+        bad.write_bytes(b"garbage" * 100)
+        with pytest.raises(exceptions.OptionsError, match="audit_asn_table.*bad.sqlite"):
+            tctx.configure(r, audit_db=str(db), audit_asn_table=str(bad))
+        tctx.configure(r, audit_db=str(db), audit_asn_table=str(own), audit_app="com.example.app")
+        r.response(http_flow("https://dns.example/x"))
+        r.done()
+    with Store(db) as s:
+        info = s.cached_ip_info()["8.8.8.8"]
+        kinds = [(i["kind"], i["path"]) for i in s.inputs()]
+    assert (info.asn, info.asn_org) == (64501, "Example Resolver LLC") and "own table" in (info.database or "")
+    assert ("asn-table", str(own)) in kinds
+
+    # Without the option: the table imported into $AUDIT_HOME, if any.
+    monkeypatch.setenv("AUDIT_HOME", str(tmp_path / "home"))
+    import_table([ranges], label="home table")
+    db2 = tmp_path / "second.sqlite"
+    r = Recorder(writer=writer)
+    with taddons.context(r) as tctx:
+        tctx.configure(r, audit_db=str(db2))
+        r.response(http_flow("https://dns.example/y"))
+        r.done()
+    with Store(db2) as s:
+        assert s.cached_ip_info()["8.8.8.8"].asn == 64501

@@ -1,0 +1,424 @@
+"""IP → AS number + organisation from a range table the user imports (fact 2 of a destination).
+
+The embedded geo-IP data (``geoip2fast``) names the AS organisation but has no AS *numbers*, and no
+package on PyPI ships IP-to-ASN data. ``audit geoip import`` therefore reads range files the user
+downloads once and compiles them into a small SQLite file, ``asn-table.sqlite`` in
+:func:`audit.paths.audit_home`, which every later command (and the mitmproxy addon) consults ahead of
+the embedded data. Nothing is downloaded and no third-party data ships with this project.
+
+Accepted input (plain or gzip-compressed, one range per line, inclusive bounds):
+
+* comma-separated ``start,end,asn,organisation``, bounds as IP literals or as integers: ip-location-db's
+  ``asn-ipv4.csv`` / ``asn-ipv6.csv`` / ``*-num.csv``, DB-IP's "IP to ASN Lite" CSV;
+* tab-separated ``start<TAB>end<TAB>asn<TAB>country<TAB>organisation``: iptoasn.com's
+  ``ip2asn-v4.tsv``, ``ip2asn-v6.tsv``, ``ip2asn-combined.tsv`` and ``ip2asn-v4-u32.tsv``
+  (AS 0, "Not routed", is skipped).
+
+Integer bounds up to 2**32-1 are IPv4, larger ones IPv6. Blank lines, ``#`` comments and a header line
+are ignored; malformed lines are counted and skipped. Where ranges overlap, the one that starts first
+wins (ties: the earlier file, then the earlier line) and the others are counted as overlapping.
+
+Both address families share one ordered key space: 16-byte big-endian integers, IPv4 mapped into
+``::ffff:0:0/96``. A lookup is one indexed ``start <= key ORDER BY start DESC LIMIT 1`` query.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import gzip
+import hashlib
+import io
+import itertools
+import json
+import logging
+import os
+import re
+import socket
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from audit.enrich.geoip import GeoAnswer, GeoIpBackend, parse_ip
+from audit.errors import ConfigError, InputError
+from audit.paths import audit_home
+
+log = logging.getLogger(__name__)
+
+TABLE_NAME = "asn-table.sqlite"
+SCHEMA_VERSION = 1
+#: Longest organisation name kept (longer ones are cut): the data comes from files we do not control.
+MAX_ORG = 200
+_V4_MAPPED = 0xFFFF << 32
+_MAX_V6 = (1 << 128) - 1
+_MAX_ASN = (1 << 32) - 1
+_DATE_IN_NAME = re.compile(r"(?<!\d)(20\d\d)-?(0[1-9]|1[0-2])(?:-?(0[1-9]|[12]\d|3[01]))?(?!\d)")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def default_table_path() -> Path:
+    """Where ``audit geoip import`` writes and every command looks: ``$AUDIT_HOME/asn-table.sqlite``."""
+    return audit_home() / TABLE_NAME
+
+
+# --------------------------------------------------------------------------------------------
+# Parsing
+# --------------------------------------------------------------------------------------------
+
+
+def _bound(text: str) -> int | None:
+    """A range bound as a 128-bit key (IPv4 mapped), or None if it is neither an IP nor an integer."""
+    text = text.strip()
+    if text.isdigit():
+        n = int(text)
+        if n <= 0xFFFFFFFF:
+            return _V4_MAPPED | n
+        return n if n <= _MAX_V6 else None
+    try:  # the common forms, fast
+        if ":" in text:
+            n = int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
+            return _V4_MAPPED | (n & 0xFFFFFFFF) if n >> 32 == 0xFFFF else n
+        return _V4_MAPPED | int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
+    except OSError:
+        pass
+    addr = parse_ip(text) if text else None
+    if addr is None:
+        return None
+    return _V4_MAPPED | int(addr) if addr.version == 4 else int(addr)
+
+
+def _clean_org(text: str) -> str | None:
+    org = _CONTROL.sub(" ", text).strip()
+    return org[:MAX_ORG] or None
+
+
+@dataclass
+class FileStats:
+    """What one input file contributed."""
+
+    name: str
+    sha256: str
+    size: int
+    format: str
+    rows: int = 0
+    malformed: int = 0
+    unrouted: int = 0
+
+
+def _open_text(path: Path) -> tuple[io.TextIOBase, str]:
+    """Text stream of a plain or gzip file and the sha256 of its bytes on disk."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as f:
+            head = f.read(2)
+            f.seek(0)
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        raw: Any = gzip.open(path, "rb") if head == b"\x1f\x8b" else path.open("rb")
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from e
+    return io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline=""), digest.hexdigest()
+
+
+Row = tuple[int, int, int, str | None]
+
+
+def _rows(path: Path, stats: FileStats, text: io.TextIOBase) -> Iterator[Row]:
+    """Ranges of one file; updates ``stats`` (format, malformed, unrouted) as it goes."""
+    try:
+        lines = (line for line in text if line.strip() and not line.lstrip().startswith("#"))
+        first = next(lines, None)
+        if first is None:
+            return
+        tab = "\t" in first
+        stats.format = "tsv (iptoasn)" if tab else "csv (start,end,asn,org)"
+        records: Iterator[list[str]] = (
+            (line.rstrip("\r\n").split("\t") for line in itertools.chain([first], lines))
+            if tab
+            else _csv_records(itertools.chain([first], lines))
+        )
+        for n, fields in enumerate(records):
+            parsed = _parse_fields(fields, tab)
+            if parsed is None:
+                if n:  # the first line may be a header
+                    stats.malformed += 1
+            elif parsed[2] == 0:
+                stats.unrouted += 1
+            else:
+                yield parsed
+    except (OSError, EOFError, gzip.BadGzipFile, ValueError) as e:  # truncated/corrupt gzip stream
+        raise InputError(f"{path}: cannot read past range {stats.rows + stats.malformed} ({e})") from e
+
+
+def _csv_records(lines: Iterator[str]) -> Iterator[list[str]]:
+    """CSV records; a line the csv module rejects (e.g. an over-long field) becomes an empty record."""
+    reader = csv.reader(lines)
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error:
+            yield []
+
+
+def _parse_fields(fields: Sequence[str], tab: bool) -> Row | None:
+    if len(fields) < (5 if tab else 3):
+        return None
+    start, end = _bound(fields[0]), _bound(fields[1])
+    asn_text = fields[2].strip().upper().removeprefix("AS")
+    if start is None or end is None or end < start or not asn_text.isdigit():
+        return None
+    if (start >> 32 == 0xFFFF) != (end >> 32 == 0xFFFF):  # one bound IPv4, the other IPv6
+        return None
+    asn = int(asn_text)
+    if asn > _MAX_ASN:
+        return None
+    org_text = fields[4] if tab else (",".join(fields[3:]) if len(fields) > 3 else "")
+    org = _clean_org(org_text)
+    if tab and org == "Not routed":
+        org = None
+    return (start, end, asn, org)
+
+
+# --------------------------------------------------------------------------------------------
+# Import
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """Result of :func:`import_table`."""
+
+    path: str
+    label: str
+    date: str | None
+    ranges: int
+    ipv4: int
+    ipv6: int
+    malformed: int
+    overlapping: int
+    unrouted: int
+    files: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+    def describe(self) -> str:
+        skipped = f"{self.malformed:,} malformed, {self.overlapping:,} overlapping, {self.unrouted:,} not routed"
+        return (
+            f"imported {self.ranges:,} ranges ({self.ipv4:,} IPv4, {self.ipv6:,} IPv6) from "
+            f"{len(self.files)} file(s) as {self.label!r} ({self.date or 'undated'}) into {self.path}; "
+            f"skipped {skipped}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path, "label": self.label, "date": self.date, "ranges": self.ranges,
+            "ipv4": self.ipv4, "ipv6": self.ipv6, "malformed": self.malformed,
+            "overlapping": self.overlapping, "unrouted": self.unrouted, "files": list(self.files),
+        }  # fmt: skip
+
+
+def _guess_date(paths: Sequence[Path]) -> str | None:
+    """``YYYY-MM-DD`` (or ``YYYY-MM``) from the file names (``dbip-asn-lite-2026-11.csv``), else the
+    newest file modification date."""
+    for p in paths:
+        m = _DATE_IN_NAME.search(p.name)
+        if m:
+            return f"{m[1]}-{m[2]}-{m[3]}" if m[3] else f"{m[1]}-{m[2]}"
+    try:
+        newest = max(p.stat().st_mtime for p in paths)
+    except (OSError, ValueError):
+        return None
+    return dt.datetime.fromtimestamp(newest, dt.UTC).date().isoformat()
+
+
+def _key(n: int) -> bytes:
+    return n.to_bytes(16, "big")
+
+
+def import_table(
+    files: Sequence[str | os.PathLike[str]],
+    dest: str | os.PathLike[str] | None = None,
+    *,
+    label: str | None = None,
+    date: str | None = None,
+) -> ImportSummary:
+    """Compile range ``files`` into an ASN table at ``dest`` (default :func:`default_table_path`),
+    replacing it atomically. Raises :class:`InputError` for unreadable files or when no valid range
+    is found (the existing table is then left untouched)."""
+    paths = [Path(f) for f in files]
+    if not paths:
+        raise InputError("no input file given")
+    target = Path(dest) if dest is not None else default_table_path()
+    collected: list[tuple[int, int, int, int, int, str | None]] = []  # start, end, file, line, asn, org
+    stats: list[FileStats] = []
+    for i, p in enumerate(paths):
+        if not p.is_file():
+            raise InputError(f"{p}: not found")
+        text, sha = _open_text(p)
+        st = FileStats(name=p.name, sha256=sha, size=p.stat().st_size, format="empty")
+        with text:
+            for j, (start, end, asn, org) in enumerate(_rows(p, st, text)):
+                collected.append((start, end, i, j, asn, org))
+                st.rows += 1
+        stats.append(st)
+        log.info("%s: %d ranges, %d malformed lines", p, st.rows, st.malformed)
+    if not collected:
+        bad = sum(s.malformed for s in stats)
+        raise InputError(
+            f"{', '.join(str(p) for p in paths)}: no IP range found ({bad} malformed lines); expected "
+            "'start,end,asn,organisation' CSV or iptoasn TSV lines"
+        )
+    collected.sort()
+    kept: list[tuple[int, int, int, str | None]] = []
+    last_end = -1
+    for start, end, _i, _j, asn, org in collected:
+        if start <= last_end:
+            continue
+        kept.append((start, end, asn, org))
+        last_end = end
+    overlapping = len(collected) - len(kept)
+    del collected
+    ipv4 = sum(1 for r in kept if r[0] >> 32 == 0xFFFF)
+    the_label = _clean_org(label or "") or "ASN table " + ", ".join(p.name for p in paths)
+    the_date = date or _guess_date(paths)
+    files_info = tuple(
+        {"name": s.name, "sha256": s.sha256, "size": s.size, "format": s.format, "ranges": s.rows,
+         "malformed": s.malformed, "unrouted": s.unrouted}
+        for s in stats
+    )  # fmt: skip
+    summary = ImportSummary(
+        path=str(target), label=the_label, date=the_date, ranges=len(kept), ipv4=ipv4, ipv6=len(kept) - ipv4,
+        malformed=sum(s.malformed for s in stats), overlapping=overlapping,
+        unrouted=sum(s.unrouted for s in stats), files=files_info,
+    )  # fmt: skip
+    _write(target, kept, summary)
+    return summary
+
+
+def _write(target: Path, rows: list[tuple[int, int, int, str | None]], summary: ImportSummary) -> None:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        tmp.unlink(missing_ok=True)
+        con = sqlite3.connect(tmp)
+        try:
+            con.executescript(
+                """
+                PRAGMA journal_mode = OFF;
+                PRAGMA synchronous = OFF;
+                CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                CREATE TABLE orgs (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+                CREATE TABLE ranges (start BLOB PRIMARY KEY, "end" BLOB NOT NULL,
+                                     asn INTEGER NOT NULL, org INTEGER REFERENCES orgs(id)) WITHOUT ROWID;
+                """
+            )
+            org_ids: dict[str, int] = {}
+            for _s, _e, _a, org in rows:
+                if org is not None and org not in org_ids:
+                    org_ids[org] = len(org_ids) + 1
+            con.executemany("INSERT INTO orgs (id, name) VALUES (?, ?)", ((i, n) for n, i in org_ids.items()))
+            con.executemany(
+                "INSERT INTO ranges VALUES (?, ?, ?, ?)",
+                ((_key(s), _key(e), a, org_ids.get(o) if o is not None else None) for s, e, a, o in rows),
+            )
+            meta = {
+                "schema": str(SCHEMA_VERSION),
+                "label": summary.label,
+                "date": summary.date or "",
+                "imported_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+                "summary": json.dumps({k: v for k, v in summary.to_dict().items() if k != "path"}),
+            }
+            con.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+            con.commit()
+        finally:
+            con.close()
+        os.replace(tmp, target)
+    except (OSError, sqlite3.Error) as e:
+        raise ConfigError(f"{target}: cannot write the ASN table ({e})") from e
+
+
+# --------------------------------------------------------------------------------------------
+# Lookup
+# --------------------------------------------------------------------------------------------
+
+
+class AsnTableGeoIp(GeoIpBackend):
+    """An ASN table made by :func:`import_table`; opened read-only and validated on construction."""
+
+    provides_asn = True
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = str(path)
+        if not Path(self.path).is_file():
+            raise ConfigError(f"{self.path}: ASN table not found")
+        try:
+            uri = Path(self.path).resolve().as_uri() + "?mode=ro"
+            self._con = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            meta = dict(self._con.execute("SELECT key, value FROM meta").fetchall())
+            self._con.execute('SELECT start, "end", asn, org FROM ranges LIMIT 1').fetchall()
+        except sqlite3.Error as e:
+            raise ConfigError(
+                f"{self.path}: not an ASN table made by `audit geoip import` ({e}); import it again or delete it"
+            ) from e
+        if meta.get("schema") != str(SCHEMA_VERSION):
+            self._con.close()
+            raise ConfigError(f"{self.path}: ASN table schema {meta.get('schema')!r} is not supported; import it again")
+        self._label = str(meta.get("label") or "ASN table")
+        self._date = str(meta.get("date") or "") or None
+        self.imported_at = str(meta.get("imported_at") or "") or None
+        try:
+            self.summary: dict[str, Any] = json.loads(meta.get("summary") or "{}")
+        except ValueError:
+            self.summary = {}
+        self._lock = threading.Lock()
+
+    @property
+    def label(self) -> str:
+        return f"{self._label} ({self._date or 'undated'})"
+
+    @property
+    def date(self) -> str | None:
+        return self._date
+
+    def close(self) -> None:
+        self._con.close()
+
+    def lookup(self, ip: str) -> GeoAnswer:
+        addr = parse_ip(ip)
+        if addr is None:
+            return GeoAnswer()
+        key = _key(_V4_MAPPED | int(addr) if addr.version == 4 else int(addr))
+        try:
+            with self._lock:
+                row = self._con.execute(
+                    'SELECT r."end", r.asn, o.name FROM ranges r LEFT JOIN orgs o ON o.id = r.org '
+                    "WHERE r.start <= ? ORDER BY r.start DESC LIMIT 1",
+                    (key,),
+                ).fetchone()
+        except sqlite3.Error as e:  # a corrupt page: no answer, keep going
+            log.warning("%s: lookup of %s failed: %s", self.path, ip, e)
+            return GeoAnswer()
+        if row is None or not isinstance(row[0], bytes) or row[0] < key:
+            return GeoAnswer()
+        asn = row[1] if isinstance(row[1], int) else None
+        org = row[2] if isinstance(row[2], str) else None
+        return GeoAnswer(asn=asn, asn_org=org)
+
+
+def open_default_table() -> AsnTableGeoIp | None:
+    """The imported table at :func:`default_table_path`, or None when none was imported."""
+    path = default_table_path()
+    return AsnTableGeoIp(path) if path.is_file() else None
+
+
+__all__ = [
+    "AsnTableGeoIp",
+    "ImportSummary",
+    "TABLE_NAME",
+    "default_table_path",
+    "import_table",
+    "open_default_table",
+]

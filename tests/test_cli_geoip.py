@@ -1,0 +1,110 @@
+"""`audit geoip import|info|lookup`, and an imported ASN table reaching `audit destinations` and the
+case's evidence. Range files are written by the tests (documentation AS numbers)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from audit.cli import main
+from audit.destinations import enricher_for
+from audit.enrich.asntable import import_table
+from audit.models import Connection
+from audit.store import Store
+
+RANGES = (
+    "142.250.0.0,142.251.255.255,64500,Example Search Co\n"
+    "119.29.0.0,119.29.255.255,64501,Example Cloud (Shenzhen)\n"
+    "2a00:1450::,2a00:1450:ffff:ffff:ffff:ffff:ffff:ffff,64500,Example Search Co\n"
+)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("AUDIT_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def ranges(tmp_path: Path) -> Path:
+    p = tmp_path / "asn-ipv4-2026-06-17.csv"
+    p.write_text(RANGES, encoding="utf-8")
+    return p
+
+
+def test_import_then_lookup(home: Path, ranges: Path) -> None:
+    r = CliRunner().invoke(main, ["geoip", "import", str(ranges), "--label", "example asn", "--json"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.output)
+    assert summary["ranges"] == 3 and summary["ipv6"] == 1 and summary["date"] == "2026-06-17"
+    assert Path(summary["path"]) == home / "asn-table.sqlite"
+
+    r = CliRunner().invoke(main, ["geoip", "lookup", "142.250.1.1", "2a00:1450:4001::200e", "10.1.2.3", "--json"])
+    assert r.exit_code == 0, r.output
+    a, b, c = json.loads(r.output)
+    assert (a["asn"], a["asn_org"], a["scope"]) == (64500, "Example Search Co", "public")
+    assert a["server_country"]  # location: still the embedded database
+    assert a["geo_database"].endswith("+ example asn (2026-06-17)")
+    assert b["asn"] == 64500
+    assert (c["scope"], c["asn"], c["geo_database"]) == ("private", None, None)
+
+    r = CliRunner().invoke(main, ["geoip", "info", "--json"])
+    assert r.exit_code == 0, r.output
+    roles = [(d["role"], d["database"].split(" (")[0]) for d in json.loads(r.output)]
+    assert roles == [("location", "geoip2fast"), ("network", "example asn"), ("network", "geoip2fast")]
+
+
+def test_text_outputs(home: Path, ranges: Path) -> None:
+    r = CliRunner().invoke(main, ["geoip", "import", str(ranges)])
+    assert r.exit_code == 0 and r.output.startswith("imported 3 ranges (2 IPv4, 1 IPv6) from 1 file(s)")
+    r = CliRunner().invoke(main, ["geoip", "info"])
+    assert r.exit_code == 0 and "asn-table.sqlite" in r.output and "asn, asn_org" in r.output
+    r = CliRunner().invoke(main, ["geoip", "lookup", "119.29.29.29", "--table"])
+    assert r.exit_code == 0 and "64501" in r.output and "Example Cloud (Shenzhen)" in r.output
+    r = CliRunner().invoke(main, ["geoip", "lookup", "119.29.29.29", "--csv"])
+    assert r.output.splitlines()[0].startswith("ip,scope,server_country,server_city,asn,asn_org")
+
+
+def test_without_a_table_asn_is_null(home: Path) -> None:
+    r = CliRunner().invoke(main, ["geoip", "lookup", "142.250.1.1", "--json"])
+    (row,) = json.loads(r.output)
+    assert row["asn"] is None and row["asn_org"]  # the embedded database: organisation only
+
+
+def test_import_errors_are_one_line(home: Path, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.csv"
+    junk.write_text("this is not\na range file\n", encoding="utf-8")
+    r = CliRunner().invoke(main, ["geoip", "import", str(junk)])
+    assert r.exit_code == 1
+    assert r.output.startswith("Error: ") and "no IP range found" in r.output and len(r.output.splitlines()) == 1
+    assert not (home / "asn-table.sqlite").exists()
+    (home / "asn-table.sqlite").parent.mkdir(parents=True)
+    (home / "asn-table.sqlite").write_bytes(b"garbage" * 100)
+    r = CliRunner().invoke(main, ["geoip", "lookup", "1.1.1.1"])
+    assert r.exit_code == 1 and "not an ASN table" in r.output and len(r.output.splitlines()) == 1
+
+
+def test_destinations_use_the_imported_table(home: Path, ranges: Path, tmp_path: Path) -> None:
+    case = tmp_path / "case.sqlite"
+    with Store(case) as s:
+        s.add_connections([Connection(ts=1.0, source="live", protocol="https", tls="intercepted", app="com.x",
+                                      host="www.google.com", ip="142.250.1.1", port=443)])  # fmt: skip
+    before = json.loads(CliRunner().invoke(main, ["destinations", "--db", str(case), "--json"]).output)
+    assert before[0]["asn"] is None
+    import_table([ranges], label="example asn")
+    after = json.loads(CliRunner().invoke(main, ["destinations", "--db", str(case), "--json"]).output)
+    # The cached answer was made without the table, so the IP is looked up again.
+    assert (after[0]["asn"], after[0]["asn_org"]) == (64500, "Example Search Co")
+    assert after[0]["geo_database"].endswith("example asn (2026-06-17)")
+
+
+def test_table_given_to_the_recorder_is_reused(home: Path, ranges: Path, tmp_path: Path) -> None:
+    own = tmp_path / "own.sqlite"
+    import_table([ranges], own, label="recorder's table")
+    with Store(tmp_path / "case.sqlite") as s:
+        s.record_input("asn-table", str(own), app="com.x")
+        e = enricher_for(s)
+    assert e.asn_table is not None and e.asn_table.label.startswith("recorder's table")
