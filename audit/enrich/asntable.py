@@ -14,9 +14,13 @@ Accepted input (plain or gzip-compressed, one range per line, inclusive bounds):
   ``ip2asn-v4.tsv``, ``ip2asn-v6.tsv``, ``ip2asn-combined.tsv`` and ``ip2asn-v4-u32.tsv``
   (AS 0, "Not routed", is skipped).
 
+* tab-separated ``prefix<TAB>length<TAB>asn``: CAIDA's RouteViews prefix2as (``routeviews-rv2-*.pfx2as``;
+  no organisation names; multi-origin prefixes such as ``13335_4826`` are skipped as ambiguous).
+
 Integer bounds up to 2**32-1 are IPv4, larger ones IPv6. Blank lines, ``#`` comments and a header line
-are ignored; malformed lines are counted and skipped. Where ranges overlap, the one that starts first
-wins (ties: the earlier file, then the earlier line) and the others are counted as overlapping.
+are ignored; malformed lines are counted and skipped. A range nested in another wins inside it (longest
+prefix match); a range that partly overlaps the one it starts in, or repeats it, is dropped (ties: the
+earlier file, then the earlier line) and counted as overlapping.
 
 Both address families share one ordered key space: 16-byte big-endian integers, IPv4 mapped into
 ``::ffff:0:0/96``. A lookup is one indexed ``start <= key ORDER BY start DESC LIMIT 1`` query.
@@ -29,6 +33,7 @@ import datetime as dt
 import gzip
 import hashlib
 import io
+import ipaddress
 import itertools
 import json
 import logging
@@ -126,6 +131,19 @@ def _open_text(path: Path) -> tuple[io.TextIOBase, str]:
 Row = tuple[int, int, int, str | None]
 
 
+#: Input formats: name shown in the summary → number of fields a line needs.
+CSV, IPTOASN, PFX2AS = "csv (start,end,asn,org)", "tsv (iptoasn)", "tsv (pfx2as)"
+
+
+def _sniff(line: str) -> str:
+    if "\t" not in line:
+        return CSV
+    fields = line.rstrip("\r\n").split("\t")
+    if len(fields) == 3 and fields[1].strip().isdigit() and int(fields[1]) <= 128:
+        return PFX2AS
+    return IPTOASN
+
+
 def _rows(path: Path, stats: FileStats, text: io.TextIOBase) -> Iterator[Row]:
     """Ranges of one file; updates ``stats`` (format, malformed, unrouted) as it goes."""
     try:
@@ -133,15 +151,14 @@ def _rows(path: Path, stats: FileStats, text: io.TextIOBase) -> Iterator[Row]:
         first = next(lines, None)
         if first is None:
             return
-        tab = "\t" in first
-        stats.format = "tsv (iptoasn)" if tab else "csv (start,end,asn,org)"
+        fmt = stats.format = _sniff(first)
         records: Iterator[list[str]] = (
-            (line.rstrip("\r\n").split("\t") for line in itertools.chain([first], lines))
-            if tab
-            else _csv_records(itertools.chain([first], lines))
+            _csv_records(itertools.chain([first], lines))
+            if fmt == CSV
+            else (line.rstrip("\r\n").split("\t") for line in itertools.chain([first], lines))
         )
         for n, fields in enumerate(records):
-            parsed = _parse_fields(fields, tab)
+            parsed = _parse_fields(fields, fmt)
             if parsed is None:
                 if n:  # the first line may be a header
                     stats.malformed += 1
@@ -165,23 +182,48 @@ def _csv_records(lines: Iterator[str]) -> Iterator[list[str]]:
             yield []
 
 
-def _parse_fields(fields: Sequence[str], tab: bool) -> Row | None:
-    if len(fields) < (5 if tab else 3):
+def _parse_fields(fields: Sequence[str], fmt: str) -> Row | None:
+    if fmt == PFX2AS:
+        return _parse_prefix(fields)
+    if len(fields) < (5 if fmt == IPTOASN else 3):
         return None
     start, end = _bound(fields[0]), _bound(fields[1])
-    asn_text = fields[2].strip().upper().removeprefix("AS")
-    if start is None or end is None or end < start or not asn_text.isdigit():
+    asn = _asn(fields[2])
+    if start is None or end is None or end < start or asn is None:
         return None
     if (start >> 32 == 0xFFFF) != (end >> 32 == 0xFFFF):  # one bound IPv4, the other IPv6
         return None
-    asn = int(asn_text)
-    if asn > _MAX_ASN:
-        return None
-    org_text = fields[4] if tab else (",".join(fields[3:]) if len(fields) > 3 else "")
+    org_text = fields[4] if fmt == IPTOASN else (",".join(fields[3:]) if len(fields) > 3 else "")
     org = _clean_org(org_text)
-    if tab and org == "Not routed":
+    if fmt == IPTOASN and org == "Not routed":
         org = None
     return (start, end, asn, org)
+
+
+def _asn(text: str) -> int | None:
+    """``13335`` or ``AS13335``; None for anything else, multi-origin ``13335_4826`` included."""
+    t = text.strip().upper().removeprefix("AS")
+    if not t.isdigit():
+        return None
+    n = int(t)
+    return n if n <= _MAX_ASN else None
+
+
+def _parse_prefix(fields: Sequence[str]) -> Row | None:
+    """CAIDA RouteViews prefix2as: ``prefix<TAB>length<TAB>asn`` (no organisation names)."""
+    if len(fields) != 3 or not fields[1].strip().isdigit():
+        return None
+    asn = _asn(fields[2])
+    try:
+        net = ipaddress.ip_network(f"{fields[0].strip()}/{int(fields[1])}", strict=False)
+    except ValueError:
+        return None
+    if asn is None:
+        return None
+    start, end = int(net.network_address), int(net.broadcast_address)
+    if net.version == 4:
+        start, end = _V4_MAPPED | start, _V4_MAPPED | end
+    return (start, end, asn, None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -234,6 +276,45 @@ def _guess_date(paths: Sequence[Path]) -> str | None:
     return dt.datetime.fromtimestamp(newest, dt.UTC).date().isoformat()
 
 
+def _flatten(
+    ranges: list[tuple[int, int, int, int, int, str | None]],
+) -> tuple[list[tuple[int, int, int, str | None]], int]:
+    """Non-overlapping ranges from ``(start, -end, file, line, asn, org)`` tuples (sorted here).
+
+    A range nested in another one wins inside it (a more specific BGP prefix, or a sub-allocation),
+    the outer one keeps the parts around it. A range that sticks out of the one it starts in, or
+    repeats it exactly, is dropped: ties go to the earlier file, then the earlier line. Returns the
+    pieces and the number of ranges dropped."""
+    ranges.sort()
+    out: list[tuple[int, int, int, str | None]] = []
+    stack: list[tuple[int, int, int, str | None]] = []  # open ranges, innermost last: start, end, asn, org
+    cursor = 0  # first address not yet written out
+    dropped = 0
+
+    def close_before(pos: int) -> None:
+        nonlocal cursor
+        while stack and stack[-1][1] < pos:
+            _s, end, asn, org = stack.pop()
+            if cursor <= end:
+                out.append((cursor, end, asn, org))
+                cursor = end + 1
+
+    for start, neg_end, _file, _line, asn, org in ranges:
+        end = -neg_end
+        close_before(start)
+        if stack:
+            top_start, top_end, top_asn, top_org = stack[-1]
+            if end > top_end or (start, end) == (top_start, top_end):
+                dropped += 1
+                continue
+            if cursor < start:
+                out.append((cursor, start - 1, top_asn, top_org))
+        cursor = start
+        stack.append((start, end, asn, org))
+    close_before(_MAX_V6 + 1)
+    return out, dropped
+
+
 def _key(n: int) -> bytes:
     return n.to_bytes(16, "big")
 
@@ -252,7 +333,7 @@ def import_table(
     if not paths:
         raise InputError("no input file given")
     target = Path(dest) if dest is not None else default_table_path()
-    collected: list[tuple[int, int, int, int, int, str | None]] = []  # start, end, file, line, asn, org
+    collected: list[tuple[int, int, int, int, int, str | None]] = []  # start, -end, file, line, asn, org
     stats: list[FileStats] = []
     for i, p in enumerate(paths):
         if not p.is_file():
@@ -261,7 +342,7 @@ def import_table(
         st = FileStats(name=p.name, sha256=sha, size=p.stat().st_size, format="empty")
         with text:
             for j, (start, end, asn, org) in enumerate(_rows(p, st, text)):
-                collected.append((start, end, i, j, asn, org))
+                collected.append((start, -end, i, j, asn, org))
                 st.rows += 1
         stats.append(st)
         log.info("%s: %d ranges, %d malformed lines", p, st.rows, st.malformed)
@@ -271,15 +352,7 @@ def import_table(
             f"{', '.join(str(p) for p in paths)}: no IP range found ({bad} malformed lines); expected "
             "'start,end,asn,organisation' CSV or iptoasn TSV lines"
         )
-    collected.sort()
-    kept: list[tuple[int, int, int, str | None]] = []
-    last_end = -1
-    for start, end, _i, _j, asn, org in collected:
-        if start <= last_end:
-            continue
-        kept.append((start, end, asn, org))
-        last_end = end
-    overlapping = len(collected) - len(kept)
+    kept, overlapping = _flatten(collected)
     del collected
     ipv4 = sum(1 for r in kept if r[0] >> 32 == 0xFFFF)
     the_label = _clean_org(label or "") or "ASN table " + ", ".join(p.name for p in paths)

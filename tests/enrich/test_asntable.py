@@ -101,14 +101,38 @@ def test_iptoasn_tsv_gz_skips_not_routed(tmp_path: Path) -> None:
     assert t.label == "iptoasn.com (2026-11-01)"
 
 
-def test_overlaps_first_start_wins_then_earlier_file(tmp_path: Path) -> None:
-    a = _write(tmp_path / "a.csv", "10.0.0.0,10.0.255.255,64500,Outer\n20.0.0.0,20.0.0.255,64501,A\n")
-    b = _write(tmp_path / "b.csv", "10.0.1.0,10.0.1.255,64502,Inner\n20.0.0.0,20.0.0.255,64503,B\n")
+def test_nested_ranges_win_inside_partial_overlaps_and_repeats_are_dropped(tmp_path: Path) -> None:
+    a = _write(tmp_path / "a.csv", "10.0.0.0,10.0.255.255,64500,Outer\n20.0.0.0,20.0.0.255,64501,A\n"
+                                   "30.0.0.0,30.0.0.255,64504,First\n")  # fmt: skip
+    b = _write(tmp_path / "b.csv", "10.0.1.0,10.0.1.255,64502,Inner\n20.0.0.0,20.0.0.255,64503,B\n"
+                                   "30.0.0.128,30.0.1.127,64505,Sticks out\n")  # fmt: skip
     s = import_table([a, b], tmp_path / "t.sqlite")
-    assert (s.ranges, s.overlapping) == (2, 2)
     assert s.label == "ASN table a.csv, b.csv"
+    # pieces: outer before inner, inner, outer after inner, A, First; dropped: B (repeat), "Sticks out"
+    assert (s.ranges, s.overlapping) == (5, 2)
     t = AsnTableGeoIp(tmp_path / "t.sqlite")
-    assert t.lookup("10.0.1.5").asn == 64500 and t.lookup("20.0.0.1").asn == 64501
+    assert [t.lookup(ip).asn for ip in ("10.0.0.255", "10.0.1.0", "10.0.1.255", "10.0.2.0", "10.0.255.255")] == [
+        64500, 64502, 64502, 64500, 64500]  # fmt: skip
+    assert t.lookup("20.0.0.1").asn == 64501  # the earlier file wins a repeat
+    assert t.lookup("30.0.0.200").asn == 64504 and t.lookup("30.0.1.0").asn is None
+
+
+def test_caida_prefix2as_longest_prefix_wins(tmp_path: Path) -> None:
+    text = (
+        "8.0.0.0\t9\t64500\n"
+        "8.8.8.0\t24\t64501\n"
+        "8.8.4.0\t24\t64501\n"
+        "1.1.1.0\t24\t64502_64503\n"  # multi-origin: ambiguous, skipped
+        "2001:4860::\t32\t64501\n"
+        "300.1.1.0\t24\t1\n"
+    )
+    s = import_table([_write(tmp_path / "routeviews-rv2-20261127-1200.pfx2as", text)], tmp_path / "t.sqlite")
+    assert s.files[0]["format"] == "tsv (pfx2as)" and s.date == "2026-11-27" and s.malformed == 2
+    t = AsnTableGeoIp(tmp_path / "t.sqlite")
+    assert t.lookup("8.8.8.8") == t.lookup("8.8.4.4") != t.lookup("8.8.9.1")
+    assert (t.lookup("8.8.8.8").asn, t.lookup("8.8.9.1").asn, t.lookup("8.127.0.1").asn) == (64501, 64500, 64500)
+    assert t.lookup("8.8.8.8").asn_org is None  # prefix2as has no organisation names
+    assert t.lookup("1.1.1.1").asn is None and t.lookup("2001:4860::1").asn == 64501
 
 
 def test_hostile_lines(tmp_path: Path) -> None:
@@ -213,3 +237,35 @@ def test_enricher_finds_the_imported_table(tmp_path: Path, monkeypatch: pytest.M
     assert e.asn_table is not None and e.ip_info("1.1.1.1").asn == 64500
     assert Enricher(embedded=embedded, asn_table=False).ip_info("1.1.1.1").asn is None
     e.close()
+
+
+def test_flatten_matches_innermost_range_on_random_nested_families() -> None:
+    import random
+
+    from audit.enrich.asntable import _flatten
+
+    rng = random.Random(7)
+    for _ in range(50):
+        ranges: list[tuple[int, int, int]] = []
+
+        def split(lo: int, hi: int, depth: int) -> None:
+            # A laminar family: each range's children lie inside it and do not overlap each other.
+            pos = lo
+            while pos < hi and depth < 4:
+                a = rng.randint(pos, hi)
+                b = rng.randint(a, min(hi, a + (hi - lo) // 2))
+                if rng.random() < 0.7:
+                    ranges.append((a, b, len(ranges) + 1))
+                    split(a, b, depth + 1)
+                pos = b + 1 + rng.randint(0, 5)
+
+        split(0, 200, 0)
+        rng.shuffle(ranges)
+        pieces, dropped = _flatten([(a, -b, 0, i, asn, None) for i, (a, b, asn) in enumerate(ranges)])
+        assert dropped == 0
+        assert all(p[1] < q[0] for p, q in zip(pieces, pieces[1:], strict=False))  # sorted, disjoint
+        answer = {x: asn for a, b, asn, _ in pieces for x in range(a, b + 1)}
+        for x in range(0, 201):
+            containing = [r for r in ranges if r[0] <= x <= r[1]]
+            innermost = min(containing, key=lambda r: r[1] - r[0])[2] if containing else None
+            assert answer.get(x) == innermost, (x, ranges)
