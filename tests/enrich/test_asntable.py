@@ -4,12 +4,19 @@ uses it between an ASN .mmdb and the embedded database. All range files are writ
 from __future__ import annotations
 
 import gzip
+import random
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from audit.enrich.asntable import AsnTableGeoIp, default_table_path, import_table, open_default_table
+from audit.enrich.asntable import (
+    AsnTableGeoIp,
+    _flatten,
+    default_table_path,
+    import_table,
+    open_default_table,
+)
 from audit.enrich.geoip import EmbeddedGeoIp, Enricher
 from audit.errors import ConfigError, InputError
 from tests.enrich.mmdb import asn, write_mmdb
@@ -239,27 +246,23 @@ def test_enricher_finds_the_imported_table(tmp_path: Path, monkeypatch: pytest.M
     e.close()
 
 
+def _laminar(rng: random.Random, lo: int, hi: int, depth: int, out: list[tuple[int, int, int]]) -> None:
+    """Random nested ranges inside [lo, hi]: children lie inside their parent and do not overlap."""
+    pos = lo
+    while pos < hi and depth < 4:
+        a = rng.randint(pos, hi)
+        b = rng.randint(a, min(hi, a + (hi - lo) // 2))
+        if rng.random() < 0.7:
+            out.append((a, b, len(out) + 1))
+            _laminar(rng, a, b, depth + 1, out)
+        pos = b + 1 + rng.randint(0, 5)
+
+
 def test_flatten_matches_innermost_range_on_random_nested_families() -> None:
-    import random
-
-    from audit.enrich.asntable import _flatten
-
     rng = random.Random(7)
     for _ in range(50):
         ranges: list[tuple[int, int, int]] = []
-
-        def split(lo: int, hi: int, depth: int) -> None:
-            # A laminar family: each range's children lie inside it and do not overlap each other.
-            pos = lo
-            while pos < hi and depth < 4:
-                a = rng.randint(pos, hi)
-                b = rng.randint(a, min(hi, a + (hi - lo) // 2))
-                if rng.random() < 0.7:
-                    ranges.append((a, b, len(ranges) + 1))
-                    split(a, b, depth + 1)
-                pos = b + 1 + rng.randint(0, 5)
-
-        split(0, 200, 0)
+        _laminar(rng, 0, 200, 0, ranges)
         rng.shuffle(ranges)
         pieces, dropped = _flatten([(a, -b, 0, i, asn, None) for i, (a, b, asn) in enumerate(ranges)])
         assert dropped == 0
