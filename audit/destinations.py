@@ -40,7 +40,7 @@ TABLE_COLUMNS = (
 CSV_COLUMNS = (
     "host", "ip", "port", "protocol", "sni", "tls", "flows", "bytes_out", "bytes_in", "first_seen",
     "last_seen", "server_country", "server_city", "asn", "asn_org", "company", "company_country",
-    "sources", "data_types", "ip_scope", "geo_database", "apps",
+    "sources", "data_types", "ip_scope", "geo_database", "apps", "first_party", "first_party_evidence",
 )  # fmt: skip
 
 
@@ -196,6 +196,67 @@ def _default_companies() -> CompanyLookup | None:
     return db
 
 
+def _domain(host: str | None) -> str | None:
+    if not host or _is_bare_ip(host):
+        return None
+    from audit.static.endpoints import public_suffix_list
+
+    return public_suffix_list().privatesuffix(host.lower().rstrip(".")) or None
+
+
+def first_party_package(host: str | None, packages: Iterable[str]) -> str | None:
+    """The package among ``packages`` whose name starts with the reversed registrable domain of
+    ``host`` (``api.example.com`` → ``com.example`` → ``com.example.app``), compared label by label;
+    None for IPs and unrelated hosts. Private suffixes count (``someone.github.io`` is
+    ``io.github.someone``'s own, ``github.io`` is not)."""
+    domain = _domain(host)
+    if not domain:
+        return None
+    reversed_labels = domain.split(".")[::-1]
+    for pkg in sorted(packages):
+        parts = pkg.lower().split(".")
+        if len(parts) >= len(reversed_labels) and parts[: len(reversed_labels)] == reversed_labels:
+            return pkg
+    return None
+
+
+def own_code_domains(store: Store) -> dict[str, dict[str, tuple[str, str]]]:
+    """App label → registrable domain → (package, class): domains of endpoints in the app's stored
+    scans that no SDK claims and that the app's own code loads (a class under its package name)."""
+    out: dict[str, dict[str, tuple[str, str]]] = {}
+    for label, scan in store.scans():
+        pkg = scan.app.package
+        if not pkg:
+            continue
+        found = out.setdefault(label, {})
+        for e in scan.endpoints:
+            if e.domain and not e.sdk and not e.placeholder and e.domain not in found:
+                own = [c for c in e.classes if c.startswith(pkg + ".")]
+                if own:
+                    found[e.domain] = (pkg, own[0])
+    return out
+
+
+def _first_party(
+    r: _Row, company: CompanyInfo | None, scanned: dict[str, set[str]], code: dict[str, dict[str, tuple[str, str]]]
+) -> tuple[str | None, str | None]:
+    """(package, evidence) when the destination is the app vendor's own server."""
+    packages = {p for a in r.apps for p in (a, *scanned.get(a, ()))}
+    for name in (r.host, r.sni):
+        pkg = first_party_package(name, packages)
+        if pkg:
+            return pkg, f"host name {name} matches the package name {pkg}"
+    if company is not None:  # a known company's domain loaded by app code is still that company's
+        return None, None
+    for name in (r.host, r.sni):
+        domain = _domain(name)
+        for a in sorted(r.apps):
+            hit = code.get(a, {}).get(domain or "")
+            if hit:
+                return hit[0], f"{domain} is in the APK, loaded by the app's own code ({hit[1]}), and no SDK claims it"
+    return None, None
+
+
 def _sort_key(d: Destination) -> tuple[str, str, int]:
     return (d.host or d.ip or "", d.ip or "", d.port or 0)
 
@@ -218,6 +279,8 @@ def list_destinations(
         companies = _default_companies()
     rows = _aggregate(store, app)
     infos = _ip_infos(store, sorted({r.ip for r in rows if r.ip}), enricher)
+    scanned = store.scan_packages()
+    code = own_code_domains(store) if scanned else {}
     out: list[Destination] = []
     for r in rows:
         info = infos.get(r.ip) if r.ip else None
@@ -228,6 +291,9 @@ def list_destinations(
                     company = companies.lookup(name)
                     if company is not None:
                         break
+        # App labels are package names when the recorder/importer was given one; a stored scan of
+        # the app gives its real package name and the domains its own code loads.
+        first_party, first_party_evidence = _first_party(r, company, scanned, code)
         protocols = sorted(r.protocols, key=lambda p: (PROTOCOL_ORDER.index(p) if p in PROTOCOL_ORDER else 99, p))
         out.append(
             Destination(
@@ -253,6 +319,8 @@ def list_destinations(
                 ip_scope=info.scope if info else None,
                 geo_database=info.database if info else None,
                 apps=tuple(sorted(r.apps)),
+                first_party=first_party,
+                first_party_evidence=first_party_evidence,
             )
         )
     return sorted(out, key=_sort_key)

@@ -349,6 +349,8 @@ def _add_destination(G: nx.MultiDiGraph, label: str, d: Destination) -> None:
         node["company"] = d.company
         node["company_country"] = d.company_country
         _add_company(G, hid, d.company, d.company_country, None)
+    if d.first_party:
+        node["first_party"] = d.first_party
     if not d.ip:
         return
     iid = _node(

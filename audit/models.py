@@ -347,6 +347,12 @@ class Destination:
     ip_scope: str | None = None
     geo_database: str | None = None
     apps: tuple[str, ...] = field(default_factory=tuple)
+    first_party: str | None = None
+    """The app package whose vendor runs this host (its own server), or None: the host name matches
+    the package name (``api.example.com`` for ``com.example.app``), or, for a domain no company
+    owns, the app's own code (not an SDK) loads it in the scanned APK."""
+    first_party_evidence: str | None = None
+    """Why ``first_party`` was set, in words an analyst can check."""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -225,3 +225,68 @@ def test_cli_errors(tmp_path: Path, case: str) -> None:
 def test_cli_help_has_example() -> None:
     r = CliRunner().invoke(main, ["destinations", "--help"])
     assert r.exit_code == 0 and "Example:" in r.output and "--mmdb" in r.output
+
+
+# -- first party -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "packages", "expected"),
+    [
+        ("api.example.com", {"com.example.app"}, "com.example.app"),
+        ("EXAMPLE.COM.", {"com.example"}, "com.example"),
+        ("cdn.example.co.uk", {"uk.co.example.news"}, "uk.co.example.news"),
+        ("someone.github.io", {"io.github.someone.tool"}, "io.github.someone.tool"),  # private suffix
+        ("github.io", {"io.github.someone.tool"}, None),
+        ("api.example.net", {"com.example.app"}, None),
+        ("example.com", {"com.examples.app"}, None),  # label by label, not a string prefix
+        ("93.184.216.34", {"com.example.app"}, None),
+        (None, {"com.example.app"}, None),
+        ("api.example.com", {"messenger.apk"}, None),  # a file-name label is not a package
+    ],
+)
+def test_first_party_package(host: str | None, packages: set[str], expected: str | None) -> None:
+    from audit.destinations import first_party_package
+
+    assert first_party_package(host, packages) == expected
+
+
+def test_first_party_from_package_name_and_from_own_code(tmp_path: Path) -> None:
+    from audit.models import AppInfo, Endpoint, ScanResult, Source
+
+    app = "com.example.messenger"
+    scan = ScanResult(
+        AppInfo(app, "1.0", "1", "ab" * 32, "messenger.apk", "apk"),
+        (
+            Endpoint("https://im.messenger-example.cn/", "im.messenger-example.cn", "messenger-example.cn", "url",
+                     sources=(Source("dex", "classes.dex"),), classes=("com.example.messenger.chat.ChatService",)),
+            # In the app's own code but a known company's: stays that company's, not first party.
+            Endpoint("https://api.weixin.qq.com/", "api.weixin.qq.com", "qq.com", "url",
+                     sources=(Source("dex", "classes.dex"),), classes=("com.example.messenger.login.WeChat",)),
+            # Loaded only by library code: no evidence that the vendor runs it.
+            Endpoint("https://cfg.lib-cdn.net/", "cfg.lib-cdn.net", "lib-cdn.net", "url",
+                     sources=(Source("dex", "classes2.dex"),), classes=("okhttp3.internal.X",)),
+        ),
+        (),
+    )  # fmt: skip
+    s = Store(tmp_path / "fp.sqlite")
+    s.add_scan(scan, app=app)
+    s.add_connections(
+        [_conn(host=h, ip="119.29.1.1", port=443, app=app)
+         for h in ("gw.messenger-example.cn", "api.weixin.qq.com", "cfg.lib-cdn.net", "push.example.com")]
+        + [_conn(host="push.example.com", ip="119.29.1.2", port=443, app="other.app")]
+    )  # fmt: skip
+    rows = {(d.host, d.apps): d for d in list_destinations(s, enricher=Enricher(embedded=False), companies=COMPANIES)}
+    gw = rows[("gw.messenger-example.cn", (app,))]
+    assert gw.first_party == app and gw.company is None
+    assert gw.first_party_evidence and "com.example.messenger.chat.ChatService" in gw.first_party_evidence
+    wx = rows[("api.weixin.qq.com", (app,))]
+    assert (wx.company, wx.first_party) == ("Tencent", None)
+    assert rows[("cfg.lib-cdn.net", (app,))].first_party is None
+    # By name: example.com reversed is com.example, and the package starts with it.
+    push = rows[("push.example.com", (app,))]
+    assert push.first_party == app and push.first_party_evidence == (
+        "host name push.example.com matches the package name com.example.messenger"
+    )
+    assert rows[("push.example.com", ("other.app",))].first_party is None
+    assert set(CSV_COLUMNS) == set(gw.to_dict())

@@ -20,6 +20,13 @@ from audit.models import Destination, ScanResult
 from audit.store import Store
 
 UNKNOWN = "unknown"
+#: Company-country key of the app vendor's own servers when no company owns the domain.
+FIRST_PARTY = "first party"
+
+
+def first_party_owner(d: Destination) -> str | None:
+    """Company-table key for a first-party host no company owns: ``com.example.app (own servers)``."""
+    return f"{d.first_party} (own servers)" if d.first_party and not d.company else None
 
 
 @dataclass(frozen=True)
@@ -94,7 +101,18 @@ class ReportData:
 
     @property
     def known_companies(self) -> list[Share]:
-        return [s for s in self.companies if s.key != UNKNOWN]
+        """Third-party owners: neither unknown nor the app vendor's own (first-party) servers."""
+        own = self.first_party_keys
+        return [s for s in self.companies if s.key != UNKNOWN and s.key not in own]
+
+    @property
+    def first_party_keys(self) -> set[str]:
+        return {k for k in (first_party_owner(d) for d in self.destinations) if k}
+
+    @property
+    def first_party_hosts(self) -> int:
+        """Hosts run by the app vendor itself that no known company owns."""
+        return len({d.host or d.ip for d in self.destinations if first_party_owner(d)})
 
     @property
     def known_countries(self) -> list[Share]:
@@ -180,9 +198,15 @@ def collect_report(
 
     server_countries = _shares(dests, lambda d: d.server_country, _unknown_country_note, **tot)
     company_rows = _shares(
-        dests, lambda d: d.company, lambda d: d.company_country or ("" if d.company else "no owner known"), **tot
+        dests,
+        lambda d: d.company or first_party_owner(d),
+        lambda d: d.company_country
+        or ("" if d.company else "the app vendor; home country unknown" if d.first_party else "no owner known"),
+        **tot,
     )
-    company_countries = _shares(dests, lambda d: d.company_country, None, **tot)
+    company_countries = _shares(
+        dests, lambda d: d.company_country or (FIRST_PARTY if d.first_party and not d.company else None), None, **tot
+    )
     networks = _shares(dests, _network, lambda d: d.asn_org if d.asn else "", **tot)
 
     receivers = []

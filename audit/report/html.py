@@ -79,6 +79,7 @@ def verdict(r: ReportData) -> list[VerdictLine]:
         )
     else:
         unknown_owner = next((s.hosts for s in r.companies if s.key == UNKNOWN), 0)
+        own = r.first_party_hosts
         n_dest = len(r.destinations)
         lines.append(
             VerdictLine(
@@ -87,7 +88,8 @@ def verdict(r: ReportData) -> list[VerdictLine]:
                 f"carrying {human_bytes(r.total_bytes)}, on servers in "
                 f"{_plural(len(r.known_countries), 'country', 'countries')}, owned by "
                 f"{_plural(len(r.known_companies), 'known company', 'known companies')}"
-                + (f" (owner unknown for {_plural(unknown_owner, 'host')})." if unknown_owner else ".")
+                + (f" and the app vendor itself ({_plural(own, 'first-party host')})" if own else "")
+                + (f"; owner unknown for {_plural(unknown_owner, 'host')}." if unknown_owner else ".")
             )
         )
         lines.append(VerdictLine("By server location (where the servers are): " + _top(r.server_countries) + "."))
@@ -98,13 +100,14 @@ def verdict(r: ReportData) -> list[VerdictLine]:
                 + "."
             )
         )
-        if r.known_companies:
+        recipients = [s for s in r.companies if s.key != UNKNOWN]
+        if recipients:
             lines.append(
                 VerdictLine(
                     "Largest recipients: "
                     + "; ".join(
                         f"{s.key}{f' ({s.note})' if s.note else ''} {s.byte_share * 100:.0f}% of bytes"
-                        for s in r.known_companies[:4]
+                        for s in recipients[:4]
                     )
                     + "."
                 )

@@ -159,3 +159,27 @@ def test_chart_labels_are_not_mathtext() -> None:
     assert len(charts.label("y" * 100, 20)) == 20
     assert charts.timeline_chart([]) is None
     assert charts.timeline_chart([(1.0, hostile, 5), (2.0, "b", 1)]) is not None
+
+
+def test_first_party_hosts_are_named_not_unknown(enricher: Enricher) -> None:
+    from tests.test_graph import make_scan
+
+    store = Store(":memory:")
+    scan = make_scan(extra_hosts=("push.example.com",))
+    store.add_scan(scan, app=APP)
+    store.add_connections(
+        [Connection(1_700_000_000.0 + i, "har", "https", "intercepted", APP, "push.example.com", ip="93.184.216.34",
+                    port=443, bytes_out=100, bytes_in=100) for i in range(3)]
+        + [Connection(1_700_000_100.0, "har", "https", "intercepted", APP, "unknown-tracker.xyz", ip=IP_BUGLY,
+                      port=443, bytes_in=10)]
+    )  # fmt: skip
+    r = collect_report(store, enricher=enricher, companies=COMPANIES, generated_at=0)
+    assert r.first_party_hosts == 1 and r.known_companies == []
+    companies = {s.key: s for s in r.companies}
+    assert companies[f"{APP} (own servers)"].hosts == 1 and companies[UNKNOWN].hosts == 1
+    assert {s.key for s in r.company_countries} == {"first party", UNKNOWN}
+    first = verdict(r)[0].text
+    assert "owned by 0 known companies and the app vendor itself (1 first-party host); owner unknown for 1 host." in first
+    html = render_html(r)
+    assert "the app vendor&#39;s own servers" in html or "the app vendor's own servers" in html
+    assert 'title="host name push.example.com matches the package name com.example.messenger">first party' in html
