@@ -25,7 +25,7 @@ import re
 import time
 import typing
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
@@ -44,6 +44,7 @@ SOURCE = "live"
 DEFAULT_BODY_LIMIT = 65536
 DEFAULT_FLUSH_MS = 500
 META_KEY = "audit"
+OPEN_AT_EXIT = "still open when mitmproxy stopped"
 
 _DNS_TYPES = {1: "A", 2: "NS", 5: "CNAME", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA", 33: "SRV", 65: "HTTPS"}
 
@@ -460,6 +461,8 @@ class Recorder:
         self.writer_kind = writer
         self.writer: BatchWriter | ProcessWriter | None = None
         self.tracker = ConnectionTracker()
+        self.open_flows: dict[str, Any] = {}
+        """Flows seen starting and not written yet, by id (see :meth:`done`)."""
         self.app = ""
         self.body_limit = DEFAULT_BODY_LIMIT
         self.flush_interval = DEFAULT_FLUSH_MS / 1000
@@ -603,6 +606,11 @@ class Recorder:
     def done(self) -> None:
         if self.writer is None:
             return
+        # mitmproxy cancels the connections still open when it stops without calling their end
+        # hooks (tcp_end, udp_end, websocket_end, client_disconnected): a QUIC or push connection
+        # of the app would be lost. Write those flows as far as they got.
+        for flow in list(self.open_flows.values()):
+            self._record_open(flow)
         for c in self.tracker.drain(app=self.app):
             self.writer.put(c)
         self.writer.close()
@@ -632,6 +640,23 @@ class Recorder:
 
     def _mark_flow(self, flow: Any) -> None:
         self.tracker.state(flow.client_conn).has_flows = True
+        if not self._recorded(flow):
+            self.open_flows[flow.id] = flow
+
+    @guarded
+    def _record_open(self, flow: Any) -> None:
+        if flow.type == "dns":
+            self._record_dns(flow)  # the question, without an answer
+            return
+        if flow.type == "http":
+            conn = http_connection(flow, app=self.app, body_limit=self.body_limit)
+        else:
+            conn = stream_connection(flow, app=self.app)
+        if conn.error is None:
+            conn = replace(conn, error=OPEN_AT_EXIT)
+        self._annotate(flow, conn)
+        self.open_flows.pop(flow.id, None)
+        self._put(conn)
 
     # -- HTTP / WebSocket ----------------------------------------------------------------------
 
@@ -667,6 +692,7 @@ class Recorder:
         self._mark_flow(flow)
         conn = http_connection(flow, app=self.app, body_limit=self.body_limit)
         self._annotate(flow, conn)
+        self.open_flows.pop(flow.id, None)
         self._put(conn)
 
     # -- TCP / UDP -------------------------------------------------------------------------------
@@ -701,6 +727,7 @@ class Recorder:
         self._mark_flow(flow)
         conn = stream_connection(flow, app=self.app)
         self._annotate(flow, conn)
+        self.open_flows.pop(flow.id, None)
         self._put(conn)
 
     # -- DNS ---------------------------------------------------------------------------------------
@@ -723,6 +750,7 @@ class Recorder:
         self._mark_flow(flow)
         records = dns_records(flow, app=self.app)
         flow.metadata[META_KEY] = {"recorded": True, "protocol": "dns"}
+        self.open_flows.pop(flow.id, None)
         for r in records:
             self._put(r)
 

@@ -316,6 +316,40 @@ def test_open_connections_are_written_on_done(db: Path) -> None:
     assert c.host == "still-open.example" and c.tls == "failed"
 
 
+def test_flows_still_open_are_written_on_done(db: Path) -> None:
+    # mitmproxy cancels open connections at shutdown without tcp_end/udp_end/websocket_end/error:
+    # seen end to end for a UDP flow through WireGuard (test_mitmdump_netmodes.py).
+    r = Recorder(writer="thread")
+    with taddons.context(r) as tctx:
+        tctx.configure(r, audit_db=str(db))
+        push = tflow.ttcpflow()
+        push.client_conn.timestamp_tls_setup = None
+        push.server_conn.peername = ("203.0.113.7", 5222)
+        quic = tflow.tudpflow()
+        quic.server_conn.peername = ("203.0.113.8", 443)
+        waiting = http_flow("https://slow.example/poll", ip="203.0.113.9")
+        waiting.response = None
+        ws = tflow.twebsocketflow()
+        ws.server_conn.peername = ("203.0.113.10", 443)
+        ended = tflow.ttcpflow()
+        ended.server_conn.peername = ("203.0.113.11", 80)
+        for f in (push, quic, ended):
+            getattr(r, f"{f.type}_start")(f)
+        r.requestheaders(waiting)
+        r.websocket_start(ws)
+        r.tcp_end(ended)
+        r.done()
+    by_ip = {c.ip: c for c in rows(db)}
+    assert len(by_ip) == len(rows(db)) == 5
+    assert (by_ip["203.0.113.7"].protocol, by_ip["203.0.113.7"].bytes_out) == ("tcp", len(b"hello"))
+    assert by_ip["203.0.113.8"].protocol == "udp"
+    assert (by_ip["203.0.113.9"].path, by_ip["203.0.113.9"].status) == ("/poll", None)
+    assert by_ip["203.0.113.10"].protocol in ("ws", "wss")
+    for ip in ("203.0.113.7", "203.0.113.8", "203.0.113.9", "203.0.113.10"):
+        assert by_ip[ip].error == "still open when mitmproxy stopped"
+    assert by_ip["203.0.113.11"].error is None and not r.open_flows
+
+
 def test_tracker_handshake_abandoned_is_failed() -> None:
     t = ConnectionTracker()
     client = tflow.tclient_conn()

@@ -63,17 +63,17 @@ SNI = "tracker.example.test"
 
 # The client runs in another namespace (or, in local mode, as its own process): a separate Python
 # with nothing but the standard library. Its one argument is a JSON request; it prints one JSON line:
-# the HTTPS status line or DNS reply, or the error.
+# the HTTPS status line or the reply datagram, or the error.
 CLIENT = r"""
 import ctypes, json, socket, ssl, sys
 req = json.loads(sys.argv[1])
 if req.get("comm"):  # PR_SET_NAME: local mode selects processes by this name
     ctypes.CDLL(None).prctl(15, req["comm"].encode(), 0, 0, 0)
 try:
-    if "query" in req:
+    if "datagram" in req:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
             u.settimeout(10)
-            u.sendto(bytes.fromhex(req["query"]), (req["ip"], req["port"]))
+            u.sendto(bytes.fromhex(req["datagram"]), (req["ip"], req["port"]))
             print(json.dumps({"reply": u.recvfrom(4096)[0].hex()}))
         sys.exit()
     ctx = ssl.create_default_context(cafile=req["cafile"])
@@ -219,6 +219,21 @@ def https_server_at(host: str, port: int, cert: Path, key: Path) -> http.server.
     srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv
+
+
+def udp_echo_at(host: str) -> socket.socket:
+    """A UDP echo server on ``host``; closing the socket stops it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((host, 0))
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                data, peer = sock.recvfrom(4096)
+                sock.sendto(data, peer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return sock
 
 
 def rows_by_tls(proxy: Proxy, mode: str) -> dict[str, Connection]:
@@ -425,6 +440,8 @@ def test_wireguard_mode_records_tunnelled_traffic(
     keys = tmp_path / "wireguard.json"  # created by mitmproxy: what an analyst gives the device
     cert, key = make_cert(tmp_path)
     srv = https_server_at(lab.server_ip, 443, cert, key)
+    udp = udp_echo_at(lab.server_ip)
+    udp_port = udp.getsockname()[1]
     mode = f"wireguard:{keys}@{port}"
     proxy = NetProxy(
         tmp_path, [mode], prefix=in_router(lab),
@@ -439,19 +456,25 @@ def test_wireguard_mode_records_tunnelled_traffic(
         ca = proxy.confdir / "mitmproxy-ca-cert.pem"
         trusting = https_get(lab.server_ip, 443, "/trusting?adid=1", ca, netns=lab.client)
         pinning = https_get(lab.server_ip, 443, "/pinning", cert, netns=lab.client)
-        dns = client(lab.client, ip="10.0.0.53", port=53, query=dns_query("localhost").hex())
+        dns = client(lab.client, ip="10.0.0.53", port=53, datagram=dns_query("localhost").hex())
+        # Still open when mitmdump stops (UDP flows idle out after 20 s): recorded all the same.
+        echo = client(lab.client, ip=lab.server_ip, port=udp_port, datagram=b"ping".hex())
         wait_until(lambda: len(proxy.rows()) >= 2, 20, "both tunnelled connections")
     finally:
         proxy.stop()
         srv.shutdown()
+        udp.close()
     assert trusting.get("status", "").endswith(" 200 OK"), (trusting, proxy.output())
     assert "CERTIFICATE_VERIFY_FAILED" in pinning.get("error", ""), pinning
     rows = rows_by_tls(proxy, mode)
-    assert set(rows) == {"intercepted", "failed"}
-    ok, failed = rows["intercepted"], rows["failed"]
+    assert set(rows) == {"intercepted", "failed", "none"}
+    ok, failed, datagrams = rows["intercepted"], rows["failed"], rows["none"]
     assert (ok.protocol, ok.host, ok.sni, ok.ip, ok.port) == ("https", SNI, SNI, lab.server_ip, 443)
     assert (ok.method, ok.path, ok.query_keys, ok.status) == ("GET", "/trusting", ("adid",), 200)
     assert ok.client and ok.client.startswith("10.0.0.1:")  # the tunnel's inside address
+    assert echo == {"reply": b"ping".hex()}
+    assert (datagrams.protocol, datagrams.ip, datagrams.port) == ("udp", lab.server_ip, udp_port)
+    assert (datagrams.bytes_out, datagrams.bytes_in, datagrams.error) == (4, 4, "still open when mitmproxy stopped")
     assert (failed.protocol, failed.host, failed.sni, failed.ip, failed.port) == ("tls", SNI, SNI, lab.server_ip, 443)
     assert failed.error and "does not trust" in failed.error
     reply = bytes.fromhex(dns["reply"])
