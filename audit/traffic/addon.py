@@ -35,7 +35,9 @@ from audit.enrich.geoip import Enricher, ip_scope, normalize_ip
 from audit.errors import AuditError
 from audit.models import Connection, DnsRecord, HttpRequestData
 from audit.store import Store, default_db_path
+from audit.traffic import flowconv
 from audit.traffic.batch_writer import BatchWriter, Detector, load_detector
+from audit.traffic.flowconv import address_text, connection_fields, peer_ip, text
 from audit.traffic.writer_process import ProcessWriter
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,6 @@ DEFAULT_FLUSH_MS = 500
 META_KEY = "audit"
 OPEN_AT_EXIT = "still open when mitmproxy stopped"
 
-_DNS_TYPES = {1: "A", 2: "NS", 5: "CNAME", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA", 33: "SRV", 65: "HTTPS"}
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -72,40 +73,6 @@ def guarded(f: F) -> F:
 # --------------------------------------------------------------------------------------------
 # Pure helpers: mitmproxy objects (duck-typed, so that 11.x and 12.x both work) -> our records
 # --------------------------------------------------------------------------------------------
-
-
-def address_text(address: Any) -> str | None:
-    """``ip:port`` / ``[v6]:port`` of a socket address tuple."""
-    if not address:
-        return None
-    host, port = str(address[0]), address[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def peer_ip(address: Any) -> str | None:
-    """Normalized IP literal of a socket address (IPv4-mapped IPv6 unwrapped), or None."""
-    if not address:
-        return None
-    return normalize_ip(str(address[0]))
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bytes):
-        return value.decode("ascii", "replace") or None
-    return str(value) or None
-
-
-def _host_of(address: Any) -> str | None:
-    return str(address[0]).lower().rstrip(".") or None if address else None
-
-
-def _port_of(*addresses: Any) -> int | None:
-    for a in addresses:
-        if a and isinstance(a[1], int):
-            return int(a[1])
-    return None
 
 
 def _header_bytes(headers: Any) -> int:
@@ -148,17 +115,6 @@ def _query_keys(request: Any) -> tuple[str, ...]:
         return ()
 
 
-def _server_fields(client: Any, server: Any) -> dict[str, Any]:
-    return {
-        "client": address_text(getattr(client, "peername", None)),
-        "ip": peer_ip(server.peername) or peer_ip(server.address),
-        "port": _port_of(server.address, server.peername),
-        "sni": (client.sni or server.sni or None),
-        "tls_version": client.tls_version or server.tls_version or None,
-        "alpn": _text(client.alpn or server.alpn),
-    }
-
-
 def http_connection(flow: Any, *, app: str, body_limit: int) -> Connection:
     """One HTTP flow (or WebSocket, handshake + messages) as a :class:`Connection`."""
     req, resp = flow.request, flow.response
@@ -175,7 +131,7 @@ def http_connection(flow: Any, *, app: str, body_limit: int) -> Connection:
                 bytes_in += len(m.content)
     end = ws.timestamp_end if ws is not None and getattr(ws, "timestamp_end", None) else None
     end = end or (resp.timestamp_end if resp is not None else None) or req.timestamp_end
-    fields = _server_fields(flow.client_conn, flow.server_conn)
+    fields = connection_fields(flow.client_conn, flow.server_conn)
     return Connection(
         ts=req.timestamp_start,
         end_ts=end,
@@ -200,98 +156,15 @@ def http_connection(flow: Any, *, app: str, body_limit: int) -> Connection:
     )
 
 
-def _client_hello(first: bytes, transport: str) -> Any:
-    """mitmproxy's ClientHello parsed from a relayed stream's first client bytes, or None."""
-    if not first:
-        return None
-    try:
-        if transport == "tcp":
-            from mitmproxy.proxy.layers.tls import parse_client_hello
-
-            return parse_client_hello(first)
-        from mitmproxy.proxy.layers.quic._client_hello_parser import quic_parse_client_hello_from_datagrams
-
-        return quic_parse_client_hello_from_datagrams([first])
-    except Exception:  # not TLS/QUIC, incomplete, or a mitmproxy internal that moved
-        return None
-
-
 def stream_connection(flow: Any, *, app: str) -> Connection:
     """A raw TCP or UDP flow; passed-through TLS and QUIC are recognised by their ClientHello."""
-    transport = "udp" if flow.type == "udp" else "tcp"
-    messages = list(flow.messages or ())
-    first = next((m.content for m in messages if m.from_client), b"")
-    fields = _server_fields(flow.client_conn, flow.server_conn)
-    protocol, tls = transport, "none"
-    if flow.client_conn.tls_established:
-        tls = "intercepted"
-    else:
-        hello = _client_hello(first, transport)
-        if hello is not None:
-            protocol = "tls" if transport == "tcp" else "quic"
-            tls = "passthrough"
-            # Nothing was negotiated with mitmproxy: what the app offered is the evidence.
-            fields["sni"] = hello.sni or fields["sni"]
-            fields["alpn"] = ",".join(_text(a) or "" for a in hello.alpn_protocols) or None
-            fields["tls_version"] = None
-    times = [m.timestamp for m in messages]
-    return Connection(
-        ts=flow.client_conn.timestamp_start or flow.timestamp_created,
-        end_ts=max(times) if times else flow.client_conn.timestamp_end,
-        source=SOURCE,
-        protocol=protocol,
-        tls=tls,
-        app=app,
-        host=fields["sni"] or _host_of(flow.server_conn.address),
-        bytes_out=sum(len(m.content) for m in messages if m.from_client),
-        bytes_in=sum(len(m.content) for m in messages if not m.from_client),
-        error=flow.error.msg if flow.error else None,
-        **fields,
-    )
+    return flowconv.stream_connection(flow, app=app, source=SOURCE)
 
 
 def dns_records(flow: Any, *, app: str) -> list[Connection | DnsRecord]:
     """DNS questions with their answers; plus a ``dns`` connection when an upstream resolver was
-    actually contacted (in DNS mode mitmproxy usually answers itself)."""
-    req, resp = flow.request, flow.response
-    ts = getattr(req, "timestamp", None) or flow.timestamp_created
-    answers: list[str] = []
-    for rr in resp.answers if resp is not None else ():
-        try:
-            if rr.type == 1:
-                answers.append(str(rr.ipv4_address))
-            elif rr.type == 28:
-                answers.append(str(rr.ipv6_address))
-            elif rr.type == 5:
-                answers.append(rr.domain_name.lower().rstrip("."))
-        except (ValueError, TypeError, AttributeError, IndexError):  # malformed rdata
-            continue
-    out: list[Connection | DnsRecord] = [
-        DnsRecord(
-            ts=ts,
-            source=SOURCE,
-            name=str(q.name).lower().rstrip("."),
-            qtype=_DNS_TYPES.get(q.type, str(q.type)),
-            answers=tuple(dict.fromkeys(answers)),
-            app=app,
-        )
-        for q in (req.questions if req is not None else ())
-    ]
-    if flow.server_conn.peername:
-        out.append(
-            Connection(
-                ts=ts,
-                end_ts=getattr(resp, "timestamp", None),
-                source=SOURCE,
-                protocol="dns",
-                app=app,
-                bytes_out=len(req.packed) if req is not None else 0,
-                bytes_in=len(resp.packed) if resp is not None else 0,
-                error=flow.error.msg if flow.error else None,
-                **_server_fields(flow.client_conn, flow.server_conn),
-            )
-        )
-    return out
+    contacted (in DNS mode mitmproxy usually answers itself)."""
+    return flowconv.dns_records(flow, app=app, source=SOURCE)
 
 
 def host_rules(ignore_hosts: Sequence[str], allow_hosts: Sequence[str]) -> Callable[[str, int], bool]:
@@ -779,7 +652,7 @@ class Recorder:
         st.tls_seen = True
         hello = data.client_hello
         st.sni = hello.sni or st.sni
-        st.alpn_offers = tuple(_text(a) or "" for a in (hello.alpn_protocols or ()))
+        st.alpn_offers = tuple(text(a) or "" for a in (hello.alpn_protocols or ()))
         if ctx_.server.address and st.target is None:
             st.target = (str(ctx_.server.address[0]), int(ctx_.server.address[1]))
         if data.ignore_connection:

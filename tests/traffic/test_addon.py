@@ -324,6 +324,7 @@ def test_flows_still_open_are_written_on_done(db: Path) -> None:
         tctx.configure(r, audit_db=str(db))
         push = tflow.ttcpflow()
         push.client_conn.timestamp_tls_setup = None
+        push.client_conn.sni = None  # plain TCP: no ClientHello was seen
         push.server_conn.peername = ("203.0.113.7", 5222)
         quic = tflow.tudpflow()
         quic.server_conn.peername = ("203.0.113.8", 443)

@@ -8,8 +8,6 @@ reports the truncation; a file whose first record is unreadable is refused.
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,13 +19,11 @@ from mitmproxy.io import FlowReader
 
 from audit.errors import ImportFormatError
 from audit.models import Connection, DnsRecord, HttpRequestData
+from audit.traffic import flowconv
 from audit.traffic.importers.base import Importer, cap_body, unique
-from audit.traffic.importers.quic import parse_quic_initial
-from audit.traffic.importers.tls import looks_like_tls_record, parse_tls_record
 
 log = logging.getLogger(__name__)
 
-_DNS_TYPES = {1: "A", 2: "NS", 5: "CNAME", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA", 33: "SRV", 65: "HTTPS"}
 
 
 class FlowsImporter(Importer):
@@ -71,31 +67,6 @@ class FlowsImporter(Importer):
             self.errors.append(f"skipped {n} {kind} flow(s): not a traffic flow type this tool understands")
 
 
-def _addr(address: Any) -> str | None:
-    if not address:
-        return None
-    host, port = address[0], address[1]
-    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
-
-
-def _ip(address: Any) -> str | None:
-    """The literal IP of a peername (mitmproxy gives IPv4-mapped IPv6 in some modes)."""
-    if not address:
-        return None
-    return _normal_ip(str(address[0]))
-
-
-@functools.lru_cache(maxsize=4096)  # a capture talks to few IPs, and ip_address() is slow per flow
-def _normal_ip(text: str) -> str | None:
-    try:
-        ip = ipaddress.ip_address(text.split("%")[0])
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return str(ip)
-
-
 def _headers(fields: Any) -> tuple[tuple[tuple[str, str], ...], int, str | None]:
     """(decoded headers, approximate size on the wire, content type) in one pass."""
     out = []
@@ -108,26 +79,6 @@ def _headers(fields: Any) -> tuple[tuple[tuple[str, str], ...], int, str | None]
             ctype = value
         out.append((name, value))
     return tuple(out), size, ctype
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bytes):
-        return value.decode("ascii", "replace")
-    return str(value)
-
-
-def _conn_common(flow: Any) -> dict[str, Any]:
-    client, server = flow.client_conn, flow.server_conn
-    return {
-        "client": _addr(client.peername),
-        "ip": _ip(server.peername) or _ip(server.address),
-        "port": server.address[1] if server.address else (server.peername[1] if server.peername else None),
-        "sni": client.sni or server.sni or None,
-        "tls_version": client.tls_version or server.tls_version,
-        "alpn": _text(client.alpn or server.alpn),
-    }
 
 
 def _tls_state(flow: Any, secure: bool) -> str:
@@ -159,7 +110,7 @@ def flow_to_records(
 
 def http_flow_to_connection(flow: http.HTTPFlow, *, app: str = "", source: str = "mitm-file") -> Connection:
     req, resp = flow.request, flow.response
-    common = _conn_common(flow)
+    common = flowconv.connection_fields(flow.client_conn, flow.server_conn)
     scheme = req.scheme
     protocol = scheme
     headers, header_size, req_ctype = _headers(req.headers.fields)
@@ -216,87 +167,9 @@ def http_flow_to_connection(flow: http.HTTPFlow, *, app: str = "", source: str =
 
 def stream_flow_to_connection(flow: Any, *, app: str = "", source: str = "mitm-file") -> Connection:
     """TCP/UDP flows: raw streams mitmproxy relayed (including passed-through TLS and QUIC)."""
-    common = _conn_common(flow)
-    messages = flow.messages or []
-    out = sum(len(m.content) for m in messages if m.from_client)
-    inn = sum(len(m.content) for m in messages if not m.from_client)
-    first_client = next((m.content for m in messages if m.from_client), b"")
-    protocol = flow.type
-    tls = _tls_state(flow, False)
-    client = flow.client_conn
-    if flow.type == "tcp" and (
-        looks_like_tls_record(first_client) or (client.sni and not client.tls_established)
-    ):
-        hello = parse_tls_record(first_client) if first_client else None
-        protocol = "tls"
-        if hello is not None:
-            # What the client itself sent beats what mitmproxy assumed for the server side.
-            common["sni"] = hello.sni or common["sni"]
-            common["alpn"] = ",".join(hello.alpn) or common["alpn"]
-            common["tls_version"] = hello.version or common["tls_version"]
-        tls = "failed" if flow.error and tls != "intercepted" else ("passthrough" if tls == "none" else tls)
-    elif flow.type == "udp" and first_client:
-        hello = parse_quic_initial(first_client)
-        if hello is not None:
-            protocol = "quic"
-            common["sni"] = hello.sni or common["sni"]
-            common["alpn"] = ",".join(hello.alpn) or common["alpn"]
-            tls = "passthrough" if tls == "none" else tls
-    address = flow.server_conn.address
-    host = common["sni"] or (str(address[0]).lower() if address else None)
-    timestamps = [m.timestamp for m in messages]
-    return Connection(
-        ts=flow.client_conn.timestamp_start or flow.timestamp_created,
-        end_ts=max(timestamps) if timestamps else flow.client_conn.timestamp_end,
-        source=source,
-        protocol=protocol,
-        tls=tls,
-        app=app,
-        host=host,
-        bytes_out=out,
-        bytes_in=inn,
-        error=flow.error.msg if flow.error else flow.client_conn.error or None,
-        **common,
-    )
+    return flowconv.stream_connection(flow, app=app, source=source)
 
 
 def dns_flow_to_records(flow: Any, *, app: str = "", source: str = "mitm-file") -> list[Connection | DnsRecord]:
-    """A DNS flow: a ``dns`` connection to the resolver plus one DnsRecord per question."""
-    req, resp = flow.request, flow.response
-    ts = req.timestamp if req is not None else flow.timestamp_created
-    out: list[Connection | DnsRecord] = []
-    answers: list[str] = []
-    if resp is not None:
-        for rr in resp.answers:
-            try:
-                if rr.type == 1:
-                    answers.append(str(rr.ipv4_address))
-                elif rr.type == 28:
-                    answers.append(str(rr.ipv6_address))
-                elif rr.type == 5:
-                    answers.append(rr.domain_name.lower().rstrip("."))
-            except (ValueError, TypeError, AttributeError):  # malformed rdata
-                continue
-    questions = list(req.questions) if req is not None else []
-    for q in questions:
-        out.append(
-            DnsRecord(ts=ts, source=source, name=q.name, qtype=_DNS_TYPES.get(q.type, str(q.type)),
-                      answers=tuple(dict.fromkeys(answers)), app=app)
-        )  # fmt: skip
-    common = _conn_common(flow)
-    out.append(
-        Connection(
-            ts=ts,
-            end_ts=resp.timestamp if resp is not None else None,
-            source=source,
-            protocol="dns",
-            app=app,
-            # The resolver is the destination; the names asked are in the DnsRecords, not the host.
-            host=None,
-            bytes_out=len(req.packed) if req is not None else 0,
-            bytes_in=len(resp.packed) if resp is not None else 0,
-            error=flow.error.msg if flow.error else None,
-            **common,
-        )
-    )
-    return out
+    """A DNS flow: one DnsRecord per question, plus a ``dns`` connection to the resolver."""
+    return flowconv.dns_records(flow, app=app, source=source)

@@ -1,0 +1,159 @@
+"""mitmproxy flow objects → :class:`Connection` / :class:`DnsRecord`: the parts shared by the live
+recorder (:mod:`audit.traffic.addon`) and the flow-file importer (:mod:`audit.traffic.importers.flows`),
+so that a flow seen live and the same flow read back from a file give the same rows.
+
+Raw TCP/UDP flows are streams mitmproxy relayed without interpreting them: a TLS ClientHello (TCP) or
+QUIC Initial (UDP) at their start marks passed-through TLS/QUIC, with the SNI, ALPN and TLS version
+the app offered. A TCP flow whose client sent an SNI but never completed TLS with mitmproxy, relayed
+nothing and ended in an error, is a failed (usually pinned) handshake.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from audit.enrich.geoip import normalize_ip
+from audit.models import Connection, DnsRecord
+
+DNS_TYPES = {1: "A", 2: "NS", 5: "CNAME", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA", 33: "SRV", 65: "HTTPS"}
+
+
+def address_text(address: Any) -> str | None:
+    """``ip:port`` / ``[v6]:port`` of a socket address tuple."""
+    if not address:
+        return None
+    host, port = str(address[0]), address[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def peer_ip(address: Any) -> str | None:
+    """Normalized IP literal of a socket address (IPv4-mapped IPv6 unwrapped), or None."""
+    if not address:
+        return None
+    return normalize_ip(str(address[0]))
+
+
+def text(value: Any) -> str | None:
+    """A mitmproxy str-or-bytes attribute (ALPN, SNI) as text; None when empty."""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value.decode("ascii", "replace") or None
+    return str(value) or None
+
+
+def host_of(address: Any) -> str | None:
+    return str(address[0]).lower().rstrip(".") or None if address else None
+
+
+def port_of(*addresses: Any) -> int | None:
+    for a in addresses:
+        if a and isinstance(a[1], int):
+            return int(a[1])
+    return None
+
+
+def connection_fields(client: Any, server: Any) -> dict[str, Any]:
+    """Who talked to which server: client address, the server IP and port actually used, and the
+    TLS facts of the app's side (falling back to the upstream side)."""
+    return {
+        "client": address_text(getattr(client, "peername", None)),
+        "ip": peer_ip(server.peername) or peer_ip(server.address),
+        "port": port_of(server.address, server.peername),
+        "sni": client.sni or server.sni or None,
+        "tls_version": client.tls_version or server.tls_version or None,
+        "alpn": text(client.alpn or server.alpn),
+    }
+
+
+def stream_connection(flow: Any, *, app: str, source: str) -> Connection:
+    """A raw TCP or UDP flow, recognising passed-through TLS and QUIC by their first client bytes."""
+    # Here, not at the top: the importers package imports this module.
+    from audit.traffic.importers.quic import parse_quic_initial
+    from audit.traffic.importers.tls import looks_like_tls_record, parse_tls_record
+
+    fields = connection_fields(flow.client_conn, flow.server_conn)
+    messages = list(flow.messages or ())
+    first = next((m.content for m in messages if m.from_client), b"")
+    client = flow.client_conn
+    error = (flow.error.msg if flow.error else None) or client.error or None
+    protocol = "udp" if flow.type == "udp" else "tcp"
+    tls = "intercepted" if client.tls_established else "none"
+    hello = None
+    if protocol == "tcp" and (looks_like_tls_record(first) or (client.sni and not client.tls_established)):
+        protocol = "tls"
+        hello = parse_tls_record(first) if first else None
+        if tls == "none":
+            # Relayed bytes mean mitmproxy passed the connection through; none, an SNI and an
+            # error mean the handshake with mitmproxy itself failed (how saved flows record it).
+            tls = "failed" if error and not first else "passthrough"
+    elif protocol == "udp" and first:
+        hello = parse_quic_initial(first)
+        if hello is not None:
+            protocol = "quic"
+            tls = "passthrough" if tls == "none" else tls
+    if hello is not None:
+        # Nothing was negotiated with mitmproxy: what the app offered is the evidence.
+        fields["sni"] = hello.sni or fields["sni"]
+        fields["alpn"] = ",".join(hello.alpn) or fields["alpn"]
+        fields["tls_version"] = getattr(hello, "version", None) or fields["tls_version"]
+    times = [m.timestamp for m in messages]
+    return Connection(
+        ts=client.timestamp_start or flow.timestamp_created,
+        end_ts=max(times) if times else client.timestamp_end,
+        source=source,
+        protocol=protocol,
+        tls=tls,
+        app=app,
+        host=fields["sni"] or host_of(flow.server_conn.address),
+        bytes_out=sum(len(m.content) for m in messages if m.from_client),
+        bytes_in=sum(len(m.content) for m in messages if not m.from_client),
+        error=error,
+        **fields,
+    )
+
+
+def dns_records(flow: Any, *, app: str, source: str) -> list[Connection | DnsRecord]:
+    """One DnsRecord per question, with the answers (A, AAAA and CNAME targets); plus a ``dns``
+    connection to the resolver when one was actually contacted (mitmproxy often answers itself)."""
+    req, resp = flow.request, flow.response
+    ts = getattr(req, "timestamp", None) or flow.timestamp_created
+    answers: list[str] = []
+    for rr in resp.answers if resp is not None else ():
+        try:
+            if rr.type == 1:
+                answers.append(str(rr.ipv4_address))
+            elif rr.type == 28:
+                answers.append(str(rr.ipv6_address))
+            elif rr.type == 5:
+                answers.append(rr.domain_name.lower().rstrip("."))
+        except (ValueError, TypeError, AttributeError, IndexError):  # malformed rdata
+            continue
+    out: list[Connection | DnsRecord] = [
+        DnsRecord(
+            ts=ts,
+            source=source,
+            name=str(q.name).lower().rstrip("."),
+            qtype=DNS_TYPES.get(q.type, str(q.type)),
+            answers=tuple(dict.fromkeys(answers)),
+            app=app,
+        )
+        for q in (req.questions if req is not None else ())
+    ]
+    if flow.server_conn.peername:
+        out.append(
+            Connection(
+                ts=ts,
+                end_ts=getattr(resp, "timestamp", None),
+                source=source,
+                protocol="dns",
+                app=app,
+                # The resolver is the destination; the names asked are in the DnsRecords.
+                host=None,
+                bytes_out=len(req.packed) if req is not None else 0,
+                bytes_in=len(resp.packed) if resp is not None else 0,
+                error=flow.error.msg if flow.error else None,
+                **connection_fields(flow.client_conn, flow.server_conn),
+            )
+        )
+    return out
