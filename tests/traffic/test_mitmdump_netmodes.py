@@ -246,6 +246,25 @@ def rows_by_tls(proxy: Proxy, mode: str) -> dict[str, Connection]:
     return by_tls
 
 
+def trusting_and_pinning_rows(
+    proxy: Proxy, mode: str, trusting: dict[str, str], pinning: dict[str, str], ip: str, port: int,
+    also: frozenset[str] = frozenset(),
+) -> dict[str, Connection]:
+    """Check the two HTTPS clients' outcomes and their rows: the trusting client's request recorded
+    as intercepted, the pinning client's handshake as failed, both to ``ip``:``port``. Returns the
+    rows by TLS state (``also``: further states expected)."""
+    assert trusting.get("status", "").endswith(" 200 OK"), (trusting, proxy.output())
+    assert "CERTIFICATE_VERIFY_FAILED" in pinning.get("error", ""), pinning
+    rows = rows_by_tls(proxy, mode)
+    assert set(rows) == {"intercepted", "failed"} | also
+    ok, failed = rows["intercepted"], rows["failed"]
+    assert (ok.protocol, ok.host, ok.sni, ok.ip, ok.port) == ("https", SNI, SNI, ip, port)
+    assert (ok.method, ok.path, ok.status) == ("GET", "/trusting", 200)
+    assert (failed.protocol, failed.host, failed.sni, failed.ip, failed.port) == ("tls", SNI, SNI, ip, port)
+    assert failed.error and "does not trust" in failed.error
+    return rows
+
+
 # --------------------------------------------------------------------------------------------
 # The namespace lab (transparent, WireGuard)
 # --------------------------------------------------------------------------------------------
@@ -345,17 +364,9 @@ def test_transparent_mode_records_the_original_destination(lab: Lab, tmp_path: P
     finally:
         proxy.stop()
         srv.shutdown()
-    assert trusting.get("status", "").endswith(" 200 OK"), (trusting, proxy.output())
-    assert "CERTIFICATE_VERIFY_FAILED" in pinning.get("error", ""), pinning
-    rows = rows_by_tls(proxy, mode)
-    assert set(rows) == {"intercepted", "failed"}
-    ok, failed = rows["intercepted"], rows["failed"]
     # The address the client connected to, not mitmdump's: SO_ORIGINAL_DST behind the REDIRECT.
-    assert (ok.protocol, ok.host, ok.sni, ok.ip, ok.port) == ("https", SNI, SNI, lab.server_ip, 443)
-    assert (ok.method, ok.path, ok.query_keys, ok.status) == ("GET", "/trusting", ("adid",), 200)
-    assert ok.client and ok.client.startswith(f"{lab.client_ip}:")
-    assert (failed.protocol, failed.host, failed.sni, failed.ip, failed.port) == ("tls", SNI, SNI, lab.server_ip, 443)
-    assert failed.error and "does not trust" in failed.error
+    ok = trusting_and_pinning_rows(proxy, mode, trusting, pinning, lab.server_ip, 443)["intercepted"]
+    assert ok.query_keys == ("adid",) and ok.client and ok.client.startswith(f"{lab.client_ip}:")
 
 
 # --------------------------------------------------------------------------------------------
@@ -464,19 +475,13 @@ def test_wireguard_mode_records_tunnelled_traffic(
         proxy.stop()
         srv.shutdown()
         udp.close()
-    assert trusting.get("status", "").endswith(" 200 OK"), (trusting, proxy.output())
-    assert "CERTIFICATE_VERIFY_FAILED" in pinning.get("error", ""), pinning
-    rows = rows_by_tls(proxy, mode)
-    assert set(rows) == {"intercepted", "failed", "none"}
-    ok, failed, datagrams = rows["intercepted"], rows["failed"], rows["none"]
-    assert (ok.protocol, ok.host, ok.sni, ok.ip, ok.port) == ("https", SNI, SNI, lab.server_ip, 443)
-    assert (ok.method, ok.path, ok.query_keys, ok.status) == ("GET", "/trusting", ("adid",), 200)
+    rows = trusting_and_pinning_rows(proxy, mode, trusting, pinning, lab.server_ip, 443, also=frozenset({"none"}))
+    ok, datagrams = rows["intercepted"], rows["none"]
+    assert ok.query_keys == ("adid",)
     assert ok.client and ok.client.startswith("10.0.0.1:")  # the tunnel's inside address
     assert echo == {"reply": b"ping".hex()}
     assert (datagrams.protocol, datagrams.ip, datagrams.port) == ("udp", lab.server_ip, udp_port)
     assert (datagrams.bytes_out, datagrams.bytes_in, datagrams.error) == (4, 4, "still open when mitmproxy stopped")
-    assert (failed.protocol, failed.host, failed.sni, failed.ip, failed.port) == ("tls", SNI, SNI, lab.server_ip, 443)
-    assert failed.error and "does not trust" in failed.error
     reply = bytes.fromhex(dns["reply"])
     assert reply[:2] == b"\x12\x34" and reply[2] & 0x80
     with Store(proxy.db) as store:
@@ -565,12 +570,4 @@ def test_local_mode_records_the_named_process(tmp_path: Path) -> None:
     finally:
         proxy.stop()
         srv.shutdown()
-    assert trusting.get("status", "").endswith(" 200 OK"), (trusting, proxy.output())
-    assert "CERTIFICATE_VERIFY_FAILED" in pinning.get("error", ""), pinning
-    rows = rows_by_tls(proxy, mode)
-    assert set(rows) == {"intercepted", "failed"}
-    ok, failed = rows["intercepted"], rows["failed"]
-    assert (ok.protocol, ok.host, ok.sni, ok.ip, ok.port) == ("https", SNI, SNI, "127.0.0.1", port)
-    assert (ok.method, ok.path, ok.status) == ("GET", "/trusting", 200)
-    assert (failed.protocol, failed.host, failed.sni, failed.ip, failed.port) == ("tls", SNI, SNI, "127.0.0.1", port)
-    assert failed.error and "does not trust" in failed.error
+    trusting_and_pinning_rows(proxy, mode, trusting, pinning, "127.0.0.1", port)
