@@ -132,6 +132,21 @@ def test_failed_flow_recorded_once(recorder: tuple[Recorder, Any], db: Path) -> 
     assert good.host == "ok.example" and good.error is None
 
 
+@pytest.mark.parametrize(("version", "alpn"), [("HTTP/2.0", b"h2"), ("HTTP/3", b"h3")])
+def test_http2_and_http3_flows(recorder: tuple[Recorder, Any], db: Path, version: str, alpn: bytes) -> None:
+    r, _ = recorder
+    f = http_flow("https://video.example.com/seg/1.ts?uid=7")
+    f.request.http_version = f.response.http_version = version
+    f.client_conn.alpn = f.server_conn.alpn = alpn
+    if alpn == b"h3":  # HTTP/3 runs over QUIC: mitmproxy's client and server connections are UDP
+        f.client_conn.transport_protocol = f.server_conn.transport_protocol = "udp"
+    r.response(f)
+    r.done()
+    (c,) = rows(db)
+    assert (c.protocol, c.tls, c.http_version, c.alpn) == ("https", "intercepted", version, alpn.decode())
+    assert (c.host, c.ip, c.port, c.path, c.query_keys) == ("video.example.com", "8.8.8.8", 443, "/seg/1.ts", ("uid",))
+
+
 def test_websocket_one_row_with_messages(recorder: tuple[Recorder, Any], db: Path) -> None:
     r, _ = recorder
     f = tflow.twebsocketflow()
