@@ -22,7 +22,7 @@ import struct
 import threading
 import zipfile
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -242,20 +242,26 @@ class _Scan:
             self._scan_entries(archive, entries, prefix)
 
     def _scan_entries_parallel(self, archive: Archive, entries: list[zipfile.ZipInfo], prefix: str) -> None:
-        """DEX entries here, all others in a forked child, merged as if read in order.
+        """DEX entries here, all others in a forked child, merged as if read in order; with several
+        DEX files the child also takes some of them, so that both sides get about the same number
+        of compressed bytes (:func:`_child_share`).
 
         The child reopens the zip (a forked file descriptor shares its offset with the parent) and
-        sends back its findings, manifests and notes; an error in it (a zip bomb among the assets)
-        is raised here. If the child dies without an answer, its share is read here after all."""
+        sends back its findings, DEX class lists, manifests and notes; an error in it (a zip bomb
+        among the assets) is raised here. If the child dies without an answer, its share is read
+        here after all."""
         before = len(self.errors)
+        dex_before = len(self.dex_classes)
+        theirs_idx = _child_share(entries)
+        mine_idx = set(range(len(entries))) - theirs_idx
         rfd, wfd = os.pipe()
         pid = os.fork()
         if pid == 0:  # child: never returns
             os.close(rfd)
-            _child_scan(self, archive, entries, prefix, wfd)
+            _child_scan(self, archive, entries, prefix, theirs_idx, wfd)
         os.close(wfd)
         try:
-            mine = self._scan_entries(archive, entries, prefix, dex=True)
+            mine = self._scan_entries(archive, entries, prefix, mine_idx)
         finally:
             with os.fdopen(rfd, "rb") as r:
                 data = r.read()
@@ -266,14 +272,15 @@ class _Scan:
             answer = None
         if answer is None:
             log.warning("%s: parallel scan worker gave no answer; reading the rest here", self.label)
-            theirs = self._scan_entries(archive, entries, prefix, dex=False)
+            theirs = self._scan_entries(archive, entries, prefix, theirs_idx)
         elif answer[0] == "error":
             _, kind, message = answer
             raise {"ArchiveError": ArchiveError, "DexError": DexError, "InputError": InputError}.get(
                 kind, AuditError
             )(message)
         else:
-            _, found, manifests, theirs, read_total, notes = answer
+            _, found, dex_classes, manifests, theirs, read_total, notes = answer
+            self.dex_classes.extend(dex_classes)
             for value, f in found.items():
                 mine_f = self.found.get(value)
                 if mine_f is None:
@@ -288,18 +295,20 @@ class _Scan:
                 raise ArchiveError(
                     f"{self.label}: more than {self.limits.total // (1 << 20)} MiB decompressed in total (zip bomb?)"
                 )
-        # Notes in entry order, as a sequential scan gives them.
+        # Notes and DEX files in entry order, as a sequential scan gives them.
         self.errors[before:] = [m for _, m in sorted(mine + theirs, key=lambda t: t[0])]
+        order = {prefix + e.filename: i for i, e in enumerate(entries)}
+        self.dex_classes[dex_before:] = sorted(self.dex_classes[dex_before:], key=lambda d: order.get(d[0], -1))
 
     def _scan_entries(
-        self, archive: Archive, entries: list[zipfile.ZipInfo], prefix: str, dex: bool | None = None
+        self, archive: Archive, entries: list[zipfile.ZipInfo], prefix: str, only: Container[int] | None = None
     ) -> list[tuple[int, str]]:
-        """Scan ``entries`` (only DEX files or only the others when ``dex`` is given); returns the notes
-        added, each with the index of its entry."""
+        """Scan ``entries`` (only those whose index is in ``only`` when it is given); returns the
+        notes added, each with the index of its entry."""
         tagged: list[tuple[int, str]] = []
         for index, info in enumerate(entries):
             name = info.filename
-            if dex is not None and bool(_APK_DEX.fullmatch(name)) != dex:
+            if only is not None and index not in only:
                 continue
             file = prefix + name
             start = len(self.errors)
@@ -495,18 +504,39 @@ def _can_fork() -> bool:
     return hasattr(os, "fork") and threading.active_count() == 1 and not os.environ.get("AUDIT_NO_FORK")
 
 
-def _child_scan(scan: _Scan, archive: Archive, entries: list[zipfile.ZipInfo], prefix: str, wfd: int) -> None:
-    """The forked child of :meth:`_Scan._scan_entries_parallel`: read the non-DEX entries, send the
-    result through ``wfd`` and exit without running any of the parent's clean-up."""
+def _child_share(entries: list[zipfile.ZipInfo]) -> set[int]:
+    """Indices of the entries the forked child reads: every non-DEX entry, plus DEX files (largest
+    first) while the child has fewer compressed bytes to read than the parent. The largest DEX file
+    always stays with the parent."""
+    child = {i for i, e in enumerate(entries) if not _APK_DEX.fullmatch(e.filename)}
+    child_load = sum(entries[i].compress_size for i in child)
+    parent_load = 0
+    dex = sorted((i for i in range(len(entries)) if i not in child), key=lambda i: (-entries[i].compress_size, i))
+    for i in dex:
+        if parent_load <= child_load:
+            parent_load += entries[i].compress_size
+        else:
+            child.add(i)
+            child_load += entries[i].compress_size
+    return child
+
+
+def _child_scan(
+    scan: _Scan, archive: Archive, entries: list[zipfile.ZipInfo], prefix: str, share: set[int], wfd: int
+) -> None:
+    """The forked child of :meth:`_Scan._scan_entries_parallel`: read the entries in ``share``,
+    send the result through ``wfd`` and exit without running any of the parent's clean-up."""
     code = 0
     try:
         if archive.zf.filename is not None:  # opened from a path: reopen, not the shared descriptor
             archive.zf = zipfile.ZipFile(archive.zf.filename)
         start_total = archive._read_total
         scan.errors = []
-        tagged = scan._scan_entries(archive, entries, prefix, dex=False)
+        scan.dex_classes, scan.manifests = [], []  # only the child's own go back; the parent has the rest
+        tagged = scan._scan_entries(archive, entries, prefix, share)
         answer: tuple[object, ...] = (
-            "ok", scan.found, scan.manifests, tagged, archive._read_total - start_total, archive.notes,
+            "ok", scan.found, scan.dex_classes, scan.manifests, tagged, archive._read_total - start_total,
+            archive.notes,
         )  # fmt: skip
     except AuditError as e:
         answer = ("error", type(e).__name__, str(e))

@@ -15,6 +15,7 @@ from audit.static.signatures import SignatureDb, load_signatures
 from tests.conftest import FIXTURES
 
 APKS = sorted((FIXTURES / "apks").glob("*.apk"))
+BUNDLES = [FIXTURES / "apks" / n for n in ("messenger.apks", "messenger.xapk", "messenger.apkm")]
 HOSTILE = FIXTURES / "hostile"
 PARTIAL = [HOSTILE / n for n in ("traversal.apk", "corrupt_dex.apk", "garbled_manifest.apk", "missing_manifest.apk",
                                  "truncated.apk")]  # fmt: skip
@@ -43,13 +44,14 @@ def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
-@pytest.mark.parametrize("path", APKS + PARTIAL, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", APKS + BUNDLES + PARTIAL, ids=lambda p: p.name)
 def test_parallel_equals_sequential(path: Path, sigs: SignatureDb, forks: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
     parallel = scan_path(path, signatures=sigs)
     assert forks, "the parallel path was not taken"
+    n = len(forks)  # one per inner APK of a bundle
     monkeypatch.setenv("AUDIT_NO_FORK", "1")
     sequential = scan_path(path, signatures=sigs)
-    assert len(forks) == 1
+    assert len(forks) == n
     assert parallel == sequential
     assert parallel.to_dict() == sequential.to_dict()
 
@@ -80,3 +82,35 @@ def test_no_fork_with_other_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not scanner._can_fork()
     monkeypatch.setattr(scanner.threading, "active_count", lambda: 1)
     assert scanner._can_fork() == hasattr(os, "fork")
+
+
+def test_child_takes_dex_files_to_balance_the_bytes() -> None:
+    import zipfile
+
+    def entry(name: str, size: int) -> zipfile.ZipInfo:
+        info = zipfile.ZipInfo(name)
+        info.compress_size = size
+        return info
+
+    entries = [entry("AndroidManifest.xml", 10), entry("classes.dex", 500), entry("classes2.dex", 400),
+               entry("classes3.dex", 300), entry("res/a.xml", 90), entry("classes4.dex", 100)]  # fmt: skip
+    child = scanner._child_share(entries)
+    # largest DEX here; then the child (100 bytes of others) takes 400, the parent 300, the child 100
+    assert child == {0, 2, 4, 5}
+    assert scanner._child_share([entry("classes.dex", 5), entry("lib/x.so", 10**6)]) == {1}  # DEX stays here
+
+
+@pytest.mark.parametrize("parent_reads", ["classes.dex", "classes3.dex"])
+def test_multidex_split_between_both_processes(
+    sigs: SignatureDb, forks: list[int], monkeypatch: pytest.MonkeyPatch, parent_reads: str
+) -> None:
+    # The fixture's DEX files are tiny, so the byte balance keeps them all here: force a split.
+    monkeypatch.setattr(
+        scanner, "_child_share", lambda entries: {i for i, e in enumerate(entries) if e.filename != parent_reads}
+    )
+    path = FIXTURES / "apks" / "multidex.apk"
+    parallel = scan_path(path, signatures=sigs)
+    assert forks
+    monkeypatch.setenv("AUDIT_NO_FORK", "1")
+    sequential = scan_path(path, signatures=sigs)
+    assert parallel == sequential and parallel.to_dict() == sequential.to_dict()
