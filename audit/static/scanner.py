@@ -509,7 +509,7 @@ def _child_share(entries: list[zipfile.ZipInfo]) -> set[int]:
     first) while the child has fewer compressed bytes to read than the parent. The largest DEX file
     always stays with the parent."""
     child = {i for i, e in enumerate(entries) if not _APK_DEX.fullmatch(e.filename)}
-    child_load = sum(entries[i].compress_size for i in child)
+    child_load = sum(entries[i].compress_size for i in child if _read_by_scan(entries[i].filename))
     parent_load = 0
     dex = sorted((i for i in range(len(entries)) if i not in child), key=lambda i: (-entries[i].compress_size, i))
     for i in dex:
@@ -519,6 +519,16 @@ def _child_share(entries: list[zipfile.ZipInfo]) -> set[int]:
             child.add(i)
             child_load += entries[i].compress_size
     return child
+
+
+def _read_by_scan(name: str) -> bool:
+    """Is this APK entry (not a DEX file) read by :meth:`_Scan._scan_entries`? Images, signatures
+    and other files are skipped there, so they cost nothing."""
+    return (
+        name in ("AndroidManifest.xml", "resources.arsc")
+        or (name.startswith("res/") and name.endswith(".xml"))
+        or name.startswith(("assets/", "res/raw/", "lib/"))
+    )
 
 
 def _child_scan(

@@ -98,6 +98,10 @@ def test_child_takes_dex_files_to_balance_the_bytes() -> None:
     # largest DEX here; then the child (100 bytes of others) takes 400, the parent 300, the child 100
     assert child == {0, 2, 4, 5}
     assert scanner._child_share([entry("classes.dex", 5), entry("lib/x.so", 10**6)]) == {1}  # DEX stays here
+    # Entries the scan skips (images, signatures) weigh nothing: the child takes the second DEX.
+    skipped = [entry("classes.dex", 500), entry("classes2.dex", 400), entry("res/drawable/a.png", 10**6),
+               entry("META-INF/CERT.RSA", 10**5)]  # fmt: skip
+    assert scanner._child_share(skipped) == {1, 2, 3}
 
 
 @pytest.mark.parametrize("parent_reads", ["classes.dex", "classes3.dex"])
