@@ -57,6 +57,11 @@ TABLE_NAME = "asn-table.sqlite"
 SCHEMA_VERSION = 1
 #: Longest organisation name kept (longer ones are cut): the data comes from files we do not control.
 MAX_ORG = 200
+#: Limits on hostile input, far above the public data sets (ip-location-db: 45 MB of text,
+#: 515k ranges; iptoasn.com and CAIDA prefix2as: under 1.5M ranges).
+MAX_LINE = 4096
+MAX_TEXT = 1 << 30
+MAX_RANGES = 5_000_000
 _V4_MAPPED = 0xFFFF << 32
 _MAX_V6 = (1 << 128) - 1
 _MAX_ASN = (1 << 32) - 1
@@ -144,10 +149,34 @@ def _sniff(line: str) -> str:
     return IPTOASN
 
 
+def _lines(path: Path, stats: FileStats, text: io.TextIOBase) -> Iterator[str]:
+    """The file's lines, each cut at :data:`MAX_LINE` characters (an over-long line is counted as
+    malformed and skipped), stopping with InputError past :data:`MAX_TEXT` characters: a gzip bomb
+    or a single endless line never reaches memory."""
+    total = 0
+    while True:
+        line = text.readline(MAX_LINE + 1)
+        if not line:
+            return
+        total += len(line)
+        if len(line) > MAX_LINE:  # skip the rest of it
+            stats.malformed += 1
+            while line and not line.endswith("\n"):
+                line = text.readline(MAX_LINE + 1)
+                total += len(line)
+                if total > MAX_TEXT:
+                    break
+            line = ""
+        if total > MAX_TEXT:
+            raise InputError(f"{path}: more than {MAX_TEXT >> 20} MiB of text (a decompression bomb?)")
+        if line:
+            yield line
+
+
 def _rows(path: Path, stats: FileStats, text: io.TextIOBase) -> Iterator[Row]:
     """Ranges of one file; updates ``stats`` (format, malformed, unrouted) as it goes."""
     try:
-        lines = (line for line in text if line.strip() and not line.lstrip().startswith("#"))
+        lines = (line for line in _lines(path, stats, text) if line.strip() and not line.lstrip().startswith("#"))
         first = next(lines, None)
         if first is None:
             return
@@ -344,6 +373,8 @@ def import_table(
             for j, (start, end, asn, org) in enumerate(_rows(p, st, text)):
                 collected.append((start, -end, i, j, asn, org))
                 st.rows += 1
+                if len(collected) > MAX_RANGES:
+                    raise InputError(f"{p}: more than {MAX_RANGES:,} ranges in all (not an IP-to-ASN file?)")
         stats.append(st)
         log.info("%s: %d ranges, %d malformed lines", p, st.rows, st.malformed)
     if not collected:

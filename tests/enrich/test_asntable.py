@@ -147,7 +147,7 @@ def test_hostile_lines(tmp_path: Path) -> None:
     text = (
         '3.3.3.0,3.3.3.255,64500,"<script>alert(1)</script>\x1b[31m\x00evil"\n'
         f'4.4.4.0,4.4.4.255,64501,"{long_field}\n'
-        "5.5.5.0,5.5.5.255,64502," + "y" * 5000 + "\n"
+        "5.5.5.0,5.5.5.255,64502," + "y" * 3000 + "\n"
         "6.6.6.255,6.6.6.0,64503,end before start\n"
         "7.7.7.0,2001::1,64504,mixed families\n"
         "8.8.8.0,8.8.8.255,99999999999,asn too large\n"
@@ -183,6 +183,32 @@ def test_truncated_gzip_is_an_input_error(tmp_path: Path) -> None:
         import_table([src], tmp_path / "t.sqlite")
     assert not (tmp_path / "t.sqlite").exists()
     assert not list(tmp_path.glob(".t.sqlite*"))  # no temporary file left behind
+
+
+def test_decompression_bomb_and_endless_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from audit.enrich import asntable
+
+    bomb = tmp_path / "bomb.csv.gz"
+    with gzip.open(bomb, "wb") as f:  # 64 MiB of one line, about 64 KiB compressed
+        for _ in range(64):
+            f.write(b"9" * (1 << 20))
+    assert bomb.stat().st_size < 1 << 20
+    monkeypatch.setattr(asntable, "MAX_TEXT", 16 << 20)
+    with pytest.raises(InputError, match="more than 16 MiB of text"):
+        import_table([bomb], tmp_path / "t.sqlite")
+    # Within the limit, an over-long line is skipped and counted; the lines after it still count.
+    long_line = tmp_path / "long.csv"
+    long_line.write_text("x" * 100_000 + "\n" + CSV, encoding="utf-8")
+    s = import_table([long_line], tmp_path / "t.sqlite")
+    assert s.ranges == 4 and s.malformed == 3
+
+
+def test_too_many_ranges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from audit.enrich import asntable
+
+    monkeypatch.setattr(asntable, "MAX_RANGES", 3)
+    with pytest.raises(InputError, match="more than 3 ranges"):
+        import_table([_write(tmp_path / "a.csv", CSV)], tmp_path / "t.sqlite")
 
 
 def test_missing_input(tmp_path: Path) -> None:
