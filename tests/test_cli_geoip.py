@@ -53,8 +53,11 @@ def test_import_then_lookup(home: Path, ranges: Path) -> None:
 
     r = CliRunner().invoke(main, ["geoip", "info", "--json"])
     assert r.exit_code == 0, r.output
-    roles = [(d["role"], d["database"].split(" (")[0]) for d in json.loads(r.output)]
+    info = json.loads(r.output)
+    roles = [(d["role"], d["database"].split(" (")[0]) for d in info]
     assert roles == [("location", "geoip2fast"), ("network", "example asn"), ("network", "geoip2fast")]
+    assert info[1]["provenance"].startswith("imported ") and f"{ranges.name} (sha256 " in info[1]["provenance"]
+    assert info[0]["provenance"] is None
 
 
 def test_text_outputs(home: Path, ranges: Path) -> None:
@@ -108,3 +111,18 @@ def test_table_given_to_the_recorder_is_reused(home: Path, ranges: Path, tmp_pat
         s.record_input("asn-table", str(own), app="com.x")
         e = enricher_for(s)
     assert e.asn_table is not None and e.asn_table.label.startswith("recorder's table")
+
+
+def test_report_names_the_table_and_its_files(home: Path, ranges: Path, tmp_path: Path) -> None:
+    case = tmp_path / "case.sqlite"
+    with Store(case) as s:
+        s.add_connections([Connection(ts=1.0, source="live", protocol="https", tls="intercepted", app="com.x",
+                                      host="www.google.com", ip="142.250.1.1", port=443)])  # fmt: skip
+    import_table([ranges], label="example asn")
+    out = tmp_path / "r.html"
+    r = CliRunner().invoke(main, ["report", "--db", str(case), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    html = out.read_text(encoding="utf-8")
+    assert "network owner (AS number / organisation)" in html
+    assert "example asn (2026-06-17); imported " in html and f"{ranges.name} (sha256 " in html
+    assert "AS64500" in html

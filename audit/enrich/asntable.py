@@ -487,6 +487,18 @@ class AsnTableGeoIp(GeoIpBackend):
     def date(self) -> str | None:
         return self._date
 
+    @property
+    def provenance(self) -> str | None:
+        """``imported 2026-11-28T20:00:00+00:00 from asn-ipv4.csv (sha256 1f2e…), …``."""
+        files = self.summary.get("files") if isinstance(self.summary, dict) else None
+        parts = [
+            f"{f.get('name')} (sha256 {str(f.get('sha256', ''))[:16]}…, {f.get('ranges', 0):,} ranges)"
+            for f in files or ()
+            if isinstance(f, dict)
+        ]
+        when = f"imported {self.imported_at}" if self.imported_at else "imported"
+        return f"{when} from {', '.join(parts)}" if parts else when
+
     def close(self) -> None:
         self._con.close()
 

@@ -129,6 +129,11 @@ class GeoIpBackend(abc.ABC):
     path: str = ""
 
     @property
+    def provenance(self) -> str | None:
+        """Where the data came from, beyond the label (e.g. the files an imported table was made of)."""
+        return None
+
+    @property
     def facts(self) -> tuple[str, ...]:
         """Which of ``country``, ``city``, ``asn``, ``asn_org`` this database can answer."""
         out = []
@@ -420,14 +425,15 @@ class Enricher:
 
     def describe(self) -> list[dict[str, Any]]:
         """The databases in use, in order of preference: role (``location`` or ``network``),
-        ``database`` label, ``date``, the ``facts`` it answers and its ``path``."""
+        ``database`` label, ``date``, the ``facts`` it answers, its ``path`` and ``provenance``."""
         rows = []
         for role, backends in (("location", (self.location,)), ("network", self.networks)):
             for b in backends:
                 if b is not None:
                     rows.append(
-                        {"role": role, "database": b.label, "date": b.date, "facts": list(b.facts), "path": b.path}
-                    )
+                        {"role": role, "database": b.label, "date": b.date, "facts": list(b.facts), "path": b.path,
+                         "provenance": b.provenance}
+                    )  # fmt: skip
         return rows
 
     @property

@@ -408,7 +408,8 @@ def _databases(store: Store, enricher: Any, companies: Any, dests: Sequence[Dest
         current = frozenset({str(enricher.label)})
         roles = {"location": "server location (geo-IP)", "network": "network owner (AS number / organisation)"}
         for b in enricher.describe():
-            out.append({"name": b["database"], "date": b["date"] or "", "role": roles.get(b["role"], b["role"])})
+            name = f"{b['database']}; {b['provenance']}" if b.get("provenance") else b["database"]
+            out.append({"name": name, "date": b["date"] or "", "role": roles.get(b["role"], b["role"])})
     # Answers made earlier with other databases (e.g. a recorder given another .mmdb) are evidence too.
     older: dict[str, str] = {}
     for info in store.cached_ip_info().values():
