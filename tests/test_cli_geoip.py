@@ -118,11 +118,16 @@ def test_report_names_the_table_and_its_files(home: Path, ranges: Path, tmp_path
     with Store(case) as s:
         s.add_connections([Connection(ts=1.0, source="live", protocol="https", tls="intercepted", app="com.x",
                                       host="www.google.com", ip="142.250.1.1", port=443)])  # fmt: skip
-    import_table([ranges], label="example asn")
     out = tmp_path / "r.html"
+    before = tmp_path / "before.html"
+    import_table([ranges], tmp_path / "elsewhere.sqlite")  # not the default place: not used
+    assert CliRunner().invoke(main, ["report", "--db", str(case), "-o", str(before)]).exit_code == 0
+    assert "No AS numbers" in before.read_text(encoding="utf-8")
+    import_table([ranges], label="example asn")
     r = CliRunner().invoke(main, ["report", "--db", str(case), "-o", str(out)])
     assert r.exit_code == 0, r.output
     html = out.read_text(encoding="utf-8")
+    assert "No AS numbers" not in html
     assert "network owner (AS number / organisation)" in html
     assert "example asn (2026-06-17); imported " in html and f"{ranges.name} (sha256 " in html
     assert "AS64500" in html

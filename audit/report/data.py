@@ -106,6 +106,11 @@ class ReportData:
         return [s for s in self.companies if s.key != UNKNOWN and s.key not in own]
 
     @property
+    def asn_numbers(self) -> bool:
+        """Did any destination get an AS number (an ASN database was in use and answered)?"""
+        return any(d.asn for d in self.destinations)
+
+    @property
     def first_party_keys(self) -> set[str]:
         return {k for k in (first_party_owner(d) for d in self.destinations) if k}
 
