@@ -183,7 +183,11 @@ def render_charts(r: ReportData) -> dict[str, Any]:
     shares = []
     for rows, title, caption in (
         (r.server_countries, "By server country", "Where the servers are (geo-IP of the contacted IP)."),
-        (r.known_companies or r.companies, "By company", "Who owns the contacted domains."),
+        (
+            [s for s in r.companies if s.key != UNKNOWN] or r.companies,
+            "By company",
+            "Who owns the contacted domains (the app vendor's own servers included).",
+        ),
         (r.company_countries, "By company home country", "Where the owning companies are based."),
     ):
         if rows:
