@@ -616,7 +616,7 @@ def geoip_group() -> None:
 @click.option("--label", "label", default=None, help="Name of the data, shown as evidence (default: the file names).")
 @click.option(
     "--date", "date", default=None, metavar="YYYY-MM-DD",
-    help="Date of the data (default: a date in the file names, else their modification date).",
+    help="Date of the data, YYYY-MM-DD or YYYY-MM (default: a date in the file names, else their modification date).",
 )  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @translate_errors
@@ -635,7 +635,10 @@ def geoip_import_cmd(files: tuple[str, ...], label: str | None, date: str | None
     """
     from audit.enrich.asntable import import_table
 
-    summary = import_table([Path(f) for f in files], label=label, date=date)
+    def progress(line: str) -> None:
+        click.echo(safe_cell(line), err=True)
+
+    summary = import_table([Path(f) for f in files], label=label, date=date, progress=progress)
     click.echo(dumps(summary.to_dict()) if as_json else safe_cell(summary.describe()))
 
 

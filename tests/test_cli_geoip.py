@@ -4,6 +4,7 @@ case's evidence. Range files are written by the tests (documentation AS numbers)
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,8 @@ def ranges(tmp_path: Path) -> Path:
 def test_import_then_lookup(home: Path, ranges: Path) -> None:
     r = CliRunner().invoke(main, ["geoip", "import", str(ranges), "--label", "example asn", "--json"])
     assert r.exit_code == 0, r.output
-    summary = json.loads(r.output)
+    summary = json.loads(r.stdout)  # progress goes to stderr
+    assert f"{ranges}: 3 ranges, 0 malformed lines" in r.stderr
     assert summary["ranges"] == 3 and summary["ipv6"] == 1 and summary["date"] == "2026-06-17"
     assert Path(summary["path"]) == home / "asn-table.sqlite"
 
@@ -47,7 +49,7 @@ def test_import_then_lookup(home: Path, ranges: Path) -> None:
     a, b, c = json.loads(r.output)
     assert (a["asn"], a["asn_org"], a["scope"]) == (64500, "Example Search Co", "public")
     assert a["server_country"]  # location: still the embedded database
-    assert a["geo_database"].endswith("+ example asn (2026-06-17)")
+    assert re.search(r"\+ example asn \(2026-06-17, data [0-9a-f]{8}\)$", a["geo_database"])
     assert b["asn"] == 64500
     assert (c["scope"], c["asn"], c["geo_database"]) == ("private", None, None)
 
@@ -62,7 +64,7 @@ def test_import_then_lookup(home: Path, ranges: Path) -> None:
 
 def test_text_outputs(home: Path, ranges: Path) -> None:
     r = CliRunner().invoke(main, ["geoip", "import", str(ranges)])
-    assert r.exit_code == 0 and r.output.startswith("imported 3 ranges (2 IPv4, 1 IPv6) from 1 file(s)")
+    assert r.exit_code == 0 and r.stdout.startswith("imported 3 ranges (2 IPv4, 1 IPv6) from 1 file(s)")
     r = CliRunner().invoke(main, ["geoip", "info"])
     assert r.exit_code == 0 and "asn-table.sqlite" in r.output and "asn, asn_org" in r.output
     r = CliRunner().invoke(main, ["geoip", "lookup", "119.29.29.29", "--table"])
@@ -82,7 +84,10 @@ def test_import_errors_are_one_line(home: Path, tmp_path: Path) -> None:
     junk.write_text("this is not\na range file\n", encoding="utf-8")
     r = CliRunner().invoke(main, ["geoip", "import", str(junk)])
     assert r.exit_code == 1
-    assert r.output.startswith("Error: ") and "no IP range found" in r.output and len(r.output.splitlines()) == 1
+    assert r.stderr.splitlines()[-1].startswith("Error: ") and "no IP range found" in r.stderr
+    assert "Traceback" not in r.output and r.stdout == ""
+    r = CliRunner().invoke(main, ["geoip", "import", str(junk), "--date", "yesterday"])
+    assert r.exit_code == 1 and "must be YYYY-MM-DD or YYYY-MM" in r.stderr
     assert not (home / "asn-table.sqlite").exists()
     (home / "asn-table.sqlite").parent.mkdir(parents=True)
     (home / "asn-table.sqlite").write_bytes(b"garbage" * 100)
@@ -101,7 +106,7 @@ def test_destinations_use_the_imported_table(home: Path, ranges: Path, tmp_path:
     after = json.loads(CliRunner().invoke(main, ["destinations", "--db", str(case), "--json"]).output)
     # The cached answer was made without the table, so the IP is looked up again.
     assert (after[0]["asn"], after[0]["asn_org"]) == (64500, "Example Search Co")
-    assert after[0]["geo_database"].endswith("example asn (2026-06-17)")
+    assert "example asn (2026-06-17, data " in after[0]["geo_database"]
 
 
 def test_table_given_to_the_recorder_is_reused(home: Path, ranges: Path, tmp_path: Path) -> None:
@@ -129,5 +134,6 @@ def test_report_names_the_table_and_its_files(home: Path, ranges: Path, tmp_path
     html = out.read_text(encoding="utf-8")
     assert "No AS numbers" not in html
     assert "network owner (AS number / organisation)" in html
-    assert "example asn (2026-06-17); imported " in html and f"{ranges.name} (sha256 " in html
+    assert re.search(r"example asn \(2026-06-17, data [0-9a-f]{8}\); imported ", html)
+    assert f"{ranges.name} (sha256 " in html
     assert "AS64500" in html

@@ -42,7 +42,8 @@ import re
 import socket
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,12 +62,13 @@ MAX_ORG = 200
 #: 515k ranges; iptoasn.com and CAIDA prefix2as: under 1.5M ranges).
 MAX_LINE = 4096
 MAX_TEXT = 1 << 30
-MAX_RANGES = 5_000_000
+MAX_RANGES = 3_000_000
 _V4_MAPPED = 0xFFFF << 32
 _MAX_V6 = (1 << 128) - 1
 _MAX_ASN = (1 << 32) - 1
 _DATE_IN_NAME = re.compile(r"(?<!\d)(20\d\d)-?(0[1-9]|1[0-2])(?:-?(0[1-9]|[12]\d|3[01]))?(?!\d)")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_DATE = re.compile(r"20\d\d-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?")
 
 
 def default_table_path() -> Path:
@@ -82,7 +84,7 @@ def default_table_path() -> Path:
 def _bound(text: str) -> int | None:
     """A range bound as a 128-bit key (IPv4 mapped), or None if it is neither an IP nor an integer."""
     text = text.strip()
-    if text.isdigit():
+    if _is_number(text):
         n = int(text)
         if n <= 0xFFFFFFFF:
             return _V4_MAPPED | n
@@ -98,6 +100,11 @@ def _bound(text: str) -> int | None:
     if addr is None:
         return None
     return _V4_MAPPED | int(addr) if addr.version == 4 else int(addr)
+
+
+def _is_number(text: str) -> bool:
+    """ASCII decimal digits only (``str.isdigit`` also accepts ``²`` and other digits ``int`` refuses)."""
+    return text.isascii() and text.isdecimal()
 
 
 def _clean_org(text: str) -> str | None:
@@ -136,7 +143,7 @@ def _open_text(path: Path) -> tuple[io.TextIOBase, str]:
 Row = tuple[int, int, int, str | None]
 
 
-#: Input formats: name shown in the summary → number of fields a line needs.
+#: Input formats, as named in the summary.
 CSV, IPTOASN, PFX2AS = "csv (start,end,asn,org)", "tsv (iptoasn)", "tsv (pfx2as)"
 
 
@@ -144,7 +151,7 @@ def _sniff(line: str) -> str:
     if "\t" not in line:
         return CSV
     fields = line.rstrip("\r\n").split("\t")
-    if len(fields) == 3 and fields[1].strip().isdigit() and int(fields[1]) <= 128:
+    if len(fields) == 3 and _is_number(fields[1].strip()) and int(fields[1]) <= 128:
         return PFX2AS
     return IPTOASN
 
@@ -189,13 +196,14 @@ def _rows(path: Path, stats: FileStats, text: io.TextIOBase) -> Iterator[Row]:
         for n, fields in enumerate(records):
             parsed = _parse_fields(fields, fmt)
             if parsed is None:
-                if n:  # the first line may be a header
+                # The first line may be a header, but not if it starts like a range.
+                if n or (fields and _bound(fields[0]) is not None):
                     stats.malformed += 1
             elif parsed[2] == 0:
                 stats.unrouted += 1
             else:
                 yield parsed
-    except (OSError, EOFError, gzip.BadGzipFile, ValueError) as e:  # truncated/corrupt gzip stream
+    except (OSError, EOFError, zlib.error, ValueError) as e:  # truncated or corrupt gzip stream
         raise InputError(f"{path}: cannot read past range {stats.rows + stats.malformed} ({e})") from e
 
 
@@ -232,7 +240,7 @@ def _parse_fields(fields: Sequence[str], fmt: str) -> Row | None:
 def _asn(text: str) -> int | None:
     """``13335`` or ``AS13335``; None for anything else, multi-origin ``13335_4826`` included."""
     t = text.strip().upper().removeprefix("AS")
-    if not t.isdigit():
+    if not _is_number(t):
         return None
     n = int(t)
     return n if n <= _MAX_ASN else None
@@ -240,7 +248,7 @@ def _asn(text: str) -> int | None:
 
 def _parse_prefix(fields: Sequence[str]) -> Row | None:
     """CAIDA RouteViews prefix2as: ``prefix<TAB>length<TAB>asn`` (no organisation names)."""
-    if len(fields) != 3 or not fields[1].strip().isdigit():
+    if len(fields) != 3 or not _is_number(fields[1].strip()):
         return None
     asn = _asn(fields[2])
     try:
@@ -306,8 +314,8 @@ def _guess_date(paths: Sequence[Path]) -> str | None:
 
 
 def _flatten(
-    ranges: list[tuple[int, int, int, int, int, str | None]],
-) -> tuple[list[tuple[int, int, int, str | None]], int]:
+    ranges: list[tuple[int, int, int, int, int, int]],
+) -> tuple[list[tuple[int, int, int, int]], int]:
     """Non-overlapping ranges from ``(start, -end, file, line, asn, org)`` tuples (sorted here).
 
     A range nested in another one wins inside it (a more specific BGP prefix, or a sub-allocation),
@@ -315,8 +323,8 @@ def _flatten(
     repeats it exactly, is dropped: ties go to the earlier file, then the earlier line. Returns the
     pieces and the number of ranges dropped."""
     ranges.sort()
-    out: list[tuple[int, int, int, str | None]] = []
-    stack: list[tuple[int, int, int, str | None]] = []  # open ranges, innermost last: start, end, asn, org
+    out: list[tuple[int, int, int, int]] = []
+    stack: list[tuple[int, int, int, int]] = []  # open ranges, innermost last: start, end, asn, org id
     cursor = 0  # first address not yet written out
     dropped = 0
 
@@ -344,6 +352,24 @@ def _flatten(
     return out, dropped
 
 
+_V4_BLOCK_END = _V4_MAPPED | 0xFFFFFFFF
+
+
+def _outside_v4_block(start: int, end: int) -> list[tuple[int, int]]:
+    """An IPv6 range without the part inside ``::ffff:0:0/96``, where IPv4 addresses are kept (an
+    IPv6 row covering it must not answer for IPv4 addresses); IPv4 ranges unchanged."""
+    if start >> 32 == 0xFFFF and end >> 32 == 0xFFFF:
+        return [(start, end)]
+    if end < _V4_MAPPED or start > _V4_BLOCK_END:
+        return [(start, end)]
+    pieces = []
+    if start < _V4_MAPPED:
+        pieces.append((start, _V4_MAPPED - 1))
+    if end > _V4_BLOCK_END:
+        pieces.append((_V4_BLOCK_END + 1, end))
+    return pieces
+
+
 def _key(n: int) -> bytes:
     return n.to_bytes(16, "big")
 
@@ -354,15 +380,20 @@ def import_table(
     *,
     label: str | None = None,
     date: str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> ImportSummary:
     """Compile range ``files`` into an ASN table at ``dest`` (default :func:`default_table_path`),
-    replacing it atomically. Raises :class:`InputError` for unreadable files or when no valid range
-    is found (the existing table is then left untouched)."""
+    replacing it atomically. ``date`` is ``YYYY-MM-DD`` or ``YYYY-MM``; ``progress`` gets a line
+    per file read and before the table is written. Raises :class:`InputError` for unreadable files,
+    a bad date, or when no valid range is found (the existing table is then left untouched)."""
     paths = [Path(f) for f in files]
     if not paths:
         raise InputError("no input file given")
+    if date is not None and not _DATE.fullmatch(date):
+        raise InputError(f"{date!r}: the date must be YYYY-MM-DD or YYYY-MM")
     target = Path(dest) if dest is not None else default_table_path()
-    collected: list[tuple[int, int, int, int, int, str | None]] = []  # start, -end, file, line, asn, org
+    collected: list[tuple[int, int, int, int, int, int]] = []  # start, -end, file, line, asn, org id
+    org_ids: dict[str | None, int] = {None: 0}  # names interned once: most ranges share a few names
     stats: list[FileStats] = []
     for i, p in enumerate(paths):
         if not p.is_file():
@@ -371,12 +402,16 @@ def import_table(
         st = FileStats(name=p.name, sha256=sha, size=p.stat().st_size, format="empty")
         with text:
             for j, (start, end, asn, org) in enumerate(_rows(p, st, text)):
-                collected.append((start, -end, i, j, asn, org))
+                oid = org_ids.setdefault(org, len(org_ids))
+                for a, b in _outside_v4_block(start, end):
+                    collected.append((a, -b, i, j, asn, oid))
                 st.rows += 1
                 if len(collected) > MAX_RANGES:
                     raise InputError(f"{p}: more than {MAX_RANGES:,} ranges in all (not an IP-to-ASN file?)")
         stats.append(st)
         log.info("%s: %d ranges, %d malformed lines", p, st.rows, st.malformed)
+        if progress is not None:
+            progress(f"{p}: {st.rows:,} ranges, {st.malformed:,} malformed lines")
     if not collected:
         bad = sum(s.malformed for s in stats)
         raise InputError(
@@ -385,6 +420,7 @@ def import_table(
         )
     kept, overlapping = _flatten(collected)
     del collected
+    names = {oid: name for name, oid in org_ids.items()}
     ipv4 = sum(1 for r in kept if r[0] >> 32 == 0xFFFF)
     the_label = _clean_org(label or "") or "ASN table " + ", ".join(p.name for p in paths)
     the_date = date or _guess_date(paths)
@@ -398,14 +434,20 @@ def import_table(
         malformed=sum(s.malformed for s in stats), overlapping=overlapping,
         unrouted=sum(s.unrouted for s in stats), files=files_info,
     )  # fmt: skip
-    _write(target, kept, summary)
+    if progress is not None:
+        progress(f"writing {len(kept):,} ranges to {target}")
+    _write(target, kept, names, summary)
     return summary
 
 
-def _write(target: Path, rows: list[tuple[int, int, int, str | None]], summary: ImportSummary) -> None:
+def _write(
+    target: Path, rows: list[tuple[int, int, int, int]], names: dict[int, str | None], summary: ImportSummary
+) -> None:
+    """The table, written to a temporary file next to ``target`` and moved over it (``rows``:
+    start, end, AS number, organisation id into ``names``; 0 for none)."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         tmp.unlink(missing_ok=True)
         con = sqlite3.connect(tmp)
         try:
@@ -419,14 +461,10 @@ def _write(target: Path, rows: list[tuple[int, int, int, str | None]], summary: 
                                      asn INTEGER NOT NULL, org INTEGER REFERENCES orgs(id)) WITHOUT ROWID;
                 """
             )
-            org_ids: dict[str, int] = {}
-            for _s, _e, _a, org in rows:
-                if org is not None and org not in org_ids:
-                    org_ids[org] = len(org_ids) + 1
-            con.executemany("INSERT INTO orgs (id, name) VALUES (?, ?)", ((i, n) for n, i in org_ids.items()))
+            used = sorted({o for _s, _e, _a, o in rows if o})
+            con.executemany("INSERT INTO orgs (id, name) VALUES (?, ?)", ((i, names[i]) for i in used))
             con.executemany(
-                "INSERT INTO ranges VALUES (?, ?, ?, ?)",
-                ((_key(s), _key(e), a, org_ids.get(o) if o is not None else None) for s, e, a, o in rows),
+                "INSERT INTO ranges VALUES (?, ?, ?, ?)", ((_key(s), _key(e), a, o or None) for s, e, a, o in rows)
             )
             meta = {
                 "schema": str(SCHEMA_VERSION),
@@ -441,6 +479,7 @@ def _write(target: Path, rows: list[tuple[int, int, int, str | None]], summary: 
             con.close()
         os.replace(tmp, target)
     except (OSError, sqlite3.Error) as e:
+        tmp.unlink(missing_ok=True)
         raise ConfigError(f"{target}: cannot write the ASN table ({e})") from e
 
 
@@ -464,6 +503,9 @@ class AsnTableGeoIp(GeoIpBackend):
             meta = dict(self._con.execute("SELECT key, value FROM meta").fetchall())
             self._con.execute('SELECT start, "end", asn, org FROM ranges LIMIT 1').fetchall()
         except sqlite3.Error as e:
+            con = getattr(self, "_con", None)
+            if con is not None:
+                con.close()
             raise ConfigError(
                 f"{self.path}: not an ASN table made by `audit geoip import` ({e}); import it again or delete it"
             ) from e
@@ -474,14 +516,21 @@ class AsnTableGeoIp(GeoIpBackend):
         self._date = str(meta.get("date") or "") or None
         self.imported_at = str(meta.get("imported_at") or "") or None
         try:
-            self.summary: dict[str, Any] = json.loads(meta.get("summary") or "{}")
+            summary = json.loads(meta.get("summary") or "{}")
         except ValueError:
-            self.summary = {}
+            summary = {}
+        self.summary: dict[str, Any] = summary if isinstance(summary, dict) else {}
+        files = self.summary.get("files")
+        self.files: list[dict[str, Any]] = [f for f in files if isinstance(f, dict)] if isinstance(files, list) else []
+        shas = "".join(sorted(str(f.get("sha256", "")) for f in self.files))
+        #: Short digest of the source files: two imports of different data under the same label and
+        #: date still get different labels, so answers cached from the old data are not reused.
+        self.data_id = hashlib.sha256(shas.encode()).hexdigest()[:8]
         self._lock = threading.Lock()
 
     @property
     def label(self) -> str:
-        return f"{self._label} ({self._date or 'undated'})"
+        return f"{self._label} ({self._date or 'undated'}, data {self.data_id})"
 
     @property
     def date(self) -> str | None:
@@ -490,11 +539,8 @@ class AsnTableGeoIp(GeoIpBackend):
     @property
     def provenance(self) -> str | None:
         """``imported 2026-11-28T20:00:00+00:00 from asn-ipv4.csv (sha256 1f2e…), …``."""
-        files = self.summary.get("files") if isinstance(self.summary, dict) else None
         parts = [
-            f"{f.get('name')} (sha256 {str(f.get('sha256', ''))[:16]}…, {f.get('ranges', 0):,} ranges)"
-            for f in files or ()
-            if isinstance(f, dict)
+            f"{f.get('name')} (sha256 {str(f.get('sha256', ''))[:16]}…, {f.get('ranges')} ranges)" for f in self.files
         ]
         when = f"imported {self.imported_at}" if self.imported_at else "imported"
         return f"{when} from {', '.join(parts)}" if parts else when

@@ -379,8 +379,8 @@ class Enricher:
 
     @property
     def label(self) -> str | None:
-        """Database(s) consulted for public IPs, ``location + network`` when they differ (the
-        network part names the preferred network source)."""
+        """The preferred databases, ``location + network`` when they differ. A cached answer whose
+        ``database`` is not this label was made with other data (or fell back) and is looked up again."""
         return _join_labels(self.location, self.network)
 
     @property
@@ -394,9 +394,10 @@ class Enricher:
 
     def ip_info(self, ip: str) -> IpInfo:
         """Scope, location and network of ``ip``. Non-public scopes carry no geo data and no
-        database. ``database`` is :attr:`label`: the databases consulted (a network source without
-        an answer hands over to the next one in :attr:`networks`). Raises :class:`ConfigError` only
-        if a database cannot be loaded."""
+        database. ``database`` names the databases that answered: the location one and the network
+        one (a network source without an answer hands over to the next in :attr:`networks`, so an
+        IP the preferred one does not cover names the fallback). It equals :attr:`label` when the
+        preferred sources answered. Raises :class:`ConfigError` only if a database cannot be loaded."""
         return self._cached(ip)
 
     def _ip_info(self, ip: str) -> IpInfo:
@@ -407,10 +408,11 @@ class Enricher:
         if scope != "public":
             return IpInfo(ip=norm, scope=scope)
         loc = self.location.lookup(norm) if self.location else GeoAnswer()
-        net = GeoAnswer()
+        net, source = GeoAnswer(), self.network
         for backend in self.networks:
-            net = loc if backend is self.location else backend.lookup(norm)
-            if net.asn is not None or net.asn_org is not None:
+            ans = loc if backend is self.location else backend.lookup(norm)
+            if ans.asn is not None or ans.asn_org is not None:
+                net, source = ans, backend
                 break
         return IpInfo(
             ip=norm,
@@ -419,7 +421,7 @@ class Enricher:
             city=loc.city,
             asn=net.asn,
             asn_org=net.asn_org,
-            database=self.label,
+            database=_join_labels(self.location, source),
             database_date=self.date,
         )
 

@@ -70,7 +70,8 @@ def test_csv_with_ip_bounds(tmp_path: Path) -> None:
     assert (s.label, s.date) == ("example asn", "2026-06-17")  # date from the file name
     assert s.files[0]["format"] == "csv (start,end,asn,org)" and len(s.files[0]["sha256"]) == 64
     t = AsnTableGeoIp(tmp_path / "t.sqlite")
-    assert t.label == "example asn (2026-06-17)" and t.facts == ("asn", "asn_org")
+    assert t.label == f"example asn (2026-06-17, data {t.data_id})" and t.facts == ("asn", "asn_org")
+    assert len(t.data_id) == 8
     assert (t.lookup("1.1.1.1").asn, t.lookup("1.1.1.1").asn_org) == (64500, "Example Anycast, Inc.")
     assert t.lookup("119.29.29.29").asn == 64502
     assert t.lookup("2001:4860:4860::8888").asn == 64501
@@ -105,7 +106,7 @@ def test_iptoasn_tsv_gz_skips_not_routed(tmp_path: Path) -> None:
     assert (t.lookup("1.0.0.1").asn, t.lookup("1.0.0.1").asn_org) == (64510, "EXAMPLE-NET Example Net")
     assert t.lookup("1.0.2.1").asn is None  # not routed: no AS, not a made-up one
     assert t.lookup("2a00:1450:4001::200e").asn == 64511
-    assert t.label == "iptoasn.com (2026-11-01)"
+    assert t.label.startswith("iptoasn.com (2026-11-01, data ")
 
 
 def test_nested_ranges_win_inside_partial_overlaps_and_repeats_are_dropped(tmp_path: Path) -> None:
@@ -247,10 +248,12 @@ def test_enricher_number_from_table_location_from_embedded(table: AsnTableGeoIp,
     info = e.ip_info("8.8.8.8")
     assert (info.asn, info.asn_org) == (64501, "Example Resolver LLC")
     assert info.country == "US"  # the location still comes from the embedded database
-    assert info.database == e.label == f"{embedded.label} + example asn (2026-06-17)"
-    # An IP the table does not cover: the embedded database still names the network (no number).
+    assert info.database == e.label == f"{embedded.label} + {table.label}"
+    assert table.label.startswith("example asn (2026-06-17, data ")
+    # An IP the table does not cover: the embedded database still names the network (no number),
+    # and the answer says so.
     other = e.ip_info("203.205.254.157")
-    assert other.asn is None and other.asn_org and other.database == e.label
+    assert other.asn is None and other.asn_org and other.database == embedded.label
     assert [b["role"] for b in e.describe()] == ["location", "network", "network"]
 
 
@@ -298,3 +301,36 @@ def test_flatten_matches_innermost_range_on_random_nested_families() -> None:
             containing = [r for r in ranges if r[0] <= x <= r[1]]
             innermost = min(containing, key=lambda r: r[1] - r[0])[2] if containing else None
             assert answer.get(x) == innermost, (x, ranges)
+
+
+def test_same_label_and_date_other_data_gets_another_label(tmp_path: Path) -> None:
+    a = import_table([_write(tmp_path / "a.csv", CSV)], tmp_path / "a.sqlite", label="x", date="2026-01-01")
+    b = import_table([_write(tmp_path / "b.csv", CSV.replace("64500", "64599"))], tmp_path / "b.sqlite",
+                     label="x", date="2026-01-01")  # fmt: skip
+    assert (a.label, a.date) == (b.label, b.date)
+    assert AsnTableGeoIp(tmp_path / "a.sqlite").label != AsnTableGeoIp(tmp_path / "b.sqlite").label
+
+
+def test_corrupt_gzip_and_odd_digits_and_v4_block(tmp_path: Path) -> None:
+    data = bytearray(gzip.compress((CSV * 200).encode()))
+    for i in range(len(data) // 3, len(data) // 3 + 40):  # garble the middle of the deflate stream
+        data[i] ^= 0x5A
+    bad = tmp_path / "garbled.csv.gz"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="garbled.csv.gz: cannot read"):
+        import_table([bad], tmp_path / "t.sqlite")
+    # A non-ASCII digit is a malformed line, not the end of the import.
+    odd = _write(tmp_path / "odd.csv", "1.1.1.0,1.1.1.255,64500,A\n\u00b2,5,1,x\n8.8.8.0,8.8.8.255,6\u00b2,y\n9.9.9.0,9.9.9.255,64501,B\n")
+    s = import_table([odd], tmp_path / "t.sqlite")
+    assert (s.ranges, s.malformed) == (2, 2)
+    # An IPv6 row over ::ffff:0:0/96 must not answer for IPv4 addresses.
+    v6 = _write(tmp_path / "v6.csv", "::,ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff,64502,all of v6\n")
+    import_table([v6], tmp_path / "v6.sqlite")
+    t = AsnTableGeoIp(tmp_path / "v6.sqlite")
+    assert t.lookup("1.0.1.1").asn is None and t.lookup("2001:db8::1").asn == 64502 and t.lookup("::1").asn == 64502
+
+
+def test_bad_first_line_that_looks_like_a_range_is_counted(tmp_path: Path) -> None:
+    s = import_table([_write(tmp_path / "a.csv", "1.0.0.0,2001::,64500,mixed\n" + CSV)], tmp_path / "t.sqlite")
+    # the mixed-family first line, CSV's header (no longer first) and its two bad lines
+    assert s.malformed == 4
