@@ -137,3 +137,22 @@ def test_report_names_the_table_and_its_files(home: Path, ranges: Path, tmp_path
     assert re.search(r"example asn \(2026-06-17, data [0-9a-f]{8}\); imported ", html)
     assert f"{ranges.name} (sha256 " in html
     assert "AS64500" in html
+
+
+def test_missing_asn_note_only_when_no_asn_database(home: Path, ranges: Path, tmp_path: Path) -> None:
+    from audit.enrich.geoip import Enricher
+    from audit.report.data import collect_report
+
+    def case(ip: str) -> Store:
+        s = Store(":memory:")
+        s.add_connections([Connection(ts=1.0, source="live", protocol="https", tls="intercepted", app="com.x",
+                                      host="h.example", ip=ip, port=443)])  # fmt: skip
+        return s
+
+    table = tmp_path / "t.sqlite"
+    import_table([ranges], table)
+    # A table in use that does not cover the IP: no advice to import one.
+    assert not collect_report(case("8.8.8.8"), enricher=Enricher(asn_table=table), generated_at=0).missing_asn_database
+    assert collect_report(case("8.8.8.8"), enricher=Enricher(asn_table=False), generated_at=0).missing_asn_database
+    # Only private servers: AS numbers would not apply.
+    assert not collect_report(case("10.0.0.7"), enricher=Enricher(asn_table=False), generated_at=0).missing_asn_database

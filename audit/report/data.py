@@ -98,6 +98,8 @@ class ReportData:
     databases: list[dict[str, str]]
     graph: nx.MultiDiGraph
     scans: list[tuple[str, ScanResult]] = field(default_factory=list)
+    asn_database: bool = False
+    """Was a database that gives AS numbers (an ASN .mmdb, an imported table) in use?"""
 
     @property
     def known_companies(self) -> list[Share]:
@@ -106,9 +108,9 @@ class ReportData:
         return [s for s in self.companies if s.key != UNKNOWN and s.key not in own]
 
     @property
-    def asn_numbers(self) -> bool:
-        """Did any destination get an AS number (an ASN database was in use and answered)?"""
-        return any(d.asn for d in self.destinations)
+    def missing_asn_database(self) -> bool:
+        """Public servers were contacted but no database that gives AS numbers was in use."""
+        return not self.asn_database and any(d.ip_scope == "public" for d in self.destinations)
 
     @property
     def first_party_keys(self) -> set[str]:
@@ -182,8 +184,10 @@ def collect_report(
     generated_at: float | None = None,
 ) -> ReportData:
     """Gather the report's numbers and tables from a case file."""
-    from audit.destinations import list_destinations
+    from audit.destinations import enricher_for, list_destinations
 
+    if enricher is None:
+        enricher = enricher_for(store)
     if companies is None:
         from audit.enrich.company import load_companies
 
@@ -282,6 +286,7 @@ def collect_report(
         databases=databases,
         graph=G,
         scans=scans,
+        asn_database=any("asn" in b.facts for b in getattr(enricher, "networks", ())),
     )
 
 
