@@ -204,13 +204,21 @@ def _domain(host: str | None) -> str | None:
     return public_suffix_list().privatesuffix(host.lower().rstrip(".")) or None
 
 
+#: Code-hosting sites whose reversed names start many unrelated packages (``com.github.<user>.app``):
+#: their hosts never count as first party by name.
+SHARED_NAMESPACES = frozenset(
+    {"github.com", "gitlab.com", "bitbucket.org", "sourceforge.net", "googlecode.com", "codeberg.org", "gitee.com",
+     "sr.ht", "gitlab.io", "framagit.org", "notabug.org"}
+)  # fmt: skip
+
+
 def first_party_package(host: str | None, packages: Iterable[str]) -> str | None:
     """The package among ``packages`` whose name starts with the reversed registrable domain of
     ``host`` (``api.example.com`` → ``com.example`` → ``com.example.app``), compared label by label;
     None for IPs and unrelated hosts. Private suffixes count (``someone.github.io`` is
     ``io.github.someone``'s own, ``github.io`` is not)."""
     domain = _domain(host)
-    if not domain:
+    if not domain or domain in SHARED_NAMESPACES:
         return None
     reversed_labels = domain.split(".")[::-1]
     for pkg in sorted(packages):
@@ -222,15 +230,17 @@ def first_party_package(host: str | None, packages: Iterable[str]) -> str | None
 
 def own_code_domains(store: Store) -> dict[str, dict[str, tuple[str, str]]]:
     """App label → registrable domain → (package, class): domains of endpoints in the app's stored
-    scans that no SDK claims and that the app's own code loads (a class under its package name)."""
+    scans that the app's own code loads (a class under its package name) and that no SDK claims
+    (no endpoint under the domain is attributed to an SDK)."""
     out: dict[str, dict[str, tuple[str, str]]] = {}
     for label, scan in store.scans():
         pkg = scan.app.package
         if not pkg:
             continue
         found = out.setdefault(label, {})
+        claimed = {e.domain for e in scan.endpoints if e.sdk}
         for e in scan.endpoints:
-            if e.domain and not e.sdk and not e.placeholder and e.domain not in found:
+            if e.domain and e.domain not in claimed and not e.placeholder and e.domain not in found:
                 own = [c for c in e.classes if c.startswith(pkg + ".")]
                 if own:
                     found[e.domain] = (pkg, own[0])

@@ -243,6 +243,8 @@ def test_cli_help_has_example() -> None:
         ("93.184.216.34", {"com.example.app"}, None),
         (None, {"com.example.app"}, None),
         ("api.example.com", {"messenger.apk"}, None),  # a file-name label is not a package
+        ("api.github.com", {"com.github.libretube"}, None),  # a shared namespace, not the vendor's
+        ("someone.gitlab.io", {"io.gitlab.someone.app"}, "io.gitlab.someone.app"),
     ],
 )
 def test_first_party_package(host: str | None, packages: set[str], expected: str | None) -> None:
@@ -266,6 +268,11 @@ def test_first_party_from_package_name_and_from_own_code(tmp_path: Path) -> None
             # Loaded only by library code: no evidence that the vendor runs it.
             Endpoint("https://cfg.lib-cdn.net/", "cfg.lib-cdn.net", "lib-cdn.net", "url",
                      sources=(Source("dex", "classes2.dex"),), classes=("okhttp3.internal.X",)),
+            # The app's code loads one host of a domain an SDK claims through another host.
+            Endpoint("https://api.sdkvendor.cn/", "api.sdkvendor.cn", "sdkvendor.cn", "url",
+                     sources=(Source("dex", "classes.dex"),), classes=("com.example.messenger.Glue",)),
+            Endpoint("https://log.sdkvendor.cn/", "log.sdkvendor.cn", "sdkvendor.cn", "url",
+                     sources=(Source("dex", "classes.dex"),), classes=("cn.sdkvendor.Log",), sdk="sdkvendor"),
         ),
         (),
     )  # fmt: skip
@@ -273,7 +280,8 @@ def test_first_party_from_package_name_and_from_own_code(tmp_path: Path) -> None
     s.add_scan(scan, app=app)
     s.add_connections(
         [_conn(host=h, ip="119.29.1.1", port=443, app=app)
-         for h in ("gw.messenger-example.cn", "api.weixin.qq.com", "cfg.lib-cdn.net", "push.example.com")]
+         for h in ("gw.messenger-example.cn", "api.weixin.qq.com", "cfg.lib-cdn.net", "push.example.com",
+                   "api.sdkvendor.cn")]
         + [_conn(host="push.example.com", ip="119.29.1.2", port=443, app="other.app")]
     )  # fmt: skip
     rows = {(d.host, d.apps): d for d in list_destinations(s, enricher=Enricher(embedded=False), companies=COMPANIES)}
@@ -283,6 +291,7 @@ def test_first_party_from_package_name_and_from_own_code(tmp_path: Path) -> None
     wx = rows[("api.weixin.qq.com", (app,))]
     assert (wx.company, wx.first_party) == ("Tencent", None)
     assert rows[("cfg.lib-cdn.net", (app,))].first_party is None
+    assert rows[("api.sdkvendor.cn", (app,))].first_party is None
     # By name: example.com reversed is com.example, and the package starts with it.
     push = rows[("push.example.com", (app,))]
     assert push.first_party == app and push.first_party_evidence == (
