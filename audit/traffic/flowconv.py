@@ -10,6 +10,7 @@ nothing and ended in an error, is a failed (usually pinned) handshake.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from audit.enrich.geoip import normalize_ip
@@ -69,7 +70,6 @@ def connection_fields(client: Any, server: Any) -> dict[str, Any]:
 def stream_connection(flow: Any, *, app: str, source: str) -> Connection:
     """A raw TCP or UDP flow, recognising passed-through TLS and QUIC by their first client bytes."""
     # Here, not at the top: the importers package imports this module.
-    from audit.traffic.importers.quic import parse_quic_initial
     from audit.traffic.importers.tls import looks_like_tls_record, parse_tls_record
 
     fields = connection_fields(flow.client_conn, flow.server_conn)
@@ -88,7 +88,7 @@ def stream_connection(flow: Any, *, app: str, source: str) -> Connection:
             # error mean the handshake with mitmproxy itself failed (how saved flows record it).
             tls = "failed" if error and not first else "passthrough"
     elif protocol == "udp" and first:
-        hello = parse_quic_initial(first)
+        hello = quic_client_hello(m.content for m in messages if m.from_client)
         if hello is not None:
             protocol = "quic"
             tls = "passthrough" if tls == "none" else tls
@@ -111,6 +111,28 @@ def stream_connection(flow: Any, *, app: str, source: str) -> Connection:
         error=error,
         **fields,
     )
+
+
+#: Client datagrams searched for a QUIC ClientHello (browsers split large ones over two or three).
+QUIC_HELLO_DATAGRAMS = 8
+
+
+def quic_client_hello(datagrams: Iterable[bytes]) -> Any:
+    """The ClientHello of a QUIC connection from its first client datagrams (reassembled when it
+    spans several Initial packets), or None if they are not QUIC Initials."""
+    from audit.traffic.importers.quic import QuicInitialReader
+
+    reader = QuicInitialReader()
+    hello = None
+    for n, datagram in enumerate(datagrams):
+        if n >= QUIC_HELLO_DATAGRAMS:
+            break
+        hello = reader.feed(datagram)
+        if hello is not None and hello.sni:
+            break
+        if n == 0 and not reader.seen:  # the first datagram is no QUIC Initial: not QUIC
+            return None
+    return hello
 
 
 def dns_records(flow: Any, *, app: str, source: str) -> list[Connection | DnsRecord]:

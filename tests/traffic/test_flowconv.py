@@ -111,3 +111,20 @@ def test_recorder_uses_the_shared_conversion(tmp_path: Path) -> None:
     with Store(db) as s:
         ((_, c),) = s.connections()
     assert (c.protocol, c.tls, c.sni, c.ip) == ("tls", "passthrough", "pinned.example.org", "203.0.113.20")
+
+
+def test_quic_client_hello_split_over_two_datagrams() -> None:
+    # Chrome and Cronet split large (post-quantum) ClientHellos over several Initial packets.
+    hello = client_hello("video.example.com", alpn=("h3",))
+    dcid = b"\x22" * 8
+    first = quic_initial("", dcid, crypto=hello[:60], crypto_offset=0, pn=0)
+    second = quic_initial("", dcid, crypto=hello[60:], crypto_offset=60, pn=1)
+    f = _bare(tflow.tudpflow(messages=[udp.UDPMessage(True, first, 1.0), udp.UDPMessage(False, b"\x00" * 50, 1.1),
+                                       udp.UDPMessage(True, second, 1.2)]))  # fmt: skip
+    f.server_conn.peername = ("203.0.113.24", 443)
+    c = stream_connection(f, app="")
+    assert (c.protocol, c.tls, c.sni, c.host, c.alpn) == ("quic", "passthrough", "video.example.com",
+                                                          "video.example.com", "h3")  # fmt: skip
+    # Plain UDP whose first datagram is not a QUIC Initial stays UDP.
+    g = _bare(tflow.tudpflow(messages=[udp.UDPMessage(True, b"\x00hello", 1.0), udp.UDPMessage(True, first, 1.1)]))
+    assert stream_connection(g, app="").protocol == "udp"
