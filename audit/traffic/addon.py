@@ -420,11 +420,13 @@ class Recorder:
             except AuditError as e:
                 raise exceptions.OptionsError(f"audit_device: {e}") from e
             self.device = opts.audit_device
+        old_enricher = None
         if updated & {"audit_mmdb", "audit_asn_table"}:
             try:
-                self.enricher = Enricher(list(opts.audit_mmdb), asn_table=opts.audit_asn_table or True)
+                enricher = Enricher(list(opts.audit_mmdb), asn_table=opts.audit_asn_table or True)
             except AuditError as e:
                 raise exceptions.OptionsError(f"audit_mmdb/audit_asn_table: {e}") from e
+            old_enricher, self.enricher = self.enricher, enricher
             self.mmdb = tuple(opts.audit_mmdb)
             self.asn_table = self.enricher.asn_table.path if self.enricher.asn_table is not None else None
         if "audit_db" in updated:
@@ -435,6 +437,11 @@ class Recorder:
                 self._configure_writer()
             if updated & ({"audit_app", "audit_device"} | geo):
                 self._record_inputs()
+        if old_enricher is not None:
+            # Its files (.mmdb readers, the ASN table) are closed once nothing can still be using it.
+            if isinstance(self.writer, BatchWriter):
+                self.writer.flush()
+            old_enricher.close()
 
     def _configure_writer(self) -> None:
         if isinstance(self.writer, ProcessWriter):

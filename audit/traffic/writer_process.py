@@ -259,12 +259,15 @@ def child_main(db_path: str) -> int:
 
             writer.call(record)
         elif kind == "config":
+            old_enricher = writer.enricher
             try:
                 writer.enricher = Enricher(payload["mmdb"], asn_table=payload.get("asn_table") or False)
             except AuditError as e:  # the proxy validated these; a file changed since
                 log.error("%s", e)
             # A new device profile: the old worker finishes what is pending with the old profile.
             writer.flush(timeout=None)
+            if old_enricher is not None and old_enricher is not writer.enricher:
+                old_enricher.close()
             if worker is not None:
                 worker.stop()
             worker = DetectionWorker(db_path, payload["device"])

@@ -593,3 +593,29 @@ def test_asn_table_option_and_default(tmp_path: Path, db: Path, writer: str, mon
         r.done()
     with Store(db2) as s:
         assert s.cached_ip_info()["8.8.8.8"].asn == 64501
+
+
+@pytest.mark.parametrize("writer", ["thread", "process"])
+def test_reconfigured_enricher_closes_the_old_one(tmp_path: Path, db: Path, writer: str) -> None:
+    import sqlite3
+
+    from audit.enrich.asntable import import_table
+
+    ranges = tmp_path / "asn.csv"
+    ranges.write_text("8.8.8.0,8.8.8.255,64501,Example Resolver LLC\n", encoding="utf-8")
+    first, second = tmp_path / "first.sqlite", tmp_path / "second.sqlite"
+    import_table([ranges], first, label="first")
+    import_table([ranges], second, label="second")
+    r = Recorder(writer=writer)
+    with taddons.context(r) as tctx:
+        tctx.configure(r, audit_db=str(db), audit_asn_table=str(first))
+        old = r.enricher
+        assert old is not None and old.asn_table is not None
+        tctx.configure(r, audit_asn_table=str(second))
+        assert r.enricher is not old and r.asn_table == str(second)
+        with pytest.raises(sqlite3.ProgrammingError):  # closed
+            old.asn_table._con.execute("SELECT 1")  # type: ignore[attr-defined]
+        r.response(http_flow("https://dns.example/x"))
+        r.done()
+    with Store(db) as s:
+        assert "second" in (s.cached_ip_info()["8.8.8.8"].database or "")
