@@ -542,7 +542,8 @@ def _child_scan(
             archive.zf = zipfile.ZipFile(archive.zf.filename)
         start_total = archive._read_total
         scan.errors = []
-        scan.dex_classes, scan.manifests = [], []  # only the child's own go back; the parent has the rest
+        # Only the child's own findings go back: the parent has everything found before the fork.
+        scan.found, scan.dex_classes, scan.manifests = {}, [], []
         tagged = scan._scan_entries(archive, entries, prefix, share)
         answer: tuple[object, ...] = (
             "ok", scan.found, scan.dex_classes, scan.manifests, tagged, archive._read_total - start_total,

@@ -104,15 +104,19 @@ def test_child_takes_dex_files_to_balance_the_bytes() -> None:
     assert scanner._child_share(skipped) == {1, 2, 3}
 
 
-@pytest.mark.parametrize("parent_reads", ["classes.dex", "classes3.dex"])
-def test_multidex_split_between_both_processes(
-    sigs: SignatureDb, forks: list[int], monkeypatch: pytest.MonkeyPatch, parent_reads: str
+@pytest.mark.parametrize(
+    ("name", "parent_reads"),
+    [("multidex.apk", "classes.dex"), ("multidex.apk", "classes3.dex"), *[(b.name, "none") for b in BUNDLES]],
+)
+def test_dex_files_split_between_both_processes(
+    sigs: SignatureDb, forks: list[int], monkeypatch: pytest.MonkeyPatch, name: str, parent_reads: str
 ) -> None:
-    # The fixture's DEX files are tiny, so the byte balance keeps them all here: force a split.
+    # The fixtures' DEX files are tiny, so the byte balance keeps them all here: force the child
+    # to read DEX files (every one, for the bundles, each of whose inner APKs forks anew).
     monkeypatch.setattr(
         scanner, "_child_share", lambda entries: {i for i, e in enumerate(entries) if e.filename != parent_reads}
     )
-    path = FIXTURES / "apks" / "multidex.apk"
+    path = FIXTURES / "apks" / name
     parallel = scan_path(path, signatures=sigs)
     assert forks
     monkeypatch.setenv("AUDIT_NO_FORK", "1")
