@@ -310,7 +310,9 @@ def _guess_date(paths: Sequence[Path]) -> str | None:
         newest = max(p.stat().st_mtime for p in paths)
     except (OSError, ValueError):
         return None
-    return dt.datetime.fromtimestamp(newest, dt.UTC).date().isoformat()
+    day = dt.datetime.fromtimestamp(newest, dt.UTC).date()
+    # npm tarballs and some archivers set a fixed 1985 timestamp: that is no date of the data.
+    return day.isoformat() if day.year >= 2000 else None
 
 
 def _flatten(
