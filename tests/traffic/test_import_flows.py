@@ -169,3 +169,55 @@ def test_demo_flow_file() -> None:
     assert [c.sni for c in failed] == ["gw.messenger-example.cn"]
     assert store.dns_names()["43.156.32.17"] == ["api.messenger-example.cn"]
     assert all(c.ip for c in conns)
+
+
+def _as_version_17(state: dict) -> dict:
+    """A current flow state written back as flow format 17 (mitmproxy 8/9), undoing mitmproxy's own
+    migrations 17→18→…→21 (mitmproxy/io/compat.py) step by step."""
+    cc, sc = state["client_conn"], state["server_conn"]
+    for conn in (cc, sc):  # 21 → 20 → 19: QUIC naming, connection state
+        if conn.get("tls_version") == "QUICv1":
+            conn["tls_version"] = "QUIC"
+        conn["state"] = 0
+    # 19 → 18: the old names of the address fields
+    cc["address"] = cc.pop("peername")
+    cc["tls_extensions"] = []
+    sc["ip_address"] = sc.pop("peername")
+    sc["source_address"] = sc.pop("sockname")
+    sc["via2"] = sc.pop("via", None)
+    for conn in (cc, sc):
+        conn["tls_established"] = bool(conn.get("timestamp_tls_setup"))
+        conn["cipher_name"] = conn.pop("cipher", None)
+    cc.pop("proxy_mode", None)  # 18 → 17
+    state["version"] = 17
+    return state
+
+
+def test_older_flow_format_is_migrated(tmp_path: Path) -> None:
+    from mitmproxy.io import tnetstring
+
+    f = https_flow(host="old.example.net", ip="203.0.113.40")
+    path = tmp_path / "old.flows"
+    with path.open("wb") as fp:
+        tnetstring.dump(_as_version_17(f.get_state()), fp)
+    store = Store()
+    s = import_file(path, store, app="com.old")
+    assert s.errors == ()
+    ((_, c),) = store.connections()
+    assert (c.host, c.ip, c.port, c.tls, c.status) == ("old.example.net", "203.0.113.40", 443, "intercepted", 200)
+
+
+def test_newer_flow_format_is_a_clear_error(tmp_path: Path) -> None:
+    from mitmproxy.io import tnetstring
+
+    state = https_flow().get_state()
+    state["version"] = 999
+    path = tmp_path / "future.flows"
+    with path.open("wb") as fp:
+        tnetstring.dump(state, fp)
+    store = Store()
+    with pytest.raises(ImportFormatError) as e:
+        import_file(path, store)
+    assert str(path) in str(e.value) and "\n" not in str(e.value)
+    assert "flow format version 999" in str(e.value)  # mitmproxy's own reason, kept
+    assert store.connection_count() == 0
