@@ -624,7 +624,8 @@ def geoip_import_cmd(files: tuple[str, ...], label: str | None, date: str | None
     """Import IP-to-ASN range files as the ASN table every command then uses.
 
     FILES: 'start,end,asn,organisation' CSV (ip-location-db asn, DB-IP IP-to-ASN Lite; IP or
-    integer bounds), iptoasn.com TSV or CAIDA RouteViews prefix2as, plain or .gz. Give IPv4 and
+    integer bounds), GeoLite2-ASN CSV (network,asn,org), iptoasn.com TSV or CAIDA RouteViews
+    prefix2as, plain or .gz. Give IPv4 and
     IPv6 files together: the table is replaced as a whole, in $AUDIT_HOME (default
     ~/.local/share/dataflow-audit).
     You supply the files; nothing is downloaded.

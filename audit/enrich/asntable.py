@@ -10,6 +10,8 @@ Accepted input (plain or gzip-compressed, one range per line, inclusive bounds):
 
 * comma-separated ``start,end,asn,organisation``, bounds as IP literals or as integers: ip-location-db's
   ``asn-ipv4.csv`` / ``asn-ipv6.csv`` / ``*-num.csv``, DB-IP's "IP to ASN Lite" CSV;
+* comma-separated ``network,asn,organisation`` (CIDR): MaxMind's ``GeoLite2-ASN-Blocks-IPv4.csv`` and
+  ``-IPv6.csv``;
 * tab-separated ``start<TAB>end<TAB>asn<TAB>country<TAB>organisation``: iptoasn.com's
   ``ip2asn-v4.tsv``, ``ip2asn-v6.tsv``, ``ip2asn-combined.tsv`` and ``ip2asn-v4-u32.tsv``
   (AS 0, "Not routed", is skipped).
@@ -222,6 +224,8 @@ def _csv_records(lines: Iterator[str]) -> Iterator[list[str]]:
 def _parse_fields(fields: Sequence[str], fmt: str) -> Row | None:
     if fmt == PFX2AS:
         return _parse_prefix(fields)
+    if fmt == CSV and fields and "/" in fields[0]:  # MaxMind GeoLite2-ASN CSV: network,asn,org
+        return _parse_network(fields)
     if len(fields) < (5 if fmt == IPTOASN else 3):
         return None
     start, end = _bound(fields[0]), _bound(fields[1])
@@ -246,21 +250,33 @@ def _asn(text: str) -> int | None:
     return n if n <= _MAX_ASN else None
 
 
+def _network_bounds(text: str) -> tuple[int, int] | None:
+    try:
+        net = ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        return None
+    start, end = int(net.network_address), int(net.broadcast_address)
+    return (_V4_MAPPED | start, _V4_MAPPED | end) if net.version == 4 else (start, end)
+
+
+def _parse_network(fields: Sequence[str]) -> Row | None:
+    """``network,asn,organisation``: MaxMind's GeoLite2-ASN-Blocks-IPv4/IPv6.csv."""
+    if len(fields) < 2:
+        return None
+    bounds, asn = _network_bounds(fields[0]), _asn(fields[1])
+    if bounds is None or asn is None:
+        return None
+    return (bounds[0], bounds[1], asn, _clean_org(",".join(fields[2:])))
+
+
 def _parse_prefix(fields: Sequence[str]) -> Row | None:
     """CAIDA RouteViews prefix2as: ``prefix<TAB>length<TAB>asn`` (no organisation names)."""
     if len(fields) != 3 or not _is_number(fields[1].strip()):
         return None
-    asn = _asn(fields[2])
-    try:
-        net = ipaddress.ip_network(f"{fields[0].strip()}/{int(fields[1])}", strict=False)
-    except ValueError:
+    bounds, asn = _network_bounds(f"{fields[0].strip()}/{int(fields[1])}"), _asn(fields[2])
+    if bounds is None or asn is None:
         return None
-    if asn is None:
-        return None
-    start, end = int(net.network_address), int(net.broadcast_address)
-    if net.version == 4:
-        start, end = _V4_MAPPED | start, _V4_MAPPED | end
-    return (start, end, asn, None)
+    return (bounds[0], bounds[1], asn, None)
 
 
 # --------------------------------------------------------------------------------------------

@@ -334,3 +334,17 @@ def test_bad_first_line_that_looks_like_a_range_is_counted(tmp_path: Path) -> No
     s = import_table([_write(tmp_path / "a.csv", "1.0.0.0,2001::,64500,mixed\n" + CSV)], tmp_path / "t.sqlite")
     # the mixed-family first line, CSV's header (no longer first) and its two bad lines
     assert s.malformed == 4
+
+
+def test_maxmind_geolite2_asn_csv(tmp_path: Path) -> None:
+    v4 = _write(tmp_path / "GeoLite2-ASN-Blocks-IPv4.csv",
+                "network,autonomous_system_number,autonomous_system_organization\n"
+                "1.0.0.0/24,64500,\"Example Anycast, Inc.\"\n8.8.8.0/24,64501,EXAMPLE-DNS\n1.2.3.0/33,1,bad\n")  # fmt: skip
+    v6 = _write(tmp_path / "GeoLite2-ASN-Blocks-IPv6.csv",
+                "network,autonomous_system_number,autonomous_system_organization\n2001:4860::/32,64501,EXAMPLE-DNS\n")  # fmt: skip
+    s = import_table([v4, v6], tmp_path / "t.sqlite", label="GeoLite2-ASN CSV")
+    assert (s.ranges, s.ipv4, s.ipv6, s.malformed) == (3, 2, 1, 1)
+    t = AsnTableGeoIp(tmp_path / "t.sqlite")
+    assert (t.lookup("1.0.0.200").asn, t.lookup("1.0.0.200").asn_org) == (64500, "Example Anycast, Inc.")
+    assert t.lookup("8.8.8.8").asn == t.lookup("2001:4860::8888").asn == 64501
+    assert t.lookup("1.0.1.0").asn is None
