@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+import lzma
 import os
 import struct
 import zipfile
@@ -91,7 +92,8 @@ class Archive:
                 with open(source, "rb") as f:
                     head = f.read(4)
                 zf = zipfile.ZipFile(source)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as e:
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, NotImplementedError) as e:
+            # NotImplementedError: a "version needed to extract" above 6.3, which Android ignores
             where = f"{label}: {prefix}" if prefix else f"{label}: "
             if head not in ZIP_MAGICS:
                 raise ArchiveError(f"{where}not a zip archive") from e
@@ -99,10 +101,16 @@ class Archive:
             if recovered is None:
                 raise ArchiveError(f"{where}truncated or corrupt zip archive (no readable central directory)") from e
             zf, count = recovered
-            notes.append(
-                f"{prefix}truncated or corrupt zip archive (no readable central directory):"
-                f" {count} entries recovered from local headers, the rest is lost"
-            )
+            if isinstance(e, UnicodeDecodeError):
+                notes.append(
+                    f"{prefix}central directory has an entry name flagged UTF-8 that is not:"
+                    f" {count} entries read from local headers instead"
+                )
+            else:
+                notes.append(
+                    f"{prefix}truncated or corrupt zip archive (no readable central directory):"
+                    f" {count} entries recovered from local headers, the rest is lost"
+                )
         archive = cls(label, zf, prefix, limits, size, notes)
         if len(zf.infolist()) > limits.entries:
             zf.close()
@@ -123,6 +131,9 @@ class Archive:
         if self._infos is None:
             infos = []
             for info in self.zf.infolist():
+                if not info.filename:  # a zero name length; ZipInfo.is_dir() would fail on it
+                    self.notes.append(f"{self.prefix}entry with an empty name skipped")
+                    continue
                 if info.is_dir():
                     continue
                 if is_unsafe_name(info.filename):
@@ -150,6 +161,8 @@ class Archive:
         # Android ignores the "encrypted" flag bit; packers set it to make zip tools refuse the APK.
         info.flag_bits &= ~0x1
         declared = max(1, min(info.compress_size, self.size))
+        if info.header_offset < 0:  # zipfile shifts offsets by the EOCD's central directory offset
+            raise EntryError(f"{self.prefix}{info.filename}: cannot be read (local header offset before the file)")
         out = bytearray()
         try:
             with self.zf.open(info) as f:
@@ -160,8 +173,13 @@ class Archive:
                     out += chunk
                     self._read_total += len(chunk)
                     self._check(info, len(out), _consumed(f, declared), limit)
-        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError) as e:
-            reason = str(e) or ("data cut off" if isinstance(e, EOFError) else type(e).__name__)
+        except (
+            zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, NotImplementedError, RuntimeError, ValueError,
+            OSError,
+        ) as e:  # fmt: skip
+            # OSError: bad bzip2 data ("Invalid data stream")
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            reason = reason or ("data cut off" if isinstance(e, EOFError) else type(e).__name__)
             raise EntryError(f"{self.prefix}{info.filename}: cannot be read ({reason})") from e
         return bytes(out)
 
@@ -201,16 +219,21 @@ def _recover(source: str | os.PathLike[str] | bytes, size: int, limits: Limits) 
         data = source
     else:
         with open(source, "rb") as f:
-            data = f.read(RECOVER_MAX + 1)
+            data = f.read(size)  # not read(RECOVER_MAX): that allocates the whole buffer up front
     central = bytearray()
     count = 0
     pos = data.find(b"PK\x03\x04")
     while 0 <= pos and pos + _LOCAL.size <= len(data) and count < limits.entries:
-        (_sig, version, flags, method, mtime, mdate, crc, csize, usize, nlen, xlen) = _LOCAL.unpack_from(data, pos)
+        # the "version needed" is not copied: Android ignores it, zipfile refuses anything above 6.3
+        (_sig, _version, flags, method, mtime, mdate, crc, csize, usize, nlen, xlen) = _LOCAL.unpack_from(data, pos)
         start = pos + _LOCAL.size + nlen + xlen
         if start > len(data):
             break
         name = data[pos + _LOCAL.size : pos + _LOCAL.size + nlen]
+        if flags & 0x800 and not _is_utf8(name):
+            # flagged UTF-8 but not: zipfile refuses the whole directory over one such name, Android
+            # does not check; read as cp437 here, the entry itself then fails alone (a note)
+            flags &= ~0x800
         nxt = data.find(b"PK\x03\x04", start if flags & 0x08 or not csize else start + csize)
         if flags & 0x08 or not csize:
             # Sizes follow the data in a descriptor (APPNOTE 4.3.9): the entry ends where the next
@@ -223,7 +246,7 @@ def _recover(source: str | os.PathLike[str] | bytes, size: int, limits: Limits) 
             else:
                 csize, usize = end - start, limits.dex
         central += struct.pack(
-            "<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 20, version, flags & ~0x08, method, mtime, mdate, crc,
+            "<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 20, 20, flags & ~0x08, method, mtime, mdate, crc,
             csize, usize, nlen, 0, 0, 0, 0, 0, pos,
         )  # fmt: skip
         central += name
@@ -235,8 +258,16 @@ def _recover(source: str | os.PathLike[str] | bytes, size: int, limits: Limits) 
     eocd = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, count, count, len(central), cd_offset, 0)
     try:
         return zipfile.ZipFile(io.BytesIO(bytes(data) + bytes(central) + eocd)), count
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError):
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, NotImplementedError):
         return None
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 class EntryError(ValueError):

@@ -3,11 +3,20 @@ or a partial result whose ``errors`` say what was skipped; never a traceback, ha
 
 from __future__ import annotations
 
+import io
+import json
+import os
+import struct
+import subprocess
+import sys
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from audit.errors import ArchiveError, DexError, InputError
+from audit.models import ScanResult
 from audit.static.archive import Limits
 from audit.static.scanner import scan_path
 from audit.static.signatures import SignatureDb, load_signatures
@@ -127,3 +136,142 @@ def test_truncated_bare_dex(tmp_path: Path, cut: int, sigs: SignatureDb) -> None
     with pytest.raises(DexError) as info:
         scan_path(p, signatures=sigs)
     assert str(info.value).startswith(f"{p}: ")
+
+
+# -- found by benchmarks/fuzz_static.py: each was a traceback (or a hang) before ------------------------
+
+
+def _apk_with(patch: Callable[[bytearray], None], name: str = "obfuscated.apk") -> bytes:
+    data = bytearray((FIXTURES / "apks" / name).read_bytes())
+    patch(data)
+    return bytes(data)
+
+
+def _set_method(method: int) -> Callable[[bytearray], None]:
+    """Claim ``method`` for the first entry (AndroidManifest.xml), in its local and central headers."""
+
+    def patch(data: bytearray) -> None:
+        struct.pack_into("<H", data, data.find(b"PK\x03\x04") + 8, method)
+        struct.pack_into("<H", data, data.find(b"PK\x01\x02") + 10, method)
+
+    return patch
+
+
+def _scan_bytes(tmp_path: Path, data: bytes, sigs: SignatureDb, name: str = "fuzz.apk") -> ScanResult:
+    p = tmp_path / name
+    p.write_bytes(data)
+    return scan_path(p, signatures=sigs)
+
+
+@pytest.mark.parametrize(
+    ("method", "reason"),
+    [
+        (12, "Invalid data stream"),  # bzip2 over deflate data: OSError from bz2
+        (14, "Invalid or unsupported options"),  # LZMA with bad properties: lzma.LZMAError
+    ],
+)
+def test_entry_with_undecodable_method_is_a_note(tmp_path: Path, sigs: SignatureDb, method: int, reason: str) -> None:
+    patch = _set_method(method)
+
+    def lzma_props(data: bytearray) -> None:
+        patch(data)
+        start = data.find(b"PK\x03\x04")
+        name_len, extra_len = struct.unpack_from("<HH", data, start + 26)
+        body = start + 30 + name_len + extra_len
+        data[body : body + 9] = b"\x09\x14\x05\x00\xff\xff\xff\xff\xff"  # lc/lp/pb byte 0xff: invalid
+
+    result = _scan_bytes(tmp_path, _apk_with(lzma_props if method == 14 else patch), sigs)
+    assert f"AndroidManifest.xml: cannot be read ({reason})" in result.errors
+    assert result.app.package is None and any(s.kind == "dex" for e in result.endpoints for s in e.sources)
+
+
+def test_central_directory_offset_past_the_entries(tmp_path: Path, sigs: SignatureDb) -> None:
+    """An EOCD central-directory offset beyond the real one moves every local header before the
+    start of the file (zipfile adds the difference): seek() failed with EINVAL."""
+
+    def patch(data: bytearray) -> None:
+        struct.pack_into("<I", data, data.rfind(b"PK\x05\x06") + 16, 0xFFFFFFF0)
+
+    result = _scan_bytes(tmp_path, _apk_with(patch), sigs)
+    assert "classes.dex: cannot be read (local header offset before the file)" in result.errors
+    assert len(result.errors) == 3 and result.endpoints == ()
+
+
+def test_version_needed_above_what_zipfile_knows(tmp_path: Path, sigs: SignatureDb) -> None:
+    """zipfile refuses "version needed to extract" above 6.3 (NotImplementedError); Android ignores it.
+    The entries are recovered from their local headers, whose version field is not copied either."""
+
+    def patch(data: bytearray) -> None:
+        for sig, off in ((b"PK\x03\x04", 4), (b"PK\x01\x02", 6)):
+            i = data.find(sig)
+            while i >= 0:
+                struct.pack_into("<H", data, i + off, 0xFF)
+                i = data.find(sig, i + 4)
+
+    result = _scan_bytes(tmp_path, _apk_with(patch), sigs)
+    assert result.errors[0].startswith("truncated or corrupt zip archive (no readable central directory): 3 entries")
+    assert result.app.package is not None and result.endpoints
+
+
+def test_entry_with_an_empty_name(tmp_path: Path, sigs: SignatureDb) -> None:
+    """A central directory name length of 0: ZipInfo.is_dir() raised IndexError."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(FIXTURES / "apks" / "obfuscated.apk") as src, zipfile.ZipFile(buf, "w") as out:
+        for info in src.infolist():
+            out.writestr(info, src.read(info))
+        out.writestr("x", b"data")
+        out.filelist[-1].filename = ""  # written with its name, listed without one
+    result = _scan_bytes(tmp_path, buf.getvalue(), sigs)
+    assert result.errors == ("entry with an empty name skipped",)
+    assert result.app.package is not None
+
+
+def test_entry_name_flagged_utf8_that_is_not(tmp_path: Path, sigs: SignatureDb) -> None:
+    """zipfile refuses the whole central directory over one name flagged UTF-8 (bit 11) that is not
+    valid UTF-8, which Android does not check: one such entry hid the whole app. Now every entry is
+    read from its local header and only that one fails."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(FIXTURES / "apks" / "obfuscated.apk") as src, zipfile.ZipFile(buf, "w") as out:
+        for info in src.infolist():
+            out.writestr(info, src.read(info))
+        out.writestr("assets/caf\u00e9.txt", b"https://x.example-cn.cn/a")  # flagged UTF-8
+    data = buf.getvalue().replace("caf\u00e9".encode(), b"caf\xff\xfe")  # local and central name
+    result = _scan_bytes(tmp_path, data, sigs)
+    assert result.errors[0] == (
+        "central directory has an entry name flagged UTF-8 that is not: 4 entries read from local headers instead"
+    )
+    assert result.errors[1].startswith("assets/caf\xa0\u25a0.txt: cannot be read")
+    assert result.app.package == "com.example.obfuscated" and result.endpoints
+
+
+def run_bounded(code: str, *args: str, mem_mib: int = 512, timeout: float = 60) -> str:
+    """Run ``code`` in a child Python with ``mem_mib`` MiB of address space above its own size after
+    importing the scanner, and a time limit: how benchmarks/fuzz_static.py checks "no hang, no memory
+    blow-up", without risking this process. Returns stdout; a traceback fails the test."""
+    prelude = (
+        "import json, resource, sys\n"
+        "from audit.static.scanner import scan_path\n"
+        "vm = int(next(l for l in open('/proc/self/status') if l.startswith('VmSize')).split()[1]) * 1024\n"
+        f"cap = vm + ({mem_mib} << 20)\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (cap, cap))\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", prelude + code, *args], capture_output=True, text=True, timeout=timeout,
+        cwd=Path(__file__).resolve().parents[2], env={**os.environ, "AUDIT_NO_FORK": "1"},
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r.stdout
+
+
+SCAN_JSON = (
+    "r = scan_path(sys.argv[1])\n"
+    "print(json.dumps({'errors': r.errors, 'package': r.app.package, 'permissions': len(r.permissions),"
+    " 'endpoints': [e.value for e in r.endpoints]}))\n"
+)
+
+
+def test_recovery_reads_only_the_file() -> None:
+    """Recovering a truncated zip read it with read(1 GiB + 1), which allocates the whole buffer up
+    front: a MemoryError under an address-space limit (ulimit -v)."""
+    out = json.loads(run_bounded(SCAN_JSON, str(HOSTILE / "truncated.apk"), mem_mib=384))
+    assert out["errors"][0].startswith("truncated or corrupt zip archive (no readable central directory)")
