@@ -170,10 +170,16 @@ def public_suffix_list() -> PublicSuffixList:
 
 
 def package_names(class_names: Collection[str]) -> frozenset[str]:
-    """Lower-cased class names plus every package and parent package they live in."""
+    """Lower-cased class names plus every package and parent package they live in.
+
+    Packages longer than a host name can be (253 characters) are cut to their longest parent that is
+    not: only hosts are looked up here, and a hostile class name of 100,000 packages deep would
+    otherwise add 100,000 ever longer parents (gigabytes, quadratic time)."""
     packages: set[str] = set()
     for name in class_names:
         pkg = name.rpartition(".")[0]
+        if len(pkg) > _MAX_HOST:
+            pkg = pkg[: _MAX_HOST + 1].rpartition(".")[0]
         if pkg:
             packages.add(pkg)
     out = set(packages)
@@ -193,16 +199,26 @@ def is_code_name(host: str, java_names: Collection[str]) -> bool:
 
 
 def _trim_url(url: str) -> str:
-    """Drop trailing punctuation and unbalanced closing brackets (``(see https://x.org/a).``)."""
-    while url:
-        last = url[-1]
+    """Drop trailing punctuation and unbalanced closing brackets (``(see https://x.org/a).``).
+
+    Linear: the brackets are counted once, not once per character dropped, and the URL is sliced once
+    (a hostile asset may end a URL with a megabyte of ``)`` or ``.``, which was quadratic)."""
+    end = len(url)
+    closing: dict[str, int] = {}
+    while end:
+        last = url[end - 1]
         if last in _TRAILING:
-            url = url[:-1]
-        elif last in _PAIRS and url.count(last) > url.count(_PAIRS[last]):
-            url = url[:-1]
+            end -= 1
+        elif last in _PAIRS:
+            if last not in closing:
+                closing[last] = url.count(last) - url.count(_PAIRS[last])
+            if closing[last] <= 0:
+                break
+            closing[last] -= 1
+            end -= 1
         else:
             break
-    return url
+    return url[:end]
 
 
 def _split_authority(rest: str) -> str | None:

@@ -43,13 +43,13 @@ def parse_manifest(data: bytes, proto: bool = False) -> Manifest:
 
 def manifest_from_elements(elements: list[XmlElement]) -> Manifest:
     root = elements[0].attrs
-    permissions: list[str] = []
+    permissions: dict[str, None] = {}  # ordered and unique; a list's "not in" was quadratic in their number
     meta: list[tuple[str, str]] = []
     for e in elements[1:]:
         if e.name in _PERMISSION_TAGS:
             name = e.attrs.get("name", "")
-            if name and name not in permissions:
-                permissions.append(name)
+            if name:
+                permissions[name] = None
         elif e.name == "meta-data":
             value = e.attrs.get("value", "")
             if value and not value.startswith("@0x"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 __all__ = [
     "ResourceError",
@@ -81,12 +82,24 @@ def read_string_pool(data: bytes, offset: int) -> list[str]:
     base = offset + strings_start
     utf8 = bool(flags & _UTF8_FLAG)
     out: list[str] = []
+    # Strings of a valid pool never overlap, so decoding them all reads the pool at most once. Hostile
+    # offsets all pointing into one long string would otherwise cost count x length in time and memory
+    # (a 100 KB resources.arsc decoding to gigabytes). Ids sharing one offset share one string.
+    budget = size
+    seen: dict[int, str] = {}
     for rel in offsets:
         pos = base + rel
         if pos >= end:
             out.append("")
             continue
-        out.append(_utf8_at(data, pos, end) if utf8 else _utf16_at(data, pos, end))
+        text = seen.get(pos)
+        if text is None:
+            text = _utf8_at(data, pos, end) if utf8 else _utf16_at(data, pos, end)
+            budget -= len(text)
+            if budget < 0:
+                raise ResourceError("string pool strings overlap (more text than the pool holds)")
+            seen[pos] = text
+        out.append(text)
     return out
 
 
@@ -183,6 +196,10 @@ def parse_axml(data: bytes) -> list[XmlElement]:
     res_ids: tuple[int, ...] = ()
     elements: list[XmlElement] = []
     stack: list[int] = []  # indices into ``elements`` of open tags
+    texts: dict[int, list[str]] = {}  # element index -> its text parts, joined once at the end
+    # Text parts reference pool strings; joining copies them. Thousands of CDATA chunks repeating one
+    # long string in one element would otherwise make gigabytes (and re-joining per chunk, minutes).
+    text_budget = len(data)
     try:
         for ctype, header_size, pos, size in _chunks(data, start, end):
             if ctype == RES_STRING_POOL_TYPE:
@@ -199,10 +216,17 @@ def parse_axml(data: bytes) -> list[XmlElement]:
             elif ctype == RES_XML_CDATA_TYPE and stack:
                 (idx,) = struct.unpack_from("<I", data, pos + header_size)
                 if idx < len(strings):
-                    parent = elements[stack[-1]]
-                    elements[stack[-1]] = XmlElement(parent.name, parent.attrs, parent.text + strings[idx], parent.depth)
+                    parts = texts.setdefault(stack[-1], [])
+                    if parts:
+                        text_budget -= len(strings[idx]) + (len(parts[0]) if len(parts) == 1 else 0)
+                        if text_budget < 0:
+                            raise ResourceError("XML text longer than the file (repeated text chunks)")
+                    parts.append(strings[idx])
     except struct.error as e:
         raise ResourceError(f"truncated XML chunk ({e})") from e
+    for i, parts in texts.items():
+        element = elements[i]
+        elements[i] = XmlElement(element.name, element.attrs, "".join(parts), element.depth)
     return elements
 
 
@@ -252,17 +276,21 @@ def arsc_strings(data: bytes) -> list[str]:
 # --------------------------------------------------------------------------------------------
 
 MAX_PROTO_DEPTH = 64
+_Buf = TypeVar("_Buf", bytes, memoryview)
 
 
-def proto_fields(data: bytes, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int, int | bytes]]:
+def proto_fields(data: _Buf, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int, int | _Buf]]:
     """(field number, wire type, value) of one protobuf message: a varint/fixed int, or the bytes of a
-    length-delimited field. Minimal wire-format reader (protobuf.dev "Encoding"); groups are rejected."""
+    length-delimited field. Minimal wire-format reader (protobuf.dev "Encoding"); groups are rejected.
+
+    Given a memoryview, length-delimited values are views into it, not copies: walking a message nested
+    64 deep then holds the input once, not 64 times (8 MiB of nesting cost 1 GB)."""
     end = len(data) if end is None else end
     pos = start
     while pos < end:
         key, pos = _varint(data, pos, end)
         field, wire = key >> 3, key & 7
-        value: int | bytes
+        value: int | _Buf
         if wire == 0:
             value, pos = _varint(data, pos, end)
         elif wire == 1:
@@ -286,7 +314,7 @@ def proto_fields(data: bytes, start: int = 0, end: int | None = None) -> Iterato
         yield field, wire, value
 
 
-def _varint(data: bytes, pos: int, end: int) -> tuple[int, int]:
+def _varint(data: bytes | memoryview, pos: int, end: int) -> tuple[int, int]:
     result = shift = 0
     while True:
         if pos >= end or shift > 63:
@@ -299,14 +327,14 @@ def _varint(data: bytes, pos: int, end: int) -> tuple[int, int]:
         shift += 7
 
 
-def _text(v: int | bytes) -> str:
-    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+def _text(v: int | memoryview) -> str:
+    return str(v, "utf-8", "replace") if isinstance(v, memoryview) else str(v)
 
 
-def _proto_item_value(item: bytes) -> str:
+def _proto_item_value(item: memoryview) -> str:
     """A compiled attribute value (Item): primitive ints/bools, strings and references."""
     for field, _, v in proto_fields(item):
-        if not isinstance(v, bytes):
+        if not isinstance(v, memoryview):
             continue
         if field == 7:  # Primitive
             for pf, _, pv in proto_fields(v):
@@ -330,31 +358,31 @@ def _proto_item_value(item: bytes) -> str:
 def parse_proto_xml(data: bytes) -> list[XmlElement]:
     """Every element of a protobuf-encoded XML document, in document order (text joined per element)."""
     out: list[XmlElement] = []
-    _proto_node(data, 0, out)
+    _proto_node(memoryview(data), 0, out)
     return out
 
 
-def _proto_node(node: bytes, depth: int, out: list[XmlElement]) -> None:
+def _proto_node(node: memoryview, depth: int, out: list[XmlElement]) -> None:
     if depth > MAX_PROTO_DEPTH:
         raise ResourceError("XML nested too deeply")
     for field, _, v in proto_fields(node):
-        if field == 1 and isinstance(v, bytes):
+        if field == 1 and isinstance(v, memoryview):
             _proto_element(v, depth, out)
 
 
-def _proto_element(elem: bytes, depth: int, out: list[XmlElement]) -> None:
+def _proto_element(elem: memoryview, depth: int, out: list[XmlElement]) -> None:
     if depth > MAX_PROTO_DEPTH:
         raise ResourceError("XML nested too deeply")
     name = ""
     attrs: dict[str, str] = {}
-    children: list[bytes] = []
+    children: list[memoryview] = []
     for field, _, v in proto_fields(elem):
-        if not isinstance(v, bytes):
+        if not isinstance(v, memoryview):
             continue
         if field == 3:
             name = _text(v)
         elif field == 4:
-            aname, avalue, compiled, res_id = "", "", b"", 0
+            aname, avalue, compiled, res_id = "", "", memoryview(b""), 0
             for af, _, av in proto_fields(v):
                 if af == 2:
                     aname = _text(av)
@@ -362,7 +390,7 @@ def _proto_element(elem: bytes, depth: int, out: list[XmlElement]) -> None:
                     avalue = _text(av)
                 elif af == 5 and isinstance(av, int):
                     res_id = av
-                elif af == 6 and isinstance(av, bytes):
+                elif af == 6 and isinstance(av, memoryview):
                     compiled = av
             if res_id in ATTR_IDS:
                 aname = ATTR_IDS[res_id]
@@ -374,9 +402,9 @@ def _proto_element(elem: bytes, depth: int, out: list[XmlElement]) -> None:
     texts: list[str] = []
     for child in children:
         for cf, _, cv in proto_fields(child):
-            if cf == 2 and isinstance(cv, bytes):
+            if cf == 2 and isinstance(cv, memoryview):
                 texts.append(_text(cv))
-            elif cf == 1 and isinstance(cv, bytes):
+            elif cf == 1 and isinstance(cv, memoryview):
                 _proto_element(cv, depth + 1, out)
     if texts:
         out[index] = XmlElement(name, attrs, "".join(texts), depth)

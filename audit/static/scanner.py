@@ -176,7 +176,9 @@ class _Scan:
         self.add_text(candidate_text(data), kind, file)
 
     def add_strings(self, strings: Iterable[str], kind: str, file: str) -> None:
-        self.add_text("\n".join(s for s in strings if "." in s or ":" in s), kind, file)
+        # Each distinct string once: the same pool string referenced by thousands of XML attributes
+        # would otherwise be copied thousands of times into the joined text (same endpoints either way).
+        self.add_text("\n".join(s for s in dict.fromkeys(strings) if "." in s or ":" in s), kind, file)
 
     def add_dex(self, data: bytes, file: str) -> None:
         """Strings, classes and const-string references of one DEX; raises DexError if corrupt."""
@@ -568,26 +570,38 @@ def _strip_name(message: str, file: str) -> str:
     return message[len(file) + 2 :] if message.startswith(file + ": ") else message
 
 
-def _proto_strings(data: bytes, depth: int = 0) -> list[str]:
+def _proto_strings(data: bytes) -> list[str]:
     """Every string leaf of a protobuf message (resources.pb), without its schema: a length-delimited
-    field that parses as a message is walked, one that is valid UTF-8 text is kept (both may apply)."""
+    field that parses as a message is walked, one that is valid UTF-8 text is kept (both may apply).
+
+    Fields are memoryviews of ``data``, not copies, and the text kept is at most twice ``data``: a
+    message nested 32 deep, each level printable text, would otherwise be held (and kept) 32 times."""
     out: list[str] = []
-    if depth > 32:
-        return out
-    try:
-        fields = list(proto_fields(data))
-    except ResourceError:
-        return out
-    for _, wire, value in fields:
-        if wire != 2 or not isinstance(value, bytes) or not value:
-            continue
+    budget = 2 * len(data)
+
+    def walk(message: memoryview, depth: int) -> None:
+        nonlocal budget
+        if depth > 32:
+            return
         try:
-            text = value.decode("utf-8")
-        except UnicodeDecodeError:
-            text = ""
-        if text and text.isprintable():
-            out.append(text)
-        out.extend(_proto_strings(value, depth + 1))
+            fields = list(proto_fields(message))
+        except ResourceError:
+            return
+        for _, wire, value in fields:
+            if wire != 2 or not isinstance(value, memoryview) or not value:
+                continue
+            if len(value) <= budget:
+                try:
+                    text = str(value, "utf-8")
+                except UnicodeDecodeError:
+                    text = ""
+                if text and text.isprintable():
+                    out.append(text)
+                    budget -= len(value)
+                del text  # not held while the nested fields are walked
+            walk(value, depth + 1)
+
+    walk(memoryview(data), 0)
     return out
 
 

@@ -307,6 +307,7 @@ class SignatureDb:
                     continue
                 self._domain[d] = (s, d)
         self._pkg_cache: dict[str, tuple[SdkSignature, str] | None] = {}
+        self._longest_prefix = max(map(len, self._prefix), default=0)
         self._host_cache: dict[str, tuple[SdkSignature, str] | None] = {}
 
     def __len__(self) -> int:
@@ -327,6 +328,10 @@ class SignatureDb:
         if hit is not None:
             return hit
         pkg = name.rpartition(".")[0]
+        if len(pkg) > self._longest_prefix:
+            # no prefix is longer: start from the longest parent that may match (a hostile package
+            # 100,000 levels deep was a quadratic walk up its parents)
+            pkg = pkg[: self._longest_prefix + 1].rpartition(".")[0]
         cache = self._pkg_cache
         try:
             return cache[pkg]

@@ -6,11 +6,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import random
 import struct
 import subprocess
 import sys
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,8 @@ import pytest
 from audit.errors import ArchiveError, DexError, InputError
 from audit.models import ScanResult
 from audit.static.archive import Limits
-from audit.static.scanner import scan_path
+from audit.static.resources import parse_axml, read_string_pool
+from audit.static.scanner import _proto_strings, scan_path
 from audit.static.signatures import SignatureDb, load_signatures
 from tests.conftest import FIXTURES
 
@@ -275,3 +277,156 @@ def test_recovery_reads_only_the_file() -> None:
     front: a MemoryError under an address-space limit (ulimit -v)."""
     out = json.loads(run_bounded(SCAN_JSON, str(HOSTILE / "truncated.apk"), mem_mib=384))
     assert out["errors"][0].startswith("truncated or corrupt zip archive (no readable central directory)")
+
+
+# -- found in review while writing the fuzzer (its mutations rarely build them): quadratic time or
+# memory growing far beyond the input. Each runs bounded, as the fuzzer runs inputs.
+
+# Compiled XML (AOSP ResourceTypes.h), just enough to build hostile manifests and res/xml files.
+
+
+def _pool(strings: list[str], offsets: list[int] | None = None) -> bytes:
+    """A UTF-8 string pool chunk; ``offsets`` overrides where each string id points."""
+    data = bytearray()
+    own = []
+    for text in strings:
+        raw = text.encode()
+        own.append(len(data))
+        for n in (len(text), len(raw)):
+            data += bytes([n]) if n < 0x80 else bytes([0x80 | n >> 8, n & 0xFF])
+        data += raw + b"\0"
+    data += bytes(-len(data) % 4)
+    ids = own if offsets is None else offsets
+    body = struct.pack(f"<{len(ids)}I", *ids) + data
+    return struct.pack("<HHI5I", 0x0001, 28, 28 + len(body), len(ids), 0, 0x100, 28 + 4 * len(ids), 0) + body
+
+
+def _start(name: int, attrs: Sequence[tuple[int, int]] = ()) -> bytes:
+    """A start tag; ``attrs`` are (name string id, string value id)."""
+    body = struct.pack("<IIIIHHHHHH", 1, 0xFFFFFFFF, 0xFFFFFFFF, name, 20, 20, len(attrs), 0, 0, 0)
+    body += b"".join(struct.pack("<IIIHBBI", 0xFFFFFFFF, n, v, 8, 0, 3, v) for n, v in attrs)
+    return struct.pack("<HHI", 0x0102, 16, 8 + len(body)) + body
+
+
+def _cdata(idx: int) -> bytes:
+    return struct.pack("<HHIIIIHBBI", 0x0104, 16, 28, 1, 0xFFFFFFFF, idx, 8, 0, 3, 0)
+
+
+def _xml(*chunks: bytes) -> bytes:
+    body = b"".join(chunks)
+    return struct.pack("<HHI", 0x0003, 8, 8 + len(body)) + body
+
+
+def _apk(tmp_path: Path, entries: dict[str, bytes], name: str = "hostile.apk") -> Path:
+    p = tmp_path / name
+    with zipfile.ZipFile(p, "w", zipfile.ZIP_DEFLATED) as zf:
+        for entry, data in entries.items():
+            zf.writestr(entry, data)
+    return p
+
+
+LONG_URL = "https://a.example-cn.cn/" + "x" * 30_000  # one long pool string, referenced many times
+
+
+def test_string_ids_sharing_one_string(tmp_path: Path) -> None:
+    """60,000 string ids pointing at one 30,000-character string (a 0.3 MB resources.arsc): each was
+    decoded on its own, 1.8 GB; now they share it. Ids pointing into each other's text (overlap, which
+    a valid pool never has) are refused once they decode more text than the pool holds."""
+    shared = _pool([LONG_URL], offsets=[0] * 60_000)
+    overlapping = _pool([LONG_URL], offsets=list(range(0, 120_000, 2)))
+    arsc = [struct.pack("<HHII", 0x0002, 12, 12 + len(pool), 0) + pool for pool in (shared, overlapping)]
+    out = json.loads(run_bounded(SCAN_JSON, str(_apk(tmp_path, {"resources.arsc": arsc[0]}))))
+    assert LONG_URL in out["endpoints"]
+    out = json.loads(run_bounded(SCAN_JSON, str(_apk(tmp_path, {"resources.arsc": arsc[1]}))))
+    assert "resources.arsc: cannot be parsed (string pool strings overlap (more text than the pool holds))" in out[
+        "errors"
+    ]
+    strings = read_string_pool(shared, 0)
+    assert len(strings) == 60_000 and all(s is strings[0] for s in strings)
+
+
+def test_repeated_text_chunks(tmp_path: Path) -> None:
+    """4,000 CDATA chunks in one element, each repeating a 30,000-character string (0.2 MB): the text was
+    re-joined per chunk, minutes and 120 M characters; now the parts are joined once, within a budget."""
+    pool = _pool(["network-security-config", LONG_URL, "a", "b"])
+    xml = _xml(pool, _start(0), *[_cdata(1)] * 4_000)
+    out = json.loads(run_bounded(SCAN_JSON, str(_apk(tmp_path, {"res/xml/n.xml": xml})), timeout=30))
+    assert "res/xml/n.xml: cannot be parsed (XML text longer than the file (repeated text chunks))" in out["errors"]
+    (element,) = parse_axml(_xml(pool, _start(0), _cdata(2), _cdata(3), _cdata(2)))
+    assert element.text == "aba"
+
+
+def test_one_string_in_many_attributes(tmp_path: Path) -> None:
+    """A res/xml file (not a network security config) with 100,000 attributes all holding one
+    30,000-character string: the scanner joined every attribute value, 3 GB; now each distinct value once."""
+    names = [f"n{i}" for i in range(50)]
+    pool = _pool(["network-security-config", "item", LONG_URL, *names])
+    element = _start(1, [(3 + i, 2) for i in range(50)])
+    xml = _xml(pool, _start(1), *[element] * 2_000)
+    out = json.loads(run_bounded(SCAN_JSON, str(_apk(tmp_path, {"res/xml/x.xml": xml})), mem_mib=768))
+    assert out["endpoints"] == [LONG_URL]
+
+
+def test_many_distinct_permissions(tmp_path: Path) -> None:
+    """A manifest requesting 100,000 distinct permissions (6 MB): deduplicating them in a list was
+    quadratic, minutes; now a dict. Order and uniqueness are unchanged."""
+    n = 100_000
+    perms = [f"p{i}" for i in range(n)]
+    pool = _pool(["manifest", "package", "com.x", "uses-permission", "name", *perms])
+    uses = [_start(3, [(4, 5 + i)]) for i in range(n)]
+    xml = _xml(pool, _start(0, [(1, 2)]), *uses, _start(3, [(4, 5)]))
+    out = json.loads(run_bounded(SCAN_JSON, str(_apk(tmp_path, {"AndroidManifest.xml": xml})), timeout=30))
+    assert out["package"] == "com.x" and out["permissions"] == n
+
+
+def test_class_in_a_package_100000_levels_deep() -> None:
+    """A class name ``a.a.a.….A`` 100,000 packages deep (a 200 KB DEX string): every parent package was
+    kept for the host-vs-code check (20 GB) and walked for the SDK prefix lookup (quadratic); now only
+    parents short enough to be a host name (253) or a signature prefix are."""
+    code = (
+        "from audit.static.endpoints import package_names\n"
+        "from audit.static.signatures import load_signatures\n"
+        "deep = 'a.' * 100_000 + 'A'\n"
+        "names = package_names([deep, 'com.x.Y'])\n"
+        "sigs = load_signatures()\n"
+        "hit = sigs.match_class('com.facebook.' + deep)\n"
+        "print(json.dumps([len(names), max(map(len, names - {deep.lower()})), sigs.match_class(deep), hit[1]]))\n"
+    )
+    count, longest, miss, prefix = json.loads(run_bounded(code, timeout=30))
+    assert count == 131 and longest == 253 and miss is None and prefix == "com.facebook"
+
+
+def _ld(field: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field."""
+    n, length = len(payload), bytearray()
+    while n >= 0x80:
+        length.append(n & 0x7F | 0x80)
+        n >>= 7
+    return bytes([field << 3 | 2, *length, n]) + payload
+
+
+def test_protobuf_nested_deep_in_an_app_bundle(tmp_path: Path) -> None:
+    """An app bundle's res/xml file and resources.pb nested 60 levels around 8 MiB: every level held its
+    own copy of the rest (1 GB, seconds); the protobuf fields are now views of the one input."""
+    filler = random.Random(1).randbytes(8 << 20)  # incompressible: under the 200:1 ratio limit
+    node = _ld(2, filler)  # XmlNode text
+    for _ in range(60):
+        node = _ld(1, _ld(3, b"e") + _ld(5, node))  # XmlNode { element { name, child } }
+    table = filler
+    for _ in range(40):
+        table = _ld(1, table)
+    with zipfile.ZipFile(FIXTURES / "apks" / "messenger.aab") as zf:
+        entries = {i.filename: zf.read(i) for i in zf.infolist()}
+    entries.update({"base/res/xml/deep.xml": node, "base/resources.pb": table})
+    out = json.loads(run_bounded(SCAN_JSON, str(_apk(tmp_path, entries, "deep.aab")), mem_mib=384))
+    assert out["package"] == "com.example.messenger" and not out["errors"]
+
+
+def test_printable_protobuf_nesting_keeps_bounded_text() -> None:
+    """A field that is printable text and also parses as a message is kept and walked; nested in
+    itself level after level, the same bytes would be kept once per level. At most twice the input."""
+    data = b"abcdefghijklmnopqrstuvwxyz0123456789"
+    for _ in range(30):
+        data = b"*" + bytes([len(data)]) + data  # field 5, wire type 2; every byte printable
+    strings = _proto_strings(data)
+    assert strings[0] == data[2:].decode() and sum(map(len, strings)) <= 2 * len(data)

@@ -194,3 +194,11 @@ def test_name_candidate_for_config_domains(ex: EndpointExtractor) -> None:
     ip = ex.name_candidate("10.0.0.2")
     assert ip is not None and ip.kind == "ip" and ip.placeholder
     assert ex.name_candidate("not a host!") is None
+
+
+@pytest.mark.parametrize("tail", [")", "]", "}", ".", ";"])
+def test_long_trailing_punctuation_is_trimmed_in_linear_time(ex: EndpointExtractor, tail: str) -> None:
+    """Found by benchmarks/fuzz_static.py: trimming re-counted the brackets (and copied the URL) once per
+    character dropped, so an asset ending a URL with 300,000 ``)`` took minutes; now milliseconds."""
+    assert values(ex, "https://a.example.cn/x" + tail * 300_000) == ["https://a.example.cn/x"]
+    assert values(ex, "(https://a.example.cn/f(x)" + ")" * 3) == ["https://a.example.cn/f(x)"]
