@@ -67,6 +67,7 @@ DEX_MAGIC = b"dex\n"
 
 _APK_DEX = re.compile(r"classes\d*\.dex")
 _AAB_DEX = re.compile(r"[^/]+/dex/[^/]+\.dex")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # DexFile joins surrogate pairs: any left is lone
 _TEXT_EXTENSIONS = frozenset(
     {
         "js", "json", "html", "htm", "xml", "txt", "properties", "cfg", "conf", "config", "ini", "yaml", "yml",
@@ -444,7 +445,7 @@ class _Scan:
                     kind="ip" if c.kind == "ip" else c.kind,
                     placeholder=c.placeholder,
                     sources=tuple(sorted(f.sources)),
-                    classes=tuple(sorted(f.classes)),
+                    classes=tuple(sorted({_encodable(name) for name in f.classes})),
                     sdk=self._attribute(f),
                 )
             )
@@ -563,6 +564,12 @@ def _child_scan(
             view = view[os.write(wfd, view) :]
     finally:
         os._exit(code)
+
+
+def _encodable(text: str) -> str:
+    """A DEX string may hold lone surrogates (MUTF-8 encodes any UTF-16 unit); no UTF-8 output (JSON,
+    CSV, the case file) can, so in results they become U+FFFD."""
+    return _LONE_SURROGATE.sub("\ufffd", text) if _LONE_SURROGATE.search(text) else text
 
 
 def _strip_name(message: str, file: str) -> str:

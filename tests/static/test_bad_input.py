@@ -19,6 +19,7 @@ import pytest
 from audit.errors import ArchiveError, DexError, InputError
 from audit.models import ScanResult
 from audit.static.archive import Limits
+from audit.static.dex import DexFile
 from audit.static.resources import parse_axml, read_string_pool
 from audit.static.scanner import _proto_strings, scan_path
 from audit.static.signatures import SignatureDb, load_signatures
@@ -430,3 +431,18 @@ def test_printable_protobuf_nesting_keeps_bounded_text() -> None:
         data = b"*" + bytes([len(data)]) + data  # field 5, wire type 2; every byte printable
     strings = _proto_strings(data)
     assert strings[0] == data[2:].decode() and sum(map(len, strings)) <= 2 * len(data)
+
+
+def test_lone_surrogates_in_class_names_become_replacement_characters(tmp_path: Path, sigs: SignatureDb) -> None:
+    """MUTF-8 encodes lone surrogates, and DexFile keeps them; a class name holding one reached the
+    JSON/CSV output and the case file, where UTF-8 encoding failed with a traceback."""
+    data = bytearray((FIXTURES / "apks" / "messenger.dex").read_bytes())
+    dex = DexFile(bytes(data), "classes.dex")
+    strings = dex.strings()
+    for name in dex.class_names():
+        off = dex._offsets()[strings.index("L" + name.replace(".", "/") + ";")]
+        data[off + 2 : off + 5] = b"\xed\xa0\x80"  # "com/…" -> "\ud800/…" (same length in bytes)
+    result = _scan_bytes(tmp_path, bytes(data), sigs, "surrogate.dex")
+    classes = {c for e in result.endpoints for c in e.classes}
+    assert classes and all(c.startswith("\ufffd") for c in classes)
+    json.dumps(result.to_dict(), ensure_ascii=False).encode("utf-8")  # no UnicodeEncodeError
