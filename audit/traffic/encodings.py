@@ -30,6 +30,7 @@ _zstd = _optional("zstandard")
 
 __all__ = [
     "MAX_DECODED",
+    "base64_text",
     "decode_content",
     "maybe_base64",
     "printable_strings",
@@ -192,6 +193,11 @@ _HEXONLY = re.compile(r"[0-9A-Fa-f]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
 
 
+#: Characters of a decoded blob whose share of control characters decides "text" (the first 64 Ki:
+#: counting all 8 MiB of a gzip bomb of NULs took a second, per token).
+_TEXT_SAMPLE = 1 << 16
+
+
 def _mostly_text(b: bytes) -> str | None:
     try:
         s = b.decode("utf-8")
@@ -199,7 +205,8 @@ def _mostly_text(b: bytes) -> str | None:
         return None
     if not s:
         return None
-    return s if len(_CONTROL.findall(s)) <= 0.05 * len(s) else None
+    sample = s[:_TEXT_SAMPLE]
+    return s if len(_CONTROL.findall(sample)) <= 0.05 * len(sample) else None
 
 
 def maybe_base64(token: str, cap: int = MAX_DECODED) -> str | None:
@@ -207,11 +214,17 @@ def maybe_base64(token: str, cap: int = MAX_DECODED) -> str | None:
 
     Hex-only and digit-only tokens are not tried: they are hashes, IDs and numbers.
     """
+    return base64_text(token, cap)[0]
+
+
+def base64_text(token: str, cap: int = MAX_DECODED) -> tuple[str | None, int]:
+    """:func:`maybe_base64` and the number of bytes decoded to find out (0 when not tried), so that
+    callers can bound the total work of one request: each token may be a gzip bomb."""
     if len(token) < 16 or _HEXONLY.fullmatch(token):
-        return None
+        return None, 0
     t = token.rstrip("=")
     if len(t) % 4 == 1:
-        return None
+        return None, 0
     padded = t + "=" * (-len(t) % 4)
     try:
         if "-" in t or "_" in t:
@@ -219,13 +232,13 @@ def maybe_base64(token: str, cap: int = MAX_DECODED) -> str | None:
         else:
             raw = base64.b64decode(padded, validate=True)
     except (binascii.Error, ValueError):
-        return None
+        return None, 0
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = _zlib(raw, 16 + zlib.MAX_WBITS, cap)
         except zlib.error:
-            return None
-    return _mostly_text(raw)
+            return None, len(raw)
+    return _mostly_text(raw), len(raw)
 
 
 def base64_tokens(text: str, limit: int = 64) -> Iterator[str]:

@@ -23,7 +23,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit
@@ -32,6 +32,7 @@ from xml.etree import ElementTree
 from audit.models import DataFinding, HttpRequestData
 from audit.traffic.encodings import (
     MAX_DECODED,
+    base64_text,
     base64_tokens,
     decode_content,
     maybe_base64,
@@ -67,6 +68,9 @@ MAX_DEPTH = 3
 MAX_FIELDS = 50_000
 #: Longest field value scanned (longer values are scanned up to this length).
 MAX_FIELD_LEN = 1 << 20
+#: Bytes decoded from base64 tokens per request, in total. One token may be a gzip bomb and its text
+#: may hold 64 more: without a total, a 3 KB body kept the detector busy for minutes (fuzzing).
+MAX_DECODED_PER_REQUEST = MAX_DECODED
 
 _BULLET = "•"
 
@@ -246,28 +250,37 @@ def _is_placeholder_mac(mac: str) -> bool:
     return bare in _PLACEHOLDER_MACS
 
 
-def _patterns(value: str, key_class: str | None, whole: str) -> Iterator[tuple[str, str]]:
+def _patterns(
+    value: str, key_class: str | None, whole: str, known: Callable[[str], bool] = lambda _: False
+) -> Iterator[tuple[str, str]]:
     """(data type, matched text) for pattern detections in one field value.
 
     ``whole`` is the stripped value; ``key_class`` the category of the field's key, if telling.
+    Matches for which ``known`` is true (profile values, reported with their real type) are passed
+    over. A scan of many matches stops at the first one: a finding is one per type and place, and a
+    megabyte of e-mail addresses or IMEIs cost a second per field.
     """
     if "@" in value:
         for m in _EMAIL.finditer(value):
-            yield "email", m.group()
+            if not known(m.group()):
+                yield "email", m.group()
+                break
     if (":" in value or "-" in value) and len(value) >= 17:
         for m in _MAC_SEP.finditer(value):
-            if not _is_placeholder_mac(m.group()):
+            if not _is_placeholder_mac(m.group()) and not known(m.group()):
                 # Without a telling key the kind of interface is unknown: plain "mac".
                 t = key_class if key_class in ("wifi_mac", "bt_mac", "bssid") else "mac"
                 yield t, m.group()
+                break
     n = len(whole)
     if n == 15 and whole.isdigit():
         if luhn_ok(whole) and (key_class == "imei" or whole.startswith(_IMEI_RBI)):
             yield "imei", whole
     elif n > 15 and "imei" in value.lower():
         for m in _IMEI_CONTEXT.finditer(value):
-            if luhn_ok(m.group(1)):
+            if not known(m.group(1)) and luhn_ok(m.group(1)):
                 yield "imei", m.group(1)
+                break
     if key_class is None or n == 0 or n > 128:
         return
     if key_class in ("aaid", "oaid"):
@@ -425,7 +438,10 @@ def _inside_number(text: str, start: int, end: int) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]{0,63}")
-_FORMISH = re.compile(r"[^=&\s]{1,256}=[^&\s]*(?:&[^=&\s]{1,256}=?[^&\s]*)*&?")
+# A form body: "k=v" then "&k=v" or "&k" pairs. Each pair is one key character then anything up to
+# the next "&": the same language as "key{1,256} =? value*", whose ambiguous split between key and
+# value backtracked exponentially on "a=1&aaaa&aaaa…&=" (fuzzing, a 200-byte body hung the import).
+_FORMISH = re.compile(r"[^=&\s]{1,256}=[^&\s]*(?:&[^=&\s][^&\s]*)*&?")
 _Field = tuple[str, str, str]  # location, key, value
 
 
@@ -703,6 +719,10 @@ class PiiDetector:
                     return True
         return any(maybe_base64(tok) is not None for tok in base64_tokens(t))
 
+    def is_known(self, text: str) -> bool:
+        """Whether ``text`` is one of the profile's values in one of its encodings."""
+        return text in self._needles or text in self._whole
+
     @property
     def needle_count(self) -> int:
         """Number of precomputed encoded forms of the profile's values."""
@@ -723,6 +743,7 @@ class _Scan:
         self.in_binary = False
         self.lat_hit: str | None = None
         self.lon_hit: str | None = None
+        self.decode_budget = MAX_DECODED_PER_REQUEST
 
     # -- bookkeeping -----------------------------------------------------------------------
 
@@ -760,7 +781,10 @@ class _Scan:
             value = value[:MAX_FIELD_LEN]
         whole = value.strip()
         if det._regex is not None:
+            added: set[str] = set()  # the same needle again here adds nothing: skip the checks
             for m in det._regex.finditer(value):
+                if m.group() in added:
+                    continue
                 n = det._needles[m.group()]
                 if n.mode == _BOUNDED and not self.in_binary:
                     s, e = m.start(), m.end()
@@ -769,6 +793,7 @@ class _Scan:
                 if n.digits and not self.in_binary and _inside_number(value, m.start(), m.end()):
                     continue
                 self.add(n.data_type, loc, _join(outer, n.encoding), "known", n.masked)
+                added.add(m.group())
         if det._whole and 3 <= len(whole) < 6:
             wn = det._whole.get(whole)
             if wn is not None:
@@ -776,8 +801,8 @@ class _Scan:
         if det._geo is not None and "." in value:
             self.geo(loc, value)
         kc = det.key_class(key) if key else None
-        for data_type, hit in _patterns(value, kc, whole):
-            if hit in det._needles or hit in det._whole:
+        for data_type, hit in _patterns(value, kc, whole, det.is_known):
+            if det.is_known(hit):
                 continue  # a profile value: reported above with its real type
             self.add(data_type, loc, _join(outer, "plain"), "pattern", mask(hit))
         if depth >= MAX_DEPTH or len(whole) < 16:
@@ -790,7 +815,10 @@ class _Scan:
                         self.field(_nest(loc, sub), k, v, depth + 1, outer)
                 return
         for tok in base64_tokens(value):
-            text = maybe_base64(tok)
+            if self.decode_budget <= 0:
+                return
+            text, decoded = base64_text(tok, min(MAX_DECODED, self.decode_budget))
+            self.decode_budget -= decoded
             if text is None:
                 continue
             kind, fields = _parse_text(text, "")
@@ -804,6 +832,8 @@ class _Scan:
         assert self.det._geo is not None
         lat, lon, dlat, dlon, _ = self.det._geo
         for m in _COORD.finditer(value):
+            if self.lat_hit is not None and self.lon_hit is not None:
+                return  # both found: the rest of a long value changes nothing
             try:
                 x = float(m.group())
             except ValueError:

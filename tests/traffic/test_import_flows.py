@@ -15,6 +15,7 @@ from audit.models import DataFinding, HttpRequestData
 from audit.store import Store
 from audit.traffic.importers import import_file
 from audit.traffic.importers.base import MAX_BODY
+from audit.traffic.pii import PiiDetector
 from tests.conftest import FIXTURES
 from tests.fixtures.captures.build_captures import client_hello, quic_initial, tls_record
 
@@ -221,3 +222,81 @@ def test_newer_flow_format_is_a_clear_error(tmp_path: Path) -> None:
     assert str(path) in str(e.value) and "\n" not in str(e.value)
     assert "flow format version 999" in str(e.value)  # mitmproxy's own reason, kept
     assert store.connection_count() == 0
+
+
+# ---- found by fuzzing (benchmarks/fuzz_import.py) --------------------------------------------
+
+
+def _deep_list(depth: int) -> bytes:
+    out = b"0:]"
+    for _ in range(depth):
+        out = str(len(out)).encode() + b":" + out + b"]"
+    return out
+
+
+@pytest.mark.parametrize(
+    "tail, reason",
+    [
+        (b"999999999999:4:type,", "Invalid data format"),  # tnetstring.load read(1 TB): MemoryError
+        (_deep_list(5000), "nested too deeply"),  # tnetstring.load recursion: RecursionError
+    ],
+    ids=["huge-length", "deep-nesting"],
+)
+def test_hostile_record_after_good_flows(tmp_path: Path, tail: bytes, reason: str) -> None:
+    path = write_flows(tmp_path / "t.flows", [https_flow()])
+    path.write_bytes(path.read_bytes() + tail)
+    store = Store()
+    s = import_file(path, store)
+    assert s.connections == 1 and len(s.errors) == 1 and reason in s.errors[0], s.errors
+    alone = tmp_path / "alone.flows"
+    alone.write_bytes(tail)
+    with pytest.raises(ImportFormatError) as e:
+        import_file(alone, Store())
+    assert str(e.value).startswith(f"{alone}: not a readable mitmproxy flow file") and reason in str(e.value)
+
+
+def _dump(path: Path, states: list[dict]) -> Path:
+    from mitmproxy.io import tnetstring
+
+    with path.open("wb") as fp:
+        for st in states:
+            tnetstring.dump(st, fp)
+    return path
+
+
+def test_error_quoting_a_hostile_value_stays_one_short_line(tmp_path: Path) -> None:
+    """mitmproxy quotes the offending value as is: "Unknown flow type: <ESC>[2J…"."""
+    state = https_flow().get_state()
+    state["type"] = "\x1b[2J\u202e" + "x" * 5000
+    path = _dump(tmp_path / "t.flows", [state])
+    with pytest.raises(ImportFormatError) as e:
+        import_file(path, Store())
+    msg = str(e.value)
+    assert "Unknown flow type" in msg and "\\x1b[2J\\u202e" in msg
+    assert msg.isprintable() and len(msg) < len(str(path)) + 250
+
+
+def test_unexpected_state_key_is_a_clear_error(tmp_path: Path) -> None:
+    """Flow.set_state asserts that no unknown keys are left: an AssertionError escaped."""
+    state = https_flow().get_state()
+    state["bogus"] = b"1"
+    path = _dump(tmp_path / "t.flows", [state])
+    with pytest.raises(ImportFormatError, match="flow 1 has an unexpected structure"):
+        import_file(path, Store())
+
+
+def test_values_sqlite_cannot_store(tmp_path: Path) -> None:
+    """Non-UTF-8 bytes in the path (mitmproxy decodes them to lone surrogates), a status code beyond
+    64 bits and a NaN start time (SQLite stores NaN as NULL) made the insert raise."""
+    odd = https_flow(host="odd.example.net")
+    odd.request.data.path = b"/\xff\xfe?k\xff=1"
+    odd.response.status_code = 2**70
+    nan = https_flow(host="nan.example.net")
+    nan.request.timestamp_start = float("nan")
+    path = write_flows(tmp_path / "t.flows", [odd, nan, https_flow()])
+    store = Store()
+    s = import_file(path, store, detector=PiiDetector(None))
+    assert s.connections == 2
+    assert s.errors == ("1 record(s) without a usable start time were skipped",)
+    c = next(c for _, c in store.connections() if c.host == "odd.example.net")
+    assert (c.path, c.query_keys, c.status) == ("/\ufffd\ufffd", ("k\ufffd",), None)

@@ -186,3 +186,62 @@ def test_demo_hosts_agree_with_the_apk_truth() -> None:
         pytest.skip("APK fixtures not built")
     text = truth.read_text(encoding="utf-8")
     assert {h for h, v in HOSTS.items() if v.in_binary} == {h for h in HOSTS if f'"{h}' in text or f"//{h}" in text}
+
+
+# ---- found by fuzzing (benchmarks/fuzz_import.py) --------------------------------------------
+
+
+def test_lone_surrogate_escapes_are_stored(tmp_path: Path) -> None:
+    """JSON may escape half a surrogate pair ("\\ud800"): json.load gives a str SQLite cannot encode."""
+    e = entry("https://api.example.net/\ud800x?k\udfff=1")
+    e["request"]["headers"].append({"name": "X-\udc00", "value": "v\ud83d"})
+    e["request"]["method"] = "P\udfffST"
+    c, r = import_one(tmp_path, e)  # json.dumps writes them as \ud800 escapes
+    assert c.path == "/\ufffdx" and c.method == "P\ufffdST" and c.query_keys == ("a", "b")
+    assert r.url == "https://api.example.net/\ufffdx?k\ufffd=1" and ("X-\ufffd", "v\ufffd") in r.headers
+
+
+def test_numbers_sqlite_cannot_store(tmp_path: Path) -> None:
+    """An integer beyond 64 bits raised OverflowError in the insert; now it counts as unknown."""
+    e = entry(response={"status": 10**30, "headersSize": 10**400, "bodySize": 1,
+                        "content": {"size": 2, "mimeType": "text/plain"}})
+    e["request"]["bodySize"] = 2**63
+    c, _ = import_one(tmp_path, e)
+    assert (c.status, c.bytes_in, c.bytes_out) == (None, 0, 0)
+
+
+@pytest.mark.parametrize("over", [{"time": 10**400}, {"response": {"status": 1e999}}])
+def test_numbers_python_cannot_convert(tmp_path: Path, over: dict[str, Any]) -> None:
+    """OverflowError (int → float, inf → int) escaped the entry conversion."""
+    path = tmp_path / "big.har"
+    text = json.dumps({"log": {"entries": [entry(**over)]}}).replace("Infinity", "1e999")
+    path.write_text(text)
+    with pytest.raises(ImportFormatError, match=r"log.entries\[0\] is malformed"):
+        import_file(path, Store())
+
+
+def test_error_quoting_a_hostile_value_stays_one_short_line(tmp_path: Path) -> None:
+    path = write_har(tmp_path / "t.har", [entry(startedDateTime="\x1b[2J\u202e" + "9" * 100_000)])
+    with pytest.raises(ImportFormatError) as e:
+        import_file(path, Store())
+    msg = str(e.value)
+    assert "log.entries[0] is malformed" in msg and msg.isprintable() and len(msg) < len(str(path)) + 250
+
+
+def test_file_name_that_is_not_utf8(tmp_path: Path) -> None:
+    """The file name is recorded as the input's path: a non-UTF-8 byte (a lone surrogate in Python)
+    made the insert of the inputs row raise."""
+    path = write_har(tmp_path / "cap\udcff.har", [entry()])  # the file name byte 0xff
+    store = Store()
+    s = import_file(path, store, app="com.example\udcff")
+    assert s.connections == 1 and s.path.endswith("cap\\xff.har")
+    assert [(i["path"], i["app"]) for i in store.inputs()] == [(s.path, "com.example\ufffd")]
+
+
+@pytest.mark.parametrize("mime", [{"a": None}, ["x"], 7])
+def test_post_mime_type_of_another_json_type(tmp_path: Path, mime: Any) -> None:
+    """A dict here went into the insert as is: sqlite3.ProgrammingError ("type 'dict' is not supported")."""
+    e = entry()
+    e["request"]["postData"]["mimeType"] = mime
+    c, r = import_one(tmp_path, e)
+    assert c.request_content_type == str(mime) and r.body == b'{"k": 1}'

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import random
 import struct
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from audit.errors import ImportFormatError
 from audit.store import Store
 from audit.traffic.importers import import_file
+from audit.traffic.importers.base import BoundedReader
 from audit.traffic.importers.pcap import _guess_client_is_src
 from audit.traffic.importers.quic import (
     QUIC_V2,
@@ -261,3 +263,65 @@ def test_demo_pcap() -> None:
     assert {"api.messenger-example.cn", "googleads.g.doubleclick.net", "graph.facebook.com"} <= snis
     assert any(c.protocol == "quic" for c in conns) and any(c.protocol == "http" for c in conns)
     assert any(c.ip and ":" in c.ip for c in conns)
+
+
+
+# ---- found by fuzzing (benchmarks/fuzz_import.py) --------------------------------------------
+
+
+class _SpyFile(io.BufferedReader):
+    """A real file that remembers the largest read asked of it."""
+
+    largest = 0
+
+    def read(self, n: int | None = -1) -> bytes:
+        self.largest = max(self.largest, n or 0)
+        return super().read(n)
+
+
+def test_bounded_reader_never_asks_for_more_than_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"x" * 100_000)
+    spy = _SpyFile(io.FileIO(path))
+    r = BoundedReader(spy)
+    assert r.read(10) == b"x" * 10
+    assert r.read(0xFFFFFFFF) == b"x" * 99_990  # same data as an unbounded read …
+    assert spy.largest <= 100_000  # … without asking for (and allocating) 4 GiB
+    assert r.read(999_999_999_999) == b""
+    spy.close()
+
+
+@pytest.mark.parametrize("pcapng", [False, True], ids=["pcap", "pcapng"])
+def test_huge_record_length_is_a_truncation(tmp_path: Path, pcapng: bool) -> None:
+    """A record (pcap caplen) or block (pcapng total length) claiming 4 GiB: dpkt asked the file for
+    all of it at once, a MemoryError under a memory limit. Now the packets before it are kept."""
+    good = session_packets()[:2]
+    if pcapng:
+        buf = io.BytesIO()
+        w = dpkt.pcapng.Writer(buf, linktype=dpkt.pcap.DLT_EN10MB)
+        for ts, frame in frames(1, good):
+            w.writepkt(frame, ts=ts)
+        data = buf.getvalue() + struct.pack("<II", 6, 0xFFFFFFF0) + b"\x00" * 40  # an Enhanced Packet Block
+    else:
+        path = tmp_path / "good.pcap"
+        write_pcap_packets(path, frames(1, good))
+        data = path.read_bytes() + struct.pack("<IIII", int(T0), 0, 0xFFFFFFFF, 0xFFFFFFFF) + b"\x45" * 40
+    path = tmp_path / "huge.pcap"
+    path.write_bytes(data)
+    store = Store()
+    s = import_file(path, store)
+    assert (s.connections, s.dns) == (1, 1)
+    assert any("truncated" in e for e in s.errors), s.errors
+
+
+def test_http_host_that_urlsplit_refuses(tmp_path: Path) -> None:
+    """``Host: [::1`` made urlsplit raise ValueError("Invalid IPv6 URL") out of the importer."""
+    req = b"POST /p?a=1 HTTP/1.1\r\nHost: [::1\r\nContent-Length: 2\r\n\r\n{}"
+    path = tmp_path / "host.pcap"
+    write_pcap_packets(path, frames(1, tcp_session(PHONE, 40002, "119.29.29.29", 80, T0, [req], [b"HTTP/1.1 204 x\r\n\r\n"])))
+    store = Store()
+    s = import_file(path, store)
+    assert s.connections == 1
+    ((cid, c),) = store.connections()
+    assert (c.protocol, c.method, c.host) == ("http", "POST", None)
+    assert dict(store.requests())[cid].body == b"{}"

@@ -4,10 +4,13 @@ hostile bodies, masking."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import hashlib
 import json
+import signal
 import zlib
+from collections.abc import Iterator
 from urllib.parse import quote
 
 import brotli
@@ -15,6 +18,7 @@ import pytest
 import zstandard
 
 from audit.models import DataFinding, HttpRequestData
+from audit.traffic import pii
 from audit.traffic.encodings import decode_content, maybe_base64, value_variants
 from audit.traffic.pii import PiiDetector, luhn_ok, mask, normalize_key
 from audit.traffic.profile import DeviceProfile, GeoPoint
@@ -403,3 +407,75 @@ def test_prefilter_skips_uninteresting_bodies_but_not_telling_ones() -> None:
     assert BARE.interesting(plain + "x@y.example")
     assert DET.interesting(plain + hashlib.sha256(IMEI.encode()).hexdigest())
     assert not BARE.interesting(plain + hashlib.sha256(IMEI.encode()).hexdigest())
+
+
+# ---- found by fuzzing (benchmarks/fuzz_import.py) --------------------------------------------
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """Fail instead of hanging the suite (these inputs once took minutes to years)."""
+
+    def expired(*_: object) -> None:
+        raise TimeoutError(f"still running after {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def test_form_shaped_body_does_not_backtrack() -> None:
+    """The form test's ambiguous "key{1,256} =? value*" pairs backtracked exponentially when the
+    match failed at the end: 40 pairs of 20 letters would have taken 20^40 steps."""
+    body = ("a@b.example=1&" + "&".join(["a" * 20] * 40) + "&=").encode()
+    with _deadline(10):
+        got = kinds(BARE.scan(req(body=body)))
+    assert ("email", "body.text", "plain", "pattern") in got
+    # still a form when it is one, including pairs without "=" and values with "="
+    form = f"e={EMAIL}&flag&x=a=b&".encode()
+    assert ("email", "body.form:e", "plain", "known") in kinds(DET.scan(req(body=form)))
+
+
+def test_nested_base64_gzip_bombs_share_one_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """base64(gzip(64 tokens of base64(gzip(8 MiB of text)))): each token was decoded up to the 8 MiB
+    cap and its text rescanned, so a 3 KB body kept the detector busy for 17 s (64 KB: minutes)."""
+    inner = f"imei={IMEI} a@b.example ".encode() * (pii.MAX_DECODED // 34)
+    tok1 = base64.b64encode(gzip.compress(inner, 9)).decode()
+    tok2 = base64.b64encode(gzip.compress(" ".join([tok1] * 64).encode(), 9)).decode()
+    body = json.dumps({"d": [tok2] * 20}).encode()
+    assert len(body) < 70_000
+    decoded: list[int] = []
+    real = pii.base64_text
+
+    def counting(token: str, cap: int = pii.MAX_DECODED) -> tuple[str | None, int]:
+        text, n = real(token, cap)
+        decoded.append(n)
+        return text, n
+
+    monkeypatch.setattr(pii, "base64_text", counting)
+    with _deadline(10):
+        got = kinds(DET.scan(req(headers={"Content-Type": "application/json"}, body=body)))
+    assert ("imei", "body.json:$.d[*]", "base64+base64", "known") in got  # the first ones are read
+    assert sum(decoded) <= pii.MAX_DECODED_PER_REQUEST + pii.MAX_DECODED
+
+
+def test_dense_field_stops_at_the_first_match(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A field of 10 000 IMEIs ran the Luhn check 10 000 times for one finding (50 000 in a megabyte)."""
+    calls: list[str] = []
+    real = pii.luhn_ok
+    monkeypatch.setattr(pii, "luhn_ok", lambda d: calls.append(d) or real(d))
+    value = f"imei={OTHER_IMEI} " * 10_000 + f"mail {EMAIL} " * 10_000 + f"mac {MAC} " * 10_000
+    got = kinds(BARE.scan(req(headers={"Content-Type": "application/json"}, body=json.dumps({"v": value}).encode())))
+    assert got == {
+        ("imei", "body.json:$.v", "plain", "pattern"),
+        ("email", "body.json:$.v", "plain", "pattern"),
+        ("mac", "body.json:$.v", "plain", "pattern"),
+    }
+    assert len(calls) < 10
+    # a profile value repeated before another one: the other is still found
+    value = f"imei={IMEI} " * 1000 + f"imei={OTHER_IMEI}"
+    assert ("imei", "body.text", "plain", "known") in kinds(DET.scan(req(body=value.encode())))

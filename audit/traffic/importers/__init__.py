@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from pathlib import Path
 from audit.errors import ImportFormatError
 from audit.models import Connection, DnsRecord
 from audit.store import Store
-from audit.traffic.importers.base import Detector, Importer
+from audit.traffic.importers.base import Detector, Importer, storable, utf8_text
 from audit.traffic.importers.flows import FlowsImporter
 from audit.traffic.importers.har import HarImporter
 from audit.traffic.importers.pcap import PcapImporter
@@ -74,6 +75,7 @@ def import_file(path: Path, store: Store, *, app: str = "", detector: Detector |
     ``detector`` (``audit.traffic.pii.PiiDetector``) fills ``Connection.findings`` from request content.
     """
     path = Path(path)
+    app = utf8_text(app)
     if path.exists() and not path.is_file():
         # A FIFO or device (/dev/zero) would block or never end.
         raise ImportFormatError(f"{path}: not a regular file")
@@ -88,18 +90,30 @@ def import_file(path: Path, store: Store, *, app: str = "", detector: Detector |
     importer = sniff_format(path, head)()
     sha256 = digest.hexdigest()
 
+    unusable = 0
+
     def items() -> Iterator[Connection | DnsRecord]:
-        for item in importer.read(path, app=app):
+        nonlocal unusable
+        for record in importer.read(path, app=app):
+            item = storable(record)
+            if item is None:
+                unusable += 1
+                continue
             if detector is not None and isinstance(item, Connection) and item.request is not None:
                 findings = detector.scan(item.request)
                 if findings:
                     item = dataclasses.replace(item, findings=item.findings + findings)
             yield item
 
-    n_conn, n_dns = store.add_traffic(items(), kind=importer.format, path=str(path), sha256=sha256, app=app)
-    for err in importer.errors:
+    # A file name is bytes on Linux: one that is not UTF-8 is stored with \xNN escapes.
+    name = os.fsencode(path).decode("utf-8", "backslashreplace")
+    n_conn, n_dns = store.add_traffic(items(), kind=importer.format, path=name, sha256=sha256, app=app)
+    errors = list(importer.errors)
+    if unusable:
+        errors.append(f"{unusable} record(s) without a usable start time were skipped")
+    for err in errors:
         log.warning("%s: %s", path, err)
     return ImportSummary(
-        path=str(path), format=importer.format, connections=n_conn, dns=n_dns,
-        errors=tuple(importer.errors), sha256=sha256,
+        path=name, format=importer.format, connections=n_conn, dns=n_dns,
+        errors=tuple(errors), sha256=sha256,
     )  # fmt: skip

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 from urllib.parse import parse_qsl
 
 from mitmproxy import exceptions, http
@@ -20,7 +20,7 @@ from mitmproxy.io import FlowReader
 from audit.errors import ImportFormatError
 from audit.models import Connection, DnsRecord, HttpRequestData
 from audit.traffic import flowconv
-from audit.traffic.importers.base import Importer, cap_body, unique
+from audit.traffic.importers.base import BoundedReader, Importer, cap_body, one_line, unique
 
 log = logging.getLogger(__name__)
 
@@ -48,23 +48,31 @@ class FlowsImporter(Importer):
         count = 0
         skipped: dict[str, int] = {}
         with path.open("rb") as f:
-            reader = FlowReader(f)
+            reader = FlowReader(cast(BinaryIO, BoundedReader(f)))  # it calls read, seek and tell only
             try:
                 for flow in reader.stream():
                     count += 1
                     yield from flow_to_records(flow, app=app, source=self.source, skipped=skipped)
-            except exceptions.FlowReadException as e:
+            except (exceptions.FlowReadException, RecursionError) as e:
+                # tnetstring.load recurses once per nesting level: a record nested 1000 deep is damage.
+                reason = "record nested too deeply" if isinstance(e, RecursionError) else _short(e)
                 if count == 0:
-                    raise ImportFormatError(f"{path}: not a readable mitmproxy flow file ({e})") from e
+                    raise ImportFormatError(f"{path}: not a readable mitmproxy flow file ({reason})") from e
                 self.errors.append(
                     f"truncated or damaged after flow {count} (byte {f.tell()} of {path.stat().st_size}): "
-                    f"{e}; the {count} flows before it were imported"
+                    f"{reason}; the {count} flows before it were imported"
                 )
-            except (KeyError, TypeError, AttributeError) as e:
-                # Flow.from_state on a syntactically valid dump with the wrong structure.
-                raise ImportFormatError(f"{path}: flow {count + 1} has an unexpected structure ({e!r})") from e
+            except (KeyError, TypeError, AttributeError, AssertionError) as e:
+                # Flow.from_state on a syntactically valid dump with the wrong structure (mitmproxy
+                # asserts that no unknown keys are left over).
+                raise ImportFormatError(f"{path}: flow {count + 1} has an unexpected structure ({_short(e, repr)})") from e
         for kind, n in sorted(skipped.items()):
             self.errors.append(f"skipped {n} {kind} flow(s): not a traffic flow type this tool understands")
+
+
+def _short(e: BaseException, show: Any = str) -> str:
+    # mitmproxy quotes the offending value as is ("Unknown flow type: <anything>").
+    return one_line(show(e) or type(e).__name__)
 
 
 def _headers(fields: Any) -> tuple[tuple[tuple[str, str], ...], int, str | None]:

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 from audit.errors import ImportFormatError
 from audit.models import Connection, DnsRecord, HttpRequestData
-from audit.traffic.importers.base import Importer, cap_body, unique
+from audit.traffic.importers.base import Importer, cap_body, one_line, unique
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +69,13 @@ class HarImporter(Importer):
         for i, entry in enumerate(entries):
             try:
                 yield entry_to_connection(entry, app=app)
-            except (KeyError, TypeError, ValueError, AttributeError) as e:
+            except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
                 raise ImportFormatError(f"{path}: log.entries[{i}] is malformed ({_describe(e)})") from e
 
 
 def _describe(e: Exception) -> str:
-    if isinstance(e, KeyError):
-        return f"missing {e.args[0]!r}"
-    return str(e) or type(e).__name__
+    # Exception texts quote the offending value: a 100 KB startedDateTime must not become the message.
+    return one_line(f"missing {e.args[0]!r}" if isinstance(e, KeyError) else str(e) or type(e).__name__)
 
 
 def parse_time(value: str) -> float:
@@ -113,7 +112,7 @@ def _post_body(post: Any) -> tuple[bytes, str | None]:
     """(body bytes, mime type) of ``request.postData``."""
     if not isinstance(post, dict):
         return b"", None
-    mime = post.get("mimeType") or None
+    mime = str(post["mimeType"]) if post.get("mimeType") else None  # like every other field: any JSON type
     text = post.get("text")
     if isinstance(text, str) and text:
         # Not in HAR 1.2 but written by Chrome/HTTP Toolkit/Charles for binary bodies.

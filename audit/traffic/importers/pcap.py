@@ -26,7 +26,7 @@ import dpkt
 
 from audit.errors import ImportFormatError
 from audit.models import Connection, DnsRecord, HttpRequestData
-from audit.traffic.importers.base import Importer, cap_body, unique
+from audit.traffic.importers.base import BoundedReader, Importer, cap_body, unique
 from audit.traffic.importers.quic import QuicInitialReader
 from audit.traffic.importers.tls import ClientHello, looks_like_tls_record, parse_tls_record
 
@@ -60,7 +60,7 @@ class _TruncationWatch:
     short one, means a record was cut (a clean end is exactly one empty read at a record boundary).
     """
 
-    def __init__(self, f: BinaryIO) -> None:
+    def __init__(self, f: BinaryIO | BoundedReader) -> None:
         self.f = f
         self.name = getattr(f, "name", "<capture>")
         self.short = False
@@ -118,7 +118,7 @@ class PcapImporter(Importer):
     def read(self, path: Path, *, app: str = "") -> Iterator[Connection | DnsRecord]:
         analyzer = _Analyzer(app=app)
         with path.open("rb") as raw:
-            f = _TruncationWatch(raw)
+            f = _TruncationWatch(BoundedReader(raw))
             try:
                 magic = raw.read(4)
                 raw.seek(0)
@@ -393,11 +393,13 @@ class _Analyzer:
             protocol, tls = "quic", "passthrough"
         elif flow.http is not None:
             method, url, headers, body, truncated = flow.http
-            parts = urlsplit(url)
             protocol = scheme = "http"
-            host = parts.hostname
-            path = parts.path or "/"
-            query_keys = unique([k for k, _ in parse_qsl(parts.query, keep_blank_values=True)])
+            try:
+                parts = urlsplit(url)
+                host, path, query = parts.hostname, parts.path or "/", parts.query
+            except ValueError:  # a Host header urlsplit refuses ("[::1"): the DNS name is used below
+                host, path, query = None, None, ""
+            query_keys = unique([k for k, _ in parse_qsl(query, keep_blank_values=True)])
             request_content_type = next((v for k, v in headers if k.lower() == "content-type"), None)
             request = HttpRequestData(url=url, headers=headers, body=body, body_truncated=truncated)
         if host is None and protocol != "dns":
