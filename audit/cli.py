@@ -67,9 +67,9 @@ def translate_errors(f: F) -> F:
         try:
             return f(*args, **kwargs)
         except AuditError as e:
-            raise click.ClickException(str(e)) from e
+            raise click.ClickException(safe_cell(str(e))) from e
         except OSError as e:
-            raise click.ClickException(f"{e.filename or ''}: {e.strerror or e}".lstrip(": ")) from e
+            raise click.ClickException(safe_cell(f"{e.filename or ''}: {e.strerror or e}".lstrip(": "))) from e
 
     return wrapper  # type: ignore[return-value]
 
@@ -214,7 +214,7 @@ def destinations_cmd(db: str, app: str | None, fmt: str | None, output: str | No
     from audit.store import Store
 
     if db != ":memory:" and not Path(db).is_file():
-        raise click.ClickException(f"{db}: no such case file; record traffic or run `audit import` first")
+        raise click.ClickException(f"{safe_cell(db)}: no such case file; record traffic or run `audit import` first")
     with Store(db) as store:
         rows = [d.to_dict() for d in list_destinations(store, app=app, enricher=enricher_for(store, mmdb))]
     emit(render_rows(rows, resolve_format(fmt, output), CSV_COLUMNS, TABLE_COLUMNS, "no destinations recorded"), output)
@@ -263,7 +263,7 @@ def import_cmd(files: tuple[str, ...], db: str, app: str, device: str | None) ->
                 s = import_file(Path(name), store, app=app, detector=detector)
             except AuditError as e:
                 failed += 1
-                click.echo(f"Error: {e}", err=True)
+                click.echo(f"Error: {safe_cell(str(e))}", err=True)
                 continue
             click.echo(f"{safe_cell(s.path)}: {s.format}, {s.connections} connections, {s.dns} DNS records")
             for problem in s.errors:
@@ -279,7 +279,7 @@ def import_cmd(files: tuple[str, ...], db: str, app: str, device: str | None) ->
 
 def _require_case(db: str) -> None:
     if db != ":memory:" and not Path(db).is_file():
-        raise click.ClickException(f"{db}: no such case file; run `audit scan --db`, `audit import` or `audit run` first")
+        raise click.ClickException(f"{safe_cell(db)}: no such case file; run `audit scan --db`, `audit import` or `audit run` first")
 
 
 @main.command("graph")
@@ -574,7 +574,7 @@ def signatures_show_cmd(sdk_id: str, as_json: bool, overlay: str | None) -> None
 
     sdk = load_signatures(Path(overlay) if overlay else None).get(sdk_id)
     if sdk is None:
-        raise click.ClickException(f"{sdk_id}: no such SDK; see `audit signatures list`")
+        raise click.ClickException(f"{safe_cell(sdk_id)}: no such SDK; see `audit signatures list`")
     d = sdk.to_dict()
     if as_json:
         click.echo(dumps(d))
@@ -851,7 +851,7 @@ def scan_cmd(paths: tuple[str, ...], fmt: str | None, output: str | None, db: st
         try:
             emit(text, output)
         except OSError as e:
-            raise click.ClickException(f"{output}: {e.strerror or e}") from e
+            raise click.ClickException(safe_cell(f"{output}: {e.strerror or e}")) from e
     if failed:
         click.get_current_context().exit(ExitStatus.ERROR)
 

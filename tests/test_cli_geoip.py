@@ -156,3 +156,13 @@ def test_missing_asn_note_only_when_no_asn_database(home: Path, ranges: Path, tm
     assert collect_report(case("8.8.8.8"), enricher=Enricher(asn_table=False), generated_at=0).missing_asn_database
     # Only private servers: AS numbers would not apply.
     assert not collect_report(case("10.0.0.7"), enricher=Enricher(asn_table=False), generated_at=0).missing_asn_database
+
+
+def test_error_lines_escape_hostile_file_names(home: Path, tmp_path: Path) -> None:
+    hostile = tmp_path / "evil\x1b[31m\u202ename.csv"
+    hostile.write_text("not a range\n", encoding="utf-8")
+    for args in (["geoip", "import", str(hostile)], ["import", str(hostile), "--db", str(tmp_path / "c.sqlite")]):
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code == 1, r.output
+        assert "\x1b" not in r.output and "\u202e" not in r.output
+        assert "\\x1b[31m" in r.output
