@@ -60,6 +60,7 @@ from audit.cli import _scan_table  # noqa: E402  (imported here, not in each for
 from audit.errors import AuditError  # noqa: E402
 from audit.static import scanner  # noqa: E402
 from audit.static.signatures import SignatureDb, load_signatures  # noqa: E402
+from tests.fixtures.build import pb_varint as _varint  # noqa: E402
 
 Mutator = Callable[[random.Random, bytes], bytes]
 INTERESTING = [0, 1, 2, 3, 4, 7, 8, 0x10, 0x1C, 0x20, 0x70, 0x7F, 0x80, 0xFF, 0x100, 0x7FFF, 0x8000, 0xFFFF,
@@ -315,18 +316,6 @@ def chunk_mutate(rng: random.Random, data: bytes) -> bytes:
 # --------------------------------------------------------------------------------------------
 # protobuf (app bundle manifest, res/xml, resources.pb)
 # --------------------------------------------------------------------------------------------
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
 
 
 def proto_mutate(rng: random.Random, data: bytes) -> bytes:
@@ -675,6 +664,8 @@ def main() -> int:
 
     rng = random.Random(args.seed)
     pool = seeds(args.only)
+    if not pool:
+        sys.exit(f"no seed file matches --only {args.only!r}")
     findings = OUT / "findings" / ("fork" if args.fork else "sequential")
     findings.mkdir(parents=True, exist_ok=True)
     kinds: Counter[str] = Counter()
