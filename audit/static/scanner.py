@@ -62,6 +62,11 @@ FORMATS = ("apk", "apks", "xapk", "apkm", "aab", "dex")
 #: reads the DEX files while a forked child reads everything else (manifest, resources, assets,
 #: native libraries). Below it, forking costs more than it saves.
 PARALLEL_MIN_DEX = 2 << 20
+
+#: Distinct endpoint strings listed per input. Real apps have a few thousand; an input made to hold
+#: millions would cost minutes and gigabytes. Past it, the first ones in sorted order are listed and
+#: the result says so. While reading, at most twice as many are held (memory bound).
+MAX_ENDPOINTS = 100_000
 BUNDLE_FORMATS = ("apks", "xapk", "apkm")
 DEX_MAGIC = b"dex\n"
 
@@ -157,12 +162,16 @@ class _Scan:
         self.dex_classes: list[tuple[str, list[str]]] = []
         self.manifests: list[Manifest] = []
         self.errors: list[str] = []
+        self.overflow = False
 
     # -- collecting ----------------------------------------------------------------------
 
     def _add(self, c: Candidate, source: Source, classes: Iterable[str] = ()) -> None:
         f = self.found.get(c.value)
         if f is None:
+            if len(self.found) >= 2 * MAX_ENDPOINTS:
+                self.overflow = True
+                return
             f = self.found[c.value] = _Found(c)
         f.sources.add(source)
         f.classes.update(classes)
@@ -430,8 +439,15 @@ class _Scan:
     def result(self, app: AppInfo) -> ScanResult:
         all_classes = [n for _, names in self.dex_classes for n in names]
         java_names = package_names(all_classes)
+        found = self.found
+        if self.overflow or len(found) > MAX_ENDPOINTS:
+            found = {v: found[v] for v in sorted(found)[:MAX_ENDPOINTS]}
+            self.note(
+                f"more than {MAX_ENDPOINTS:,} distinct endpoint strings (hostile or unusual input?); "
+                f"only the first {MAX_ENDPOINTS:,} in sorted order are listed"
+            )
         endpoints = []
-        for value, f in self.found.items():
+        for value, f in found.items():
             c = f.candidate
             if c.kind == "host" and c.host and is_code_name(c.host, java_names):
                 continue

@@ -446,3 +446,17 @@ def test_lone_surrogates_in_class_names_become_replacement_characters(tmp_path: 
     classes = {c for e in result.endpoints for c in e.classes}
     assert classes and all(c.startswith("\ufffd") for c in classes)
     json.dumps(result.to_dict(), ensure_ascii=False).encode("utf-8")  # no UnicodeEncodeError
+
+
+def test_endpoint_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    from audit.static import scanner
+    from audit.static.scanner import scan_path
+
+    monkeypatch.setenv("AUDIT_NO_FORK", "1")
+    full = scan_path(FIXTURES / "apks" / "messenger.apk")
+    assert len(full.endpoints) > 10 and not any("distinct endpoint strings" in e for e in full.errors)
+    monkeypatch.setattr(scanner, "MAX_ENDPOINTS", 5)
+    capped = scan_path(FIXTURES / "apks" / "messenger.apk")
+    assert 0 < len(capped.endpoints) <= 5
+    assert [e.value for e in capped.endpoints] == sorted(e.value for e in capped.endpoints)
+    assert any("more than 5 distinct endpoint strings" in e for e in capped.errors)
