@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from audit.enrich.geoip import Enricher, normalize_ip
-from audit.models import CompanyInfo, Destination, IpInfo
+from audit.models import CompanyInfo, Destination, IpInfo, ScanResult
 from audit.store import Store
 
 log = logging.getLogger(__name__)
@@ -217,7 +217,10 @@ def first_party_package(host: str | None, packages: Iterable[str]) -> str | None
     ``host`` (``api.example.com`` → ``com.example`` → ``com.example.app``), compared label by label;
     None for IPs and unrelated hosts. Private suffixes count (``someone.github.io`` is
     ``io.github.someone``'s own, ``github.io`` is not)."""
-    domain = _domain(host)
+    return _package_of_domain(_domain(host), packages)
+
+
+def _package_of_domain(domain: str | None, packages: Iterable[str]) -> str | None:
     if not domain or domain in SHARED_NAMESPACES:
         return None
     reversed_labels = domain.split(".")[::-1]
@@ -228,12 +231,12 @@ def first_party_package(host: str | None, packages: Iterable[str]) -> str | None
     return None
 
 
-def own_code_domains(store: Store) -> dict[str, dict[str, tuple[str, str]]]:
+def own_code_domains(scans: Iterable[tuple[str, ScanResult]]) -> dict[str, dict[str, tuple[str, str]]]:
     """App label → registrable domain → (package, class): domains of endpoints in the app's stored
     scans that the app's own code loads (a class under its package name) and that no SDK claims
     (no endpoint under the domain is attributed to an SDK)."""
     out: dict[str, dict[str, tuple[str, str]]] = {}
-    for label, scan in store.scans():
+    for label, scan in scans:
         pkg = scan.app.package
         if not pkg:
             continue
@@ -252,14 +255,14 @@ def _first_party(
 ) -> tuple[str | None, str | None]:
     """(package, evidence) when the destination is the app vendor's own server."""
     packages = {p for a in r.apps for p in (a, *scanned.get(a, ()))}
-    for name in (r.host, r.sni):
-        pkg = first_party_package(name, packages)
+    names = [(name, _domain(name)) for name in (r.host, r.sni)]
+    for name, domain in names:
+        pkg = _package_of_domain(domain, packages)
         if pkg:
             return pkg, f"host name {name} matches the package name {pkg}"
     if company is not None:  # a known company's domain loaded by app code is still that company's
         return None, None
-    for name in (r.host, r.sni):
-        domain = _domain(name)
+    for _, domain in names:
         for a in sorted(r.apps):
             hit = code.get(a, {}).get(domain or "")
             if hit:
@@ -276,21 +279,28 @@ def list_destinations(
     app: str | None = None,
     enricher: Enricher | None = None,
     companies: CompanyLookup | None = None,
+    scans: Sequence[tuple[str, ScanResult]] | None = None,
 ) -> list[Destination]:
     """Every (host, ip, port) in the case file (or of one ``app``), sorted by host, IP and port.
 
     ``enricher`` defaults to :func:`enricher_for` the case (the ``.mmdb`` files the recorder was
     given, else the embedded geo-IP database); ``companies`` to the bundled company database
-    (``audit.enrich.company.load_companies()``). Geo-IP answers are cached in the case file together
-    with the database(s) that gave them."""
+    (``audit.enrich.company.load_companies()``); ``scans`` (for first-party hosts) to the case's
+    stored scans of ``app``, which a caller that has them already can pass. Geo-IP answers are
+    cached in the case file together with the database(s) that gave them."""
     if enricher is None:
         enricher = enricher_for(store)
     if companies is None:
         companies = _default_companies()
     rows = _aggregate(store, app)
     infos = _ip_infos(store, sorted({r.ip for r in rows if r.ip}), enricher)
-    scanned = store.scan_packages()
-    code = own_code_domains(store) if scanned else {}
+    if scans is None:
+        scans = store.scans(app)
+    scanned: dict[str, set[str]] = {}
+    for label, scan in scans:
+        if scan.app.package:
+            scanned.setdefault(label, set()).add(scan.app.package)
+    code = own_code_domains(scans)
     out: list[Destination] = []
     for r in rows:
         info = infos.get(r.ip) if r.ip else None

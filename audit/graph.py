@@ -28,7 +28,7 @@ import math
 import re
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -163,12 +163,14 @@ def build_graph(
     enricher: Any = None,
     companies: Any = None,
     destinations: Iterable[Destination] | None = None,
+    scans: Sequence[tuple[str, ScanResult]] | None = None,
 ) -> nx.MultiDiGraph:
     """Build the layered data-flow graph of one app (``app``) or of every app in the case.
 
     ``enricher`` and ``companies`` are passed to :func:`audit.destinations.list_destinations`
     (defaults: the bundled databases). ``destinations`` may be given when the caller already
-    listed them (the report does), to avoid a second pass over the traffic.
+    listed them (the report does), to avoid a second pass over the traffic; ``scans`` likewise
+    (default: the case's stored scans of ``app``).
     Traffic without an app label is attributed to the only app of the case, or to
     ``app:(unlabelled)`` when the case holds several.
     """
@@ -191,6 +193,8 @@ def build_graph(
     )
     databases: dict[str, str] = {}
 
+    if scans is None:
+        scans = store.scans(app)
     # Traffic: one list per app label so that edge counts are per app.
     per_app: list[tuple[str, list[Destination]]] = []
     if destinations is not None:
@@ -198,15 +202,17 @@ def build_graph(
     elif len(labels) <= 1:
         from audit.destinations import list_destinations
 
-        dests = list_destinations(store, app=app, enricher=enricher, companies=companies)
+        dests = list_destinations(store, app=app, enricher=enricher, companies=companies, scans=scans)
         per_app.append((labels[0] if labels else UNLABELLED_APP, dests))
     else:
         from audit.destinations import list_destinations
 
         for label in labels:
-            per_app.append((label, list_destinations(store, app=label, enricher=enricher, companies=companies)))
+            label_scans = [s for s in scans if s[0] == label]
+            per_app.append(
+                (label, list_destinations(store, app=label, enricher=enricher, companies=companies, scans=label_scans))
+            )
 
-    scans = store.scans(app)
     for label, result in scans:
         _add_scan(G, label, result, companies)
 

@@ -243,13 +243,6 @@ class Store:
             )
         return int(cur.lastrowid or 0)
 
-    def scan_packages(self) -> dict[str, set[str]]:
-        """App label → package names of its stored scans (without parsing the scan results)."""
-        out: dict[str, set[str]] = {}
-        for r in self.conn.execute("SELECT app, package FROM scans WHERE package IS NOT NULL AND package != ''"):
-            out.setdefault(r["app"], set()).add(r["package"])
-        return out
-
     def scans(self, app: str | None = None) -> list[tuple[str, ScanResult]]:
         """(app label, result) for every stored scan, oldest first."""
         q = "SELECT app, result FROM scans"

@@ -193,14 +193,15 @@ def collect_report(
 
         companies = load_companies()
     labels = [app] if app else store.apps()
+    scans = store.scans(app)  # parsed once, for the destinations, the graph and the tables
     dests = sorted(
-        list_destinations(store, app=app, enricher=enricher, companies=companies),
+        list_destinations(store, app=app, enricher=enricher, companies=companies, scans=scans),
         key=lambda d: (-(d.bytes_out + d.bytes_in), -d.flows, d.host or "", d.ip or "", d.port or 0),
     )
     G = build_graph(
-        store, app, enricher=enricher, companies=companies, destinations=dests if len(labels) <= 1 else None
-    )
-    scans = store.scans(app)
+        store, app, enricher=enricher, companies=companies, destinations=dests if len(labels) <= 1 else None,
+        scans=scans,
+    )  # fmt: skip
     total_flows = sum(d.flows for d in dests)
     total_bytes = sum(d.bytes_out + d.bytes_in for d in dests)
     tot = {"total_flows": total_flows, "total_bytes": total_bytes}
