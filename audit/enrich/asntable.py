@@ -92,15 +92,17 @@ def _bound(text: str) -> int | None:
             return _V4_MAPPED | n
         return n if n <= _MAX_V6 else None
     try:  # the common forms, fast
-        if ":" in text:
-            n = int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
-            return _V4_MAPPED | (n & 0xFFFFFFFF) if n >> 32 == 0xFFFF else n
+        if ":" in text:  # an IPv4-mapped address (::ffff:1.2.3.4) already is its IPv4 key
+            return int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
         return _V4_MAPPED | int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
     except OSError:
         pass
     addr = parse_ip(text) if text else None
-    if addr is None:
-        return None
+    return None if addr is None else _addr_key(addr)
+
+
+def _addr_key(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> int:
+    """The 128-bit key of an address: IPv4 inside ``::ffff:0:0/96``."""
     return _V4_MAPPED | int(addr) if addr.version == 4 else int(addr)
 
 
@@ -570,7 +572,7 @@ class AsnTableGeoIp(GeoIpBackend):
         addr = parse_ip(ip)
         if addr is None:
             return GeoAnswer()
-        key = _key(_V4_MAPPED | int(addr) if addr.version == 4 else int(addr))
+        key = _key(_addr_key(addr))
         try:
             with self._lock:
                 row = self._con.execute(

@@ -325,19 +325,20 @@ class _Scan:
             file = prefix + name
             start = len(self.errors)
             try:
-                if _APK_DEX.fullmatch(name):
+                kind = _apk_entry_kind(name)
+                if kind == "dex":
                     self._dex_entry(archive, info, file)
-                elif name == "AndroidManifest.xml":
+                elif kind == "manifest":
                     self.add_manifest(archive.read(info), file)
-                elif name == "resources.arsc":
+                elif kind == "arsc":
                     self.add_strings(arsc_strings(archive.read(info)), "resources", file)
-                elif name.startswith("res/") and name.endswith(".xml"):
+                elif kind == "xml":
                     data = archive.read(info)
                     if int.from_bytes(data[:2], "little") == RES_XML_TYPE:
                         self._compiled_xml(data, file)
                     elif _is_text(name, data):
                         self.add_bytes(data, "asset", file)
-                elif name.startswith(("assets/", "res/raw/", "lib/")):
+                elif kind == "asset":
                     self._asset_or_native(archive, info, name, file)
             except EntryError as e:
                 self.note(str(e))
@@ -527,8 +528,9 @@ def _child_share(entries: list[zipfile.ZipInfo]) -> set[int]:
     """Indices of the entries the forked child reads: every non-DEX entry, plus DEX files (largest
     first) while the child has fewer compressed bytes to read than the parent. The largest DEX file
     always stays with the parent."""
-    child = {i for i, e in enumerate(entries) if not _APK_DEX.fullmatch(e.filename)}
-    child_load = sum(entries[i].compress_size for i in child if _read_by_scan(entries[i].filename))
+    kinds = [_apk_entry_kind(e.filename) for e in entries]
+    child = {i for i, k in enumerate(kinds) if k != "dex"}
+    child_load = sum(entries[i].compress_size for i in child if kinds[i] is not None)
     parent_load = 0
     dex = sorted((i for i in range(len(entries)) if i not in child), key=lambda i: (-entries[i].compress_size, i))
     for i in dex:
@@ -540,14 +542,21 @@ def _child_share(entries: list[zipfile.ZipInfo]) -> set[int]:
     return child
 
 
-def _read_by_scan(name: str) -> bool:
-    """Is this APK entry (not a DEX file) read by :meth:`_Scan._scan_entries`? Images, signatures
-    and other files are skipped there, so they cost nothing."""
-    return (
-        name in ("AndroidManifest.xml", "resources.arsc")
-        or (name.startswith("res/") and name.endswith(".xml"))
-        or name.startswith(("assets/", "res/raw/", "lib/"))
-    )
+def _apk_entry_kind(name: str) -> str | None:
+    """How :meth:`_Scan._scan_entries` reads an APK entry: ``dex``, ``manifest``, ``arsc``, ``xml``
+    (``res/**.xml``), ``asset`` (``assets/``, ``res/raw/``, ``lib/``), or None (skipped: images,
+    signatures and other files)."""
+    if _APK_DEX.fullmatch(name):
+        return "dex"
+    if name == "AndroidManifest.xml":
+        return "manifest"
+    if name == "resources.arsc":
+        return "arsc"
+    if name.startswith("res/") and name.endswith(".xml"):
+        return "xml"
+    if name.startswith(("assets/", "res/raw/", "lib/")):
+        return "asset"
+    return None
 
 
 def _child_scan(
