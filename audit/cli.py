@@ -601,7 +601,9 @@ def geoip_group() -> None:
 
     \b
     The embedded database gives country and AS organisation; AS numbers come from an
-    ASN .mmdb (--mmdb) or from range files you import once (docs/destinations.md).
+    ASN .mmdb (--mmdb), from range files you import once, or from the IPFire location
+    database (Debian package libloc-database; AUDIT_LOCATION_DB=PATH or off)
+    (docs/destinations.md).
 
     \b
     Example:

@@ -172,9 +172,10 @@ def enricher_for(store: Store, mmdb_paths: Iterable[str] = ()) -> Enricher:
     """An :class:`Enricher` using ``mmdb_paths``, else the ``.mmdb`` files the live recorder was
     given for this case (``inputs`` of kind ``mmdb``) that still exist, else the embedded database.
     AS numbers come from the ASN table the recorder was given (kind ``asn-table``) if it still
-    exists, else from the one imported with ``audit geoip import``, if any."""
+    exists, else from the one imported with ``audit geoip import``, if any; then from the location
+    database the recorder used (kind ``location-db``) if it still exists, else the one found now."""
     paths = list(mmdb_paths)
-    recorded: dict[str, list[str]] = {"mmdb": [], "asn-table": []}
+    recorded: dict[str, list[str]] = {"mmdb": [], "asn-table": [], "location-db": []}
     for i in store.inputs():
         p = str(i["path"])
         kind = str(i["kind"])
@@ -183,7 +184,8 @@ def enricher_for(store: Store, mmdb_paths: Iterable[str] = ()) -> Enricher:
     if not paths:
         paths = recorded["mmdb"]
     table = recorded["asn-table"][-1] if recorded["asn-table"] else True
-    return Enricher(paths, asn_table=table)
+    location_db = recorded["location-db"][-1] if recorded["location-db"] else True
+    return Enricher(paths, asn_table=table, location_db=location_db)
 
 
 def _default_companies() -> CompanyLookup | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,5 +19,16 @@ def fixtures_dir() -> Path:
 @pytest.fixture(autouse=True)
 def _private_audit_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep the user's own signature overlay and imported ASN table out of every test: each test
-    starts with an empty ``$AUDIT_HOME`` (tests that need one set their own)."""
+    starts with an empty ``$AUDIT_HOME`` (tests that need one set their own). The system's IPFire
+    location database (Debian's libloc-database) is off too, so that answers do not depend on what
+    the machine has installed; tests of it turn it on."""
     monkeypatch.setenv("AUDIT_HOME", str(tmp_path_factory.mktemp("audit-home")))
+    monkeypatch.setenv("AUDIT_LOCATION_DB", "off")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_system_location_db() -> Iterator[None]:
+    """The same for fixtures of a wider scope, which are set up before the per-test one."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AUDIT_LOCATION_DB", "off")
+        yield

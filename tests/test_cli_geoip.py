@@ -166,3 +166,74 @@ def test_error_lines_escape_hostile_file_names(home: Path, tmp_path: Path) -> No
         assert r.exit_code == 1, r.output
         assert "\x1b" not in r.output and "\u202e" not in r.output
         assert "\\x1b[31m" in r.output
+
+
+# ---- the IPFire location database (Debian's libloc-database) ------------------------------------
+
+
+@pytest.fixture
+def location_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    from tests.enrich import locdb
+
+    path = locdb.write(
+        tmp_path / "location.db",
+        [locdb.Net("142.250.0.0/15", "US", 64500), locdb.Net("2a00:1450::/32", "IE", 64500)],
+        {64500: "Example Search Co"},
+        vendor="Example Project", created_at=1_667_023_194, licence="CC BY-SA 4.0",
+    )  # fmt: skip
+    monkeypatch.setenv("AUDIT_LOCATION_DB", str(path))
+    return path
+
+
+def test_location_db_in_info_lookup_destinations_and_report(home: Path, location_db: Path, tmp_path: Path) -> None:
+    info = CliRunner().invoke(main, ["geoip", "info", "--json"])
+    assert info.exit_code == 0, info.output
+    rows = json.loads(info.output)
+    net = [r for r in rows if r["role"] == "network" and r["path"] == str(location_db)]
+    assert net and net[0]["database"] == "Example Project location database (2022-10-29)"
+    assert "licence CC BY-SA 4.0" in net[0]["provenance"]
+
+    look = CliRunner().invoke(main, ["geoip", "lookup", "142.250.1.1", "2a00:1450::5", "--json"])
+    assert [(r["asn"], r["asn_org"]) for r in json.loads(look.output)] == [(64500, "Example Search Co")] * 2
+
+    case = tmp_path / "case.sqlite"
+    with Store(case) as s:
+        s.add_connections([Connection(ts=1.0, source="live", protocol="https", tls="intercepted", app="com.x",
+                                      host="www.google.com", ip="142.250.1.1", port=443)])  # fmt: skip
+    dest = json.loads(CliRunner().invoke(main, ["destinations", "--db", str(case), "--json"]).output)
+    assert dest[0]["asn"] == 64500 and "Example Project location database" in dest[0]["geo_database"]
+    out = tmp_path / "r.html"
+    assert CliRunner().invoke(main, ["report", "--db", str(case), "-o", str(out)]).exit_code == 0
+    html = out.read_text(encoding="utf-8")
+    assert "No AS numbers" not in html and "AS64500" in html
+    assert "Example Project location database (2022-10-29)" in html and "CC BY-SA 4.0" in html
+
+
+def test_location_db_named_but_unreadable_is_one_line(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bad = tmp_path / "location.db"
+    bad.write_bytes(b"\x00" * 10)
+    monkeypatch.setenv("AUDIT_LOCATION_DB", str(bad))
+    r = CliRunner().invoke(main, ["geoip", "lookup", "8.8.8.8"])
+    assert r.exit_code != 0
+    assert r.stderr.strip().count("\n") == 0 and "not an IPFire location database" in r.stderr
+    assert "Traceback" not in r.output
+
+
+def test_location_db_the_recorder_used_is_reused(location_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUDIT_LOCATION_DB", "off")
+    with Store(tmp_path / "case.sqlite") as s:
+        s.record_input("location-db", str(location_db), app="com.x")
+        e = enricher_for(s)
+    assert e.location_db is not None and e.location_db.path == str(location_db)
+    e.close()
+
+
+def test_missing_asn_note_not_shown_with_location_db(location_db: Path) -> None:
+    from audit.enrich.geoip import Enricher
+    from audit.report.data import collect_report
+
+    s = Store(":memory:")
+    s.add_connections([Connection(ts=1.0, source="live", protocol="https", tls="intercepted", app="com.x",
+                                  host="h.example", ip="8.8.8.8", port=443)])  # fmt: skip
+    assert not collect_report(s, enricher=Enricher(asn_table=False), generated_at=0).missing_asn_database
+    assert collect_report(s, enricher=Enricher(asn_table=False, location_db=False), generated_at=0).missing_asn_database

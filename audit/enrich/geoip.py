@@ -7,12 +7,14 @@ Three backends behind :class:`GeoIpBackend`:
   numbers, so this backend leaves ``asn`` as ``None``.
 - :class:`audit.enrich.asntable.AsnTableGeoIp`: AS numbers and organisations from range files the user
   imported once with ``audit geoip import`` (ip-location-db, DB-IP lite, iptoasn).
+- :class:`audit.enrich.locationdb.LocationDbGeoIp`: AS numbers and names from the IPFire location
+  database that Debian's ``libloc-database`` package installs (found without any option).
 - :class:`MmdbGeoIp`: a user-supplied MaxMind DB file (GeoLite2/GeoIP2 City, Country or ASN; DB-IP
   lite City/Country/ASN), type detected from ``metadata.database_type``, date from
   ``metadata.build_epoch``.
 
 :class:`Enricher` picks one backend for the location (City > Country > embedded) and an ordered list for
-the network (ASN ``.mmdb`` > imported ASN table > embedded; the first with an answer wins) and answers
+the network (ASN ``.mmdb`` > imported ASN table > IPFire location database > embedded; the first with an answer wins) and answers
 :meth:`Enricher.ip_info`. Private, loopback, link-local, CGNAT, multicast and reserved addresses are
 labelled in ``IpInfo.scope`` and never geo-located. Every answer names the database(s) that gave it
 and the date of the location database.
@@ -342,8 +344,10 @@ class Enricher:
     ``mmdb_paths``: MaxMind DB files; a City database is preferred over a Country one for the
     location. The network (AS number and organisation) comes from the first of: an ASN ``.mmdb``, the
     ASN table imported with ``audit geoip import`` (``asn_table``: True looks for it at its default
-    place, a path or table uses that one, False none), the embedded database; a source that has no
-    answer for an IP hands over to the next. Facts a given file does not cover come from the embedded
+    place, a path or table uses that one, False none), the IPFire location database (``location_db``:
+    True looks for it as :func:`audit.enrich.locationdb.location_db_path` says, a path or backend uses
+    that one, False none), the embedded database; a source that has no answer for an IP hands over to
+    the next. Facts a given file does not cover come from the embedded
     database (unless ``embedded=False``). Raises :class:`ConfigError` for unreadable or unsupported
     files.
     """
@@ -354,20 +358,32 @@ class Enricher:
         *,
         embedded: bool | EmbeddedGeoIp = True,
         asn_table: bool | str | os.PathLike[str] | GeoIpBackend = True,
+        location_db: bool | str | os.PathLike[str] | GeoIpBackend = True,
         cache_size: int = 65536,
     ) -> None:
-        self.mmdbs = [MmdbGeoIp(p) for p in mmdb_paths]
+        self.mmdbs: list[MmdbGeoIp] = []
+        self.asn_table: GeoIpBackend | None = None
+        self.location_db: GeoIpBackend | None = None
+        try:  # files opened before one that fails are closed again
+            for p in mmdb_paths:
+                self.mmdbs.append(MmdbGeoIp(p))
+            self.asn_table = _asn_table(asn_table)
+            self.location_db = _location_db(location_db)
+        except ConfigError:
+            self._close_files()
+            raise
         emb: EmbeddedGeoIp | None
         if isinstance(embedded, EmbeddedGeoIp):
             emb = embedded
         else:
             emb = EmbeddedGeoIp.default() if embedded else None
-        self.asn_table = _asn_table(asn_table)
         by_kind = {k: [m for m in self.mmdbs if m.kind == k] for k in ("city", "country", "asn")}
         loc: list[GeoIpBackend] = [*by_kind["city"], *by_kind["country"]]
         net: list[GeoIpBackend] = list(by_kind["asn"])
         if self.asn_table is not None:
             net.append(self.asn_table)
+        if self.location_db is not None:
+            net.append(self.location_db)
         if emb is not None:
             loc.append(emb)
             net.append(emb)
@@ -445,11 +461,15 @@ class Enricher:
         return primary.date if primary is not None else None
 
     def close(self) -> None:
+        self._close_files()
+
+    def _close_files(self) -> None:
         for m in self.mmdbs:
             m.close()
-        closer = getattr(self.asn_table, "close", None)
-        if closer is not None:
-            closer()
+        for b in (self.asn_table, self.location_db):
+            closer = getattr(b, "close", None)
+            if closer is not None:
+                closer()
 
 
 def _join_labels(location: GeoIpBackend | None, network: GeoIpBackend | None) -> str | None:
@@ -469,3 +489,15 @@ def _asn_table(spec: bool | str | os.PathLike[str] | GeoIpBackend) -> GeoIpBacke
     if spec is False or spec == "":
         return None
     return AsnTableGeoIp(spec)
+
+
+def _location_db(spec: bool | str | os.PathLike[str] | GeoIpBackend) -> GeoIpBackend | None:
+    if isinstance(spec, GeoIpBackend):
+        return spec
+    from audit.enrich.locationdb import LocationDbGeoIp, open_default_location_db
+
+    if spec is True:
+        return open_default_location_db()
+    if spec is False or spec == "":
+        return None
+    return LocationDbGeoIp(spec)

@@ -52,7 +52,7 @@ OPEN_AT_EXIT = "still open when mitmproxy stopped"
 F = TypeVar("F", bound=Callable[..., Any])
 
 OPTION_NAMES = (
-    "audit_db", "audit_app", "audit_device", "audit_mmdb", "audit_asn_table", "audit_body_limit", "audit_flush_interval",
+    "audit_db", "audit_app", "audit_device", "audit_mmdb", "audit_asn_table", "audit_location_db", "audit_body_limit", "audit_flush_interval",
 )  # fmt: skip
 
 
@@ -342,6 +342,7 @@ class Recorder:
         self.device: str | None = None
         self.mmdb: tuple[str, ...] = ()
         self.asn_table: str | None = None
+        self.location_db: str | None = None
         self.detector: Detector | None = None
         self.enricher: Enricher | None = None
         self.db_path: str | None = None
@@ -380,6 +381,11 @@ class Recorder:
             "audit_asn_table", str, "",
             "ASN table (made by `audit geoip import`) giving AS numbers of server IPs. Default: the "
             "one imported into $AUDIT_HOME, if any.",
+        )  # fmt: skip
+        loader.add_option(
+            "audit_location_db", str, "",
+            "IPFire location database (libloc location.db) giving AS numbers of server IPs; 'off' for "
+            "none. Default: $AUDIT_LOCATION_DB, else the system copy (Debian package libloc-database).",
         )  # fmt: skip
         loader.add_option(
             "audit_body_limit", int, DEFAULT_BODY_LIMIT,
@@ -421,18 +427,24 @@ class Recorder:
                 raise exceptions.OptionsError(f"audit_device: {e}") from e
             self.device = opts.audit_device
         old_enricher = None
-        if updated & {"audit_mmdb", "audit_asn_table"}:
+        geo = {"audit_mmdb", "audit_asn_table", "audit_location_db"}
+        if updated & geo:
+            location_db: bool | str = opts.audit_location_db or True
+            if opts.audit_location_db.strip().lower() == "off":
+                location_db = False
             try:
-                enricher = Enricher(list(opts.audit_mmdb), asn_table=opts.audit_asn_table or True)
+                enricher = Enricher(
+                    list(opts.audit_mmdb), asn_table=opts.audit_asn_table or True, location_db=location_db
+                )
             except AuditError as e:
-                raise exceptions.OptionsError(f"audit_mmdb/audit_asn_table: {e}") from e
+                raise exceptions.OptionsError(f"audit_mmdb/audit_asn_table/audit_location_db: {e}") from e
             old_enricher, self.enricher = self.enricher, enricher
             self.mmdb = tuple(opts.audit_mmdb)
-            self.asn_table = self.enricher.asn_table.path if self.enricher.asn_table is not None else None
+            self.asn_table = enricher.asn_table.path if enricher.asn_table is not None else None
+            self.location_db = enricher.location_db.path if enricher.location_db is not None else None
         if "audit_db" in updated:
             self._open(opts.audit_db)
         else:
-            geo = {"audit_mmdb", "audit_asn_table"}
             if updated & ({"audit_device"} | geo):
                 self._configure_writer()
             if updated & ({"audit_app", "audit_device"} | geo):
@@ -445,7 +457,9 @@ class Recorder:
 
     def _configure_writer(self) -> None:
         if isinstance(self.writer, ProcessWriter):
-            self.writer.configure(device=self.device, mmdb=self.mmdb, asn_table=self.asn_table)
+            self.writer.configure(
+                device=self.device, mmdb=self.mmdb, asn_table=self.asn_table, location_db=self.location_db
+            )
         elif self.writer is not None:
             self.writer.detector, self.writer.enricher = self.detector, self.enricher
 
@@ -460,8 +474,9 @@ class Recorder:
         if self.writer_kind == "process":
             store.close()
             self.writer = ProcessWriter(
-                path, flush_interval=self.flush_interval, device=self.device, mmdb=self.mmdb, asn_table=self.asn_table
-            )
+                path, flush_interval=self.flush_interval, device=self.device, mmdb=self.mmdb, asn_table=self.asn_table,
+                location_db=self.location_db,
+            )  # fmt: skip
         else:
             self.writer = BatchWriter(
                 store, flush_interval=self.flush_interval, detector=self.detector, enricher=self.enricher
@@ -482,6 +497,8 @@ class Recorder:
             self.writer.record_input("mmdb", p, app=self.app)
         if self.asn_table:
             self.writer.record_input("asn-table", self.asn_table, app=self.app)
+        if self.location_db:
+            self.writer.record_input("location-db", self.location_db, app=self.app)
 
     def done(self) -> None:
         if self.writer is None:

@@ -53,7 +53,7 @@ def read_frame(stream: IO[bytes]) -> Any:
 class ProcessWriter:
     """Same interface as :class:`~audit.traffic.batch_writer.BatchWriter` (``put``, ``flush``,
     ``close``, ``stats``), backed by a child process. ``configure`` passes the device profile path
-    and .mmdb paths on; the parent has validated them already."""
+    and geo-IP database paths on; the parent has validated them already."""
 
     def __init__(
         self,
@@ -63,6 +63,7 @@ class ProcessWriter:
         device: str | None = None,
         mmdb: tuple[str, ...] = (),
         asn_table: str | None = None,
+        location_db: str | None = None,
     ) -> None:
         self.db_path = db_path
         self.flush_interval = max(0.01, flush_interval)
@@ -84,7 +85,7 @@ class ProcessWriter:
             stdout=subprocess.PIPE,
             env={**os.environ, "PYTHONPATH": pythonpath},
         )
-        self.configure(device=device, mmdb=mmdb, asn_table=asn_table)
+        self.configure(device=device, mmdb=mmdb, asn_table=asn_table, location_db=location_db)
         self._sender = threading.Thread(target=self._send_loop, name="audit-writer-send", daemon=True)
         self._reader = threading.Thread(target=self._read_loop, name="audit-writer-acks", daemon=True)
         self._sender.start()
@@ -104,10 +105,16 @@ class ProcessWriter:
             self._outbox.append(("input", (kind, path, app)))
 
     def configure(
-        self, *, device: str | None, mmdb: tuple[str, ...] | list[str], asn_table: str | None = None
+        self,
+        *,
+        device: str | None,
+        mmdb: tuple[str, ...] | list[str],
+        asn_table: str | None = None,
+        location_db: str | None = None,
     ) -> None:
+        config = {"device": device, "mmdb": list(mmdb), "asn_table": asn_table, "location_db": location_db}
         with self._lock:
-            self._outbox.append(("config", {"device": device, "mmdb": list(mmdb), "asn_table": asn_table}))
+            self._outbox.append(("config", config))
         self._wake.set()
 
     def flush(self, timeout: float | None = 10.0) -> bool:
@@ -261,7 +268,11 @@ def child_main(db_path: str) -> int:
         elif kind == "config":
             old_enricher = writer.enricher
             try:
-                writer.enricher = Enricher(payload["mmdb"], asn_table=payload.get("asn_table") or False)
+                writer.enricher = Enricher(
+                    payload["mmdb"],
+                    asn_table=payload.get("asn_table") or False,
+                    location_db=payload.get("location_db") or False,
+                )
             except AuditError as e:  # the proxy validated these; a file changed since
                 log.error("%s", e)
             # A new device profile: the old worker finishes what is pending with the old profile.

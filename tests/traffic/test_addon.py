@@ -619,3 +619,43 @@ def test_reconfigured_enricher_closes_the_old_one(tmp_path: Path, db: Path, writ
         r.done()
     with Store(db) as s:
         assert "second" in (s.cached_ip_info()["8.8.8.8"].database or "")
+
+
+@pytest.mark.parametrize("writer", ["thread", "process"])
+def test_location_db_option_discovery_and_off(
+    tmp_path: Path, db: Path, writer: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """audit_location_db names an IPFire location database; without it the one $AUDIT_LOCATION_DB
+    (or the system) names is used; 'off' uses none. The file is recorded as evidence."""
+    from tests.enrich import locdb
+
+    own = locdb.write(tmp_path / "own.db", [locdb.Net("8.8.8.0/24", "US", 64502)], {64502: "Example Resolver LLC"},
+                      vendor="Own")  # fmt: skip
+    found = locdb.write(tmp_path / "found.db", [locdb.Net("8.8.8.0/24", "US", 64503)], {64503: "Found AS"},
+                        vendor="Found")  # fmt: skip
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"LOCDBXX\x02" + b"\0" * 5000)
+    r = Recorder(writer=writer)
+    with taddons.context(r) as tctx:
+        with pytest.raises(exceptions.OptionsError, match="audit_location_db.*version 2"):
+            tctx.configure(r, audit_db=str(db), audit_location_db=str(bad))
+        tctx.configure(r, audit_db=str(db), audit_location_db=str(own), audit_app="com.example.app")
+        r.response(http_flow("https://dns.example/x"))
+        r.done()
+    with Store(db) as s:
+        info = s.cached_ip_info()["8.8.8.8"]
+        kinds = [(i["kind"], i["path"]) for i in s.inputs()]
+    assert (info.asn, info.asn_org) == (64502, "Example Resolver LLC") and "Own location database" in str(info.database)
+    assert ("location-db", str(own)) in kinds
+
+    monkeypatch.setenv("AUDIT_LOCATION_DB", str(found))
+    for option, expected in (("", 64503), ("off", None)):
+        case = tmp_path / f"case-{option or 'default'}.sqlite"
+        r = Recorder(writer=writer)
+        with taddons.context(r) as tctx:
+            tctx.configure(r, audit_db=str(case), audit_location_db=option)
+            r.response(http_flow("https://dns.example/y"))
+            r.done()
+        with Store(case) as s:
+            assert s.cached_ip_info()["8.8.8.8"].asn == expected
+            assert any(i["kind"] == "location-db" for i in s.inputs()) is (expected is not None)
