@@ -591,7 +591,10 @@ def signatures_show_cmd(sdk_id: str, as_json: bool, overlay: str | None) -> None
 
 # ---- audit geoip -----------------------------------------------------------------------------
 
-GEOIP_COLUMNS = ("ip", "scope", "server_country", "server_city", "asn", "asn_org", "geo_database", "geo_database_date")
+GEOIP_COLUMNS = (
+    "ip", "scope", "server_country", "server_city", "asn", "asn_org", "geo_database", "geo_database_date",
+    "network_flags",
+)  # fmt: skip
 GEOIP_TABLE_COLUMNS = ("ip", "scope", "server_country", "server_city", "asn", "asn_org")
 
 
@@ -688,7 +691,7 @@ def geoip_lookup_cmd(ips: tuple[str, ...], mmdb: tuple[str, ...], fmt: str | Non
             {
                 "ip": info.ip, "scope": info.scope, "server_country": info.country, "server_city": info.city,
                 "asn": info.asn, "asn_org": info.asn_org, "geo_database": info.database,
-                "geo_database_date": info.database_date,
+                "geo_database_date": info.database_date, "network_flags": list(info.network_flags),
             }
         )  # fmt: skip
     emit(render_rows(rows, resolve_format(fmt), GEOIP_COLUMNS, GEOIP_TABLE_COLUMNS, ""), None)

@@ -41,6 +41,7 @@ CSV_COLUMNS = (
     "host", "ip", "port", "protocol", "sni", "tls", "flows", "bytes_out", "bytes_in", "first_seen",
     "last_seen", "server_country", "server_city", "asn", "asn_org", "company", "company_country",
     "sources", "data_types", "ip_scope", "geo_database", "apps", "first_party", "first_party_evidence",
+    "network_flags",
 )  # fmt: skip
 
 
@@ -343,6 +344,7 @@ def list_destinations(
                 apps=tuple(sorted(r.apps)),
                 first_party=first_party,
                 first_party_evidence=first_party_evidence,
+                network_flags=info.network_flags if info else (),
             )
         )
     return sorted(out, key=_sort_key)

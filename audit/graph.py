@@ -361,7 +361,7 @@ def _add_destination(G: nx.MultiDiGraph, label: str, d: Destination) -> None:
         return
     iid = _node(
         G, ip_id(d.ip), "ip", scope=d.ip_scope, country=d.server_country, city=d.server_city,
-        asn=d.asn, asn_org=d.asn_org, database=d.geo_database,
+        asn=d.asn, asn_org=d.asn_org, database=d.geo_database, network_flags=",".join(d.network_flags),
     )  # fmt: skip
     e = _edge(G, hid, iid, "resolves", evidence="observed", flows=d.flows, bytes_out=d.bytes_out, bytes_in=d.bytes_in)
     ports = set(e.get("ports", [])) | ({d.port} if d.port is not None else set())

@@ -309,6 +309,10 @@ class IpInfo:
     database: str | None = None
     """Which geo-IP database answered, e.g. ``geoip2fast (MAXMIND:GeoLite2-CountryASN-…-20240618)``."""
     database_date: str | None = None
+    network_flags: tuple[str, ...] = ()
+    """What the IPFire location database says of the network: ``anycast`` (served from many places,
+    so the country is where it is registered, not necessarily where the app's packets went),
+    ``anonymous-proxy``, ``satellite-provider``, ``drop`` (listed as hostile, e.g. Spamhaus DROP)."""
 
 
 @dataclass(frozen=True)
@@ -353,9 +357,12 @@ class Destination:
     owns, the app's own code (not an SDK) loads it in the scanned APK."""
     first_party_evidence: str | None = None
     """Why ``first_party`` was set, in words an analyst can check."""
+    network_flags: tuple[str, ...] = ()
+    """Flags of the server's network (see :attr:`IpInfo.network_flags`), e.g. ``anycast``."""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        d["network_flags"] = list(self.network_flags)
         d["sources"] = list(self.sources)
         d["data_types"] = list(self.data_types)
         d["apps"] = list(self.apps)

@@ -130,6 +130,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE requests ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX IF NOT EXISTS requests_pending ON requests(connection_id) WHERE pending = 1;
     """,
+    # 4: network flags of a server IP (anycast …) from the IPFire location database, comma-separated
+    """
+    ALTER TABLE ip_info ADD COLUMN network_flags TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -454,13 +458,22 @@ class Store:
     def cache_ip_info(self, infos: Iterable[IpInfo]) -> None:
         with self.conn:
             self.conn.executemany(
-                "INSERT OR REPLACE INTO ip_info(ip, scope, country, city, asn, asn_org, database, database_date)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(i.ip, i.scope, i.country, i.city, i.asn, i.asn_org, i.database, i.database_date) for i in infos],
-            )
+                "INSERT OR REPLACE INTO ip_info(ip, scope, country, city, asn, asn_org, database, database_date,"
+                " network_flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (i.ip, i.scope, i.country, i.city, i.asn, i.asn_org, i.database, i.database_date,
+                     ",".join(i.network_flags))
+                    for i in infos
+                ],
+            )  # fmt: skip
 
     def cached_ip_info(self) -> dict[str, IpInfo]:
-        return {r["ip"]: IpInfo(**dict(r)) for r in self.conn.execute("SELECT * FROM ip_info")}
+        out = {}
+        for r in self.conn.execute("SELECT * FROM ip_info"):
+            row = dict(r)
+            flags = row.pop("network_flags", "") or ""
+            out[r["ip"]] = IpInfo(**row, network_flags=tuple(f for f in str(flags).split(",") if f))
+        return out
 
     # -- aggregates for the graph and the report ---------------------------------------------
 

@@ -320,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--androguard-timeout", type=float, default=1800.0)
     parser.add_argument("--out", type=Path, default=CACHE / "static_speed.json")
+    parser.add_argument("--no-chart", action="store_true", help="leave docs/static_speed.png as it is")
     args = parser.parse_args(argv)
 
     names = [] if args.report else args.only or [*REGISTRY, *SCALING, BIG]
@@ -340,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         s = slope(ordered, key)
         if s is not None:
             print(f"log-log slope of {key} against classes: {s:.2f}")
-    png = chart(ordered, DOCS / "static_speed.png")
+    png = None if args.no_chart else chart(ordered, DOCS / "static_speed.png")
     if png:
         print(f"chart: {png.relative_to(ROOT)}")
     ok = True

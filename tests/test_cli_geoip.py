@@ -177,8 +177,9 @@ def location_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
     path = locdb.write(
         tmp_path / "location.db",
-        [locdb.Net("142.250.0.0/15", "US", 64500), locdb.Net("2a00:1450::/32", "IE", 64500)],
-        {64500: "Example Search Co"},
+        [locdb.Net("142.250.0.0/15", "US", 64500), locdb.Net("2a00:1450::/32", "IE", 64500),
+         locdb.Net("104.16.0.0/13", "US", 64501, 4), locdb.Net("203.0.112.0/22", "XX", 64502, 8)],
+        {64500: "Example Search Co", 64501: "Example CDN"},
         vendor="Example Project", created_at=1_667_023_194, licence="CC BY-SA 4.0",
     )  # fmt: skip
     monkeypatch.setenv("AUDIT_LOCATION_DB", str(path))
@@ -193,20 +194,31 @@ def test_location_db_in_info_lookup_destinations_and_report(home: Path, location
     assert net and net[0]["database"] == "Example Project location database (2022-10-29)"
     assert "licence CC BY-SA 4.0" in net[0]["provenance"]
 
-    look = CliRunner().invoke(main, ["geoip", "lookup", "142.250.1.1", "2a00:1450::5", "--json"])
-    assert [(r["asn"], r["asn_org"]) for r in json.loads(look.output)] == [(64500, "Example Search Co")] * 2
+    look = CliRunner().invoke(main, ["geoip", "lookup", "142.250.1.1", "2a00:1450::5", "104.16.1.1", "--json"])
+    assert [(r["asn"], r["asn_org"], r["network_flags"]) for r in json.loads(look.output)] == [
+        (64500, "Example Search Co", []), (64500, "Example Search Co", []), (64501, "Example CDN", ["anycast"]),
+    ]  # fmt: skip
 
     case = tmp_path / "case.sqlite"
     with Store(case) as s:
         s.add_connections([Connection(ts=1.0, source="live", protocol="https", tls="intercepted", app="com.x",
-                                      host="www.google.com", ip="142.250.1.1", port=443)])  # fmt: skip
-    dest = json.loads(CliRunner().invoke(main, ["destinations", "--db", str(case), "--json"]).output)
-    assert dest[0]["asn"] == 64500 and "Example Project location database" in dest[0]["geo_database"]
+                                      host="www.google.com", ip="142.250.1.1", port=443, bytes_in=300),
+                       Connection(ts=2.0, source="live", protocol="https", tls="intercepted", app="com.x",
+                                  host="cdn.example", ip="104.16.1.1", port=443, bytes_in=100)])  # fmt: skip
+    dest = {d["host"]: d for d in json.loads(CliRunner().invoke(main, ["destinations", "--db", str(case), "--json"]).output)}
+    google = dest["www.google.com"]
+    assert google["asn"] == 64500 and "Example Project location database" in google["geo_database"]
+    assert google["network_flags"] == [] and dest["cdn.example"]["network_flags"] == ["anycast"]
+    csv_out = CliRunner().invoke(main, ["destinations", "--db", str(case), "--csv"]).output
+    assert csv_out.splitlines()[0].endswith(",network_flags") and ",anycast" in csv_out
     out = tmp_path / "r.html"
     assert CliRunner().invoke(main, ["report", "--db", str(case), "-o", str(out)]).exit_code == 0
     html = out.read_text(encoding="utf-8")
     assert "No AS numbers" not in html and "AS64500" in html
     assert "Example Project location database (2022-10-29)" in html and "CC BY-SA 4.0" in html
+    assert "1 host (25.0% of bytes) is on\n      <b>anycast</b> networks" in html
+    assert '<span class="tag" title="network flag from the IPFire location database">anycast</span>' in html
+    assert "hostile" not in html
 
 
 def test_location_db_named_but_unreadable_is_one_line(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -237,3 +249,25 @@ def test_missing_asn_note_not_shown_with_location_db(location_db: Path) -> None:
                                   host="h.example", ip="8.8.8.8", port=443)])  # fmt: skip
     assert not collect_report(s, enricher=Enricher(asn_table=False), generated_at=0).missing_asn_database
     assert collect_report(s, enricher=Enricher(asn_table=False, location_db=False), generated_at=0).missing_asn_database
+
+
+def test_fallback_answers_are_not_called_earlier_ones(location_db: Path) -> None:
+    """An IP the location database does not cover is answered by the embedded data: that is the
+    current setup too, not an earlier database; an answer cached from another database is."""
+    from audit.enrich.geoip import Enricher
+    from audit.models import IpInfo
+    from audit.report.data import collect_report
+
+    s = Store(":memory:")
+    s.add_connections([Connection(ts=1.0, source="live", protocol="https", tls="intercepted", app="com.x",
+                                  host="a.example", ip="8.8.4.4", port=443),
+                       Connection(ts=2.0, source="live", protocol="https", tls="intercepted", app="com.x",
+                                  host="b.example", ip="142.250.1.1", port=443)])  # fmt: skip
+    enricher = Enricher(asn_table=False)
+    assert len(enricher.labels) == 2 and enricher.label in enricher.labels
+    r = collect_report(s, enricher=enricher, generated_at=0)
+    assert {d.ip: d.asn for d in r.destinations} == {"8.8.4.4": None, "142.250.1.1": 64500}
+    assert not [d for d in r.databases if "earlier" in d["role"]]
+    s.cache_ip_info([IpInfo("9.9.9.9", "public", "CH", database="Old DB (2020-01-01)", database_date="2020-01-01")])
+    r = collect_report(s, enricher=enricher, generated_at=0)
+    assert [d["name"] for d in r.databases if "earlier" in d["role"]] == ["Old DB (2020-01-01)"]

@@ -91,6 +91,24 @@ def test_ip_info_cache() -> None:
     with Store() as s:
         s.cache_ip_info([info])
         assert s.cached_ip_info() == {"8.8.8.8": info}
+        flagged = IpInfo("1.1.1.1", "public", "AU", asn=13335, network_flags=("anycast", "drop"))
+        s.cache_ip_info([flagged])
+        assert s.cached_ip_info()["1.1.1.1"] == flagged
+
+
+def test_ip_info_cached_before_version_4_reads_without_flags(tmp_path: Path) -> None:
+    from audit.store import MIGRATIONS
+
+    db = tmp_path / "v3.sqlite"
+    raw = sqlite3.connect(db)
+    for m in MIGRATIONS[:3]:
+        raw.executescript(m)
+    raw.execute("PRAGMA user_version = 3")
+    raw.execute("INSERT INTO ip_info(ip, scope, country, asn) VALUES ('8.8.8.8', 'public', 'US', 15169)")
+    raw.commit()
+    raw.close()
+    with Store(db) as s:
+        assert s.cached_ip_info()["8.8.8.8"] == IpInfo("8.8.8.8", "public", "US", asn=15169)
 
 
 def test_migrations_are_idempotent_and_recorded(tmp_path: Path) -> None:

@@ -101,6 +101,8 @@ class GeoAnswer:
     city: str | None = None
     asn: int | None = None
     asn_org: str | None = None
+    flags: tuple[str, ...] = ()
+    """Network flags (``anycast`` …), see :attr:`audit.models.IpInfo.network_flags`."""
 
 
 class GeoIpBackend(abc.ABC):
@@ -400,6 +402,13 @@ class Enricher:
         return _join_labels(self.location, self.network)
 
     @property
+    def labels(self) -> frozenset[str]:
+        """Every ``database`` value this enricher can give: the location database with each network
+        source (a source without an answer hands over to the next)."""
+        out = {_join_labels(self.location, n) for n in self.networks} | {self.label}
+        return frozenset(x for x in out if x)
+
+    @property
     def backends(self) -> tuple[GeoIpBackend, ...]:
         """Every database in use: the location one, then the network ones in order of preference."""
         seen: list[GeoIpBackend] = []
@@ -424,9 +433,16 @@ class Enricher:
         if scope != "public":
             return IpInfo(ip=norm, scope=scope)
         loc = self.location.lookup(norm) if self.location else GeoAnswer()
+        # The location database's flags hold whichever source answers the AS.
+        flagged = self.location_db.lookup(norm) if self.location_db is not None else GeoAnswer()
         net, source = GeoAnswer(), self.network
         for backend in self.networks:
-            ans = loc if backend is self.location else backend.lookup(norm)
+            if backend is self.location:
+                ans = loc
+            elif backend is self.location_db:
+                ans = flagged
+            else:
+                ans = backend.lookup(norm)
             if ans.asn is not None or ans.asn_org is not None:
                 net, source = ans, backend
                 break
@@ -439,6 +455,7 @@ class Enricher:
             asn_org=net.asn_org,
             database=_join_labels(self.location, source),
             database_date=self.date,
+            network_flags=flagged.flags,
         )
 
     def describe(self) -> list[dict[str, Any]]:

@@ -58,6 +58,13 @@ FLAG_ANONYMOUS_PROXY = 1 << 0
 FLAG_SATELLITE_PROVIDER = 1 << 1
 FLAG_ANYCAST = 1 << 2
 FLAG_DROP = 1 << 3
+#: Flag bit → the name used in ``network_flags`` (JSON, CSV, report).
+FLAG_NAMES: tuple[tuple[int, str], ...] = (
+    (FLAG_ANYCAST, "anycast"),
+    (FLAG_ANONYMOUS_PROXY, "anonymous-proxy"),
+    (FLAG_SATELLITE_PROVIDER, "satellite-provider"),
+    (FLAG_DROP, "drop"),
+)
 
 _MAGIC = struct.Struct(">7sB")
 # created_at, vendor, description, license, then (offset, length) × AS, network data, network
@@ -80,6 +87,10 @@ class LocationDbGeoIp(GeoIpBackend):
     network with its country and flags."""
 
     provides_asn = True
+
+    @property
+    def facts(self) -> tuple[str, ...]:
+        return ("asn", "asn_org", "network_flags")
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = str(path)
@@ -235,10 +246,11 @@ class LocationDbGeoIp(GeoIpBackend):
             return GeoAnswer()
         if found is None:
             return GeoAnswer()
-        _, _, asn, _ = found
+        _, _, asn, bits = found
+        flags = tuple(name for bit, name in FLAG_NAMES if bits & bit)
         if asn == 0:  # a network with a country but no AS
-            return GeoAnswer()
-        return GeoAnswer(asn=asn, asn_org=self.as_name(asn))
+            return GeoAnswer(flags=flags)
+        return GeoAnswer(asn=asn, asn_org=self.as_name(asn), flags=flags)
 
 
 def location_db_path() -> Path | None:
@@ -273,6 +285,7 @@ __all__ = [
     "FLAG_ANONYMOUS_PROXY",
     "FLAG_ANYCAST",
     "FLAG_DROP",
+    "FLAG_NAMES",
     "FLAG_SATELLITE_PROVIDER",
     "LocationDbGeoIp",
     "SYSTEM_PATHS",

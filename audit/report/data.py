@@ -107,6 +107,13 @@ class ReportData:
         own = self.first_party_keys
         return [s for s in self.companies if s.key != UNKNOWN and s.key not in own]
 
+    def flagged(self, flag: str) -> tuple[int, float]:
+        """Hosts whose network carries ``flag`` (``anycast``, ``drop`` …) and their share of bytes."""
+        hit = [d for d in self.destinations if flag in d.network_flags]
+        total = sum(d.bytes_out + d.bytes_in for d in self.destinations)
+        nbytes = sum(d.bytes_out + d.bytes_in for d in hit)
+        return len({d.host or d.ip for d in hit}), (nbytes / total if total else 0.0)
+
     @property
     def missing_asn_database(self) -> bool:
         """Public servers were contacted but no database that gives AS numbers was in use."""
@@ -416,7 +423,7 @@ def _databases(store: Store, enricher: Any, companies: Any, dests: Sequence[Dest
     out: list[dict[str, str]] = []
     current: frozenset[str] = frozenset()
     if enricher is not None and hasattr(enricher, "describe"):
-        current = frozenset({str(enricher.label)})
+        current = frozenset(getattr(enricher, "labels", None) or {str(enricher.label)})
         roles = {"location": "server location (geo-IP)", "network": "network owner (AS number / organisation)"}
         for b in enricher.describe():
             name = f"{b['database']}; {b['provenance']}" if b.get("provenance") else b["database"]

@@ -86,6 +86,26 @@ def test_network_of_gives_network_country_flags(db: LocationDbGeoIp) -> None:
     assert (str(net), cc, asn) == ("2a03:2880::/29", "IE", 64504)
 
 
+def test_flags_are_named(db: LocationDbGeoIp) -> None:
+    assert db.lookup("1.1.1.1").flags == ("anycast",)
+    assert db.lookup("8.8.8.8").flags == ()
+    assert db.lookup("9.9.9.9").flags == ()
+
+
+def test_every_flag_and_a_network_without_as(tmp_path: Path) -> None:
+    f = locdb.write(
+        tmp_path / "flags.db",
+        [Net("1.2.3.0/24", "A1", 0, 1 | 2 | 4 | 8 | 64), Net("2.3.4.0/24", "DE", 64500, 8)],
+        {64500: "Bad Net"},
+    )
+    d = LocationDbGeoIp(f)
+    ans = d.lookup("1.2.3.4")  # no AS, but the flags still hold; unknown bits are ignored
+    assert (ans.asn, ans.flags) == (None, ("anycast", "anonymous-proxy", "satellite-provider", "drop"))
+    assert d.network_of("1.2.3.4") is not None and d.network_of("1.2.3.4")[1] is None  # type: ignore[index]
+    assert d.lookup("2.3.4.5").flags == ("drop",)
+    d.close()
+
+
 def test_hostile_names_are_cleaned(db: LocationDbGeoIp) -> None:
     org = db.lookup("2a03:2880::1").asn_org
     assert org is not None
@@ -96,7 +116,7 @@ def test_hostile_names_are_cleaned(db: LocationDbGeoIp) -> None:
 def test_header_facts_are_evidence(db: LocationDbGeoIp) -> None:
     assert db.label == "Test Vendor location database (2022-10-29)"
     assert db.date == "2022-10-29"
-    assert db.facts == ("asn", "asn_org")
+    assert db.facts == ("asn", "asn_org", "network_flags")
     prov = db.provenance or ""
     assert "built 2022-10-29T05:59:54+00:00" in prov and "licence CC0" in prov
     assert "Test data not for production" in prov  # the newline became a space
@@ -253,6 +273,20 @@ def test_enricher_discovers_it(dbfile: Path, embedded: EmbeddedGeoIp, monkeypatc
     assert e.ip_info("1.1.1.1").asn == 64500
     e.close()
     assert Enricher(embedded=embedded, location_db=False).location_db is None
+
+
+def test_enricher_keeps_flags_whoever_answers_the_as(dbfile: Path, tmp_path: Path, embedded: EmbeddedGeoIp) -> None:
+    from audit.enrich.asntable import AsnTableGeoIp, import_table
+
+    src = tmp_path / "asn.csv"
+    src.write_text("1.1.1.0,1.1.1.255,64998,Imported Anycast Org\n", encoding="utf-8")
+    import_table([src], tmp_path / "t.sqlite", label="mine", date="2026-11-01")
+    e = Enricher(embedded=embedded, asn_table=AsnTableGeoIp(tmp_path / "t.sqlite"), location_db=dbfile)
+    info = e.ip_info("1.1.1.1")
+    assert (info.asn, info.network_flags) == (64998, ("anycast",))
+    assert e.ip_info("10.1.1.1").network_flags == ()  # private: nothing looked up
+    e.close()
+    assert Enricher(embedded=embedded, location_db=False).ip_info("1.1.1.1").network_flags == ()
 
 
 def test_imported_table_wins_over_it(dbfile: Path, tmp_path: Path, embedded: EmbeddedGeoIp) -> None:
