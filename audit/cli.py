@@ -690,7 +690,7 @@ def geoip_lookup_cmd(ips: tuple[str, ...], mmdb: tuple[str, ...], fmt: str | Non
         rows.append(
             {
                 "ip": info.ip, "scope": info.scope, "server_country": info.country, "server_city": info.city,
-                "asn": info.asn, "asn_org": info.asn_org, "geo_database": info.database,
+                "asn": info.asn, "asn_org": info.asn_org, "geo_database": info.evidence,
                 "geo_database_date": info.database_date, "network_flags": list(info.network_flags),
             }
         )  # fmt: skip

@@ -154,7 +154,10 @@ def _ip_infos(store: Store, ips: Iterable[str], enricher: Enricher) -> dict[str,
     label = enricher.label
     for ip in ips:
         c = cached.get(ip)
-        if c is not None and (c.scope != "public" or (c.database is not None and c.database == label)):
+        if c is not None and (
+            c.scope != "public"
+            or (c.database is not None and c.database == label and c.flags_database == enricher.flags_label)
+        ):
             out[ip] = c
             continue
         info = enricher.ip_info(ip)
@@ -174,7 +177,8 @@ def enricher_for(store: Store, mmdb_paths: Iterable[str] = ()) -> Enricher:
     given for this case (``inputs`` of kind ``mmdb``) that still exist, else the embedded database.
     AS numbers come from the ASN table the recorder was given (kind ``asn-table``) if it still
     exists, else from the one imported with ``audit geoip import``, if any; then from the location
-    database the recorder used (kind ``location-db``) if it still exists, else the one found now."""
+    database ``$AUDIT_LOCATION_DB`` names (``off``: none), else the one the recorder used (kind
+    ``location-db``) if it still opens, else the one found now."""
     paths = list(mmdb_paths)
     recorded: dict[str, list[str]] = {"mmdb": [], "asn-table": [], "location-db": []}
     for i in store.inputs():
@@ -185,7 +189,9 @@ def enricher_for(store: Store, mmdb_paths: Iterable[str] = ()) -> Enricher:
     if not paths:
         paths = recorded["mmdb"]
     table = recorded["asn-table"][-1] if recorded["asn-table"] else True
-    location_db = recorded["location-db"][-1] if recorded["location-db"] else True
+    from audit.enrich.locationdb import location_db_for_case
+
+    location_db = location_db_for_case(recorded["location-db"][-1] if recorded["location-db"] else None)
     return Enricher(paths, asn_table=table, location_db=location_db)
 
 
@@ -340,7 +346,7 @@ def list_destinations(
                 sources=tuple(sorted(r.sources)),
                 data_types=tuple(sorted(r.data_types)),
                 ip_scope=info.scope if info else None,
-                geo_database=info.database if info else None,
+                geo_database=info.evidence if info else None,
                 apps=tuple(sorted(r.apps)),
                 first_party=first_party,
                 first_party_evidence=first_party_evidence,

@@ -313,6 +313,18 @@ class IpInfo:
     """What the IPFire location database says of the network: ``anycast`` (served from many places,
     so the country is where it is registered, not necessarily where the app's packets went),
     ``anonymous-proxy``, ``satellite-provider``, ``drop`` (listed as hostile, e.g. Spamhaus DROP)."""
+    flags_database: str | None = None
+    """The location database consulted for ``network_flags`` (None: none was in use), whichever
+    database answered the AS: a cached answer is reused only if the same one is in use now."""
+
+    @property
+    def evidence(self) -> str | None:
+        """``database``, plus ``flags_database`` when flags came from a database it does not name."""
+        if not self.network_flags or not self.flags_database:
+            return self.database
+        if self.database and self.flags_database in self.database:
+            return self.database
+        return f"{self.database} + {self.flags_database}" if self.database else self.flags_database
 
 
 @dataclass(frozen=True)

@@ -130,9 +130,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE requests ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX IF NOT EXISTS requests_pending ON requests(connection_id) WHERE pending = 1;
     """,
-    # 4: network flags of a server IP (anycast …) from the IPFire location database, comma-separated
+    # 4: network flags of a server IP (anycast …) from the IPFire location database, comma-separated,
+    #    and the label of the location database consulted for them (NULL: none was in use)
     """
     ALTER TABLE ip_info ADD COLUMN network_flags TEXT NOT NULL DEFAULT '';
+    ALTER TABLE ip_info ADD COLUMN flags_database TEXT;
     """,
 )
 
@@ -459,10 +461,10 @@ class Store:
         with self.conn:
             self.conn.executemany(
                 "INSERT OR REPLACE INTO ip_info(ip, scope, country, city, asn, asn_org, database, database_date,"
-                " network_flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " network_flags, flags_database) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (i.ip, i.scope, i.country, i.city, i.asn, i.asn_org, i.database, i.database_date,
-                     ",".join(i.network_flags))
+                     ",".join(i.network_flags), i.flags_database)
                     for i in infos
                 ],
             )  # fmt: skip

@@ -38,6 +38,8 @@ def main() -> int:
     ap.add_argument("--full", action="store_true", help="each script with its default (long) settings")
     ap.add_argument("--only", nargs="*", default=None, help="benchmark names: " + ", ".join(n for n, _ in BENCHMARKS))
     args = ap.parse_args()
+    if args.only is not None and not args.only:
+        ap.error("--only needs at least one benchmark name")
     chosen = [(n, a) for n, a in BENCHMARKS if args.only is None or n in args.only]
     if args.only and len(chosen) != len(set(args.only)):
         known = {n for n, _ in BENCHMARKS}

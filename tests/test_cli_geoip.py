@@ -231,13 +231,64 @@ def test_location_db_named_but_unreadable_is_one_line(home: Path, tmp_path: Path
     assert "Traceback" not in r.output
 
 
-def test_location_db_the_recorder_used_is_reused(location_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AUDIT_LOCATION_DB", "off")
+def test_location_db_the_recorder_used_is_reused(
+    location_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from audit.enrich import locationdb
+    from tests.enrich import locdb
+
+    system = locdb.write(tmp_path / "system.db", [locdb.Net("142.250.0.0/15", "US", 64999)], {64999: "System"})
+    monkeypatch.setattr(locationdb, "SYSTEM_PATHS", (str(system),))
     with Store(tmp_path / "case.sqlite") as s:
         s.record_input("location-db", str(location_db), app="com.x")
+        monkeypatch.delenv("AUDIT_LOCATION_DB")
+        e = enricher_for(s)  # the recorder's file
+        assert e.location_db is not None and e.location_db.path == str(location_db)
+        e.close()
+        monkeypatch.setenv("AUDIT_LOCATION_DB", "off")  # the user's current choice wins
+        assert enricher_for(s).location_db is None
+        monkeypatch.setenv("AUDIT_LOCATION_DB", str(system))
         e = enricher_for(s)
-    assert e.location_db is not None and e.location_db.path == str(location_db)
-    e.close()
+        assert e.location_db is not None and e.location_db.path == str(system)
+        e.close()
+        monkeypatch.delenv("AUDIT_LOCATION_DB")
+        location_db.write_bytes(b"LOCDBXX\x01 damaged since")  # the recorded file no longer opens
+        e = enricher_for(s)
+        assert e.location_db is not None and e.location_db.path == str(system)
+        e.close()
+    assert "too short" in caplog.text and "using the system copy" in caplog.text
+
+
+def test_cached_flags_follow_the_location_db_in_use(location_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An answer cached without the location database gets its flags once it is in use, and loses
+    them when it is turned off, also when another source gives the AS."""
+    from audit.destinations import list_destinations
+    from audit.enrich.asntable import AsnTableGeoIp
+    from audit.enrich.geoip import Enricher
+
+    table = tmp_path / "t.sqlite"
+    src = tmp_path / "r.csv"
+    src.write_text("104.16.0.0,104.23.255.255,64777,Table CDN\n", encoding="utf-8")
+    import_table([src], table, label="tbl", date="2026-11-01")
+    s = Store(tmp_path / "case.sqlite")
+    s.add_connections([Connection(ts=1.0, source="live", protocol="https", tls="intercepted", app="com.x",
+                                  host="cdn.example", ip="104.16.1.1", port=443)])  # fmt: skip
+
+    def row(**kw: object) -> tuple[object, ...]:
+        e = Enricher(asn_table=AsnTableGeoIp(table), **kw)  # type: ignore[arg-type]
+        (d,) = list_destinations(s, enricher=e)
+        e.close()
+        return d.asn, d.network_flags, d.geo_database
+
+    asn, flags, db = row(location_db=False)
+    assert (asn, flags) == (64777, ()) and "location database" not in str(db)
+    asn, flags, db = row(location_db=location_db)
+    assert (asn, flags) == (64777, ("anycast",)) and str(db).endswith("+ Example Project location database (2022-10-29)")
+    assert "tbl (2026-11-01, data " in str(db)
+    assert s.cached_ip_info()["104.16.1.1"].flags_database == "Example Project location database (2022-10-29)"
+    asn, flags, db = row(location_db=False)
+    assert (asn, flags) == (64777, ()) and "location database" not in str(db)
+    s.close()
 
 
 def test_missing_asn_note_not_shown_with_location_db(location_db: Path) -> None:

@@ -351,7 +351,7 @@ class Enricher:
     that one, False none), the embedded database; a source that has no answer for an IP hands over to
     the next. Facts a given file does not cover come from the embedded
     database (unless ``embedded=False``). Raises :class:`ConfigError` for unreadable or unsupported
-    files.
+    files. :meth:`close` closes the files it opened; backends passed in as objects stay the caller's.
     """
 
     def __init__(
@@ -366,11 +366,17 @@ class Enricher:
         self.mmdbs: list[MmdbGeoIp] = []
         self.asn_table: GeoIpBackend | None = None
         self.location_db: GeoIpBackend | None = None
+        self._owned: list[GeoIpBackend] = []  # opened here, closed by close(); given ones are the caller's
         try:  # files opened before one that fails are closed again
             for p in mmdb_paths:
                 self.mmdbs.append(MmdbGeoIp(p))
+                self._owned.append(self.mmdbs[-1])
             self.asn_table = _asn_table(asn_table)
+            if self.asn_table is not None and not isinstance(asn_table, GeoIpBackend):
+                self._owned.append(self.asn_table)
             self.location_db = _location_db(location_db)
+            if self.location_db is not None and not isinstance(location_db, GeoIpBackend):
+                self._owned.append(self.location_db)
         except ConfigError:
             self._close_files()
             raise
@@ -403,10 +409,18 @@ class Enricher:
 
     @property
     def labels(self) -> frozenset[str]:
-        """Every ``database`` value this enricher can give: the location database with each network
-        source (a source without an answer hands over to the next)."""
+        """Every ``database`` (and :attr:`IpInfo.evidence`) value this enricher can give: the location
+        database with each network source (a source without an answer hands over to the next), and
+        with the location database that gave network flags."""
         out = {_join_labels(self.location, n) for n in self.networks} | {self.label}
+        if self.flags_label:
+            out |= {f"{x} + {self.flags_label}" if self.flags_label not in x else x for x in out if x}
         return frozenset(x for x in out if x)
+
+    @property
+    def flags_label(self) -> str | None:
+        """Label of the location database consulted for network flags, or None."""
+        return self.location_db.label if self.location_db is not None else None
 
     @property
     def backends(self) -> tuple[GeoIpBackend, ...]:
@@ -456,6 +470,7 @@ class Enricher:
             database=_join_labels(self.location, source),
             database_date=self.date,
             network_flags=flagged.flags,
+            flags_database=self.flags_label,
         )
 
     def describe(self) -> list[dict[str, Any]]:
@@ -481,10 +496,9 @@ class Enricher:
         self._close_files()
 
     def _close_files(self) -> None:
-        for m in self.mmdbs:
-            m.close()
-        for b in (self.asn_table, self.location_db):
-            closer = getattr(b, "close", None)
+        """Close the files this enricher opened (not backends the caller passed in)."""
+        while self._owned:
+            closer = getattr(self._owned.pop(), "close", None)
             if closer is not None:
                 closer()
 

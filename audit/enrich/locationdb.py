@@ -193,8 +193,10 @@ class LocationDbGeoIp(GeoIpBackend):
         cc, asn, flags = _NETWORK.unpack_from(self._map, self._net_off + index * _NETWORK.size)
         country = cc.decode("ascii") if cc.isalpha() and cc.isupper() else None
         net: ipaddress.IPv4Network | ipaddress.IPv6Network
-        if addr.version == 4:
-            net = ipaddress.IPv4Network((int(addr), max(prefix - 96, 0)), strict=False)
+        if addr.version == 4 and prefix >= 96:
+            net = ipaddress.IPv4Network((int(addr), prefix - 96), strict=False)
+        elif addr.version == 4:  # a network wider than the IPv4-mapped block: say so, in IPv6 terms
+            net = ipaddress.IPv6Network((_V4_PREFIX | int(addr), prefix), strict=False)
         else:
             net = ipaddress.IPv6Network((int(addr), prefix), strict=False)
         return net, country, asn, flags
@@ -241,28 +243,60 @@ class LocationDbGeoIp(GeoIpBackend):
     def lookup(self, ip: str) -> GeoAnswer:
         try:
             found = self.network_of(ip)
-        except (ValueError, struct.error) as e:  # pragma: no cover - bounds are checked; defensive
+            if found is None:
+                return GeoAnswer()
+            _, _, asn, bits = found
+            flags = tuple(name for bit, name in FLAG_NAMES if bits & bit)
+            if asn == 0:  # a network with a country but no AS
+                return GeoAnswer(flags=flags)
+            return GeoAnswer(asn=asn, asn_org=self.as_name(asn), flags=flags)
+        except (ValueError, struct.error) as e:  # closed meanwhile (bounds are checked): no answer
             log.warning("%s: lookup of %s failed: %s", self.path, ip, e)
             return GeoAnswer()
-        if found is None:
-            return GeoAnswer()
-        _, _, asn, bits = found
-        flags = tuple(name for bit, name in FLAG_NAMES if bits & bit)
-        if asn == 0:  # a network with a country but no AS
-            return GeoAnswer(flags=flags)
-        return GeoAnswer(asn=asn, asn_org=self.as_name(asn), flags=flags)
+
+
+def is_off(value: str) -> bool:
+    """Does an option or ``$AUDIT_LOCATION_DB`` value turn the location database off (``off``,
+    ``none``, ``no``, ``0``, ``false``, or empty)?"""
+    return value.strip().lower() in _OFF
 
 
 def location_db_path() -> Path | None:
     """The location database to use: ``$AUDIT_LOCATION_DB`` if set (None when it says ``off``), else
-    the first of :data:`SYSTEM_PATHS` that exists, else None."""
+    the newest by build time of the :data:`SYSTEM_PATHS` that exist (a copy ``location update``
+    keeps fresh, or the packaged one if that copy is older), else None."""
     env = os.environ.get(ENV_VAR)
     if env is not None:
-        return None if env.strip().lower() in _OFF else Path(env)
-    for p in SYSTEM_PATHS:
-        if Path(p).is_file():
-            return Path(p)
-    return None
+        return None if is_off(env) else Path(env)
+    found = [(_built(Path(p)), -i, Path(p)) for i, p in enumerate(SYSTEM_PATHS) if Path(p).is_file()]
+    return max(found)[2] if found else None
+
+
+def _built(path: Path) -> int:
+    """Creation time from a location database's header; -1 if unreadable."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_MAGIC.size + 8)
+    except OSError:
+        return -1
+    if len(head) < _MAGIC.size + 8 or head[:7] != MAGIC:
+        return -1
+    return int.from_bytes(head[_MAGIC.size :], "big")
+
+
+def location_db_for_case(recorded: str | None) -> str | bool:
+    """What :class:`~audit.enrich.geoip.Enricher` should use for a case whose recorder used the
+    location database ``recorded``: that file if it still opens and ``$AUDIT_LOCATION_DB`` is unset
+    (the user's current choice wins), else whatever :func:`open_default_location_db` finds (True).
+    A recorded file that no longer opens is reported as a warning, not an error."""
+    if recorded and os.environ.get(ENV_VAR) is None:
+        try:
+            LocationDbGeoIp(recorded).close()
+        except ConfigError as e:
+            log.warning("%s; using the system copy, if any, instead", e)
+        else:
+            return recorded
+    return True
 
 
 def open_default_location_db() -> LocationDbGeoIp | None:
@@ -289,6 +323,8 @@ __all__ = [
     "FLAG_SATELLITE_PROVIDER",
     "LocationDbGeoIp",
     "SYSTEM_PATHS",
+    "is_off",
+    "location_db_for_case",
     "location_db_path",
     "open_default_location_db",
 ]

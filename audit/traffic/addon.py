@@ -429,8 +429,10 @@ class Recorder:
         old_enricher = None
         geo = {"audit_mmdb", "audit_asn_table", "audit_location_db"}
         if updated & geo:
+            from audit.enrich.locationdb import is_off
+
             location_db: bool | str = opts.audit_location_db or True
-            if opts.audit_location_db.strip().lower() == "off":
+            if opts.audit_location_db and is_off(opts.audit_location_db):
                 location_db = False
             try:
                 enricher = Enricher(

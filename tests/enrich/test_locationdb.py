@@ -325,3 +325,70 @@ def test_debian_libloc_database() -> None:
     net = d.network_of("1.1.1.1")
     assert net is not None and net[3] & FLAG_ANYCAST
     d.close()
+
+
+# ---- review follow-ups ---------------------------------------------------------------------------
+
+
+def test_lookup_after_close_gives_no_answer(dbfile: Path) -> None:
+    d = LocationDbGeoIp(dbfile)
+    d.close()
+    assert d.lookup("8.8.8.8") == d.lookup("1.1.1.1") == locationdb.GeoAnswer()
+
+
+def test_v4_address_in_a_network_wider_than_the_v4_block(tmp_path: Path) -> None:
+    f = locdb.write(tmp_path / "wide.db", [Net("::/64", "ZZ", 64500)], {64500: "Wide"})
+    d = LocationDbGeoIp(f)
+    net = d.network_of("192.0.2.1")
+    assert net is not None and str(net[0]) == "::/64" and net[2] == 64500
+    assert d.lookup("192.0.2.1").asn == 64500
+    d.close()
+
+
+def test_newest_system_copy_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fresh = locdb.write(tmp_path / "database.db", NETS, ASES, created_at=1_700_000_000)
+    packaged = locdb.write(tmp_path / "location.db", NETS, ASES, created_at=1_800_000_000)
+    monkeypatch.delenv("AUDIT_LOCATION_DB")
+    monkeypatch.setattr(locationdb, "SYSTEM_PATHS", (str(fresh), str(packaged)))
+    assert location_db_path() == packaged  # the "fresh" place holds an older build
+    monkeypatch.setattr(locationdb, "SYSTEM_PATHS", (str(tmp_path / "none.db"), str(fresh), str(tmp_path / "x")))
+    assert location_db_path() == fresh
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"junk")
+    monkeypatch.setattr(locationdb, "SYSTEM_PATHS", (str(junk), str(fresh)))
+    assert location_db_path() == fresh
+
+
+@pytest.mark.parametrize("value", ["off", "None", " no ", "0", "false", ""])
+def test_off_spellings(value: str) -> None:
+    assert locationdb.is_off(value)
+    assert not locationdb.is_off("/usr/share/libloc-location/location.db")
+
+
+def test_given_backends_stay_open(dbfile: Path, tmp_path: Path, embedded: EmbeddedGeoIp) -> None:
+    """The enricher closes what it opened, not what the caller passed in, also when it fails."""
+    from tests.enrich.mmdb import asn, write_mmdb
+
+    given = LocationDbGeoIp(dbfile)
+    Enricher(embedded=embedded, asn_table=False, location_db=given).close()
+    assert given.lookup("8.8.8.8").asn == 64502  # still open
+    mmdb = write_mmdb(tmp_path / "asn.mmdb", [("8.8.8.0/24", asn(64501, "Example"))], database_type="GeoLite2-ASN")
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"nope")
+    opened: list[object] = []
+    import audit.enrich.geoip as geoip
+
+    class Spy(geoip.MmdbGeoIp):
+        def __init__(self, path: object) -> None:
+            super().__init__(path)  # type: ignore[arg-type]
+            opened.append(self)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(geoip, "MmdbGeoIp", Spy)
+        with pytest.raises(ConfigError):
+            Enricher([mmdb], embedded=embedded, asn_table=given, location_db=bad)
+    (spy,) = opened
+    with pytest.raises(ValueError):  # closed: maxminddb refuses to read
+        spy._reader.get("8.8.8.8")  # type: ignore[attr-defined]
+    assert given.lookup("8.8.8.8").asn == 64502
+    given.close()

@@ -649,7 +649,7 @@ def test_location_db_option_discovery_and_off(
     assert ("location-db", str(own)) in kinds
 
     monkeypatch.setenv("AUDIT_LOCATION_DB", str(found))
-    for option, expected in (("", 64503), ("off", None)):
+    for option, expected in (("", 64503), ("off", None), ("none", None)):
         case = tmp_path / f"case-{option or 'default'}.sqlite"
         r = Recorder(writer=writer)
         with taddons.context(r) as tctx:
