@@ -37,6 +37,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +89,64 @@ try:
 except OSError as e:
     print(json.dumps({"error": f"{type(e).__name__}: {e}"}))
 """
+
+
+# An HTTP/3 client (aioquic, one of mitmproxy's own dependencies, so this one runs with the full
+# interpreter): GET req["path"] from req["ip"]:req["port"] with SNI req["name"], trusting req["cafile"].
+H3_CLIENT = r"""
+import asyncio, json, sys
+from aioquic.asyncio import connect
+from aioquic.asyncio.protocol import QuicConnectionProtocol
+from aioquic.h3.connection import H3_ALPN, H3Connection
+from aioquic.h3.events import DataReceived, HeadersReceived
+from aioquic.quic.configuration import QuicConfiguration
+
+req = json.loads(sys.argv[1])
+
+
+class Client(QuicConnectionProtocol):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.h3 = H3Connection(self._quic)
+        self.status, self.body, self.done = None, b"", asyncio.Event()
+
+    def quic_event_received(self, event):
+        for ev in self.h3.handle_event(event):
+            if isinstance(ev, HeadersReceived):
+                self.status = dict(ev.headers).get(b":status", b"").decode()
+            elif isinstance(ev, DataReceived):
+                self.body += ev.data
+            if getattr(ev, "stream_ended", False):
+                self.done.set()
+
+
+async def main():
+    config = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN, server_name=req["name"])
+    config.load_verify_locations(req["cafile"])
+    async with connect(req["ip"], req["port"], configuration=config, create_protocol=Client) as c:
+        sid = c._quic.get_next_available_stream_id()
+        c.h3.send_headers(sid, [(b":method", b"GET"), (b":scheme", b"https"), (b":authority", req["name"].encode()),
+                                (b":path", req["path"].encode())], end_stream=True)
+        c.transmit()
+        await c.done.wait()
+        return {"status": c.status, "alpn": c._quic.tls.alpn_negotiated, "body": c.body.decode(errors="replace")}
+
+
+try:
+    print(json.dumps(asyncio.run(asyncio.wait_for(main(), 15))))
+except Exception as e:
+    print(json.dumps({"error": f"{type(e).__name__}: {e}"}))
+"""
+
+
+def h3_get(ip: str, port: int, path: str, cafile: Path, *, netns: str) -> dict[str, str]:
+    """GET ``path`` over HTTP/3 from ``ip:port`` inside ``netns``, SNI :data:`SNI`, trusting ``cafile``."""
+    request = json.dumps({"ip": ip, "port": port, "path": path, "name": SNI, "cafile": str(cafile)})
+    out = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", H3_CLIENT, request],
+                         capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert out.returncode == 0 and out.stdout, out.stderr
+    result: dict[str, str] = json.loads(out.stdout)
+    return result
 
 
 def client(netns: str | None = None, **request: object) -> dict[str, str]:
@@ -487,6 +546,42 @@ def test_wireguard_mode_records_tunnelled_traffic(
     with Store(proxy.db) as store:
         recs = [r for r in store.dns_records() if r["name"] == "localhost"]
     assert recs and "127.0.0.1" in {r["answer"] for r in recs}
+
+
+def test_wireguard_mode_records_http3(
+    lab: Lab, wireguard_client: Callable[[str, str, str], str], tmp_path: Path
+) -> None:
+    """QUIC from a device through the tunnel is intercepted as HTTP/3 (mitmproxy's default
+    ``http3=true``): recorded as an https flow with HTTP/3, its SNI and the server really reached."""
+    import mitmproxy_rs
+
+    from tests.traffic.test_mitmdump_protocols import H3Loop, h3_server
+
+    port = 51820
+    keys = tmp_path / "wireguard.json"
+    cert, key = make_cert(tmp_path)
+    loop = H3Loop()
+    server, upstream = loop.run(h3_server(cert, key, 443, host=lab.server_ip))
+    mode = f"wireguard:{keys}@{port}"
+    proxy = NetProxy(tmp_path, [mode], prefix=in_router(lab), ready=lambda pid: bound(pid, port, "udp") and keys.exists())
+    t0 = time.time()
+    try:
+        conf = json.loads(keys.read_text())
+        wireguard_client(conf["client_key"], mitmproxy_rs.wireguard.pubkey(conf["server_key"]), f"{lab.gateway_ip}:{port}")
+        ca = proxy.confdir / "mitmproxy-ca-cert.pem"
+        got = h3_get(lab.server_ip, 443, "/v3/collect?gaid=1", ca, netns=lab.client)
+        assert got.get("status") == "200" and got.get("alpn") == "h3", (got, proxy.output())
+        wait_until(lambda: any(r.protocol == "https" for r in proxy.rows()), 20, "the HTTP/3 flow")
+    finally:
+        proxy.stop()
+        loop.close(server)
+    assert [p._quic.tls.alpn_negotiated for p in upstream if p.requests] == ["h3"]  # reached over HTTP/3
+    (c,) = [r for r in proxy.rows() if r.protocol == "https"]
+    assert (c.method, c.path, c.query_keys, c.status) == ("GET", "/v3/collect", ("gaid",), 200)
+    assert (c.tls, c.http_version, c.alpn, c.tls_version) == ("intercepted", "HTTP/3", "h3", "QUICv1")
+    assert (c.sni, c.ip, c.port, c.source) == (SNI, lab.server_ip, 443, "live")
+    assert c.client and c.client.startswith("10.0.0.1:")  # the tunnel's inside address
+    assert c.ts >= t0 - 1
 
 
 # --------------------------------------------------------------------------------------------

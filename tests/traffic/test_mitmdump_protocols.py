@@ -356,7 +356,7 @@ def _h3_protocol(client: bool) -> type:
     return H3Protocol
 
 
-async def h3_server(cert: Path, key: Path, port: int) -> tuple[Any, list[Any]]:
+async def h3_server(cert: Path, key: Path, port: int, host: str = "127.0.0.1") -> tuple[Any, list[Any]]:
     from aioquic.asyncio import serve
     from aioquic.h3.connection import H3_ALPN
     from aioquic.quic.configuration import QuicConfiguration
@@ -371,7 +371,7 @@ async def h3_server(cert: Path, key: Path, port: int) -> tuple[Any, list[Any]]:
         protocols.append(p)
         return p
 
-    server = await serve("127.0.0.1", port, configuration=config, create_protocol=create)
+    server = await serve(host, port, configuration=config, create_protocol=create)
     return server, protocols
 
 
