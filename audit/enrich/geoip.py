@@ -30,7 +30,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -371,10 +371,13 @@ class Enricher:
             for p in mmdb_paths:
                 self.mmdbs.append(MmdbGeoIp(p))
                 self._owned.append(self.mmdbs[-1])
-            self.asn_table = _asn_table(asn_table)
+            from audit.enrich.asntable import AsnTableGeoIp, open_default_table
+            from audit.enrich.locationdb import LocationDbGeoIp, open_default_location_db
+
+            self.asn_table = _backend(asn_table, open_default_table, AsnTableGeoIp)
             if self.asn_table is not None and not isinstance(asn_table, GeoIpBackend):
                 self._owned.append(self.asn_table)
-            self.location_db = _location_db(location_db)
+            self.location_db = _backend(location_db, open_default_location_db, LocationDbGeoIp)
             if self.location_db is not None and not isinstance(location_db, GeoIpBackend):
                 self._owned.append(self.location_db)
         except ConfigError:
@@ -510,25 +513,17 @@ def _join_labels(location: GeoIpBackend | None, network: GeoIpBackend | None) ->
     return labels[0] if len(labels) == 1 or labels[0] == labels[1] else " + ".join(labels)
 
 
-def _asn_table(spec: bool | str | os.PathLike[str] | GeoIpBackend) -> GeoIpBackend | None:
+def _backend(
+    spec: bool | str | os.PathLike[str] | GeoIpBackend,
+    default: Callable[[], GeoIpBackend | None],
+    open_file: Callable[[str | os.PathLike[str]], GeoIpBackend],
+) -> GeoIpBackend | None:
+    """A network source from an :class:`Enricher` argument: a backend as it is, True the default one
+    (None if there is none), False or "" none, a path that file."""
     if isinstance(spec, GeoIpBackend):
         return spec
-    from audit.enrich.asntable import AsnTableGeoIp, open_default_table
-
     if spec is True:
-        return open_default_table()
+        return default()
     if spec is False or spec == "":
         return None
-    return AsnTableGeoIp(spec)
-
-
-def _location_db(spec: bool | str | os.PathLike[str] | GeoIpBackend) -> GeoIpBackend | None:
-    if isinstance(spec, GeoIpBackend):
-        return spec
-    from audit.enrich.locationdb import LocationDbGeoIp, open_default_location_db
-
-    if spec is True:
-        return open_default_location_db()
-    if spec is False or spec == "":
-        return None
-    return LocationDbGeoIp(spec)
+    return open_file(spec)
