@@ -667,6 +667,12 @@ def geoip_info_cmd(mmdb: tuple[str, ...], as_json: bool) -> None:
         return
     table_rows = [{**r, "facts": ", ".join(r["facts"])} for r in rows]
     click.echo(render_table(table_rows, ("role", "database", "facts", "path"), max_width=200))
+    if not any("asn" in r["facts"] for r in rows):
+        click.echo(
+            "note: no database in use gives AS numbers (only organisation names); install Debian's "
+            "libloc-database, run `audit geoip import FILE...`, or pass an ASN .mmdb (docs/destinations.md)",
+            err=True,
+        )
 
 
 @geoip_group.command("lookup")

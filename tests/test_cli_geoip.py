@@ -322,3 +322,12 @@ def test_fallback_answers_are_not_called_earlier_ones(location_db: Path) -> None
     s.cache_ip_info([IpInfo("9.9.9.9", "public", "CH", database="Old DB (2020-01-01)", database_date="2020-01-01")])
     r = collect_report(s, enricher=enricher, generated_at=0)
     assert [d["name"] for d in r.databases if "earlier" in d["role"]] == ["Old DB (2020-01-01)"]
+
+
+def test_info_says_when_no_database_gives_as_numbers(home: Path, location_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = CliRunner().invoke(main, ["geoip", "info"])
+    assert r.exit_code == 0 and "no database in use gives AS numbers" not in r.stderr
+    monkeypatch.setenv("AUDIT_LOCATION_DB", "off")
+    r = CliRunner().invoke(main, ["geoip", "info"])
+    assert r.exit_code == 0 and "no database in use gives AS numbers" in r.stderr and "libloc-database" in r.stderr
+    assert "location.db" not in r.stdout
