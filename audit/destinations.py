@@ -147,17 +147,15 @@ def _aggregate(store: Store, app: str | None) -> list[_Row]:
 
 
 def _ip_infos(store: Store, ips: Iterable[str], enricher: Enricher) -> dict[str, IpInfo]:
-    """IpInfo per IP, from the case file's cache when it was made with the same database(s)."""
+    """IpInfo per IP, from the case file's cache when it was made with the same databases, in the
+    same order (:attr:`Enricher.setup`)."""
     cached = store.cached_ip_info()
     out: dict[str, IpInfo] = {}
     fresh: list[IpInfo] = []
-    label = enricher.label
+    setup = getattr(enricher, "setup", None)
     for ip in ips:
         c = cached.get(ip)
-        if c is not None and (
-            c.scope != "public"
-            or (c.database is not None and c.database == label and c.flags_database == enricher.flags_label)
-        ):
+        if c is not None and (c.scope != "public" or (c.setup is not None and c.setup == setup)):
             out[ip] = c
             continue
         info = enricher.ip_info(ip)

@@ -315,7 +315,11 @@ class IpInfo:
     ``anonymous-proxy``, ``satellite-provider``, ``drop`` (listed as hostile, e.g. Spamhaus DROP)."""
     flags_database: str | None = None
     """The location database consulted for ``network_flags`` (None: none was in use), whichever
-    database answered the AS: a cached answer is reused only if the same one is in use now."""
+    database answered the AS."""
+    setup: str | None = None
+    """Every database in use when the answer was made, in order of preference
+    (:attr:`audit.enrich.geoip.Enricher.setup`): a cached answer is reused only under the same setup,
+    where it is the answer a lookup would give."""
 
     @property
     def evidence(self) -> str | None:

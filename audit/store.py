@@ -131,10 +131,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS requests_pending ON requests(connection_id) WHERE pending = 1;
     """,
     # 4: network flags of a server IP (anycast …) from the IPFire location database, comma-separated,
-    #    and the label of the location database consulted for them (NULL: none was in use)
+    #    the label of the location database consulted for them (NULL: none was in use), and the
+    #    databases in use when the answer was made (the cache key; NULL before this version)
     """
     ALTER TABLE ip_info ADD COLUMN network_flags TEXT NOT NULL DEFAULT '';
     ALTER TABLE ip_info ADD COLUMN flags_database TEXT;
+    ALTER TABLE ip_info ADD COLUMN setup TEXT;
     """,
 )
 
@@ -461,10 +463,10 @@ class Store:
         with self.conn:
             self.conn.executemany(
                 "INSERT OR REPLACE INTO ip_info(ip, scope, country, city, asn, asn_org, database, database_date,"
-                " network_flags, flags_database) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " network_flags, flags_database, setup) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (i.ip, i.scope, i.country, i.city, i.asn, i.asn_org, i.database, i.database_date,
-                     ",".join(i.network_flags), i.flags_database)
+                     ",".join(i.network_flags), i.flags_database, i.setup)
                     for i in infos
                 ],
             )  # fmt: skip

@@ -331,3 +331,26 @@ def test_info_says_when_no_database_gives_as_numbers(home: Path, location_db: Pa
     r = CliRunner().invoke(main, ["geoip", "info"])
     assert r.exit_code == 0 and "no database in use gives AS numbers" in r.stderr and "libloc-database" in r.stderr
     assert "location.db" not in r.stdout
+
+
+def test_fallback_answers_are_reused_under_the_same_setup(location_db: Path, tmp_path: Path) -> None:
+    """8.8.4.4 is not in the location database: the embedded data answers. Cached with the setup, it
+    is reused by the next command with the same databases, and looked up again under another."""
+    from dataclasses import replace
+
+    from audit.destinations import list_destinations
+    from audit.enrich.geoip import Enricher
+
+    s = Store(tmp_path / "case.sqlite")
+    s.add_connections([Connection(ts=1.0, source="live", protocol="https", tls="intercepted", app="com.x",
+                                  host="a.example", ip="8.8.4.4", port=443)])  # fmt: skip
+    e = Enricher(asn_table=False)
+    (d,) = list_destinations(s, enricher=e)
+    cached = s.cached_ip_info()["8.8.4.4"]
+    assert d.asn is None and cached.setup == e.setup and cached.database != e.label  # a fallback answer
+    s.cache_ip_info([replace(cached, country="XX")])
+    (again,) = list_destinations(s, enricher=Enricher(asn_table=False))
+    assert again.server_country == "XX"  # reused, not looked up
+    (other,) = list_destinations(s, enricher=Enricher(asn_table=False, location_db=False))
+    assert other.server_country == "US"  # another setup: looked up again
+    s.close()

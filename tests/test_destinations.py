@@ -128,7 +128,8 @@ def test_geo_cache_keyed_by_database(store: Store, mmdbs: list[Path], tmp_path: 
     assert cached["142.250.1.1"].country == "DE"
     assert cached["142.250.1.1"].database == "GeoLite2-City (2024-06-18) + GeoLite2-ASN (2024-06-18)"
     # A cached answer from the same databases is used as is ...
-    store.cache_ip_info([IpInfo("142.250.1.1", "public", country="XX", database=cached["142.250.1.1"].database)])
+    store.cache_ip_info([IpInfo("142.250.1.1", "public", country="XX", database=cached["142.250.1.1"].database,
+                                setup=cached["142.250.1.1"].setup)])  # fmt: skip
     again = list_destinations(store, enricher=Enricher(mmdbs, embedded=False), companies=COMPANIES)
     assert next(d for d in again if d.ip == "142.250.1.1").server_country == "XX"
     # ... but other databases look the IP up again.

@@ -402,12 +402,18 @@ class Enricher:
         #: Network sources in order of preference.
         self.networks: tuple[GeoIpBackend, ...] = tuple(net)
         self.network: GeoIpBackend | None = net[0] if net else None
+        parts = [f"location {self.location.label}" if self.location else "no location"]
+        parts += [f"network {n.label}" for n in self.networks]
+        if self.location_db is not None:
+            parts.append(f"flags {self.location_db.label}")
+        #: Every database in use, in order of preference: an answer made under the same setup is
+        #: the answer :meth:`ip_info` gives, so a case file's cached answers are reused only then.
+        self.setup = "; ".join(parts)
         self._cached = functools.lru_cache(maxsize=cache_size)(self._ip_info)
 
     @property
     def label(self) -> str | None:
-        """The preferred databases, ``location + network`` when they differ. A cached answer whose
-        ``database`` is not this label was made with other data (or fell back) and is looked up again."""
+        """The preferred databases, ``location + network`` when they differ."""
         return _join_labels(self.location, self.network)
 
     @property
@@ -474,6 +480,7 @@ class Enricher:
             database_date=self.date,
             network_flags=flagged.flags,
             flags_database=self.flags_label,
+            setup=self.setup,
         )
 
     def describe(self) -> list[dict[str, Any]]:
