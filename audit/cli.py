@@ -422,12 +422,18 @@ def run_cmd(
               help="Deny a country (ISO code): as server location AND as company home country; repeatable.")  # fmt: skip
 @click.option("--deny-company", "deny_companies", multiple=True, metavar="NAME", help="Deny a company (and its subsidiaries' hosts); repeatable.")
 @click.option("--deny-data", "deny_data", multiple=True, metavar="TYPE", help="Deny sending a data type (imei, android_id …); repeatable.")
+@click.option("--deny-asn", "deny_asns", multiple=True, metavar="ASN",
+              help="Deny servers on a network (AS number, 45090 or AS45090); repeatable.")  # fmt: skip
+@click.option("--deny-network-flag", "deny_flags", multiple=True, metavar="FLAG",
+              type=click.Choice(["anycast", "anonymous-proxy", "satellite-provider", "drop"], case_sensitive=False),
+              help="Deny servers on networks the IPFire location database flags (drop: hostile); repeatable.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="JSON output (docs/report.md).")
 @_mmdb_option
 @translate_errors
 def check_cmd(
     db: str, app: str | None, deny_countries: tuple[str, ...], deny_companies: tuple[str, ...],
-    deny_data: tuple[str, ...], as_json: bool, mmdb: tuple[str, ...],
+    deny_data: tuple[str, ...], deny_asns: tuple[str, ...], deny_flags: tuple[str, ...], as_json: bool,
+    mmdb: tuple[str, ...],
 ) -> None:  # fmt: skip
     """Check a case against a deny-list policy, for CI pipelines.
 
@@ -438,14 +444,17 @@ def check_cmd(
     \b
     Example:
       audit check --db case.sqlite --deny-country CN --deny-company Tencent --deny-data imei
+      audit check --db case.sqlite --deny-asn AS4134 --deny-network-flag drop
     """
     from audit.destinations import enricher_for
     from audit.policy import check, make_policy
     from audit.store import Store
 
-    policy = make_policy(deny_countries, deny_companies, deny_data)
+    policy = make_policy(deny_countries, deny_companies, deny_data, deny_asns, deny_flags)
     if policy.empty:
-        raise click.UsageError("give at least one --deny-country, --deny-company or --deny-data")
+        raise click.UsageError(
+            "give at least one --deny-country, --deny-company, --deny-data, --deny-asn or --deny-network-flag"
+        )
     _require_case(db)
     with Store(db) as store:
         violations = check(store, policy, app, enricher=enricher_for(store, mmdb))

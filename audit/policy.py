@@ -1,6 +1,7 @@
 """``audit check``: a deny-list policy for CI pipelines (see docs/report.md, "audit check").
 
-A policy denies server countries / company home countries, companies and personal-data types.
+A policy denies server countries / company home countries, companies, personal-data types, networks
+(AS numbers) and network flags (``drop``: hostile networks, ``anonymous-proxy`` …).
 Each violation names the rule, the fact that matched (server country and company home country
 are separate facts, never merged) and its evidence: host, IP, port, flows. Observed traffic gives
 ``observed`` violations; SDKs found in the code give ``static`` ones (the SDK's owner and its home
@@ -26,16 +27,29 @@ class Policy:
     deny_companies: tuple[str, ...] = ()
     deny_data: frozenset[str] = frozenset()
     """Data types (``imei``, ``custom:loyalty_id`` …), lower case."""
+    deny_asns: frozenset[int] = frozenset()
+    """AS numbers of the network announcing the server IP."""
+    deny_flags: frozenset[str] = frozenset()
+    """Network flags (:data:`NETWORK_FLAGS`)."""
 
     @property
     def empty(self) -> bool:
-        return not (self.deny_countries or self.deny_companies or self.deny_data)
+        return not (self.deny_countries or self.deny_companies or self.deny_data or self.deny_asns or self.deny_flags)
+
+
+#: The network flags a policy can deny (``IpInfo.network_flags``, from the IPFire location database).
+NETWORK_FLAGS = ("anycast", "anonymous-proxy", "satellite-provider", "drop")
 
 
 def make_policy(
-    deny_countries: Iterable[str] = (), deny_companies: Iterable[str] = (), deny_data: Iterable[str] = ()
+    deny_countries: Iterable[str] = (),
+    deny_companies: Iterable[str] = (),
+    deny_data: Iterable[str] = (),
+    deny_asns: Iterable[str | int] = (),
+    deny_flags: Iterable[str] = (),
 ) -> Policy:
-    """Validate and normalise the deny lists (ConfigError names the bad value)."""
+    """Validate and normalise the deny lists (ConfigError names the bad value). AS numbers may be
+    written ``45090`` or ``AS45090``."""
     countries = set()
     for c in deny_countries:
         cc = c.strip().upper()
@@ -44,7 +58,20 @@ def make_policy(
         countries.add(cc)
     companies = tuple(sorted({c.strip() for c in deny_companies if c.strip()}, key=str.casefold))
     data = frozenset(d.strip().lower() for d in deny_data if d.strip())
-    return Policy(frozenset(countries), companies, data)
+    asns = set()
+    for a in deny_asns:
+        text = str(a).strip()
+        digits = text[2:] if text[:2].upper() == "AS" else text
+        if not (digits.isascii() and digits.isdecimal()) or not 0 < int(digits) < 2**32:
+            raise ConfigError(f"--deny-asn {a!r}: expected an AS number such as 45090 or AS45090")
+        asns.add(int(digits))
+    flags = set()
+    for f in deny_flags:
+        flag = f.strip().lower()
+        if flag not in NETWORK_FLAGS:
+            raise ConfigError(f"--deny-network-flag {f!r}: expected one of {', '.join(NETWORK_FLAGS)}")
+        flags.add(flag)
+    return Policy(frozenset(countries), companies, data, frozenset(asns), frozenset(flags))
 
 
 @dataclass(frozen=True)
@@ -52,12 +79,13 @@ class Violation:
     """One policy violation with its evidence."""
 
     rule: str
-    """``deny-country``, ``deny-company`` or ``deny-data``."""
+    """``deny-country``, ``deny-company``, ``deny-data``, ``deny-asn`` or ``deny-network-flag``."""
     value: str
-    """The denied value that matched (``CN``, ``Tencent``, ``imei``)."""
+    """The denied value that matched (``CN``, ``Tencent``, ``imei``, ``AS45090``, ``drop``)."""
     fact: str
     """What matched: ``server_country`` (where the server is), ``company_country`` (home country of
-    the company owning the host), ``company``, ``sdk_owner``, ``sdk_owner_country`` or ``data_type``."""
+    the company owning the host), ``company``, ``sdk_owner``, ``sdk_owner_country``, ``data_type``,
+    ``asn`` (the network announcing the server IP) or ``network_flag``."""
     evidence: str
     """``observed`` (in traffic) or ``static`` (an SDK in the code)."""
     host: str | None = None
@@ -69,6 +97,9 @@ class Violation:
     company_country: str | None = None
     data_types: tuple[str, ...] = ()
     sdk: str | None = None
+    asn: int | None = None
+    asn_org: str | None = None
+    network_flags: tuple[str, ...] = ()
 
     @property
     def message(self) -> str:
@@ -80,6 +111,8 @@ class Violation:
             "sdk_owner": f"SDK {self.sdk} is owned by {self.value}",
             "sdk_owner_country": f"SDK {self.sdk} owner {self.company} is based in {self.value}",
             "data_type": f"received {self.value}",
+            "asn": f"network {self.value}{f' ({self.asn_org})' if self.asn_org else ''}",
+            "network_flag": f"on a network flagged {self.value}",
         }.get(self.fact, self.fact)
         if self.evidence == "static":
             return f"{self.rule} {self.value}: {fact} (static: in the code)"
@@ -90,6 +123,7 @@ class Violation:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["data_types"] = list(self.data_types)
+        d["network_flags"] = list(self.network_flags)
         d["message"] = self.message
         return d
 
@@ -130,7 +164,8 @@ def check(
     for d in destinations:
         base = Violation(
             "", "", "", "observed", host=d.host, ip=d.ip, port=d.port, flows=d.flows, server_country=d.server_country,
-            company=d.company, company_country=d.company_country, data_types=d.data_types,
+            company=d.company, company_country=d.company_country, data_types=d.data_types, asn=d.asn,
+            asn_org=d.asn_org, network_flags=d.network_flags,
         )  # fmt: skip
         if d.server_country and d.server_country.upper() in policy.deny_countries:
             out.append(replace(base, rule="deny-country", value=d.server_country.upper(), fact="server_country"))
@@ -143,6 +178,11 @@ def check(
         for t in d.data_types:
             if t.lower() in policy.deny_data:
                 out.append(replace(base, rule="deny-data", value=t, fact="data_type"))
+        if d.asn is not None and d.asn in policy.deny_asns:
+            out.append(replace(base, rule="deny-asn", value=f"AS{d.asn}", fact="asn"))
+        for f in d.network_flags:
+            if f in policy.deny_flags:
+                out.append(replace(base, rule="deny-network-flag", value=f, fact="network_flag"))
 
     seen: set[tuple[str, str, str]] = set()
     for _, result in store.scans(app):

@@ -74,3 +74,81 @@ def test_bad_country_code(bad: str) -> None:
 
 def test_empty_policy() -> None:
     assert Policy().empty and not make_policy(deny_data=("imei",)).empty
+
+
+@pytest.fixture
+def network_case(tmp_path: object) -> tuple[Store, Enricher]:
+    from pathlib import Path
+
+    from audit.models import Connection
+    from tests.enrich import locdb
+
+    db = locdb.write(
+        Path(str(tmp_path)) / "location.db",
+        [locdb.Net("203.205.0.0/16", "CN", 45090), locdb.Net("5.188.10.0/24", "RU", 64666, 8)],
+        {45090: "Example Tencent Net", 64666: "Example Bulletproof Host"},
+    )
+    s = Store(":memory:")
+    s.add_connections([
+        Connection(ts=1.0, source="live", protocol="https", tls="intercepted", app="com.x", host="a.example",
+                   ip="203.205.1.1", port=443),
+        Connection(ts=2.0, source="live", protocol="https", tls="intercepted", app="com.x", host="c2.example",
+                   ip="5.188.10.7", port=8443),
+    ])  # fmt: skip
+    return s, Enricher(asn_table=False, location_db=db)
+
+
+def test_deny_asn_and_network_flag(network_case: tuple[Store, Enricher]) -> None:
+    store, enricher = network_case
+    vs = check(store, make_policy(deny_asns=("AS45090", "64666"), deny_flags=("DROP",)), enricher=enricher,
+               companies=COMPANIES)  # fmt: skip
+    got = [(v.rule, v.value, v.fact, v.host) for v in vs]
+    assert got == [
+        ("deny-asn", "AS45090", "asn", "a.example"),
+        ("deny-asn", "AS64666", "asn", "c2.example"),
+        ("deny-network-flag", "drop", "network_flag", "c2.example"),
+    ]
+    assert vs[0].message == "deny-asn AS45090: a.example [203.205.1.1:443] network AS45090 (Example Tencent Net) (1 flows)"
+    assert vs[2].message == "deny-network-flag drop: c2.example [5.188.10.7:8443] on a network flagged drop (1 flows)"
+    d = vs[2].to_dict()
+    assert (d["asn"], d["asn_org"], d["network_flags"]) == (64666, "Example Bulletproof Host", ["drop"])
+    assert check(store, make_policy(deny_asns=("4134",), deny_flags=("anycast",)), enricher=enricher,
+                 companies=COMPANIES) == []  # fmt: skip
+
+
+@pytest.mark.parametrize("bad", ["ASX", "AS", "-1", "0", "4294967296", "AS١٢", "12.5"])
+def test_bad_asn(bad: str) -> None:
+    with pytest.raises(ConfigError, match="--deny-asn .*AS number"):
+        make_policy(deny_asns=(bad,))
+
+
+def test_bad_flag() -> None:
+    with pytest.raises(ConfigError, match="--deny-network-flag 'evil': expected one of anycast"):
+        make_policy(deny_flags=("evil",))
+    assert not make_policy(deny_flags=("drop",)).empty and not make_policy(deny_asns=(1,)).empty
+
+
+def test_cli_check_network_rules(network_case: tuple[Store, Enricher], tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from audit.cli import main
+
+    store, enricher = network_case
+    case = Path(str(tmp_path)) / "case.sqlite"
+    with Store(case) as s:
+        s.add_connections(c for _, c in store.connections())
+    assert enricher.location_db is not None
+    monkeypatch.setenv("AUDIT_LOCATION_DB", enricher.location_db.path)
+    r = CliRunner().invoke(main, ["check", "--db", str(case), "--deny-network-flag", "drop", "--json"])
+    assert r.exit_code == 3, r.output
+    out = json.loads(r.stdout)
+    assert out["count"] == 1 and out["violations"][0]["host"] == "c2.example"
+    r = CliRunner().invoke(main, ["check", "--db", str(case), "--deny-asn", "AS45090"])
+    assert r.exit_code == 3 and "deny-asn AS45090: a.example" in r.stdout
+    r = CliRunner().invoke(main, ["check", "--db", str(case), "--deny-asn", "ASX"])
+    assert r.exit_code != 0 and r.stderr.strip().count("\n") == 0 and "--deny-asn 'ASX'" in r.stderr
+    r = CliRunner().invoke(main, ["check", "--db", str(case), "--deny-network-flag", "evil"])
+    assert r.exit_code == 2  # click rejects the choice
