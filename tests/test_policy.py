@@ -1,4 +1,4 @@
-"""audit check: deny lists over server country, company home country, company and data type."""
+"""audit check: deny lists over server country, company home country, company, data type, AS number and network flag."""
 
 from __future__ import annotations
 
