@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from audit.static.transport import TransportSecurity
+
 # --------------------------------------------------------------------------------------------
 # Static side
 # --------------------------------------------------------------------------------------------
@@ -137,6 +139,8 @@ class ScanResult:
     data_access: tuple[DataAccess, ...] = ()
     errors: tuple[str, ...] = ()
     """Non-fatal problems: parts of the archive that could not be read (partial results)."""
+    transport: TransportSecurity = field(default_factory=TransportSecurity)
+    """Certificate pinning, cleartext traffic and trusted CAs the app declares."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -146,6 +150,7 @@ class ScanResult:
             "permissions": list(self.permissions),
             "data_access": [d.to_dict() for d in self.data_access],
             "errors": list(self.errors),
+            "transport_security": self.transport.to_dict(),
         }
 
     @classmethod
@@ -183,6 +188,7 @@ class ScanResult:
                 for x in d.get("data_access", ())
             ),
             errors=tuple(d.get("errors", ())),
+            transport=TransportSecurity.from_dict(d.get("transport_security")),
         )
 
 

@@ -25,6 +25,14 @@ class Manifest:
     """(name, value) of every ``<meta-data android:value="…">`` with a literal value."""
     split: str | None = None
     """``split`` attribute of a split APK (None for the base APK)."""
+    target_sdk: int | None = None
+    """``<uses-sdk android:targetSdkVersion>`` (None when absent or not a number)."""
+    uses_cleartext_traffic: bool | None = None
+    """``<application android:usesCleartextTraffic>``; None when not set."""
+    network_security_config: bool = False
+    """``<application android:networkSecurityConfig>`` is set."""
+    debuggable: bool = False
+    """``<application android:debuggable="true">``."""
 
 
 def parse_manifest(data: bytes, proto: bool = False) -> Manifest:
@@ -45,8 +53,15 @@ def manifest_from_elements(elements: list[XmlElement]) -> Manifest:
     root = elements[0].attrs
     permissions: dict[str, None] = {}  # ordered and unique; a list's "not in" was quadratic in their number
     meta: list[tuple[str, str]] = []
+    app: dict[str, str] = {}
+    target: int | None = None
     for e in elements[1:]:
-        if e.name in _PERMISSION_TAGS:
+        if e.name == "application" and not app:
+            app = e.attrs
+        elif e.name == "uses-sdk" and target is None:
+            value = e.attrs.get("targetSdkVersion", "").strip()
+            target = int(value) if value.isascii() and value.isdecimal() and len(value) < 6 else None
+        elif e.name in _PERMISSION_TAGS:
             name = e.attrs.get("name", "")
             if name:
                 permissions[name] = None
@@ -61,4 +76,8 @@ def manifest_from_elements(elements: list[XmlElement]) -> Manifest:
         permissions=tuple(permissions),
         meta_data=tuple(meta),
         split=root.get("split") or None,
+        target_sdk=target,
+        uses_cleartext_traffic={"true": True, "false": False}.get(app.get("usesCleartextTraffic", "").lower()),
+        network_security_config=bool(app.get("networkSecurityConfig")),
+        debuggable=app.get("debuggable", "").lower() == "true",
     )

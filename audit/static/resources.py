@@ -186,6 +186,9 @@ ATTR_IDS = {
     0x0101020C: "minSdkVersion",
     0x01010270: "targetSdkVersion",
     0x01010001: "label",
+    0x0101000F: "debuggable",
+    0x010104EC: "usesCleartextTraffic",
+    0x01010527: "networkSecurityConfig",
 }
 
 

@@ -52,6 +52,8 @@ from audit.static.resources import (
     xml_strings,
 )
 from audit.static.signatures import SignatureDb, load_signatures
+from audit.static.transport import NetworkSecurityConfig, parse_network_security_config, pin_indices
+from audit.static.transport import merge as merge_transport
 
 __all__ = ["BUNDLE_FORMATS", "FORMATS", "scan_path", "sniff_format"]
 
@@ -163,6 +165,9 @@ class _Scan:
         self.manifests: list[Manifest] = []
         self.errors: list[str] = []
         self.overflow = False
+        self.security_configs: list[NetworkSecurityConfig] = []
+        #: pin string -> (DEX files, classes loading it)
+        self.code_pins: dict[str, tuple[set[str], set[str]]] = {}
 
     # -- collecting ----------------------------------------------------------------------
 
@@ -205,14 +210,24 @@ class _Scan:
             parts.append(s)
             pos += len(s) + 1
         hits = [(wanted[bisect.bisect_right(offsets, c.start) - 1], c) for c in self.extractor.find("\n".join(parts))]
-        refs = dex.string_references({i for i, _ in hits}) if hits else {}
+        pins = pin_indices(strings)
+        referenced = {i for i, _ in hits} | set(pins)
+        refs = dex.string_references(referenced) if referenced else {}
         source = Source("dex", file)
         for idx, c in hits:
             self._add(c, source, refs.get(idx, ()))
+        for idx in pins:
+            files, classes = self.code_pins.setdefault(strings[idx], (set(), set()))
+            files.add(file)
+            classes.update(refs.get(idx, ()))
         self.dex_classes.append((file, names))
 
     def add_xml(self, elements: list[XmlElement], file: str) -> None:
-        """A compiled XML resource: network_security_config domains, or every string in it."""
+        """A compiled XML resource: a network_security_config (its settings, and its domains as
+        endpoints), or every string in it."""
+        config = parse_network_security_config(elements, file)
+        if config is not None:
+            self.security_configs.append(config)
         domains = network_security_domains(elements)
         if domains:
             source = Source("network_security_config", file)
@@ -291,8 +306,13 @@ class _Scan:
                 kind, AuditError
             )(message)
         else:
-            _, found, dex_classes, manifests, theirs, read_total, notes = answer
+            _, found, dex_classes, manifests, theirs, read_total, notes, configs, code_pins = answer
             self.dex_classes.extend(dex_classes)
+            self.security_configs.extend(configs)
+            for pin, (files, classes) in code_pins.items():
+                mine_files, mine_classes = self.code_pins.setdefault(pin, (set(), set()))
+                mine_files |= files
+                mine_classes |= classes
             for value, f in found.items():
                 mine_f = self.found.get(value)
                 if mine_f is None:
@@ -468,6 +488,14 @@ class _Scan:
             )
         endpoints.sort(key=lambda e: e.value)
         permissions = sorted({p for m in self.manifests for p in m.permissions})
+        base = _app_manifest(self.manifests)
+        pins = {p: (files, {_encodable(c) for c in classes}) for p, (files, classes) in self.code_pins.items()}
+        transport = merge_transport(
+            self.security_configs, pins, all_classes,
+            manifest_config=bool(base and base.network_security_config),
+            uses_cleartext_traffic=base.uses_cleartext_traffic if base else None,
+            debuggable=bool(base and base.debuggable), target_sdk=base.target_sdk if base else None,
+        )  # fmt: skip
         return ScanResult(
             app=app,
             endpoints=tuple(endpoints),
@@ -475,6 +503,7 @@ class _Scan:
             permissions=tuple(permissions),
             data_access=data_access(permissions),
             errors=tuple(dict.fromkeys(self.errors)),
+            transport=transport,
         )
 
     def _is_app_class(self, name: str, package: str | None) -> bool:
@@ -572,10 +601,11 @@ def _child_scan(
         scan.errors = []
         # Only the child's own findings go back: the parent has everything found before the fork.
         scan.found, scan.dex_classes, scan.manifests = {}, [], []
+        scan.security_configs, scan.code_pins = [], {}
         tagged = scan._scan_entries(archive, entries, prefix, share)
         answer: tuple[object, ...] = (
             "ok", scan.found, scan.dex_classes, scan.manifests, tagged, archive._read_total - start_total,
-            archive.notes,
+            archive.notes, scan.security_configs, scan.code_pins,
         )  # fmt: skip
     except AuditError as e:
         answer = ("error", type(e).__name__, str(e))
