@@ -45,12 +45,22 @@ def test_json_is_the_default_when_piped(runner: CliRunner) -> None:
 def test_json_schema_keys(runner: CliRunner) -> None:
     """docs/scan-json.md lists exactly these keys."""
     d = json.loads(runner.invoke(main, ["scan", MESSENGER, "--json"]).stdout)
-    assert set(d) == {"app", "endpoints", "sdks", "permissions", "data_access", "errors"}
+    assert set(d) == {"app", "endpoints", "sdks", "permissions", "data_access", "errors", "transport_security"}
     assert set(d["app"]) == {"package", "version_name", "version_code", "sha256", "file", "format"}
     assert set(d["endpoints"][0]) == {"value", "host", "domain", "kind", "placeholder", "sources", "classes", "sdk"}
     assert set(d["endpoints"][0]["sources"][0]) == {"kind", "file"}
     assert set(d["sdks"][0]) == {"id", "name", "owner", "owner_country", "category", "evidence", "class_count"}
     assert set(d["data_access"][0]) == {"type", "permissions"}
+    t = d["transport_security"]
+    assert set(t) == {
+        "config_files", "manifest_config", "uses_cleartext_traffic", "debuggable", "target_sdk", "base_cleartext",
+        "base_trust_anchors", "debug_trust_anchors", "domains", "code_pins", "pinning_libraries", "cleartext_default",
+        "user_cas_trusted",
+    }  # fmt: skip
+    assert set(t["domains"][0]) == {
+        "domain", "include_subdomains", "cleartext", "pins", "pin_expiration", "trust_anchors", "file",
+    }  # fmt: skip
+    assert set(t["code_pins"][0]) == {"pin", "files", "classes"}
 
 
 def test_several_inputs_and_a_bad_one(runner: CliRunner) -> None:
@@ -101,7 +111,7 @@ def test_csv_one_row_per_endpoint(runner: CliRunner) -> None:
     assert r.exit_code == 0, r.output
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
     assert tuple(rows[0]) == SCAN_CSV_COLUMNS
-    assert len(rows) == 30 + 5
+    assert len(rows) == 31 + 5
     both = next(x for x in rows if x["value"] == "https://api.multidex-example.com/v1/")
     assert both["files"] == "classes.dex;classes3.dex"
     assert both["package"] == "com.example.multidex" and both["placeholder"] == "no"
@@ -144,7 +154,7 @@ def test_db_stores_each_scan(runner: CliRunner, tmp_path: Path) -> None:
     with Store(db) as store:
         scans = store.scans()
     assert [label for label, _ in scans] == ["com.example.messenger", "com.example.multidex"]
-    assert len(scans[0][1].endpoints) == 30
+    assert len(scans[0][1].endpoints) == 31
 
 
 def test_no_db_written_without_the_option(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

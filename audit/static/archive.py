@@ -74,6 +74,8 @@ class Archive:
     notes: list[str] = field(default_factory=list)
     _read_total: int = 0
     _infos: list[zipfile.ZipInfo] | None = None
+    cut: frozenset[str] = frozenset()
+    """Entries of a recovered archive whose data runs past its end: reading them is a note."""
 
     @classmethod
     def open(
@@ -82,6 +84,7 @@ class Archive:
         """Open a path or in-memory bytes; raises :class:`ArchiveError` if it is not a readable zip."""
         limits = limits or Limits()
         notes: list[str] = []
+        cut: frozenset[str] = frozenset()
         try:
             if isinstance(source, bytes):
                 size = len(source)
@@ -100,7 +103,7 @@ class Archive:
             recovered = _recover(source, size, limits)
             if recovered is None:
                 raise ArchiveError(f"{where}truncated or corrupt zip archive (no readable central directory)") from e
-            zf, count = recovered
+            zf, count, cut = recovered
             if isinstance(e, UnicodeDecodeError):
                 notes.append(
                     f"{prefix}central directory has an entry name flagged UTF-8 that is not:"
@@ -111,7 +114,7 @@ class Archive:
                     f"{prefix}truncated or corrupt zip archive (no readable central directory):"
                     f" {count} entries recovered from local headers, the rest is lost"
                 )
-        archive = cls(label, zf, prefix, limits, size, notes)
+        archive = cls(label, zf, prefix, limits, size, notes, cut=cut)
         if len(zf.infolist()) > limits.entries:
             zf.close()
             raise ArchiveError(f"{label}: {len(zf.infolist())} entries, more than the {limits.entries} allowed")
@@ -158,6 +161,8 @@ class Archive:
         Raises :class:`ArchiveError` for a zip bomb (fatal for the whole archive) and :class:`EntryError`
         for an entry that cannot be read (corrupt data, unsupported method): a note, not fatal."""
         limit = self.limits.entry if limit is None else limit
+        if info.filename in self.cut:  # its bytes would run into the synthetic central directory
+            raise EntryError(f"{self.prefix}{info.filename}: cannot be read (data cut off)")
         # Android ignores the "encrypted" flag bit; packers set it to make zip tools refuse the APK.
         info.flag_bits &= ~0x1
         declared = max(1, min(info.compress_size, self.size))
@@ -207,12 +212,15 @@ def _consumed(f: object, declared: int) -> int:
     return max(1, declared - left - len(tail))
 
 
-def _recover(source: str | os.PathLike[str] | bytes, size: int, limits: Limits) -> tuple[zipfile.ZipFile, int] | None:
+def _recover(
+    source: str | os.PathLike[str] | bytes, size: int, limits: Limits
+) -> tuple[zipfile.ZipFile, int, frozenset[str]] | None:
     """Rebuild a central directory from the local file headers of a truncated or damaged zip.
 
     A cut-off download or a partly overwritten APK still holds whole entries before the damage; with a
     synthetic central directory appended, zipfile reads them with every limit still enforced. Entries
-    whose data runs past the end are kept with their declared size and fail to read later (a note)."""
+    whose data runs past the end are kept with their declared size and named in the returned set: reading
+    them is a note (``data cut off``)."""
     if size > RECOVER_MAX:
         return None
     if isinstance(source, bytes):
@@ -222,6 +230,7 @@ def _recover(source: str | os.PathLike[str] | bytes, size: int, limits: Limits) 
             data = f.read(size)  # not read(RECOVER_MAX): that allocates the whole buffer up front
     central = bytearray()
     count = 0
+    cut: set[str] = set()
     pos = data.find(b"PK\x03\x04")
     while 0 <= pos and pos + _LOCAL.size <= len(data) and count < limits.entries:
         # the "version needed" is not copied: Android ignores it, zipfile refuses anything above 6.3
@@ -251,13 +260,15 @@ def _recover(source: str | os.PathLike[str] | bytes, size: int, limits: Limits) 
         )  # fmt: skip
         central += name
         count += 1
+        if start + csize > len(data):
+            cut.add(name.decode("utf-8" if flags & 0x800 else "cp437"))
         pos = nxt
     if not count:
         return None
     cd_offset = len(data)
     eocd = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, count, count, len(central), cd_offset, 0)
     try:
-        return zipfile.ZipFile(io.BytesIO(bytes(data) + bytes(central) + eocd)), count
+        return zipfile.ZipFile(io.BytesIO(bytes(data) + bytes(central) + eocd)), count, frozenset(cut)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, NotImplementedError):
         return None
 
