@@ -41,8 +41,11 @@ PINNING_CLASSES = {
     "com.datatheorem.android.trustkit.TrustKit": "TrustKit",
 }
 
-#: Most entries kept of each kind, against hostile inputs (a real config holds a handful).
-MAX_RULES = 10_000
+#: Most domains (and domain-configs, and pins found in the code) kept, against hostile inputs: a real
+#: config holds a handful. Pins are repeated on every domain they apply to in the output, so a pin-set
+#: keeps at most :data:`MAX_PINS`.
+MAX_RULES = 1_000
+MAX_PINS = 64
 
 
 @dataclass(frozen=True)
@@ -225,7 +228,7 @@ def parse_network_security_config(elements: Sequence[XmlElement], file: str) -> 
                 owner["domains"].append((text[:253], _bool(e.attrs.get("includeSubdomains")) is True))
         elif e.name == "pin-set" and owner is not None:
             owner["expiration"] = (e.attrs.get("expiration") or "").strip()[:32] or None
-        elif e.name == "pin" and owner is not None and "pin-set" in names and len(owner["pins"]) < MAX_RULES:
+        elif e.name == "pin" and owner is not None and "pin-set" in names and len(owner["pins"]) < MAX_PINS:
             digest = (e.attrs.get("digest") or "SHA-256").strip().upper().replace("-", "")
             pin = f"{digest.lower()}/{e.text.strip()}"
             if valid_pin(pin):

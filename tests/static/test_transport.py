@@ -1,0 +1,203 @@
+"""Transport security from network security configs, the manifest and pins in the code: the parser on
+hand-made element lists (nesting, inheritance, hostile sizes), the platform defaults, and the
+messenger fixtures (APK, split bundle, app bundle), whose gateway is pinned in both places."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from audit.static.resources import XmlElement
+from audit.static.scanner import scan_path
+from audit.static.signatures import SignatureDb, load_signatures
+from audit.static.transport import (
+    MAX_PINS,
+    MAX_RULES,
+    TransportSecurity,
+    merge,
+    parse_network_security_config,
+    pin_indices,
+    valid_pin,
+)
+
+APKS = Path(__file__).resolve().parents[1] / "fixtures" / "apks"
+
+
+def pin(seed: str, algo: str = "sha256") -> str:
+    digest = hashlib.sha256(seed.encode()).digest() if algo == "sha256" else hashlib.sha1(seed.encode()).digest()
+    return f"{algo}/{base64.b64encode(digest).decode()}"
+
+
+def X(name: str, depth: int, text: str = "", **attrs: str) -> XmlElement:  # noqa: N802 - reads like markup
+    return XmlElement(name, attrs, text, depth)
+
+
+P1, P2, P3 = pin("a"), pin("b"), pin("c")
+
+CONFIG = [
+    X("network-security-config", 0),
+    X("base-config", 1, cleartextTrafficPermitted="false"),
+    X("trust-anchors", 2),
+    X("certificates", 3, src="system"),
+    X("certificates", 3, src="user"),
+    X("domain-config", 1, cleartextTrafficPermitted="true"),
+    X("domain", 2, "example.com", includeSubdomains="true"),
+    X("pin-set", 2, expiration="2027-01-01"),
+    X("pin", 3, P1.split("/", 1)[1], digest="SHA-256"),
+    X("pin", 3, "not base64!", digest="SHA-256"),
+    X("pin", 3, P2.split("/", 1)[1]),  # digest defaults to SHA-256
+    X("trust-anchors", 2),
+    X("certificates", 3, src="@0x7f0b0001"),
+    # nested: inherits cleartext, pins and anchors unless it sets its own
+    X("domain-config", 2),
+    X("domain", 3, "api.example.com", includeSubdomains="false"),
+    X("domain-config", 2, cleartextTrafficPermitted="false"),
+    X("domain", 3, "secure.example.com"),
+    X("pin-set", 3),
+    X("pin", 4, P3.split("/", 1)[1], digest="SHA-256"),
+    X("domain-config", 1),
+    X("domain", 2, "unpinned.example.org"),
+    X("debug-overrides", 1),
+    X("trust-anchors", 2),
+    X("certificates", 3, src="user"),
+]
+
+
+def test_parse_config() -> None:
+    c = parse_network_security_config(CONFIG, "res/xml/nsc.xml")
+    assert c is not None
+    assert (c.base_cleartext, c.base_trust_anchors, c.debug_trust_anchors) == (False, ("system", "user"), ("user",))
+    rules = {d.domain: d for d in c.domains}
+    top = rules["example.com"]
+    assert (top.include_subdomains, top.cleartext, top.pins, top.pin_expiration) == (True, True, (P1, P2), "2027-01-01")
+    assert top.trust_anchors == ("@0x7f0b0001",) and top.file == "res/xml/nsc.xml"
+    nested = rules["api.example.com"]
+    assert (nested.include_subdomains, nested.cleartext, nested.pins, nested.trust_anchors) == (
+        False, True, (P1, P2), ("@0x7f0b0001",),
+    )  # fmt: skip
+    own = rules["secure.example.com"]
+    assert (own.cleartext, own.pins, own.pin_expiration) == (False, (P3,), None)
+    plain = rules["unpinned.example.org"]
+    assert (plain.cleartext, plain.pins, plain.trust_anchors) == (None, (), ())
+
+
+def test_not_a_config() -> None:
+    assert parse_network_security_config([X("resources", 0)], "res/xml/x.xml") is None
+    assert parse_network_security_config([], "res/xml/x.xml") is None
+
+
+def test_rule_matching_and_most_specific_pin_rule() -> None:
+    c = parse_network_security_config(CONFIG, "f")
+    assert c is not None
+    t = TransportSecurity(domains=c.domains)
+    assert t.pin_rule("www.example.com") is not None and t.pin_rule("www.example.com").domain == "example.com"  # type: ignore[union-attr]
+    assert t.pin_rule("SECURE.example.com.").domain == "secure.example.com"  # type: ignore[union-attr]
+    assert t.pin_rule("example.org") is None and t.pin_rule("unpinned.example.org") is None
+    assert t.pin_rule("notexample.com") is None
+
+
+def test_hostile_config_is_bounded() -> None:
+    many = [X("network-security-config", 0), X("domain-config", 1)]
+    many += [X("domain", 2, f"h{i}.example") for i in range(MAX_RULES + 50)]
+    many += [X("pin-set", 2)] + [X("pin", 3, pin(str(i)).split("/", 1)[1]) for i in range(MAX_RULES + 50)]
+    deep = [X("network-security-config", 0)]
+    deep += [X("domain-config", 1 + i) for i in range(500)] + [X("domain", 501, "deep.example")]
+    c = parse_network_security_config(many, "f")
+    assert c is not None and len(c.domains) == MAX_RULES and len(c.domains[0].pins) == MAX_PINS
+    d = parse_network_security_config(deep, "f")
+    assert d is not None and [r.domain for r in d.domains] == ["deep.example"]
+    long = parse_network_security_config([X("network-security-config", 0), X("domain-config", 1),
+                                          X("domain", 2, "x" * 10_000)], "f")  # fmt: skip
+    assert long is not None and len(long.domains[0].domain) == 253
+
+
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [
+        (P1, True), (pin("x", "sha1"), True), ("sha256/" + "A" * 43 + "=", True),
+        ("sha256/" + "A" * 42 + "==", False), ("sha256/short=", False), ("md5/" + "A" * 22 + "==", False),
+        ("sha1/" + "A" * 43 + "=", False), ("sha256/" + "*" * 43 + "=", False),
+    ],
+)  # fmt: skip
+def test_valid_pin(text: str, ok: bool) -> None:
+    assert valid_pin(text) is ok
+
+
+def test_pin_indices_in_a_sorted_table() -> None:
+    strings = sorted(["a", "https://x", P2, P1, pin("q", "sha1"), "sha256/nope", "sha1", "shb", "zzz"])
+    assert sorted(strings[i] for i in pin_indices(strings)) == sorted([P1, P2, pin("q", "sha1")])
+    assert pin_indices([]) == []
+
+
+@pytest.mark.parametrize(
+    ("kw", "cleartext", "user_cas"),
+    [
+        ({}, True, False),  # nothing known: the oldest platform behaviour for cleartext, no user CA claim
+        ({"target_sdk": 27}, True, False),
+        ({"target_sdk": 23}, True, True),
+        ({"target_sdk": 28}, False, False),
+        ({"target_sdk": 33, "uses_cleartext_traffic": True}, True, False),
+        ({"target_sdk": 22, "uses_cleartext_traffic": False}, False, True),
+        ({"target_sdk": 33, "uses_cleartext_traffic": True, "base_cleartext": False}, False, False),
+        ({"target_sdk": 33, "base_trust_anchors": ("system", "user")}, False, True),
+        ({"target_sdk": 23, "base_trust_anchors": ("system",)}, True, False),
+    ],
+)  # fmt: skip
+def test_platform_defaults(kw: dict, cleartext: bool, user_cas: bool) -> None:
+    t = TransportSecurity(**kw)
+    assert (t.cleartext_default, t.user_cas_trusted) == (cleartext, user_cas)
+
+
+def test_merge_and_round_trip() -> None:
+    c = parse_network_security_config(CONFIG, "res/xml/nsc.xml")
+    assert c is not None
+    t = merge(
+        [c], {P1: ({"classes2.dex", "classes.dex"}, {"com.x.Pins"})},
+        ["okhttp3.CertificatePinner", "com.x.Pins", "com.datatheorem.android.trustkit.TrustKit"],
+        manifest_config=True, uses_cleartext_traffic=False, debuggable=True, target_sdk=34,
+    )  # fmt: skip
+    assert t.code_pins[0].files == ("classes.dex", "classes2.dex")
+    assert t.pinning_libraries == ("com.datatheorem.android.trustkit.TrustKit", "okhttp3.CertificatePinner")
+    d = t.to_dict()
+    assert d["cleartext_default"] is False and d["user_cas_trusted"] is True
+    assert TransportSecurity.from_dict(d) == t
+    assert TransportSecurity.from_dict(None) == TransportSecurity() == TransportSecurity.from_dict({"x": 1})
+
+
+# ---- the fixtures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sigs() -> SignatureDb:
+    return load_signatures()
+
+
+@pytest.mark.parametrize("name", ["messenger.apk", "messenger.apks", "messenger.xapk", "messenger.apkm", "messenger.aab"])
+def test_messenger_pins_its_gateway(name: str, sigs: SignatureDb) -> None:
+    from tests.fixtures.build import MESSENGER_PINS
+
+    t = scan_path(APKS / name, signatures=sigs).transport
+    assert len(t.config_files) == 1 and t.config_files[0].endswith("res/xml/network_security_config.xml")
+    assert t.manifest_config and t.target_sdk == 33 and t.uses_cleartext_traffic is None
+    assert t.base_cleartext is False and t.base_trust_anchors == ("system",)
+    assert not t.cleartext_default and not t.user_cas_trusted
+    gw = t.pin_rule("gw.messenger-example.cn")
+    assert gw is not None and gw.pins == MESSENGER_PINS and gw.pin_expiration == "2027-06-30"
+    assert t.pin_rule("api.messenger-example.cn") is None
+    assert {d.domain: d.cleartext for d in t.domains}["legacy.messenger-example.cn"] is True
+    assert sorted(p.pin for p in t.code_pins) == sorted(MESSENGER_PINS)
+    assert all(p.classes == ("com.example.messenger.net.GatewayPins",) for p in t.code_pins)
+    assert t.pinning_libraries == ()
+
+
+def test_bare_dex_has_code_pins_only(sigs: SignatureDb) -> None:
+    t = scan_path(APKS / "messenger.dex", signatures=sigs).transport
+    assert len(t.code_pins) == 2 and t.config_files == () and t.target_sdk is None
+
+
+def test_app_without_config(sigs: SignatureDb) -> None:
+    t = scan_path(APKS / "multidex.apk", signatures=sigs).transport
+    assert t.config_files == () and t.domains == () and t.code_pins == () and not t.manifest_config
