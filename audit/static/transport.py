@@ -208,6 +208,7 @@ def parse_network_security_config(elements: Sequence[XmlElement], file: str) -> 
     # Open elements: (depth, element, per-domain-config state).
     stack: list[tuple[int, XmlElement, dict[str, Any] | None]] = []
     configs: list[dict[str, Any]] = []  # every domain-config, with its parent's index
+    total_domains = 0
     for e in elements[1:]:
         while stack and stack[-1][0] >= e.depth:
             stack.pop()
@@ -222,10 +223,11 @@ def parse_network_security_config(elements: Sequence[XmlElement], file: str) -> 
                 "pins": [], "expiration": None, "anchors": [],
             }  # fmt: skip
             configs.append(state)
-        elif e.name == "domain" and owner is not None and len(owner["domains"]) < MAX_RULES:
+        elif e.name == "domain" and owner is not None and total_domains < MAX_RULES:
             text = e.text.strip()
             if text:
                 owner["domains"].append((text[:253], _bool(e.attrs.get("includeSubdomains")) is True))
+                total_domains += 1
         elif e.name == "pin-set" and owner is not None:
             owner["expiration"] = (e.attrs.get("expiration") or "").strip()[:32] or None
         elif e.name == "pin" and owner is not None and "pin-set" in names and len(owner["pins"]) < MAX_PINS:

@@ -201,3 +201,11 @@ def test_bare_dex_has_code_pins_only(sigs: SignatureDb) -> None:
 def test_app_without_config(sigs: SignatureDb) -> None:
     t = scan_path(APKS / "multidex.apk", signatures=sigs).transport
     assert t.config_files == () and t.domains == () and t.code_pins == () and not t.manifest_config
+
+
+def test_many_configs_with_many_domains_stay_bounded() -> None:
+    els = [X("network-security-config", 0)]
+    for i in range(300):
+        els += [X("domain-config", 1)] + [X("domain", 2, f"h{i}-{j}.example") for j in range(300)]
+    c = parse_network_security_config(els, "f")
+    assert c is not None and len(c.domains) == MAX_RULES
