@@ -814,7 +814,26 @@ def _scan_table(result: Any) -> str:
         lines += ["", render_table(rows, ("endpoint", "kind", "sdk", "placeholder", "found in"), 70)]
     if result.data_access:
         lines += ["", "data access: " + ", ".join(d.type for d in result.data_access)]
+    lines += _transport_lines(result.transport)
     return "\n".join(lines)
+
+
+def _transport_lines(t: Any) -> list[str]:
+    """The scan table's transport-security summary (docs/scan-json.md, ``transport_security``)."""
+    pinned = [f"{'*.' if d.include_subdomains else ''}{d.domain}" for d in t.pinned_domains]
+    parts = [
+        f"pinned in config: {', '.join(pinned)}" if pinned else "no pins in config",
+        f"{len(t.code_pins)} pin(s) in code" + (f" ({', '.join(sorted({c for p in t.code_pins for c in p.classes})[:3])})"
+                                                 if t.code_pins else ""),
+        f"cleartext {'allowed' if t.cleartext_default else 'blocked'} by default",
+        f"user CAs {'trusted' if t.user_cas_trusted else 'not trusted'}",
+    ]  # fmt: skip
+    if t.pinning_libraries:
+        parts.append("pinning classes: " + ", ".join(t.pinning_libraries))
+    clear = [d.domain for d in t.domains if d.cleartext]
+    if clear:
+        parts.append("cleartext allowed for: " + ", ".join(clear[:5]) + (" …" if len(clear) > 5 else ""))
+    return ["", safe_cell("transport: " + "; ".join(parts))]
 
 
 @main.command("scan")

@@ -169,3 +169,15 @@ def test_help_has_an_example(runner: CliRunner) -> None:
     r = runner.invoke(main, ["scan", "--help"])
     assert r.exit_code == 0
     assert "Example:" in r.stdout and "audit scan app.apk" in r.stdout
+
+
+def test_table_summarises_transport_security(runner: CliRunner) -> None:
+    r = runner.invoke(main, ["scan", MESSENGER, "--table"])
+    assert r.exit_code == 0, r.output
+    line = next(x for x in r.stdout.splitlines() if x.startswith("transport: "))
+    assert "pinned in config: gw.messenger-example.cn" in line
+    assert "2 pin(s) in code (com.example.messenger.net.GatewayPins)" in line
+    assert "cleartext blocked by default; user CAs not trusted" in line
+    assert "cleartext allowed for: legacy.messenger-example.cn, 10.0.0.2" in line
+    r = runner.invoke(main, ["scan", MULTIDEX, "--table"])
+    assert "transport: no pins in config; 0 pin(s) in code; cleartext blocked by default" in r.stdout
