@@ -88,6 +88,8 @@ class ReportData:
     networks: list[Share]
     receivers: list[DataReceivers]
     pinned: list[dict[str, Any]]
+    transport: list[dict[str, Any]]
+    """Per scanned app: the transport security it declares (see :func:`_transport_row`)."""
     sdks: list[dict[str, Any]]
     endpoints: list[dict[str, Any]]
     findings: list[dict[str, Any]]
@@ -158,6 +160,48 @@ def _shares(
     ]
     # unknown last, then by bytes, flows, name: stable for identical inputs
     return sorted(rows, key=lambda s: (s.key == UNKNOWN, -s.bytes, -s.flows, s.key))
+
+
+def _pin_evidence(scans: Sequence[tuple[str, ScanResult]], host: str | None) -> str:
+    """Why the app may have refused the interception certificate for ``host``, from the scanned APKs:
+    a pin-set of its network security config covering the host, else pins in its code."""
+    if not host:
+        return ""
+    for _, r in scans:
+        rule = r.transport.pin_rule(host)
+        if rule is not None:
+            scope = f"*.{rule.domain}" if rule.include_subdomains else rule.domain
+            expires = f", expire {rule.pin_expiration}" if rule.pin_expiration else ""
+            return f"pinned for {scope} in {rule.file} ({len(rule.pins)} pins{expires})"
+    for _, r in scans:
+        if r.transport.code_pins:
+            classes = sorted({c for p in r.transport.code_pins for c in p.classes})
+            where = f" ({', '.join(classes[:3])}{' …' if len(classes) > 3 else ''})" if classes else ""
+            return f"{len(r.transport.code_pins)} certificate pins in the code{where}; which hosts they cover is not known"
+    return ""
+
+
+def _transport_row(label: str, r: ScanResult) -> dict[str, Any]:
+    t = r.transport
+    return {
+        "label": label,
+        "config_files": list(t.config_files),
+        "cleartext_default": t.cleartext_default,
+        "user_cas_trusted": t.user_cas_trusted,
+        "target_sdk": t.target_sdk,
+        "cleartext_domains": [d.domain for d in t.domains if d.cleartext],
+        "debug_user_cas": "user" in t.debug_trust_anchors,
+        "debuggable": t.debuggable,
+        "pinned": [
+            {"domain": f"*.{d.domain}" if d.include_subdomains else d.domain, "pins": len(d.pins),
+             "expiration": d.pin_expiration or "", "file": d.file}
+            for d in t.pinned_domains
+        ],  # fmt: skip
+        "code_pins": [
+            {"pin": p.pin, "classes": ", ".join(p.classes), "files": ", ".join(p.files)} for p in t.code_pins
+        ],
+        "libraries": list(t.pinning_libraries),
+    }
 
 
 def _unknown_country_note(d: Destination) -> str:
@@ -246,10 +290,12 @@ def collect_report(
         {
             "host": d.host or d.ip or "", "ip": d.ip or "", "port": d.port, "flows": d.flows,
             "server_country": d.server_country or "", "company": d.company or "",
+            "static": _pin_evidence(scans, d.sni or d.host),
         }  # fmt: skip
         for d in dests
         if d.tls == "failed"
     ]
+    transport = [_transport_row(label, r) for label, r in scans]
 
     comparison, host_rows = _compare(G, scans, dests)
     sdks = _sdk_rows(G, scans)
@@ -284,6 +330,7 @@ def collect_report(
         networks=networks,
         receivers=receivers,
         pinned=pinned,
+        transport=transport,
         sdks=sdks,
         endpoints=endpoints,
         findings=findings,
