@@ -3,7 +3,8 @@
 Each side is an APK (or any input ``audit scan`` reads: static facts only) or a case file
 (``.sqlite``: static scans plus observed traffic). The comparison is by sets: SDKs, endpoint and
 contacted hosts, registrable domains, server countries, companies, company home countries, data
-types and permissions, each with what was added and what was removed.
+types, permissions and transport security (pinned domains, pins in the code, cleartext and user-CA
+settings), each with what was added and what was removed.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ CATEGORIES = {
     "company_countries": "Company home countries",
     "data_types": "Personal-data types (observed)",
     "permissions": "Permissions",
+    "transport": "Transport security (pinning, cleartext, trusted CAs)",
 }
 
 
@@ -113,7 +115,24 @@ def _static_sets(scans: Iterable[ScanResult], companies: Any) -> dict[str, set[s
                 sets["companies"].add(info.company)
                 sets["company_countries"].add(info.country.upper())
         sets["permissions"].update(r.permissions)
+        sets["transport"].update(_transport_facts(r))
     return sets
+
+
+def _transport_facts(r: ScanResult) -> set[str]:
+    """Comparable one-line facts of a scan's transport security."""
+    t = r.transport
+    facts = {f"pinned: {'*.' if d.include_subdomains else ''}{d.domain}" for d in t.pinned_domains}
+    facts |= {f"pin in code: {p.pin}" for p in t.code_pins}
+    facts |= {f"cleartext allowed: {d.domain}" for d in t.domains if d.cleartext}
+    facts |= {f"pinning classes: {name}" for name in t.pinning_libraries}
+    if t.cleartext_default:
+        facts.add("cleartext allowed by default")
+    if t.user_cas_trusted:
+        facts.add("user-installed CAs trusted")
+    if t.debuggable:
+        facts.add("debuggable")
+    return facts
 
 
 def _traffic_sets(dests: Iterable[Destination], sets: dict[str, set[str]]) -> None:

@@ -73,3 +73,31 @@ def test_bad_inputs(tmp_path: Path) -> None:
         snapshot(tmp_path / "missing.sqlite", companies=COMPANIES)
     with pytest.raises(InputError, match="directory"):
         snapshot(tmp_path, companies=COMPANIES)
+
+
+def test_transport_security_changes(tmp_path: Path) -> None:
+    """An update that drops the gateway pin and turns on cleartext and user CAs is reported as such."""
+    from dataclasses import replace
+
+    from audit.static.scanner import scan_path
+    from audit.static.transport import TransportSecurity
+
+    old_scan = scan_path(FIXTURES / "apks" / "messenger.apk")
+    t = old_scan.transport
+    relaxed = replace(old_scan, transport=TransportSecurity(
+        config_files=t.config_files, target_sdk=t.target_sdk, base_trust_anchors=("system", "user"),
+        uses_cleartext_traffic=True, domains=tuple(d for d in t.domains if not d.pins),
+    ))  # fmt: skip
+    paths = []
+    for name, result in (("old", old_scan), ("new", relaxed)):
+        with Store(tmp_path / f"{name}.sqlite") as s:
+            s.add_scan(result)
+        paths.append(tmp_path / f"{name}.sqlite")
+    r = diff_paths(*paths, companies=COMPANIES)
+    c = {x.category: x for x in r.changes}["transport"]
+    assert set(c.added) == {"cleartext allowed by default", "user-installed CAs trusted"}
+    removed = set(c.removed)
+    assert "pinned: gw.messenger-example.cn" in removed
+    assert sum(x.startswith("pin in code: sha256/") for x in removed) == 2
+    assert c.unchanged == 2  # cleartext allowed for legacy.messenger-example.cn and 10.0.0.2
+    assert "+ user-installed CAs trusted" in render_text(r)
