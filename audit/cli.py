@@ -825,11 +825,13 @@ def _transport_lines(t: Any) -> list[str]:
         f"pinned in config: {', '.join(pinned)}" if pinned else "no pins in config",
         f"{len(t.code_pins)} pin(s) in code" + (f" ({', '.join(sorted({c for p in t.code_pins for c in p.classes})[:3])})"
                                                  if t.code_pins else ""),
-        f"cleartext {'allowed' if t.cleartext_default else 'blocked'} by default",
-        f"user CAs {'trusted' if t.user_cas_trusted else 'not trusted'}",
+        "cleartext " + {None: "unknown", True: "allowed", False: "blocked"}[t.cleartext_default] + " by default",
+        "user CAs " + {None: "unknown", True: "trusted", False: "not trusted"}[t.user_cas_trusted],
     ]  # fmt: skip
+    if t.pins_overridden:
+        parts.append("pins overridden (overridePins/debug)")
     if t.pinning_libraries:
-        parts.append("pinning classes: " + ", ".join(t.pinning_libraries))
+        parts.append("pinning-capable libraries: " + ", ".join(t.pinning_libraries))
     clear = [d.domain for d in t.domains if d.cleartext]
     if clear:
         parts.append("cleartext allowed for: " + ", ".join(clear[:5]) + (" …" if len(clear) > 5 else ""))

@@ -125,11 +125,13 @@ def _transport_facts(r: ScanResult) -> set[str]:
     facts = {f"pinned: {'*.' if d.include_subdomains else ''}{d.domain}" for d in t.pinned_domains}
     facts |= {f"pin in code: {p.pin}" for p in t.code_pins}
     facts |= {f"cleartext allowed: {d.domain}" for d in t.domains if d.cleartext}
-    facts |= {f"pinning classes: {name}" for name in t.pinning_libraries}
+    facts |= {f"pinning-capable library: {name}" for name in t.pinning_libraries}
     if t.cleartext_default:
         facts.add("cleartext allowed by default")
     if t.user_cas_trusted:
         facts.add("user-installed CAs trusted")
+    if t.pins_overridden:
+        facts.add("pins overridden (overridePins/debug)")
     if t.debuggable:
         facts.add("debuggable")
     return facts

@@ -53,9 +53,9 @@ def test_json_schema_keys(runner: CliRunner) -> None:
     assert set(d["data_access"][0]) == {"type", "permissions"}
     t = d["transport_security"]
     assert set(t) == {
-        "config_files", "manifest_config", "uses_cleartext_traffic", "debuggable", "target_sdk", "base_cleartext",
-        "base_trust_anchors", "debug_trust_anchors", "domains", "code_pins", "pinning_libraries", "cleartext_default",
-        "user_cas_trusted",
+        "config_files", "applied_config", "manifest_config", "uses_cleartext_traffic", "debuggable", "target_sdk",
+        "base_cleartext", "base_trust_anchors", "debug_trust_anchors", "domains", "code_pins", "pinning_libraries",
+        "base_override_pins", "debug_override_pins", "cleartext_default", "user_cas_trusted", "pins_overridden",
     }  # fmt: skip
     assert set(t["domains"][0]) == {
         "domain", "include_subdomains", "cleartext", "pins", "pin_expiration", "trust_anchors", "file",

@@ -162,30 +162,44 @@ def _shares(
     return sorted(rows, key=lambda s: (s.key == UNKNOWN, -s.bytes, -s.flows, s.key))
 
 
-def _pin_evidence(scans: Sequence[tuple[str, ScanResult]], host: str | None) -> str:
-    """Why the app may have refused the interception certificate for ``host``, from the scanned APKs:
-    a pin-set of its network security config covering the host, else pins in its code."""
-    if not host:
+def _pin_evidence(scans: Sequence[tuple[str, ScanResult]], d: Destination, today: str) -> str:
+    """Why the app may have refused the interception certificate on ``d``, from the scans of the
+    apps that made the connection: a pin-set of the applied network security config covering the
+    host (unless expired or overridden), else pins in the code, else user CAs not being trusted."""
+    host = d.sni or d.host
+    mine = [r for label, r in scans if not d.apps or label in d.apps]
+    if not host or not mine:
         return ""
-    for _, r in scans:
+    for r in mine:
         rule = r.transport.pin_rule(host)
         if rule is not None:
             scope = f"*.{rule.domain}" if rule.include_subdomains else rule.domain
+            if rule.expired(today):
+                return f"pin-set for {scope} in {rule.file} expired {rule.pin_expiration} (no longer enforced)"
             expires = f", expire {rule.pin_expiration}" if rule.pin_expiration else ""
-            return f"pinned for {scope} in {rule.file} ({len(rule.pins)} pins{expires})"
-    for _, r in scans:
+            bypass = "; overridden for some trust anchors (overridePins/debug)" if r.transport.pins_overridden else ""
+            return f"pinned for {scope} in {rule.file} ({len(rule.pins)} pins{expires}){bypass}"
+    for r in mine:
         if r.transport.code_pins:
             classes = sorted({c for p in r.transport.code_pins for c in p.classes})
             where = f" ({', '.join(classes[:3])}{' …' if len(classes) > 3 else ''})" if classes else ""
             return f"{len(r.transport.code_pins)} certificate pins in the code{where}; which hosts they cover is not known"
+    for r in mine:
+        if r.transport.user_cas_trusted is False:
+            return (
+                f"no pin found; the app does not trust user-installed CAs (target SDK {r.transport.target_sdk}): "
+                "interception needs the CA in the system store"
+            )
     return ""
 
 
-def _transport_row(label: str, r: ScanResult) -> dict[str, Any]:
+def _transport_row(label: str, r: ScanResult, today: str) -> dict[str, Any]:
     t = r.transport
     return {
         "label": label,
         "config_files": list(t.config_files),
+        "applied_config": t.applied_config,
+        "pins_overridden": t.pins_overridden,
         "cleartext_default": t.cleartext_default,
         "user_cas_trusted": t.user_cas_trusted,
         "target_sdk": t.target_sdk,
@@ -194,7 +208,7 @@ def _transport_row(label: str, r: ScanResult) -> dict[str, Any]:
         "debuggable": t.debuggable,
         "pinned": [
             {"domain": f"*.{d.domain}" if d.include_subdomains else d.domain, "pins": len(d.pins),
-             "expiration": d.pin_expiration or "", "file": d.file}
+             "expiration": d.pin_expiration or "", "expired": d.expired(today), "file": d.file}
             for d in t.pinned_domains
         ],  # fmt: skip
         "code_pins": [
@@ -286,16 +300,17 @@ def collect_report(
         )
     receivers.sort(key=lambda r: (-len(r.hosts), -r.flows, r.data_type))
 
+    today = time.strftime("%Y-%m-%d", time.gmtime(time.time() if generated_at is None else generated_at))
     pinned = [
         {
             "host": d.host or d.ip or "", "ip": d.ip or "", "port": d.port, "flows": d.flows,
             "server_country": d.server_country or "", "company": d.company or "",
-            "static": _pin_evidence(scans, d.sni or d.host),
+            "static": _pin_evidence(scans, d, today),
         }  # fmt: skip
         for d in dests
         if d.tls == "failed"
     ]
-    transport = [_transport_row(label, r) for label, r in scans]
+    transport = [_transport_row(label, r, today) for label, r in scans]
 
     comparison, host_rows = _compare(G, scans, dests)
     sdks = _sdk_rows(G, scans)

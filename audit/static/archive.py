@@ -244,6 +244,7 @@ def _recover(
             # does not check; read as cp437 here, the entry itself then fails alone (a note)
             flags &= ~0x800
         nxt = data.find(b"PK\x03\x04", start if flags & 0x08 or not csize else start + csize)
+        cut_off = False
         if flags & 0x08 or not csize:
             # Sizes follow the data in a descriptor (APPNOTE 4.3.9): the entry ends where the next
             # header begins; a cut-off last entry gets the largest size allowed and fails when read.
@@ -254,13 +255,16 @@ def _recover(
                 crc, csize, usize = struct.unpack_from("<III", data, end - 12)
             else:
                 csize, usize = end - start, limits.dex
+                cut_off = True
+        else:
+            cut_off = start + csize > len(data)
         central += struct.pack(
             "<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 20, 20, flags & ~0x08, method, mtime, mdate, crc,
             csize, usize, nlen, 0, 0, 0, 0, 0, pos,
         )  # fmt: skip
         central += name
         count += 1
-        if start + csize > len(data):
+        if cut_off:
             cut.add(name.decode("utf-8" if flags & 0x800 else "cp437"))
         pos = nxt
     if not count:

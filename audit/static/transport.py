@@ -15,8 +15,14 @@ network on the way. Sources, each kept as evidence:
   on it: cleartext is off from API 28, user CAs are not trusted from API 24);
 * the code: public-key pins as OkHttp, TrustKit and most pinning code write them
   (``sha256/<base64 of 32 bytes>``, ``sha1/<base64 of 20 bytes>``) among the DEX strings, with the
-  classes whose code loads them; and pinning classes present in the DEX (OkHttp's
-  ``CertificatePinner``, TrustKit).
+  classes whose code loads them; and pinning-capable library classes present in the DEX (OkHttp's
+  ``CertificatePinner``, TrustKit): their presence alone does not prove that the app pins.
+
+Android applies the one config the manifest names (``android:networkSecurityConfig``), and ignores
+``usesCleartextTraffic`` when it does. A compiled manifest names it by resource id; without resolving
+ids through ``resources.arsc`` we take the only config file of the APK, or, among several, the one
+named ``network_security_config.xml``; with several and none so named, none is applied (all are still
+listed in ``config_files``).
 """
 
 from __future__ import annotations
@@ -43,9 +49,11 @@ PINNING_CLASSES = {
 
 #: Most domains (and domain-configs, and pins found in the code) kept, against hostile inputs: a real
 #: config holds a handful. Pins are repeated on every domain they apply to in the output, so a pin-set
-#: keeps at most :data:`MAX_PINS`.
+#: keeps at most :data:`MAX_PINS`. Elements nested deeper than :data:`MAX_DEPTH` are ignored.
 MAX_RULES = 1_000
 MAX_PINS = 64
+MAX_DEPTH = 64
+_B64 = re.compile(r"[A-Za-z0-9+/]+")
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,11 @@ class DomainRule:
         h, d = host.lower().rstrip("."), self.domain.lower().rstrip(".")
         return h == d or (self.include_subdomains and h.endswith("." + d))
 
+    def expired(self, today: str) -> bool:
+        """Is the pin-set past its ``expiration`` (``YYYY-MM-DD``) on ``today``? Android stops
+        enforcing an expired pin-set."""
+        return bool(self.pin_expiration) and str(self.pin_expiration) < today
+
 
 @dataclass(frozen=True)
 class CodePin:
@@ -86,6 +99,10 @@ class NetworkSecurityConfig:
     base_trust_anchors: tuple[str, ...] = ()
     debug_trust_anchors: tuple[str, ...] = ()
     domains: tuple[DomainRule, ...] = ()
+    base_override_pins: bool = False
+    """A base-config trust anchor has ``overridePins="true"``."""
+    debug_override_pins: bool = False
+    """A debug-overrides trust anchor overrides pins (its ``overridePins`` defaults to true)."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +111,8 @@ class TransportSecurity:
 
     config_files: tuple[str, ...] = ()
     """Network security config files found (``res/xml/…``)."""
+    applied_config: str | None = None
+    """The one of them the settings below come from (see the module notes), or None."""
     manifest_config: bool = False
     """The manifest names a network security config (``android:networkSecurityConfig``)."""
     uses_cleartext_traffic: bool | None = None
@@ -106,38 +125,64 @@ class TransportSecurity:
     domains: tuple[DomainRule, ...] = ()
     code_pins: tuple[CodePin, ...] = ()
     pinning_libraries: tuple[str, ...] = ()
-    """Pinning classes present in the DEX, e.g. ``okhttp3.CertificatePinner``."""
+    """Pinning-capable library classes present in the DEX, e.g. ``okhttp3.CertificatePinner``
+    (present in every app bundling OkHttp: not proof that the app pins)."""
+    base_override_pins: bool = False
+    debug_override_pins: bool = False
 
     @property
-    def cleartext_default(self) -> bool:
-        """May the app send cleartext HTTP to hosts no domain rule covers? From the config's
-        base-config, else the manifest attribute, else the platform default for the target SDK."""
+    def cleartext_default(self) -> bool | None:
+        """May the app send cleartext HTTP to hosts no domain rule covers? The applied config's
+        base-config, else ``usesCleartextTraffic`` (ignored when the manifest names a config), else the
+        platform default for the target SDK (allowed below 28); None when nothing is known (no
+        manifest)."""
         if self.base_cleartext is not None:
             return self.base_cleartext
-        if self.uses_cleartext_traffic is not None:
+        if self.uses_cleartext_traffic is not None and not self.manifest_config:
             return self.uses_cleartext_traffic
-        return self.target_sdk is None or self.target_sdk < 28
+        return None if self.target_sdk is None else self.target_sdk < 28
 
     @property
-    def user_cas_trusted(self) -> bool:
-        """Does the app (outside pinned domains) trust CAs the user installed, such as mitmproxy's?"""
+    def user_cas_trusted(self) -> bool | None:
+        """Does the app trust CAs the user installed, such as mitmproxy's? The applied config's
+        base-config trust anchors (plus debug-overrides in a debuggable build), else the platform
+        default (trusted below target SDK 24); None when nothing is known (no manifest)."""
+        if self.debuggable and "user" in self.debug_trust_anchors:
+            return True
         if self.base_trust_anchors:
             return "user" in self.base_trust_anchors
-        return self.target_sdk is not None and self.target_sdk < 24
+        return None if self.target_sdk is None else self.target_sdk < 24
+
+    @property
+    def pins_overridden(self) -> bool:
+        """Are the config's pins bypassed for some trust anchors: ``overridePins`` on a base-config
+        anchor, or debug-overrides in a debuggable build?"""
+        return self.base_override_pins or (self.debuggable and self.debug_override_pins)
 
     @property
     def pinned_domains(self) -> tuple[DomainRule, ...]:
         return tuple(d for d in self.domains if d.pins)
 
-    def pin_rule(self, host: str) -> DomainRule | None:
-        """The pinned domain rule covering ``host`` (the most specific one), or None."""
-        hits = [d for d in self.pinned_domains if d.matches(host)]
+    def rule_for(self, host: str) -> DomainRule | None:
+        """The domain rule Android applies to ``host``: an exact ``<domain>`` match, else the longest
+        matching ``includeSubdomains`` one; None when no rule covers it (base-config applies)."""
+        h = host.lower().rstrip(".")
+        exact = [d for d in self.domains if d.domain.lower().rstrip(".") == h]
+        if exact:
+            return exact[0]
+        hits = [d for d in self.domains if d.matches(h)]
         return max(hits, key=lambda d: len(d.domain)) if hits else None
+
+    def pin_rule(self, host: str) -> DomainRule | None:
+        """The rule applying to ``host`` if it pins, else None."""
+        rule = self.rule_for(host)
+        return rule if rule is not None and rule.pins else None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["cleartext_default"] = self.cleartext_default
         d["user_cas_trusted"] = self.user_cas_trusted
+        d["pins_overridden"] = self.pins_overridden
         return _lists(d)
 
     @classmethod
@@ -146,6 +191,7 @@ class TransportSecurity:
             return cls()
         return cls(
             config_files=tuple(d.get("config_files", ())),
+            applied_config=d.get("applied_config"),
             manifest_config=bool(d.get("manifest_config")),
             uses_cleartext_traffic=d.get("uses_cleartext_traffic"),
             debuggable=bool(d.get("debuggable")),
@@ -166,6 +212,8 @@ class TransportSecurity:
                 for p in d.get("code_pins", ())
             ),
             pinning_libraries=tuple(d.get("pinning_libraries", ())),
+            base_override_pins=bool(d.get("base_override_pins")),
+            debug_override_pins=bool(d.get("debug_override_pins")),
         )
 
 
@@ -196,55 +244,98 @@ def valid_pin(text: str) -> bool:
     return len(raw) == (32 if algo == "sha256" else 20)
 
 
+def config_pin(digest: str | None, text: str) -> str | None:
+    """A ``<pin digest="SHA-256">`` as ``sha256/<base64>``, read as Android does: whitespace and
+    missing padding are tolerated; another (or no) digest, or a value that is not 32 bytes, is not a pin."""
+    if (digest or "").strip().upper() != "SHA-256":
+        return None
+    b64 = "".join(text.split())[:200]
+    if not _B64.fullmatch(b64.rstrip("=")):
+        return None
+    b64 = b64.rstrip("=")
+    try:
+        raw = base64.b64decode(b64 + "=" * (-len(b64) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return "sha256/" + base64.b64encode(raw).decode() if len(raw) == 32 else None
+
+
+@dataclass
+class _Ctx:
+    """What an open element of a config is inside of."""
+
+    owner: dict[str, Any] | None = None  # the innermost domain-config's state
+    base: bool = False
+    debug: bool = False
+    pin_set: bool = False
+    anchors: bool = False
+
+
 def parse_network_security_config(elements: Sequence[XmlElement], file: str) -> NetworkSecurityConfig | None:
     """The config in a compiled XML's elements (document order, with depth), or None if its root is
     not ``<network-security-config>``. Unknown elements are ignored; at most :data:`MAX_RULES`
-    domains are kept."""
+    domain-configs and domains, :data:`MAX_PINS` pins per pin-set and :data:`MAX_DEPTH` levels are
+    read. Linear in the number of elements."""
     if not elements or elements[0].name != "network-security-config":
         return None
     base_cleartext: bool | None = None
     base_anchors: list[str] = []
     debug_anchors: list[str] = []
-    # Open elements: (depth, element, per-domain-config state).
-    stack: list[tuple[int, XmlElement, dict[str, Any] | None]] = []
-    configs: list[dict[str, Any]] = []  # every domain-config, with its parent's index
+    base_override = debug_override = False
+    # Open elements: (depth, context inside them), innermost last.
+    stack: list[tuple[int, _Ctx]] = [(elements[0].depth, _Ctx())]
+    configs: list[dict[str, Any]] = []
     total_domains = 0
     for e in elements[1:]:
-        while stack and stack[-1][0] >= e.depth:
+        while len(stack) > 1 and stack[-1][0] >= e.depth:
             stack.pop()
-        names = [s[1].name for s in stack]
-        owner = next((s[2] for s in reversed(stack) if s[2] is not None), None)
-        state: dict[str, Any] | None = None
-        if e.name == "base-config" and not any(n in ("domain-config", "debug-overrides") for n in names):
+        if len(stack) > MAX_DEPTH:
+            continue
+        ctx = stack[-1][1]
+        owner = ctx.owner
+        inner = _Ctx(owner, ctx.base, ctx.debug, ctx.pin_set, ctx.anchors)
+        if e.name == "base-config" and owner is None and not ctx.debug:
             base_cleartext = _bool(e.attrs.get("cleartextTrafficPermitted"))
-        elif e.name == "domain-config" and len(configs) < MAX_RULES:
-            state = {
+            inner.base = True
+        elif e.name == "debug-overrides" and owner is None:
+            inner.debug = True
+        elif e.name == "domain-config" and not ctx.base and not ctx.debug and len(configs) < MAX_RULES:
+            state: dict[str, Any] = {
                 "parent": owner, "cleartext": _bool(e.attrs.get("cleartextTrafficPermitted")), "domains": [],
-                "pins": [], "expiration": None, "anchors": [],
+                "pins": [], "pin_set": False, "expiration": None, "anchors": [], "anchor_set": False,
             }  # fmt: skip
             configs.append(state)
+            inner.owner = state
         elif e.name == "domain" and owner is not None and total_domains < MAX_RULES:
             text = e.text.strip()
             if text:
                 owner["domains"].append((text[:253], _bool(e.attrs.get("includeSubdomains")) is True))
                 total_domains += 1
         elif e.name == "pin-set" and owner is not None:
+            owner["pin_set"] = True  # even empty, it replaces the enclosing config's pins
             owner["expiration"] = (e.attrs.get("expiration") or "").strip()[:32] or None
-        elif e.name == "pin" and owner is not None and "pin-set" in names and len(owner["pins"]) < MAX_PINS:
-            digest = (e.attrs.get("digest") or "SHA-256").strip().upper().replace("-", "")
-            pin = f"{digest.lower()}/{e.text.strip()}"
-            if valid_pin(pin):
+            inner.pin_set = True
+        elif e.name == "pin" and owner is not None and ctx.pin_set and len(owner["pins"]) < MAX_PINS:
+            pin = config_pin(e.attrs.get("digest"), e.text)
+            if pin is not None:
                 owner["pins"].append(pin)
-        elif e.name == "certificates" and "trust-anchors" in names:
+        elif e.name == "trust-anchors":
+            inner.anchors = True
+            if owner is not None:
+                owner["anchor_set"] = True
+        elif e.name == "certificates" and ctx.anchors:
             src = (e.attrs.get("src") or "").strip()[:100]
+            override = _bool(e.attrs.get("overridePins"))
             if src:
                 if owner is not None:
                     owner["anchors"].append(src)
-                elif "debug-overrides" in names:
+                elif ctx.debug:
                     debug_anchors.append(src)
-                elif "base-config" in names:
+                    debug_override = debug_override or override is not False  # defaults to true there
+                elif ctx.base:
                     base_anchors.append(src)
-        stack.append((e.depth, e, state))
+                    base_override = base_override or override is True
+        stack.append((e.depth, inner))
     domains: list[DomainRule] = []
     for c in configs:
         cleartext, pins, expiration, anchors = _inherited(c)
@@ -253,24 +344,29 @@ def parse_network_security_config(elements: Sequence[XmlElement], file: str) -> 
     return NetworkSecurityConfig(
         file=file, base_cleartext=base_cleartext, base_trust_anchors=tuple(dict.fromkeys(base_anchors)),
         debug_trust_anchors=tuple(dict.fromkeys(debug_anchors)), domains=tuple(domains[:MAX_RULES]),
+        base_override_pins=base_override, debug_override_pins=debug_override,
     )  # fmt: skip
 
 
 def _inherited(c: dict[str, Any]) -> tuple[bool | None, tuple[str, ...], str | None, tuple[str, ...]]:
     """A domain-config's settings, each from itself or the nearest enclosing domain-config that sets it
-    (Android's inheritance for nested domain-config elements)."""
-    cleartext, pins, expiration, anchors = None, (), None, ()
+    (Android's inheritance for nested domain-config elements); a pin-set or trust-anchors element
+    replaces the enclosing one's even when empty."""
+    cleartext: bool | None = None
+    pins: tuple[str, ...] | None = None
+    expiration: str | None = None
+    anchors: tuple[str, ...] | None = None
     node: dict[str, Any] | None = c
     seen = 0
-    while node is not None and seen < 64:
+    while node is not None and seen < MAX_DEPTH:
         if cleartext is None:
             cleartext = node["cleartext"]
-        if not pins and node["pins"]:
+        if pins is None and node["pin_set"]:
             pins, expiration = tuple(dict.fromkeys(node["pins"])), node["expiration"]
-        if not anchors and node["anchors"]:
+        if anchors is None and node["anchor_set"]:
             anchors = tuple(dict.fromkeys(node["anchors"]))
         node, seen = node["parent"], seen + 1
-    return cleartext, pins, expiration, anchors
+    return cleartext, pins or (), expiration if pins else None, anchors or ()
 
 
 def pin_indices(strings: Sequence[str]) -> list[int]:
@@ -288,6 +384,17 @@ def pin_indices(strings: Sequence[str]) -> list[int]:
     return out
 
 
+def applied_config(configs: Sequence[NetworkSecurityConfig], manifest_config: bool) -> NetworkSecurityConfig | None:
+    """The config Android applies: none unless the manifest names one; then the only config file, or
+    among several the one named ``network_security_config.xml`` (see the module notes)."""
+    if not manifest_config or not configs:
+        return None
+    if len(configs) == 1:
+        return configs[0]
+    named = [c for c in configs if c.file.rpartition("/")[2] == "network_security_config.xml"]
+    return named[0] if len(named) == 1 else None
+
+
 def merge(
     configs: Iterable[NetworkSecurityConfig],
     code_pins: dict[str, tuple[set[str], set[str]]],
@@ -300,23 +407,26 @@ def merge(
 ) -> TransportSecurity:
     """One :class:`TransportSecurity` from the configs and code pins found across an input."""
     configs = sorted(configs, key=lambda c: c.file)
-    base_cleartext = next((c.base_cleartext for c in configs if c.base_cleartext is not None), None)
+    applied = applied_config(configs, manifest_config)
     present = set(PINNING_CLASSES) & set(class_names)
     return TransportSecurity(
         config_files=tuple(dict.fromkeys(c.file for c in configs)),
+        applied_config=applied.file if applied else None,
         manifest_config=manifest_config,
         uses_cleartext_traffic=uses_cleartext_traffic,
         debuggable=debuggable,
         target_sdk=target_sdk,
-        base_cleartext=base_cleartext,
-        base_trust_anchors=tuple(dict.fromkeys(a for c in configs for a in c.base_trust_anchors)),
-        debug_trust_anchors=tuple(dict.fromkeys(a for c in configs for a in c.debug_trust_anchors)),
-        domains=tuple(d for c in configs for d in c.domains)[:MAX_RULES],
+        base_cleartext=applied.base_cleartext if applied else None,
+        base_trust_anchors=applied.base_trust_anchors if applied else (),
+        debug_trust_anchors=applied.debug_trust_anchors if applied else (),
+        domains=applied.domains if applied else (),
         code_pins=tuple(
             CodePin(pin, tuple(sorted(files)), tuple(sorted(classes)))
             for pin, (files, classes) in sorted(code_pins.items())[:MAX_RULES]
         ),
         pinning_libraries=tuple(sorted(present)),
+        base_override_pins=applied.base_override_pins if applied else False,
+        debug_override_pins=applied.debug_override_pins if applied else False,
     )
 
 
@@ -326,6 +436,8 @@ __all__ = [
     "NetworkSecurityConfig",
     "PINNING_CLASSES",
     "TransportSecurity",
+    "applied_config",
+    "config_pin",
     "merge",
     "parse_network_security_config",
     "pin_indices",

@@ -70,3 +70,30 @@ def test_hostile_config_values_are_escaped(enricher: Enricher) -> None:
     t = TransportSecurity(domains=(DomainRule(evil, False, True, ("sha256/" + "A" * 43 + "=",), evil, (), evil),))
     html = render_html(collect_report(_case(t), enricher=enricher, generated_at=0))
     assert evil not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_evidence_only_from_the_app_that_connected(enricher: Enricher) -> None:
+    """In a case with two apps, the messenger's pins are not evidence for the other app's failure."""
+    s = _case()
+    s.add_connections([Connection(ts=3.0, source="live", protocol="tls", tls="failed", app="com.other",
+                                  host="gw.messenger-example.cn", sni="gw.messenger-example.cn", ip="43.156.32.21",
+                                  port=443)])  # fmt: skip
+    r = collect_report(s, enricher=enricher, generated_at=0)
+    by_ip = {p["ip"]: p["static"] for p in r.pinned}
+    assert by_ip["43.156.32.20"].startswith("pinned for gw.messenger-example.cn")
+    assert by_ip["43.156.32.21"] == ""  # com.other: no scan, no claim
+
+
+def test_expired_pin_set_and_user_ca_note(enricher: Enricher) -> None:
+    late = 1_900_000_000  # 2030: the fixture's pin-set expired on 2027-06-30
+    r = collect_report(_case(), enricher=enricher, generated_at=late)
+    by_host = {p["host"]: p["static"] for p in r.pinned}
+    assert by_host["gw.messenger-example.cn"] == (
+        "pin-set for gw.messenger-example.cn in res/xml/network_security_config.xml expired 2027-06-30 (no longer enforced)"
+    )
+    assert '2027-06-30 <span class="tag">expired</span>' in render_html(r)
+    # No pins anywhere, target SDK 33: user CAs are not trusted, the likeliest reason.
+    plain = collect_report(_case(TransportSecurity(target_sdk=33)), enricher=enricher, generated_at=0)
+    assert {p["static"] for p in plain.pinned} == {
+        "no pin found; the app does not trust user-installed CAs (target SDK 33): interception needs the CA in the system store"
+    }

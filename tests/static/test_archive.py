@@ -212,5 +212,22 @@ def test_recovery_keeps_entries_before_the_cut() -> None:
     with Archive.open(cut, "s.apk") as a:
         infos = {i.filename: i for i in a.entries()}
         assert a.read(infos["a.txt"]) == entries["a.txt"]
-        with pytest.raises(EntryError, match=r"b\.txt: cannot be read"):
+        with pytest.raises(EntryError, match=r"b\.txt: cannot be read \(data cut off\)"):
             a.read(infos["b.txt"])
+
+
+def test_cut_entries_say_data_cut_off_with_sizes_in_the_header() -> None:
+    """A cut entry whose sizes are in its local header (not in a descriptor) reads as cut off too,
+    not as whatever the bytes after the cut make zlib say."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("a.txt", b"alpha" * 100)
+        z.writestr("classes.dex", __import__("random").Random(1).randbytes(20_000))  # incompressible
+    data = buf.getvalue()
+    start = data.index(b"classes.dex")
+    for cut_at in (start + 40, start + 300, start + 1000):
+        with Archive.open(data[:cut_at], "s.apk") as a:
+            infos = {i.filename: i for i in a.entries()}
+            assert a.read(infos["a.txt"]) == b"alpha" * 100
+            with pytest.raises(EntryError, match=r"classes\.dex: cannot be read \(data cut off\)"):
+                a.read(infos["classes.dex"])

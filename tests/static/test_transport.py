@@ -14,6 +14,7 @@ from audit.static.resources import XmlElement
 from audit.static.scanner import scan_path
 from audit.static.signatures import SignatureDb, load_signatures
 from audit.static.transport import (
+    MAX_DEPTH,
     MAX_PINS,
     MAX_RULES,
     TransportSecurity,
@@ -48,7 +49,10 @@ CONFIG = [
     X("pin-set", 2, expiration="2027-01-01"),
     X("pin", 3, P1.split("/", 1)[1], digest="SHA-256"),
     X("pin", 3, "not base64!", digest="SHA-256"),
-    X("pin", 3, P2.split("/", 1)[1]),  # digest defaults to SHA-256
+    # wrapped over lines, without its padding, lower-case digest: Android reads it all the same
+    X("pin", 3, "\n  " + P2.split("/", 1)[1][:20] + "\n  " + P2.split("/", 1)[1][20:].rstrip("=") + "\n", digest="sha-256"),
+    X("pin", 3, P3.split("/", 1)[1]),  # no digest attribute: not a pin
+    X("pin", 3, P3.split("/", 1)[1], digest="SHA-1"),  # not SHA-256: not a pin
     X("trust-anchors", 2),
     X("certificates", 3, src="@0x7f0b0001"),
     # nested: inherits cleartext, pins and anchors unless it sets its own
@@ -102,12 +106,16 @@ def test_rule_matching_and_most_specific_pin_rule() -> None:
 def test_hostile_config_is_bounded() -> None:
     many = [X("network-security-config", 0), X("domain-config", 1)]
     many += [X("domain", 2, f"h{i}.example") for i in range(MAX_RULES + 50)]
-    many += [X("pin-set", 2)] + [X("pin", 3, pin(str(i)).split("/", 1)[1]) for i in range(MAX_RULES + 50)]
+    many += [X("pin-set", 2)] + [X("pin", 3, pin(str(i)).split("/", 1)[1], digest="SHA-256") for i in range(MAX_RULES + 50)]
     deep = [X("network-security-config", 0)]
     deep += [X("domain-config", 1 + i) for i in range(500)] + [X("domain", 501, "deep.example")]
     c = parse_network_security_config(many, "f")
     assert c is not None and len(c.domains) == MAX_RULES and len(c.domains[0].pins) == MAX_PINS
     d = parse_network_security_config(deep, "f")
+    assert d is not None and d.domains == ()  # deeper than MAX_DEPTH: ignored
+    shallow = [X("network-security-config", 0)] + [X("domain-config", 1 + i) for i in range(MAX_DEPTH - 2)]
+    shallow.append(X("domain", MAX_DEPTH - 1, "deep.example"))
+    d = parse_network_security_config(shallow, "f")
     assert d is not None and [r.domain for r in d.domains] == ["deep.example"]
     long = parse_network_security_config([X("network-security-config", 0), X("domain-config", 1),
                                           X("domain", 2, "x" * 10_000)], "f")  # fmt: skip
@@ -135,7 +143,7 @@ def test_pin_indices_in_a_sorted_table() -> None:
 @pytest.mark.parametrize(
     ("kw", "cleartext", "user_cas"),
     [
-        ({}, True, False),  # nothing known: the oldest platform behaviour for cleartext, no user CA claim
+        ({}, None, None),  # nothing known (a bare DEX): no claim either way
         ({"target_sdk": 27}, True, False),
         ({"target_sdk": 23}, True, True),
         ({"target_sdk": 28}, False, False),
@@ -144,9 +152,15 @@ def test_pin_indices_in_a_sorted_table() -> None:
         ({"target_sdk": 33, "uses_cleartext_traffic": True, "base_cleartext": False}, False, False),
         ({"target_sdk": 33, "base_trust_anchors": ("system", "user")}, False, True),
         ({"target_sdk": 23, "base_trust_anchors": ("system",)}, True, False),
+        # a config named by the manifest makes Android ignore usesCleartextTraffic
+        ({"target_sdk": 33, "uses_cleartext_traffic": True, "manifest_config": True}, False, False),
+        ({"target_sdk": 27, "uses_cleartext_traffic": False, "manifest_config": True}, True, False),
+        # debug-overrides count only in a debuggable build
+        ({"target_sdk": 33, "debug_trust_anchors": ("user",)}, False, False),
+        ({"target_sdk": 33, "debug_trust_anchors": ("user",), "debuggable": True}, False, True),
     ],
 )  # fmt: skip
-def test_platform_defaults(kw: dict, cleartext: bool, user_cas: bool) -> None:
+def test_platform_defaults(kw: dict, cleartext: bool | None, user_cas: bool | None) -> None:
     t = TransportSecurity(**kw)
     assert (t.cleartext_default, t.user_cas_trusted) == (cleartext, user_cas)
 
@@ -209,3 +223,74 @@ def test_many_configs_with_many_domains_stay_bounded() -> None:
         els += [X("domain-config", 1)] + [X("domain", 2, f"h{i}-{j}.example") for j in range(300)]
     c = parse_network_security_config(els, "f")
     assert c is not None and len(c.domains) == MAX_RULES
+
+
+def test_empty_pin_set_and_anchors_replace_the_enclosing_ones() -> None:
+    els = [
+        X("network-security-config", 0),
+        X("domain-config", 1), X("domain", 2, "x.com", includeSubdomains="true"),
+        X("pin-set", 2), X("pin", 3, P1.split("/", 1)[1], digest="SHA-256"),
+        X("trust-anchors", 2), X("certificates", 3, src="user"),
+        X("domain-config", 2), X("domain", 3, "open.x.com"), X("pin-set", 3), X("trust-anchors", 3),
+        X("domain-config", 2), X("domain", 3, "bad.x.com"), X("pin-set", 3), X("pin", 4, "not a pin", digest="SHA-256"),
+    ]  # fmt: skip
+    c = parse_network_security_config(els, "f")
+    assert c is not None
+    rules = {d.domain: d for d in c.domains}
+    assert rules["x.com"].pins == (P1,) and rules["x.com"].trust_anchors == ("user",)
+    assert rules["open.x.com"].pins == () and rules["open.x.com"].trust_anchors == ()
+    assert rules["bad.x.com"].pins == () and rules["bad.x.com"].trust_anchors == ("user",)
+
+
+def test_exact_domain_beats_a_pinned_parent() -> None:
+    """Android applies the most specific rule: an unpinned exact domain is not pinned by its parent."""
+    els = [
+        X("network-security-config", 0),
+        X("domain-config", 1), X("domain", 2, "example.com", includeSubdomains="true"),
+        X("pin-set", 2), X("pin", 3, P1.split("/", 1)[1], digest="SHA-256"),
+        X("domain-config", 1), X("domain", 2, "cdn.example.com"),
+    ]  # fmt: skip
+    c = parse_network_security_config(els, "f")
+    assert c is not None
+    t = TransportSecurity(domains=c.domains)
+    assert t.pin_rule("cdn.example.com") is None and t.rule_for("cdn.example.com").domain == "cdn.example.com"  # type: ignore[union-attr]
+    assert t.pin_rule("img.cdn.example.com") is not None  # not covered by the exact, non-subdomain rule
+    assert t.pin_rule("www.example.com") is not None
+
+
+def test_override_pins() -> None:
+    els = [
+        X("network-security-config", 0),
+        X("base-config", 1), X("trust-anchors", 2), X("certificates", 3, src="system"),
+        X("certificates", 3, src="user", overridePins="true"),
+        X("debug-overrides", 1), X("trust-anchors", 2), X("certificates", 3, src="user"),
+    ]  # fmt: skip
+    c = parse_network_security_config(els, "f")
+    assert c is not None and c.base_override_pins and c.debug_override_pins
+    t = merge([c], {}, [], manifest_config=True, target_sdk=33)
+    assert t.pins_overridden and t.to_dict()["pins_overridden"] is True
+    quiet = parse_network_security_config(els[:4] + els[5:7] + [X("certificates", 3, src="user", overridePins="false")], "f")
+    assert quiet is not None and not quiet.base_override_pins and not quiet.debug_override_pins
+    assert not merge([quiet], {}, [], manifest_config=True).pins_overridden
+
+
+def test_which_config_applies() -> None:
+    def cfg(file: str) -> object:
+        return parse_network_security_config([X("network-security-config", 0), X("base-config", 1, cleartextTrafficPermitted="true")], file)
+
+    one, named, other = cfg("res/xml/a.xml"), cfg("res/xml/network_security_config.xml"), cfg("res/xml/b.xml")
+    assert merge([one], {}, [], manifest_config=False).applied_config is None  # not named by the manifest
+    assert merge([one], {}, [], manifest_config=False, target_sdk=33).cleartext_default is False
+    assert merge([one], {}, [], manifest_config=True).applied_config == "res/xml/a.xml"
+    t = merge([one, named, other], {}, [], manifest_config=True)  # type: ignore[list-item]
+    assert t.applied_config == "res/xml/network_security_config.xml" and len(t.config_files) == 3
+    assert merge([one, other], {}, [], manifest_config=True, target_sdk=33).applied_config is None  # type: ignore[list-item]
+
+
+def test_deep_open_elements_are_linear() -> None:
+    """Elements that never close (a hostile compiled XML) nest ever deeper: read in linear time (the
+    quadratic reader took minutes on these 60,000; a regression would show as a slow suite)."""
+    els = [X("network-security-config", 0)] + [X("domain-config", 1 + i) for i in range(60_000)]
+    els.append(X("domain", 60_001, "deep.example"))
+    c = parse_network_security_config(els, "f")
+    assert c is not None and c.domains == ()
