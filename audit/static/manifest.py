@@ -29,8 +29,9 @@ class Manifest:
     """``<uses-sdk android:targetSdkVersion>`` (None when absent or not a number)."""
     uses_cleartext_traffic: bool | None = None
     """``<application android:usesCleartextTraffic>``; None when not set."""
-    network_security_config: bool = False
-    """``<application android:networkSecurityConfig>`` is set."""
+    network_security_config: str | None = None
+    """``<application android:networkSecurityConfig>`` as written: a resource id (``@0x7f020000``, in
+    an APK) or a name (``@xml/network_security_config``, in an app bundle); None when not set."""
     debuggable: bool = False
     """``<application android:debuggable="true">``."""
 
@@ -78,6 +79,6 @@ def manifest_from_elements(elements: list[XmlElement]) -> Manifest:
         split=root.get("split") or None,
         target_sdk=target,
         uses_cleartext_traffic={"true": True, "false": False}.get(app.get("usesCleartextTraffic", "").lower()),
-        network_security_config=bool(app.get("networkSecurityConfig")),
+        network_security_config=app.get("networkSecurityConfig") or None,
         debuggable=app.get("debuggable", "").lower() == "true",
     )

@@ -33,6 +33,15 @@ RES_XML_START_ELEMENT_TYPE = 0x0102
 RES_XML_END_ELEMENT_TYPE = 0x0103
 RES_XML_CDATA_TYPE = 0x0104
 RES_XML_RESOURCE_MAP_TYPE = 0x0180
+RES_TABLE_PACKAGE_TYPE = 0x0200
+RES_TABLE_TYPE_TYPE = 0x0201
+#: ``ResTable_type`` flags and ``ResTable_entry`` flags.
+_TYPE_SPARSE = 0x01
+_TYPE_OFFSET16 = 0x02
+_ENTRY_COMPLEX = 0x0001
+_NO_ENTRY = 0xFFFFFFFF
+#: Most resource-file references collected from one resources.arsc (against hostile tables).
+MAX_XML_FILES = 100_000
 
 _UTF8_FLAG = 1 << 8
 TYPE_REFERENCE = 0x01
@@ -272,6 +281,62 @@ def arsc_strings(data: bytes) -> list[str]:
         if ctype == RES_STRING_POOL_TYPE:
             return read_string_pool(data, pos)
     raise ResourceError("resources.arsc without a string pool")
+
+
+def arsc_xml_files(data: bytes) -> dict[int, str]:
+    """Resource id → path of every ``res/xml/…`` file entry of ``resources.arsc`` (any configuration),
+    so that a manifest attribute such as ``android:networkSecurityConfig="@0x7f110000"`` can be resolved
+    to its file. Entries that are not plain string values are skipped; raises :class:`ResourceError`
+    (or ``struct.error``) for a damaged table."""
+    if len(data) < 12:
+        raise ResourceError("resources.arsc is too short")
+    ctype, header_size, _size = _CHUNK.unpack_from(data, 0)
+    if ctype != RES_TABLE_TYPE:
+        raise ResourceError("resources.arsc has a bad magic")
+    pool: list[str] = []
+    out: dict[int, str] = {}
+    for ctype, hsize, pos, size in _chunks(data, header_size, len(data)):
+        if ctype == RES_STRING_POOL_TYPE and not pool:
+            pool = read_string_pool(data, pos)
+        elif ctype == RES_TABLE_PACKAGE_TYPE and pool:
+            (package_id,) = struct.unpack_from("<I", data, pos + 8)
+            for ttype, thsize, tpos, tsize in _chunks(data, pos + hsize, pos + size):
+                if ttype != RES_TABLE_TYPE_TYPE or thsize < 20:
+                    continue
+                type_id, flags = data[tpos + 8], data[tpos + 9]
+                count, entries_start = struct.unpack_from("<II", data, tpos + 12)
+                for index, offset in _type_offsets(data, tpos + thsize, tpos + tsize, count, flags):
+                    e = tpos + entries_start + offset
+                    if e + 16 > tpos + tsize:
+                        continue
+                    esize, eflags = struct.unpack_from("<HH", data, e)
+                    if eflags & _ENTRY_COMPLEX or esize < 8 or e + esize + 8 > tpos + tsize:
+                        continue
+                    vtype, vdata = data[e + esize + 3], struct.unpack_from("<I", data, e + esize + 4)[0]
+                    if vtype == TYPE_STRING and vdata < len(pool) and pool[vdata].startswith("res/xml/"):
+                        out[((package_id & 0xFF) << 24) | (type_id << 16) | (index & 0xFFFF)] = pool[vdata]
+                        if len(out) >= MAX_XML_FILES:
+                            return out
+    return out
+
+
+def _type_offsets(data: bytes, start: int, end: int, count: int, flags: int) -> Iterator[tuple[int, int]]:
+    """(entry index, offset from entries_start) of a ``ResTable_type``'s present entries."""
+    count = min(count, max(0, (end - start) // 2))
+    if flags & _TYPE_SPARSE:  # pairs of uint16: entry index, offset / 4
+        for i in range(min(count, (end - start) // 4)):
+            idx, off4 = struct.unpack_from("<HH", data, start + 4 * i)
+            yield idx, off4 * 4
+    elif flags & _TYPE_OFFSET16:  # uint16 offset / 4, 0xffff for none
+        for i in range(min(count, (end - start) // 2)):
+            (off4,) = struct.unpack_from("<H", data, start + 2 * i)
+            if off4 != 0xFFFF:
+                yield i, off4 * 4
+    else:
+        for i in range(min(count, (end - start) // 4)):
+            (off,) = struct.unpack_from("<I", data, start + 4 * i)
+            if off != _NO_ENTRY:
+                yield i, off
 
 
 # --------------------------------------------------------------------------------------------

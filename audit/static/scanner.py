@@ -45,6 +45,7 @@ from audit.static.resources import (
     ResourceError,
     XmlElement,
     arsc_strings,
+    arsc_xml_files,
     network_security_domains,
     parse_axml,
     parse_proto_xml,
@@ -166,6 +167,8 @@ class _Scan:
         self.errors: list[str] = []
         self.overflow = False
         self.security_configs: list[NetworkSecurityConfig] = []
+        #: resource id -> res/xml/ file, from resources.arsc (resolves the manifest's config reference)
+        self.xml_files: dict[int, str] = {}
         #: pin string -> (DEX files, classes loading it)
         self.code_pins: dict[str, tuple[set[str], set[str]]] = {}
 
@@ -306,9 +309,10 @@ class _Scan:
                 kind, AuditError
             )(message)
         else:
-            _, found, dex_classes, manifests, theirs, read_total, notes, configs, code_pins = answer
+            _, found, dex_classes, manifests, theirs, read_total, notes, configs, code_pins, xml_files = answer
             self.dex_classes.extend(dex_classes)
             self.security_configs.extend(configs)
+            self.xml_files.update(xml_files)
             for pin, (files, classes) in code_pins.items():
                 mine_files, mine_classes = self.code_pins.setdefault(pin, (set(), set()))
                 mine_files |= files
@@ -351,7 +355,12 @@ class _Scan:
                 elif kind == "manifest":
                     self.add_manifest(archive.read(info), file)
                 elif kind == "arsc":
-                    self.add_strings(arsc_strings(archive.read(info)), "resources", file)
+                    data = archive.read(info)
+                    self.add_strings(arsc_strings(data), "resources", file)
+                    try:
+                        self.xml_files.update(arsc_xml_files(data))
+                    except (ResourceError, struct.error, IndexError, UnicodeDecodeError) as e:  # a lookup aid: no note
+                        log.debug("%s: no resource-file table (%s)", file, e)
                 elif kind == "xml":
                     data = archive.read(info)
                     if int.from_bytes(data[:2], "little") == RES_XML_TYPE:
@@ -493,6 +502,7 @@ class _Scan:
         transport = merge_transport(
             self.security_configs, pins, all_classes,
             manifest_config=bool(base and base.network_security_config),
+            config_ref=base.network_security_config if base else None, xml_files=self.xml_files,
             uses_cleartext_traffic=base.uses_cleartext_traffic if base else None,
             debuggable=bool(base and base.debuggable), target_sdk=base.target_sdk if base else None,
         )  # fmt: skip
@@ -601,11 +611,11 @@ def _child_scan(
         scan.errors = []
         # Only the child's own findings go back: the parent has everything found before the fork.
         scan.found, scan.dex_classes, scan.manifests = {}, [], []
-        scan.security_configs, scan.code_pins = [], {}
+        scan.security_configs, scan.code_pins, scan.xml_files = [], {}, {}
         tagged = scan._scan_entries(archive, entries, prefix, share)
         answer: tuple[object, ...] = (
             "ok", scan.found, scan.dex_classes, scan.manifests, tagged, archive._read_total - start_total,
-            archive.notes, scan.security_configs, scan.code_pins,
+            archive.notes, scan.security_configs, scan.code_pins, scan.xml_files,
         )  # fmt: skip
     except AuditError as e:
         answer = ("error", type(e).__name__, str(e))

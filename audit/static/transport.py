@@ -19,10 +19,10 @@ network on the way. Sources, each kept as evidence:
   ``CertificatePinner``, TrustKit): their presence alone does not prove that the app pins.
 
 Android applies the one config the manifest names (``android:networkSecurityConfig``), and ignores
-``usesCleartextTraffic`` when it does. A compiled manifest names it by resource id; without resolving
-ids through ``resources.arsc`` we take the only config file of the APK, or, among several, the one
-named ``network_security_config.xml``; with several and none so named, none is applied (all are still
-listed in ``config_files``).
+``usesCleartextTraffic`` when it does. A compiled manifest names it by resource id, resolved to its
+file through ``resources.arsc`` (an app bundle's manifest keeps the ``@xml/name`` form). When that
+fails (no or damaged ``resources.arsc``), we take the only config file, or among several the one named
+``network_security_config.xml``; otherwise none is applied (all are still listed in ``config_files``).
 """
 
 from __future__ import annotations
@@ -384,15 +384,37 @@ def pin_indices(strings: Sequence[str]) -> list[int]:
     return out
 
 
-def applied_config(configs: Sequence[NetworkSecurityConfig], manifest_config: bool) -> NetworkSecurityConfig | None:
-    """The config Android applies: none unless the manifest names one; then the only config file, or
+def applied_config(
+    configs: Sequence[NetworkSecurityConfig], manifest_config: bool, ref: str | None = None,
+    xml_files: dict[int, str] | None = None,
+) -> NetworkSecurityConfig | None:
+    """The config Android applies: none unless the manifest names one; then the file ``ref`` names
+    (a resource id resolved through ``xml_files``, or ``@xml/name``), else the only config file, or
     among several the one named ``network_security_config.xml`` (see the module notes)."""
     if not manifest_config or not configs:
         return None
+    path = _ref_path(ref, xml_files or {})
+    if path is not None:
+        for c in configs:
+            if c.file == path or c.file.endswith(("!" + path, "/" + path)):
+                return c
     if len(configs) == 1:
         return configs[0]
     named = [c for c in configs if c.file.rpartition("/")[2] == "network_security_config.xml"]
     return named[0] if len(named) == 1 else None
+
+
+def _ref_path(ref: str | None, xml_files: dict[int, str]) -> str | None:
+    if not ref:
+        return None
+    if ref.startswith("@0x"):
+        try:
+            return xml_files.get(int(ref[3:], 16))
+        except ValueError:
+            return None
+    if ref.startswith("@xml/") and "/" not in ref[5:]:
+        return f"res/xml/{ref[5:]}.xml"
+    return None
 
 
 def merge(
@@ -400,6 +422,8 @@ def merge(
     code_pins: dict[str, tuple[set[str], set[str]]],
     class_names: Iterable[str],
     *,
+    config_ref: str | None = None,
+    xml_files: dict[int, str] | None = None,
     manifest_config: bool = False,
     uses_cleartext_traffic: bool | None = None,
     debuggable: bool = False,
@@ -407,7 +431,7 @@ def merge(
 ) -> TransportSecurity:
     """One :class:`TransportSecurity` from the configs and code pins found across an input."""
     configs = sorted(configs, key=lambda c: c.file)
-    applied = applied_config(configs, manifest_config)
+    applied = applied_config(configs, manifest_config, config_ref, xml_files)
     present = set(PINNING_CLASSES) & set(class_names)
     return TransportSecurity(
         config_files=tuple(dict.fromkeys(c.file for c in configs)),

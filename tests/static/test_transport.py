@@ -294,3 +294,54 @@ def test_deep_open_elements_are_linear() -> None:
     els.append(X("domain", 60_001, "deep.example"))
     c = parse_network_security_config(els, "f")
     assert c is not None and c.domains == ()
+
+
+def test_the_manifest_reference_picks_the_config() -> None:
+    from audit.static.transport import applied_config
+
+    def cfg(file: str) -> object:
+        return parse_network_security_config([X("network-security-config", 0)], file)
+
+    a, b = cfg("res/xml/a.xml"), cfg("res/xml/b.xml")
+    files = {0x7F020001: "res/xml/b.xml", 0x7F020000: "res/xml/a.xml"}
+    assert applied_config([a, b], True, "@0x7f020001", files) is b  # type: ignore[list-item]
+    assert applied_config([a, b], True, "@xml/a", {}) is a  # type: ignore[list-item]
+    assert applied_config([a, b], True, "@0x7f029999", files) is None  # type: ignore[list-item]  # unresolved, ambiguous
+    assert applied_config([a, b], False, "@0x7f020001", files) is None  # type: ignore[list-item]
+    bundled = cfg("base.apk!res/xml/b.xml")
+    assert applied_config([a, bundled], True, "@0x7f020001", files) is bundled  # type: ignore[list-item]
+    assert applied_config([a, b], True, "@0xZZ", files) is None and applied_config([a, b], True, "@xml/../x", {}) is None  # type: ignore[list-item]
+
+
+def test_arsc_resolves_the_fixture_reference() -> None:
+    import zipfile
+
+    from audit.static.manifest import parse_manifest
+    from audit.static.resources import arsc_xml_files
+
+    with zipfile.ZipFile(APKS / "messenger.apk") as z:
+        files = arsc_xml_files(z.read("resources.arsc"))
+        ref = parse_manifest(z.read("AndroidManifest.xml")).network_security_config
+    assert ref is not None and ref.startswith("@0x7f")
+    assert files[int(ref[3:], 16)] == "res/xml/network_security_config.xml"
+
+
+def test_damaged_arsc_tables_fail_cleanly() -> None:
+    import random
+    import struct
+    import zipfile
+
+    from audit.static.resources import ResourceError, arsc_xml_files
+
+    with zipfile.ZipFile(APKS / "messenger.apk") as z:
+        good = z.read("resources.arsc")
+    rng = random.Random(5)
+    for _ in range(500):
+        data = bytearray(good)
+        for _ in range(rng.randint(1, 20)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        try:
+            out = arsc_xml_files(bytes(data[: rng.randint(0, len(data))] if rng.random() < 0.3 else data))
+        except (ResourceError, struct.error, IndexError, UnicodeDecodeError):
+            continue
+        assert all(isinstance(k, int) and v.startswith("res/xml/") for k, v in out.items())
