@@ -283,25 +283,34 @@ def arsc_strings(data: bytes) -> list[str]:
     raise ResourceError("resources.arsc without a string pool")
 
 
-def arsc_xml_files(data: bytes) -> dict[int, str]:
+def arsc_xml_files(data: bytes, pool: list[str] | None = None) -> dict[int, str]:
     """Resource id → path of every ``res/xml/…`` file entry of ``resources.arsc`` (any configuration),
     so that a manifest attribute such as ``android:networkSecurityConfig="@0x7f110000"`` can be resolved
-    to its file. Entries that are not plain string values are skipped; raises :class:`ResourceError`
-    (or ``struct.error``) for a damaged table."""
+    to its file. ``pool`` is the table's global string pool when the caller has read it already
+    (:func:`arsc_strings`). Entries that are not plain string values are skipped; raises
+    :class:`ResourceError` (or ``struct.error``) for a damaged table."""
     if len(data) < 12:
         raise ResourceError("resources.arsc is too short")
     ctype, header_size, _size = _CHUNK.unpack_from(data, 0)
     if ctype != RES_TABLE_TYPE:
         raise ResourceError("resources.arsc has a bad magic")
-    pool: list[str] = []
-    out: dict[int, str] = {}
+    pool_at = -1
+    refs: dict[int, int] = {}  # resource id -> global string index
     for ctype, hsize, pos, size in _chunks(data, header_size, len(data)):
-        if ctype == RES_STRING_POOL_TYPE and not pool:
-            pool = read_string_pool(data, pos)
-        elif ctype == RES_TABLE_PACKAGE_TYPE and pool:
+        if ctype == RES_STRING_POOL_TYPE and pool_at < 0:
+            pool_at = pos
+        elif ctype == RES_TABLE_PACKAGE_TYPE and hsize >= 8 + 4 + 256 + 4:
             (package_id,) = struct.unpack_from("<I", data, pos + 8)
+            # Only the "xml" type's entries are wanted: its id is its 1-based place in the type names.
+            (type_strings,) = struct.unpack_from("<I", data, pos + 8 + 4 + 256)
+            if not 0 < type_strings < size:
+                continue
+            names = read_string_pool(data, pos + type_strings)
+            if "xml" not in names:
+                continue
+            xml_type = names.index("xml") + 1
             for ttype, thsize, tpos, tsize in _chunks(data, pos + hsize, pos + size):
-                if ttype != RES_TABLE_TYPE_TYPE or thsize < 20:
+                if ttype != RES_TABLE_TYPE_TYPE or thsize < 20 or data[tpos + 8] != xml_type:
                     continue
                 type_id, flags = data[tpos + 8], data[tpos + 9]
                 count, entries_start = struct.unpack_from("<II", data, tpos + 12)
@@ -313,11 +322,12 @@ def arsc_xml_files(data: bytes) -> dict[int, str]:
                     if eflags & _ENTRY_COMPLEX or esize < 8 or e + esize + 8 > tpos + tsize:
                         continue
                     vtype, vdata = data[e + esize + 3], struct.unpack_from("<I", data, e + esize + 4)[0]
-                    if vtype == TYPE_STRING and vdata < len(pool) and pool[vdata].startswith("res/xml/"):
-                        out[((package_id & 0xFF) << 24) | (type_id << 16) | (index & 0xFFFF)] = pool[vdata]
-                        if len(out) >= MAX_XML_FILES:
-                            return out
-    return out
+                    if vtype == TYPE_STRING and len(refs) < MAX_XML_FILES:
+                        refs[((package_id & 0xFF) << 24) | (type_id << 16) | (index & 0xFFFF)] = vdata
+    if not refs or (pool is None and pool_at < 0):
+        return {}
+    strings = pool if pool is not None else read_string_pool(data, pool_at)
+    return {rid: strings[i] for rid, i in refs.items() if i < len(strings) and strings[i].startswith("res/xml/")}
 
 
 def _type_offsets(data: bytes, start: int, end: int, count: int, flags: int) -> Iterator[tuple[int, int]]:

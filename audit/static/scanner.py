@@ -356,9 +356,10 @@ class _Scan:
                     self.add_manifest(archive.read(info), file)
                 elif kind == "arsc":
                     data = archive.read(info)
-                    self.add_strings(arsc_strings(data), "resources", file)
+                    pool = arsc_strings(data)
+                    self.add_strings(pool, "resources", file)
                     try:
-                        self.xml_files.update(arsc_xml_files(data))
+                        self.xml_files.update(arsc_xml_files(data, pool))
                     except (ResourceError, struct.error, IndexError, UnicodeDecodeError) as e:  # a lookup aid: no note
                         log.debug("%s: no resource-file table (%s)", file, e)
                 elif kind == "xml":
