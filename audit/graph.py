@@ -227,6 +227,7 @@ def build_graph(
 
     _add_findings(G, store.finding_summary(app), ip_port_host)
     _finish_hosts(G)
+    _mark_pinned(G, scans)
 
     G.graph["databases"] = [{"name": k, "date": v} for k, v in sorted(databases.items())]
     company_db = getattr(companies, "source", None) or getattr(companies, "name", None)
@@ -324,6 +325,28 @@ def _add_scan(G: nx.MultiDiGraph, label: str, result: ScanResult, companies: Any
                 node["company"] = info.company
                 node["company_country"] = info.country
                 _add_company(G, hid, info.company, info.country, info.matched)
+
+
+def _mark_pinned(G: nx.MultiDiGraph, scans: Sequence[tuple[str, ScanResult]]) -> None:
+    """Host nodes a scanned app pins (its network security config's pin-set applies to them) get
+    ``pinned`` (the rule's domain and file) and ``pin_count``; app nodes get ``cleartext_default``
+    and ``user_cas_trusted`` when known."""
+    for label, result in scans:
+        t = result.transport
+        aid = app_id(label)
+        if aid in G:
+            for key, value in (("cleartext_default", t.cleartext_default), ("user_cas_trusted", t.user_cas_trusted)):
+                if value is not None:
+                    G.nodes[aid][key] = value
+        if not t.pinned_domains:
+            continue
+        for _, attrs in G.nodes(data=True):
+            if attrs["layer"] != "host":
+                continue
+            rule = t.pin_rule(str(attrs["label"]))
+            if rule is not None and "pinned" not in attrs:
+                attrs["pinned"] = f"{'*.' if rule.include_subdomains else ''}{rule.domain} ({rule.file})"
+                attrs["pin_count"] = len(rule.pins)
 
 
 def _contact_parent(G: nx.MultiDiGraph, aid: str, hid: str) -> str:

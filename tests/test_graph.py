@@ -319,3 +319,24 @@ def test_read_graph_rejects_garbage(tmp_path: Path) -> None:
 )  # fmt: skip
 def test_registrable_domain(host: str, domain: str | None) -> None:
     assert registrable_domain(host) == domain
+
+
+@pytest.mark.parametrize("suffix", [".graphml", ".json"])
+def test_pinned_hosts_and_app_transport_facts(tmp_path: Path, enricher: Enricher, suffix: str) -> None:
+    """The messenger fixture pins its gateway: the host node says so, also after an export."""
+    from audit.static.scanner import scan_path
+
+    store = Store(":memory:")
+    store.add_scan(scan_path(Path(__file__).parent / "fixtures" / "apks" / "messenger.apk"))
+    store.add_connections([Connection(1.0, "live", "tls", "failed", "com.example.messenger", "gw.messenger-example.cn",
+                                      sni="gw.messenger-example.cn", ip="43.156.32.20", port=443)])  # fmt: skip
+    G = build_graph(store, enricher=enricher, companies=COMPANIES)
+    gw = G.nodes["host:gw.messenger-example.cn"]
+    assert (gw["pinned"], gw["pin_count"]) == ("gw.messenger-example.cn (res/xml/network_security_config.xml)", 2)
+    assert "pinned" not in G.nodes["host:api.messenger-example.cn"]
+    app = G.nodes["app:com.example.messenger"]
+    assert (app["cleartext_default"], app["user_cas_trusted"]) == (False, False)
+    export_graph(G, tmp_path / f"g{suffix}")
+    back = read_graph(tmp_path / f"g{suffix}")
+    assert back.nodes["host:gw.messenger-example.cn"]["pin_count"] == 2
+    assert back.nodes["app:com.example.messenger"]["user_cas_trusted"] is False
