@@ -820,7 +820,7 @@ def _scan_table(result: Any) -> str:
 
 def _transport_lines(t: Any) -> list[str]:
     """The scan table's transport-security summary (docs/scan-json.md, ``transport_security``)."""
-    pinned = [f"{'*.' if d.include_subdomains else ''}{d.domain}" for d in t.pinned_domains]
+    pinned = [d.scope for d in t.pinned_domains]
     parts = [
         f"pinned in config: {', '.join(pinned)}" if pinned else "no pins in config",
         f"{len(t.code_pins)} pin(s) in code" + (f" ({', '.join(sorted({c for p in t.code_pins for c in p.classes})[:3])})"

@@ -122,7 +122,7 @@ def _static_sets(scans: Iterable[ScanResult], companies: Any) -> dict[str, set[s
 def _transport_facts(r: ScanResult) -> set[str]:
     """Comparable one-line facts of a scan's transport security."""
     t = r.transport
-    facts = {f"pinned: {'*.' if d.include_subdomains else ''}{d.domain}" for d in t.pinned_domains}
+    facts = {f"pinned: {d.scope}" for d in t.pinned_domains}
     facts |= {f"pin in code: {p.pin}" for p in t.code_pins}
     facts |= {f"cleartext allowed: {d.domain}" for d in t.domains if d.cleartext}
     facts |= {f"pinning-capable library: {name}" for name in t.pinning_libraries}

@@ -345,7 +345,7 @@ def _mark_pinned(G: nx.MultiDiGraph, scans: Sequence[tuple[str, ScanResult]]) ->
                 continue
             rule = t.pin_rule(str(attrs["label"]))
             if rule is not None and "pinned" not in attrs:
-                attrs["pinned"] = f"{'*.' if rule.include_subdomains else ''}{rule.domain} ({rule.file})"
+                attrs["pinned"] = f"{rule.scope} ({rule.file})"
                 attrs["pin_count"] = len(rule.pins)
 
 

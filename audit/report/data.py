@@ -173,12 +173,11 @@ def _pin_evidence(scans: Sequence[tuple[str, ScanResult]], d: Destination, today
     for r in mine:
         rule = r.transport.pin_rule(host)
         if rule is not None:
-            scope = f"*.{rule.domain}" if rule.include_subdomains else rule.domain
             if rule.expired(today):
-                return f"pin-set for {scope} in {rule.file} expired {rule.pin_expiration} (no longer enforced)"
+                return f"pin-set for {rule.scope} in {rule.file} expired {rule.pin_expiration} (no longer enforced)"
             expires = f", expire {rule.pin_expiration}" if rule.pin_expiration else ""
             bypass = "; overridden for some trust anchors (overridePins/debug)" if r.transport.pins_overridden else ""
-            return f"pinned for {scope} in {rule.file} ({len(rule.pins)} pins{expires}){bypass}"
+            return f"pinned for {rule.scope} in {rule.file} ({len(rule.pins)} pins{expires}){bypass}"
     for r in mine:
         if r.transport.code_pins:
             classes = sorted({c for p in r.transport.code_pins for c in p.classes})
@@ -207,7 +206,7 @@ def _transport_row(label: str, r: ScanResult, today: str) -> dict[str, Any]:
         "debug_user_cas": "user" in t.debug_trust_anchors,
         "debuggable": t.debuggable,
         "pinned": [
-            {"domain": f"*.{d.domain}" if d.include_subdomains else d.domain, "pins": len(d.pins),
+            {"domain": d.scope, "pins": len(d.pins),
              "expiration": d.pin_expiration or "", "expired": d.expired(today), "file": d.file}
             for d in t.pinned_domains
         ],  # fmt: skip

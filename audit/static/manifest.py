@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from audit.static.resources import RES_XML_TYPE, ResourceError, XmlElement, parse_axml, parse_proto_xml
+from audit.static.resources import (
+    RES_XML_TYPE,
+    ResourceError,
+    XmlElement,
+    parse_axml,
+    parse_proto_xml,
+    xml_bool,
+)
 
 __all__ = ["Manifest", "ResourceError", "manifest_from_elements", "parse_manifest"]
 
@@ -78,7 +85,7 @@ def manifest_from_elements(elements: list[XmlElement]) -> Manifest:
         meta_data=tuple(meta),
         split=root.get("split") or None,
         target_sdk=target,
-        uses_cleartext_traffic={"true": True, "false": False}.get(app.get("usesCleartextTraffic", "").lower()),
+        uses_cleartext_traffic=xml_bool(app.get("usesCleartextTraffic")),
         network_security_config=app.get("networkSecurityConfig") or None,
-        debuggable=app.get("debuggable", "").lower() == "true",
+        debuggable=xml_bool(app.get("debuggable")) is True,
     )

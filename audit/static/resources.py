@@ -263,6 +263,15 @@ def _start_element(
     return XmlElement(tag, attrs, "", depth)
 
 
+def xml_bool(value: str | None) -> bool | None:
+    """A boolean attribute as :func:`_value` renders it (``true``/``false``); None when absent or not
+    a boolean."""
+    if value is None:
+        return None
+    v = value.strip().lower()
+    return True if v == "true" else False if v == "false" else None
+
+
 def network_security_domains(elements: list[XmlElement]) -> list[str]:
     """Domain names of a network_security_config (``<domain>`` texts), or [] for any other XML."""
     if not elements or elements[0].name != "network-security-config":

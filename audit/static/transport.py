@@ -34,7 +34,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from audit.static.resources import XmlElement
+from audit.static.resources import XmlElement, xml_bool
 
 #: A public-key pin string: algorithm / base64 of the digest (SHA-256: 32 bytes, SHA-1: 20 bytes).
 PIN_RE = re.compile(r"(sha256/[A-Za-z0-9+/]{43}=|sha1/[A-Za-z0-9+/]{27}=)")
@@ -70,6 +70,11 @@ class DomainRule:
     trust_anchors: tuple[str, ...]
     """``certificates src`` values of its trust-anchors: ``system``, ``user`` or a resource."""
     file: str
+
+    @property
+    def scope(self) -> str:
+        """The domain as the rule covers it: ``*.example.com`` with subdomains, else ``example.com``."""
+        return f"*.{self.domain}" if self.include_subdomains else self.domain
 
     def matches(self, host: str) -> bool:
         h, d = host.lower().rstrip("."), self.domain.lower().rstrip(".")
@@ -225,13 +230,6 @@ def _lists(value: Any) -> Any:
     return value
 
 
-def _bool(value: str | None) -> bool | None:
-    if value is None:
-        return None
-    v = value.strip().lower()
-    return True if v == "true" else False if v == "false" else None
-
-
 def valid_pin(text: str) -> bool:
     """``sha256/…`` or ``sha1/…`` whose base64 decodes to a digest of the right length."""
     if not PIN_RE.fullmatch(text):
@@ -295,13 +293,13 @@ def parse_network_security_config(elements: Sequence[XmlElement], file: str) -> 
         owner = ctx.owner
         inner = _Ctx(owner, ctx.base, ctx.debug, ctx.pin_set, ctx.anchors)
         if e.name == "base-config" and owner is None and not ctx.debug:
-            base_cleartext = _bool(e.attrs.get("cleartextTrafficPermitted"))
+            base_cleartext = xml_bool(e.attrs.get("cleartextTrafficPermitted"))
             inner.base = True
         elif e.name == "debug-overrides" and owner is None:
             inner.debug = True
         elif e.name == "domain-config" and not ctx.base and not ctx.debug and len(configs) < MAX_RULES:
             state: dict[str, Any] = {
-                "parent": owner, "cleartext": _bool(e.attrs.get("cleartextTrafficPermitted")), "domains": [],
+                "parent": owner, "cleartext": xml_bool(e.attrs.get("cleartextTrafficPermitted")), "domains": [],
                 "pins": [], "pin_set": False, "expiration": None, "anchors": [], "anchor_set": False,
             }  # fmt: skip
             configs.append(state)
@@ -309,7 +307,7 @@ def parse_network_security_config(elements: Sequence[XmlElement], file: str) -> 
         elif e.name == "domain" and owner is not None and total_domains < MAX_RULES:
             text = e.text.strip()
             if text:
-                owner["domains"].append((text[:253], _bool(e.attrs.get("includeSubdomains")) is True))
+                owner["domains"].append((text[:253], xml_bool(e.attrs.get("includeSubdomains")) is True))
                 total_domains += 1
         elif e.name == "pin-set" and owner is not None:
             owner["pin_set"] = True  # even empty, it replaces the enclosing config's pins
@@ -325,7 +323,7 @@ def parse_network_security_config(elements: Sequence[XmlElement], file: str) -> 
                 owner["anchor_set"] = True
         elif e.name == "certificates" and ctx.anchors:
             src = (e.attrs.get("src") or "").strip()[:100]
-            override = _bool(e.attrs.get("overridePins"))
+            override = xml_bool(e.attrs.get("overridePins"))
             if src:
                 if owner is not None:
                     owner["anchors"].append(src)
@@ -432,7 +430,7 @@ def merge(
     """One :class:`TransportSecurity` from the configs and code pins found across an input."""
     configs = sorted(configs, key=lambda c: c.file)
     applied = applied_config(configs, manifest_config, config_ref, xml_files)
-    present = set(PINNING_CLASSES) & set(class_names)
+    present = {name for name in class_names if name in PINNING_CLASSES}
     return TransportSecurity(
         config_files=tuple(dict.fromkeys(c.file for c in configs)),
         applied_config=applied.file if applied else None,
