@@ -7,7 +7,7 @@ The JSON forms (``to_dict``) are a documented contract: see ``docs/scan-json.md`
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from audit.static.transport import TransportSecurity
@@ -27,8 +27,17 @@ SOURCE_KINDS = (
     "native",  # printable strings of lib/**/*.so
 )
 
+#: Source kinds that are code: an endpoint found there is "in the code" (``Endpoint.in_code``).
+CODE_SOURCE_KINDS = frozenset({"dex", "native"})
+
 #: Endpoint kinds (``Endpoint.kind``).
 ENDPOINT_KINDS = ("url", "host", "ip")
+
+#: ``Sdk.presence`` values: ``code`` (the SDK's own classes are in the app: the only presence that puts
+#: an SDK in ``ScanResult.sdks``); ``host-in-code`` (code, but not the SDK's, loads one of its hosts:
+#: another library's adapter, renamed code, the app calling the vendor's API); ``host-string`` (one of
+#: its hosts is only named in resources, XML, the manifest or assets: a link, a list, a config).
+PRESENCES = ("code", "host-in-code", "host-string")
 
 
 @dataclass(frozen=True, order=True)
@@ -60,7 +69,30 @@ class Endpoint:
     classes: tuple[str, ...] = ()
     """DEX classes (``com.foo.Bar``) whose code loads the string by const-string (sorted, unique)."""
     sdk: str | None = None
-    """Id of the SDK the endpoint is attributed to (by referencing class or by domain), if any."""
+    """Id of the SDK whose code loads the endpoint (by referencing class; for a host no SDK class
+    loads, an SDK present in the code whose domain it is), if any. Always an SDK of ``sdks``."""
+    network: bool = True
+    """Whether the string names a network server: URLs by their syntax, bare hosts and IPs only with
+    positive evidence (:mod:`audit.static.servers`). ``False`` entries are listed so an analyst can see
+    what was set aside; nothing counts them."""
+    network_evidence: str | None = None
+    """Why ``network`` is what it is: ``URL``, ``host of a URL in the app``, ``loaded by code that
+    calls java.net.InetSocketAddress.<init> (com.foo.Dns)`` …, or the reason against."""
+    company: str | None = None
+    """Ultimate owner of the host's domain (companies.json), if known."""
+    company_country: str | None = None
+    """Home country of ``company``."""
+
+    @property
+    def counted(self) -> bool:
+        """A real network server: ``network`` and not a placeholder. Every consumer (report, graph,
+        diff, check, destinations) counts these and only these."""
+        return self.network and not self.placeholder and self.host is not None
+
+    @property
+    def in_code(self) -> bool:
+        """Found in code (a DEX string or a native library), not only in resources, XML or assets."""
+        return any(s.kind in CODE_SOURCE_KINDS for s in self.sources)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,15 +101,38 @@ class Endpoint:
             "domain": self.domain,
             "kind": self.kind,
             "placeholder": self.placeholder,
+            "network": self.network,
+            "network_evidence": self.network_evidence,
             "sources": [{"kind": s.kind, "file": s.file} for s in self.sources],
             "classes": list(self.classes),
             "sdk": self.sdk,
+            "company": self.company,
+            "company_country": self.company_country,
         }
+
+    @classmethod
+    def from_dict(cls, e: dict[str, Any]) -> Endpoint:
+        return cls(
+            value=e["value"],
+            host=e.get("host"),
+            domain=e.get("domain"),
+            kind=e["kind"],
+            placeholder=bool(e.get("placeholder")),
+            sources=tuple(Source(**s) for s in e.get("sources", ())),
+            classes=tuple(e.get("classes", ())),
+            sdk=e.get("sdk"),
+            network=bool(e.get("network", True)),
+            network_evidence=e.get("network_evidence"),
+            company=e.get("company"),
+            company_country=e.get("company_country"),
+        )
 
 
 @dataclass(frozen=True)
 class Sdk:
-    """A third-party SDK detected in the package."""
+    """A third-party SDK whose code is in the package (``ScanResult.sdks``), a capability such as
+    reading the advertising ID (``ScanResult.capabilities``), or an SDK vendor whose hosts are only
+    mentioned (``ScanResult.sdk_mentions``): ``presence`` tells which evidence it rests on."""
 
     id: str
     name: str
@@ -90,12 +145,36 @@ class Sdk:
     """Human-readable reasons, e.g. ``code: 412 classes under com.tencent.bugly``,
     ``network: android.bugly.qq.com in classes3.dex``."""
     class_count: int = 0
-    """Number of classes under the SDK's code prefixes (0 when found only by network)."""
+    """Number of the SDK's own classes in the app (under its code prefixes, stub and interop classes
+    not counted); 0 for a mention."""
+    presence: str = "code"
+    """One of :data:`PRESENCES`."""
+    packages: tuple[str, ...] = ()
+    """The code prefixes (packages or classes) that matched (``presence: code``)."""
+    hosts: tuple[str, ...] = ()
+    """For a mention: the SDK's hosts named in the app."""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["evidence"] = list(self.evidence)
+        d["packages"] = list(self.packages)
+        d["hosts"] = list(self.hosts)
         return d
+
+    @classmethod
+    def from_dict(cls, s: dict[str, Any]) -> Sdk:
+        return cls(
+            id=s["id"],
+            name=s["name"],
+            owner=s["owner"],
+            owner_country=s["owner_country"],
+            category=s["category"],
+            evidence=tuple(s.get("evidence", ())),
+            class_count=int(s.get("class_count", 0)),
+            presence=s.get("presence") or "code",
+            packages=tuple(s.get("packages", ())),
+            hosts=tuple(s.get("hosts", ())),
+        )
 
 
 @dataclass(frozen=True)
@@ -134,7 +213,14 @@ class ScanResult:
 
     app: AppInfo
     endpoints: tuple[Endpoint, ...] = ()
+    """Every endpoint-like string kept, ``network: false`` ones included: use :attr:`servers`."""
     sdks: tuple[Sdk, ...] = ()
+    """SDKs whose own code is in the app (``presence: code``), and only those."""
+    capabilities: tuple[Sdk, ...] = ()
+    """Code that gives the app a capability without being a full SDK (reads the advertising ID …)."""
+    sdk_mentions: tuple[Sdk, ...] = ()
+    """SDK vendors whose hosts are named but whose code is not in the app (``presence`` other than
+    ``code``): never SDKs of the app."""
     permissions: tuple[str, ...] = ()
     data_access: tuple[DataAccess, ...] = ()
     errors: tuple[str, ...] = ()
@@ -142,11 +228,18 @@ class ScanResult:
     transport: TransportSecurity = field(default_factory=TransportSecurity)
     """Certificate pinning, cleartext traffic and trusted CAs the app declares."""
 
+    @property
+    def servers(self) -> tuple[Endpoint, ...]:
+        """The endpoints that count (:attr:`Endpoint.counted`)."""
+        return tuple(e for e in self.endpoints if e.counted)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "app": self.app.to_dict(),
             "endpoints": [e.to_dict() for e in self.endpoints],
             "sdks": [s.to_dict() for s in self.sdks],
+            "capabilities": [s.to_dict() for s in self.capabilities],
+            "sdk_mentions": [s.to_dict() for s in self.sdk_mentions],
             "permissions": list(self.permissions),
             "data_access": [d.to_dict() for d in self.data_access],
             "errors": list(self.errors),
@@ -155,33 +248,18 @@ class ScanResult:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ScanResult:
+        sdks = [Sdk.from_dict(s) for s in d.get("sdks", ())]
+        mentions = [Sdk.from_dict(s) for s in d.get("sdk_mentions", ())]
+        if "sdk_mentions" not in d:
+            # Scans stored before presence existed listed SDKs found only by host among the SDKs.
+            mentions = [replace(s, presence="host-string") for s in sdks if s.class_count == 0]
+            sdks = [s for s in sdks if s.class_count > 0]
         return cls(
             app=AppInfo(**d["app"]),
-            endpoints=tuple(
-                Endpoint(
-                    value=e["value"],
-                    host=e.get("host"),
-                    domain=e.get("domain"),
-                    kind=e["kind"],
-                    placeholder=bool(e.get("placeholder")),
-                    sources=tuple(Source(**s) for s in e.get("sources", ())),
-                    classes=tuple(e.get("classes", ())),
-                    sdk=e.get("sdk"),
-                )
-                for e in d.get("endpoints", ())
-            ),
-            sdks=tuple(
-                Sdk(
-                    id=s["id"],
-                    name=s["name"],
-                    owner=s["owner"],
-                    owner_country=s["owner_country"],
-                    category=s["category"],
-                    evidence=tuple(s.get("evidence", ())),
-                    class_count=int(s.get("class_count", 0)),
-                )
-                for s in d.get("sdks", ())
-            ),
+            endpoints=tuple(Endpoint.from_dict(e) for e in d.get("endpoints", ())),
+            sdks=tuple(sdks),
+            capabilities=tuple(Sdk.from_dict(s) for s in d.get("capabilities", ())),
+            sdk_mentions=tuple(mentions),
             permissions=tuple(d.get("permissions", ())),
             data_access=tuple(
                 DataAccess(type=x["type"], permissions=tuple(x["permissions"]))

@@ -45,11 +45,18 @@ def test_json_is_the_default_when_piped(runner: CliRunner) -> None:
 def test_json_schema_keys(runner: CliRunner) -> None:
     """docs/scan-json.md lists exactly these keys."""
     d = json.loads(runner.invoke(main, ["scan", MESSENGER, "--json"]).stdout)
-    assert set(d) == {"app", "endpoints", "sdks", "permissions", "data_access", "errors", "transport_security"}
+    assert set(d) == {
+        "app", "endpoints", "sdks", "capabilities", "sdk_mentions", "permissions", "data_access", "errors",
+        "transport_security",
+    }  # fmt: skip
     assert set(d["app"]) == {"package", "version_name", "version_code", "sha256", "file", "format"}
-    assert set(d["endpoints"][0]) == {"value", "host", "domain", "kind", "placeholder", "sources", "classes", "sdk"}
+    assert set(d["endpoints"][0]) == {
+        "value", "host", "domain", "kind", "placeholder", "network", "network_evidence", "sources", "classes", "sdk",
+        "company", "company_country",
+    }  # fmt: skip
     assert set(d["endpoints"][0]["sources"][0]) == {"kind", "file"}
-    assert set(d["sdks"][0]) == {"id", "name", "owner", "owner_country", "category", "evidence", "class_count"}
+    sdk_keys = {"id", "name", "owner", "owner_country", "category", "evidence", "class_count", "presence", "packages", "hosts"}
+    assert set(d["sdks"][0]) == sdk_keys
     assert set(d["data_access"][0]) == {"type", "permissions"}
     t = d["transport_security"]
     assert set(t) == {

@@ -1,4 +1,4 @@
-"""A small, fast DEX reader: string table, defined classes and const-string references.
+"""A small, fast DEX reader: string table, defined classes, const-string references and their methods.
 
 Only what the scanner needs, read straight from the bytes with ``struct`` and ``re`` so that a scan never
 pays for a full disassembly. Format reference: https://source.android.com/docs/core/runtime/dex-format
@@ -8,7 +8,9 @@ How :meth:`DexFile.string_references` stays fast and exact: a compiled bytes-reg
 file for the bytes of ``const-string``/``const-string/jumbo`` with a wanted index; each hit is mapped
 (bisect) to the code item containing it, using the code offsets of every method from class_data, and only
 those methods are decoded instruction by instruction (full opcode-width table, switch and array payloads
-skipped), so hits inside payloads, operands or misaligned bytes are discarded.
+skipped), so hits inside payloads, operands or misaligned bytes are discarded. The same decoding
+records the methods each of those methods invokes (``invoke-*``), so a caller can ask what else the
+code that loads a string does with it (:meth:`DexFile.string_loaders`, :meth:`DexFile.method_invokes`).
 
 Hostile input: the header and every table are bounds-checked up front, and the walks over string data,
 class_data and code items each stop with :class:`~audit.errors.DexError` once they would read more
@@ -38,6 +40,9 @@ _CODE_ITEM = struct.Struct("<HHHHII")  # registers, ins, outs, tries, debug_info
 
 _OP_CONST_STRING = 0x1A
 _OP_CONST_STRING_JUMBO = 0x1B
+#: invoke-virtual … invoke-interface (35c), their /range forms (3rc) and invoke-polymorphic(/range):
+#: the method index is the 16-bit unit after the opcode unit in every one of them.
+_INVOKE_OPS = frozenset([*range(0x6E, 0x73), *range(0x74, 0x79), 0xFA, 0xFB])
 _PACKED_SWITCH_PAYLOAD = 0x0100
 _SPARSE_SWITCH_PAYLOAD = 0x0200
 _FILL_ARRAY_DATA_PAYLOAD = 0x0300
@@ -160,6 +165,8 @@ class DexFile:
         self._code_starts: list[int] | None = None
         self._code_owner: list[int] | None = None  # class_def index, parallel to _code_starts
         self._method_strings: dict[int, set[int]] = {}
+        self._method_invokes: dict[int, set[int]] = {}
+        self._method_names: dict[int, tuple[str, str]] = {}
         self._decode_budget = len(self._data)
 
     # -- header ---------------------------------------------------------------------------------
@@ -176,7 +183,7 @@ class DexFile:
         (file_size, header_size, endian_tag, link_size, link_off, map_off,
          self._string_ids_size, self._string_ids_off, self._type_ids_size, self._type_ids_off,
          proto_ids_size, proto_ids_off, field_ids_size, field_ids_off,
-         method_ids_size, method_ids_off, self._class_defs_size, self._class_defs_off,
+         self._method_ids_size, self._method_ids_off, self._class_defs_size, self._class_defs_off,
          data_size, data_off) = _HEADER.unpack_from(data, 32)
         if endian_tag != _ENDIAN_CONSTANT:
             raise self._corrupt(f"unsupported endian tag {endian_tag:#x}")
@@ -191,7 +198,7 @@ class DexFile:
             ("type_ids", self._type_ids_size, self._type_ids_off, 4),
             ("proto_ids", proto_ids_size, proto_ids_off, 12),
             ("field_ids", field_ids_size, field_ids_off, 8),
-            ("method_ids", method_ids_size, method_ids_off, 8),
+            ("method_ids", self._method_ids_size, self._method_ids_off, 8),
             ("class_defs", self._class_defs_size, self._class_defs_off, 32),
             ("link", link_size, link_off, 1),
             ("data", data_size, data_off, 1),
@@ -377,7 +384,8 @@ class DexFile:
         return pos
 
     def _method_string_ids(self, code_off: int) -> set[int]:
-        """String indices loaded by const-string(/jumbo) in the code item at ``code_off``."""
+        """String indices loaded by const-string(/jumbo) in the code item at ``code_off`` (decoding it
+        also records the methods it invokes, :meth:`method_invokes`)."""
         cached = self._method_strings.get(code_off)
         if cached is not None:
             return cached
@@ -390,6 +398,8 @@ class DexFile:
         if self._decode_budget < 0:
             raise DexError(f"{self.name}: corrupt code items (overlapping)")
         found: set[int] = set()
+        invokes: set[int] = set()
+        invoke_ops = _INVOKE_OPS
         widths = INSTRUCTION_WIDTHS
         pc = start
         while pc + 1 < end:
@@ -410,18 +420,52 @@ class DexFile:
                 found.add(data[pc + 2] | data[pc + 3] << 8)
             elif op == _OP_CONST_STRING_JUMBO and pc + 6 <= end:
                 found.add(struct.unpack_from("<I", data, pc + 2)[0])
+            elif op in invoke_ops and pc + 4 <= end:
+                invokes.add(data[pc + 2] | data[pc + 3] << 8)
             width = widths[op]
             if not width:
                 break
             pc += 2 * width
         self._method_strings[code_off] = found
+        self._method_invokes[code_off] = invokes
         return found
+
+    def method_strings(self, code_off: int) -> frozenset[int]:
+        """Every string index the method at ``code_off`` (from :meth:`string_loaders`) loads."""
+        return frozenset(self._method_string_ids(code_off))
+
+    def method_invokes(self, code_off: int) -> frozenset[int]:
+        """Indices (into method_ids) of every method the method at ``code_off`` invokes."""
+        if code_off not in self._method_invokes:
+            self._method_string_ids(code_off)
+        return frozenset(self._method_invokes.get(code_off, ()))
+
+    def method_name(self, method_idx: int) -> tuple[str, str]:
+        """(dotted class name, method name) of a method_ids entry; ``("", "")`` when out of range."""
+        cached = self._method_names.get(method_idx)
+        if cached is not None:
+            return cached
+        result = ("", "")
+        if 0 <= method_idx < self._method_ids_size:
+            class_idx, _proto, name_idx = struct.unpack_from("<HHI", self._data, self._method_ids_off + 8 * method_idx)
+            if class_idx < self._type_ids_size and name_idx < self._string_ids_size:
+                type_string = struct.unpack_from("<I", self._data, self._type_ids_off + 4 * class_idx)[0]
+                if type_string < self._string_ids_size:
+                    result = (descriptor_to_name(self._string(type_string)), self._string(name_idx))
+        self._method_names[method_idx] = result
+        return result
 
     def string_references(self, indices: Iterable[int]) -> dict[int, set[str]]:
         """For each wanted string index, the dotted names of the defined classes whose code loads it
         with const-string or const-string/jumbo. Indices no code loads map to an empty set."""
+        return {i: {name for _, name in loaders} for i, loaders in self.string_loaders(indices).items()}
+
+    def string_loaders(self, indices: Iterable[int]) -> dict[int, set[tuple[int, str]]]:
+        """For each wanted string index, ``(code_off, class name)`` of every method whose code loads
+        it: the method's code item (for :meth:`method_strings` / :meth:`method_invokes`) and the
+        dotted name of the class defining it. Indices no code loads map to an empty set."""
         wanted = {i for i in indices if 0 <= i < self._string_ids_size}
-        result: dict[int, set[str]] = {i: set() for i in wanted}
+        result: dict[int, set[tuple[int, str]]] = {i: set() for i in wanted}
         if not wanted or not self._class_defs_size:
             return result
         data = self._data
@@ -455,7 +499,7 @@ class DexFile:
             j += 1
             while j < len(starts) and starts[j] == code_off:
                 for idx in loaded:
-                    result[idx].add(names[owners[j]])
+                    result[idx].add((code_off, names[owners[j]]))
                 j += 1
         return result
 

@@ -67,10 +67,28 @@ NAMESPACE_HOSTS = frozenset(
         "schemas.xmlsoap.org", "purl.org", "schemas.microsoft.com", "schemas.openxmlformats.org",
         "www.xml.org", "xml.org", "json-schema.org", "ns.google.com", "xml.apache.org", "java.sun.com",
         "xmlns.jcp.org", "www.opengis.net", "docs.oasis-open.org", "www.wapforum.org", "www.openmobilealliance.org",
-        "iptc.org", "ns.useplus.org", "cipa.jp", "www.idpf.org", "www.topografix.com", "xml.org.sax",
-        "apache.org/xml", "exslt.org", "schema.org",
+        "iptc.org", "ns.useplus.org", "cipa.jp", "www.idpf.org", "www.topografix.com", "exslt.org", "schema.org",
+        "schemas.google.com", "www.relaxng.org", "xmlns.com", "www.w3c.org", "ns.microsoft.com",
     }
 )  # fmt: skip
+
+#: (host, path prefix) of XML namespace, feature and property URIs on hosts that also serve pages
+#: (JAXP/Xerces ``http://apache.org/xml/features/…``, RELAX NG ``http://relaxng.org/ns/structure/1.0``).
+NAMESPACE_URL_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("apache.org", "/xml/"), ("www.apache.org", "/xml/"), ("relaxng.org", "/ns/"), ("www.oasis-open.org", "/committees/"),
+    ("www.jcp.org", "/xml/"), ("jcp.org", "/xml/"), ("xml.org", "/sax/"), ("www.bouncycastle.org", "/ns/"),
+)  # fmt: skip
+
+#: Top-level labels of special-use and private names (RFC 6761/6762/8375, common intranet TLDs): a URL
+#: on one is kept as a placeholder, it names no public server.
+SPECIAL_USE_TLDS = frozenset({"local", "lan", "internal", "intranet", "corp", "home", "localdomain", "private"})
+
+#: Addresses reserved for documentation and examples (RFC 5737, RFC 3849), and the 1.2.3.4 of every
+#: tutorial: placeholders, not servers.
+_DOC_NETS = tuple(
+    ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+)
+_TUTORIAL_IPS = frozenset({"1.2.3.4", "4.3.2.1", "1.1.1.2"})
 
 #: (host, path prefix) of licence and documentation URLs. A host listed with "" matches any path.
 DOC_URL_PREFIXES: tuple[tuple[str, str], ...] = (
@@ -143,6 +161,14 @@ _HOSTNAME = re.compile(rf"(?:{_LABEL}\.)*{_LABEL}\.?")
 _TEMPLATE_CHARS = frozenset("%{}$")
 _MAX_HOST = 253
 _CACHE_SIZE = 200_000
+_PORT_AFTER = re.compile(r":[0-9]{1,5}(?![0-9A-Za-z.])")
+#: A config key naming a server just before a value (``"host": "``, ``server=``, ``api_domain: '``).
+_HOST_KEY_BEFORE = re.compile(
+    r"(?i)(?:host|hostname|server|domain|endpoint|gateway|proxy|dns|addr|address|ip|url|uri|origin|cdn|api)"
+    r"(?:[_\-.]?[a-z0-9]{0,12})?[\"']?\s*[:=]\s*[\"']?$"
+)
+#: The start of a hosts-file (``0.0.0.0 host``) or adblock (``||host^``) line.
+_LIST_BEFORE = re.compile(r"(?:^|\n)[ \t]*(?:(?:0\.0\.0\.0|127\.0\.0\.1|::1?)[ \t]+|\|\|)$")
 _TRAILING = ".,;:!?*'\"|^"
 _PAIRS = {")": "(", "]": "[", "}": "{"}
 
@@ -161,6 +187,10 @@ class Candidate(NamedTuple):
     placeholder: bool = False
     doc: bool = False
     """A licence or documentation URL: reported only when the app's own code loads it."""
+    context: str = ""
+    """How this occurrence of a bare host or IP is written (:func:`occurrence_context`): ``port``
+    (``host:8443``), ``key`` (the value of a host-like key), ``list`` (a hosts-file or blocklist
+    line), or empty."""
 
 
 @lru_cache(maxsize=1)
@@ -196,6 +226,21 @@ def package_names(class_names: Collection[str]) -> frozenset[str]:
 def is_code_name(host: str, java_names: Collection[str]) -> bool:
     """``host`` (or its parent) names a class or package of the app's code (see :func:`package_names`)."""
     return host in java_names or host.rpartition(".")[0] in java_names
+
+
+def occurrence_context(text: str, start: int, end: int) -> str:
+    """How the bare host or IP at ``text[start:end]`` is written: ``port``, ``key``, ``list`` or ""."""
+    if end < len(text) and text[end] == ":" and _PORT_AFTER.match(text, end):
+        return "port"
+    line_start = text.rfind("\n", max(0, start - 64), start) + 1
+    before = text[max(line_start, start - 64) : start]
+    if not before:
+        return ""
+    if _LIST_BEFORE.search(text[max(line_start - 1, 0) : start]):
+        return "list"
+    if _HOST_KEY_BEFORE.search(before):
+        return "key"
+    return ""
 
 
 def _trim_url(url: str) -> str:
@@ -246,7 +291,12 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 
 
 def _ip_placeholder(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if ip.is_loopback or ip.is_link_local or ip.is_unspecified:
+    """Loopback, link-local, unspecified, private, multicast, reserved and documentation addresses."""
+    if ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip.is_multicast or ip.is_reserved:
+        return True
+    if any(ip in n for n in _DOC_NETS if n.version == ip.version) or ip.compressed in _TUTORIAL_IPS:
+        return True
+    if isinstance(ip, ipaddress.IPv4Address) and int(ip) == 0xFFFFFFFF:
         return True
     if isinstance(ip, ipaddress.IPv4Address):
         return any(ip in n for n in _RFC1918)
@@ -256,9 +306,11 @@ def _ip_placeholder(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
 
 
 def host_placeholder(host: str) -> bool:
-    """example.com/.net/.org and their subdomains, reserved TLDs (RFC 2606/6761) and localhost."""
+    """example.com/.net/.org and their subdomains, reserved TLDs (RFC 2606/6761), special-use and
+    intranet names (:data:`SPECIAL_USE_TLDS`, ``home.arpa``) and localhost."""
     host = host.rstrip(".")
-    if host == "localhost" or host.rpartition(".")[2] in _PLACEHOLDER_TLDS:
+    tld = host.rpartition(".")[2]
+    if host == "localhost" or tld in _PLACEHOLDER_TLDS or tld in SPECIAL_USE_TLDS or host.endswith(".home.arpa"):
         return True
     return any(host == d or host.endswith("." + d) for d in _PLACEHOLDER_DOMAINS)
 
@@ -267,10 +319,26 @@ def _is_namespace(host: str) -> bool:
     return host in NAMESPACE_HOSTS
 
 
-def _is_doc_url(host: str, url: str) -> bool:
+def _url_path(url: str) -> str:
     rest = url.split("://", 1)[1]
     slash = rest.find("/")
-    path = rest[slash:] if slash != -1 else "/"
+    return rest[slash:] if slash != -1 else "/"
+
+
+def _is_namespace_url(host: str, url: str) -> bool:
+    """An XML namespace, feature or property URI (``http://apache.org/xml/features/…``)."""
+    if host in NAMESPACE_HOSTS:
+        return True
+    path = _url_path(url)
+    return any(host == h and path.startswith(p) for h, p in NAMESPACE_URL_PREFIXES)
+
+
+#: OAuth client ids of Google APIs (``1234-abc.apps.googleusercontent.com``): identifiers, not hosts.
+_OAUTH_CLIENT_SUFFIX = ".apps.googleusercontent.com"
+
+
+def _is_doc_url(host: str, url: str) -> bool:
+    path = _url_path(url)
     return any(host == h and path.lower().startswith(p) for h, p in DOC_URL_PREFIXES if p) or any(
         host == h for h, p in DOC_URL_PREFIXES if not p
     )
@@ -336,7 +404,7 @@ class EndpointExtractor:
                 continue  # a method call in JS or a stack trace: ``window.open(``
             c = self._cached("dotted", raw, start)
             if c is not None:
-                yield c
+                yield c if c.kind == "url" else c._replace(context=occurrence_context(text, start, m.end()))
         for m in _COLONED.finditer(text):
             start, raw = m.start(), m.group()
             if (spans and in_url(start)) or (m.end() < len(text) and text[m.end()] in _WORD_AFTER):
@@ -345,7 +413,7 @@ class EndpointExtractor:
                 continue
             c = self._cached("ip6", raw, start)
             if c is not None:
-                yield c
+                yield c._replace(context=occurrence_context(text, start, m.end()))
 
     def _cached(self, kind: str, raw: str, start: int) -> Candidate | None:
         """:meth:`classify` memoised per (kind, string): apps repeat the same hosts thousands of times."""
@@ -394,13 +462,15 @@ class EndpointExtractor:
         if ip is not None:
             return Candidate(start, url, ip.compressed, None, "url", _ip_placeholder(ip))
         host = host.lower().rstrip(".")
-        if not _HOSTNAME.fullmatch(host) or _is_namespace(host):
+        if not _HOSTNAME.fullmatch(host) or _is_namespace_url(host, url) or host.endswith(_OAUTH_CLIENT_SUFFIX):
             return None
         if "." not in host and host != "localhost":
             return None
-        return Candidate(
-            start, url, host, self.domain(host), "url", host_placeholder(host), _is_doc_url(host, url)
-        )
+        domain = self.domain(host)
+        placeholder = host_placeholder(host)
+        if domain is None and not placeholder and self.psl.publicsuffix(host) is None:
+            return None  # no public suffix: a Java name in URL clothing (http://javax.xml.transform/…)
+        return Candidate(start, url, host, domain, "url", placeholder, _is_doc_url(host, url))
 
     def _ip_literal(self, kind: str, raw: str, start: int) -> Candidate | None:
         ip = _ip(raw)
@@ -422,7 +492,7 @@ class EndpointExtractor:
             return None
         host = raw.lower()
         tld = labels[-1].lower()
-        if labels[0] in _REVERSE_DOMAIN_ROOTS or _is_namespace(host):
+        if labels[0] in _REVERSE_DOMAIN_ROOTS or _is_namespace(host) or host.endswith(_OAUTH_CLIENT_SUFFIX):
             return None
         if len(tld) != 2 and tld not in BARE_HOST_GTLDS and tld not in _PLACEHOLDER_TLDS:
             return None

@@ -26,6 +26,7 @@ from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from audit.enrich.company import load_companies
 from audit.errors import ArchiveError, AuditError, DexError, InputError
 from audit.models import AppInfo, Endpoint, ScanResult, Sdk, Source
 from audit.static.archive import ZIP_MAGICS, Archive, EntryError, Limits
@@ -52,7 +53,8 @@ from audit.static.resources import (
     proto_fields,
     xml_strings,
 )
-from audit.static.signatures import SignatureDb, load_signatures
+from audit.static.servers import CodeUse, code_use, judge
+from audit.static.signatures import CodePresence, SignatureDb, load_signatures
 from audit.static.transport import NetworkSecurityConfig, parse_network_security_config, pin_indices
 from audit.static.transport import merge as merge_transport
 
@@ -151,6 +153,16 @@ class _Found:
     candidate: Candidate
     sources: set[Source] = field(default_factory=set)
     classes: set[str] = field(default_factory=set)
+    contexts: set[str] = field(default_factory=set)
+    """How bare occurrences were written (``port``, ``key:FILE``, ``list:FILE``, ``nsc``)."""
+    use: CodeUse = field(default_factory=CodeUse)
+    """What the DEX methods loading it do (networking calls, URL schemes)."""
+
+    def merge(self, other: _Found) -> None:
+        self.sources |= other.sources
+        self.classes |= other.classes
+        self.contexts |= other.contexts
+        self.use = self.use.merge(other.use)
 
 
 class _Scan:
@@ -174,7 +186,9 @@ class _Scan:
 
     # -- collecting ----------------------------------------------------------------------
 
-    def _add(self, c: Candidate, source: Source, classes: Iterable[str] = ()) -> None:
+    def _add(
+        self, c: Candidate, source: Source, classes: Iterable[str] = (), use: CodeUse | None = None
+    ) -> None:
         f = self.found.get(c.value)
         if f is None:
             if len(self.found) >= 2 * MAX_ENDPOINTS:
@@ -183,6 +197,10 @@ class _Scan:
             f = self.found[c.value] = _Found(c)
         f.sources.add(source)
         f.classes.update(classes)
+        if c.context:
+            f.contexts.add(c.context if c.context in ("port", "nsc") else f"{c.context}:{source.file}")
+        if use:
+            f.use = f.use.merge(use)
 
     def add_text(self, text: str, kind: str, file: str) -> None:
         source = Source(kind, file)
@@ -215,10 +233,14 @@ class _Scan:
         hits = [(wanted[bisect.bisect_right(offsets, c.start) - 1], c) for c in self.extractor.find("\n".join(parts))]
         pins = pin_indices(strings)
         referenced = {i for i, _ in hits} | set(pins)
-        refs = dex.string_references(referenced) if referenced else {}
+        loaders = dex.string_loaders(referenced) if referenced else {}
+        refs = {i: {name for _, name in owners} for i, owners in loaders.items()}
         source = Source("dex", file)
         for idx, c in hits:
-            self._add(c, source, refs.get(idx, ()))
+            use = None
+            if c.kind != "url" and loaders.get(idx):
+                use = code_use(loaders[idx], dex.method_invokes, dex.method_name, dex.method_strings, strings)
+            self._add(c, source, refs.get(idx, ()), use)
         for idx in pins:
             files, classes = self.code_pins.setdefault(strings[idx], (set(), set()))
             files.add(file)
@@ -237,7 +259,7 @@ class _Scan:
             for d in domains:
                 c = self.extractor.name_candidate(d)
                 if c is not None:
-                    self._add(c, source)
+                    self._add(c._replace(context="nsc"), source)
             return
         strings = [v for e in elements for v in (*e.attrs.values(), e.text)]
         self.add_strings(strings, "xml", file)
@@ -322,8 +344,7 @@ class _Scan:
                 if mine_f is None:
                     self.found[value] = f
                 else:
-                    mine_f.sources |= f.sources
-                    mine_f.classes |= f.classes
+                    mine_f.merge(f)
             self.manifests.extend(manifests)
             archive.notes.extend(n for n in notes if n not in archive.notes)
             archive._read_total += read_total
@@ -477,13 +498,28 @@ class _Scan:
                 f"more than {MAX_ENDPOINTS:,} distinct endpoint strings (hostile or unusual input?); "
                 f"only the first {MAX_ENDPOINTS:,} in sorted order are listed"
             )
-        endpoints = []
+        code = self._code_presence()
+        present = {sid for sid, (p, _) in code.items() if p.present}
+        sdk_ids = {sid for sid in present if not self._is_capability(sid)}
+        kept: list[tuple[str, _Found]] = []
         for value, f in found.items():
             c = f.candidate
             if c.kind == "host" and c.host and is_code_name(c.host, java_names):
                 continue
             if c.doc and not any(self._is_app_class(cls, app.package) for cls in f.classes):
                 continue
+            kept.append((value, f))
+        url_hosts = {f.candidate.host for _, f in kept if f.candidate.kind == "url" and f.candidate.host}
+        url_domains = {f.candidate.domain for _, f in kept if f.candidate.kind == "url" and f.candidate.domain}
+        companies = load_companies()
+        endpoints = []
+        for value, f in kept:
+            c = f.candidate
+            verdict = judge(
+                c.kind, value, c.host, c.domain, contexts=f.contexts, use=f.use, url_hosts=url_hosts,
+                url_domains=url_domains, known_domain=self._known_domain,
+            )  # fmt: skip
+            owner = companies.lookup(c.host) if c.host and c.kind != "ip" else None
             endpoints.append(
                 Endpoint(
                     value=value,
@@ -493,7 +529,11 @@ class _Scan:
                     placeholder=c.placeholder,
                     sources=tuple(sorted(f.sources)),
                     classes=tuple(sorted({_encodable(name) for name in f.classes})),
-                    sdk=self._attribute(f),
+                    sdk=self._attribute(f, sdk_ids) if verdict.network else None,
+                    network=verdict.network,
+                    network_evidence=_encodable(verdict.evidence),
+                    company=owner.company if owner else None,
+                    company_country=owner.country if owner else None,
                 )
             )
         endpoints.sort(key=lambda e: e.value)
@@ -507,10 +547,13 @@ class _Scan:
             uses_cleartext_traffic=base.uses_cleartext_traffic if base else None,
             debuggable=bool(base and base.debuggable), target_sdk=base.target_sdk if base else None,
         )  # fmt: skip
+        found_sdks = self._code_findings(code, present, endpoints)
         return ScanResult(
             app=app,
             endpoints=tuple(endpoints),
-            sdks=self._sdks(endpoints),
+            sdks=tuple(s for s in found_sdks if s.id in sdk_ids),
+            capabilities=tuple(s for s in found_sdks if s.id not in sdk_ids),
+            sdk_mentions=self._mentions(endpoints, present),
             permissions=tuple(permissions),
             data_access=data_access(permissions),
             errors=tuple(dict.fromkeys(self.errors)),
@@ -522,40 +565,107 @@ class _Scan:
             return True
         return not name.startswith(_LIBRARY_ROOTS) and self.sigs.match_class(name) is None
 
-    def _attribute(self, f: _Found) -> str | None:
-        votes = Counter(m[0].id for m in map(self.sigs.match_class, f.classes) if m is not None)
-        if votes:
-            return min(votes, key=lambda sid: (-votes[sid], sid))
-        host = f.candidate.host
-        if host and f.candidate.kind != "ip":
-            m = self.sigs.match_host(host)
-            if m is not None:
-                return m[0].id
-        return None
+    def _is_capability(self, sdk_id: str) -> bool:
+        sig = self.sigs.get(sdk_id)
+        return sig is not None and sig.category == "capability"
 
-    def _sdks(self, endpoints: list[Endpoint]) -> tuple[Sdk, ...]:
-        evidence: dict[str, list[str]] = {}
-        counts: Counter[str] = Counter()
+    def _known_domain(self, host: str) -> str | None:
+        """The company (companies.json) or SDK (sdks.json) owning ``host``, for the evidence text."""
+        info = load_companies().lookup(host)
+        if info is not None:
+            return f"{info.company} (company database: {info.matched})"
+        m = self.sigs.match_host(host)
+        return f"{m[0].name} (SDK database: {m[1]})" if m is not None else None
+
+    def _code_presence(self) -> dict[str, tuple[CodePresence, list[str]]]:
+        """SDK id → its code over all DEX files, with one evidence line per file that has own classes."""
+        out: dict[str, tuple[CodePresence, list[str]]] = {}
         for file, names in self.dex_classes:
-            for sid, (n, prefixes) in sorted(self.sigs.count_classes(names).items()):
-                counts[sid] += n
-                noun = "class" if n == 1 else "classes"
-                evidence.setdefault(sid, []).append(f"code: {n} {noun} under {', '.join(prefixes)} ({file})")
+            for sid, p in sorted(self.sigs.code_presence(names).items()):
+                if p.classes:
+                    noun = "class" if p.classes == 1 else "classes"
+                    line = f"code: {p.classes} {noun} under {', '.join(p.prefixes)} ({file})"
+                else:
+                    line = f"stub only: {p.stubs} interop, data or exception {'class' if p.stubs == 1 else 'classes'} ({file})"
+                if sid in out:
+                    q, lines = out[sid]
+                    merged = CodePresence(
+                        q.classes + p.classes, q.stubs + p.stubs, tuple(sorted({*q.prefixes, *p.prefixes})),
+                        q.marker or p.marker,
+                    )
+                    out[sid] = (merged, [*lines, line])
+                else:
+                    out[sid] = (p, [line])
+        return out
+
+    def _code_findings(
+        self, code: dict[str, tuple[CodePresence, list[str]]], present: set[str], endpoints: list[Endpoint]
+    ) -> list[Sdk]:
+        """The SDKs (and capabilities) whose code is present: their code lines, then the hosts of
+        theirs the app names (``network: host (files)``), which add to the code evidence."""
         network: dict[str, dict[str, set[str]]] = {}
         for e in endpoints:
-            if e.placeholder or not e.host or e.kind == "ip" or e.domain is None:
+            if not e.counted or e.kind == "ip" or e.host is None:
                 continue
             m = self.sigs.match_host(e.host)
-            if m is not None:
+            if m is not None and m[0].id in present:
                 network.setdefault(m[0].id, {}).setdefault(e.host, set()).update(s.file for s in e.sources)
-        for sid, hosts in network.items():
-            for host, files in sorted(hosts.items()):
-                evidence.setdefault(sid, []).append(f"network: {host} ({', '.join(sorted(files))})")
         out = []
-        for sid in sorted(evidence):
+        for sid in sorted(present):
             sig = self.sigs.get(sid)
-            if sig is not None:
-                out.append(sig.to_sdk(evidence[sid], counts.get(sid, 0)))
+            if sig is None:
+                continue
+            p, lines = code[sid]
+            evidence = [x for x in lines if x.startswith("code:")]
+            evidence += [f"network: {h} ({', '.join(sorted(f))})" for h, f in sorted(network.get(sid, {}).items())]
+            out.append(sig.to_sdk(evidence, p.classes, packages=p.prefixes))
+        return out
+
+    def _attribute(self, f: _Found, sdk_ids: set[str]) -> str | None:
+        """The SDK whose code loads the string: most votes among the classes loading it (their SDK
+        present, the class not a stub); when only general libraries (Google Play services …) vote, or
+        none does, the SDK present in the code whose domain the host is."""
+        match, is_stub = self.sigs.match_class, self.sigs.is_stub
+        votes: Counter[str] = Counter()
+        for cls in f.classes:
+            m = match(cls)
+            if m is not None and m[0].id in sdk_ids and not is_stub(m[0].id, cls):
+                votes[m[0].id] += 1
+        host_sdk = None
+        c = f.candidate
+        if c.host and c.kind != "ip":
+            hm = self.sigs.match_host(c.host)
+            if hm is not None and hm[0].id in sdk_ids:
+                host_sdk = hm[0]
+        if votes:
+            general = all((s := self.sigs.get(sid)) is not None and s.category == "library" for sid in votes)
+            if general and host_sdk is not None and host_sdk.category != "library":
+                return host_sdk.id
+            return min(votes, key=lambda sid: (-votes[sid], sid))
+        return host_sdk.id if host_sdk is not None else None
+
+    def _mentions(self, endpoints: list[Endpoint], present: set[str]) -> tuple[Sdk, ...]:
+        """SDK vendors whose hosts the app names while their code is not in it."""
+        hosts: dict[str, dict[str, tuple[set[str], bool]]] = {}
+        for e in endpoints:
+            if not e.counted or e.kind == "ip" or e.host is None:
+                continue
+            m = self.sigs.match_host(e.host)
+            if m is None or m[0].id in present:
+                continue
+            files, in_code = hosts.setdefault(m[0].id, {}).setdefault(e.host, (set(), False))
+            files.update(s.file for s in e.sources)
+            hosts[m[0].id][e.host] = (files, in_code or e.in_code)
+        out = []
+        for sid, by_host in sorted(hosts.items()):
+            sig = self.sigs.get(sid)
+            if sig is None:
+                continue
+            in_code = any(code for _, code in by_host.values())
+            evidence = [f"host: {h} ({', '.join(sorted(files))})" for h, (files, _) in sorted(by_host.items())]
+            out.append(
+                sig.to_sdk(evidence, presence="host-in-code" if in_code else "host-string", hosts=sorted(by_host))
+            )
         return tuple(out)
 
 

@@ -68,7 +68,12 @@ CATEGORIES = (
     "maps",
     "cdn/cloud",
     "library",
+    "capability",
 )
+
+#: A simple class name ending so: an exception or error type, which shows that other code may meet the
+#: SDK's errors, never that the SDK itself is there (``FirebaseAuthException``).
+_STUB_SUFFIXES = ("Exception", "Error")
 
 #: Owner of imported trackers whose company could not be inferred.
 UNKNOWN_OWNER = "unknown"
@@ -105,15 +110,28 @@ class SdkSignature:
     notes: str | None = None
     merged_from: tuple[str, ...] = ()
     """Ids of imported entries merged into this one as extra evidence."""
+    stubs: tuple[str, ...] = ()
+    """Classes or packages under the code prefixes that other libraries ship too (interop interfaces,
+    data classes, a single shared helper): alone, they do not show the SDK's code."""
+    markers: tuple[str, ...] = ()
+    """When set, the SDK counts as present only if a class under one of these is (its core code)."""
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        for k in ("code_prefixes", "domains", "merged_from"):
+        for k in ("code_prefixes", "domains", "merged_from", "stubs", "markers"):
             d[k] = list(d[k])
         return d
 
-    def to_sdk(self, evidence: Sequence[str] = (), class_count: int = 0) -> Sdk:
-        """The finding for a detected SDK."""
+    def to_sdk(
+        self,
+        evidence: Sequence[str] = (),
+        class_count: int = 0,
+        *,
+        presence: str = "code",
+        packages: Sequence[str] = (),
+        hosts: Sequence[str] = (),
+    ) -> Sdk:
+        """The finding for a detected SDK (or a mention of one, with its ``presence``)."""
         return Sdk(
             id=self.id,
             name=self.name,
@@ -122,7 +140,28 @@ class SdkSignature:
             category=self.category,
             evidence=tuple(evidence),
             class_count=class_count,
+            presence=presence,
+            packages=tuple(packages),
+            hosts=tuple(hosts),
         )
+
+
+@dataclass(frozen=True)
+class CodePresence:
+    """The classes of one SDK in one set of class names (:meth:`SignatureDb.code_presence`)."""
+
+    classes: int
+    """Own classes: under a code prefix, not a stub."""
+    stubs: int
+    """Stub, interop and exception classes under the code prefixes."""
+    prefixes: tuple[str, ...]
+    """Code prefixes with at least one own class."""
+    marker: bool
+    """A class under one of the SDK's markers is there (True when it has none)."""
+
+    @property
+    def present(self) -> bool:
+        return self.classes > 0 and self.marker
 
 
 @dataclass(frozen=True)
@@ -208,6 +247,13 @@ def parse_entries(data: Any, origin: str, default_source: str = "builtin") -> tu
         for key in ("website", "notes", "source"):
             if row.get(key) is not None and not isinstance(row[key], str):
                 raise ConfigError(f"{where}: {key} must be a string")
+        stubs = _str_list(row, "stubs", where)
+        markers = _str_list(row, "markers", where)
+        for p in stubs + markers:
+            if not _JAVA_PREFIX_RE.match(p):
+                raise ConfigError(f"{where}: {p!r} is not a dotted Java name")
+            if _lookup_prefix(dict.fromkeys(prefixes, True), p) is None:
+                raise ConfigError(f"{where}: stub or marker {p!r} is not under a code prefix of the entry")
         out.append(
             SdkSignature(
                 id=sid,
@@ -220,6 +266,8 @@ def parse_entries(data: Any, origin: str, default_source: str = "builtin") -> tu
                 source=row.get("source") or default_source,
                 website=row.get("website"),
                 notes=row.get("notes"),
+                stubs=tuple(stubs),
+                markers=tuple(markers),
             )
         )
     return tuple(out)
@@ -308,6 +356,8 @@ class SignatureDb:
                 self._domain[d] = (s, d)
         self._pkg_cache: dict[str, tuple[SdkSignature, str] | None] = {}
         self._longest_prefix = max(map(len, self._prefix), default=0)
+        self._stubs = {s.id: dict.fromkeys(s.stubs, True) for s in self.sdks if s.stubs}
+        self._markers = {s.id: dict.fromkeys(s.markers, True) for s in self.sdks if s.markers}
         self._host_cache: dict[str, tuple[SdkSignature, str] | None] = {}
 
     def __len__(self) -> int:
@@ -354,18 +404,45 @@ class SignatureDb:
         return result
 
     def count_classes(self, class_names: Iterable[str]) -> dict[str, tuple[int, tuple[str, ...]]]:
-        """SDK id → (number of matching classes, sorted prefixes that matched)."""
-        counts: dict[str, int] = {}
+        """SDK id → (number of own classes, sorted prefixes with one), for SDKs with own classes."""
+        return {
+            sid: (p.classes, p.prefixes) for sid, p in self.code_presence(class_names).items() if p.classes
+        }
+
+    def is_stub(self, sdk_id: str, class_name: str) -> bool:
+        """``class_name`` (matched to ``sdk_id``) is a stub: listed in the SDK's ``stubs`` or an
+        exception/error type, so alone it does not show the SDK's code."""
+        outer = class_name.partition("$")[0]
+        if outer.endswith(_STUB_SUFFIXES):
+            return True
+        stubs = self._stubs.get(sdk_id)
+        return stubs is not None and _lookup_prefix(stubs, outer) is not None
+
+    def code_presence(self, class_names: Iterable[str]) -> dict[str, CodePresence]:
+        """SDK id → what of its code is among ``class_names``, for every SDK with a matching class."""
+        own: dict[str, int] = {}
+        stubs: dict[str, int] = {}
         hits: dict[str, set[str]] = {}
-        match = self.match_class
+        marked: set[str] = set()
+        match, is_stub, markers = self.match_class, self.is_stub, self._markers
         for name in class_names:
             m = match(name)
             if m is None:
                 continue
             sid = m[0].id
-            counts[sid] = counts.get(sid, 0) + 1
+            if is_stub(sid, name):
+                stubs[sid] = stubs.get(sid, 0) + 1
+                continue
+            own[sid] = own.get(sid, 0) + 1
             hits.setdefault(sid, set()).add(m[1])
-        return {sid: (n, tuple(sorted(hits[sid]))) for sid, n in counts.items()}
+            if sid in markers and sid not in marked and _lookup_prefix(markers[sid], name.partition("$")[0]):
+                marked.add(sid)
+        return {
+            sid: CodePresence(
+                own.get(sid, 0), stubs.get(sid, 0), tuple(sorted(hits.get(sid, ()))), sid not in markers or sid in marked
+            )
+            for sid in own.keys() | stubs.keys()
+        }
 
     def filter(self, category: str | None = None, country: str | None = None) -> tuple[SdkSignature, ...]:
         """SDKs of a category and/or owner country (case-insensitive)."""
@@ -678,6 +755,10 @@ def _entry_json(s: SdkSignature) -> dict[str, Any]:
         d["website"] = s.website
     if s.notes:
         d["notes"] = s.notes
+    if s.stubs:
+        d["stubs"] = list(s.stubs)
+    if s.markers:
+        d["markers"] = list(s.markers)
     return d
 
 

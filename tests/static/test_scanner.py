@@ -60,6 +60,7 @@ def test_every_expected_endpoint(scanned: tuple[dict, ScanResult]) -> None:
         assert e.host == want["host"], want["value"]
         assert e.domain == want["domain"], want["value"]
         assert e.placeholder == want["placeholder"], want["value"]
+        assert e.network == want["network"], (want["value"], e.network_evidence)
         assert e.sdk == want["sdk"], want["value"]
         assert [{"kind": s.kind, "file": s.file} for s in e.sources] == want["sources"], want["value"]
         assert list(e.classes) == want["classes"], want["value"]
@@ -89,6 +90,16 @@ def test_sdks(scanned: tuple[dict, ScanResult]) -> None:
         assert kinds == sorted(want["evidence"]), sdk.evidence
         assert sdk.class_count == want["class_count"]
         assert sdk.owner and len(sdk.owner_country) == 2
+        assert sdk.presence == "code" and sdk.packages
+
+
+def test_sdk_mentions(scanned: tuple[dict, ScanResult]) -> None:
+    """Vendors whose hosts are named while their code is not there are mentions, never SDKs."""
+    truth, result = scanned
+    assert {s.id: s.presence for s in result.sdk_mentions} == {m["id"]: m["presence"] for m in truth["sdk_mentions"]}
+    assert not {s.id for s in result.sdk_mentions} & {s.id for s in result.sdks}
+    for s in result.sdk_mentions:
+        assert s.class_count == 0 and s.hosts and all(ev.startswith("host: ") for ev in s.evidence)
 
 
 def test_evidence_wording(sigs: SignatureDb) -> None:

@@ -1,0 +1,240 @@
+"""Does a string name a network server? Positive evidence for bare hosts and IP literals.
+
+A URL names its server by its syntax (``https://api.example.cn/v1``). A bare string that merely has
+the shape of a host (``ro.build.display.id``, ``this.style.top``, ``config.de``, ``2.9.0.0``) names
+nothing, and shape alone was wrong for half of the bare hosts and IPs of real apps (issue 11). So a
+bare host or IP counts as a network endpoint (``Endpoint.network``) only with positive evidence, the
+strongest of which is recorded in ``Endpoint.network_evidence``:
+
+strong (they also overrule the negative rules below)
+  * the same host is the host of a URL elsewhere in the app;
+  * it is a ``<domain>`` of the network security config;
+  * it is written with a port (``api.example.cn:8443``);
+medium
+  * DEX code that loads it also calls a networking API with it in reach (:data:`NETWORK_APIS`:
+    ``InetAddress.getByName``, ``new InetSocketAddress``, ``Uri.Builder.authority`` …) or loads a
+    URL scheme (``"https://"``) in the same method: the way a host constant becomes a connection;
+  * it is the value of a host-like key in a config text (``"host": "…"``, ``server=…``) or a line of
+    a hosts file / blocklist;
+  * its domain is a known server domain: owned by a company in ``companies.json`` or talked to by an
+    SDK of ``sdks.json``; or its registrable domain is the host of a URL in the app;
+  * (IPs) it is a well-known public DNS resolver (:data:`PUBLIC_RESOLVERS`).
+
+Negative rules name strings that are known not to be servers (Android system property keys,
+JavaScript member expressions, resource split names, FCM message keys, version numbers, netmasks,
+mixed-case tokens from binary data). They are overruled only by strong evidence.
+
+What fails both is still listed, with ``network: false`` and the reason, so an analyst can see what
+was set aside; nothing counts it (report, graph, diff, check, destinations).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
+
+__all__ = [
+    "NETWORK_APIS",
+    "PUBLIC_RESOLVERS",
+    "CodeUse",
+    "Verdict",
+    "code_use",
+    "judge",
+    "non_server_reason",
+]
+
+#: Methods that take a host name or address (or a URL built from one): dotted class → method names.
+#: Only platform and de-facto standard classes: their names survive obfuscation of the app (java.*,
+#: android.*) or are kept by the libraries' own consumer rules.
+NETWORK_APIS: Mapping[str, frozenset[str]] = {
+    "java.net.URL": frozenset({"<init>"}),
+    "java.net.URI": frozenset({"<init>", "create"}),
+    "java.net.InetAddress": frozenset({"getByName", "getAllByName"}),
+    "java.net.InetSocketAddress": frozenset({"<init>", "createUnresolved"}),
+    "java.net.Socket": frozenset({"<init>"}),
+    "java.net.DatagramSocket": frozenset({"connect"}),
+    "javax.net.SocketFactory": frozenset({"createSocket"}),
+    "javax.net.ssl.SSLSocketFactory": frozenset({"createSocket"}),
+    "android.net.SSLCertificateSocketFactory": frozenset({"createSocket"}),
+    "android.net.Uri$Builder": frozenset({"authority", "encodedAuthority"}),
+    "android.webkit.CookieManager": frozenset({"setCookie"}),
+    "okhttp3.HttpUrl$Builder": frozenset({"host"}),
+    "okhttp3.CertificatePinner$Builder": frozenset({"add"}),
+    "com.squareup.okhttp.CertificatePinner$Builder": frozenset({"add"}),
+    "com.squareup.okhttp.HttpUrl$Builder": frozenset({"host"}),
+    "org.apache.http.HttpHost": frozenset({"<init>"}),
+    "io.grpc.ManagedChannelBuilder": frozenset({"forAddress", "forTarget"}),
+    "io.grpc.okhttp.OkHttpChannelBuilder": frozenset({"forAddress", "forTarget"}),
+    "io.grpc.android.AndroidChannelBuilder": frozenset({"forAddress", "forTarget"}),
+}
+
+#: URL schemes whose presence in the same method as a bare host means the host is put into a URL.
+_SCHEME_PREFIXES = ("http://", "https://", "ws://", "wss://", "tcp://", "ssl://", "mqtt://", "mqtts://")
+
+#: Public DNS resolvers apps hard-code for their own DNS-over-UDP or HTTP DNS (well-known addresses).
+PUBLIC_RESOLVERS = frozenset(
+    ipaddress.ip_address(a).compressed
+    for a in (
+        "8.8.8.8", "8.8.4.4", "1.1.1.1", "1.0.0.1", "9.9.9.9", "149.112.112.112", "208.67.222.222",
+        "208.67.220.220", "114.114.114.114", "114.114.115.115", "223.5.5.5", "223.6.6.6", "119.29.29.29",
+        "182.254.116.116", "180.76.76.76", "101.226.4.6", "218.30.118.6", "1.2.4.8", "210.2.4.8",
+        "2001:4860:4860::8888", "2001:4860:4860::8844", "2606:4700:4700::1111", "2606:4700:4700::1001",
+        "2620:fe::fe", "2400:3200::1", "2400:3200:baba::1", "2402:4e00::", "2400:da00::6666",
+    )
+)  # fmt: skip
+
+#: First labels of Android system property keys (``ro.build.display.id``, ``persist.sys.timezone``).
+_SYSPROP_ROOTS = frozenset(
+    {"ro", "persist", "sys", "debug", "dalvik", "gsm", "ril", "init", "vold", "ctl", "hw", "wlan", "telephony"}
+)
+#: First labels of JavaScript/Java member expressions (``this.style.top``, ``window.screen.top``).
+_MEMBER_ROOTS = frozenset(
+    {
+        "this", "self", "window", "document", "navigator", "location", "console", "math", "json", "object",
+        "array", "string", "system", "event", "element", "props", "state", "process", "module", "exports",
+        "global", "globalthis", "screen", "style", "prototype", "super", "parent", "top", "frames",
+    }
+)  # fmt: skip
+#: ISO 639-1 language codes (``config.de``: the language split of an app bundle, not a German host).
+_LANGUAGES = frozenset(
+    "af am ar as az be bg bn bs ca cs cy da de el en es et eu fa fi fr ga gl gu he hi hr hu hy id in is "
+    "it iw ja ka kk km kn ko ky lo lt lv mk ml mn mr ms my nb ne nl no or pa pl pt ro ru si sk sl sq sr "
+    "sv sw ta te th tl tr uk ur uz vi zh zu".split()
+)
+_SPLIT_ROOTS = frozenset({"config", "split_config", "split"})
+
+
+@dataclass(frozen=True)
+class CodeUse:
+    """What the DEX methods that load a string do besides: networking calls, URL schemes."""
+
+    apis: tuple[str, ...] = ()
+    """``java.net.InetSocketAddress.<init> (com.foo.Dns)``: networking methods invoked, with the class."""
+    schemes: tuple[str, ...] = ()
+    """Classes whose same method also loads a URL scheme string (``"https://"``)."""
+
+    def merge(self, other: CodeUse) -> CodeUse:
+        return CodeUse(
+            tuple(sorted(set(self.apis) | set(other.apis))), tuple(sorted(set(self.schemes) | set(other.schemes)))
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.apis or self.schemes)
+
+
+def code_use(
+    loaders: Iterable[tuple[int, str]],
+    invokes: Callable[[int], Iterable[int]],
+    method_name: Callable[[int], tuple[str, str]],
+    method_strings: Callable[[int], Iterable[int]],
+    strings: list[str],
+) -> CodeUse:
+    """The :class:`CodeUse` of one string from the methods loading it (``(code_off, class)``, from
+    :meth:`audit.static.dex.DexFile.string_loaders`) and that DEX file's accessors."""
+    apis: set[str] = set()
+    schemes: set[str] = set()
+    for off, cls in loaders:
+        for m in invokes(off):
+            owner, name = method_name(m)
+            if name in NETWORK_APIS.get(owner, ()):
+                apis.add(f"{owner}.{name} ({cls})")
+        if cls not in schemes and any(strings[j].startswith(_SCHEME_PREFIXES) for j in method_strings(off)):
+            schemes.add(cls)
+    return CodeUse(tuple(sorted(apis)), tuple(sorted(schemes)))
+
+
+def non_server_reason(value: str, host: str, kind: str) -> str | None:
+    """Why a bare host or IP literal is known not to name a server, or None."""
+    if kind == "ip":
+        return _ip_reason(value, host)
+    labels = host.split(".")
+    if value != value.lower():
+        return "mixed-case token (binary data or code, not a host name)"
+    if len(labels) >= 3 and labels[0] in _SYSPROP_ROOTS:
+        return "Android system property key"
+    if labels[0] in _MEMBER_ROOTS:
+        return "member expression in code"
+    if len(labels) == 2 and labels[0] in _SPLIT_ROOTS and labels[1] in _LANGUAGES:
+        return "app bundle split name"
+    if labels[0] in ("google", "gcm", "fcm") and len(labels[-1]) == 2 and len(labels) <= 3:
+        return "push message key"
+    return None
+
+
+def _ip_reason(value: str, host: str) -> str | None:
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return "not an address"
+    if isinstance(ip, ipaddress.IPv4Address):
+        octets = [int(x) for x in host.split(".")]
+        if octets[0] == 255 or _is_netmask(int(ip)) or _is_netmask(~int(ip) & 0xFFFFFFFF):
+            return "netmask"
+        if all(o < 10 for o in octets) and host not in PUBLIC_RESOLVERS:
+            return "version number"
+    return None
+
+
+def _is_netmask(n: int) -> bool:
+    """Contiguous ones from the top (255.255.255.0), at least a /8."""
+    return n >= 0xFF000000 and (((~n) & 0xFFFFFFFF) + 1) & (~n & 0xFFFFFFFF) == 0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    network: bool
+    evidence: str
+    """The strongest reason for ``network`` (or the reason against it)."""
+
+
+def judge(
+    kind: str,
+    value: str,
+    host: str | None,
+    domain: str | None,
+    *,
+    contexts: Collection[str] = (),
+    use: CodeUse = CodeUse(),  # noqa: B008 (immutable)
+    url_hosts: Collection[str] = (),
+    url_domains: Collection[str] = (),
+    known_domain: Callable[[str], str | None] = lambda host: None,
+) -> Verdict:
+    """Whether one endpoint names a network server, and why.
+
+    ``contexts`` are the occurrence contexts the extractor saw (``nsc``, ``port``, ``key:FILE``,
+    ``list:FILE``); ``use`` what the DEX code loading it does; ``url_hosts``/``url_domains`` the
+    hosts and registrable domains of every URL in the app; ``known_domain(host)`` names the company
+    or SDK that owns a host, or None."""
+    if kind == "url":
+        return Verdict(True, "URL")
+    if host is None:
+        return Verdict(False, "no host")
+    if "nsc" in contexts:
+        return Verdict(True, "domain in the network security config")
+    if host in url_hosts:
+        return Verdict(True, "host of a URL in the app")
+    if "port" in contexts:
+        return Verdict(True, "written with a port (host:port)")
+    reason = non_server_reason(value, host, kind)
+    if reason is not None:
+        return Verdict(False, reason)
+    if use.apis:
+        return Verdict(True, f"loaded by code that calls {use.apis[0]}")
+    if use.schemes:
+        return Verdict(True, f"loaded next to a URL scheme in {use.schemes[0]}")
+    keyed = sorted(c for c in contexts if c.startswith(("key:", "list:")))
+    if keyed:
+        how, _, file = keyed[0].partition(":")
+        what = "value of a host or server key" if how == "key" else "entry of a hosts file or blocklist"
+        return Verdict(True, f"{what} in {file}")
+    if kind == "ip":
+        if host in PUBLIC_RESOLVERS:
+            return Verdict(True, "well-known public DNS resolver")
+        return Verdict(False, "bare address with no evidence of use as a server")
+    owner = known_domain(host)
+    if owner is not None:
+        return Verdict(True, f"domain of {owner}")
+    if domain is not None and domain in url_domains:
+        return Verdict(True, f"{domain} is the domain of a URL in the app")
+    return Verdict(False, "bare name with no evidence of use as a server")
