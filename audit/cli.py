@@ -405,7 +405,7 @@ def run_cmd(
 
     s = run(apk, output=output, captures=captures, device=device, db=db, mmdb=mmdb, app=app)
     click.echo(f"{safe_cell(s.app)}: {'scanned' if s.scanned else 'already scanned'}, "
-               f"{len(s.scan.endpoints)} endpoints, {len(s.scan.sdks)} SDKs")  # fmt: skip
+               f"{len(s.scan.servers)} endpoints, {len(s.scan.sdks)} SDKs")  # fmt: skip
     for i in s.imports:
         click.echo(f"{safe_cell(i.path)}: {i.format}, {i.connections} connections, {i.dns} DNS records")
         for problem in i.errors:
@@ -768,7 +768,7 @@ def pii_cmd(db: str, device: str | None, app: str | None, fmt: str | None, outpu
 #: ``audit scan --csv`` columns, one row per endpoint (docs/cli.md).
 SCAN_CSV_COLUMNS = (
     "file", "package", "value", "kind", "host", "domain", "placeholder", "sdk", "source_kinds", "files",
-    "classes",
+    "classes", "network", "network_evidence", "company", "company_country",
 )  # fmt: skip
 
 
@@ -786,6 +786,10 @@ def _scan_rows(result: Any) -> list[dict[str, Any]]:
             "source_kinds": sorted({s.kind for s in e.sources}),
             "files": sorted({s.file for s in e.sources}),
             "classes": list(e.classes),
+            "network": "yes" if e.network else "no",
+            "network_evidence": e.network_evidence,
+            "company": e.company,
+            "company_country": e.company_country,
         }
         for e in result.endpoints
     ]
@@ -796,8 +800,10 @@ def _scan_table(result: Any) -> str:
     lines = [
         f"{safe_cell(a.file)}: {a.format}, package {safe_cell(a.package or '?')} "
         f"{safe_cell(a.version_name or '')} ({safe_cell(a.version_code or '?')}), sha256 {a.sha256[:16]}…",
-        f"{len(result.endpoints)} endpoints, {len(result.sdks)} SDKs, {len(result.permissions)} permissions",
-    ]
+        f"{len(result.servers)} endpoints, {len(result.sdks)} SDKs, {len(result.permissions)} permissions"
+        + (f" ({len(result.endpoints) - len(result.servers)} placeholders or strings set aside as not servers)"
+           if len(result.endpoints) > len(result.servers) else ""),
+    ]  # fmt: skip
     if result.sdks:
         sdks = [
             {"sdk": s.id, "owner": s.owner, "country": s.owner_country, "category": s.category,
@@ -805,11 +811,20 @@ def _scan_table(result: Any) -> str:
             for s in result.sdks
         ]  # fmt: skip
         lines += ["", render_table(sdks, ("sdk", "owner", "country", "category", "classes", "evidence"), 80)]
-    if result.endpoints:
+    if result.capabilities:
+        lines += ["", "capabilities: " + ", ".join(f"{s.name} ({s.class_count} classes)" for s in result.capabilities)]
+    if result.sdk_mentions:
+        lines += [
+            "",
+            "named, code not in the app: "
+            + safe_cell(", ".join(f"{s.name} ({s.presence}: {', '.join(s.hosts[:3])})" for s in result.sdk_mentions)),
+        ]
+    shown = [e for e in result.endpoints if e.network]
+    if shown:
         rows = [
             {"endpoint": e.value, "kind": e.kind, "sdk": e.sdk,
              "placeholder": "yes" if e.placeholder else "", "found in": sorted({s.file for s in e.sources})}
-            for e in result.endpoints
+            for e in shown
         ]  # fmt: skip
         lines += ["", render_table(rows, ("endpoint", "kind", "sdk", "placeholder", "found in"), 70)]
     if result.data_access:

@@ -248,9 +248,10 @@ def own_code_domains(scans: Iterable[tuple[str, ScanResult]]) -> dict[str, dict[
         if not pkg:
             continue
         found = out.setdefault(label, {})
-        claimed = {e.domain for e in scan.endpoints if e.sdk}
-        for e in scan.endpoints:
-            if e.domain and e.domain not in claimed and not e.placeholder and e.domain not in found:
+        servers = scan.servers
+        claimed = {e.domain for e in servers if e.sdk}
+        for e in servers:
+            if e.domain and e.domain not in claimed and e.domain not in found:
                 own = [c for c in e.classes if c.startswith(pkg + ".")]
                 if own:
                     found[e.domain] = (pkg, own[0])

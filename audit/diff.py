@@ -103,9 +103,7 @@ def _static_sets(scans: Iterable[ScanResult], companies: Any) -> dict[str, set[s
                 sets["companies"].add(owner)
             if country:
                 sets["company_countries"].add(country.upper())
-        for e in r.endpoints:
-            if e.placeholder or not e.host:
-                continue
+        for e in r.servers:
             sets["hosts"].add(e.host)
             dom = e.domain or registrable_domain(e.host)
             if dom:

@@ -304,9 +304,8 @@ def _add_scan(G: nx.MultiDiGraph, label: str, result: ScanResult, companies: Any
             if top is not None:
                 owner, country = top.name, top.country
             _add_company(G, sid, owner, country, f"sdk:{s.id}")
-    for e in result.endpoints:
-        if e.placeholder or not e.host:
-            continue
+    for e in result.servers:
+        assert e.host is not None  # Endpoint.counted
         hid = _add_host(G, e.host)
         parent = aid
         if e.sdk:

@@ -4,8 +4,13 @@ A policy denies server countries / company home countries, companies, personal-d
 (AS numbers) and network flags (``drop``: hostile networks, ``anonymous-proxy`` …).
 Each violation names the rule, the fact that matched (server country and company home country
 are separate facts, never merged) and its evidence: host, IP, port, flows. Observed traffic gives
-``observed`` violations; SDKs found in the code give ``static`` ones (the SDK's owner and its home
-country), since an SDK from a denied company is a finding even before it phones home.
+``observed`` violations; the static scan gives ``static`` ones, graded by ``static_evidence``
+(issue 11): ``sdk-code`` (an SDK whose own code is in the app: its owner and home country, a finding
+even before it phones home), ``endpoint-in-code`` (a server the app's DEX or native code names: the
+company owning its domain) and ``string-in-resources`` (a server named only in resources, XML, the
+manifest or assets). ``--deny-company`` counts SDK code and endpoints in code only; a host string in
+resources is not a company's code in the app. Strings that do not name a server
+(``Endpoint.network`` false) and placeholders count nowhere.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from audit.errors import ConfigError
-from audit.models import Destination
+from audit.models import Destination, ScanResult
 from audit.store import Store
 
 
@@ -87,7 +92,7 @@ class Violation:
     the company owning the host), ``company``, ``sdk_owner``, ``sdk_owner_country``, ``data_type``,
     ``asn`` (the network announcing the server IP) or ``network_flag``."""
     evidence: str
-    """``observed`` (in traffic) or ``static`` (an SDK in the code)."""
+    """``observed`` (in traffic) or ``static`` (from the scanned APK)."""
     host: str | None = None
     ip: str | None = None
     port: int | None = None
@@ -100,6 +105,10 @@ class Violation:
     asn: int | None = None
     asn_org: str | None = None
     network_flags: tuple[str, ...] = ()
+    static_evidence: str | None = None
+    """For ``static`` violations: ``sdk-code``, ``endpoint-in-code`` or ``string-in-resources``."""
+    files: tuple[str, ...] = ()
+    """For static endpoint violations: where in the APK the host was found."""
 
     @property
     def message(self) -> str:
@@ -115,7 +124,11 @@ class Violation:
             "network_flag": f"on a network flagged {self.value}",
         }.get(self.fact, self.fact)
         if self.evidence == "static":
-            return f"{self.rule} {self.value}: {fact} (static: in the code)"
+            if self.static_evidence == "sdk-code":
+                return f"{self.rule} {self.value}: {fact} (static: SDK code in the app)"
+            where = ", ".join(self.files[:3]) + (" …" if len(self.files) > 3 else "")
+            how = "endpoint in code" if self.static_evidence == "endpoint-in-code" else "string in resources"
+            return f"{self.rule} {self.value}: {self.host} {fact} (static: {how}, {where})"
         where = self.host or self.ip or "?"
         addr = f" [{self.ip}{f':{self.port}' if self.port is not None else ''}]" if self.ip else ""
         return f"{self.rule} {self.value}: {where}{addr} {fact} ({self.flows} flows)"
@@ -124,6 +137,7 @@ class Violation:
         d = dataclasses.asdict(self)
         d["data_types"] = list(self.data_types)
         d["network_flags"] = list(self.network_flags)
+        d["files"] = list(self.files)
         d["message"] = self.message
         return d
 
@@ -186,6 +200,7 @@ def check(
 
     seen: set[tuple[str, str, str]] = set()
     for _, result in store.scans(app):
+        out += _static_endpoint_violations(result, policy, companies, denied_companies)
         for s in result.sdks:
             owner, country = s.owner, (s.owner_country or "").upper()
             top = companies.ultimate_owner(owner) if owner and hasattr(companies, "ultimate_owner") else None
@@ -195,7 +210,7 @@ def check(
                 seen.add((s.id, "c", country))
                 out.append(
                     Violation("deny-country", country, "sdk_owner_country", "static", company=owner,
-                              company_country=country, sdk=s.id)
+                              company_country=country, sdk=s.id, static_evidence="sdk-code")
                 )  # fmt: skip
             if owner:
                 hit = next((denied_companies[k] for k in _company_keys(owner, companies) if k in denied_companies), None)
@@ -203,8 +218,41 @@ def check(
                     seen.add((s.id, "o", hit))
                     out.append(
                         Violation("deny-company", hit, "sdk_owner", "static", company=owner, company_country=country or None,
-                                  sdk=s.id)
+                                  sdk=s.id, static_evidence="sdk-code")
                     )  # fmt: skip
+    order = {None: 0, "sdk-code": 1, "endpoint-in-code": 2, "string-in-resources": 3}
     return sorted(
-        out, key=lambda v: (v.evidence != "observed", v.rule, v.value, v.fact, v.host or "", v.ip or "", v.sdk or "")
-    )
+        dict.fromkeys(out),
+        key=lambda v: (v.evidence != "observed", order.get(v.static_evidence, 4), v.rule, v.value, v.fact,
+                       v.host or "", v.ip or "", v.sdk or ""),
+    )  # fmt: skip
+
+
+def _static_endpoint_violations(
+    result: ScanResult, policy: Policy, companies: Any, denied_companies: dict[str, str]
+) -> list[Violation]:
+    """Violations of the servers a scanned APK names (``Endpoint.counted``), by the company owning
+    the host: ``endpoint-in-code`` when DEX or native code has it, else ``string-in-resources``
+    (which ``--deny-company`` does not count)."""
+    out: list[Violation] = []
+    by_host: dict[str, tuple[bool, set[str]]] = {}
+    for e in result.servers:
+        if e.kind == "ip" or e.host is None:
+            continue
+        in_code, files = by_host.get(e.host, (False, set()))
+        by_host[e.host] = (in_code or e.in_code, files | {s.file for s in e.sources})
+    for host, (in_code, files) in sorted(by_host.items()):
+        info = companies.lookup(host) if companies is not None else None
+        if info is None:
+            continue
+        base = Violation(
+            "", "", "", "static", host=host, company=info.company, company_country=info.country,
+            static_evidence="endpoint-in-code" if in_code else "string-in-resources", files=tuple(sorted(files)),
+        )  # fmt: skip
+        if info.country and info.country.upper() in policy.deny_countries:
+            out.append(replace(base, rule="deny-country", value=info.country.upper(), fact="company_country"))
+        if in_code:
+            hit = next((denied_companies[k] for k in _company_keys(info.company, companies) if k in denied_companies), None)
+            if hit:
+                out.append(replace(base, rule="deny-company", value=hit, fact="company"))
+    return out

@@ -30,6 +30,24 @@ COMPANIES_FILE = "companies.json"
 #: ISO 3166-1 user-assigned code used for "no single owner" (community open-source projects).
 NO_COUNTRY = "ZZ"
 
+#: Domains under which tenants name their own sites, apps and buckets (``<project>.appspot.com``,
+#: ``<bucket>.s3.amazonaws.com``): the company owning the suffix is the host provider, and that a
+#: name lies under it says nothing about who runs it or whether it is a server at all (Firebase
+#: writes the project's storage bucket, ``<project>.appspot.com``, into every app's resources).
+HOSTING_DOMAINS = frozenset(
+    {
+        "github.io", "githubusercontent.com", "gitlab.io", "appspot.com", "firebaseapp.com", "web.app",
+        "firebasestorage.app", "herokuapp.com", "amazonaws.com", "cloudfront.net", "wordpress.com", "blogspot.com",
+        "netlify.app", "vercel.app", "pages.dev", "workers.dev", "myqcloud.com", "aliyuncs.com",
+        "azurewebsites.net", "windows.net", "googleusercontent.com",
+    }
+)  # fmt: skip
+
+
+def is_hosted(host: str) -> bool:
+    """``host`` is a tenant's name under one of :data:`HOSTING_DOMAINS` (or one of them itself)."""
+    return any(host == h or host.endswith("." + h) for h in HOSTING_DOMAINS)
+
 
 @dataclass(frozen=True)
 class Company:

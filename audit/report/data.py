@@ -68,6 +68,8 @@ class Comparison:
     """Contacted hosts absent from the binary whose registrable domain does appear there."""
     placeholders: int
     """Endpoints skipped as placeholders (example.com, localhost, private IPs …)."""
+    set_aside: int = 0
+    """Host- or IP-shaped strings with no evidence that they name a server (``network: false``)."""
 
 
 @dataclass
@@ -92,6 +94,10 @@ class ReportData:
     """Per scanned app: the transport security it declares (see :func:`_transport_row`)."""
     sdks: list[dict[str, Any]]
     endpoints: list[dict[str, Any]]
+    capabilities: list[dict[str, Any]]
+    """Capabilities in the code (reads the advertising ID …), one row each."""
+    mentions: list[dict[str, Any]]
+    """SDK vendors whose hosts are named while their code is not in the app."""
     findings: list[dict[str, Any]]
     comparison: Comparison
     host_rows: list[dict[str, Any]]
@@ -325,7 +331,7 @@ def collect_report(
             {
                 "label": label, "package": a.package or "", "version": a.version_name or "",
                 "version_code": a.version_code or "", "sha256": a.sha256, "file": a.file, "format": a.format,
-                "sdks": len(r.sdks), "endpoints": len(r.endpoints), "errors": list(r.errors),
+                "sdks": len(r.sdks), "endpoints": len(r.servers), "errors": list(r.errors),
             }  # fmt: skip
         )
     title = app or (labels[0] if len(labels) == 1 else (", ".join(labels) if labels else "case"))
@@ -347,6 +353,8 @@ def collect_report(
         transport=transport,
         sdks=sdks,
         endpoints=endpoints,
+        capabilities=_named_rows(scans, "capabilities"),
+        mentions=_named_rows(scans, "sdk_mentions"),
         findings=findings,
         comparison=comparison,
         host_rows=host_rows,
@@ -374,15 +382,15 @@ def _compare(
     G: nx.MultiDiGraph, scans: Sequence[tuple[str, ScanResult]], dests: Sequence[Destination]
 ) -> tuple[Comparison, list[dict[str, Any]]]:
     static_hosts: dict[str, str | None] = {}
-    placeholders = 0
+    placeholders = set_aside = 0
     for _, r in scans:
         for e in r.endpoints:
             if e.placeholder:
                 placeholders += 1
-                continue
-            if e.host:
-                if e.sdk or e.host not in static_hosts:
-                    static_hosts[e.host] = e.sdk or static_hosts.get(e.host)
+            elif not e.network:
+                set_aside += 1
+            elif e.host and (e.sdk or e.host not in static_hosts):
+                static_hosts[e.host] = e.sdk or static_hosts.get(e.host)
     observed: dict[str, int] = defaultdict(int)
     for d in dests:
         h = d.host or d.ip
@@ -413,7 +421,7 @@ def _compare(
         )
     cmp = Comparison(
         both=tuple(both), static_only=tuple(static_only), observed_only=tuple(observed_only),
-        observed_only_domain_in_binary=tuple(dom_match), placeholders=placeholders,
+        observed_only_domain_in_binary=tuple(dom_match), placeholders=placeholders, set_aside=set_aside,
     )  # fmt: skip
     return cmp, rows
 
@@ -443,18 +451,36 @@ def _sdk_rows(G: nx.MultiDiGraph, scans: Sequence[tuple[str, ScanResult]]) -> li
     return sorted(out, key=lambda r: (-r["contacted"], -r["hosts"], r["name"]))
 
 
+def _named_rows(scans: Sequence[tuple[str, ScanResult]], which: str) -> list[dict[str, Any]]:
+    """Rows of ``ScanResult.capabilities`` or ``ScanResult.sdk_mentions`` over the scanned apps."""
+    rows: dict[str, dict[str, Any]] = {}
+    for label, r in scans:
+        for s in getattr(r, which):
+            row = rows.setdefault(
+                s.id,
+                {
+                    "id": s.id, "name": s.name, "owner": s.owner, "owner_country": s.owner_country,
+                    "presence": s.presence, "classes": s.class_count, "hosts": ", ".join(s.hosts),
+                    "evidence": "; ".join(s.evidence), "apps": set(),
+                },
+            )  # fmt: skip
+            row["apps"].add(label)
+    return [{**row, "apps": ", ".join(sorted(row["apps"]))} for _, row in sorted(rows.items())]
+
+
 def _endpoint_rows(scans: Sequence[tuple[str, ScanResult]], contacted: set[str]) -> list[dict[str, Any]]:
     rows = []
     seen: set[tuple[str, str]] = set()
     for label, r in scans:
         for e in r.endpoints:
-            if (label, e.value) in seen:
+            if not e.network or (label, e.value) in seen:
                 continue
             seen.add((label, e.value))
             rows.append(
                 {
                     "value": e.value, "host": e.host or "", "kind": e.kind, "sdk": e.sdk or "",
                     "placeholder": "yes" if e.placeholder else "", "sources": _sources_text(e.sources),
+                    "evidence": e.network_evidence or "", "in_code": "yes" if e.in_code else "",
                     "contacted": "yes" if e.host and e.host in contacted else "", "app": label,
                 }  # fmt: skip
             )

@@ -162,11 +162,14 @@ _TEMPLATE_CHARS = frozenset("%{}$")
 _MAX_HOST = 253
 _CACHE_SIZE = 200_000
 _PORT_AFTER = re.compile(r":[0-9]{1,5}(?![0-9A-Za-z.])")
-#: A config key naming a server just before a value (``"host": "``, ``server=``, ``api_domain: '``).
-_HOST_KEY_BEFORE = re.compile(
-    r"(?i)(?:host|hostname|server|domain|endpoint|gateway|proxy|dns|addr|address|ip|url|uri|origin|cdn|api)"
-    r"(?:[_\-.]?[a-z0-9]{0,12})?[\"']?\s*[:=]\s*[\"']?$"
-)
+#: The key just before a value in a config text (``"host": "``, ``server=``, ``api_domain: '``).
+_KEY_BEFORE = re.compile(r"([A-Za-z][A-Za-z0-9_.\-]{0,39})[\"']?[ \t]*[:=][ \t]*[\"']?$")
+_KEY_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+#: Words of a config key that make its value a server name (``api_host``, ``serverAddr``, ``dns``).
+HOST_KEY_WORDS = frozenset(
+    {"host", "hostname", "hosts", "server", "servers", "domain", "domains", "endpoint", "gateway", "proxy", "dns",
+     "addr", "address", "ip", "ipv4", "ipv6", "url", "uri", "origin", "cdn", "api", "baseurl"}
+)  # fmt: skip
 #: The start of a hosts-file (``0.0.0.0 host``) or adblock (``||host^``) line.
 _LIST_BEFORE = re.compile(r"(?:^|\n)[ \t]*(?:(?:0\.0\.0\.0|127\.0\.0\.1|::1?)[ \t]+|\|\|)$")
 _TRAILING = ".,;:!?*'\"|^"
@@ -238,7 +241,8 @@ def occurrence_context(text: str, start: int, end: int) -> str:
         return ""
     if _LIST_BEFORE.search(text[max(line_start - 1, 0) : start]):
         return "list"
-    if _HOST_KEY_BEFORE.search(before):
+    m = _KEY_BEFORE.search(before)
+    if m and any(w.lower() in HOST_KEY_WORDS for w in _KEY_WORD.findall(m.group(1))):
         return "key"
     return ""
 
@@ -514,26 +518,42 @@ class EndpointExtractor:
         return Candidate(start, raw, host, domain, "host")
 
 
-#: bytes.translate table: printable ASCII except space kept, everything else becomes a space.
-_TOKEN_TABLE = bytes(b if 0x21 <= b <= 0x7E else 0x20 for b in range(256))
+#: bytes.translate table: printable ASCII and newlines kept, everything else becomes a space.
+_TOKEN_TABLE = bytes(b if 0x21 <= b <= 0x7E or b == 0x0A else 0x20 for b in range(256))
 _ANCHOR = re.compile(rb"[.:]")
+_RUN_END = re.compile(rb"[ \n]")
+#: Bytes of the same line kept before a run, so that :func:`occurrence_context` still sees the key
+#: (``"host": "…"``) or hosts-file address (``0.0.0.0 …``) in front of a bare host.
+_CONTEXT_BYTES = 48
 
 
 def candidate_text(data: bytes) -> str:
     """The parts of a binary or large text that can hold an endpoint: runs of printable ASCII that contain
-    ``.`` or ``:``, one per line. Endpoints never contain spaces or non-ASCII bytes, so this loses nothing.
-    ``translate``, the anchor search and ``find`` run in C and the Python loop turns once per kept run, so a
-    5 MB native library costs milliseconds, not the seconds of running the patterns over every byte."""
+    ``.`` or ``:``, each with up to :data:`_CONTEXT_BYTES` of its line before it; runs of one line stay on
+    one line, others are joined by newlines. Endpoints never contain spaces or non-ASCII bytes, so this
+    loses nothing. ``translate``, the searches and ``find`` run in C and the Python loop turns once per
+    kept run, so a 5 MB native library costs milliseconds, not the seconds of running the patterns over
+    every byte."""
     t = data.translate(_TOKEN_TABLE)
     out: list[bytes] = []
-    search, find, rfind = _ANCHOR.search, t.find, t.rfind
+    search, run_end, rfind = _ANCHOR.search, _RUN_END.search, t.rfind
+    chunk_start = chunk_end = -1
     m = search(t)
     while m is not None:  # one iteration per kept run, however many dots it has
         pos = m.start()
-        end = find(b" ", pos)
-        end = len(t) if end == -1 else end
-        out.append(t[rfind(b" ", 0, pos) + 1 : end])
+        e = run_end(t, pos)
+        end = len(t) if e is None else e.start()
+        line_start = rfind(b"\n", 0, pos) + 1
+        start = max(line_start, max(rfind(b" ", 0, pos), line_start - 1) + 1 - _CONTEXT_BYTES)
+        if chunk_end >= 0 and start <= chunk_end and line_start <= chunk_start:
+            chunk_end = end  # same line, context overlaps the previous run: one piece
+        else:
+            if chunk_end >= 0:
+                out.append(t[chunk_start:chunk_end])
+            chunk_start, chunk_end = start, end
         m = search(t, end)
+    if chunk_end >= 0:
+        out.append(t[chunk_start:chunk_end])
     return normalize(b"\n".join(out).decode("ascii"))
 
 

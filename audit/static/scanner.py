@@ -26,7 +26,7 @@ from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from audit.enrich.company import load_companies
+from audit.enrich.company import is_hosted, load_companies
 from audit.errors import ArchiveError, AuditError, DexError, InputError
 from audit.models import AppInfo, Endpoint, ScanResult, Sdk, Source
 from audit.static.archive import ZIP_MAGICS, Archive, EntryError, Limits
@@ -570,7 +570,10 @@ class _Scan:
         return sig is not None and sig.category == "capability"
 
     def _known_domain(self, host: str) -> str | None:
-        """The company (companies.json) or SDK (sdks.json) owning ``host``, for the evidence text."""
+        """The company (companies.json) or SDK (sdks.json) owning ``host``, for the evidence text; a
+        tenant's name under a hosting domain (:func:`is_hosted`) is nobody's known server."""
+        if is_hosted(host):
+            return None
         info = load_companies().lookup(host)
         if info is not None:
             return f"{info.company} (company database: {info.matched})"

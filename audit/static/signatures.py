@@ -33,7 +33,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from audit.enrich.company import suffixes
+from audit.enrich.company import HOSTING_DOMAINS, suffixes
 from audit.errors import ConfigError
 from audit.models import Sdk
 from audit.paths import audit_home
@@ -643,15 +643,13 @@ def _website_host(url: Any) -> str | None:
 
 
 #: Domains that host other people's pages, code or buckets: a tracker's website or endpoint there
-#: says nothing about who owns the tracker (a GitHub page is not a Microsoft SDK).
-HOSTING_SUFFIXES = frozenset(
+#: says nothing about who owns the tracker (a GitHub page is not a Microsoft SDK). The tenant hosting
+#: domains of the company table, plus sites where anyone has a page or a repository.
+HOSTING_SUFFIXES = HOSTING_DOMAINS | frozenset(
     {
-        "github.com", "github.io", "githubusercontent.com", "gitlab.com", "gitlab.io", "bitbucket.org",
-        "sourceforge.net", "npmjs.com", "medium.com", "play.google.com", "apps.apple.com", "appspot.com",
-        "firebaseapp.com", "web.app", "herokuapp.com", "amazonaws.com", "cloudfront.net", "wordpress.com",
-        "blogspot.com", "netlify.app", "vercel.app", "pages.dev", "workers.dev", "crunchbase.com",
-        "linkedin.com", "twitter.com", "x.com", "facebook.com", "myqcloud.com", "aliyuncs.com",
-        "azurewebsites.net", "windows.net", "googleusercontent.com", "sites.google.com",
+        "github.com", "gitlab.com", "bitbucket.org", "sourceforge.net", "npmjs.com", "medium.com",
+        "play.google.com", "apps.apple.com", "crunchbase.com", "linkedin.com", "twitter.com", "x.com",
+        "facebook.com", "sites.google.com",
     }
 )  # fmt: skip
 
