@@ -104,6 +104,8 @@ def _static_sets(scans: Iterable[ScanResult], companies: Any) -> dict[str, set[s
             if country:
                 sets["company_countries"].add(country.upper())
         for e in r.servers:
+            if e.host is None:  # never: servers have hosts (Endpoint.counted); for the type checker
+                continue
             sets["hosts"].add(e.host)
             dom = e.domain or registrable_domain(e.host)
             if dom:

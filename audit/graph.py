@@ -305,7 +305,8 @@ def _add_scan(G: nx.MultiDiGraph, label: str, result: ScanResult, companies: Any
                 owner, country = top.name, top.country
             _add_company(G, sid, owner, country, f"sdk:{s.id}")
     for e in result.servers:
-        assert e.host is not None  # Endpoint.counted
+        if e.host is None:  # never: servers have hosts (Endpoint.counted); for the type checker
+            continue
         hid = _add_host(G, e.host)
         parent = aid
         if e.sdk:
