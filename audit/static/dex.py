@@ -384,22 +384,31 @@ class DexFile:
         return pos
 
     def _method_string_ids(self, code_off: int) -> set[int]:
-        """String indices loaded by const-string(/jumbo) in the code item at ``code_off`` (decoding it
-        also records the methods it invokes, :meth:`method_invokes`)."""
+        """String indices loaded by const-string(/jumbo) in the code item at ``code_off``."""
         cached = self._method_strings.get(code_off)
         if cached is not None:
             return cached
         data = self._data
-        insns_size = _CODE_ITEM.unpack_from(data, code_off)[5]
         start = code_off + _CODE_ITEM.size
-        end = min(start + 2 * insns_size, len(data))
+        end = min(start + 2 * _CODE_ITEM.unpack_from(data, code_off)[5], len(data))
         # code items of a valid file do not overlap; decoding more than the file means hostile overlap
         self._decode_budget -= end - start
         if self._decode_budget < 0:
             raise DexError(f"{self.name}: corrupt code items (overlapping)")
+        found, _ = self._decode_method(code_off, with_invokes=False)
+        self._method_strings[code_off] = found
+        return found
+
+    def _decode_method(self, code_off: int, *, with_invokes: bool) -> tuple[set[int], set[int]]:
+        """(string indices loaded, method indices invoked) of the code item at ``code_off``; the
+        invokes only when asked: the loop runs per instruction, and most callers need strings only."""
+        data = self._data
+        insns_size = _CODE_ITEM.unpack_from(data, code_off)[5]
+        start = code_off + _CODE_ITEM.size
+        end = min(start + 2 * insns_size, len(data))
         found: set[int] = set()
         invokes: set[int] = set()
-        invoke_ops = _INVOKE_OPS
+        invoke_ops = _INVOKE_OPS if with_invokes else frozenset()
         widths = INSTRUCTION_WIDTHS
         pc = start
         while pc + 1 < end:
@@ -426,9 +435,7 @@ class DexFile:
             if not width:
                 break
             pc += 2 * width
-        self._method_strings[code_off] = found
-        self._method_invokes[code_off] = invokes
-        return found
+        return found, invokes
 
     def method_strings(self, code_off: int) -> frozenset[int]:
         """Every string index the method at ``code_off`` (from :meth:`string_loaders`) loads."""
@@ -436,9 +443,12 @@ class DexFile:
 
     def method_invokes(self, code_off: int) -> frozenset[int]:
         """Indices (into method_ids) of every method the method at ``code_off`` invokes."""
-        if code_off not in self._method_invokes:
-            self._method_string_ids(code_off)
-        return frozenset(self._method_invokes.get(code_off, ()))
+        cached = self._method_invokes.get(code_off)
+        if cached is None:
+            self._method_string_ids(code_off)  # the first decoding is the one the budget counts
+            _, cached = self._decode_method(code_off, with_invokes=True)
+            self._method_invokes[code_off] = cached
+        return frozenset(cached)
 
     def method_name(self, method_idx: int) -> tuple[str, str]:
         """(dotted class name, method name) of a method_ids entry; ``("", "")`` when out of range."""

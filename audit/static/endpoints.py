@@ -235,13 +235,15 @@ def occurrence_context(text: str, start: int, end: int) -> str:
     """How the bare host or IP at ``text[start:end]`` is written: ``port``, ``key``, ``list`` or ""."""
     if end < len(text) and text[end] == ":" and _PORT_AFTER.match(text, end):
         return "port"
+    tail = text[max(0, start - 4) : start]
+    # most occurrences start a line (a DEX string) or follow no separator: decided without a regex
+    if not tail or tail[-1] == "\n" or not any(ch in ":= \t|" for ch in tail):
+        return ""
     line_start = text.rfind("\n", max(0, start - 64), start) + 1
     before = text[max(line_start, start - 64) : start]
-    if not before:
-        return ""
     if _LIST_BEFORE.search(text[max(line_start - 1, 0) : start]):
         return "list"
-    m = _KEY_BEFORE.search(before)
+    m = _KEY_BEFORE.search(before) if ":" in tail or "=" in tail else None
     if m and any(w.lower() in HOST_KEY_WORDS for w in _KEY_WORD.findall(m.group(1))):
         return "key"
     return ""
@@ -518,43 +520,43 @@ class EndpointExtractor:
         return Candidate(start, raw, host, domain, "host")
 
 
-#: bytes.translate table: printable ASCII and newlines kept, everything else becomes a space.
-_TOKEN_TABLE = bytes(b if 0x21 <= b <= 0x7E or b == 0x0A else 0x20 for b in range(256))
+#: bytes.translate table: printable ASCII except space kept, everything else becomes a space.
+_TOKEN_TABLE = bytes(b if 0x21 <= b <= 0x7E else 0x20 for b in range(256))
+_BLANKS = b" \t"
 _ANCHOR = re.compile(rb"[.:]")
-_RUN_END = re.compile(rb"[ \n]")
 #: Bytes of the same line kept before a run, so that :func:`occurrence_context` still sees the key
 #: (``"host": "…"``) or hosts-file address (``0.0.0.0 …``) in front of a bare host.
 _CONTEXT_BYTES = 48
 
 
-def candidate_text(data: bytes) -> str:
+def candidate_text(data: bytes, *, context: bool = False) -> str:
     """The parts of a binary or large text that can hold an endpoint: runs of printable ASCII that contain
-    ``.`` or ``:``, each with up to :data:`_CONTEXT_BYTES` of its line before it; runs of one line stay on
-    one line, others are joined by newlines. Endpoints never contain spaces or non-ASCII bytes, so this
-    loses nothing. ``translate``, the searches and ``find`` run in C and the Python loop turns once per
-    kept run, so a 5 MB native library costs milliseconds, not the seconds of running the patterns over
-    every byte."""
+    ``.`` or ``:``, one per line. Endpoints never contain spaces or non-ASCII bytes, so this loses nothing.
+    ``translate``, the anchor search and ``find`` run in C and the Python loop turns once per kept run, so a
+    5 MB native library costs milliseconds, not the seconds of running the patterns over every byte.
+
+    With ``context`` (text files), a run that follows a space or tab on its line keeps up to
+    :data:`_CONTEXT_BYTES` of the line before it, so that :func:`occurrence_context` still sees the key
+    (``"host": "…"``) or the hosts-file address (``0.0.0.0 …``) in front of a bare host; every backward
+    search is bounded, so a text without newlines costs no more."""
     t = data.translate(_TOKEN_TABLE)
-    out: list[bytes] = []
-    search, run_end, rfind = _ANCHOR.search, _RUN_END.search, t.rfind
-    chunk_start = chunk_end = -1
+    spans: list[list[int]] = []
+    search, find, rfind = _ANCHOR.search, t.find, t.rfind
     m = search(t)
     while m is not None:  # one iteration per kept run, however many dots it has
         pos = m.start()
-        e = run_end(t, pos)
-        end = len(t) if e is None else e.start()
-        line_start = rfind(b"\n", 0, pos) + 1
-        start = max(line_start, max(rfind(b" ", 0, pos), line_start - 1) + 1 - _CONTEXT_BYTES)
-        if chunk_end >= 0 and start <= chunk_end and line_start <= chunk_start:
-            chunk_end = end  # same line, context overlaps the previous run: one piece
+        end = find(b" ", pos)
+        end = len(t) if end == -1 else end
+        start = rfind(b" ", 0, pos) + 1
+        if context and start and data[start - 1] in _BLANKS:
+            ctx = max(0, start - _CONTEXT_BYTES)
+            start = max(ctx, data.rfind(b"\n", ctx, start) + 1)
+        if spans and start <= spans[-1][1]:
+            spans[-1][1] = end  # the context reaches the run before, on the same line: one piece
         else:
-            if chunk_end >= 0:
-                out.append(t[chunk_start:chunk_end])
-            chunk_start, chunk_end = start, end
+            spans.append([start, end])
         m = search(t, end)
-    if chunk_end >= 0:
-        out.append(t[chunk_start:chunk_end])
-    return normalize(b"\n".join(out).decode("ascii"))
+    return normalize(b"\n".join(t[a:b] for a, b in spans).decode("ascii"))
 
 
 def normalize(text: str) -> str:

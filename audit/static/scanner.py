@@ -208,8 +208,9 @@ class _Scan:
             self._add(c, source)
 
     def add_bytes(self, data: bytes, kind: str, file: str) -> None:
-        """A text asset or native library, prefiltered to the runs that can hold an endpoint."""
-        self.add_text(candidate_text(data), kind, file)
+        """A text asset or native library, prefiltered to the runs that can hold an endpoint (with
+        their context on the line in text files: a host key, a hosts-file address)."""
+        self.add_text(candidate_text(data, context=kind != "native"), kind, file)
 
     def add_strings(self, strings: Iterable[str], kind: str, file: str) -> None:
         # Each distinct string once: the same pool string referenced by thousands of XML attributes

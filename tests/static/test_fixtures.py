@@ -123,6 +123,8 @@ def _read_apk(c: Contents, data: bytes, prefix: str = "") -> None:
             c.add("resources", prefix + name, [pool.getString(i) for i in range(pool.stringCount)])
         elif name == "res/xml/network_security_config.xml":
             c.add("network_security_config", prefix + name, _xml_texts(AXMLPrinter(raw).get_xml_obj()))
+        elif name.startswith("res/xml/"):
+            c.add("xml", prefix + name, _xml_texts(AXMLPrinter(raw).get_xml_obj()))
         elif name.startswith("assets/"):
             c.add("asset", prefix + name, [raw.decode("utf-8")])
         elif name.startswith("lib/"):
