@@ -152,3 +152,38 @@ def test_cli_check_network_rules(network_case: tuple[Store, Enricher], tmp_path:
     assert r.exit_code != 0 and r.stderr.strip().count("\n") == 0 and "--deny-asn 'ASX'" in r.stderr
     r = CliRunner().invoke(main, ["check", "--db", str(case), "--deny-network-flag", "evil"])
     assert r.exit_code == 2  # click rejects the choice
+
+
+def _scanned_case(*apks: str) -> Store:
+    from audit.static.scanner import scan_path
+    from tests.conftest import FIXTURES
+
+    s = Store(":memory:")
+    for name in apks:
+        path = FIXTURES / name
+        s.add_scan(scan_path(path), app=path.stem)
+    return s
+
+
+def test_static_violations_are_graded_by_their_evidence() -> None:
+    """Issue 11: SDK code, an endpoint in code and a string in resources are three kinds of static
+    evidence; --deny-company counts only the first two."""
+    from audit.enrich.company import load_companies
+
+    companies = load_companies()
+    store = _scanned_case("labelled/privacy_tool.apk", "apks/messenger.apk")
+    vs = check(store, make_policy(deny_countries=("CN",), deny_companies=("Tencent",)), companies=companies)
+    kinds = {(v.rule, v.static_evidence, v.host or v.sdk) for v in vs}
+    # the privacy tool only names Tencent's MTA website in its resources and assets
+    assert ("deny-country", "string-in-resources", "mta.qq.com") in kinds
+    assert not any(v.rule == "deny-company" and v.host == "mta.qq.com" for v in vs)
+    assert not any(v.sdk == "tencent_mta" for v in vs)  # no Tencent MTA code anywhere
+    # the messenger embeds Bugly and calls its host from its code
+    assert ("deny-company", "sdk-code", "tencent_bugly") in kinds
+    assert ("deny-company", "endpoint-in-code", "android.bugly.qq.com") in kinds
+    mta = next(v for v in vs if v.host == "mta.qq.com")
+    assert "string in resources" in mta.message and "resources.arsc" in mta.message
+    assert all(v.static_evidence in ("sdk-code", "endpoint-in-code", "string-in-resources") for v in vs)
+    assert [v.static_evidence for v in vs] == sorted(
+        (v.static_evidence for v in vs), key=("sdk-code", "endpoint-in-code", "string-in-resources").index
+    )

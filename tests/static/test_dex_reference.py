@@ -87,3 +87,55 @@ def test_unused_opcode_matches_androguard(small_dex: bytes) -> None:  # noqa: F8
 
 def test_jumbo_matches_androguard(jumbo_dex: bytes) -> None:  # noqa: F811
     assert_same(jumbo_dex, "jumbo.dex")
+
+
+def reference_calls(data: bytes) -> dict[int, set[tuple[str, str, str]]]:
+    """String index → (loading class, invoked class, invoked method) of every method loading it, the
+    slow way: androguard decodes each instruction and names its method reference."""
+    from androguard.core.dex import DEX, InvalidInstruction
+
+    dex = DEX(data)
+    out: dict[int, set[tuple[str, str, str]]] = {}
+    for cls in dex.get_classes():
+        name = descriptor_to_name(cls.get_name())
+        for method in cls.get_methods():
+            loads: set[int] = set()
+            calls: set[tuple[str, str]] = set()
+            try:
+                for ins in method.get_instructions():
+                    op = ins.get_op_value()
+                    if op in (OP_CONST_STRING, OP_CONST_STRING_JUMBO):
+                        loads.add(ins.get_ref_kind())
+                    elif 0x6E <= op <= 0x72 or 0x74 <= op <= 0x78:
+                        m = dex.get_cm_method(ins.get_ref_kind())
+                        calls.add((descriptor_to_name(m[0]), m[1]))
+            except InvalidInstruction:
+                pass
+            for idx in loads:
+                out.setdefault(idx, set()).update((name, c, n) for c, n in calls)
+    return out
+
+
+def labelled_dex_files() -> list[tuple[str, Path, str]]:
+    out = []
+    for apk in sorted((FIXTURES / "labelled").glob("*.apk")):
+        with zipfile.ZipFile(apk) as z:
+            out += [(f"{apk.name}!{e}", apk, e) for e in z.namelist() if e.startswith("classes") and e.endswith(".dex")]
+    return out
+
+
+@pytest.mark.parametrize(("label", "apk", "entry"), fixture_dex_files() + labelled_dex_files())
+def test_method_invokes_match_androguard(label: str, apk: Path, entry: str) -> None:
+    """What the methods loading each string invoke (the evidence of :mod:`audit.static.servers`)."""
+    with zipfile.ZipFile(apk) as z:
+        data = z.read(entry)
+    dex = DexFile(data, label)
+    loaders = dex.string_loaders(range(len(dex.strings())))
+    fast_calls = {
+        idx: {(cls, *dex.method_name(m)) for off, cls in owners for m in dex.method_invokes(off)}
+        for idx, owners in loaders.items()
+    }
+    ref = reference_calls(data)
+    assert {i: c for i, c in fast_calls.items() if c} == {i: c for i, c in ref.items() if c}
+    if "labelled" in str(apk) and any(cls for cls in ("noise", "adapters") if cls in label):
+        assert any(c for c in ref.values()), "a labelled app whose code calls nothing proves nothing"
