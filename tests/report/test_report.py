@@ -183,3 +183,26 @@ def test_first_party_hosts_are_named_not_unknown(enricher: Enricher) -> None:
     html = render_html(r)
     assert "the app vendor&#39;s own servers" in html or "the app vendor's own servers" in html
     assert 'title="host name push.example.com matches the package name com.example.messenger">first party' in html
+
+
+def test_static_claims_follow_their_evidence(enricher: Enricher) -> None:
+    """Issue 11: vendors named without code are not SDKs in the report; capabilities stand apart;
+    strings that name no server are set aside, not listed among the endpoints."""
+    from audit.enrich.company import load_companies
+    from audit.static.scanner import scan_path
+    from tests.conftest import FIXTURES
+
+    store = Store(":memory:")
+    for name in ("privacy_tool", "stubs", "noise"):
+        store.add_scan(scan_path(FIXTURES / "labelled" / f"{name}.apk"), app=name)
+    data = collect_report(store, enricher=enricher, companies=load_companies(), generated_at=0)
+    assert "tencent_mta" not in {s["id"] for s in data.sdks}
+    assert {"tencent_mta", "appsflyer", "alipay_sdk"} <= {m["id"] for m in data.mentions}
+    assert {c["id"] for c in data.capabilities} == {"advertising_id_gms", "oaid_huawei"}
+    values = {e["value"] for e in data.endpoints}
+    assert "ro.build.display.id" not in values and "config.de" not in values
+    assert "dns.noise-example.cn" in values
+    assert data.comparison.set_aside > 0
+    html = render_html(data)
+    assert "SDK vendors named, code not in the app" in html and "Capabilities in the code" in html
+    assert f"{data.comparison.set_aside} more" in html
