@@ -23,6 +23,7 @@ if str(ROOT) not in sys.path:  # run as a script to regenerate the doc table
 
 from audit.models import ScanResult  # noqa: E402
 from audit.static.scanner import scan_path  # noqa: E402
+from tests.static.test_fixtures import _is_ip  # noqa: E402
 
 LABELLED = ROOT / "tests" / "fixtures" / "labelled"
 DOC = ROOT / "docs" / "static-precision.md"
@@ -79,16 +80,6 @@ def evaluate() -> dict[str, dict[str, Counts]]:
             t[2] += c.correct
     out["all"] = {k: Counts(*v) for k, v in totals.items()}
     return out
-
-
-def _is_ip(host: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def table(results: dict[str, dict[str, Counts]]) -> str:
