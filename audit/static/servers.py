@@ -139,7 +139,8 @@ def code_use(
             owner, name = method_name(m)
             if name in NETWORK_APIS.get(owner, ()):
                 apis.add(f"{owner}.{name} ({cls})")
-        if cls not in schemes and any(strings[j].startswith(_SCHEME_PREFIXES) for j in method_strings(off)):
+        n = len(strings)  # a hostile const-string may name an index past the table
+        if cls not in schemes and any(j < n and strings[j].startswith(_SCHEME_PREFIXES) for j in method_strings(off)):
             schemes.add(cls)
     return CodeUse(tuple(sorted(apis)), tuple(sorted(schemes)))
 

@@ -177,3 +177,17 @@ def test_old_stored_scans_move_host_only_sdks_to_mentions() -> None:
     r = ScanResult.from_dict(old)
     assert [s.id for s in r.sdks] == ["a"] and [(s.id, s.presence) for s in r.sdk_mentions] == [("b", "host-string")]
     assert r.endpoints[0].network  # endpoints of old scans keep counting, as they were judged then
+
+
+def test_code_use_survives_hostile_indices() -> None:
+    """A hostile const-string may load an index past the string table; the method name may be unknown."""
+    from audit.static.servers import code_use
+
+    use = code_use(
+        [(0x70, "a.B")],
+        invokes=lambda off: [0, 10**6],
+        method_name=lambda m: ("java.net.InetAddress", "getByName") if m == 0 else ("", ""),
+        method_strings=lambda off: [0, 7, 10**9],
+        strings=["x.example.cn", "https://"],
+    )
+    assert use.apis == ("java.net.InetAddress.getByName (a.B)",) and use.schemes == ()
