@@ -9,7 +9,8 @@ Usage::
     .venv/bin/python benchmarks/fuzz_static.py --seed 7 --count 2000 --only dex
     .venv/bin/python benchmarks/fuzz_static.py --replay benchmarks/.cache/fuzz/findings/x.apk
 
-Seeds are ``tests/fixtures/apks/*.{apk,aab,apks,xapk,apkm,dex}`` and ``tests/fixtures/hostile/*``.
+Seeds are ``tests/fixtures/apks/*.{apk,aab,apks,xapk,apkm,dex}``, ``tests/fixtures/hostile/*`` and the
+labelled precision apps ``tests/fixtures/labelled/*.apk``.
 Every input is a seed with one to three mutations: generic (bit flips, interesting integers,
 truncation, inserted/duplicated/deleted ranges) or structure-aware: DEX header fields and tables,
 string data (uleb128 overruns, no NUL), class_data and code items; AXML/arsc chunk headers, string
@@ -583,6 +584,7 @@ def seeds(only: str | None) -> list[tuple[str, bytes]]:
     paths = [p for p in sorted((fx / "apks").iterdir()) if p.suffix in (".apk", ".aab", ".apks", ".xapk", ".apkm",
                                                                         ".dex")]  # fmt: skip
     paths += [p for p in sorted((fx / "hostile").iterdir()) if p.suffix != ".md" and p.stat().st_size < 100_000]
+    paths += sorted((fx / "labelled").glob("*.apk"))  # code that calls networking APIs (issue 11 evidence)
     out = [(p.name, p.read_bytes()) for p in paths]
     if only:
         out = [(n, d) for n, d in out if n.endswith("." + only) or only in n]
