@@ -16,8 +16,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from audit.enrich.geoip import Enricher, normalize_ip
+from audit.enrich.geoip import Enricher
 from audit.models import CompanyInfo, Destination, IpInfo, ScanResult
+from audit.names import normalize_ip, registrable_domain
 from audit.store import Store
 
 log = logging.getLogger(__name__)
@@ -203,14 +204,6 @@ def _default_companies() -> CompanyLookup | None:
     return db
 
 
-def _domain(host: str | None) -> str | None:
-    if not host or _is_bare_ip(host):
-        return None
-    from audit.static.endpoints import public_suffix_list
-
-    return public_suffix_list().privatesuffix(host.lower().rstrip(".")) or None
-
-
 #: Code-hosting sites whose reversed names start many unrelated packages (``com.github.<user>.app``):
 #: their hosts never count as first party by name.
 SHARED_NAMESPACES = frozenset(
@@ -224,7 +217,7 @@ def first_party_package(host: str | None, packages: Iterable[str]) -> str | None
     ``host`` (``api.example.com`` → ``com.example`` → ``com.example.app``), compared label by label;
     None for IPs and unrelated hosts. Private suffixes count (``someone.github.io`` is
     ``io.github.someone``'s own, ``github.io`` is not)."""
-    return _package_of_domain(_domain(host), packages)
+    return _package_of_domain(registrable_domain(host), packages)
 
 
 def _package_of_domain(domain: str | None, packages: Iterable[str]) -> str | None:
@@ -263,7 +256,7 @@ def _first_party(
 ) -> tuple[str | None, str | None]:
     """(package, evidence) when the destination is the app vendor's own server."""
     packages = {p for a in r.apps for p in (a, *scanned.get(a, ()))}
-    names = [(name, _domain(name)) for name in (r.host, r.sni)]
+    names = [(name, registrable_domain(name)) for name in (r.host, r.sni)]
     for name, domain in names:
         pkg = _package_of_domain(domain, packages)
         if pkg:

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from audit.errors import InputError
-from audit.graph import registrable_domain
 from audit.models import Destination, ScanResult
+from audit.names import registrable_domain
 from audit.store import Store
 
 SQLITE_MAGIC = b"SQLite format 3\x00"

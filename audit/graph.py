@@ -20,7 +20,6 @@ one registrable domain (``cloudfront.net``) can serve many owners.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import ipaddress
 import json
 import logging
@@ -39,6 +38,7 @@ import networkx as nx
 from audit import __version__
 from audit.errors import AuditError
 from audit.models import Destination, ScanResult
+from audit.names import registrable_domain
 from audit.store import Store
 
 log = logging.getLogger(__name__)
@@ -115,27 +115,6 @@ def combine_evidence(a: str | None, b: str) -> str:
 # --------------------------------------------------------------------------------------------
 # building
 # --------------------------------------------------------------------------------------------
-
-
-@functools.cache
-def _psl() -> Any:
-    from publicsuffixlist import PublicSuffixList
-
-    # ICANN section only: s3.amazonaws.com is a private suffix, but the registrant is amazonaws.com.
-    return PublicSuffixList(only_icann=True)
-
-
-@functools.lru_cache(maxsize=65536)
-def registrable_domain(host: str) -> str | None:
-    """eTLD+1 of a host name (bundled public suffix list, offline); None for IP literals."""
-    h = host.strip().strip(".").lower()
-    if not h or h.replace(".", "").isdigit() or ":" in h:
-        return None
-    try:
-        d = _psl().privatesuffix(h)
-    except (ValueError, UnicodeError):
-        return None
-    return str(d) if d else None
 
 
 @dataclass

@@ -21,7 +21,6 @@ from audit.graph import (
     paths_to,
     read_graph,
     receivers_of,
-    registrable_domain,
     sanitise,
 )
 from audit.models import (
@@ -35,6 +34,7 @@ from audit.models import (
     Sdk,
     Source,
 )
+from audit.names import registrable_domain
 from audit.store import Store
 
 APP = "com.example.messenger"
@@ -314,8 +314,11 @@ def test_read_graph_rejects_garbage(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("host", "domain"),
-    [("api.weixin.qq.com", "qq.com"), ("a.b.co.uk", "b.co.uk"), ("x.s3.amazonaws.com", "amazonaws.com"),
-     ("203.0.113.5", None), ("localhost", None)],
+    # private suffixes count everywhere (audit/names.py): an S3 bucket, a GitHub page are their
+    # tenants' own domains; the graph alone used to say amazonaws.com, the endpoints x.s3.amazonaws.com
+    [("api.weixin.qq.com", "qq.com"), ("a.b.co.uk", "b.co.uk"), ("x.s3.amazonaws.com", "x.s3.amazonaws.com"),
+     ("someone.github.io", "someone.github.io"), ("203.0.113.5", None), ("[2001:db8::1]:443", None),
+     ("API.Example.CN.", "example.cn"), ("localhost", None)],
 )  # fmt: skip
 def test_registrable_domain(host: str, domain: str | None) -> None:
     assert registrable_domain(host) == domain

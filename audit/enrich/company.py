@@ -12,7 +12,6 @@ This is deliberately separate from where a server is (geo-IP) and who runs its n
 from __future__ import annotations
 
 import functools
-import ipaddress
 import json
 import logging
 from collections.abc import Iterable
@@ -22,6 +21,7 @@ from typing import Any
 
 from audit.errors import ConfigError
 from audit.models import CompanyInfo
+from audit.names import host_name
 
 log = logging.getLogger(__name__)
 
@@ -62,22 +62,6 @@ class Company:
     """Name of the current parent company, if this one is a subsidiary or brand."""
     aliases: tuple[str, ...] = ()
     """Other names (brands, former names, legal names) accepted by :meth:`CompanyDb.get`."""
-
-
-def normalize_host(host: str) -> str | None:
-    """Lower-case host without trailing dot or port; None for IP literals and empty input."""
-    h = host.strip().lower().rstrip(".")
-    if h.startswith("[") and "]" in h:  # [v6]:port
-        return None
-    if h.count(":") == 1:  # host:port (a bare IPv6 has several colons)
-        h = h.split(":", 1)[0]
-    if not h:
-        return None
-    try:
-        ipaddress.ip_address(h)
-    except ValueError:
-        return h
-    return None
 
 
 def suffixes(host: str) -> Iterable[str]:
@@ -134,7 +118,7 @@ class CompanyDb:
 
     def match(self, host: str) -> tuple[Company, str] | None:
         """The directly listed company owning ``host`` and the suffix that matched, or None."""
-        h = normalize_host(host)
+        h = host_name(host)
         if h is None:
             return None
         if h in self._cache:

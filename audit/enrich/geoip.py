@@ -25,7 +25,6 @@ from __future__ import annotations
 import abc
 import datetime as dt
 import functools
-import ipaddress
 import logging
 import os
 import re
@@ -37,60 +36,11 @@ from typing import Any
 
 from audit.errors import ConfigError
 from audit.models import IpInfo
+from audit.names import SCOPES, ip_scope, normalize_ip, parse_ip  # noqa: F401  (re-exported for traffic/)
 
 log = logging.getLogger(__name__)
 
-#: ``IpInfo.scope`` values.
-SCOPES = ("public", "private", "loopback", "link-local", "multicast", "reserved", "cgnat", "invalid")
-
-_CGNAT = ipaddress.ip_network("100.64.0.0/10")
-_PRIVATE_NETS = tuple(
-    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
-)
 _ISO_COUNTRY = re.compile(r"^[A-Z]{2}$")
-
-
-def parse_ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """Parse an IP literal as found in traffic: ``[::1]``, ``fe80::1%eth0`` and IPv4-mapped IPv6
-    (``::ffff:1.2.3.4``, how dual-stack sockets report IPv4 peers) are accepted; None if invalid."""
-    s = value.strip().strip("[]").split("%", 1)[0]
-    try:
-        addr = ipaddress.ip_address(s)
-    except ValueError:
-        return None
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        return addr.ipv4_mapped
-    return addr
-
-
-@functools.lru_cache(maxsize=4096)
-def normalize_ip(value: str) -> str | None:
-    """Canonical text form of an IP literal (see :func:`parse_ip`), or None if it is not one."""
-    addr = parse_ip(value)
-    return None if addr is None else str(addr)
-
-
-@functools.lru_cache(maxsize=4096)
-def ip_scope(value: str) -> str:
-    """Which part of the address space ``value`` is in: one of :data:`SCOPES`.
-
-    Only ``public`` addresses are geo-located; the others have no meaningful server location."""
-    addr = parse_ip(value)
-    if addr is None:
-        return "invalid"
-    if addr.is_loopback:
-        return "loopback"
-    if addr.is_link_local:
-        return "link-local"
-    if addr.is_multicast:
-        return "multicast"
-    if addr in _CGNAT:  # RFC 6598 shared address space: carrier NAT, not a server location
-        return "cgnat"
-    if any(addr in n for n in _PRIVATE_NETS if n.version == addr.version):
-        return "private"
-    if not addr.is_global:  # documentation, benchmarking, unspecified, 240/4 …
-        return "reserved"
-    return "public"
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,9 @@ from typing import Any
 import networkx as nx
 
 from audit import __version__
-from audit.graph import build_graph, host_facts, receivers_of, registrable_domain
+from audit.graph import build_graph, host_facts, receivers_of
 from audit.models import Destination, ScanResult
+from audit.names import registrable_domain
 from audit.store import Store
 
 UNKNOWN = "unknown"

@@ -33,10 +33,9 @@ import bisect
 import ipaddress
 import re
 from collections.abc import Collection, Iterator
-from functools import lru_cache
 from typing import NamedTuple
 
-from publicsuffixlist import PublicSuffixList
+from audit.names import parse_ip, public_suffix_list
 
 __all__ = [
     "Candidate",
@@ -46,7 +45,6 @@ __all__ = [
     "is_code_name",
     "normalize",
     "package_names",
-    "public_suffix_list",
 ]
 
 #: Schemes reported as URLs. Deliberately not: android-app, file, content, data, intent, market, mailto …
@@ -196,12 +194,6 @@ class Candidate(NamedTuple):
     line), or empty."""
 
 
-@lru_cache(maxsize=1)
-def public_suffix_list() -> PublicSuffixList:
-    """The bundled Public Suffix List, loaded once (no network: ``publicsuffixlist`` ships its copy)."""
-    return PublicSuffixList(accept_unknown=False)
-
-
 def package_names(class_names: Collection[str]) -> frozenset[str]:
     """Lower-cased class names plus every package and parent package they live in.
 
@@ -290,10 +282,7 @@ def _split_authority(rest: str) -> str | None:
 
 
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        return None
+    return parse_ip(text) if "[" not in text and "%" not in text else None
 
 
 def _ip_placeholder(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:

@@ -36,6 +36,7 @@ from typing import Any
 from audit.enrich.company import HOSTING_DOMAINS, suffixes
 from audit.errors import ConfigError
 from audit.models import Sdk
+from audit.names import host_name, public_suffix_list
 from audit.paths import audit_home
 
 log = logging.getLogger(__name__)
@@ -306,13 +307,6 @@ def builtin_signatures() -> tuple[SdkSignature, ...]:
 
 
 
-def _normalize_host(host: str) -> str:
-    h = host.strip().lower().rstrip(".")
-    if h.count(":") == 1:
-        h = h.split(":", 1)[0]
-    return h
-
-
 def _lookup_prefix(index: Mapping[str, Any], dotted: str) -> Any:
     """Longest entry of ``index`` equal to ``dotted`` or a dotted-component prefix of it."""
     s = dotted
@@ -393,7 +387,7 @@ class SignatureDb:
 
     def match_host(self, host: str) -> tuple[SdkSignature, str] | None:
         """(SDK, matched domain) for a host name, or None. Case and trailing dot are ignored."""
-        h = _normalize_host(host)
+        h = host_name(host) or ""
         try:
             return self._host_cache[h]
         except KeyError:
@@ -612,8 +606,6 @@ def convert_network_signature(signature: str) -> tuple[tuple[str, ...], int]:
     Accepted: escaped host names, optionally anchored or prefixed by ``.*`` / ``\\.`` (which only say
     "any subdomain"). Skipped: character classes, repetition, groups, paths, ports, IPs, names without
     a public suffix or that are a public suffix themselves (``co.uk``). Returns (domains, number skipped)."""
-    from audit.static.endpoints import public_suffix_list
-
     psl = public_suffix_list()
     domains: list[str] = []
     skipped = 0

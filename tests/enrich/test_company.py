@@ -7,7 +7,7 @@ from importlib import resources
 
 import pytest
 
-from audit.enrich.company import Company, CompanyDb, load_companies, normalize_host, parse_companies
+from audit.enrich.company import Company, CompanyDb, load_companies, parse_companies
 from audit.errors import ConfigError
 from audit.models import CompanyInfo
 from audit.static.signatures import builtin_signatures
@@ -156,4 +156,6 @@ def test_shipped_file_parses_and_is_a_list() -> None:
     ],
 )
 def test_normalize_host(raw: str, expected: str | None) -> None:
-    assert normalize_host(raw) == expected
+    from audit.names import host_name
+
+    assert host_name(raw) == expected

@@ -1,0 +1,144 @@
+"""Host names and IP addresses: the one place every layer normalises and classifies them.
+
+At the bottom of the package (it imports nothing of ours), so the static scanner, the traffic
+importers, enrichment, the store, the graph and the report all agree on what a host is.
+
+**Registrable domain, decided once**: private suffixes of the Public Suffix List *count*. A tenant's
+name under a hosting suffix is its own registrable domain: ``someone.github.io``,
+``bucket.s3.amazonaws.com``, ``d1234.cloudfront.net``, ``project.firebaseio.com``. The party behind
+such a name is the tenant, not the host provider, so grouping by registrable domain (the graph's
+domain nodes, "domain in the binary", first-party matching) must not put every GitHub page or S3
+bucket of the world into one domain. Who *owns the suffix* (GitHub, Amazon) is a separate fact, the
+company table's (:mod:`audit.enrich.company`), which matches suffixes on its own.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from publicsuffixlist import PublicSuffixList
+
+__all__ = [
+    "SCOPES",
+    "IpAddress",
+    "host_name",
+    "ip_scope",
+    "is_ip",
+    "normalize_host",
+    "normalize_ip",
+    "parse_ip",
+    "public_suffix_list",
+    "registrable_domain",
+]
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+#: ``IpInfo.scope`` values.
+SCOPES = ("public", "private", "loopback", "link-local", "multicast", "reserved", "cgnat", "invalid")
+
+_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+_PRIVATE_NETS = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"))
+
+
+def parse_ip(value: str) -> IpAddress | None:
+    """Parse an IP literal as found in traffic and code: ``[::1]``, ``fe80::1%eth0`` and IPv4-mapped
+    IPv6 (``::ffff:1.2.3.4``, how dual-stack sockets report IPv4 peers, given as the IPv4) are
+    accepted; None if it is not an address."""
+    s = value.strip().strip("[]").split("%", 1)[0]
+    try:
+        addr = ipaddress.ip_address(s)
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
+
+
+def is_ip(value: str) -> bool:
+    """``value`` is an IP literal (:func:`parse_ip`)."""
+    return parse_ip(value) is not None
+
+
+@functools.lru_cache(maxsize=4096)
+def normalize_ip(value: str) -> str | None:
+    """Canonical text form of an IP literal (see :func:`parse_ip`), or None if it is not one."""
+    addr = parse_ip(value)
+    return None if addr is None else str(addr)
+
+
+@functools.lru_cache(maxsize=4096)
+def ip_scope(value: str) -> str:
+    """Which part of the address space ``value`` is in: one of :data:`SCOPES`.
+
+    Only ``public`` addresses are geo-located; the others have no meaningful server location."""
+    addr = parse_ip(value)
+    if addr is None:
+        return "invalid"
+    if addr.is_loopback:
+        return "loopback"
+    if addr.is_link_local:
+        return "link-local"
+    if addr.is_multicast:
+        return "multicast"
+    if addr in _CGNAT:  # RFC 6598 shared address space: carrier NAT, not a server location
+        return "cgnat"
+    if any(addr in n for n in _PRIVATE_NETS if n.version == addr.version):
+        return "private"
+    if not addr.is_global:  # documentation, benchmarking, unspecified, 240/4 …
+        return "reserved"
+    return "public"
+
+
+def normalize_host(value: str | None) -> str | None:
+    """A host as every layer compares it: stripped, lower case, without trailing dots or port; IP
+    literals (also bracketed or with a port) in canonical form. None for empty input."""
+    if value is None:
+        return None
+    h = value.strip().lower()
+    if h.startswith("["):  # [v6] or [v6]:port
+        close = h.find("]")
+        if close > 0:
+            ip = normalize_ip(h[1:close])
+            return ip if ip is not None else None
+    elif h.count(":") == 1:  # host:port (a bare IPv6 has several colons)
+        h = h.split(":", 1)[0]
+    h = h.rstrip(".")
+    if not h:
+        return None
+    if ":" in h or h[-1].isdigit():
+        ip = normalize_ip(h)
+        if ip is not None:
+            return ip
+    return h
+
+
+def host_name(value: str | None) -> str | None:
+    """:func:`normalize_host`, but None for IP literals: the name a company or an SDK can own."""
+    h = normalize_host(value)
+    return None if h is None or is_ip(h) else h
+
+
+@functools.cache
+def public_suffix_list() -> PublicSuffixList:
+    """The Public Suffix List bundled with ``publicsuffixlist`` (offline), private section included,
+    unknown suffixes not accepted; loaded once."""
+    from publicsuffixlist import PublicSuffixList
+
+    return PublicSuffixList(accept_unknown=False)
+
+
+@functools.lru_cache(maxsize=65536)
+def registrable_domain(host: str | None) -> str | None:
+    """eTLD+1 of a host name, private suffixes counting (see the module docstring); None for IP
+    literals, bare public suffixes and unknown suffixes."""
+    h = normalize_host(host)
+    if not h or is_ip(h):
+        return None
+    try:
+        d = public_suffix_list().privatesuffix(h)
+    except (ValueError, UnicodeError):
+        return None
+    return str(d) if d else None
