@@ -268,7 +268,7 @@ def _add_scan(G: nx.MultiDiGraph, label: str, result: ScanResult, companies: Any
     if result.data_access:
         G.nodes[aid]["data_access"] = sorted({d.type for d in result.data_access})
     sdk_nodes: dict[str, str] = {}
-    for s in result.sdks:
+    for s in (*result.sdks, *result.capabilities):  # a capability's code may load a host too
         sid = _node(
             G, sdk_id(s.id), "sdk", name=s.name, owner=s.owner, owner_country=s.owner_country,
             category=s.category, class_count=s.class_count, evidence_detail=list(s.evidence),

@@ -70,7 +70,7 @@ class Endpoint:
     """DEX classes (``com.foo.Bar``) whose code loads the string by const-string (sorted, unique)."""
     sdk: str | None = None
     """Id of the SDK whose code loads the endpoint (by referencing class; for a host no SDK class
-    loads, an SDK present in the code whose domain it is), if any. Always an SDK of ``sdks``."""
+    loads, an SDK present in the code whose domain it is), if any. Always an SDK of ``sdks`` or a capability of ``capabilities``."""
     network: bool = True
     """Whether the string names a network server: URLs by their syntax, bare hosts and IPs only with
     positive evidence (:mod:`audit.static.servers`). ``False`` entries are listed so an analyst can see

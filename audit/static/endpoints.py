@@ -75,7 +75,10 @@ NAMESPACE_HOSTS = frozenset(
 NAMESPACE_URL_PREFIXES: tuple[tuple[str, str], ...] = (
     ("apache.org", "/xml/"), ("www.apache.org", "/xml/"), ("relaxng.org", "/ns/"), ("www.oasis-open.org", "/committees/"),
     ("www.jcp.org", "/xml/"), ("jcp.org", "/xml/"), ("xml.org", "/sax/"), ("www.bouncycastle.org", "/ns/"),
+    ("www.googleapis.com", "/auth/"), ("www.ccil.org", "/~cowan/tagsoup/"),
 )  # fmt: skip
+#: ``www.googleapis.com/auth/…`` are OAuth scope names and TagSoup's are SAX feature names: identifiers
+#: in URL form, like the namespaces above.
 
 #: Top-level labels of special-use and private names (RFC 6761/6762/8375, common intranet TLDs): a URL
 #: on one is kept as a placeholder, it names no public server.
@@ -98,7 +101,15 @@ DOC_URL_PREFIXES: tuple[tuple[str, str], ...] = (
     ("www.rfc-editor.org", ""), ("docs.oracle.com", ""), ("kotlinlang.org", ""), ("www.unicode.org", ""),
     ("unicode.org", ""), ("www.json.org", ""), ("json.org", ""), ("www.eclipse.org", "/legal"),
     ("www.bouncycastle.org", "/licence"), ("www.bouncycastle.org", "/license"), ("github.com", "/licenses"),
+    ("fsf.org", ""), ("www.fsf.org", ""), ("android.googlesource.com", "/toolchain/"),
+    ("www.slf4j.org", "/codes.html"), ("slf4j.org", "/codes.html"),
 )  # fmt: skip
+
+#: Path segments of pages written for people (source browsers, wikis, issue trackers): a URL with one,
+#: loaded by library code, documents something (gson's ``github.com/google/gson/blob/main/…``).
+DOC_PATH_SEGMENTS = ("/blob/", "/tree/", "/wiki/", "/issues/", "/issues", "/pull/", "/discussions/")
+#: Hosts where those segments are such pages.
+_SOURCE_HOSTS = frozenset({"github.com", "gitlab.com", "bitbucket.org", "sourceforge.net", "gitee.com", "youtrack.jetbrains.com"})
 
 #: First labels of Java/Android package names (``android.app``, ``java.net``).
 JAVA_ROOTS = frozenset(
@@ -334,6 +345,8 @@ _OAUTH_CLIENT_SUFFIX = ".apps.googleusercontent.com"
 
 def _is_doc_url(host: str, url: str) -> bool:
     path = _url_path(url)
+    if host in _SOURCE_HOSTS and any(seg in path for seg in DOC_PATH_SEGMENTS):
+        return True
     return any(host == h and path.lower().startswith(p) for h, p in DOC_URL_PREFIXES if p) or any(
         host == h for h, p in DOC_URL_PREFIXES if not p
     )

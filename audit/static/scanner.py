@@ -53,7 +53,7 @@ from audit.static.resources import (
     proto_fields,
     xml_strings,
 )
-from audit.static.servers import CodeUse, code_use, judge
+from audit.static.servers import CodeUse, code_use, is_message, judge
 from audit.static.signatures import CodePresence, SignatureDb, load_signatures
 from audit.static.transport import NetworkSecurityConfig, parse_network_security_config, pin_indices
 from audit.static.transport import merge as merge_transport
@@ -148,6 +148,18 @@ def _is_text(name: str, data: bytes) -> bool:
     return True
 
 
+#: Occurrence contexts recorded without the file: ``port``, ``nsc``, and for DEX strings ``msg`` (the
+#: string is a message) or ``code`` (it is not).
+_PLAIN_CONTEXTS = frozenset({"port", "nsc", "msg", "code"})
+#: Names of files that hold licence texts and notices: a URL in one credits someone (``<http://fsf.org/>``
+#: in the GPL), it names no server the app uses.
+_LICENCE_FILE = re.compile(r"(?i)(?:^|/)[^/]*(?:licen[cs]|notice|copying|\bgpl|credits|acknowledg|third[-_]?party|open[-_]?source)[^/]*$")
+#: Text files where a line starting with ``#`` is a comment (a dictionary's source credits, a config's
+#: disabled entries): their comments are not read.
+_HASH_COMMENT_EXTENSIONS = frozenset({"yaml", "yml", "properties", "conf", "cfg", "ini", "toml", "sh", "py", "txt", "env", ""})
+_HASH_COMMENT = re.compile(rb"(?m)^[ \t]*#[^\n]*")
+
+
 @dataclass
 class _Found:
     candidate: Candidate
@@ -187,7 +199,12 @@ class _Scan:
     # -- collecting ----------------------------------------------------------------------
 
     def _add(
-        self, c: Candidate, source: Source, classes: Iterable[str] = (), use: CodeUse | None = None
+        self,
+        c: Candidate,
+        source: Source,
+        classes: Iterable[str] = (),
+        use: CodeUse | None = None,
+        dex_context: str | None = None,
     ) -> None:
         f = self.found.get(c.value)
         if f is None:
@@ -198,9 +215,11 @@ class _Scan:
         f.sources.add(source)
         f.classes.update(classes)
         if c.context:
-            f.contexts.add(c.context if c.context in ("port", "nsc") else f"{c.context}:{source.file}")
+            f.contexts.add(c.context if c.context in _PLAIN_CONTEXTS else f"{c.context}:{source.file}")
         if use:
             f.use = f.use.merge(use)
+        if dex_context:
+            f.contexts.add(dex_context)
 
     def add_text(self, text: str, kind: str, file: str) -> None:
         source = Source(kind, file)
@@ -239,9 +258,9 @@ class _Scan:
         source = Source("dex", file)
         for idx, c in hits:
             use = None
-            if c.kind != "url" and loaders.get(idx):
+            if loaders.get(idx):
                 use = code_use(loaders[idx], dex.method_invokes, dex.method_name, dex.method_strings, strings)
-            self._add(c, source, refs.get(idx, ()), use)
+            self._add(c, source, refs.get(idx, ()), use, "msg" if is_message(strings[idx]) else "code")
         for idx in pins:
             files, classes = self.code_pins.setdefault(strings[idx], (set(), set()))
             files.add(file)
@@ -388,8 +407,8 @@ class _Scan:
                     data = archive.read(info)
                     if int.from_bytes(data[:2], "little") == RES_XML_TYPE:
                         self._compiled_xml(data, file)
-                    elif _is_text(name, data):
-                        self.add_bytes(data, "asset", file)
+                    else:
+                        self._text_or_binary_asset(data, name, file)
                 elif kind == "asset":
                     self._asset_or_native(archive, info, name, file)
             except EntryError as e:
@@ -408,9 +427,22 @@ class _Scan:
             return
         if rel.rpartition(".")[2].lower() in _BINARY_EXTENSIONS:
             return
-        data = archive.read(info)
+        self._text_or_binary_asset(archive.read(info), rel, file)
+
+    def _text_or_binary_asset(self, data: bytes, rel: str, file: str) -> None:
+        """A text file (``#`` comments left out where they are comments), or binary data of no known
+        kind (compiled Lua, a database …), from which only URLs are taken: their syntax names a server
+        where the shape of a bare name in binary data says nothing."""
         if _is_text(rel, data):
+            name = rel.rpartition("/")[2]
+            if (name.rpartition(".")[2].lower() if "." in name else "") in _HASH_COMMENT_EXTENSIONS:
+                data = _HASH_COMMENT.sub(b"", data)
             self.add_bytes(data, "asset", file)
+            return
+        source = Source("asset", file)
+        for c in self.extractor.find(candidate_text(data)):
+            if c.kind == "url":
+                self._add(c, source)
 
     def _dex_entry(self, archive: Archive, info: zipfile.ZipInfo, file: str) -> None:
         data = archive.read(info, self.limits.dex)
@@ -509,16 +541,20 @@ class _Scan:
                 continue
             if c.doc and not any(self._is_app_class(cls, app.package) for cls in f.classes):
                 continue
+            if all(_LICENCE_FILE.search(s.file) for s in f.sources):
+                continue  # credits in a licence text or notice file
             kept.append((value, f))
-        url_hosts = {f.candidate.host for _, f in kept if f.candidate.kind == "url" and f.candidate.host}
-        url_domains = {f.candidate.domain for _, f in kept if f.candidate.kind == "url" and f.candidate.domain}
+        urls = [f.candidate for _, f in kept if f.candidate.kind == "url" and not _message_only(f)]
+        url_hosts = {c.host for c in urls if c.host}
+        url_domains = {c.domain for c in urls if c.domain}
         companies = load_companies()
         endpoints = []
         for value, f in kept:
             c = f.candidate
+            message_only = _message_only(f)
             verdict = judge(
                 c.kind, value, c.host, c.domain, contexts=f.contexts, use=f.use, url_hosts=url_hosts,
-                url_domains=url_domains, known_domain=self._known_domain,
+                url_domains=url_domains, known_domain=self._known_domain, message_only=message_only,
             )  # fmt: skip
             owner = companies.lookup(c.host) if c.host and c.kind != "ip" else None
             endpoints.append(
@@ -530,7 +566,7 @@ class _Scan:
                     placeholder=c.placeholder,
                     sources=tuple(sorted(f.sources)),
                     classes=tuple(sorted({_encodable(name) for name in f.classes})),
-                    sdk=self._attribute(f, sdk_ids) if verdict.network else None,
+                    sdk=self._attribute(f, present) if verdict.network else None,
                     network=verdict.network,
                     network_evidence=_encodable(verdict.evidence),
                     company=owner.company if owner else None,
@@ -626,9 +662,9 @@ class _Scan:
         return out
 
     def _attribute(self, f: _Found, sdk_ids: set[str]) -> str | None:
-        """The SDK whose code loads the string: most votes among the classes loading it (their SDK
-        present, the class not a stub); when only general libraries (Google Play services …) vote, or
-        none does, the SDK present in the code whose domain the host is."""
+        """The SDK (or capability) whose code loads the string: most votes among the classes loading
+        it (their SDK present, the class not a stub); when only general libraries (Google Play services
+        …) vote, or none does, the SDK present in the code whose domain the host is."""
         match, is_stub = self.sigs.match_class, self.sigs.is_stub
         votes: Counter[str] = Counter()
         for cls in f.classes:
@@ -671,6 +707,11 @@ class _Scan:
                 sig.to_sdk(evidence, presence="host-in-code" if in_code else "host-string", hosts=sorted(by_host))
             )
         return tuple(out)
+
+
+def _message_only(f: _Found) -> bool:
+    """Found only in DEX strings that read as messages (log, exception, help text)."""
+    return "msg" in f.contexts and "code" not in f.contexts and all(s.kind == "dex" for s in f.sources)
 
 
 def _can_fork() -> bool:

@@ -20,6 +20,11 @@ medium
     SDK of ``sdks.json``; or its registrable domain is the host of a URL in the app;
   * (IPs) it is a well-known public DNS resolver (:data:`PUBLIC_RESOLVERS`).
 
+Wherever it is, a string named only inside messages in the code (``See http://netty.io/wiki/… for
+details``, ``site: x5.tencent.com``) documents something: it is not a server unless the code hands it
+to a networking API (``Runtime.exec("ping www.qq.com")`` is one). Strings passed to a licence-notice
+API (:data:`NOTICE_APIS`) are credits.
+
 Negative rules name strings that are known not to be servers (Android system property keys,
 JavaScript member expressions, resource split names, FCM message keys, version numbers, netmasks,
 mixed-case tokens from binary data). They are overruled only by strong evidence.
@@ -31,15 +36,18 @@ was set aside; nothing counts it (report, graph, diff, check, destinations).
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 __all__ = [
     "NETWORK_APIS",
+    "NOTICE_APIS",
     "PUBLIC_RESOLVERS",
     "CodeUse",
     "Verdict",
     "code_use",
+    "is_message",
     "judge",
     "non_server_reason",
 ]
@@ -67,7 +75,25 @@ NETWORK_APIS: Mapping[str, frozenset[str]] = {
     "io.grpc.ManagedChannelBuilder": frozenset({"forAddress", "forTarget"}),
     "io.grpc.okhttp.OkHttpChannelBuilder": frozenset({"forAddress", "forTarget"}),
     "io.grpc.android.AndroidChannelBuilder": frozenset({"forAddress", "forTarget"}),
+    # a command line handed to the shell: ``ping www.qq.com`` (Tencent X5's connectivity check)
+    "java.lang.Runtime": frozenset({"exec"}),
+    "java.lang.ProcessBuilder": frozenset({"<init>", "command"}),
 }
+
+#: Methods whose string arguments are licence notices, not servers (the LicensesDialog library's
+#: ``new Notice(name, url, copyright, licence)``).
+NOTICE_APIS: Mapping[str, frozenset[str]] = {
+    "de.psdev.licensesdialog.model.Notice": frozenset({"<init>"}),
+}
+
+#: Three words of natural language in a row: a string holding them is a message (log, exception,
+#: help text), and a URL inside it documents something rather than names a server the code uses.
+_MESSAGE = re.compile(r"\b[A-Za-z]{2,}[ ,;:]+[A-Za-z]{2,}[ ,;:]+[A-Za-z]{2,}\b")
+
+
+def is_message(text: str) -> bool:
+    """``text`` reads as a sentence (``See http://netty.io/wiki/… for details``)."""
+    return _MESSAGE.search(text) is not None
 
 #: URL schemes whose presence in the same method as a bare host means the host is put into a URL.
 _SCHEME_PREFIXES = ("http://", "https://", "ws://", "wss://", "tcp://", "ssl://", "mqtt://", "mqtts://")
@@ -113,14 +139,18 @@ class CodeUse:
     """``java.net.InetSocketAddress.<init> (com.foo.Dns)``: networking methods invoked, with the class."""
     schemes: tuple[str, ...] = ()
     """Classes whose same method also loads a URL scheme string (``"https://"``)."""
+    notices: tuple[str, ...] = ()
+    """``de.psdev.licensesdialog.model.Notice.<init> (com.foo.About)``: licence-notice APIs invoked."""
 
     def merge(self, other: CodeUse) -> CodeUse:
         return CodeUse(
-            tuple(sorted(set(self.apis) | set(other.apis))), tuple(sorted(set(self.schemes) | set(other.schemes)))
+            tuple(sorted(set(self.apis) | set(other.apis))),
+            tuple(sorted(set(self.schemes) | set(other.schemes))),
+            tuple(sorted(set(self.notices) | set(other.notices))),
         )
 
     def __bool__(self) -> bool:
-        return bool(self.apis or self.schemes)
+        return bool(self.apis or self.schemes or self.notices)
 
 
 def code_use(
@@ -134,15 +164,18 @@ def code_use(
     :meth:`audit.static.dex.DexFile.string_loaders`) and that DEX file's accessors."""
     apis: set[str] = set()
     schemes: set[str] = set()
+    notices: set[str] = set()
     for off, cls in loaders:
         for m in invokes(off):
             owner, name = method_name(m)
             if name in NETWORK_APIS.get(owner, ()):
                 apis.add(f"{owner}.{name} ({cls})")
+            elif name in NOTICE_APIS.get(owner, ()):
+                notices.add(f"{owner}.{name} ({cls})")
         n = len(strings)  # a hostile const-string may name an index past the table
         if cls not in schemes and any(j < n and strings[j].startswith(_SCHEME_PREFIXES) for j in method_strings(off)):
             schemes.add(cls)
-    return CodeUse(tuple(sorted(apis)), tuple(sorted(schemes)))
+    return CodeUse(tuple(sorted(apis)), tuple(sorted(schemes)), tuple(sorted(notices)))
 
 
 def non_server_reason(value: str, host: str, kind: str) -> str | None:
@@ -200,13 +233,19 @@ def judge(
     url_hosts: Collection[str] = (),
     url_domains: Collection[str] = (),
     known_domain: Callable[[str], str | None] = lambda host: None,
+    message_only: bool = False,
 ) -> Verdict:
     """Whether one endpoint names a network server, and why.
 
     ``contexts`` are the occurrence contexts the extractor saw (``nsc``, ``port``, ``key:FILE``,
     ``list:FILE``); ``use`` what the DEX code loading it does; ``url_hosts``/``url_domains`` the
     hosts and registrable domains of every URL in the app; ``known_domain(host)`` names the company
-    or SDK that owns a host, or None."""
+    or SDK that owns a host, or None; ``message_only``: found only in DEX strings that are messages
+    (:func:`is_message`), where a URL documents rather than names a server the code uses."""
+    if use.notices and not use.apis:
+        return Verdict(False, f"licence notice ({use.notices[0]})")
+    if message_only and not use.apis:
+        return Verdict(False, "named only in a message (log, exception or help text)")
     if kind == "url":
         return Verdict(True, "URL")
     if host is None:

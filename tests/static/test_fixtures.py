@@ -126,7 +126,7 @@ def _read_apk(c: Contents, data: bytes, prefix: str = "") -> None:
         elif name.startswith("res/xml/"):
             c.add("xml", prefix + name, _xml_texts(AXMLPrinter(raw).get_xml_obj()))
         elif name.startswith("assets/"):
-            c.add("asset", prefix + name, [raw.decode("utf-8")])
+            c.add("asset", prefix + name, [raw.decode("utf-8", "replace")])
         elif name.startswith("lib/"):
             _read_native(c, raw, prefix + name)
 

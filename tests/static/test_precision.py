@@ -183,6 +183,8 @@ def test_stub_classes_are_not_the_sdk() -> None:
     assert {s.id for s in r.capabilities} == set(labels["capabilities"])
     for s in r.capabilities:
         assert s.category == "capability" and s.presence == "code" and s.class_count > 0
+    ping = next(e for e in r.servers if e.host == "pagead2.googlesyndication.com")
+    assert ping.sdk == "advertising_id_gms"  # the code that loads it: the capability's, not AdMob's
 
 
 def test_real_sdks_and_generic_play_services_classes() -> None:
@@ -215,6 +217,13 @@ def test_non_network_strings_are_set_aside() -> None:
     assert listed["cdn.noise-example.cn"].network
     assert listed["gw.noise-example.cn"].network_evidence == "written with a port (host:port)"
     assert listed["push.noise-example.cn"].network_evidence.startswith("value of a host or server key")
+    # messages, credits, comments, licence files and binary data (found on real apps)
+    assert listed["netlib.example-docs.org"].network_evidence == "named only in a message (log, exception or help text)"
+    assert "java.lang.Runtime.exec" in (listed["www.noise-ping.cn"].network_evidence or "")
+    assert listed["icons.example-credits.org"].network_evidence.startswith("licence notice")
+    for gone in ("credits.example-dict.org", "widgets.example-credits.org", "bin.noise-example.cn", "www.googleapis.com"):
+        assert gone not in listed, gone
+    assert listed["lua.noise-example.cn"].counted and listed["dict.noise-example.cn"].counted
 
 
 def test_signature_gaps_are_closed() -> None:
