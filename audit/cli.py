@@ -814,6 +814,9 @@ def _scan_table(result: Any) -> str:
         lines += ["", render_table(rows, ("endpoint", "kind", "sdk", "placeholder", "found in"), 70)]
     if result.data_access:
         lines += ["", "data access: " + ", ".join(d.type for d in result.data_access)]
+    if a.format != "dex":
+        signed = [f"{s.subject or '?'} (sha256 {s.sha256[:16]}…, {'+'.join(s.schemes)})" for s in a.signers]
+        lines += ["", safe_cell("signed by: " + ("; ".join(signed) if signed else "nobody (no v1/v2/v3 signature)"))]
     lines += _transport_lines(result.transport)
     return "\n".join(lines)
 

@@ -46,7 +46,7 @@ def test_json_schema_keys(runner: CliRunner) -> None:
     """docs/scan-json.md lists exactly these keys."""
     d = json.loads(runner.invoke(main, ["scan", MESSENGER, "--json"]).stdout)
     assert set(d) == {"app", "endpoints", "sdks", "permissions", "data_access", "errors", "transport_security"}
-    assert set(d["app"]) == {"package", "version_name", "version_code", "sha256", "file", "format"}
+    assert set(d["app"]) == {"package", "version_name", "version_code", "sha256", "file", "format", "signers"}
     assert set(d["endpoints"][0]) == {"value", "host", "domain", "kind", "placeholder", "sources", "classes", "sdk"}
     assert set(d["endpoints"][0]["sources"][0]) == {"kind", "file"}
     assert set(d["sdks"][0]) == {"id", "name", "owner", "owner_country", "category", "evidence", "class_count"}
