@@ -22,6 +22,8 @@ __all__ = ["Backend", "DaskCluster", "LocalPool", "Task", "make_backend"]
 log = logging.getLogger(__name__)
 
 DASK_HINT = "install the Dask extra: pip install 'dataflow-audit[dask]'"
+#: Seconds to wait for the Dask scheduler to answer.
+CONNECT_TIMEOUT = 30
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ class DaskCluster:
         except ImportError as e:
             raise AuditError(f"--scheduler needs Dask distributed: {DASK_HINT}") from e
         try:
-            self.client = Client(address, timeout=30, set_as_default=False)
+            self.client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
         except (OSError, TimeoutError) as e:
             raise AuditError(f"cannot connect to the Dask scheduler at {address} ({e}); is `dask scheduler` running?") from e
         info = self.client.scheduler_info(n_workers=-1) if _takes_n_workers(self.client) else self.client.scheduler_info()
