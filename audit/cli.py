@@ -850,6 +850,76 @@ def batch_cmd(
         click.get_current_context().exit(ExitStatus.ERROR)
 
 
+#: ``audit corpus --format csv`` columns, one row per SDK (docs/corpus.md).
+CORPUS_CSV_COLUMNS = ("id", "name", "owner", "owner_country", "category", "apps", "share", "network_only")
+
+
+def _corpus_table(c: Any) -> str:
+    """The corpus as text: a head line, then the main tables (most apps first)."""
+    n = c.apps
+    head = (f"{n} apps, {len(c.failed)} failed, {len(c.ignored)} not Android packages; "
+            f"SDKs per app: mean {c.sdks_per_app['mean']}, median {c.sdks_per_app['median']}, max {c.sdks_per_app['max']}")  # fmt: skip
+    blocks = [safe_cell(head)]
+    sdks = [{**r, "share": f"{r['share'] * 100:.0f}%"} for r in c.sdks[:30]]
+    if sdks:
+        blocks.append(render_table(sdks, ("id", "owner", "owner_country", "category", "apps", "share", "network_only")))
+    countries = [{"owner country": cc, "apps": k, "share": f"{k / n * 100:.0f}%" if n else ""} for cc, k in c.countries.items()]
+    if countries:
+        blocks.append(render_table(countries, ("owner country", "apps", "share")))
+    if c.signers:
+        blocks.append(render_table([{**s, "sha256": s["sha256"][:16] + "…"} for s in c.signers[:20]],
+                                   ("subject", "sha256", "schemes", "apps", "packages")))  # fmt: skip
+    for r in c.resigned:
+        copies = "; ".join(f"{', '.join(x[:12] for x in k['signers']) or 'unsigned'}: {len(k['apps'])} copies" for k in r["copies"])
+        blocks.append(safe_cell(f"re-signed: {r['package']}: {copies}"))
+    for f in c.failed:
+        blocks.append(safe_cell(f"failed: {f['reason']}"))
+    return "\n\n".join(blocks)
+
+
+@main.command("corpus")
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "table"]), default=None,
+              help="Output on stdout (default: table on a terminal, JSON when piped; with -o only a summary line).")  # fmt: skip
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False), default=None, help="Write the corpus HTML report to FILE.")
+@translate_errors
+def corpus_cmd(db: str, fmt: str | None, output: str | None) -> None:
+    """The corpus view of a case filled by `audit batch`: which SDKs, companies and countries.
+
+    Per SDK, owner company and owner home country: how many apps embed it (code evidence only)
+    and which; per category; SDKs per app; the most common endpoint domains and their owners;
+    apps per signer and re-signed copies (same package, another signer); failures with reasons.
+    JSON keys: docs/corpus.md.
+
+    \b
+    Example:
+      audit corpus --db corpus.sqlite --format table
+      audit corpus --db corpus.sqlite --format json > corpus.json
+      audit corpus --db corpus.sqlite -o reports/corpus.html
+    """
+    from audit.corpus import collect_corpus
+    from audit.store import Store
+
+    _require_case(db)
+    with Store(db) as store:
+        c = collect_corpus(store)
+    if output:
+        from audit.report.corpus import write_corpus_report
+
+        write_corpus_report(c, output)
+        if not fmt:
+            click.echo(f"{safe_cell(output)}: {c.apps} apps, {len(c.sdks)} SDKs, {len(c.countries)} owner countries, "
+                       f"{len(c.failed)} failed")  # fmt: skip
+            return
+    kind = fmt or ("table" if sys.stdout.isatty() else "json")
+    if kind == "json":
+        click.echo(dumps(c.to_dict()))
+    elif kind == "csv":
+        click.echo(render_csv(c.sdks, CORPUS_CSV_COLUMNS), nl=False)
+    else:
+        click.echo(_corpus_table(c))
+
+
 # ---- audit scan ---------------------------------------------------------------------------------
 
 #: ``audit scan --csv`` columns, one row per endpoint (docs/cli.md).
