@@ -48,16 +48,20 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_corpus(tmp_path_factory.mktemp("corpus"))
 
 
-@pytest.fixture(scope="module")
-def local_case(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    db = tmp_path_factory.mktemp("case") / "corpus.sqlite"
+def batch_case(root: Path, db: Path) -> Path:
+    """``db`` filled by a batch of ``root`` on a local pool of 2."""
     pool = LocalPool(2)
     try:
         with Store(db) as store:
-            run_batch([corpus], store, pool)
+            run_batch([root], store, pool)
     finally:
         pool.close()
     return db
+
+
+@pytest.fixture(scope="module")
+def local_case(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return batch_case(corpus, tmp_path_factory.mktemp("case") / "corpus.sqlite")
 
 
 def outcomes(db: Path) -> dict[str, Any]:

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from audit.batch import LocalPool, run_batch
 from audit.cli import ExitStatus, main
 from audit.corpus import collect_corpus, sdk_in_code
 from audit.models import Sdk
 from audit.static.scanner import scan_path
 from audit.store import Store
 from tests.report.test_chromium import CHROMIUM, _chromium, _console
+from tests.test_batch import batch_case
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -27,14 +27,7 @@ def case(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("corpus")
     for sub in ("apks", "hostile", "signed"):
         shutil.copytree(FIXTURES / sub, root / sub)
-    db = root / "case.sqlite"
-    pool = LocalPool(2)
-    try:
-        with Store(db) as store:
-            run_batch([root], store, pool)
-    finally:
-        pool.close()
-    return db
+    return batch_case(root, root / "case.sqlite")
 
 
 @pytest.fixture(scope="module")

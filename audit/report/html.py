@@ -211,6 +211,7 @@ def render_html(r: ReportData) -> str:
         verdict=verdict(r),
         charts=render_charts(r),
         generated=utc(r.generated_at),
+        version=r.tool_version,
         css=Markup(_asset("report.css")),
         js=Markup(_asset("report.js")),
     )

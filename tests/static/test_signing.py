@@ -162,31 +162,21 @@ def test_hostile_block_sizes(tmp_path: Path, size: int, expected: str) -> None:
 
 def test_block_larger_than_the_cap_is_not_read(tmp_path: Path) -> None:
     """A 40 MiB block (a padding pair) is declared and present, but not read: a note."""
-    src = (SIGNED / "messenger-signed.apk").read_bytes()
-    entries, central, end, _ = sign._zip_sections(src)
     pad = struct.pack("<QI", (40 << 20) + 4, 0x42726577) + bytes(40 << 20)
-    size = len(pad) + 24
-    block = struct.pack("<Q", size) + pad + struct.pack("<Q", size) + sign.MAGIC
-    end = end[:16] + struct.pack("<I", len(entries) + len(block)) + end[20:]
     path = tmp_path / "big-block.apk"
-    path.write_bytes(entries + block + central + end)
+    path.write_bytes(sign.insert_block((FIXTURES / "apks" / "messenger.apk").read_bytes(), pad))
     r = scan_path(path)
     assert any("MiB, more than the 32 MiB read" in e for e in r.errors), r.errors
 
 
 def test_garbage_certificate_keeps_its_fingerprint(tmp_path: Path) -> None:
     """A v2 signer whose "certificate" is not X.509: listed by fingerprint, with a note."""
-    src = (FIXTURES / "apks" / "obfuscated.apk").read_bytes()
-    entries, central, end, _ = sign._zip_sections(src)
     junk = b"\x30\x03\x02\x01\x00"
     signed_data = sign._seq([]) + sign._seq([junk]) + sign._lp(b"")
     value = sign._seq([sign._lp(signed_data) + sign._seq([]) + sign._lp(b"")])
     pair = struct.pack("<QI", len(value) + 4, sign.V2_ID) + value
-    size = len(pair) + 24
-    block = struct.pack("<Q", size) + pair + struct.pack("<Q", size) + sign.MAGIC
-    end = end[:16] + struct.pack("<I", len(entries) + len(block)) + end[20:]
     path = tmp_path / "junk-cert.apk"
-    path.write_bytes(entries + block + central + end)
+    path.write_bytes(sign.insert_block((FIXTURES / "apks" / "obfuscated.apk").read_bytes(), pair))
     r = scan_path(path)
     assert [(s.sha256, s.subject) for s in r.app.signers] == [(hashlib.sha256(junk).hexdigest(), "")]
     assert any("cannot be decoded" in e for e in r.errors)
