@@ -763,6 +763,163 @@ def pii_cmd(db: str, device: str | None, app: str | None, fmt: str | None, outpu
     emit(text, output)
 
 
+# ---- audit batch / corpus -------------------------------------------------------------------------
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+class _ProgressLine:
+    """One self-overwriting line on a terminal's stderr (nothing when piped); failures printed above it."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.shown = False
+
+    def __call__(self, p: Any) -> None:
+        if not self.tty:
+            return
+        line = (f"{p.finished}/{p.total} apps · {p.done} done · {p.failed} failed · {p.rate:.1f} apps/min"
+                f" · ETA {_duration(p.eta)}")  # fmt: skip
+        click.echo("\r\x1b[2K" + line, err=True, nl=False)
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            click.echo("\r\x1b[2K", err=True, nl=False)
+            self.shown = False
+
+
+@main.command("batch")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@db_option
+@click.option("--workers", "workers", type=click.IntRange(min=1), default=None,
+              help="Scan processes on this machine (default: the number of cores).")  # fmt: skip
+@click.option("--scheduler", "scheduler", metavar="tcp://HOST:8786", default=None,
+              help="Run the scans on this Dask distributed cluster instead (pip install 'dataflow-audit[dask]').")  # fmt: skip
+@click.option("--timeout", "timeout", type=click.FloatRange(min=1), default=600, show_default=True, metavar="S",
+              help="Per-app time limit in seconds: a scan past it is killed and recorded as failed.")  # fmt: skip
+@click.option("--max-memory", "max_memory", type=click.IntRange(min=128), default=4096, show_default=True, metavar="MB",
+              help="Per-app memory limit (address space of the scan process), in MB.")  # fmt: skip
+@click.option("--resume", "resume", is_flag=True, help="Continue a batch in this case file: packages already recorded are skipped.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@translate_errors
+def batch_cmd(
+    paths: tuple[str, ...], db: str, workers: int | None, scheduler: str | None, timeout: float, max_memory: int,
+    resume: bool, as_json: bool,
+) -> None:  # fmt: skip
+    """Scan every Android package under PATHS (recursively) into one case file, in parallel.
+
+    Packages are recognised by content. Each distinct package (SHA-256) is scanned once and
+    recorded once with every path it was found at; a package that cannot be scanned (hostile,
+    past --timeout or --max-memory) is recorded as failed with the reason and the run goes on.
+    Runs on local worker processes, or on an existing Dask cluster with --scheduler (the workers
+    must see the files at the same paths). A killed run continues with --resume. Progress on a
+    terminal; exit status 1 when any package failed. Then: `audit corpus`. Details: docs/corpus.md.
+
+    \b
+    Example:
+      audit batch apks/ --db corpus.sqlite --workers 2
+      audit batch /shared/apks --db corpus.sqlite --scheduler tcp://10.0.0.5:8786 --resume
+    """
+    from audit.batch import make_backend, run_batch
+    from audit.store import Store
+
+    if scheduler and workers:
+        raise click.UsageError("--workers is for the local pool; a Dask cluster has its own workers (give one of them)")
+    line = _ProgressLine()
+    with Store(db) as store:
+        backend = make_backend(workers, scheduler)
+        interrupted = True
+        try:
+            summary = run_batch(paths, store, backend, timeout=timeout, max_memory_mb=max_memory, resume=resume,
+                                progress=line)  # fmt: skip
+            interrupted = False
+        except KeyboardInterrupt:
+            line.clear()
+            raise click.ClickException(f"interrupted; continue with: audit batch … --db {safe_cell(db)} --resume") from None
+        finally:
+            line.clear()
+            backend.close(interrupted=interrupted)
+    click.echo(dumps(summary.to_dict()) if as_json else safe_cell(summary.describe()))
+    if summary.failed:
+        click.get_current_context().exit(ExitStatus.ERROR)
+
+
+#: ``audit corpus --format csv`` columns, one row per SDK (docs/corpus.md).
+CORPUS_CSV_COLUMNS = ("id", "name", "owner", "owner_country", "category", "apps", "share", "network_only")
+
+
+def _corpus_table(c: Any) -> str:
+    """The corpus as text: a head line, then the main tables (most apps first)."""
+    n = c.apps
+    head = (f"{n} apps, {len(c.failed)} failed, {len(c.ignored)} not Android packages; "
+            f"SDKs per app: mean {c.sdks_per_app['mean']}, median {c.sdks_per_app['median']}, max {c.sdks_per_app['max']}")  # fmt: skip
+    blocks = [safe_cell(head)]
+    sdks = [{**r, "share": f"{r['share'] * 100:.0f}%"} for r in c.sdks[:30]]
+    if sdks:
+        blocks.append(render_table(sdks, ("id", "owner", "owner_country", "category", "apps", "share", "network_only")))
+    countries = [{"owner country": cc, "apps": k, "share": f"{k / n * 100:.0f}%" if n else ""} for cc, k in c.countries.items()]
+    if countries:
+        blocks.append(render_table(countries, ("owner country", "apps", "share")))
+    if c.signers:
+        blocks.append(render_table([{**s, "sha256": s["sha256"][:16] + "…"} for s in c.signers[:20]],
+                                   ("subject", "sha256", "schemes", "apps", "packages")))  # fmt: skip
+    for r in c.resigned:
+        copies = "; ".join(f"{', '.join(x[:12] for x in k['signers']) or 'unsigned'}: {len(k['apps'])} copies" for k in r["copies"])
+        blocks.append(safe_cell(f"re-signed: {r['package']}: {copies}"))
+    for f in c.failed:
+        blocks.append(safe_cell(f"failed: {f['reason']}"))
+    return "\n\n".join(blocks)
+
+
+@main.command("corpus")
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "table"]), default=None,
+              help="Output on stdout (default: table on a terminal, JSON when piped; with -o only a summary line).")  # fmt: skip
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False), default=None, help="Write the corpus HTML report to FILE.")
+@translate_errors
+def corpus_cmd(db: str, fmt: str | None, output: str | None) -> None:
+    """The corpus view of a case filled by `audit batch`: which SDKs, companies and countries.
+
+    Per SDK, owner company and owner home country: how many apps embed it (code evidence only)
+    and which; per category; SDKs per app; the most common endpoint domains and their owners;
+    apps per signer and re-signed copies (same package, another signer); failures with reasons.
+    JSON keys: docs/corpus.md.
+
+    \b
+    Example:
+      audit corpus --db corpus.sqlite --format table
+      audit corpus --db corpus.sqlite --format json > corpus.json
+      audit corpus --db corpus.sqlite -o reports/corpus.html
+    """
+    from audit.corpus import collect_corpus
+    from audit.store import Store
+
+    _require_case(db)
+    with Store(db) as store:
+        c = collect_corpus(store)
+    if output:
+        from audit.report.corpus import write_corpus_report
+
+        write_corpus_report(c, output)
+        if not fmt:
+            click.echo(f"{safe_cell(output)}: {c.apps} apps, {len(c.sdks)} SDKs, {len(c.countries)} owner countries, "
+                       f"{len(c.failed)} failed")  # fmt: skip
+            return
+    kind = fmt or ("table" if sys.stdout.isatty() else "json")
+    if kind == "json":
+        click.echo(dumps(c.to_dict()))
+    elif kind == "csv":
+        click.echo(render_csv(c.sdks, CORPUS_CSV_COLUMNS), nl=False)
+    else:
+        click.echo(_corpus_table(c))
+
+
 # ---- audit scan ---------------------------------------------------------------------------------
 
 #: ``audit scan --csv`` columns, one row per endpoint (docs/cli.md).
@@ -829,6 +986,9 @@ def _scan_table(result: Any) -> str:
         lines += ["", render_table(rows, ("endpoint", "kind", "sdk", "placeholder", "found in"), 70)]
     if result.data_access:
         lines += ["", "data access: " + ", ".join(d.type for d in result.data_access)]
+    if a.format != "dex":
+        signed = [f"{s.subject or '?'} (sha256 {s.sha256[:16]}…, {'+'.join(s.schemes)})" for s in a.signers]
+        lines += ["", safe_cell("signed by: " + ("; ".join(signed) if signed else "nobody (no v1/v2/v3 signature)"))]
     lines += _transport_lines(result.transport)
     return "\n".join(lines)
 

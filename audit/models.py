@@ -190,6 +190,40 @@ class DataAccess:
         return {"type": self.type, "permissions": list(self.permissions)}
 
 
+#: APK signature schemes (``Signer.schemes``): JAR signing, APK Signature Scheme v2, v3 and v3.1.
+SIGNATURE_SCHEMES = ("v1", "v2", "v3", "v3.1")
+
+
+@dataclass(frozen=True)
+class Signer:
+    """A certificate the package is signed with, as the signature blocks declare it (the signatures
+    themselves are not verified: see docs/scan-json.md)."""
+
+    sha256: str
+    """SHA-256 fingerprint of the DER certificate, lower-case hex (what ``apksigner`` prints)."""
+    schemes: tuple[str, ...]
+    """Signature schemes that carry this certificate, in :data:`SIGNATURE_SCHEMES` order."""
+    subject: str
+    """Subject distinguished name, RFC 4514 (``CN=…,O=…,C=…``)."""
+    issuer: str
+    serial: str
+    """Serial number, lower-case hex."""
+    not_before: str
+    """Start of validity, ISO 8601 UTC (``2024-01-01T00:00:00Z``)."""
+    not_after: str
+    key: str
+    """Public key type and size: ``RSA 2048``, ``EC secp256r1``, ``DSA 1024`` …"""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["schemes"] = list(self.schemes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Signer:
+        return cls(**{**d, "schemes": tuple(d.get("schemes", ()))})
+
+
 @dataclass(frozen=True)
 class AppInfo:
     """Identity of a scanned input."""
@@ -202,9 +236,18 @@ class AppInfo:
     """The input path as given."""
     format: str
     """apk, apks, xapk, apkm, aab or dex."""
+    signers: tuple[Signer, ...] = ()
+    """Signing certificates, sorted by fingerprint; empty when unsigned (or a bare DEX)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["signers"] = [s.to_dict() for s in self.signers]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AppInfo:
+        signers = tuple(Signer.from_dict(s) for s in d.get("signers", ()))
+        return cls(**{**d, "signers": signers})
 
 
 @dataclass(frozen=True)
@@ -255,7 +298,7 @@ class ScanResult:
             mentions = [replace(s, presence="host-string") for s in sdks if s.class_count == 0]
             sdks = [s for s in sdks if s.class_count > 0]
         return cls(
-            app=AppInfo(**d["app"]),
+            app=AppInfo.from_dict(d["app"]),
             endpoints=tuple(Endpoint.from_dict(e) for e in d.get("endpoints", ())),
             sdks=tuple(sdks),
             capabilities=tuple(Sdk.from_dict(s) for s in d.get("capabilities", ())),

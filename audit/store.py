@@ -138,6 +138,37 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE ip_info ADD COLUMN flags_database TEXT;
     ALTER TABLE ip_info ADD COLUMN setup TEXT;
     """,
+    # 5: corpus batches (audit batch): one row per distinct package (sha256) with its outcome, every
+    #    path it was found at (size and mtime: a path seen before is not hashed again on --resume),
+    #    and one row per run
+    """
+    CREATE TABLE IF NOT EXISTS batch_apps (
+        sha256 TEXT PRIMARY KEY,     -- or 'path:<path>' for a file that could not even be read
+        status TEXT NOT NULL,        -- done, failed or ignored (not an Android package)
+        scan_id INTEGER REFERENCES scans(id) ON DELETE SET NULL,
+        reason TEXT,
+        attempts INTEGER NOT NULL DEFAULT 1,
+        seconds REAL,
+        peak_rss INTEGER,            -- KiB, of the scan process
+        size INTEGER,
+        finished_at REAL NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS batch_paths (
+        path TEXT PRIMARY KEY,
+        sha256 TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime REAL NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS batch_paths_sha256 ON batch_paths(sha256);
+    CREATE TABLE IF NOT EXISTS batch_runs (
+        id INTEGER PRIMARY KEY,
+        started_at REAL NOT NULL,
+        finished_at REAL,
+        backend TEXT NOT NULL,
+        roots TEXT NOT NULL,         -- JSON list of the paths given
+        summary TEXT                 -- JSON of the run's summary, once it finished
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -236,19 +267,23 @@ class Store:
 
     def add_scan(self, result: ScanResult, app: str | None = None) -> int:
         """Store a scan; the app label defaults to the package name (or the file name)."""
+        with self.conn:
+            return self._insert_scan(result, app)
+
+    def _insert_scan(self, result: ScanResult, app: str | None) -> int:
+        """:meth:`add_scan` inside the caller's transaction."""
         label = app or result.app.package or Path(result.app.file).name
         a = result.app
-        with self.conn:
-            cur = self.conn.execute(
-                "INSERT INTO scans(app, package, version_name, version_code, sha256, file, format, scanned_at,"
-                " result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (label, a.package, a.version_name, a.version_code, a.sha256, a.file, a.format, time.time(),
-                 json.dumps(result.to_dict(), sort_keys=True)),
-            )  # fmt: skip
-            self.conn.execute(
-                "INSERT INTO inputs(kind, path, sha256, app, added_at) VALUES (?, ?, ?, ?, ?)",
-                (a.format, a.file, a.sha256, label, time.time()),
-            )
+        cur = self.conn.execute(
+            "INSERT INTO scans(app, package, version_name, version_code, sha256, file, format, scanned_at,"
+            " result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (label, a.package, a.version_name, a.version_code, a.sha256, a.file, a.format, time.time(),
+             json.dumps(result.to_dict(), sort_keys=True)),
+        )  # fmt: skip
+        self.conn.execute(
+            "INSERT INTO inputs(kind, path, sha256, app, added_at) VALUES (?, ?, ?, ?, ?)",
+            (a.format, a.file, a.sha256, label, time.time()),
+        )
         return int(cur.lastrowid or 0)
 
     def scans(self, app: str | None = None) -> list[tuple[str, ScanResult]]:
@@ -499,3 +534,97 @@ class Store:
         q = "SELECT ts, host, ip, bytes_out + bytes_in FROM connections"
         q += (" WHERE app = ?" if app else "") + " ORDER BY ts, id"
         return [(float(r[0]), r[1], r[2], int(r[3] or 0)) for r in self.conn.execute(q, (app,) if app else ())]
+
+    # -- corpus batches (audit batch, audit corpus) -----------------------------------------------
+
+    def batch_count(self) -> int:
+        """Packages with a recorded batch outcome (done, failed or ignored)."""
+        return int(self.conn.execute("SELECT count(*) FROM batch_apps").fetchone()[0])
+
+    def batch_paths(self) -> dict[str, tuple[str, int, float]]:
+        """path → (sha256 key, size, mtime) of every path a batch has recorded."""
+        return {r[0]: (r[1], int(r[2]), float(r[3])) for r in self.conn.execute("SELECT path, sha256, size, mtime FROM batch_paths")}
+
+    def batch_outcomes(self) -> dict[str, tuple[str, int | None]]:
+        """sha256 key → (status, file size) of every recorded package."""
+        return {r[0]: (r[1], r[2]) for r in self.conn.execute("SELECT sha256, status, size FROM batch_apps")}
+
+    def record_batch_outcome(
+        self,
+        key: str,
+        status: str,
+        paths: Iterable[tuple[str, int, float]],
+        *,
+        result: ScanResult | None = None,
+        reason: str | None = None,
+        attempts: int = 1,
+        seconds: float | None = None,
+        peak_rss: int | None = None,
+        size: int | None = None,
+    ) -> bool:
+        """Record one package's outcome and its (path, size, mtime) rows in one transaction; a
+        ``done`` result is stored as a scan too. A package already done keeps its scan and only
+        gains the paths. Returns whether a new outcome was written."""
+        with self.conn:
+            row = self.conn.execute("SELECT status FROM batch_apps WHERE sha256 = ?", (key,)).fetchone()
+            fresh = row is None or row[0] != "done"
+            if fresh:
+                scan_id = self._insert_scan(result, None) if result is not None else None
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO batch_apps(sha256, status, scan_id, reason, attempts, seconds, peak_rss,"
+                    " size, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (key, status, scan_id, reason, attempts, seconds, peak_rss, size, time.time()),
+                )  # fmt: skip
+            self._insert_paths(key, paths)
+        return fresh
+
+    def add_batch_paths(self, key: str, paths: Iterable[tuple[str, int, float]]) -> None:
+        """More (path, size, mtime) rows of a recorded package (the same file found elsewhere)."""
+        with self.conn:
+            self._insert_paths(key, paths)
+
+    def _insert_paths(self, key: str, paths: Iterable[tuple[str, int, float]]) -> None:
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO batch_paths(path, sha256, size, mtime) VALUES (?, ?, ?, ?)",
+            [(p, key, sz, mt) for p, sz, mt in paths],
+        )
+
+    def batch_rows(self, status: str) -> list[dict[str, Any]]:
+        """Recorded packages with this status, each with its ``paths`` (sorted), by sha256."""
+        paths: dict[str, list[str]] = {}
+        q = "SELECT p.sha256, p.path FROM batch_paths p JOIN batch_apps a ON a.sha256 = p.sha256 WHERE a.status = ?"
+        for r in self.conn.execute(q + " ORDER BY p.path", (status,)):
+            paths.setdefault(r[0], []).append(r[1])
+        rows = self.conn.execute(
+            "SELECT sha256, reason, attempts, seconds, peak_rss, size FROM batch_apps WHERE status = ? ORDER BY sha256",
+            (status,),
+        )
+        return [{**dict(r), "paths": paths.get(r["sha256"], [])} for r in rows]
+
+    def start_batch_run(self, backend: str, roots: Iterable[str]) -> int:
+        with self.conn:
+            cur = self.conn.execute(
+                "INSERT INTO batch_runs(started_at, backend, roots) VALUES (?, ?, ?)",
+                (time.time(), backend, json.dumps(list(roots))),
+            )
+        return int(cur.lastrowid or 0)
+
+    def finish_batch_run(self, run_id: int, summary: dict[str, Any]) -> None:
+        with self.conn:
+            self.conn.execute(
+                "UPDATE batch_runs SET finished_at = ?, summary = ? WHERE id = ?",
+                (time.time(), json.dumps(summary, sort_keys=True), run_id),
+            )
+
+    def batch_runs(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.conn.execute("SELECT * FROM batch_runs ORDER BY id")]
+
+    def corpus_scans(self) -> Iterator[tuple[list[str], ScanResult]]:
+        """Each distinct scanned package once (its first stored scan), by sha256, with every path it
+        was found at: the batch's paths, else the scanned file. Read lazily, one result at a time."""
+        paths: dict[str, list[str]] = {}
+        for r in self.conn.execute("SELECT sha256, path FROM batch_paths ORDER BY path"):
+            paths.setdefault(r[0], []).append(r[1])
+        q = "SELECT sha256, file, result FROM scans WHERE id IN (SELECT min(id) FROM scans GROUP BY sha256) ORDER BY sha256"
+        for r in self.conn.execute(q):
+            yield paths.get(r["sha256"], [r["file"]]), ScanResult.from_dict(json.loads(r["result"]))

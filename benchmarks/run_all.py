@@ -30,6 +30,8 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("signature_speed", ["--classes", "50000", "--runs", "2"]),
     ("proxy_throughput", ["--quick"]),
     ("static_speed", ["--quick", "--only", "Yosemite.apk", "--no-androguard", "--no-chart"]),
+    ("batch_speed", ["--copies", "1", "--runs", "1"]),
+    ("batch_resume", ["--apps", "200"]),
 ]
 
 
@@ -46,7 +48,7 @@ def main() -> int:
         ap.error(f"unknown benchmark: {', '.join(sorted(set(args.only) - known))}")
     failed: list[str] = []
     for name, short in chosen:
-        if name == "static_speed":
+        if name in ("static_speed", "batch_speed"):
             fetch = subprocess.run([sys.executable, str(HERE / "fetch_inputs.py")], check=False)
             if fetch.returncode != 0:
                 print(f"== {name}: skipped (fetch_inputs.py failed)", flush=True)

@@ -49,7 +49,7 @@ def test_json_schema_keys(runner: CliRunner) -> None:
         "app", "endpoints", "sdks", "capabilities", "sdk_mentions", "permissions", "data_access", "errors",
         "transport_security",
     }  # fmt: skip
-    assert set(d["app"]) == {"package", "version_name", "version_code", "sha256", "file", "format"}
+    assert set(d["app"]) == {"package", "version_name", "version_code", "sha256", "file", "format", "signers"}
     assert set(d["endpoints"][0]) == {
         "value", "host", "domain", "kind", "placeholder", "network", "network_evidence", "sources", "classes", "sdk",
         "company", "company_country",

@@ -21,6 +21,7 @@ import networkx as nx
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch, PathPatch
 from matplotlib.path import Path as MplPath
+from matplotlib.ticker import MaxNLocator
 
 RC: Any = {  # Any: matplotlib stubs want Literal keys
     "svg.hashsalt": "dataflow-audit",
@@ -111,6 +112,48 @@ def share_chart(rows: Sequence[tuple[str, float, float]], title: str, max_rows: 
         ax.set_title(label(title, 90), loc="left", fontsize=9, fontweight="bold")
         ax.legend(loc="lower right", frameon=False, fontsize=7)
         ax.grid(axis="x", color="#e3e6ea", linewidth=0.6)
+        ax.set_axisbelow(True)
+    return to_svg(fig)
+
+
+def bar_chart(rows: Sequence[tuple[str, float, str]], title: str, xlabel: str, max_rows: int = 15) -> bytes:
+    """Horizontal bars of one value per key. ``rows`` = (key, value, text shown at the bar's end),
+    already sorted; only the first ``max_rows`` are drawn (the caption says how many there are)."""
+    rows = list(rows)[:max_rows]
+    with matplotlib.rc_context(RC):
+        ticks = [label(r[0], 32) for r in rows]
+        fig = _figure(6.0, 0.9 + 0.26 * max(1, len(rows)), ticks)
+        ax = fig.add_subplot()
+        ys = list(range(len(rows)))
+        top = max([r[1] for r in rows] + [1e-9])
+        ax.barh(ys, [r[1] for r in rows], height=0.62, color=FLOW_COLOR)
+        for y, r in zip(ys, rows, strict=True):
+            ax.text(r[1] + top * 0.01, y, label(r[2], 20), va="center", fontsize=6.5, color="#333b44")
+        ax.set_yticks(ys, ticks)
+        ax.invert_yaxis()
+        ax.set_xlim(0, top * 1.15)
+        ax.set_xlabel(label(xlabel, 90))
+        ax.set_title(label(title, 90), loc="left", fontsize=9, fontweight="bold")
+        ax.grid(axis="x", color="#e3e6ea", linewidth=0.6)
+        ax.set_axisbelow(True)
+    return to_svg(fig)
+
+
+def histogram_chart(counts: Sequence[tuple[int, int]], title: str, xlabel: str, ylabel: str) -> bytes:
+    """Vertical bars: how many items (``ylabel``) have each value (``xlabel``); ``counts`` =
+    (value, items) for every value from 0 up."""
+    counts = list(counts)
+    with matplotlib.rc_context(RC):
+        fig = _figure(6.0, 2.6, bottom=0.55)
+        ax = fig.add_subplot()
+        xs = [c[0] for c in counts]
+        ax.bar(xs, [c[1] for c in counts], width=0.8, color=FLOW_COLOR)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xticks(xs if len(xs) <= 30 else xs[:: max(1, len(xs) // 15)])
+        ax.set_xlabel(label(xlabel, 90))
+        ax.set_ylabel(label(ylabel, 60))
+        ax.set_title(label(title, 90), loc="left", fontsize=9, fontweight="bold")
+        ax.grid(axis="y", color="#e3e6ea", linewidth=0.6)
         ax.set_axisbelow(True)
     return to_svg(fig)
 

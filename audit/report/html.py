@@ -211,6 +211,7 @@ def render_html(r: ReportData) -> str:
         verdict=verdict(r),
         charts=render_charts(r),
         generated=utc(r.generated_at),
+        version=r.tool_version,
         css=Markup(_asset("report.css")),
         js=Markup(_asset("report.js")),
     )
@@ -228,6 +229,13 @@ def write_report(
     """Collect, render and write the report to ``output`` (written only once rendering succeeded)."""
     r = collect_report(store, app, enricher=enricher, companies=companies, generated_at=generated_at)
     text = render_html(r)
+    write_page(output, text)
+    log.info("report written to %s (%d bytes)", output, len(text))
+    return r
+
+
+def write_page(output: str | os.PathLike[str], text: str) -> None:
+    """Write a rendered page through a temporary file, so that ``output`` is replaced whole or not at all."""
     out = Path(output)
     tmp = out.with_name(out.name + ".tmp")
     try:
@@ -235,5 +243,3 @@ def write_report(
         tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)
-    log.info("report written to %s (%d bytes)", out, len(text))
-    return r

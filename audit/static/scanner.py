@@ -28,7 +28,7 @@ from pathlib import Path
 
 from audit.enrich.company import is_hosted, load_companies
 from audit.errors import ArchiveError, AuditError, DexError, InputError
-from audit.models import AppInfo, Endpoint, ScanResult, Sdk, Source
+from audit.models import AppInfo, Endpoint, ScanResult, Sdk, Signer, Source
 from audit.static.archive import ZIP_MAGICS, Archive, EntryError, Limits
 from audit.static.dex import DexFile
 from audit.static.endpoints import (
@@ -55,6 +55,7 @@ from audit.static.resources import (
 )
 from audit.static.servers import CodeUse, code_use, is_message, judge
 from audit.static.signatures import CodePresence, SignatureDb, load_signatures
+from audit.static.signing import merge_signers, read_signers
 from audit.static.transport import NetworkSecurityConfig, parse_network_security_config, pin_indices
 from audit.static.transport import merge as merge_transport
 
@@ -195,6 +196,8 @@ class _Scan:
         self.xml_files: dict[int, str] = {}
         #: pin string -> (DEX files, classes loading it)
         self.code_pins: dict[str, tuple[set[str], set[str]]] = {}
+        #: signing certificates of each APK read (several in a split bundle)
+        self.signers: list[tuple[Signer, ...]] = []
 
     # -- collecting ----------------------------------------------------------------------
 
@@ -307,11 +310,18 @@ class _Scan:
         entries = archive.entries()
         if archive.find("AndroidManifest.xml") is None:
             self.note(f"{prefix}AndroidManifest.xml missing (no package name or permissions)")
+        self._read_signers(archive)
         dex_size = sum(i.compress_size for i in entries if _APK_DEX.fullmatch(i.filename))
         if dex_size >= PARALLEL_MIN_DEX and _can_fork() and len(entries) > 1:
             self._scan_entries_parallel(archive, entries, prefix)
         else:
             self._scan_entries(archive, entries, prefix)
+
+    def _read_signers(self, archive: Archive) -> None:
+        signers, notes = read_signers(archive)
+        self.signers.append(signers)
+        for n in notes:
+            self.note(n)
 
     def _scan_entries_parallel(self, archive: Archive, entries: list[zipfile.ZipInfo], prefix: str) -> None:
         """DEX entries here, all others in a forked child, merged as if read in order; with several
@@ -463,6 +473,7 @@ class _Scan:
         names = archive.names()
         if "base/manifest/AndroidManifest.xml" not in names:
             self.note("base/manifest/AndroidManifest.xml missing (no package name or permissions)")
+        self._read_signers(archive)  # the bundle's own JAR signature (the upload key), if any
         for info in archive.entries():
             name = info.filename
             module, _, rest = name.partition("/")
@@ -890,6 +901,7 @@ def scan_path(
         sha256=_sha256(p),
         file=label,
         format=fmt,
+        signers=merge_signers(scan.signers),
     )
     return scan.result(app)
 
