@@ -50,8 +50,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from audit.enrich.geoip import GeoAnswer, GeoIpBackend, parse_ip
+from audit.enrich.backend import GeoAnswer, GeoIpBackend
 from audit.errors import ConfigError, InputError
+from audit.names import parse_ip
 from audit.paths import audit_home
 
 log = logging.getLogger(__name__)

@@ -22,271 +22,22 @@ and the date of the location database.
 
 from __future__ import annotations
 
-import abc
-import datetime as dt
 import functools
-import logging
 import os
-import re
-import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from audit.enrich.asntable import AsnTableGeoIp, open_default_table
+from audit.enrich.backend import GeoAnswer, GeoIpBackend
+from audit.enrich.embedded import EmbeddedGeoIp
+from audit.enrich.locationdb import LocationDbGeoIp, open_default_location_db
+from audit.enrich.mmdb import MmdbGeoIp
 from audit.errors import ConfigError
 from audit.models import IpInfo
 from audit.names import SCOPES, ip_scope, normalize_ip, parse_ip  # noqa: F401  (re-exported for traffic/)
 
-log = logging.getLogger(__name__)
+__all__ = ["EmbeddedGeoIp", "Enricher", "GeoAnswer", "GeoIpBackend", "MmdbGeoIp"]
 
-_ISO_COUNTRY = re.compile(r"^[A-Z]{2}$")
-
-
-@dataclass(frozen=True)
-class GeoAnswer:
-    """What one backend knows about one public IP; every field may be missing."""
-
-    country: str | None = None
-    city: str | None = None
-    asn: int | None = None
-    asn_org: str | None = None
-    flags: tuple[str, ...] = ()
-    """Network flags (``anycast`` …), see :attr:`audit.models.IpInfo.network_flags`."""
-
-
-class GeoIpBackend(abc.ABC):
-    """One geo-IP database."""
-
-    #: Does it answer country (and maybe city)?
-    provides_location: bool = False
-    #: Does it answer the network (ASN number and/or organisation)?
-    provides_asn: bool = False
-    #: Does it answer the city?
-    provides_city: bool = False
-
-    @property
-    @abc.abstractmethod
-    def label(self) -> str:
-        """Human-readable name of the database and its version, used as evidence."""
-
-    @property
-    @abc.abstractmethod
-    def date(self) -> str | None:
-        """Build date of the database (ISO ``YYYY-MM-DD``) if known."""
-
-    @abc.abstractmethod
-    def lookup(self, ip: str) -> GeoAnswer:
-        """Look up a public IP (already normalized); never raises for a valid IP."""
-
-    #: File the database was read from.
-    path: str = ""
-
-    @property
-    def provenance(self) -> str | None:
-        """Where the data came from, beyond the label (e.g. the files an imported table was made of)."""
-        return None
-
-    @property
-    def facts(self) -> tuple[str, ...]:
-        """Which of ``country``, ``city``, ``asn``, ``asn_org`` this database can answer."""
-        out = []
-        if self.provides_location:
-            out.append("country")
-        if self.provides_city:
-            out.append("city")
-        if self.provides_asn:
-            out += ["asn", "asn_org"]
-        return tuple(out)
-
-
-# --------------------------------------------------------------------------------------------
-# Embedded: geoip2fast
-# --------------------------------------------------------------------------------------------
-
-EMBEDDED_FILE = "geoip2fast-asn-ipv6.dat.gz"
-
-
-class EmbeddedGeoIp(GeoIpBackend):
-    """Country + ASN organisation from ``geoip2fast``'s bundled database.
-
-    Loading takes ~0.5 s and ~110 MB, so it happens on the first lookup (thread-safe)."""
-
-    provides_location = True
-    provides_asn = True
-
-    def __init__(self, data_file: str | os.PathLike[str] | None = None) -> None:
-        self._data_file = str(data_file) if data_file else None
-        self._db: Any = None
-        self._lock = threading.Lock()
-
-    _default: EmbeddedGeoIp | None = None
-    _default_lock = threading.Lock()
-
-    @classmethod
-    def default(cls) -> EmbeddedGeoIp:
-        """The process-wide instance for the bundled file: loaded once, shared by every Enricher."""
-        with cls._default_lock:
-            if cls._default is None:
-                cls._default = cls()
-            return cls._default
-
-    def _load(self) -> Any:
-        if self._db is not None:
-            return self._db
-        with self._lock:
-            if self._db is None:
-                try:
-                    from geoip2fast import GeoIP2Fast
-                except ImportError as e:  # pragma: no cover - a declared dependency
-                    raise ConfigError(f"the geoip2fast package is not installed ({e})") from e
-                # An absolute path: geoip2fast would otherwise also look in the current directory.
-                path = self.path
-                if not Path(path).is_file():
-                    raise ConfigError(f"{path}: embedded geo-IP database not found; reinstall geoip2fast")
-                try:
-                    self._db = GeoIP2Fast(geoip2fast_data_file=path, verbose=False)
-                except Exception as e:  # geoip2fast raises its own and builtin errors on bad files
-                    raise ConfigError(f"{path}: cannot load geo-IP database ({e})") from e
-        return self._db
-
-    @property
-    def facts(self) -> tuple[str, ...]:
-        return ("country", "asn_org")
-
-    @property
-    def path(self) -> str:  # type: ignore[override]
-        if self._data_file:
-            return self._data_file
-        import geoip2fast
-
-        return str(Path(geoip2fast.__file__).parent / EMBEDDED_FILE)
-
-    @property
-    def source_info(self) -> str:
-        return str(getattr(self._load(), "source_info", "") or "unknown")
-
-    @property
-    def label(self) -> str:
-        return f"geoip2fast ({self.source_info})"
-
-    @property
-    def date(self) -> str | None:
-        # source_info looks like MAXMIND:GeoLite2-CountryASN-IPv4IPv6-en-20240618
-        m = re.search(r"(\d{4})(\d{2})(\d{2})\b", self.source_info)
-        return f"{m[1]}-{m[2]}-{m[3]}" if m else None
-
-    def lookup(self, ip: str) -> GeoAnswer:
-        try:
-            r = self._load().lookup(ip)
-        except ConfigError:
-            raise
-        except Exception as e:  # pragma: no cover - defensive: never break enrichment
-            log.warning("geoip2fast lookup of %s failed: %s", ip, e)
-            return GeoAnswer()
-        cc = str(getattr(r, "country_code", "") or "")
-        org = str(getattr(r, "asn_name", "") or "").strip()
-        return GeoAnswer(
-            country=cc if _ISO_COUNTRY.match(cc) else None,
-            asn_org=org or None,
-        )
-
-
-# --------------------------------------------------------------------------------------------
-# MaxMind DB files
-# --------------------------------------------------------------------------------------------
-
-
-def _mmdb_kind(database_type: str) -> str:
-    """city, country or asn from a metadata.database_type such as ``GeoLite2-City``,
-    ``DBIP-Country-Lite`` or ``DBIP-ASN-Lite (compat=GeoLite2-ASN)``."""
-    t = database_type.lower()
-    if "asn" in t or t.endswith("-isp") or "-isp " in t:
-        return "asn"
-    if "city" in t:
-        return "city"
-    if "country" in t:
-        return "country"
-    return ""
-
-
-class MmdbGeoIp(GeoIpBackend):
-    """A MaxMind DB file (``.mmdb``) given by the user; opened (and validated) on construction."""
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        import maxminddb
-
-        self.path = str(path)
-        if not Path(self.path).is_file():
-            raise ConfigError(f"{self.path}: geo-IP database file not found")
-        try:
-            self._reader = maxminddb.open_database(self.path)
-            meta = self._reader.metadata()
-        except (maxminddb.InvalidDatabaseError, ValueError, OSError) as e:
-            raise ConfigError(f"{self.path}: not a MaxMind DB (.mmdb) file ({e})") from e
-        self.database_type = str(meta.database_type)
-        self.kind = _mmdb_kind(self.database_type)
-        if not self.kind:
-            self._reader.close()
-            raise ConfigError(
-                f"{self.path}: unsupported database type {self.database_type!r}; "
-                "use a City, Country or ASN database (GeoLite2, GeoIP2 or DB-IP lite)"
-            )
-        try:
-            self._date: str | None = dt.datetime.fromtimestamp(int(meta.build_epoch), dt.UTC).date().isoformat()
-        except (OverflowError, OSError, ValueError):
-            self._date = None
-        self.provides_location = self.kind in ("city", "country")
-        self.provides_city = self.kind == "city"
-        self.provides_asn = self.kind == "asn"
-
-    @property
-    def label(self) -> str:
-        return f"{self.database_type} ({self._date or 'undated'})"
-
-    @property
-    def date(self) -> str | None:
-        return self._date
-
-    def close(self) -> None:
-        self._reader.close()
-
-    def lookup(self, ip: str) -> GeoAnswer:
-        import maxminddb
-
-        try:
-            rec = self._reader.get(ip)
-        except (maxminddb.InvalidDatabaseError, ValueError, TypeError) as e:
-            # A corrupt data section or an IPv6 address in an IPv4-only file: no answer, keep going.
-            log.warning("%s: lookup of %s failed: %s", self.path, ip, e)
-            return GeoAnswer()
-        if not isinstance(rec, dict):
-            return GeoAnswer()
-        if self.kind == "asn":
-            num = rec.get("autonomous_system_number")
-            org = rec.get("autonomous_system_organization")
-            return GeoAnswer(
-                asn=num if isinstance(num, int) and not isinstance(num, bool) else None,
-                asn_org=org.strip() or None if isinstance(org, str) else None,
-            )
-        country = _get(rec, "country", "iso_code")
-        city = _get(rec, "city", "names", "en") if self.kind == "city" else None
-        return GeoAnswer(
-            country=country.upper() if isinstance(country, str) and _ISO_COUNTRY.match(country.upper()) else None,
-            city=city if isinstance(city, str) and city else None,
-        )
-
-
-def _get(rec: Any, *keys: str) -> Any:
-    for k in keys:
-        if not isinstance(rec, dict):
-            return None
-        rec = rec.get(k)
-    return rec
-
-
-# --------------------------------------------------------------------------------------------
-# Enricher
 # --------------------------------------------------------------------------------------------
 
 
@@ -321,8 +72,6 @@ class Enricher:
             for p in mmdb_paths:
                 self.mmdbs.append(MmdbGeoIp(p))
                 self._owned.append(self.mmdbs[-1])
-            from audit.enrich.asntable import AsnTableGeoIp, open_default_table
-            from audit.enrich.locationdb import LocationDbGeoIp, open_default_location_db
 
             self.asn_table = _backend(asn_table, open_default_table, AsnTableGeoIp)
             if self.asn_table is not None and not isinstance(asn_table, GeoIpBackend):

@@ -39,8 +39,9 @@ import re
 import struct
 from pathlib import Path
 
-from audit.enrich.geoip import GeoAnswer, GeoIpBackend, parse_ip
+from audit.enrich.backend import GeoAnswer, GeoIpBackend
 from audit.errors import ConfigError
+from audit.names import parse_ip
 
 log = logging.getLogger(__name__)
 
