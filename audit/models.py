@@ -10,10 +10,174 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from audit.static.transport import TransportSecurity
+from audit.names import normalize_host
 
 # --------------------------------------------------------------------------------------------
-# Static side
+# Static side: transport security the app declares (written by audit.static.transport)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DomainRule:
+    """One ``<domain>`` of a ``domain-config``, with what applies to it."""
+
+    domain: str
+    include_subdomains: bool
+    cleartext: bool | None
+    """``cleartextTrafficPermitted`` of its domain-config (or an enclosing one); None: not set there."""
+    pins: tuple[str, ...]
+    """``sha256/<base64>`` pins of its pin-set (or an enclosing one's)."""
+    pin_expiration: str | None
+    trust_anchors: tuple[str, ...]
+    """``certificates src`` values of its trust-anchors: ``system``, ``user`` or a resource."""
+    file: str
+
+    @property
+    def scope(self) -> str:
+        """The domain as the rule covers it: ``*.example.com`` with subdomains, else ``example.com``."""
+        return f"*.{self.domain}" if self.include_subdomains else self.domain
+
+    def matches(self, host: str) -> bool:
+        h, d = normalize_host(host) or "", normalize_host(self.domain) or ""
+        return h == d or (self.include_subdomains and h.endswith("." + d))
+
+    def expired(self, today: str) -> bool:
+        """Is the pin-set past its ``expiration`` (``YYYY-MM-DD``) on ``today``? Android stops
+        enforcing an expired pin-set."""
+        return bool(self.pin_expiration) and str(self.pin_expiration) < today
+
+
+@dataclass(frozen=True)
+class CodePin:
+    """A pin string in the code, with where it is and which classes load it."""
+
+    pin: str
+    files: tuple[str, ...]
+    classes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TransportSecurity:
+    """What the app declares about its connections (``transport_security`` in the scan JSON)."""
+
+    config_files: tuple[str, ...] = ()
+    """Network security config files found (``res/xml/…``)."""
+    applied_config: str | None = None
+    """The one of them the settings below come from (see the module notes), or None."""
+    manifest_config: bool = False
+    """The manifest names a network security config (``android:networkSecurityConfig``)."""
+    uses_cleartext_traffic: bool | None = None
+    """``android:usesCleartextTraffic`` of the manifest; None when not set."""
+    debuggable: bool = False
+    target_sdk: int | None = None
+    base_cleartext: bool | None = None
+    base_trust_anchors: tuple[str, ...] = ()
+    debug_trust_anchors: tuple[str, ...] = ()
+    domains: tuple[DomainRule, ...] = ()
+    code_pins: tuple[CodePin, ...] = ()
+    pinning_libraries: tuple[str, ...] = ()
+    """Pinning-capable library classes present in the DEX, e.g. ``okhttp3.CertificatePinner``
+    (present in every app bundling OkHttp: not proof that the app pins)."""
+    base_override_pins: bool = False
+    debug_override_pins: bool = False
+
+    @property
+    def cleartext_default(self) -> bool | None:
+        """May the app send cleartext HTTP to hosts no domain rule covers? The applied config's
+        base-config, else ``usesCleartextTraffic`` (ignored when the manifest names a config), else the
+        platform default for the target SDK (allowed below 28); None when nothing is known (no
+        manifest)."""
+        if self.base_cleartext is not None:
+            return self.base_cleartext
+        if self.uses_cleartext_traffic is not None and not self.manifest_config:
+            return self.uses_cleartext_traffic
+        return None if self.target_sdk is None else self.target_sdk < 28
+
+    @property
+    def user_cas_trusted(self) -> bool | None:
+        """Does the app trust CAs the user installed, such as mitmproxy's? The applied config's
+        base-config trust anchors (plus debug-overrides in a debuggable build), else the platform
+        default (trusted below target SDK 24); None when nothing is known (no manifest)."""
+        if self.debuggable and "user" in self.debug_trust_anchors:
+            return True
+        if self.base_trust_anchors:
+            return "user" in self.base_trust_anchors
+        return None if self.target_sdk is None else self.target_sdk < 24
+
+    @property
+    def pins_overridden(self) -> bool:
+        """Are the config's pins bypassed for some trust anchors: ``overridePins`` on a base-config
+        anchor, or debug-overrides in a debuggable build?"""
+        return self.base_override_pins or (self.debuggable and self.debug_override_pins)
+
+    @property
+    def pinned_domains(self) -> tuple[DomainRule, ...]:
+        return tuple(d for d in self.domains if d.pins)
+
+    def rule_for(self, host: str) -> DomainRule | None:
+        """The domain rule Android applies to ``host``: an exact ``<domain>`` match, else the longest
+        matching ``includeSubdomains`` one; None when no rule covers it (base-config applies)."""
+        h = normalize_host(host) or ""
+        exact = [d for d in self.domains if normalize_host(d.domain) == h]
+        if exact:
+            return exact[0]
+        hits = [d for d in self.domains if d.matches(h)]
+        return max(hits, key=lambda d: len(d.domain)) if hits else None
+
+    def pin_rule(self, host: str) -> DomainRule | None:
+        """The rule applying to ``host`` if it pins, else None."""
+        rule = self.rule_for(host)
+        return rule if rule is not None and rule.pins else None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["cleartext_default"] = self.cleartext_default
+        d["user_cas_trusted"] = self.user_cas_trusted
+        d["pins_overridden"] = self.pins_overridden
+        return _lists(d)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> TransportSecurity:
+        if not isinstance(d, dict):
+            return cls()
+        return cls(
+            config_files=tuple(d.get("config_files", ())),
+            applied_config=d.get("applied_config"),
+            manifest_config=bool(d.get("manifest_config")),
+            uses_cleartext_traffic=d.get("uses_cleartext_traffic"),
+            debuggable=bool(d.get("debuggable")),
+            target_sdk=d.get("target_sdk"),
+            base_cleartext=d.get("base_cleartext"),
+            base_trust_anchors=tuple(d.get("base_trust_anchors", ())),
+            debug_trust_anchors=tuple(d.get("debug_trust_anchors", ())),
+            domains=tuple(
+                DomainRule(
+                    domain=r["domain"], include_subdomains=bool(r.get("include_subdomains")), cleartext=r.get("cleartext"),
+                    pins=tuple(r.get("pins", ())), pin_expiration=r.get("pin_expiration"),
+                    trust_anchors=tuple(r.get("trust_anchors", ())), file=r.get("file", ""),
+                )  # fmt: skip
+                for r in d.get("domains", ())
+            ),
+            code_pins=tuple(
+                CodePin(pin=p["pin"], files=tuple(p.get("files", ())), classes=tuple(p.get("classes", ())))
+                for p in d.get("code_pins", ())
+            ),
+            pinning_libraries=tuple(d.get("pinning_libraries", ())),
+            base_override_pins=bool(d.get("base_override_pins")),
+            debug_override_pins=bool(d.get("debug_override_pins")),
+        )
+
+
+def _lists(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _lists(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_lists(v) for v in value]
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# Static side: endpoints, SDKs, the scan result
 # --------------------------------------------------------------------------------------------
 
 #: Kinds of place an endpoint string was found in (``Source.kind``).

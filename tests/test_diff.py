@@ -79,8 +79,8 @@ def test_transport_security_changes(tmp_path: Path) -> None:
     """An update that drops the gateway pin and turns on cleartext and user CAs is reported as such."""
     from dataclasses import replace
 
+    from audit.models import TransportSecurity
     from audit.static.scanner import scan_path
-    from audit.static.transport import TransportSecurity
 
     old_scan = scan_path(FIXTURES / "apks" / "messenger.apk")
     t = old_scan.transport

@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 
 from audit.enrich.geoip import Enricher
-from audit.models import Connection
+from audit.models import Connection, TransportSecurity
 from audit.report.data import collect_report
 from audit.report.html import render_html
 from audit.static.scanner import scan_path
-from audit.static.transport import TransportSecurity
 from audit.store import Store
 
 APK = Path(__file__).resolve().parents[1] / "fixtures" / "apks" / "messenger.apk"
@@ -64,7 +63,7 @@ def test_no_pins_anywhere(enricher: Enricher) -> None:
 
 
 def test_hostile_config_values_are_escaped(enricher: Enricher) -> None:
-    from audit.static.transport import DomainRule
+    from audit.models import DomainRule
 
     evil = '<script>alert(1)</script>'
     t = TransportSecurity(domains=(DomainRule(evil, False, True, ("sha256/" + "A" * 43 + "=",), evil, (), evil),))
