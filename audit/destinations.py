@@ -14,8 +14,9 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from audit.enrich.company import CompanyLookup, load_companies
 from audit.enrich.geoip import Enricher
 from audit.models import CompanyInfo, Destination, IpInfo, ScanResult
 from audit.names import normalize_ip, registrable_domain
@@ -44,12 +45,6 @@ CSV_COLUMNS = (
     "sources", "data_types", "ip_scope", "geo_database", "apps", "first_party", "first_party_evidence",
     "network_flags",
 )  # fmt: skip
-
-
-class CompanyLookup(Protocol):
-    """What :mod:`audit.enrich.company`'s ``CompanyDb`` offers (domain → owning company)."""
-
-    def lookup(self, host: str) -> CompanyInfo | None: ...
 
 
 @dataclass
@@ -194,14 +189,8 @@ def enricher_for(store: Store, mmdb_paths: Iterable[str] = ()) -> Enricher:
     return Enricher(paths, asn_table=table, location_db=location_db)
 
 
-def _default_companies() -> CompanyLookup | None:
-    try:
-        from audit.enrich.company import load_companies
-    except ImportError:  # pragma: no cover - module written in parallel; absent means no company facts
-        log.debug("audit.enrich.company not available: no company facts")
-        return None
-    db: CompanyLookup = load_companies()
-    return db
+def _default_companies() -> CompanyLookup:
+    return load_companies()
 
 
 #: Code-hosting sites whose reversed names start many unrelated packages (``com.github.<user>.app``):

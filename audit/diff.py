@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from audit.enrich.company import CompanyLookup, resolve_owner
+from audit.enrich.geoip import Enricher
 from audit.errors import InputError
 from audit.models import Destination, ScanResult
 from audit.names import registrable_domain
@@ -90,15 +92,12 @@ def _is_case_file(path: Path) -> bool:
         raise InputError(f"{path}: cannot read ({e.strerror or e})") from e
 
 
-def _static_sets(scans: Iterable[ScanResult], companies: Any) -> dict[str, set[str]]:
+def _static_sets(scans: Iterable[ScanResult], companies: CompanyLookup | None) -> dict[str, set[str]]:
     sets: dict[str, set[str]] = {k: set() for k in CATEGORIES}
     for r in scans:
         for s in r.sdks:
             sets["sdks"].add(f"{s.name} ({s.id})" if s.name and s.name != s.id else s.id)
-            owner, country = s.owner, s.owner_country
-            top = companies.ultimate_owner(owner) if owner and hasattr(companies, "ultimate_owner") else None
-            if top is not None:
-                owner, country = top.name, top.country
+            owner, country = resolve_owner(s.owner, s.owner_country, companies)
             if owner:
                 sets["companies"].add(owner)
             if country:
@@ -154,7 +153,7 @@ def _traffic_sets(dests: Iterable[Destination], sets: dict[str, set[str]]) -> No
         sets["data_types"].update(d.data_types)
 
 
-def snapshot(path: str | Path, *, app: str | None = None, enricher: Any = None, companies: Any = None) -> Snapshot:
+def snapshot(path: str | Path, *, app: str | None = None, enricher: Enricher | None = None, companies: CompanyLookup | None = None) -> Snapshot:
     """The comparable facts of an APK (scanned now) or a case file."""
     p = Path(path)
     if companies is None:
@@ -191,7 +190,7 @@ def compare(old: Snapshot, new: Snapshot) -> DiffResult:
     return DiffResult(old.label, new.label, old.kind, new.kind, tuple(changes))
 
 
-def diff_paths(old: str | Path, new: str | Path, *, enricher: Any = None, companies: Any = None) -> DiffResult:
+def diff_paths(old: str | Path, new: str | Path, *, enricher: Enricher | None = None, companies: CompanyLookup | None = None) -> DiffResult:
     """Compare two APKs, two case files, or one of each."""
     if companies is None:
         from audit.enrich.company import load_companies

@@ -36,6 +36,8 @@ from xml.etree import ElementTree
 import networkx as nx
 
 from audit import __version__
+from audit.enrich.company import CompanyLookup, resolve_owner
+from audit.enrich.geoip import Enricher
 from audit.errors import AuditError
 from audit.models import Destination, ScanResult
 from audit.names import registrable_domain
@@ -139,8 +141,8 @@ def build_graph(
     store: Store,
     app: str | None = None,
     *,
-    enricher: Any = None,
-    companies: Any = None,
+    enricher: Enricher | None = None,
+    companies: CompanyLookup | None = None,
     destinations: Iterable[Destination] | None = None,
     scans: Sequence[tuple[str, ScanResult]] | None = None,
 ) -> nx.MultiDiGraph:
@@ -258,7 +260,7 @@ def _add_host(G: nx.MultiDiGraph, host: str) -> str:
     return hid
 
 
-def _add_scan(G: nx.MultiDiGraph, label: str, result: ScanResult, companies: Any) -> None:
+def _add_scan(G: nx.MultiDiGraph, label: str, result: ScanResult, companies: CompanyLookup | None) -> None:
     a = result.app
     aid = _node(
         G, app_id(label), "app",
@@ -276,12 +278,7 @@ def _add_scan(G: nx.MultiDiGraph, label: str, result: ScanResult, companies: Any
         sdk_nodes[s.id] = sid
         _edge(G, aid, sid, "includes", evidence="static")
         if s.owner:
-            owner, country = s.owner, s.owner_country or None
-            # The SDK table and the company table may name the owner differently (Meta vs Meta
-            # Platforms, a subsidiary vs its parent): use the company table's ultimate owner.
-            top = companies.ultimate_owner(owner) if hasattr(companies, "ultimate_owner") else None
-            if top is not None:
-                owner, country = top.name, top.country
+            owner, country = resolve_owner(s.owner, s.owner_country, companies)
             _add_company(G, sid, owner, country, f"sdk:{s.id}")
     for e in result.servers:
         if e.host is None:  # never: servers have hosts (Endpoint.counted); for the type checker

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from audit.enrich.company import CompanyLookup
 from audit.errors import InputError
 from audit.models import ScanResult
 from audit.store import Store
@@ -58,7 +59,7 @@ def run(
     db: str | os.PathLike[str] = ":memory:",
     mmdb: Sequence[str] = (),
     app: str | None = None,
-    companies: Any = None,
+    companies: CompanyLookup | None = None,
 ) -> RunSummary:
     """Scan ``app_path``, import ``captures`` (with the ``device`` profile for data detection) into
     the case file ``db`` under one app label, and write the HTML report to ``output``."""

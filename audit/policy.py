@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from audit.enrich.company import CompanyLookup, resolve_owner
+from audit.enrich.geoip import Enricher
 from audit.errors import ConfigError
 from audit.models import Destination, ScanResult
 from audit.store import Store
@@ -142,13 +144,9 @@ class Violation:
         return d
 
 
-def _company_keys(name: str, companies: Any) -> set[str]:
+def _company_keys(name: str, companies: CompanyLookup | None) -> set[str]:
     """A name and, when the company table knows it, its ultimate owner (deny Facebook → Meta)."""
-    keys = {name.casefold()}
-    top = companies.ultimate_owner(name) if companies is not None and hasattr(companies, "ultimate_owner") else None
-    if top is not None:
-        keys.add(top.name.casefold())
-    return keys
+    return {name.casefold(), resolve_owner(name, None, companies)[0].casefold()}
 
 
 def check(
@@ -156,8 +154,8 @@ def check(
     policy: Policy,
     app: str | None = None,
     *,
-    enricher: Any = None,
-    companies: Any = None,
+    enricher: Enricher | None = None,
+    companies: CompanyLookup | None = None,
     destinations: Iterable[Destination] | None = None,
 ) -> list[Violation]:
     """Every violation of ``policy`` in the case (or for one ``app``), observed ones first."""
@@ -202,10 +200,8 @@ def check(
     for _, result in store.scans(app):
         out += _static_endpoint_violations(result, policy, companies, denied_companies)
         for s in result.sdks:
-            owner, country = s.owner, (s.owner_country or "").upper()
-            top = companies.ultimate_owner(owner) if owner and hasattr(companies, "ultimate_owner") else None
-            if top is not None:
-                owner, country = top.name, top.country.upper()
+            owner, home = resolve_owner(s.owner, s.owner_country, companies)
+            country = (home or "").upper()
             if country and country in policy.deny_countries and (s.id, "c", country) not in seen:
                 seen.add((s.id, "c", country))
                 out.append(
@@ -229,7 +225,7 @@ def check(
 
 
 def _static_endpoint_violations(
-    result: ScanResult, policy: Policy, companies: Any, denied_companies: dict[str, str]
+    result: ScanResult, policy: Policy, companies: CompanyLookup | None, denied_companies: dict[str, str]
 ) -> list[Violation]:
     """Violations of the servers a scanned APK names (``Endpoint.counted``), by the company owning
     the host: ``endpoint-in-code`` when DEX or native code has it, else ``string-in-resources``

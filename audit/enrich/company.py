@@ -17,7 +17,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 from audit.errors import ConfigError
 from audit.models import CompanyInfo
@@ -62,6 +62,23 @@ class Company:
     """Name of the current parent company, if this one is a subsidiary or brand."""
     aliases: tuple[str, ...] = ()
     """Other names (brands, former names, legal names) accepted by :meth:`CompanyDb.get`."""
+
+
+class CompanyLookup(Protocol):
+    """What the layers above need of the company table (:class:`CompanyDb` is one): the owner of a
+    host, and the ultimate owner of a company name."""
+
+    def lookup(self, host: str) -> CompanyInfo | None: ...
+
+    def ultimate_owner(self, name: str) -> Company | None: ...
+
+
+def resolve_owner(owner: str, country: str | None, companies: CompanyLookup | None) -> tuple[str, str | None]:
+    """An SDK's owner and home country as the company table names them: its ultimate owner (the SDK
+    table and the company table may name a company differently, Meta vs Meta Platforms, or list a
+    subsidiary whose parent owns it now). ``(owner, country)`` unchanged when the table does not know it."""
+    top = companies.ultimate_owner(owner) if owner and companies is not None else None
+    return (top.name, top.country) if top is not None else (owner, country or None)
 
 
 def suffixes(host: str) -> Iterable[str]:

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Sized
 from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
 
 from audit import __version__
+from audit.enrich.company import COMPANIES_FILE, CompanyLookup
+from audit.enrich.geoip import Enricher
 from audit.graph import build_graph, host_facts, receivers_of
 from audit.models import Destination, ScanResult
 from audit.names import registrable_domain
@@ -250,8 +252,8 @@ def collect_report(
     store: Store,
     app: str | None = None,
     *,
-    enricher: Any = None,
-    companies: Any = None,
+    enricher: Enricher | None = None,
+    companies: CompanyLookup | None = None,
     generated_at: float | None = None,
 ) -> ReportData:
     """Gather the report's numbers and tables from a case file."""
@@ -507,7 +509,7 @@ def _finding_rows(store: Store, app: str | None, dests: Sequence[Destination]) -
     return rows
 
 
-def _databases(store: Store, enricher: Any, companies: Any, dests: Sequence[Destination]) -> list[dict[str, str]]:
+def _databases(store: Store, enricher: Enricher | None, companies: CompanyLookup | None, dests: Sequence[Destination]) -> list[dict[str, str]]:
     out: list[dict[str, str]] = []
     current: frozenset[str] = frozenset()
     if enricher is not None and hasattr(enricher, "describe"):
@@ -525,11 +527,7 @@ def _databases(store: Store, enricher: Any, companies: Any, dests: Sequence[Dest
         if d.geo_database and d.geo_database not in current:
             older.setdefault(d.geo_database, "")
     out += [{"name": k, "date": v, "role": "geo-IP / ASN (earlier answers)"} for k, v in sorted(older.items())]
-    try:
-        from audit.enrich.company import COMPANIES_FILE
-
-        out.append({"name": f"audit/data/{COMPANIES_FILE} ({len(companies)} companies)", "date": __version__,
-                    "role": "domain/SDK → company → home country"})  # fmt: skip
-    except (ImportError, TypeError):
-        pass
+    size = f" ({len(companies)} companies)" if isinstance(companies, Sized) else ""
+    out.append({"name": f"audit/data/{COMPANIES_FILE}{size}", "date": __version__,
+                "role": "domain/SDK → company → home country"})  # fmt: skip
     return out

@@ -22,6 +22,8 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from audit.enrich.company import CompanyLookup
+from audit.enrich.geoip import Enricher
 from audit.report import charts
 from audit.report.data import UNKNOWN, ReportData, Share, collect_report
 from audit.store import Store
@@ -222,8 +224,8 @@ def write_report(
     output: str | os.PathLike[str],
     app: str | None = None,
     *,
-    enricher: Any = None,
-    companies: Any = None,
+    enricher: Enricher | None = None,
+    companies: CompanyLookup | None = None,
     generated_at: float | None = None,
 ) -> ReportData:
     """Collect, render and write the report to ``output`` (written only once rendering succeeded)."""
