@@ -10,8 +10,9 @@ from click.testing import CliRunner
 
 from audit.cli import main
 from audit.models import Connection, DataFinding, HttpRequestData
+from audit.rescan import rescan_store
 from audit.store import Store
-from audit.traffic.pii import PiiDetector, rescan_store
+from audit.traffic.pii import PiiDetector
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "device.toml"
 IMEI = "358240051111110"  # values of docs/examples/device.toml

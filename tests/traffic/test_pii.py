@@ -18,9 +18,10 @@ import pytest
 import zstandard
 
 from audit.models import DataFinding, HttpRequestData
-from audit.traffic import pii
 from audit.traffic.encodings import decode_content, maybe_base64, value_variants
 from audit.traffic.pii import PiiDetector, luhn_ok, mask, normalize_key
+from audit.traffic.pii import detector as pii_detector
+from audit.traffic.pii import patterns as pii_patterns
 from audit.traffic.profile import DeviceProfile, GeoPoint
 
 IMEI = "358240051111110"
@@ -443,31 +444,31 @@ def test_form_shaped_body_does_not_backtrack() -> None:
 def test_nested_base64_gzip_bombs_share_one_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     """base64(gzip(64 tokens of base64(gzip(8 MiB of text)))): each token was decoded up to the 8 MiB
     cap and its text rescanned, so a 3 KB body kept the detector busy for 17 s (64 KB: minutes)."""
-    inner = f"imei={IMEI} a@b.example ".encode() * (pii.MAX_DECODED // 34)
+    inner = f"imei={IMEI} a@b.example ".encode() * (pii_detector.MAX_DECODED // 34)
     tok1 = base64.b64encode(gzip.compress(inner, 9)).decode()
     tok2 = base64.b64encode(gzip.compress(" ".join([tok1] * 64).encode(), 9)).decode()
     body = json.dumps({"d": [tok2] * 20}).encode()
     assert len(body) < 70_000
     decoded: list[int] = []
-    real = pii.base64_text
+    real = pii_detector.base64_text
 
-    def counting(token: str, cap: int = pii.MAX_DECODED) -> tuple[str | None, int]:
+    def counting(token: str, cap: int = pii_detector.MAX_DECODED) -> tuple[str | None, int]:
         text, n = real(token, cap)
         decoded.append(n)
         return text, n
 
-    monkeypatch.setattr(pii, "base64_text", counting)
+    monkeypatch.setattr(pii_detector, "base64_text", counting)
     with _deadline(10):
         got = kinds(DET.scan(req(headers={"Content-Type": "application/json"}, body=body)))
     assert ("imei", "body.json:$.d[*]", "base64+base64", "known") in got  # the first ones are read
-    assert sum(decoded) <= pii.MAX_DECODED_PER_REQUEST + pii.MAX_DECODED
+    assert sum(decoded) <= pii_detector.MAX_DECODED_PER_REQUEST + pii_detector.MAX_DECODED
 
 
 def test_dense_field_stops_at_the_first_match(monkeypatch: pytest.MonkeyPatch) -> None:
     """A field of 10 000 IMEIs ran the Luhn check 10 000 times for one finding (50 000 in a megabyte)."""
     calls: list[str] = []
-    real = pii.luhn_ok
-    monkeypatch.setattr(pii, "luhn_ok", lambda d: calls.append(d) or real(d))
+    real = pii_patterns.luhn_ok
+    monkeypatch.setattr(pii_patterns, "luhn_ok", lambda d: calls.append(d) or real(d))
     value = f"imei={OTHER_IMEI} " * 10_000 + f"mail {EMAIL} " * 10_000 + f"mac {MAC} " * 10_000
     got = kinds(BARE.scan(req(headers={"Content-Type": "application/json"}, body=json.dumps({"v": value}).encode())))
     assert got == {
