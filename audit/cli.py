@@ -741,8 +741,8 @@ def pii_cmd(db: str, device: str | None, app: str | None, fmt: str | None, outpu
       audit pii --db case.sqlite --device device.toml
       audit pii --db case.sqlite --device device.toml --app com.example.app --json
     """
-    from audit.store import Store
     from audit.rescan import rescan_store
+    from audit.store import Store
     from audit.traffic.pii import PiiDetector
     from audit.traffic.profile import load_profile
 

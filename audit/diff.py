@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from audit.comparison import observed_hosts, static_hosts
 from audit.enrich.company import CompanyLookup, resolve_owner
 from audit.enrich.geoip import Enricher
 from audit.errors import InputError
@@ -102,14 +103,11 @@ def _static_sets(scans: Iterable[ScanResult], companies: CompanyLookup | None) -
                 sets["companies"].add(owner)
             if country:
                 sets["company_countries"].add(country.upper())
-        for e in r.servers:
-            if e.host is None:  # never: servers have hosts (Endpoint.counted); for the type checker
-                continue
-            sets["hosts"].add(e.host)
-            dom = e.domain or registrable_domain(e.host)
-            if dom:
-                sets["domains"].add(dom)
-            info = companies.lookup(e.host) if companies is not None else None
+        hosts = static_hosts([r])
+        sets["hosts"].update(hosts.sdks)
+        sets["domains"].update(hosts.domains)
+        for host in hosts.sdks:
+            info = companies.lookup(host) if companies is not None else None
             if info is not None:
                 sets["companies"].add(info.company)
                 sets["company_countries"].add(info.country.upper())
@@ -137,13 +135,11 @@ def _transport_facts(r: ScanResult) -> set[str]:
 
 
 def _traffic_sets(dests: Iterable[Destination], sets: dict[str, set[str]]) -> None:
+    dests = list(dests)
+    observed = observed_hosts(dests)
+    sets["hosts"].update(observed)
+    sets["domains"].update(d for d in map(registrable_domain, observed) if d)
     for d in dests:
-        host = d.host or d.ip
-        if host:
-            sets["hosts"].add(host)
-            dom = registrable_domain(host)
-            if dom:
-                sets["domains"].add(dom)
         if d.server_country:
             sets["server_countries"].add(d.server_country.upper())
         if d.company:

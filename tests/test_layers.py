@@ -25,7 +25,7 @@ LAYERS: dict[str, int] = {
     "audit.static": 3, "audit.traffic": 3,
     "audit.store": 4,
     "audit.destinations": 5, "audit.graph": 5, "audit.policy": 5, "audit.diff": 5, "audit.rescan": 5,
-    "audit.corpus": 5, "audit.batch": 5,
+    "audit.corpus": 5, "audit.batch": 5, "audit.comparison": 5,
     "audit.report": 6, "audit.pipeline": 6,
     "audit.cli": 7, "audit.__main__": 7,
 }  # fmt: skip

@@ -15,6 +15,7 @@ from typing import Any
 import networkx as nx
 
 from audit import __version__
+from audit.comparison import compare_hosts
 from audit.enrich.company import COMPANIES_FILE, CompanyLookup
 from audit.enrich.geoip import Enricher
 from audit.graph import build_graph, host_facts, receivers_of
@@ -384,26 +385,8 @@ def _company_pairs(G: nx.MultiDiGraph, host: str) -> list[tuple[str, str]]:
 def _compare(
     G: nx.MultiDiGraph, scans: Sequence[tuple[str, ScanResult]], dests: Sequence[Destination]
 ) -> tuple[Comparison, list[dict[str, Any]]]:
-    static_hosts: dict[str, str | None] = {}
-    placeholders = set_aside = 0
-    for _, r in scans:
-        for e in r.endpoints:
-            if e.placeholder:
-                placeholders += 1
-            elif not e.network:
-                set_aside += 1
-            elif e.host and (e.sdk or e.host not in static_hosts):
-                static_hosts[e.host] = e.sdk or static_hosts.get(e.host)
-    observed: dict[str, int] = defaultdict(int)
-    for d in dests:
-        h = d.host or d.ip
-        if h:
-            observed[h] += d.flows
-    static_domains = {registrable_domain(h) for h in static_hosts} - {None}
-    both = sorted(set(static_hosts) & set(observed))
-    static_only = sorted(set(static_hosts) - set(observed))
-    observed_only = sorted(set(observed) - set(static_hosts))
-    dom_match = [h for h in observed_only if registrable_domain(h) in static_domains]
+    hc = compare_hosts((r for _, r in scans), dests)
+    static_hosts, observed, static_domains = hc.static.sdks, hc.observed, hc.static.domains
     rows = []
     for h in sorted(set(static_hosts) | set(observed)):
         facts = host_facts(G, f"host:{h}") if f"host:{h}" in G else {}
@@ -423,8 +406,9 @@ def _compare(
             }
         )
     cmp = Comparison(
-        both=tuple(both), static_only=tuple(static_only), observed_only=tuple(observed_only),
-        observed_only_domain_in_binary=tuple(dom_match), placeholders=placeholders, set_aside=set_aside,
+        both=hc.both, static_only=hc.static_only, observed_only=hc.observed_only,
+        observed_only_domain_in_binary=hc.observed_only_domain_in_binary, placeholders=hc.static.placeholders,
+        set_aside=hc.static.set_aside,
     )  # fmt: skip
     return cmp, rows
 
