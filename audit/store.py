@@ -12,7 +12,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +138,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE ip_info ADD COLUMN flags_database TEXT;
     ALTER TABLE ip_info ADD COLUMN setup TEXT;
     """,
+    # 5: what went wrong with an input, one note per line: records the live writer could not store,
+    #    an import's warnings (a truncated tail, implausible times …), so that the case says so too
+    """
+    ALTER TABLE inputs ADD COLUMN notes TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -147,6 +152,11 @@ _CONN_COLS = (
     "method", "scheme", "path", "query_keys", "status", "bytes_out", "bytes_in",
     "request_content_type", "response_content_type", "http_version", "tls_version", "alpn", "error",
 )  # fmt: skip
+
+
+def _notes_text(notes: Iterable[str]) -> str:
+    """Notes as stored: one per line (a note's own line breaks become spaces)."""
+    return "\n".join(" ".join(str(n).splitlines()) for n in notes)
 
 
 def _request_data(row: sqlite3.Row) -> HttpRequestData:
@@ -215,15 +225,30 @@ class Store:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
-    def record_input(self, kind: str, path: str, sha256: str | None = None, app: str = "") -> None:
+    def record_input(
+        self, kind: str, path: str, sha256: str | None = None, app: str = "", notes: Sequence[str] = ()
+    ) -> int:
+        """Add an ``inputs`` row; returns its id (for :meth:`set_input_notes`)."""
         with self.conn:
-            self.conn.execute(
-                "INSERT INTO inputs(kind, path, sha256, app, added_at) VALUES (?, ?, ?, ?, ?)",
-                (kind, path, sha256, app, time.time()),
+            cur = self.conn.execute(
+                "INSERT INTO inputs(kind, path, sha256, app, added_at, notes) VALUES (?, ?, ?, ?, ?, ?)",
+                (kind, path, sha256, app, time.time(), _notes_text(notes)),
             )
+        return int(cur.lastrowid or 0)
+
+    def set_input_notes(self, input_id: int, notes: Sequence[str]) -> None:
+        """Replace the notes of one ``inputs`` row (the live writer's count of skipped records)."""
+        with self.conn:
+            self.conn.execute("UPDATE inputs SET notes = ? WHERE id = ?", (_notes_text(notes), input_id))
 
     def inputs(self) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.conn.execute("SELECT * FROM inputs ORDER BY id")]
+        """Every ``inputs`` row as a dict; ``notes`` is a list of one-line strings."""
+        out = []
+        for r in self.conn.execute("SELECT * FROM inputs ORDER BY id"):
+            row = dict(r)
+            row["notes"] = [n for n in str(row.get("notes") or "").split("\n") if n]
+            out.append(row)
+        return out
 
     def apps(self) -> list[str]:
         """Every app label in the case (scans and traffic)."""
@@ -267,28 +292,42 @@ class Store:
 
         ``pending_detection`` marks their requests for a later detection pass
         (:meth:`pending_requests` / :meth:`complete_detection`)."""
-        n = 0
+        return self.add_records(conns, pending_detection=pending_detection)[0]
+
+    def add_records(
+        self, records: Iterable[Connection | DnsRecord], *, pending_detection: bool = False
+    ) -> tuple[int, int]:
+        """Insert connections and DNS records in ONE transaction (all or none of them: the live
+        writer retries a batch, or its records one by one, without duplicates). Returns
+        (connections, DNS rows)."""
+        n_conn = n_dns = 0
         with self.conn:
-            for c in conns:
-                values = [getattr(c, k) for k in _CONN_COLS]
-                values[_CONN_COLS.index("query_keys")] = json.dumps(list(c.query_keys))
-                cur = self.conn.execute(
-                    f"INSERT INTO connections({', '.join(_CONN_COLS)}) VALUES ({', '.join('?' * len(_CONN_COLS))})",
-                    values,
-                )
-                cid = int(cur.lastrowid or 0)
-                if c.findings:
-                    self._insert_findings(cid, c.findings)
-                if c.request is not None:
-                    r = c.request
-                    self.conn.execute(
-                        "INSERT INTO requests(connection_id, url, headers, body, body_truncated, pending)"
-                        " VALUES (?, ?, ?, ?, ?, ?)",
-                        (cid, r.url, json.dumps([list(h) for h in r.headers]), r.body, int(r.body_truncated),
-                         int(pending_detection)),
-                    )  # fmt: skip
-                n += 1
-        return n
+            for c in records:
+                if isinstance(c, DnsRecord):
+                    n_dns += self._insert_dns([c])
+                    continue
+                self._insert_connection(c, pending_detection)
+                n_conn += 1
+        return n_conn, n_dns
+
+    def _insert_connection(self, c: Connection, pending_detection: bool) -> None:
+        values = [getattr(c, k) for k in _CONN_COLS]
+        values[_CONN_COLS.index("query_keys")] = json.dumps(list(c.query_keys))
+        cur = self.conn.execute(
+            f"INSERT INTO connections({', '.join(_CONN_COLS)}) VALUES ({', '.join('?' * len(_CONN_COLS))})",
+            values,
+        )
+        cid = int(cur.lastrowid or 0)
+        if c.findings:
+            self._insert_findings(cid, c.findings)
+        if c.request is not None:
+            r = c.request
+            self.conn.execute(
+                "INSERT INTO requests(connection_id, url, headers, body, body_truncated, pending)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (cid, r.url, json.dumps([list(h) for h in r.headers]), r.body, int(r.body_truncated),
+                 int(pending_detection)),
+            )  # fmt: skip
 
     def _insert_findings(self, connection_id: int, findings: Iterable[DataFinding]) -> None:
         self.conn.executemany(
@@ -358,15 +397,16 @@ class Store:
         return int(self.conn.execute("SELECT count(*) FROM connections").fetchone()[0])
 
     def add_dns(self, records: Iterable[DnsRecord]) -> int:
+        with self.conn:
+            return self._insert_dns(records)
+
+    def _insert_dns(self, records: Iterable[DnsRecord]) -> int:
         rows = [
             (r.ts, r.app, r.source, r.name.lower().rstrip("."), r.qtype, a)
             for r in records
             for a in (r.answers or ("",))
         ]
-        with self.conn:
-            self.conn.executemany(
-                "INSERT INTO dns(ts, app, source, name, qtype, answer) VALUES (?, ?, ?, ?, ?, ?)", rows
-            )
+        self.conn.executemany("INSERT INTO dns(ts, app, source, name, qtype, answer) VALUES (?, ?, ?, ?, ?, ?)", rows)
         return len(rows)
 
     def add_traffic(
@@ -378,10 +418,13 @@ class Store:
         sha256: str | None = None,
         app: str = "",
         batch: int = 2000,
+        notes: Callable[[], Iterable[str]] | None = None,
     ) -> tuple[int, int]:
         """Store one imported input (its connections, DNS records and ``inputs`` row) in ONE
         transaction: if ``items`` raises, nothing of it is kept. Consumed lazily and written in
-        ``executemany`` batches, so memory stays bounded. Returns (connections, DNS records)."""
+        ``executemany`` batches, so memory stays bounded. ``notes()`` is called once ``items`` is
+        consumed (an importer knows its warnings only then) and stored with the ``inputs`` row.
+        Returns (connections, DNS records)."""
         insert = (
             f"INSERT INTO connections(id, {', '.join(_CONN_COLS)})"
             f" VALUES ({', '.join('?' * (len(_CONN_COLS) + 1))})"
@@ -434,8 +477,8 @@ class Store:
                     next_id = flush(next_id)
             flush(next_id)
             self.conn.execute(
-                "INSERT INTO inputs(kind, path, sha256, app, added_at) VALUES (?, ?, ?, ?, ?)",
-                (kind, path, sha256, app, time.time()),
+                "INSERT INTO inputs(kind, path, sha256, app, added_at, notes) VALUES (?, ?, ?, ?, ?, ?)",
+                (kind, path, sha256, app, time.time(), _notes_text(notes() if notes else ())),
             )
         return n_conn, n_dns
 

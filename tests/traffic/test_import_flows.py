@@ -123,6 +123,7 @@ def test_truncated_file_keeps_readable_flows(tmp_path: Path) -> None:
     assert s.connections == 2
     assert len(s.errors) == 1 and "truncated" in s.errors[0] and "2 flows" in s.errors[0]
     assert sorted(c.host for _, c in store.connections()) == ["h0.example.net", "h1.example.net"]
+    assert store.inputs()[0]["notes"] == list(s.errors)  # the case file says so too
 
 
 @pytest.mark.parametrize(

@@ -107,10 +107,14 @@ def import_file(path: Path, store: Store, *, app: str = "", detector: Detector |
 
     # A file name is bytes on Linux: one that is not UTF-8 is stored with \xNN escapes.
     name = os.fsencode(path).decode("utf-8", "backslashreplace")
-    n_conn, n_dns = store.add_traffic(items(), kind=importer.format, path=name, sha256=sha256, app=app)
-    errors = list(importer.errors)
-    if unusable:
-        errors.append(f"{unusable} record(s) without a usable start time were skipped")
+    def notes() -> list[str]:
+        found = list(importer.errors)
+        if unusable:
+            found.append(f"{unusable} record(s) without a usable start time were skipped")
+        return [utf8_text(n) for n in found]
+
+    n_conn, n_dns = store.add_traffic(items(), kind=importer.format, path=name, sha256=sha256, app=app, notes=notes)
+    errors = notes()
     for err in errors:
         log.warning("%s: %s", path, err)
     return ImportSummary(
