@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from audit.enrich.geoip import Enricher, normalize_ip
-from audit.models import CompanyInfo, Destination, IpInfo, ScanResult
+from audit.models import CompanyInfo, Destination, IpInfo, ScanResult, time_window
 from audit.store import Store
 
 log = logging.getLogger(__name__)
@@ -74,10 +74,11 @@ SELECT lower(host) AS host, ip, port,
        min(sni) AS sni,
        max(CASE tls WHEN 'failed' THEN 3 WHEN 'passthrough' THEN 2 WHEN 'none' THEN 1 ELSE 0 END) AS tls_rank,
        count(*) AS flows,
-       sum(bytes_out) AS bytes_out,
-       sum(bytes_in) AS bytes_in,
-       min(ts) AS first_seen,
-       max(coalesce(end_ts, ts)) AS last_seen
+       total(bytes_out) AS bytes_out,
+       total(bytes_in) AS bytes_in,
+       min(CASE WHEN ts BETWEEN :lo AND :hi THEN ts END) AS first_seen,
+       max(CASE WHEN coalesce(end_ts, ts) BETWEEN :lo AND :hi THEN coalesce(end_ts, ts)
+                WHEN ts BETWEEN :lo AND :hi THEN ts END) AS last_seen
 FROM connections {where}
 GROUP BY lower(host), ip, port
 """
@@ -117,7 +118,9 @@ def _aggregate(store: Store, app: str | None) -> list[_Row]:
             host = _name_for_ip(ip, dns) or host
         return host, ip, port
 
-    for r in store.conn.execute(_GROUP_SQL.format(where=where), args):
+    lo, hi = time_window()
+    group_args = {"lo": lo, "hi": hi, "app": app}
+    for r in store.conn.execute(_GROUP_SQL.format(where="WHERE app = :app" if app else ""), group_args):
         key = key_for(r["host"], r["ip"], r["port"])
         row = rows.setdefault(key, _Row(*key))
         if r["sni"] and (row.sni is None or r["sni"] < row.sni):
@@ -128,8 +131,10 @@ def _aggregate(store: Store, app: str | None) -> list[_Row]:
         row.flows += int(r["flows"])
         row.bytes_out += int(r["bytes_out"] or 0)
         row.bytes_in += int(r["bytes_in"] or 0)
-        row.first_seen = min(row.first_seen, float(r["first_seen"]))
-        row.last_seen = max(row.last_seen, float(r["last_seen"]))
+        if r["first_seen"] is not None:  # None: no flow of it has a plausible time
+            row.first_seen = min(row.first_seen, float(r["first_seen"]))
+        if r["last_seen"] is not None:
+            row.last_seen = max(row.last_seen, float(r["last_seen"]))
 
     for r in store.conn.execute(_LABELS_SQL.format(where=where), args):
         row = rows[key_for(r["host"], r["ip"], r["port"])]
@@ -333,8 +338,8 @@ def list_destinations(
                 flows=r.flows,
                 bytes_out=r.bytes_out,
                 bytes_in=r.bytes_in,
-                first_seen=r.first_seen,
-                last_seen=r.last_seen,
+                first_seen=r.first_seen if r.first_seen != float("inf") else None,
+                last_seen=r.last_seen if r.last_seen != float("-inf") else None,
                 server_country=info.country if info else None,
                 server_city=info.city if info else None,
                 asn=info.asn if info else None,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.errors import StoreError
-from audit.models import Connection, DataFinding, DnsRecord, HttpRequestData, IpInfo, ScanResult
+from audit.models import Connection, DataFinding, DnsRecord, HttpRequestData, IpInfo, ScanResult, time_window
 
 log = logging.getLogger(__name__)
 
@@ -529,16 +529,19 @@ class Store:
         ``flows`` (distinct connections), ``first_ts`` and one ``masked`` example."""
         q = (
             "SELECT c.host, c.ip, c.port, f.data_type, f.location, f.encoding, f.confidence,"
-            " count(DISTINCT c.id) AS flows, min(c.ts) AS first_ts, min(f.masked) AS masked"
+            " count(DISTINCT c.id) AS flows, min(CASE WHEN c.ts BETWEEN ? AND ? THEN c.ts END) AS first_ts,"
+            " min(f.masked) AS masked"
             " FROM findings f JOIN connections c ON c.id = f.connection_id"
             + (" WHERE c.app = ?" if app else "")
             + " GROUP BY c.host, c.ip, c.port, f.data_type, f.location, f.encoding, f.confidence"
             " ORDER BY f.data_type, c.host, c.ip, c.port, f.location"
         )
-        return [dict(r) for r in self.conn.execute(q, (app,) if app else ())]
+        return [dict(r) for r in self.conn.execute(q, (*time_window(), *((app,) if app else ())))]
 
     def connection_times(self, app: str | None = None) -> list[tuple[float, str | None, str | None, int]]:
-        """(ts, host, ip, bytes_out + bytes_in) of every connection in time order, for timelines."""
-        q = "SELECT ts, host, ip, bytes_out + bytes_in FROM connections"
-        q += (" WHERE app = ?" if app else "") + " ORDER BY ts, id"
-        return [(float(r[0]), r[1], r[2], int(r[3] or 0)) for r in self.conn.execute(q, (app,) if app else ())]
+        """(ts, host, ip, bytes_out + bytes_in) of every connection with a plausible start time
+        (:func:`audit.models.plausible_time`), in time order, for timelines."""
+        q = "SELECT ts, host, ip, bytes_out + bytes_in FROM connections WHERE ts BETWEEN ? AND ?"
+        q += (" AND app = ?" if app else "") + " ORDER BY ts, id"
+        args = (*time_window(), *((app,) if app else ()))
+        return [(float(r[0]), r[1], r[2], int(r[3] or 0)) for r in self.conn.execute(q, args)]

@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from pathlib import Path
 from audit.errors import ImportFormatError
 from audit.models import Connection, DnsRecord
 from audit.store import Store
-from audit.traffic.importers.base import Detector, Importer, storable, utf8_text
+from audit.traffic.importers.base import Detector, Importer, checked, storable, utf8_text
 from audit.traffic.importers.flows import FlowsImporter
 from audit.traffic.importers.har import HarImporter
 from audit.traffic.importers.pcap import PcapImporter
@@ -91,6 +92,7 @@ def import_file(path: Path, store: Store, *, app: str = "", detector: Detector |
     sha256 = digest.hexdigest()
 
     unusable = 0
+    now = time.time()
 
     def items() -> Iterator[Connection | DnsRecord]:
         nonlocal unusable
@@ -99,6 +101,7 @@ def import_file(path: Path, store: Store, *, app: str = "", detector: Detector |
             if item is None:
                 unusable += 1
                 continue
+            item = checked(item, importer.where, importer.problems, now)
             if detector is not None and isinstance(item, Connection) and item.request is not None:
                 findings = detector.scan(item.request)
                 if findings:
@@ -108,7 +111,7 @@ def import_file(path: Path, store: Store, *, app: str = "", detector: Detector |
     # A file name is bytes on Linux: one that is not UTF-8 is stored with \xNN escapes.
     name = os.fsencode(path).decode("utf-8", "backslashreplace")
     def notes() -> list[str]:
-        found = list(importer.errors)
+        found = list(importer.errors) + importer.problems.lines()
         if unusable:
             found.append(f"{unusable} record(s) without a usable start time were skipped")
         return [utf8_text(n) for n in found]

@@ -67,10 +67,25 @@ class HarImporter(Importer):
         if not isinstance(doc, dict) or not isinstance(doc.get("log"), dict) or not isinstance(entries, list):
             raise ImportFormatError(f"{path}: JSON is not a HAR archive (no log.entries list)")
         for i, entry in enumerate(entries):
+            self.where = f"log.entries[{i}]"
             try:
-                yield entry_to_connection(entry, app=app)
+                conn = entry_to_connection(entry, app=app)
+            except SkippedEntry as e:
+                self.problems.add(str(e), self.where)
+                continue
             except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
                 raise ImportFormatError(f"{path}: log.entries[{i}] is malformed ({_describe(e)})") from e
+            yield conn
+
+
+class SkippedEntry(ValueError):
+    """An entry left out with a warning (the others are imported): its message says why."""
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "an object", list: "an array", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number" if isinstance(value, int | float) else type(value).__name__
+    )
 
 
 def _describe(e: Exception) -> str:
@@ -144,7 +159,9 @@ def entry_to_connection(entry: dict[str, Any], *, app: str = "") -> Connection:
     """One HAR entry → Connection (with the request content kept for data detection)."""
     req = entry["request"]
     resp = entry.get("response") or {}
-    url = str(req["url"])
+    url = req["url"]
+    if not isinstance(url, str):  # str() would make "{'name': 5}" a path (issue 15)
+        raise SkippedEntry(f"whose request.url is {_json_type(url)}, not a string: skipped")
     parts = urlsplit(url)
     scheme = parts.scheme.lower() or "http"
     headers = _headers(req.get("headers"))

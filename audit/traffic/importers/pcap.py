@@ -26,7 +26,7 @@ import dpkt
 
 from audit.errors import ImportFormatError
 from audit.models import Connection, DnsRecord, HttpRequestData
-from audit.traffic.importers.base import BoundedReader, Importer, cap_body, unique
+from audit.traffic.importers.base import BoundedReader, Importer, cap_body, one_line, unique
 from audit.traffic.importers.quic import QuicInitialReader
 from audit.traffic.importers.tls import ClientHello, looks_like_tls_record, parse_tls_record
 
@@ -147,8 +147,12 @@ class PcapImporter(Importer):
                 )
         if analyzer.undecodable:
             self.errors.append(f"{analyzer.undecodable} packet(s) could not be decoded and were skipped")
-        yield from analyzer.dns
-        yield from analyzer.connections()
+        for record in analyzer.dns:
+            self.where = f"DNS response for {one_line(record.name, 60)}"
+            yield record
+        for conn in analyzer.connections():
+            self.where = f"connection {conn.client} → {_endpoint(conn.ip or '?', conn.port or 0)}"
+            yield conn
 
 
 def _ip_text(data: bytes) -> str:
