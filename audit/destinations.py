@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from audit.enrich.geoip import Enricher, normalize_ip
+from audit.errors import AuditError
 from audit.models import CompanyInfo, Destination, IpInfo, ScanResult, time_window
 from audit.store import Store
 
@@ -170,8 +171,8 @@ def _ip_infos(store: Store, ips: Iterable[str], enricher: Enricher) -> dict[str,
     if fresh:
         try:
             store.cache_ip_info(fresh)
-        except sqlite3.Error as e:  # a read-only case file still gets its answer
-            log.warning("%s: could not cache geo-IP answers (%s)", store.path, e)
+        except (sqlite3.Error, AuditError) as e:  # a read-only or damaged case file still gets its answer
+            log.warning("geo-IP answers not cached: %s", e if isinstance(e, AuditError) else f"{store.path}: {e}")
     return out
 
 
