@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import operator
 import os
 import shlex
 import sqlite3
@@ -155,6 +156,10 @@ _CONN_COLS = (
     "method", "scheme", "path", "query_keys", "status", "bytes_out", "bytes_in",
     "request_content_type", "response_content_type", "http_version", "tls_version", "alpn", "error",
 )  # fmt: skip
+
+
+#: The connection columns of a Connection, read in C (an import stores hundreds of thousands).
+_conn_values = operator.attrgetter(*_CONN_COLS)
 
 
 def _notes_text(notes: Iterable[str]) -> str:
@@ -737,13 +742,15 @@ class Store:
         def flush(next_id: int) -> int:
             rows, findings, requests = [], [], []
             for cid, c in enumerate(conns, next_id):
-                values = [cid, *(getattr(c, k) for k in _CONN_COLS)]
-                values[qk + 1] = json.dumps(list(c.query_keys))
+                values = [cid, *_conn_values(c)]
+                values[qk + 1] = json.dumps(c.query_keys) if c.query_keys else "[]"
                 rows.append(values)
-                findings += [(cid, f.data_type, f.location, f.encoding, f.confidence, f.masked) for f in c.findings]
+                if c.findings:
+                    findings += [(cid, f.data_type, f.location, f.encoding, f.confidence, f.masked) for f in c.findings]
                 if c.request is not None:
                     r = c.request
-                    requests.append((cid, r.url, json.dumps([list(h) for h in r.headers]), r.body, int(r.body_truncated)))
+                    # json.dumps writes tuples as lists: the stored form is [[name, value], …]
+                    requests.append((cid, r.url, json.dumps(r.headers), r.body, int(r.body_truncated)))
             self.conn.executemany(insert, rows)
             self.conn.executemany(
                 "INSERT INTO findings(connection_id, data_type, location, encoding, confidence, masked)"

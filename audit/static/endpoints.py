@@ -238,6 +238,7 @@ def _split_authority(rest: str) -> str | None:
     return host
 
 
+@lru_cache(maxsize=1024)  # _url and domain() ask about the same host in a row (issue 15: 1.2M URLs)
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         return ipaddress.ip_address(text)

@@ -22,7 +22,7 @@ import struct
 import threading
 import zipfile
 from collections import Counter
-from collections.abc import Container, Iterable
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,9 +67,14 @@ FORMATS = ("apk", "apks", "xapk", "apkm", "aab", "dex")
 PARALLEL_MIN_DEX = 2 << 20
 
 #: Distinct endpoint strings listed per input. Real apps have a few thousand; an input made to hold
-#: millions would cost minutes and gigabytes. Past it, the first ones in sorted order are listed and
-#: the result says so. While reading, at most twice as many are held (memory bound).
+#: millions would cost minutes and gigabytes. The cap applies while extracting (issue 15): once a
+#: little more than this many distinct strings are held (room for the ones the final filters drop),
+#: the search stops, the first ones in sorted order are listed and the result says so.
 MAX_ENDPOINTS = 100_000
+#: Text assets and native libraries are searched in slices of about this many bytes, cut between
+#: tokens, so that the cap also spares the rest of a huge asset.
+SEARCH_SLICE = 4 << 20
+_SEPARATOR = re.compile(rb"[^\x21-\x7e]")  # a byte no endpoint contains (see candidate_text)
 BUNDLE_FORMATS = ("apks", "xapk", "apkm")
 DEX_MAGIC = b"dex\n"
 
@@ -177,21 +182,38 @@ class _Scan:
     def _add(self, c: Candidate, source: Source, classes: Iterable[str] = ()) -> None:
         f = self.found.get(c.value)
         if f is None:
-            if len(self.found) >= 2 * MAX_ENDPOINTS:
+            if len(self.found) >= _hold():
                 self.overflow = True
                 return
             f = self.found[c.value] = _Found(c)
         f.sources.add(source)
         f.classes.update(classes)
 
+    def _capped(self, candidates: Iterable[Candidate]) -> Iterator[Candidate]:
+        """``candidates`` until one more new value would pass the cap: the extractor is not asked
+        for (nor made to classify) the rest."""
+        new: set[str] = set()
+        room = _hold() - len(self.found)
+        for c in candidates:
+            if c.value not in self.found and c.value not in new:
+                if len(new) >= room:
+                    self.overflow = True
+                    return
+                new.add(c.value)
+            yield c
+
     def add_text(self, text: str, kind: str, file: str) -> None:
         source = Source(kind, file)
-        for c in self.extractor.find(normalize(text)):
+        for c in self._capped(self.extractor.find(normalize(text))):
             self._add(c, source)
 
     def add_bytes(self, data: bytes, kind: str, file: str) -> None:
-        """A text asset or native library, prefiltered to the runs that can hold an endpoint."""
-        self.add_text(candidate_text(data), kind, file)
+        """A text asset or native library, prefiltered to the runs that can hold an endpoint, in
+        slices so that the search stops at the cap."""
+        for piece in _slices(data):
+            if self.overflow:
+                return
+            self.add_text(candidate_text(piece), kind, file)
 
     def add_strings(self, strings: Iterable[str], kind: str, file: str) -> None:
         # Each distinct string once: the same pool string referenced by thousands of XML attributes
@@ -212,7 +234,8 @@ class _Scan:
             offsets.append(pos)
             parts.append(s)
             pos += len(s) + 1
-        hits = [(wanted[bisect.bisect_right(offsets, c.start) - 1], c) for c in self.extractor.find("\n".join(parts))]
+        found = self._capped(self.extractor.find("\n".join(parts)))
+        hits = [(wanted[bisect.bisect_right(offsets, c.start) - 1], c) for c in found]
         pins = pin_indices(strings)
         referenced = {i for i, _ in hits} | set(pins)
         refs = dex.string_references(referenced) if referenced else {}
@@ -557,6 +580,21 @@ class _Scan:
             if sig is not None:
                 out.append(sig.to_sdk(evidence[sid], counts.get(sid, 0)))
         return tuple(out)
+
+
+def _hold() -> int:
+    """Distinct endpoint strings held while extracting (a module function: tests lower MAX_ENDPOINTS)."""
+    return MAX_ENDPOINTS + MAX_ENDPOINTS // 100
+
+
+def _slices(data: bytes) -> Iterator[bytes]:
+    """``data`` in pieces of about :data:`SEARCH_SLICE` bytes, each cut at a byte no endpoint holds."""
+    start = 0
+    while start < len(data):
+        m = _SEPARATOR.search(data, start + SEARCH_SLICE) if len(data) - start > SEARCH_SLICE else None
+        end = m.start() if m else len(data)
+        yield data[start:end]
+        start = end
 
 
 def _can_fork() -> bool:

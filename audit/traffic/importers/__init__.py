@@ -23,6 +23,7 @@ from audit.errors import ImportFormatError
 from audit.models import Connection, DnsRecord
 from audit.store import Store
 from audit.traffic.importers.base import Detector, Importer, checked, storable, utf8_text
+from audit.traffic.importers.detection import PARALLEL_MIN_BYTES, detected
 from audit.traffic.importers.flows import FlowsImporter
 from audit.traffic.importers.har import HarImporter
 from audit.traffic.importers.pcap import PcapImporter
@@ -81,6 +82,7 @@ def import_file(path: Path, store: Store, *, app: str = "", detector: Detector |
         # A FIFO or device (/dev/zero) would block or never end.
         raise ImportFormatError(f"{path}: not a regular file")
     try:
+        size = path.stat().st_size
         with path.open("rb") as f:
             head = f.read(_HEAD)
             digest = hashlib.sha256(head)
@@ -94,19 +96,18 @@ def import_file(path: Path, store: Store, *, app: str = "", detector: Detector |
     unusable = 0
     now = time.time()
 
-    def items() -> Iterator[Connection | DnsRecord]:
+    def records() -> Iterator[Connection | DnsRecord]:
         nonlocal unusable
         for record in importer.read(path, app=app):
             item = storable(record)
             if item is None:
                 unusable += 1
                 continue
-            item = checked(item, importer.where, importer.problems, now)
-            if detector is not None and isinstance(item, Connection) and item.request is not None:
-                findings = detector.scan(item.request)
-                if findings:
-                    item = dataclasses.replace(item, findings=item.findings + findings)
-            yield item
+            yield checked(item, importer.where, importer.problems, now)
+
+    items = records()
+    if detector is not None:
+        items = detected(items, detector, parallel=size >= PARALLEL_MIN_BYTES)
 
     # A file name is bytes on Linux: one that is not UTF-8 is stored with \xNN escapes.
     name = os.fsencode(path).decode("utf-8", "backslashreplace")
@@ -116,7 +117,7 @@ def import_file(path: Path, store: Store, *, app: str = "", detector: Detector |
             found.append(f"{unusable} record(s) without a usable start time were skipped")
         return [utf8_text(n) for n in found]
 
-    n_conn, n_dns = store.add_traffic(items(), kind=importer.format, path=name, sha256=sha256, app=app, notes=notes)
+    n_conn, n_dns = store.add_traffic(items, kind=importer.format, path=name, sha256=sha256, app=app, notes=notes)
     errors = notes()
     for err in errors:
         log.warning("%s: %s", path, err)

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar, Protocol
 
-from audit.enrich.geoip import parse_ip
+from audit.enrich.geoip import normalize_ip
 from audit.models import (
     EARLIEST_TIME,
     FUTURE_SLACK,
@@ -110,7 +110,8 @@ _MAX_IP_TEXT = 100  # an IPv6 literal with a zone id is far shorter: no need to 
 
 
 def valid_ip(value: object) -> bool:
-    return isinstance(value, str) and len(value) <= _MAX_IP_TEXT and parse_ip(value) is not None
+    # normalize_ip is memoised: a capture contacts the same few hundred addresses again and again
+    return isinstance(value, str) and len(value) <= _MAX_IP_TEXT and normalize_ip(value) is not None
 
 
 def checked(item: Connection | DnsRecord, where: str, problems: Problems, now: float) -> Connection | DnsRecord:
@@ -191,7 +192,13 @@ def _dirty(value: Any) -> bool:
     """Whether a str, or a tuple of them (query keys, header pairs), holds a lone surrogate."""
     if isinstance(value, str):
         return not value.isascii() and _SURROGATE.search(value) is not None
-    return isinstance(value, tuple) and any(_dirty(v) for v in value)
+    if not isinstance(value, tuple) or not value:
+        return False
+    try:  # one C-level check for the common tuple of strings or of string pairs (headers)
+        flat = "".join(value) if isinstance(value[0], str) else "".join(["".join(v) for v in value])
+    except TypeError:  # something else inside (findings): look at each
+        return any(_dirty(v) for v in value)
+    return not flat.isascii() and _SURROGATE.search(flat) is not None
 
 
 def _clean(value: Any) -> Any:
