@@ -50,6 +50,7 @@ from audit.static.resources import (
     parse_axml,
     parse_proto_xml,
     proto_fields,
+    table_size_problem,
     xml_strings,
 )
 from audit.static.signatures import SignatureDb, load_signatures
@@ -381,10 +382,14 @@ class _Scan:
                     data = archive.read(info)
                     pool = arsc_strings(data)
                     self.add_strings(pool, "resources", file)
+                    problem = table_size_problem(data)
+                    if problem:
+                        self.note(f"{file}: {problem}")
                     try:
                         self.xml_files.update(arsc_xml_files(data, pool))
-                    except (ResourceError, struct.error, IndexError, UnicodeDecodeError) as e:  # a lookup aid: no note
-                        log.debug("%s: no resource-file table (%s)", file, e)
+                    except (ResourceError, struct.error, IndexError, UnicodeDecodeError) as e:
+                        # Its strings were read; say that the rest of the table was not (issue 15).
+                        self.note(f"{file}: resource table damaged after its string pool ({e}); resource ids not resolved")
                 elif kind == "xml":
                     data = archive.read(info)
                     if int.from_bytes(data[:2], "little") == RES_XML_TYPE:
