@@ -242,8 +242,8 @@ def import_cmd(files: tuple[str, ...], db: str, app: str, device: str | None) ->
 
     The format is recognised by content, not by file name. Each file is imported whole or not at
     all; a truncated flow file or capture keeps what was readable and says so. A file that cannot be
-    read is reported in one line and the others are still imported (exit status 1). Details:
-    docs/import.md.
+    read, and each problem of a file read only partly, is one `audit: error:` line; the other files
+    are still imported, and the exit status is 1. Details: docs/import.md.
 
     \b
     Example:
@@ -265,13 +265,20 @@ def import_cmd(files: tuple[str, ...], db: str, app: str, device: str | None) ->
                 s = import_file(Path(name), store, app=app, detector=detector)
             except AuditError as e:
                 failed += 1
-                click.echo(f"Error: {safe_cell(str(e))}", err=True)
+                click.echo(f"audit: error: {safe_cell(str(e))}", err=True)
                 continue
             click.echo(f"{safe_cell(s.path)}: {s.format}, {s.connections} connections, {s.dns} DNS records")
-            for problem in s.errors:
-                click.echo(f"  warning: {safe_cell(problem)}", err=True)
+            failed += _problems(s.path, s.errors)
     if failed:
         click.get_current_context().exit(ExitStatus.ERROR)
+
+
+def _problems(path: str, problems: Sequence[str]) -> int:
+    """Print an input's problems (a partly read file) as `audit: error:` lines; 1 if there were any
+    (docs/cli.md: an input processed only partly exits 1)."""
+    for problem in problems:
+        click.echo(f"audit: error: {safe_cell(path)}: {safe_cell(problem)}", err=True)
+    return 1 if problems else 0
 
 
 # ---- audit graph / report / run / check / diff -----------------------------------------------
@@ -419,13 +426,15 @@ def run_cmd(
     s = run(apk, output=output, captures=captures, device=device, db=db, mmdb=mmdb, app=app)
     click.echo(f"{safe_cell(s.app)}: {'scanned' if s.scanned else 'already scanned'}, "
                f"{len(s.scan.endpoints)} endpoints, {len(s.scan.sdks)} SDKs")  # fmt: skip
+    partial = 0
     for i in s.imports:
         click.echo(f"{safe_cell(i.path)}: {i.format}, {i.connections} connections, {i.dns} DNS records")
-        for problem in i.errors:
-            click.echo(f"  warning: {safe_cell(problem)}", err=True)
+        partial += _problems(i.path, i.errors)
     for path in s.skipped:
         click.echo(f"{safe_cell(path)}: already imported")
     click.echo(f"{safe_cell(s.output)}: {s.destinations} destinations, {s.flows} flows")
+    if partial:
+        click.get_current_context().exit(ExitStatus.ERROR)
 
 
 @main.command("check")

@@ -119,8 +119,8 @@ def import_file(path: Path, store: Store, *, app: str = "", detector: Detector |
 
     n_conn, n_dns = store.add_traffic(items, kind=importer.format, path=name, sha256=sha256, app=app, notes=notes)
     errors = notes()
-    for err in errors:
-        log.warning("%s: %s", path, err)
+    for err in errors:  # the caller shows them (ImportSummary.errors): logged for -v only
+        log.info("%s: %s", path, err)
     return ImportSummary(
         path=name, format=importer.format, connections=n_conn, dns=n_dns,
         errors=tuple(errors), sha256=sha256,
