@@ -15,13 +15,16 @@ import logging
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from audit import __version__
 from audit.errors import AuditError
 from audit.store import default_db_path
+
+if TYPE_CHECKING:
+    from audit.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -211,11 +214,10 @@ def destinations_cmd(db: str, app: str | None, fmt: str | None, output: str | No
       audit destinations --db case.sqlite --mmdb GeoLite2-City.mmdb --mmdb GeoLite2-ASN.mmdb --csv -o dest.csv
     """
     from audit.destinations import CSV_COLUMNS, TABLE_COLUMNS, enricher_for, list_destinations
-    from audit.store import Store
 
     if db != ":memory:" and not Path(db).is_file():
         raise click.ClickException(f"{safe_cell(db)}: no such case file; record traffic or run `audit import` first")
-    with Store(db) as store:
+    with _open_case(db) as store:
         rows = [d.to_dict() for d in list_destinations(store, app=app, enricher=enricher_for(store, mmdb))]
     emit(render_rows(rows, resolve_format(fmt, output), CSV_COLUMNS, TABLE_COLUMNS, "no destinations recorded"), output)
 
@@ -240,8 +242,8 @@ def import_cmd(files: tuple[str, ...], db: str, app: str, device: str | None) ->
 
     The format is recognised by content, not by file name. Each file is imported whole or not at
     all; a truncated flow file or capture keeps what was readable and says so. A file that cannot be
-    read is reported in one line and the others are still imported (exit status 1). Details:
-    docs/import.md.
+    read, and each problem of a file read only partly, is one `audit: error:` line; the other files
+    are still imported, and the exit status is 1. Details: docs/import.md.
 
     \b
     Example:
@@ -263,13 +265,20 @@ def import_cmd(files: tuple[str, ...], db: str, app: str, device: str | None) ->
                 s = import_file(Path(name), store, app=app, detector=detector)
             except AuditError as e:
                 failed += 1
-                click.echo(f"Error: {safe_cell(str(e))}", err=True)
+                click.echo(f"audit: error: {safe_cell(str(e))}", err=True)
                 continue
             click.echo(f"{safe_cell(s.path)}: {s.format}, {s.connections} connections, {s.dns} DNS records")
-            for problem in s.errors:
-                click.echo(f"  warning: {safe_cell(problem)}", err=True)
+            failed += _problems(s.path, s.errors)
     if failed:
         click.get_current_context().exit(ExitStatus.ERROR)
+
+
+def _problems(path: str, problems: Sequence[str]) -> int:
+    """Print an input's problems (a partly read file) as `audit: error:` lines; 1 if there were any
+    (docs/cli.md: an input processed only partly exits 1)."""
+    for problem in problems:
+        click.echo(f"audit: error: {safe_cell(path)}: {safe_cell(problem)}", err=True)
+    return 1 if problems else 0
 
 
 # ---- audit graph / report / run / check / diff -----------------------------------------------
@@ -280,6 +289,21 @@ def import_cmd(files: tuple[str, ...], db: str, app: str, device: str | None) ->
 def _require_case(db: str) -> None:
     if db != ":memory:" and not Path(db).is_file():
         raise click.ClickException(f"{safe_cell(db)}: no such case file; run `audit scan --db`, `audit import` or `audit run` first")
+
+
+def _open_case(db: str) -> Store:
+    """An existing case file, opened (read-only when it cannot be written) and checked, so that a
+    damaged one gives one line here rather than a traceback in a formatter."""
+    from audit.store import Store
+
+    _require_case(db)
+    store = Store(db)
+    try:
+        store.verify()
+    except AuditError:
+        store.close()
+        raise
+    return store
 
 
 @main.command("graph")
@@ -312,16 +336,14 @@ def graph_cmd(
     """
     from audit.destinations import enricher_for
     from audit.graph import export_graph, layer_counts, paths_to, receivers_of
-    from audit.store import Store
 
     if sum(x is not None for x in (output, receivers, target)) != 1:
         raise click.UsageError("give exactly one of -o FILE, --receivers TYPE or --paths-to NODE")
     if graph_format and not output:
         raise click.UsageError("--format applies to -o FILE only")
-    _require_case(db)
     from audit.graph import build_graph
 
-    with Store(db) as store:
+    with _open_case(db) as store:
         G = build_graph(store, app, enricher=enricher_for(store, mmdb))
     if output:
         fmt = export_graph(G, output, graph_format)
@@ -367,10 +389,8 @@ def report_cmd(db: str, app: str | None, mmdb: tuple[str, ...], output: str) -> 
     """
     from audit.destinations import enricher_for
     from audit.report.html import write_report
-    from audit.store import Store
 
-    _require_case(db)
-    with Store(db) as store:
+    with _open_case(db) as store:
         r = write_report(store, output, app, enricher=enricher_for(store, mmdb))
     click.echo(
         f"{safe_cell(output)}: {len(r.destinations)} destinations, {r.total_flows} flows, "
@@ -406,13 +426,15 @@ def run_cmd(
     s = run(apk, output=output, captures=captures, device=device, db=db, mmdb=mmdb, app=app)
     click.echo(f"{safe_cell(s.app)}: {'scanned' if s.scanned else 'already scanned'}, "
                f"{len(s.scan.servers)} endpoints, {len(s.scan.sdks)} SDKs")  # fmt: skip
+    partial = 0
     for i in s.imports:
         click.echo(f"{safe_cell(i.path)}: {i.format}, {i.connections} connections, {i.dns} DNS records")
-        for problem in i.errors:
-            click.echo(f"  warning: {safe_cell(problem)}", err=True)
+        partial += _problems(i.path, i.errors)
     for path in s.skipped:
         click.echo(f"{safe_cell(path)}: already imported")
     click.echo(f"{safe_cell(s.output)}: {s.destinations} destinations, {s.flows} flows")
+    if partial:
+        click.get_current_context().exit(ExitStatus.ERROR)
 
 
 @main.command("check")
@@ -448,15 +470,13 @@ def check_cmd(
     """
     from audit.destinations import enricher_for
     from audit.policy import check, make_policy
-    from audit.store import Store
 
     policy = make_policy(deny_countries, deny_companies, deny_data, deny_asns, deny_flags)
     if policy.empty:
         raise click.UsageError(
             "give at least one --deny-country, --deny-company, --deny-data, --deny-asn or --deny-network-flag"
         )
-    _require_case(db)
-    with Store(db) as store:
+    with _open_case(db) as store:
         violations = check(store, policy, app, enricher=enricher_for(store, mmdb))
     if as_json:
         click.echo(dumps({"violations": [v.to_dict() for v in violations], "count": len(violations)}))
@@ -742,13 +762,11 @@ def pii_cmd(db: str, device: str | None, app: str | None, fmt: str | None, outpu
       audit pii --db case.sqlite --device device.toml --app com.example.app --json
     """
     from audit.rescan import rescan_store
-    from audit.store import Store
     from audit.traffic.pii import PiiDetector
     from audit.traffic.profile import load_profile
 
-    _require_case(db)
     detector = PiiDetector(load_profile(device) if device else None)
-    with Store(db) as store:
+    with _open_case(db) as store:
         if device:
             store.record_input("device-profile", device, None, app or "")
         result = rescan_store(store, detector, app)

@@ -18,7 +18,8 @@ from typing import Any
 
 from audit.enrich.company import CompanyLookup, load_companies
 from audit.enrich.geoip import Enricher
-from audit.models import CompanyInfo, Destination, IpInfo, ScanResult
+from audit.errors import AuditError
+from audit.models import CompanyInfo, Destination, IpInfo, ScanResult, time_window
 from audit.names import normalize_ip, registrable_domain
 from audit.store import Store
 
@@ -70,10 +71,11 @@ SELECT lower(host) AS host, ip, port,
        min(sni) AS sni,
        max(CASE tls WHEN 'failed' THEN 3 WHEN 'passthrough' THEN 2 WHEN 'none' THEN 1 ELSE 0 END) AS tls_rank,
        count(*) AS flows,
-       sum(bytes_out) AS bytes_out,
-       sum(bytes_in) AS bytes_in,
-       min(ts) AS first_seen,
-       max(coalesce(end_ts, ts)) AS last_seen
+       total(bytes_out) AS bytes_out,
+       total(bytes_in) AS bytes_in,
+       min(CASE WHEN ts BETWEEN :lo AND :hi THEN ts END) AS first_seen,
+       max(CASE WHEN coalesce(end_ts, ts) BETWEEN :lo AND :hi THEN coalesce(end_ts, ts)
+                WHEN ts BETWEEN :lo AND :hi THEN ts END) AS last_seen
 FROM connections {where}
 GROUP BY lower(host), ip, port
 """
@@ -113,7 +115,9 @@ def _aggregate(store: Store, app: str | None) -> list[_Row]:
             host = _name_for_ip(ip, dns) or host
         return host, ip, port
 
-    for r in store.conn.execute(_GROUP_SQL.format(where=where), args):
+    lo, hi = time_window()
+    group_args = {"lo": lo, "hi": hi, "app": app}
+    for r in store.conn.execute(_GROUP_SQL.format(where="WHERE app = :app" if app else ""), group_args):
         key = key_for(r["host"], r["ip"], r["port"])
         row = rows.setdefault(key, _Row(*key))
         if r["sni"] and (row.sni is None or r["sni"] < row.sni):
@@ -124,8 +128,10 @@ def _aggregate(store: Store, app: str | None) -> list[_Row]:
         row.flows += int(r["flows"])
         row.bytes_out += int(r["bytes_out"] or 0)
         row.bytes_in += int(r["bytes_in"] or 0)
-        row.first_seen = min(row.first_seen, float(r["first_seen"]))
-        row.last_seen = max(row.last_seen, float(r["last_seen"]))
+        if r["first_seen"] is not None:  # None: no flow of it has a plausible time
+            row.first_seen = min(row.first_seen, float(r["first_seen"]))
+        if r["last_seen"] is not None:
+            row.last_seen = max(row.last_seen, float(r["last_seen"]))
 
     for r in store.conn.execute(_LABELS_SQL.format(where=where), args):
         row = rows[key_for(r["host"], r["ip"], r["port"])]
@@ -161,8 +167,8 @@ def _ip_infos(store: Store, ips: Iterable[str], enricher: Enricher) -> dict[str,
     if fresh:
         try:
             store.cache_ip_info(fresh)
-        except sqlite3.Error as e:  # a read-only case file still gets its answer
-            log.warning("%s: could not cache geo-IP answers (%s)", store.path, e)
+        except (sqlite3.Error, AuditError) as e:  # a read-only or damaged case file still gets its answer
+            log.warning("geo-IP answers not cached: %s", e if isinstance(e, AuditError) else f"{store.path}: {e}")
     return out
 
 
@@ -316,8 +322,8 @@ def list_destinations(
                 flows=r.flows,
                 bytes_out=r.bytes_out,
                 bytes_in=r.bytes_in,
-                first_seen=r.first_seen,
-                last_seen=r.last_seen,
+                first_seen=r.first_seen if r.first_seen != float("inf") else None,
+                last_seen=r.last_seen if r.last_seen != float("-inf") else None,
                 server_country=info.country if info else None,
                 server_city=info.city if info else None,
                 asn=info.asn if info else None,

@@ -162,6 +162,7 @@ def snapshot(path: str | Path, *, app: str | None = None, enricher: Enricher | N
         from audit.destinations import list_destinations
 
         with Store(p) as store:
+            store.verify()
             sets = _static_sets((r for _, r in store.scans(app)), companies)
             _traffic_sets(list_destinations(store, app=app, enricher=enricher, companies=companies), sets)
         return Snapshot(str(p), "case", {k: frozenset(v) for k, v in sets.items()})

@@ -7,6 +7,7 @@ The JSON forms (``to_dict``) are a documented contract: see ``docs/scan-json.md`
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -487,6 +488,26 @@ TLS_STATES = ("intercepted", "failed", "passthrough", "none")
 #: ``Connection.source`` values.
 TRAFFIC_SOURCES = ("live", "mitm-file", "har", "pcap")
 
+#: Traffic times before 1990-01-01 UTC or more than :data:`FUTURE_SLACK` seconds after now are a
+#: broken clock, damage or forgery, not traffic (issue 15: a flow file with 1e300 timestamps). Such
+#: records are kept, but left out of every time computation (timelines, first/last seen), and an
+#: import says so in the input's notes.
+EARLIEST_TIME = 631_152_000.0
+FUTURE_SLACK = 86_400.0
+
+
+def time_window(now: float | None = None) -> tuple[float, float]:
+    """(earliest, latest) plausible traffic time, Unix seconds."""
+    return EARLIEST_TIME, (time.time() if now is None else now) + FUTURE_SLACK
+
+
+def plausible_time(ts: object, now: float | None = None) -> bool:
+    """Whether ``ts`` is a number inside :func:`time_window`."""
+    if not isinstance(ts, int | float) or isinstance(ts, bool):
+        return False
+    lo, hi = time_window(now)
+    return lo <= ts <= hi
+
 
 @dataclass(frozen=True)
 class DataFinding:
@@ -645,8 +666,9 @@ class Destination:
     flows: int
     bytes_out: int
     bytes_in: int
-    first_seen: float
-    last_seen: float
+    first_seen: float | None
+    """Earliest plausible start time (:func:`plausible_time`); None when no flow has one."""
+    last_seen: float | None
     server_country: str | None = None
     server_city: str | None = None
     asn: int | None = None

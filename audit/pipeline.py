@@ -96,6 +96,7 @@ def run(
                 log.info("%s already imported for %s", cpath, label)
                 continue
             imports.append(import_file(cpath, store, app=label, detector=detector))
+        store.verify()
         enricher = enricher_for(store, mmdb)
         report = write_report(store, output, app=label, enricher=enricher, companies=companies)
         return RunSummary(

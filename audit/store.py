@@ -7,17 +7,21 @@ WAL mode so that the report can read while the proxy writes; the schema version 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import operator
 import os
+import shlex
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+import urllib.parse
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from audit.errors import StoreError
-from audit.models import Connection, DataFinding, DnsRecord, HttpRequestData, IpInfo, ScanResult
+from audit.models import Connection, DataFinding, DnsRecord, HttpRequestData, IpInfo, ScanResult, time_window
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +173,11 @@ MIGRATIONS: tuple[str, ...] = (
         summary TEXT                 -- JSON of the run's summary, once it finished
     );
     """,
+    # 6: what went wrong with an input, one note per line: records the live writer could not store,
+    #    an import's warnings (a truncated tail, implausible times …), so that the case says so too
+    """
+    ALTER TABLE inputs ADD COLUMN notes TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -180,35 +189,324 @@ _CONN_COLS = (
 )  # fmt: skip
 
 
-def _request_data(row: sqlite3.Row) -> HttpRequestData:
+#: The connection columns of a Connection, read in C (an import stores hundreds of thousands).
+_conn_values = operator.attrgetter(*_CONN_COLS)
+
+
+def _notes_text(notes: Iterable[str]) -> str:
+    """Notes as stored: one per line (a note's own line breaks become spaces)."""
+    return "\n".join(" ".join(str(n).splitlines()) for n in notes)
+
+
+def _request_data(row: sqlite3.Row, path: str) -> HttpRequestData:
+    headers = _json(row["headers"], list, path, f"requests row {row['connection_id']}: headers")
+    body = row["body"]
     return HttpRequestData(
-        url=row["url"],
-        headers=tuple((str(k), str(v)) for k, v in json.loads(row["headers"])),
-        body=bytes(row["body"]),
+        url=str(row["url"]),
+        headers=tuple((str(h[0]), str(h[1])) for h in headers if isinstance(h, list) and len(h) == 2),
+        body=body.encode("utf-8", "surrogateescape") if isinstance(body, str) else bytes(body or b""),
         body_truncated=bool(row["body_truncated"]),
     )
 
 
-class Store:
-    """Owns one SQLite connection to a case file (or ``:memory:``)."""
+def _json(text: Any, kind: type, path: str, where: str) -> Any:
+    """A JSON column's value, or a one-line StoreError naming the row (a damaged case file)."""
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError, RecursionError) as e:
+        raise StoreError(f"{path}: {where} is not valid JSON (damaged case file); {recovery_hint(path)}") from e
+    if not isinstance(value, kind):
+        raise StoreError(f"{path}: {where} is not a JSON {kind.__name__} (damaged case file); {recovery_hint(path)}")
+    return value
 
-    def __init__(self, path: str | os.PathLike[str] = ":memory:", *, check_same_thread: bool = True) -> None:
-        self.path = str(path)
+
+#: What each column may hold (SQLite ``typeof``), checked by :meth:`Store.verify`. Formatters rely on
+#: it: a blob or a number in a text column (a bit flip turns a text serial type into a blob one)
+#: would otherwise fail deep inside a sort or a template.
+_TEXT, _TEXT_NULL, _NUM, _NUM_NULL = ("text",), ("text", "null"), ("integer", "real"), ("integer", "real", "null")
+_COLUMN_TYPES: dict[str, dict[str, tuple[str, ...]]] = {
+    "meta": {"key": _TEXT, "value": _TEXT_NULL},
+    "inputs": {"kind": _TEXT, "path": _TEXT, "sha256": _TEXT_NULL, "app": _TEXT, "added_at": _NUM, "notes": _TEXT},
+    "scans": {"app": _TEXT, "package": _TEXT_NULL, "version_name": _TEXT_NULL, "version_code": _TEXT_NULL,
+              "sha256": _TEXT, "file": _TEXT, "format": _TEXT, "scanned_at": _NUM, "result": _TEXT},
+    "connections": {
+        "ts": _NUM, "end_ts": _NUM_NULL, "port": _NUM_NULL, "status": _NUM_NULL, "bytes_out": _NUM, "bytes_in": _NUM,
+        **{c: _TEXT for c in ("app", "source", "protocol", "tls")},
+        **{c: _TEXT_NULL for c in ("host", "sni", "ip", "client", "method", "scheme", "path", "query_keys",
+                                   "request_content_type", "response_content_type", "http_version", "tls_version",
+                                   "alpn", "error")},
+    },
+    "findings": {"connection_id": ("integer",), **{c: _TEXT for c in ("data_type", "location", "encoding", "confidence", "masked")}},
+    "dns": {"ts": _NUM, **{c: _TEXT for c in ("app", "source", "name", "qtype", "answer")}},
+    "requests": {"connection_id": ("integer",), "url": _TEXT, "headers": _TEXT, "body": ("blob", "text"),
+                 "body_truncated": _NUM, "pending": _NUM},
+    "ip_info": {"ip": _TEXT, "scope": _TEXT, "asn": _NUM_NULL, "network_flags": _TEXT,
+                **{c: _TEXT_NULL for c in ("country", "city", "asn_org", "database", "database_date", "flags_database", "setup")}},
+}  # fmt: skip
+#: JSON columns and the JSON type their values have.
+_JSON_COLUMNS = {("connections", "query_keys"): "array", ("requests", "headers"): "array", ("scans", "result"): "object"}
+
+
+#: Tables of a case file at each schema version (the key is the first version that has them).
+_TABLES = {1: ("meta", "inputs", "scans", "connections", "findings", "dns", "ip_info"), 2: ("requests",)}
+#: The oldest schema a read-only case file can be read with: later migrations only add columns that
+#: reading tolerates (``inputs.notes``); older ones lack tables and columns every command needs.
+READABLE_SCHEMA = 4
+
+#: Text is decoded leniently: a case file may hold bytes that are not UTF-8 (damage, a foreign
+#: writer), and one such byte must not make the whole case unreadable (issue 15).
+_decode_text = functools.partial(str, encoding="utf-8", errors="replace")
+
+
+def recovery_hint(path: str) -> str:
+    """What to do with a damaged case file, in one line."""
+    return (
+        f"recover what is left with `sqlite3 {shlex.quote(path)} \".recover\" | sqlite3 recovered.sqlite`, "
+        "or re-import its captures into a new case file"
+    )
+
+
+def case_error(path: str, e: BaseException) -> StoreError:
+    """A one-line :class:`StoreError` for an SQLite error on the case file ``path``: which file, what
+    is wrong, what to do."""
+    msg = " ".join((str(e) or type(e).__name__).split())
+    low = msg.lower()
+    if "readonly" in low or "read-only" in low:
+        return StoreError(f"{path}: read-only ({msg}); this command writes to the case file: work on a writable copy")
+    if "locked" in low or "busy" in low:
+        return StoreError(f"{path}: in use by another writer ({msg}); retry when it has finished")
+    if "no such table" in low or "no such column" in low:
+        return StoreError(f"{path}: not a complete case file ({msg}): damaged or written by another tool; {recovery_hint(path)}")
+    if "disk is full" in low or "i/o error" in low or "unable to open" in low:
+        return StoreError(f"{path}: cannot be read or written ({msg}); check the file, its disk and its permissions")
+    if "not a database" in low:
+        return StoreError(f"{path}: not a case file ({msg}): is it the right file? If it is, {recovery_hint(path)}")
+    return StoreError(f"{path}: damaged case file ({msg}); {recovery_hint(path)}")
+
+
+def _is_case_fault(e: sqlite3.Error) -> bool:
+    """Errors of the file rather than of one statement's values (those stay sqlite3 errors, so that
+    the live writer can tell a record it cannot store from a case file it cannot write)."""
+    return not isinstance(e, sqlite3.IntegrityError | sqlite3.InterfaceError | sqlite3.ProgrammingError | sqlite3.DataError)
+
+
+class _CaseCursor(sqlite3.Cursor):
+    """A cursor whose file errors become one-line :class:`StoreError` naming the case file, also when
+    a damaged page is met while rows are fetched (not only when a statement starts)."""
+
+    path = ""
+
+    def _fail(self, e: sqlite3.Error) -> BaseException:
+        return case_error(self.path, e) if _is_case_fault(e) else e
+
+    def execute(self, sql: str, parameters: Any = (), /) -> _CaseCursor:
         try:
-            if self.path != ":memory:":
-                parent = Path(self.path).parent
-                if not parent.is_dir():
-                    raise StoreError(f"{self.path}: directory {parent} does not exist")
-            self.conn = sqlite3.connect(self.path, timeout=30, check_same_thread=check_same_thread)
-            self.conn.row_factory = sqlite3.Row
-            self.conn.execute("PRAGMA busy_timeout = 30000")
-            if self.path != ":memory:":
-                self.conn.execute("PRAGMA journal_mode = WAL")
-            self.conn.execute("PRAGMA synchronous = NORMAL")
-            self.conn.execute("PRAGMA foreign_keys = ON")
-            self._migrate()
+            return super().execute(sql, parameters)
+        except sqlite3.Error as e:
+            raise self._fail(e) from e
+
+    def executemany(self, sql: str, seq_of_parameters: Any, /) -> _CaseCursor:
+        try:
+            return super().executemany(sql, seq_of_parameters)
+        except sqlite3.Error as e:
+            raise self._fail(e) from e
+
+    def executescript(self, sql_script: str, /) -> _CaseCursor:
+        try:
+            super().executescript(sql_script)
+        except sqlite3.Error as e:
+            raise self._fail(e) from e
+        return self
+
+    def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
+        # In chunks: a Python __next__ per row would make every query a third slower.
+        while True:
+            try:
+                rows = super().fetchmany(256)
+            except sqlite3.Error as e:
+                raise self._fail(e) from e
+            if not rows:
+                return
+            yield from rows
+
+    def fetchone(self) -> Any:
+        try:
+            return super().fetchone()
+        except sqlite3.Error as e:
+            raise self._fail(e) from e
+
+    def fetchall(self) -> list[Any]:
+        try:
+            return super().fetchall()
+        except sqlite3.Error as e:
+            raise self._fail(e) from e
+
+
+class _CaseConnection(sqlite3.Connection):
+    """The Store's connection: every statement through a :class:`_CaseCursor`; commits too."""
+
+    path = ""
+
+    def cursor(self, factory: Any = None) -> _CaseCursor:  # type: ignore[override]
+        cur = super().cursor(factory or _CaseCursor)
+        cur.path = self.path
+        return cur  # type: ignore[no-any-return]
+
+    def execute(self, sql: str, parameters: Any = (), /) -> _CaseCursor:  # type: ignore[override]
+        return self.cursor().execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Any, /) -> _CaseCursor:  # type: ignore[override]
+        return self.cursor().executemany(sql, parameters)
+
+    def executescript(self, sql_script: str, /) -> _CaseCursor:  # type: ignore[override]
+        return self.cursor().executescript(sql_script)
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        except sqlite3.Error as e:
+            raise (case_error(self.path, e) if _is_case_fault(e) else e) from e
+
+    def __exit__(self, *exc: Any) -> Any:
+        try:
+            return super().__exit__(*exc)
+        except sqlite3.Error as e:
+            raise (case_error(self.path, e) if _is_case_fault(e) else e) from e
+
+
+def _readonly_fault(e: BaseException) -> bool:
+    low = str(e).lower()
+    return any(k in low for k in ("readonly", "read-only", "unable to open", "read only"))
+
+
+class Store:
+    """Owns one SQLite connection to a case file (or ``:memory:``).
+
+    A case file that cannot be written (its permissions, a read-only medium) is opened read-only
+    (:attr:`readonly`): every reading command works on it, and a write gives a one-line
+    :class:`StoreError` saying so. SQLite errors of the file (damage, a missing table, a lock) are
+    :class:`StoreError` too, naming the file and what to do (:func:`case_error`)."""
+
+    def __init__(
+        self, path: str | os.PathLike[str] = ":memory:", *, check_same_thread: bool = True, readonly: bool = False
+    ) -> None:
+        self.path = str(path)
+        self.readonly = readonly
+        """Opened read-only: asked for, or because the file or its medium cannot be written."""
+        self._verified = False
+        memory = self.path == ":memory:"
+        if not memory:
+            parent = Path(self.path).parent
+            if not parent.is_dir():
+                raise StoreError(f"{self.path}: directory {parent} does not exist")
+            if Path(self.path).is_file() and not (os.access(self.path, os.W_OK) and os.access(parent, os.W_OK)):
+                self.readonly = True
+        try:
+            if self.readonly:
+                self._open_readonly(check_same_thread)
+            else:
+                try:
+                    self._open(check_same_thread, memory)
+                except StoreError as e:  # root on a read-only mount passes os.access, then fails here
+                    if memory or not Path(self.path).is_file() or not _readonly_fault(e):
+                        raise
+                    self.conn.close()
+                    self.readonly = True
+                    self._open_readonly(check_same_thread)
+            self._check_tables()
         except sqlite3.DatabaseError as e:
-            raise StoreError(f"{self.path}: not a usable case database ({e})") from e
+            raise case_error(self.path, e) from e
+        except StoreError:
+            if hasattr(self, "conn"):
+                self.conn.close()
+            raise
+
+    def _connect(self, target: str, check_same_thread: bool, uri: bool = False) -> None:
+        self.conn = sqlite3.connect(
+            target, timeout=30, check_same_thread=check_same_thread, uri=uri, factory=_CaseConnection
+        )
+        self.conn.path = self.path  # type: ignore[attr-defined]
+        self.conn.row_factory = sqlite3.Row
+        self.conn.text_factory = _decode_text
+
+    def _open(self, check_same_thread: bool, memory: bool) -> None:
+        self._connect(self.path, check_same_thread)
+        self.conn.execute("PRAGMA busy_timeout = 30000")
+        if not memory:
+            self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        self.conn.execute("PRAGMA foreign_keys = ON")
+        self._migrate()
+
+    def _open_readonly(self, check_same_thread: bool) -> None:
+        uri = "file:" + urllib.parse.quote(os.path.abspath(self.path))
+        self._connect(uri + "?mode=ro", check_same_thread, uri=True)
+        try:
+            self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except StoreError as e:
+            if not _readonly_fault(e):
+                raise
+            # A WAL case file needs its -shm index, which a read-only directory cannot get: read the
+            # file as it is (immutable), as the last writer left it.
+            self.conn.close()
+            self._connect(uri + "?immutable=1", check_same_thread, uri=True)
+        self.conn.execute("PRAGMA busy_timeout = 30000")
+        current = self.schema_version
+        if current > SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: schema version {current} is newer than this tool ({SCHEMA_VERSION}); upgrade")
+        if current < READABLE_SCHEMA:
+            raise StoreError(
+                f"{self.path}: read-only, and its schema (version {current}) needs an upgrade this tool cannot "
+                "write; run the command on a writable copy"
+            )
+
+    def _check_tables(self) -> None:
+        """A table the schema version promises is missing: damage or a foreign file, said up front."""
+        version = self.schema_version
+        if version == 0:
+            return
+        present = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        missing = [t for since, names in _TABLES.items() if since <= version for t in names if t not in present]
+        if missing:
+            raise StoreError(
+                f"{self.path}: not a complete case file (no table {', '.join(missing)}): damaged or written by "
+                f"another tool; {recovery_hint(self.path)}"
+            )
+
+    def verify(self) -> None:
+        """Check that every value has the type its column promises and every JSON column parses
+        (one pass per table); raises a one-line StoreError naming the first bad row. Reading commands
+        call it before formatting anything: a damaged case file is said to be damaged, not met as a
+        traceback deep inside a report."""
+        if self._verified:
+            return
+        json_checks = sqlite3.sqlite_version_info >= (3, 38)  # json_valid/json_type built in
+        for table, columns in _COLUMN_TYPES.items():
+            present = {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
+            cases = []
+            for col, types in columns.items():
+                if col not in present:
+                    continue  # a read-only case file of an older schema (inputs.notes)
+                allowed = ", ".join(f"'{t}'" for t in types)
+                cases.append(f"WHEN typeof({col}) NOT IN ({allowed}) THEN '{col} holds ' || typeof({col})")
+                kind = _JSON_COLUMNS.get((table, col))
+                if kind and json_checks:
+                    cases.append(
+                        f"WHEN {col} IS NOT NULL AND (NOT json_valid({col}) OR json_type({col}) != '{kind}')"
+                        f" THEN '{col} is not a JSON {kind}'"
+                    )
+            if not cases:
+                continue
+            q = f"SELECT rowid, bad FROM (SELECT rowid, CASE {' '.join(cases)} END AS bad FROM {table}) WHERE bad IS NOT NULL"
+            rows = self.conn.execute(q + " LIMIT 1").fetchall()
+            if rows:
+                n = self.conn.execute(f"SELECT count(*) FROM ({q})").fetchone()[0]
+                more = f" (and {n - 1} more rows)" if n > 1 else ""
+                raise StoreError(
+                    f"{self.path}: {table} row {rows[0][0]}: {rows[0][1]}{more}: damaged, or not written by this "
+                    f"tool; {recovery_hint(self.path)}"
+                )
+        self._verified = True
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -227,6 +525,15 @@ class Store:
 
     def _migrate(self) -> None:
         current = self.schema_version
+        if current == 0:
+            ours = {t for names in _TABLES.values() for t in names}
+            foreign = [r[0] for r in self.conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'") if r[0] not in ours]  # fmt: skip
+            if foreign:  # never add our tables to another program's database
+                raise StoreError(
+                    f"{self.path}: not a case file (an SQLite database with other tables: "
+                    f"{', '.join(sorted(foreign)[:5])}); give a new or existing case file"
+                )
         if current > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path}: schema version {current} is newer than this tool ({SCHEMA_VERSION}); upgrade"
@@ -246,15 +553,30 @@ class Store:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
-    def record_input(self, kind: str, path: str, sha256: str | None = None, app: str = "") -> None:
+    def record_input(
+        self, kind: str, path: str, sha256: str | None = None, app: str = "", notes: Sequence[str] = ()
+    ) -> int:
+        """Add an ``inputs`` row; returns its id (for :meth:`set_input_notes`)."""
         with self.conn:
-            self.conn.execute(
-                "INSERT INTO inputs(kind, path, sha256, app, added_at) VALUES (?, ?, ?, ?, ?)",
-                (kind, path, sha256, app, time.time()),
+            cur = self.conn.execute(
+                "INSERT INTO inputs(kind, path, sha256, app, added_at, notes) VALUES (?, ?, ?, ?, ?, ?)",
+                (kind, path, sha256, app, time.time(), _notes_text(notes)),
             )
+        return int(cur.lastrowid or 0)
+
+    def set_input_notes(self, input_id: int, notes: Sequence[str]) -> None:
+        """Replace the notes of one ``inputs`` row (the live writer's count of skipped records)."""
+        with self.conn:
+            self.conn.execute("UPDATE inputs SET notes = ? WHERE id = ?", (_notes_text(notes), input_id))
 
     def inputs(self) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.conn.execute("SELECT * FROM inputs ORDER BY id")]
+        """Every ``inputs`` row as a dict; ``notes`` is a list of one-line strings."""
+        out = []
+        for r in self.conn.execute("SELECT * FROM inputs ORDER BY id"):
+            row = dict(r)
+            row["notes"] = [n for n in str(row.get("notes") or "").split("\n") if n]
+            out.append(row)
+        return out
 
     def apps(self) -> list[str]:
         """Every app label in the case (scans and traffic)."""
@@ -288,12 +610,20 @@ class Store:
 
     def scans(self, app: str | None = None) -> list[tuple[str, ScanResult]]:
         """(app label, result) for every stored scan, oldest first."""
-        q = "SELECT app, result FROM scans"
+        q = "SELECT id, app, result FROM scans"
         args: tuple[Any, ...] = ()
         if app:
             q += " WHERE app = ?"
             args = (app,)
-        return [(r["app"], ScanResult.from_dict(json.loads(r["result"]))) for r in self.conn.execute(q + " ORDER BY id", args)]
+        out = []
+        for r in self.conn.execute(q + " ORDER BY id", args):
+            where = f"scans row {r['id']}: result"
+            try:
+                out.append((r["app"], ScanResult.from_dict(_json(r["result"], dict, self.path, where))))
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+                raise StoreError(f"{self.path}: {where} is not a scan result (damaged case file, {type(e).__name__}); "
+                                 "scan the app again into a new case file") from e  # fmt: skip
+        return out
 
     # -- traffic ---------------------------------------------------------------------------
 
@@ -302,28 +632,42 @@ class Store:
 
         ``pending_detection`` marks their requests for a later detection pass
         (:meth:`pending_requests` / :meth:`complete_detection`)."""
-        n = 0
+        return self.add_records(conns, pending_detection=pending_detection)[0]
+
+    def add_records(
+        self, records: Iterable[Connection | DnsRecord], *, pending_detection: bool = False
+    ) -> tuple[int, int]:
+        """Insert connections and DNS records in ONE transaction (all or none of them: the live
+        writer retries a batch, or its records one by one, without duplicates). Returns
+        (connections, DNS rows)."""
+        n_conn = n_dns = 0
         with self.conn:
-            for c in conns:
-                values = [getattr(c, k) for k in _CONN_COLS]
-                values[_CONN_COLS.index("query_keys")] = json.dumps(list(c.query_keys))
-                cur = self.conn.execute(
-                    f"INSERT INTO connections({', '.join(_CONN_COLS)}) VALUES ({', '.join('?' * len(_CONN_COLS))})",
-                    values,
-                )
-                cid = int(cur.lastrowid or 0)
-                if c.findings:
-                    self._insert_findings(cid, c.findings)
-                if c.request is not None:
-                    r = c.request
-                    self.conn.execute(
-                        "INSERT INTO requests(connection_id, url, headers, body, body_truncated, pending)"
-                        " VALUES (?, ?, ?, ?, ?, ?)",
-                        (cid, r.url, json.dumps([list(h) for h in r.headers]), r.body, int(r.body_truncated),
-                         int(pending_detection)),
-                    )  # fmt: skip
-                n += 1
-        return n
+            for c in records:
+                if isinstance(c, DnsRecord):
+                    n_dns += self._insert_dns([c])
+                    continue
+                self._insert_connection(c, pending_detection)
+                n_conn += 1
+        return n_conn, n_dns
+
+    def _insert_connection(self, c: Connection, pending_detection: bool) -> None:
+        values = [getattr(c, k) for k in _CONN_COLS]
+        values[_CONN_COLS.index("query_keys")] = json.dumps(list(c.query_keys))
+        cur = self.conn.execute(
+            f"INSERT INTO connections({', '.join(_CONN_COLS)}) VALUES ({', '.join('?' * len(_CONN_COLS))})",
+            values,
+        )
+        cid = int(cur.lastrowid or 0)
+        if c.findings:
+            self._insert_findings(cid, c.findings)
+        if c.request is not None:
+            r = c.request
+            self.conn.execute(
+                "INSERT INTO requests(connection_id, url, headers, body, body_truncated, pending)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (cid, r.url, json.dumps([list(h) for h in r.headers]), r.body, int(r.body_truncated),
+                 int(pending_detection)),
+            )  # fmt: skip
 
     def _insert_findings(self, connection_id: int, findings: Iterable[DataFinding]) -> None:
         self.conn.executemany(
@@ -344,7 +688,7 @@ class Store:
         rows = self.conn.execute(
             "SELECT * FROM requests WHERE pending = 1 ORDER BY connection_id LIMIT ?", (limit,)
         ).fetchall()
-        return [(int(r["connection_id"]), _request_data(r)) for r in rows]
+        return [(int(r["connection_id"]), _request_data(r, self.path)) for r in rows]
 
     def pending_count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM requests WHERE pending = 1").fetchone()[0])
@@ -374,7 +718,7 @@ class Store:
             )
         for r in self.conn.execute(q + " ORDER BY ts, id", args):
             kw = {k: r[k] for k in _CONN_COLS}
-            kw["query_keys"] = tuple(json.loads(r["query_keys"] or "[]"))
+            kw["query_keys"] = tuple(str(k) for k in _json(r["query_keys"] or "[]", list, self.path, f"connections row {r['id']}: query_keys"))
             yield r["id"], Connection(**kw, findings=tuple(findings.get(r["id"], ())))
 
     def requests(self, app: str | None = None) -> Iterator[tuple[int, HttpRequestData]]:
@@ -385,7 +729,7 @@ class Store:
             q += " WHERE c.app = ?"
             args = (app,)
         for r in self.conn.execute(q + " ORDER BY r.connection_id", args):
-            yield r["connection_id"], _request_data(r)
+            yield r["connection_id"], _request_data(r, self.path)
 
     def connection_count(self, app: str | None = None) -> int:
         if app:
@@ -393,15 +737,16 @@ class Store:
         return int(self.conn.execute("SELECT count(*) FROM connections").fetchone()[0])
 
     def add_dns(self, records: Iterable[DnsRecord]) -> int:
+        with self.conn:
+            return self._insert_dns(records)
+
+    def _insert_dns(self, records: Iterable[DnsRecord]) -> int:
         rows = [
             (r.ts, r.app, r.source, r.name.lower().rstrip("."), r.qtype, a)
             for r in records
             for a in (r.answers or ("",))
         ]
-        with self.conn:
-            self.conn.executemany(
-                "INSERT INTO dns(ts, app, source, name, qtype, answer) VALUES (?, ?, ?, ?, ?, ?)", rows
-            )
+        self.conn.executemany("INSERT INTO dns(ts, app, source, name, qtype, answer) VALUES (?, ?, ?, ?, ?, ?)", rows)
         return len(rows)
 
     def add_traffic(
@@ -413,10 +758,13 @@ class Store:
         sha256: str | None = None,
         app: str = "",
         batch: int = 2000,
+        notes: Callable[[], Iterable[str]] | None = None,
     ) -> tuple[int, int]:
         """Store one imported input (its connections, DNS records and ``inputs`` row) in ONE
         transaction: if ``items`` raises, nothing of it is kept. Consumed lazily and written in
-        ``executemany`` batches, so memory stays bounded. Returns (connections, DNS records)."""
+        ``executemany`` batches, so memory stays bounded. ``notes()`` is called once ``items`` is
+        consumed (an importer knows its warnings only then) and stored with the ``inputs`` row.
+        Returns (connections, DNS records)."""
         insert = (
             f"INSERT INTO connections(id, {', '.join(_CONN_COLS)})"
             f" VALUES ({', '.join('?' * (len(_CONN_COLS) + 1))})"
@@ -429,13 +777,15 @@ class Store:
         def flush(next_id: int) -> int:
             rows, findings, requests = [], [], []
             for cid, c in enumerate(conns, next_id):
-                values = [cid, *(getattr(c, k) for k in _CONN_COLS)]
-                values[qk + 1] = json.dumps(list(c.query_keys))
+                values = [cid, *_conn_values(c)]
+                values[qk + 1] = json.dumps(c.query_keys) if c.query_keys else "[]"
                 rows.append(values)
-                findings += [(cid, f.data_type, f.location, f.encoding, f.confidence, f.masked) for f in c.findings]
+                if c.findings:
+                    findings += [(cid, f.data_type, f.location, f.encoding, f.confidence, f.masked) for f in c.findings]
                 if c.request is not None:
                     r = c.request
-                    requests.append((cid, r.url, json.dumps([list(h) for h in r.headers]), r.body, int(r.body_truncated)))
+                    # json.dumps writes tuples as lists: the stored form is [[name, value], …]
+                    requests.append((cid, r.url, json.dumps(r.headers), r.body, int(r.body_truncated)))
             self.conn.executemany(insert, rows)
             self.conn.executemany(
                 "INSERT INTO findings(connection_id, data_type, location, encoding, confidence, masked)"
@@ -469,8 +819,8 @@ class Store:
                     next_id = flush(next_id)
             flush(next_id)
             self.conn.execute(
-                "INSERT INTO inputs(kind, path, sha256, app, added_at) VALUES (?, ?, ?, ?, ?)",
-                (kind, path, sha256, app, time.time()),
+                "INSERT INTO inputs(kind, path, sha256, app, added_at, notes) VALUES (?, ?, ?, ?, ?, ?)",
+                (kind, path, sha256, app, time.time(), _notes_text(notes() if notes else ())),
             )
         return n_conn, n_dns
 
@@ -495,6 +845,9 @@ class Store:
     # -- geo-IP cache ----------------------------------------------------------------------
 
     def cache_ip_info(self, infos: Iterable[IpInfo]) -> None:
+        """Cache geo-IP answers (not on a read-only case file: the answers are recomputed)."""
+        if self.readonly:
+            return
         with self.conn:
             self.conn.executemany(
                 "INSERT OR REPLACE INTO ip_info(ip, scope, country, city, asn, asn_org, database, database_date,"
@@ -521,19 +874,22 @@ class Store:
         ``flows`` (distinct connections), ``first_ts`` and one ``masked`` example."""
         q = (
             "SELECT c.host, c.ip, c.port, f.data_type, f.location, f.encoding, f.confidence,"
-            " count(DISTINCT c.id) AS flows, min(c.ts) AS first_ts, min(f.masked) AS masked"
+            " count(DISTINCT c.id) AS flows, min(CASE WHEN c.ts BETWEEN ? AND ? THEN c.ts END) AS first_ts,"
+            " min(f.masked) AS masked"
             " FROM findings f JOIN connections c ON c.id = f.connection_id"
             + (" WHERE c.app = ?" if app else "")
             + " GROUP BY c.host, c.ip, c.port, f.data_type, f.location, f.encoding, f.confidence"
             " ORDER BY f.data_type, c.host, c.ip, c.port, f.location"
         )
-        return [dict(r) for r in self.conn.execute(q, (app,) if app else ())]
+        return [dict(r) for r in self.conn.execute(q, (*time_window(), *((app,) if app else ())))]
 
     def connection_times(self, app: str | None = None) -> list[tuple[float, str | None, str | None, int]]:
-        """(ts, host, ip, bytes_out + bytes_in) of every connection in time order, for timelines."""
-        q = "SELECT ts, host, ip, bytes_out + bytes_in FROM connections"
-        q += (" WHERE app = ?" if app else "") + " ORDER BY ts, id"
-        return [(float(r[0]), r[1], r[2], int(r[3] or 0)) for r in self.conn.execute(q, (app,) if app else ())]
+        """(ts, host, ip, bytes_out + bytes_in) of every connection with a plausible start time
+        (:func:`audit.models.plausible_time`), in time order, for timelines."""
+        q = "SELECT ts, host, ip, bytes_out + bytes_in FROM connections WHERE ts BETWEEN ? AND ?"
+        q += (" AND app = ?" if app else "") + " ORDER BY ts, id"
+        args = (*time_window(), *((app,) if app else ()))
+        return [(float(r[0]), r[1], r[2], int(r[3] or 0)) for r in self.conn.execute(q, args)]
 
     # -- corpus batches (audit batch, audit corpus) -----------------------------------------------
 

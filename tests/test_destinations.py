@@ -37,6 +37,9 @@ class FakeCompanies:
         return None
 
 
+#: A plausible capture time (times before 1990 are left out of first/last seen: audit.models.time_window).
+T0 = 1_718_703_000.0
+
 COMPANIES = FakeCompanies({"google.com": ("Google LLC", "US"), "qq.com": ("Tencent", "CN")})
 
 
@@ -52,7 +55,7 @@ def mmdbs(tmp_path: Path) -> list[Path]:
 
 
 def _conn(**kw: object) -> Connection:
-    base: dict[str, object] = {"ts": 100.0, "source": "live", "protocol": "https", "tls": "intercepted", "app": "com.x"}
+    base: dict[str, object] = {"ts": T0 + 100, "source": "live", "protocol": "https", "tls": "intercepted", "app": "com.x"}
     base.update(kw)
     return Connection(**base)  # type: ignore[arg-type]
 
@@ -62,22 +65,22 @@ def store(tmp_path: Path) -> Store:
     s = Store(tmp_path / "case.sqlite")
     s.add_connections(
         [
-            _conn(ts=100, host="www.google.com", ip="142.250.1.1", port=443, bytes_out=100, bytes_in=1000,
+            _conn(ts=T0 + 100, host="www.google.com", ip="142.250.1.1", port=443, bytes_out=100, bytes_in=1000,
                   findings=(DataFinding("aaid", "query:adid", "plain", "pattern", "38••0d"),)),
-            _conn(ts=105, end_ts=109, host="WWW.GOOGLE.COM", ip="142.250.1.1", port=443, bytes_out=50, bytes_in=10,
+            _conn(ts=T0 + 105, end_ts=T0 + 109, host="WWW.GOOGLE.COM", ip="142.250.1.1", port=443, bytes_out=50, bytes_in=10,
                   findings=(DataFinding("email", "body.json:$.e", "plain", "known", "a••m"),)),
             # Pinned: the same destination refused interception once.
-            _conn(ts=110, protocol="tls", tls="failed", host="www.google.com", sni="www.google.com", ip="142.250.1.1",
+            _conn(ts=T0 + 110, protocol="tls", tls="failed", host="www.google.com", sni="www.google.com", ip="142.250.1.1",
                   port=443, error="client does not trust the proxy's certificate"),
             # Bare IP, named through DNS; seen by two sources.
-            _conn(ts=120, protocol="tcp", tls="none", host=None, ip="119.29.29.29", port=80, bytes_out=7, source="pcap"),
-            _conn(ts=121, protocol="tcp", tls="none", host="119.29.29.29", ip="119.29.29.29", port=80, bytes_out=3),
+            _conn(ts=T0 + 120, protocol="tcp", tls="none", host=None, ip="119.29.29.29", port=80, bytes_out=7, source="pcap"),
+            _conn(ts=T0 + 121, protocol="tcp", tls="none", host="119.29.29.29", ip="119.29.29.29", port=80, bytes_out=3),
             # Passthrough under another app, to a private address.
-            _conn(ts=130, protocol="tcp", tls="passthrough", host="nas.local", ip="192.168.1.10", port=5000,
+            _conn(ts=T0 + 130, protocol="tcp", tls="passthrough", host="nas.local", ip="192.168.1.10", port=5000,
                   app="com.other"),
         ]
     )  # fmt: skip
-    s.add_dns([DnsRecord(ts=90, source="live", name="Pingma.QQ.com.", answers=("119.29.29.29",), app="com.x")])
+    s.add_dns([DnsRecord(ts=T0 + 90, source="live", name="Pingma.QQ.com.", answers=("119.29.29.29",), app="com.x")])
     return s
 
 
@@ -90,7 +93,7 @@ def test_aggregates_per_host_ip_port(store: Store, mmdbs: list[Path]) -> None:
     assert g.tls == "failed"  # the worst seen: pinning outranks intercepted
     assert g.protocol == "https,tls"
     assert g.sni == "www.google.com"
-    assert (g.first_seen, g.last_seen) == (100, 110)
+    assert (g.first_seen, g.last_seen) == (T0 + 100, T0 + 110)
     assert g.data_types == ("aaid", "email")
     # The three facts, kept apart.
     assert (g.server_country, g.server_city) == ("DE", "Frankfurt")

@@ -168,3 +168,32 @@ def test_concurrent_reader_sees_committed_rows(tmp_path: Path) -> None:
     with Store(db) as writer, Store(db) as reader:
         writer.add_connections([Connection(ts=1.0, source="live", protocol="tcp")])
         assert reader.connection_count() == 1
+
+
+def test_input_notes_round_trip_and_migration_from_version_4(tmp_path: Path) -> None:
+    from audit.store import MIGRATIONS
+
+    db = tmp_path / "v4.sqlite"
+    raw = sqlite3.connect(db)
+    for m in MIGRATIONS[:4]:
+        raw.executescript(m)
+    raw.execute("PRAGMA user_version = 4")
+    raw.execute("INSERT INTO inputs(kind, path, app, added_at) VALUES ('har', 'old.har', '', 1)")
+    raw.commit()
+    raw.close()
+    with Store(db) as s:
+        assert s.inputs()[0]["notes"] == []
+        i = s.record_input("live", "mitmproxy regular", notes=["first", "two\nlines"])
+        assert s.inputs()[1]["notes"] == ["first", "two lines"]
+        s.set_input_notes(i, ["3 record(s) could not be stored"])
+        assert s.inputs()[1]["notes"] == ["3 record(s) could not be stored"]
+
+
+def test_add_records_is_one_transaction() -> None:
+    with Store() as s:
+        good = Connection(ts=1.0, source="live", protocol="https", host="a.example")
+        bad = Connection(ts=2.0, source="live", protocol="https", host="b\udcff.example")
+        with pytest.raises(UnicodeEncodeError):
+            s.add_records([good, DnsRecord(1.0, "live", "a.example", "A", ("1.2.3.4",)), bad])
+        assert s.connection_count() == 0 and s.dns_records() == []
+        assert s.add_records([good, DnsRecord(1.0, "live", "a.example", "A", ("1.2.3.4",))]) == (1, 1)

@@ -370,7 +370,8 @@ def flow_diagram_chart(d: Diagram) -> bytes:
                 [(x1, y1), (mid, y1), (mid, y2), (x2, y2)],
                 [MplPath.MOVETO, MplPath.CURVE4, MplPath.CURVE4, MplPath.CURVE4],
             )
-            lw = 0.6 + 3.2 * math.log1p(w) / math.log1p(peak) if w else 0.6
+            # A case file may hold negative byte counts (damage, a foreign writer): no line for them.
+            lw = 0.6 + 3.2 * math.log1p(w) / math.log1p(peak) if w > 0 else 0.6
             ax.add_patch(
                 PathPatch(path, facecolor="none", edgecolor=colors.get(kind, "#888888"), linewidth=lw,
                           alpha=0.55, linestyle="--" if ev == "static" else "-", zorder=1)

@@ -48,10 +48,15 @@ def human_bytes(n: float | int | None) -> str:
     return f"{value:.1f} TB"  # pragma: no cover
 
 
-def utc(ts: float | None) -> str:
+def utc(ts: object) -> str:
+    """A Unix time as UTC text; "" for none, and a note instead of a crash for a value no calendar
+    holds (a case file may hold anything: 1e300, NaN, text)."""
     if ts is None:
         return ""
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(ts)))
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(ts)))  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError, OSError):
+        return "(invalid time)"
 
 
 def _top(shares: Sequence[Share], n: int = 3) -> str:

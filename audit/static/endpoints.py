@@ -33,6 +33,7 @@ import bisect
 import ipaddress
 import re
 from collections.abc import Collection, Iterator
+from functools import lru_cache
 from typing import NamedTuple
 
 from audit.names import parse_ip, public_suffix_list
@@ -292,6 +293,7 @@ def _split_authority(rest: str) -> str | None:
     return host
 
 
+@lru_cache(maxsize=1024)  # _url and domain() ask about the same host in a row (issue 15: 1.2M URLs)
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     return parse_ip(text) if "[" not in text and "%" not in text else None
 

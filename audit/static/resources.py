@@ -292,6 +292,17 @@ def arsc_strings(data: bytes) -> list[str]:
     raise ResourceError("resources.arsc without a string pool")
 
 
+def table_size_problem(data: bytes) -> str | None:
+    """What is wrong with the size a ``resources.arsc`` header declares, if anything: a table cut
+    short (a truncated download, a packer) is otherwise read as far as it goes without a word."""
+    if len(data) < 12:
+        return None  # arsc_strings says so
+    declared = int.from_bytes(data[4:8], "little")
+    if declared > len(data):
+        return f"truncated: the table declares {declared} bytes, the file holds {len(data)}"
+    return None
+
+
 def arsc_xml_files(data: bytes, pool: list[str] | None = None) -> dict[int, str]:
     """Resource id → path of every ``res/xml/…`` file entry of ``resources.arsc`` (any configuration),
     so that a manifest attribute such as ``android:networkSecurityConfig="@0x7f110000"`` can be resolved

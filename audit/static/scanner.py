@@ -22,7 +22,7 @@ import struct
 import threading
 import zipfile
 from collections import Counter
-from collections.abc import Container, Iterable
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +51,7 @@ from audit.static.resources import (
     parse_axml,
     parse_proto_xml,
     proto_fields,
+    table_size_problem,
     xml_strings,
 )
 from audit.static.servers import CodeUse, code_use, is_message, judge
@@ -70,9 +71,14 @@ FORMATS = ("apk", "apks", "xapk", "apkm", "aab", "dex")
 PARALLEL_MIN_DEX = 2 << 20
 
 #: Distinct endpoint strings listed per input. Real apps have a few thousand; an input made to hold
-#: millions would cost minutes and gigabytes. Past it, the first ones in sorted order are listed and
-#: the result says so. While reading, at most twice as many are held (memory bound).
+#: millions would cost minutes and gigabytes. The cap applies while extracting (issue 15): once a
+#: little more than this many distinct strings are held (room for the ones the final filters drop),
+#: the search stops, the first ones in sorted order are listed and the result says so.
 MAX_ENDPOINTS = 100_000
+#: Text assets and native libraries are searched in slices of about this many bytes, cut between
+#: tokens, so that the cap also spares the rest of a huge asset.
+SEARCH_SLICE = 4 << 20
+_SEPARATOR = re.compile(rb"[^\x21-\x7e]")  # a byte no endpoint contains (see candidate_text)
 BUNDLE_FORMATS = ("apks", "xapk", "apkm")
 DEX_MAGIC = b"dex\n"
 
@@ -211,7 +217,7 @@ class _Scan:
     ) -> None:
         f = self.found.get(c.value)
         if f is None:
-            if len(self.found) >= 2 * MAX_ENDPOINTS:
+            if len(self.found) >= _hold():
                 self.overflow = True
                 return
             f = self.found[c.value] = _Found(c)
@@ -224,15 +230,32 @@ class _Scan:
         if dex_context:
             f.contexts.add(dex_context)
 
+    def _capped(self, candidates: Iterable[Candidate]) -> Iterator[Candidate]:
+        """``candidates`` until one more new value would pass the cap: the extractor is not asked
+        for (nor made to classify) the rest."""
+        new: set[str] = set()
+        room = _hold() - len(self.found)
+        for c in candidates:
+            if c.value not in self.found and c.value not in new:
+                if len(new) >= room:
+                    self.overflow = True
+                    return
+                new.add(c.value)
+            yield c
+
     def add_text(self, text: str, kind: str, file: str) -> None:
         source = Source(kind, file)
-        for c in self.extractor.find(normalize(text)):
+        for c in self._capped(self.extractor.find(normalize(text))):
             self._add(c, source)
 
     def add_bytes(self, data: bytes, kind: str, file: str) -> None:
         """A text asset or native library, prefiltered to the runs that can hold an endpoint (with
-        their context on the line in text files: a host key, a hosts-file address)."""
-        self.add_text(candidate_text(data, context=kind != "native"), kind, file)
+        their context on the line in text files: a host key, a hosts-file address), in slices so
+        that the search stops at the cap."""
+        for piece in _slices(data):
+            if self.overflow:
+                return
+            self.add_text(candidate_text(piece, context=kind != "native"), kind, file)
 
     def add_strings(self, strings: Iterable[str], kind: str, file: str) -> None:
         # Each distinct string once: the same pool string referenced by thousands of XML attributes
@@ -253,7 +276,8 @@ class _Scan:
             offsets.append(pos)
             parts.append(s)
             pos += len(s) + 1
-        hits = [(wanted[bisect.bisect_right(offsets, c.start) - 1], c) for c in self.extractor.find("\n".join(parts))]
+        found = self._capped(self.extractor.find("\n".join(parts)))
+        hits = [(wanted[bisect.bisect_right(offsets, c.start) - 1], c) for c in found]
         pins = pin_indices(strings)
         referenced = {i for i, _ in hits} | set(pins)
         loaders = dex.string_loaders(referenced) if referenced else {}
@@ -409,10 +433,14 @@ class _Scan:
                     data = archive.read(info)
                     pool = arsc_strings(data)
                     self.add_strings(pool, "resources", file)
+                    problem = table_size_problem(data)
+                    if problem:
+                        self.note(f"{file}: {problem}")
                     try:
                         self.xml_files.update(arsc_xml_files(data, pool))
-                    except (ResourceError, struct.error, IndexError, UnicodeDecodeError) as e:  # a lookup aid: no note
-                        log.debug("%s: no resource-file table (%s)", file, e)
+                    except (ResourceError, struct.error, IndexError, UnicodeDecodeError) as e:
+                        # Its strings were read; say that the rest of the table was not (issue 15).
+                        self.note(f"{file}: resource table damaged after its string pool ({e}); resource ids not resolved")
                 elif kind == "xml":
                     data = archive.read(info)
                     if int.from_bytes(data[:2], "little") == RES_XML_TYPE:
@@ -723,6 +751,21 @@ class _Scan:
 def _message_only(f: _Found) -> bool:
     """Found only in DEX strings that read as messages (log, exception, help text)."""
     return "msg" in f.contexts and "code" not in f.contexts and all(s.kind == "dex" for s in f.sources)
+
+
+def _hold() -> int:
+    """Distinct endpoint strings held while extracting (a module function: tests lower MAX_ENDPOINTS)."""
+    return MAX_ENDPOINTS + MAX_ENDPOINTS // 100
+
+
+def _slices(data: bytes) -> Iterator[bytes]:
+    """``data`` in pieces of about :data:`SEARCH_SLICE` bytes, each cut at a byte no endpoint holds."""
+    start = 0
+    while start < len(data):
+        m = _SEPARATOR.search(data, start + SEARCH_SLICE) if len(data) - start > SEARCH_SLICE else None
+        end = m.start() if m else len(data)
+        yield data[start:end]
+        start = end
 
 
 def _can_fork() -> bool:

@@ -515,14 +515,17 @@ class Recorder:
         self.writer.close()
         s = self.writer.stats
         log.info(
-            "dataflow-audit: %d connections, %d DNS records written to %s (%d dropped)",
-            s.connections, s.dns, self.db_path, s.dropped,
+            "dataflow-audit: %d connections, %d DNS records written to %s (%d dropped, %d skipped as unstorable)",
+            s.connections, s.dns, self.db_path, s.dropped, s.skipped,
         )  # fmt: skip
+        if s.skipped:
+            log.warning("dataflow-audit: %d record(s) could not be stored and were skipped; the log above names "
+                        "their flows", s.skipped)  # fmt: skip
         self.writer = None
 
-    def _put(self, record: Connection | DnsRecord) -> None:
+    def _put(self, record: Connection | DnsRecord, flow_id: str | None = None) -> None:
         if self.writer is not None:
-            self.writer.put(record)
+            self.writer.put(record, flow_id)
 
     @staticmethod
     def _annotate(flow: Any, conn: Connection) -> None:
@@ -555,7 +558,7 @@ class Recorder:
             conn = replace(conn, error=OPEN_AT_EXIT)
         self._annotate(flow, conn)
         self.open_flows.pop(flow.id, None)
-        self._put(conn)
+        self._put(conn, flow.id)
 
     # -- HTTP / WebSocket ----------------------------------------------------------------------
 
@@ -592,7 +595,7 @@ class Recorder:
         conn = http_connection(flow, app=self.app, body_limit=self.body_limit)
         self._annotate(flow, conn)
         self.open_flows.pop(flow.id, None)
-        self._put(conn)
+        self._put(conn, flow.id)
 
     # -- TCP / UDP -------------------------------------------------------------------------------
 
@@ -627,7 +630,7 @@ class Recorder:
         conn = stream_connection(flow, app=self.app)
         self._annotate(flow, conn)
         self.open_flows.pop(flow.id, None)
-        self._put(conn)
+        self._put(conn, flow.id)
 
     # -- DNS ---------------------------------------------------------------------------------------
 
@@ -651,7 +654,7 @@ class Recorder:
         flow.metadata[META_KEY] = {"recorded": True, "protocol": "dns"}
         self.open_flows.pop(flow.id, None)
         for r in records:
-            self._put(r)
+            self._put(r, flow.id)
 
     # -- connection level: pinning and passthrough ---------------------------------------------
 
@@ -712,4 +715,4 @@ class Recorder:
     def client_disconnected(self, client: Any) -> None:
         conn = self.tracker.finish(client, app=self.app)
         if conn is not None:
-            self._put(conn)
+            self._put(conn, f"client {client.id}")

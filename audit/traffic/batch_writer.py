@@ -4,6 +4,13 @@ The mitmproxy event loop must never wait on disk: hooks :meth:`BatchWriter.put` 
 and one writer thread, which owns the :class:`~audit.store.Store`, runs data detection and geo-IP
 enrichment and commits everything that arrived in the last ``flush_interval`` seconds in a few
 transactions. With WAL mode a ``kill -9`` of the proxy loses at most one interval of records.
+
+Faults are isolated per record (issue 15): every record passes through the importers'
+:func:`~audit.traffic.importers.base.storable` (lone surrogates from mitmproxy's ``surrogateescape``
+decoding, numbers SQLite cannot hold); a batch the case file still refuses is written record by
+record, and a record that cannot be stored even then is logged with its flow id and skipped. The
+count of skipped records is kept in :class:`WriterStats` and in the notes of the capture's
+``inputs`` row. A case file that is busy or failing as a whole (locked, disk full) is retried.
 """
 
 from __future__ import annotations
@@ -15,11 +22,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from audit.enrich.geoip import Enricher, ip_scope, normalize_ip
 from audit.errors import AuditError
 from audit.models import Connection, DataFinding, DnsRecord, HttpRequestData
 from audit.store import Store
+from audit.traffic.importers.base import one_line, storable
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +67,30 @@ class WriterStats:
     dns: int = 0
     ip_infos: int = 0
     dropped: int = 0
+    """Records lost as a whole batch: the case file stayed unwritable, or the writer was closed."""
+    skipped: int = 0
+    """Single records the case file could not take even after sanitising; logged with their flow id."""
     errors: int = 0
+
+
+class Entry(NamedTuple):
+    """A queued record and the id of the mitmproxy flow (or client connection) it came from."""
+
+    record: Connection | DnsRecord
+    flow_id: str | None = None
+
+
+def skipped_note(n: int) -> str:
+    """The ``inputs`` note of a capture whose writer skipped ``n`` records."""
+    return f"{n} record(s) could not be stored and were skipped (their flow ids are in the proxy's log)"
+
+
+def is_store_fault(e: BaseException) -> bool:
+    """Whether an error writing a batch is the case file's (locked, disk full, damaged: retry the
+    batch later) rather than one record's (a value SQLite cannot bind or encode: isolate it)."""
+    if isinstance(e, AuditError | sqlite3.OperationalError):
+        return True
+    return type(e) is sqlite3.DatabaseError  # "database disk image is malformed", not a subclass
 
 
 class _Flush:
@@ -102,19 +134,22 @@ class BatchWriter:
         self.stats = WriterStats()
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._seen_ips: set[str] = set()
+        self._live_input: int | None = None
+        self._live_skipped = 0
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         self._thread.start()
 
     # -- producer side (event loop) ----------------------------------------------------------
 
-    def put(self, record: Connection | DnsRecord) -> None:
-        """Queue a record; never blocks, never touches the disk."""
+    def put(self, record: Connection | DnsRecord, flow_id: str | None = None) -> None:
+        """Queue a record (``flow_id`` names it in the log if it cannot be stored); never blocks,
+        never touches the disk."""
         if self._closed:
             self.stats.dropped += 1
             log.warning("record after the writer was closed: dropped")
             return
-        self._queue.put(record)
+        self._queue.put(Entry(record, flow_id))
 
     def call(self, fn: Callable[[Store], None]) -> None:
         """Run ``fn(store)`` on the writer thread, after the records queued before it are written
@@ -123,12 +158,24 @@ class BatchWriter:
             self._queue.put(_Call(fn))
 
     def record_input(self, kind: str, path: str, app: str = "") -> None:
-        """Add an ``inputs`` row (how the capture was made), in order with the records."""
+        """Add an ``inputs`` row (how the capture was made), in order with the records. Records
+        skipped from then on are counted in the notes of the last ``live`` row."""
 
         def write(store: Store) -> None:
-            store.record_input(kind, path, app=app)
+            input_id = store.record_input(kind, path, app=app)
+            if kind == "live":
+                self._live_input, self._live_skipped = input_id, 0
 
         self.call(write)
+
+    def count_skipped(self, n: int) -> None:
+        """Count ``n`` records skipped before they reached this writer (the proxy side of
+        :class:`~audit.traffic.writer_process.ProcessWriter`), in order with the records."""
+
+        def count(store: Store) -> None:
+            self._skipped(n)
+
+        self.call(count)
 
     def flush(self, timeout: float | None = 10.0) -> bool:
         """Write everything queued so far; True once written (False on timeout or if closed)."""
@@ -153,7 +200,7 @@ class BatchWriter:
     # -- writer thread -------------------------------------------------------------------------
 
     def _run(self) -> None:
-        pending: list[Connection | DnsRecord] = []
+        pending: list[Entry] = []
         attempts = 0
         deadline = time.monotonic() + self.flush_interval
         while True:
@@ -162,11 +209,17 @@ class BatchWriter:
             except queue.Empty:
                 item = None
             force = item is _STOP or isinstance(item, _Flush | _Call)
-            if isinstance(item, Connection | DnsRecord):
+            if isinstance(item, Entry):
                 pending.append(item)
             if pending and (force or len(pending) >= MAX_BATCH or time.monotonic() >= deadline):
-                if self._write(pending):
-                    pending, attempts = [], 0
+                try:
+                    pending = self._write(pending)
+                except Exception as e:  # a bug here must not end the thread: every later record would be lost
+                    self.stats.errors += 1
+                    log.error("%s: writing %d records failed: %s: %s", self.store.path, len(pending),
+                              type(e).__name__, e, exc_info=True)  # fmt: skip
+                if not pending:
+                    attempts = 0
                 else:
                     attempts += 1
                     if attempts >= MAX_ATTEMPTS or item is _STOP:
@@ -186,22 +239,82 @@ class BatchWriter:
             if item is _STOP:
                 return
 
-    def _write(self, batch: list[Connection | DnsRecord]) -> bool:
-        conns = [c if self.defer_detection else self._detect(c) for c in batch if isinstance(c, Connection)]
-        dns = [d for d in batch if isinstance(d, DnsRecord)]
+    def _write(self, batch: list[Entry]) -> list[Entry]:
+        """Store a batch; returns what is still to be written (empty, or the rest of the batch
+        after a fault of the case file as a whole)."""
+        ready: list[Entry] = []
+        skipped = 0
+        for entry in batch:
+            try:
+                record = storable(entry.record)
+            except Exception as e:  # not even a well-formed record (a field of the wrong type)
+                self._log_skipped(entry, e)
+                skipped += 1
+                continue
+            if record is None:
+                self._log_skipped(entry, ValueError("no usable start time"))
+                skipped += 1
+                continue
+            if isinstance(record, Connection) and not self.defer_detection:
+                record = self._detect(record)
+            ready.append(Entry(record, entry.flow_id))
+        written: list[Entry] = []
+        rest: list[Entry] = []
         try:
-            if conns:
-                self.store.add_connections(conns, pending_detection=self.defer_detection)
-            if dns:
-                self.store.add_dns(dns)
-        except (sqlite3.Error, AuditError) as e:
-            self.stats.errors += 1
-            log.error("%s: could not write %d records: %s", self.store.path, len(batch), e)
-            return False
+            self._store(ready)
+            written = ready
+        except Exception as e:
+            if is_store_fault(e):
+                self.stats.errors += 1
+                log.error("%s: could not write %d records: %s", self.store.path, len(ready), e)
+                rest = ready
+            else:
+                # One record (or a few) the case file refuses: find them, keep all the others.
+                for i, entry in enumerate(ready):
+                    try:
+                        self._store([entry])
+                    except Exception as err:
+                        if is_store_fault(err):
+                            self.stats.errors += 1
+                            log.error("%s: could not write %d records: %s", self.store.path, len(ready) - i, err)
+                            rest = ready[i:]
+                            break
+                        self._log_skipped(entry, err)
+                        skipped += 1
+                    else:
+                        written.append(entry)
+        if skipped:
+            self._skipped(skipped)
+        conns = [e.record for e in written if isinstance(e.record, Connection)]
         self.stats.connections += len(conns)
-        self.stats.dns += len(dns)
+        self.stats.dns += len(written) - len(conns)
         self._enrich(conns)
-        return True
+        return rest
+
+    def _store(self, entries: list[Entry]) -> None:
+        if entries:
+            self.store.add_records([e.record for e in entries], pending_detection=self.defer_detection)
+
+    def _log_skipped(self, entry: Entry, e: BaseException) -> None:
+        r = entry.record
+        what = getattr(r, "host", None) or getattr(r, "name", None) or getattr(r, "ip", None) or "?"
+        log.error(
+            "%s: record of flow %s (%s) cannot be stored and was skipped: %s: %s",
+            self.store.path, entry.flow_id or "?", one_line(ascii(what)[1:-1], 80), type(e).__name__,
+            one_line(str(e)),
+        )  # fmt: skip
+
+    def _skipped(self, n: int) -> None:
+        """Count skipped records, in the stats and in the notes of the capture's ``inputs`` row."""
+        self.stats.skipped += n
+        self._live_skipped += n
+        if self._live_input is None:
+            return
+        try:
+            self.store.set_input_notes(self._live_input, [skipped_note(self._live_skipped)])
+        except Exception as e:  # the count is still in the stats and the log
+            self.stats.errors += 1
+            log.error("%s: could not note %d skipped records: %s", self.store.path, self._live_skipped, e)
 
     def _detect(self, conn: Connection) -> Connection:
         if self.detector is None or conn.request is None:
@@ -217,19 +330,19 @@ class BatchWriter:
     def _enrich(self, conns: list[Connection]) -> None:
         if self.enricher is None:
             return
-        new = []
-        for c in conns:
-            ip = normalize_ip(c.ip) if c.ip else None
-            if ip and ip not in self._seen_ips:
-                self._seen_ips.add(ip)
-                if ip_scope(ip) == "public":
-                    new.append(c.ip or ip)
-        if not new:
-            return
         try:
+            new = []
+            for c in conns:
+                ip = normalize_ip(c.ip) if isinstance(c.ip, str) else None
+                if ip and ip not in self._seen_ips:
+                    self._seen_ips.add(ip)
+                    if ip_scope(ip) == "public":
+                        new.append(c.ip or ip)
+            if not new:
+                return
             infos = [replace(self.enricher.ip_info(ip), ip=ip) for ip in new]
             self.store.cache_ip_info(infos)
             self.stats.ip_infos += len(infos)
-        except (sqlite3.Error, AuditError) as e:  # enrichment is a cache: the destinations command redoes it
+        except Exception as e:  # enrichment is a cache: the destinations command redoes it
             self.stats.errors += 1
             log.warning("geo-IP enrichment failed: %s", e)

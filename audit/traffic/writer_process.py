@@ -9,6 +9,10 @@ pending for the low-priority :mod:`~audit.traffic.detect_worker` that finds pers
 If the proxy is killed, the child reads end-of-file, writes what it received, lets the detection
 worker finish and exits: a ``kill -9`` of mitmdump loses at most the last interval. Frames come only
 from our own parent process over a pipe.
+
+One record never stops recording (issue 15): a record that cannot be pickled is logged with its flow
+id and skipped here, a frame the child cannot unpickle is skipped there (frames are length-prefixed,
+so the stream stays in step), and the child's writer isolates records the case file refuses.
 """
 
 from __future__ import annotations
@@ -22,24 +26,42 @@ import sys
 import threading
 from dataclasses import asdict
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from audit.models import Connection, DnsRecord
-from audit.traffic.batch_writer import WriterStats
+from audit.traffic.batch_writer import Entry, WriterStats
+from audit.traffic.importers.base import one_line
+
+if TYPE_CHECKING:
+    from audit.store import Store
+    from audit.traffic.batch_writer import BatchWriter
+    from audit.traffic.detect_worker import DetectionWorker
 
 log = logging.getLogger(__name__)
 
 _LEN = struct.Struct("!I")
 
 
+class BadFrame(ValueError):
+    """A whole frame was read but could not be unpickled: skip it, the next one is intact."""
+
+
+def _dumps(obj: Any) -> bytes:
+    return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+
+
 def write_frame(stream: IO[bytes], obj: Any) -> None:
-    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    write_data(stream, _dumps(obj))
+
+
+def write_data(stream: IO[bytes], data: bytes) -> None:
     stream.write(_LEN.pack(len(data)) + data)
     stream.flush()
 
 
 def read_frame(stream: IO[bytes]) -> Any:
-    """The next frame, or None at end of file (or a truncated frame)."""
+    """The next frame, or None at end of file (or a truncated frame); :class:`BadFrame` if it was
+    read whole but does not unpickle."""
     head = stream.read(_LEN.size)
     if len(head) < _LEN.size:
         return None
@@ -47,7 +69,10 @@ def read_frame(stream: IO[bytes]) -> Any:
     data = stream.read(n)
     if len(data) < n:
         return None
-    return pickle.loads(data)
+    try:
+        return pickle.loads(data)
+    except Exception as e:  # any exception a hostile or stale pickle raises (AttributeError, ImportError …)
+        raise BadFrame(f"{type(e).__name__}: {e}") from e
 
 
 class ProcessWriter:
@@ -75,6 +100,8 @@ class ProcessWriter:
         self._seq = 0
         self._closed = False
         self._broken = False
+        self._dropped = 0
+        """Records dropped on this side (writer closed or gone); the child counts the rest."""
         # The child must import this very package, even when it is not installed (a source checkout
         # loaded through addons/dataflow.py from another directory).
         package_root = str(Path(__file__).resolve().parents[2])
@@ -93,12 +120,13 @@ class ProcessWriter:
 
     # -- producer side ---------------------------------------------------------------------------
 
-    def put(self, record: Connection | DnsRecord) -> None:
+    def put(self, record: Connection | DnsRecord, flow_id: str | None = None) -> None:
         if self._closed or self._broken:
+            self._dropped += 1
             self.stats.dropped += 1
             return
         with self._lock:
-            self._outbox.append(("r", record))
+            self._outbox.append(("r", Entry(record, flow_id)))
 
     def record_input(self, kind: str, path: str, app: str = "") -> None:
         with self._lock:
@@ -167,6 +195,7 @@ class ProcessWriter:
             except (BrokenPipeError, OSError, ValueError) as e:
                 self._broken = True
                 lost = sum(1 for k, _ in items if k == "r") + sum(1 for k, _ in self._take() if k == "r")
+                self._dropped += lost
                 self.stats.dropped += lost
                 log.error("%s: writer process is gone (%s); %d records dropped, recording stopped",
                           self.db_path, e, lost)  # fmt: skip
@@ -175,24 +204,47 @@ class ProcessWriter:
                 return
 
     def _send(self, stdin: IO[bytes], items: list[tuple[str, Any]]) -> None:
-        batch: list[Connection | DnsRecord] = []
+        batch: list[Entry] = []
         for kind, payload in items:
             if kind == "r":
                 batch.append(payload)
                 continue
             if batch:
-                write_frame(stdin, ("records", batch))
+                self._send_records(stdin, batch)
                 batch = []
             write_frame(stdin, (kind, payload))
         if batch:
-            write_frame(stdin, ("records", batch))
+            self._send_records(stdin, batch)
+
+    def _send_records(self, stdin: IO[bytes], batch: list[Entry]) -> None:
+        try:
+            data = _dumps(("records", batch))
+        except Exception:  # one record that does not pickle: send the others
+            good, skipped = [], 0
+            for entry in batch:
+                try:
+                    _dumps(entry)
+                except Exception as e:
+                    skipped += 1
+                    log.error("%s: record of flow %s cannot be sent to the writer and was skipped: %s: %s",
+                              self.db_path, entry.flow_id or "?", type(e).__name__, one_line(str(e)))  # fmt: skip
+                else:
+                    good.append(entry)
+            data = _dumps(("records", good))
+            write_data(stdin, data)
+            write_frame(stdin, ("skipped", skipped))  # counted by the child, in the stats and the case
+            return
+        write_data(stdin, data)
 
     def _read_loop(self) -> None:
         assert self.proc.stdout is not None
         while True:
             try:
                 msg = read_frame(self.proc.stdout)
-            except (OSError, pickle.UnpicklingError, EOFError):
+            except BadFrame as e:
+                log.error("%s: unreadable answer from the writer process: %s", self.db_path, e)
+                continue
+            except OSError:
                 msg = None
             if msg is None:
                 if not self._closed:
@@ -204,9 +256,8 @@ class ProcessWriter:
                 return
             kind, seq, stats = msg
             if kind == "flushed":
-                dropped = self.stats.dropped
                 self.stats = WriterStats(**stats)
-                self.stats.dropped += dropped
+                self.stats.dropped += self._dropped
                 waiter = self._acks.get(seq)
                 if waiter is not None:
                     waiter.set()
@@ -216,7 +267,6 @@ class ProcessWriter:
 
 
 def child_main(db_path: str) -> int:
-    from audit.enrich.geoip import Enricher
     from audit.errors import AuditError
     from audit.store import Store
     from audit.traffic.batch_writer import BatchWriter
@@ -244,7 +294,11 @@ def child_main(db_path: str) -> int:
     while True:
         try:
             msg = read_frame(stdin)
-        except (pickle.UnpicklingError, EOFError, ValueError) as e:
+        except BadFrame as e:  # the frame is skipped whole; the stream is still in step
+            writer.stats.errors += 1
+            log.error("%s: a frame from the proxy could not be read and was skipped: %s", db_path, e)
+            continue
+        except (OSError, ValueError) as e:
             log.error("%s: bad frame from the proxy: %s", db_path, e)
             msg = None
         if msg is None:
@@ -253,40 +307,59 @@ def child_main(db_path: str) -> int:
                 worker = DetectionWorker(db_path, None)
             worker.stop()
             reader.close()
+            try:  # the final counters, for the proxy's summary line
+                write_frame(stdout, ("flushed", 0, asdict(writer.stats)))
+            except OSError:
+                pass
             return 0
-        kind, payload = msg
-        if kind == "records":
-            for r in payload:
-                writer.put(r)
-        elif kind == "input":
-            k, path, app = payload
+        try:
+            worker = _handle(msg, writer, worker, reader, db_path, stdout)
+        except Exception as e:  # a bug or a stale frame must not end recording
+            writer.stats.errors += 1
+            log.error("%s: frame %r from the proxy failed: %s: %s", db_path, str(msg)[:40], type(e).__name__, e,
+                      exc_info=True)  # fmt: skip
 
-            def record(s: Store, k: str = k, path: str = path, app: str = app) -> None:
-                s.record_input(k, path, app=app)
 
-            writer.call(record)
-        elif kind == "config":
-            old_enricher = writer.enricher
-            try:
-                writer.enricher = Enricher(
-                    payload["mmdb"],
-                    asn_table=payload.get("asn_table") or False,
-                    location_db=payload.get("location_db") or False,
-                )
-            except AuditError as e:  # the proxy validated these; a file changed since
-                log.error("%s", e)
-            # A new device profile: the old worker finishes what is pending with the old profile.
-            writer.flush(timeout=None)
-            if old_enricher is not None and old_enricher is not writer.enricher:
-                old_enricher.close()
-            if worker is not None:
-                worker.stop()
-            worker = DetectionWorker(db_path, payload["device"])
-        elif kind == "flush":
-            writer.flush(timeout=None)
-            if worker is not None:
-                worker.wait_idle(reader)
-            write_frame(stdout, ("flushed", payload, asdict(writer.stats)))
+def _handle(
+    msg: Any, writer: BatchWriter, worker: DetectionWorker | None, reader: Store, db_path: str, stdout: IO[bytes]
+) -> DetectionWorker | None:
+    """Act on one frame in the child; returns the detection worker (a new one after ``config``)."""
+    from audit.enrich.geoip import Enricher
+    from audit.errors import AuditError
+    from audit.traffic.detect_worker import DetectionWorker
+
+    kind, payload = msg
+    if kind == "records":
+        for entry in payload:
+            writer.put(*entry)
+    elif kind == "skipped":
+        writer.count_skipped(int(payload))
+    elif kind == "input":
+        k, path, app = payload
+        writer.record_input(k, path, app=app)
+    elif kind == "config":
+        old_enricher = writer.enricher
+        try:
+            writer.enricher = Enricher(
+                payload["mmdb"],
+                asn_table=payload.get("asn_table") or False,
+                location_db=payload.get("location_db") or False,
+            )
+        except AuditError as e:  # the proxy validated these; a file changed since
+            log.error("%s", e)
+        # A new device profile: the old worker finishes what is pending with the old profile.
+        writer.flush(timeout=None)
+        if old_enricher is not None and old_enricher is not writer.enricher:
+            old_enricher.close()
+        if worker is not None:
+            worker.stop()
+        worker = DetectionWorker(db_path, payload["device"])
+    elif kind == "flush":
+        writer.flush(timeout=None)
+        if worker is not None:
+            worker.wait_idle(reader)
+        write_frame(stdout, ("flushed", payload, asdict(writer.stats)))
+    return worker
 
 
 if __name__ == "__main__":

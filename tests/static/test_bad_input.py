@@ -460,3 +460,30 @@ def test_endpoint_cap(monkeypatch: pytest.MonkeyPatch) -> None:
     assert 0 < len(capped.endpoints) <= 5
     assert [e.value for e in capped.endpoints] == sorted(e.value for e in capped.endpoints)
     assert any("more than 5 distinct endpoint strings" in e for e in capped.errors)
+
+
+def _with_arsc(tmp_path: Path, data: bytes) -> Path:
+    out = tmp_path / "arsc.apk"
+    with zipfile.ZipFile(FIXTURES / "apks" / "messenger.apk") as z, zipfile.ZipFile(out, "w") as w:
+        for info in z.infolist():
+            w.writestr(info, data if info.filename == "resources.arsc" else z.read(info))
+    return out
+
+
+def test_truncated_resource_table_gives_a_note(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15: a resources.arsc cut after its string pool was read as far as it went, silently."""
+    monkeypatch.setenv("AUDIT_NO_FORK", "1")
+    arsc = zipfile.ZipFile(FIXTURES / "apks" / "messenger.apk").read("resources.arsc")
+    r = scan_path(_with_arsc(tmp_path, arsc[: len(arsc) // 2]))
+    assert f"resources.arsc: truncated: the table declares {len(arsc)} bytes, the file holds {len(arsc) // 2}" in r.errors
+    assert any(e.startswith("resources.arsc: resource table damaged after its string pool") for e in r.errors)
+    assert r.endpoints  # what could be read still is
+
+
+def test_string_pool_claiming_0xffffffff_strings_gives_a_note(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUDIT_NO_FORK", "1")
+    arsc = bytearray(zipfile.ZipFile(FIXTURES / "apks" / "messenger.apk").read("resources.arsc"))
+    pool = struct.unpack_from("<H", arsc, 2)[0]  # the pool chunk follows the table header
+    struct.pack_into("<I", arsc, pool + 8, 0xFFFFFFFF)
+    r = scan_path(_with_arsc(tmp_path, bytes(arsc)))
+    assert "resources.arsc: cannot be parsed (string pool claims 4294967295 strings)" in r.errors

@@ -123,6 +123,7 @@ def test_truncated_file_keeps_readable_flows(tmp_path: Path) -> None:
     assert s.connections == 2
     assert len(s.errors) == 1 and "truncated" in s.errors[0] and "2 flows" in s.errors[0]
     assert sorted(c.host for _, c in store.connections()) == ["h0.example.net", "h1.example.net"]
+    assert store.inputs()[0]["notes"] == list(s.errors)  # the case file says so too
 
 
 @pytest.mark.parametrize(
@@ -300,3 +301,24 @@ def test_values_sqlite_cannot_store(tmp_path: Path) -> None:
     assert s.errors == ("1 record(s) without a usable start time were skipped",)
     c = next(c for _, c in store.connections() if c.host == "odd.example.net")
     assert (c.path, c.query_keys, c.status) == ("/\ufffd\ufffd", ("k\ufffd",), None)
+
+
+def test_1e300_timestamps_are_flagged_and_the_report_still_renders(tmp_path: Path) -> None:
+    """Issue 15: `audit import` accepted these without a word and `audit report` died in time.gmtime."""
+    from audit.report.html import write_report
+
+    odd = https_flow(host="odd.example.net")
+    odd.request.timestamp_start = odd.request.timestamp_end = 1e300
+    odd.response.timestamp_start = odd.response.timestamp_end = 1e300
+    path = write_flows(tmp_path / "t.flows", [https_flow(), odd])
+    store = Store(tmp_path / "case.sqlite")
+    s = import_file(path, store)
+    assert s.connections == 2
+    assert s.errors == (
+        "1 record(s) with a time outside 1990-01-01..now+1 day: kept, but left out of timelines and "
+        "first/last-seen times (flow 2 1e+300)",
+    )
+    assert store.inputs()[0]["notes"] == list(s.errors)
+    r = write_report(store, tmp_path / "r.html")
+    assert r.total_flows == 2 and len(r.timeline) == 1
+    assert "left out of timelines" in (tmp_path / "r.html").read_text(encoding="utf-8")

@@ -174,7 +174,9 @@ def test_hostile_har_kept_verbatim() -> None:
     assert s.connections == 7
     blob = json.dumps([c.to_dict() for c in conns])
     assert "<svg onload=alert(1)>" in blob and "</script><script>" in blob
-    assert any(c.ip == "<b>198.51.100.9</b>" for c in conns)  # stored as given; enrichment calls it invalid
+    # Not an IP address: left out (issue 15: IP fields must parse as addresses), and said so.
+    assert not any(c.ip and "198.51.100.9" in c.ip for c in conns)
+    assert any("server IP that is not an IP address" in e and "<b>198.51.100.9</b>" in e for e in s.errors)
 
 
 def test_demo_hosts_agree_with_the_apk_truth() -> None:
@@ -245,3 +247,40 @@ def test_post_mime_type_of_another_json_type(tmp_path: Path, mime: Any) -> None:
     e["request"]["postData"]["mimeType"] = mime
     c, r = import_one(tmp_path, e)
     assert c.request_content_type == str(mime) and r.body == b'{"k": 1}'
+
+
+# ---- values validated at import (issue 15) -------------------------------------------------------
+
+
+def test_huge_server_ip_is_left_out_with_a_warning_naming_the_entry(tmp_path: Path) -> None:
+    path = write_har(tmp_path / "ip.har", [entry(), entry(serverIPAddress="9" * (40 << 20)), entry(serverIPAddress={"a": 1})])
+    store = Store()
+    s = import_file(path, store)
+    assert s.connections == 3
+    assert sorted(str(c.ip) for _, c in store.connections()) == ["203.0.113.7", "None", "None"]
+    (line,) = [e for e in s.errors if "server IP" in e]
+    assert line.startswith("2 record(s) with a server IP that is not an IP address")
+    assert "log.entries[1] 999" in line and "log.entries[2] {'a': 1}" in line and len(line) < 300
+    assert store.inputs()[0]["notes"] == list(s.errors)
+
+
+@pytest.mark.parametrize(("url", "kind"), [({"name": 5}, "an object"), (5, "a number"), (["x"], "an array"), (None, "null")])
+def test_url_of_another_json_type_is_skipped_with_a_warning(tmp_path: Path, url: Any, kind: str) -> None:
+    bad = entry()
+    bad["request"]["url"] = url
+    store = Store()
+    s = import_file(write_har(tmp_path / "u.har", [entry(), bad, entry("https://b.example/y")]), store)
+    assert s.connections == 2
+    assert sorted(c.host or "" for _, c in store.connections()) == ["api.example.net", "b.example"]
+    assert s.errors == (f"1 record(s) whose request.url is {kind}, not a string: skipped (log.entries[1])",)
+
+
+def test_implausible_times_are_flagged_and_kept(tmp_path: Path) -> None:
+    entries = [entry(), entry(startedDateTime="1970-01-01T00:00:01Z"), entry(startedDateTime="9999-12-31T23:59:59Z")]
+    store = Store()
+    s = import_file(write_har(tmp_path / "t.har", entries), store)
+    assert s.connections == 3
+    (line,) = s.errors
+    assert line.startswith("2 record(s) with a time outside 1990-01-01..now+1 day: kept")
+    assert "log.entries[1] 1.0" in line and "log.entries[2]" in line
+    assert len(store.connection_times()) == 1  # the timeline leaves them out

@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,8 @@ from pathlib import Path
 from audit.errors import ImportFormatError
 from audit.models import Connection, DnsRecord
 from audit.store import Store
-from audit.traffic.importers.base import Detector, Importer, storable, utf8_text
+from audit.traffic.importers.base import Detector, Importer, checked, storable, utf8_text
+from audit.traffic.importers.detection import PARALLEL_MIN_BYTES, detected
 from audit.traffic.importers.flows import FlowsImporter
 from audit.traffic.importers.har import HarImporter
 from audit.traffic.importers.pcap import PcapImporter
@@ -80,6 +82,7 @@ def import_file(path: Path, store: Store, *, app: str = "", detector: Detector |
         # A FIFO or device (/dev/zero) would block or never end.
         raise ImportFormatError(f"{path}: not a regular file")
     try:
+        size = path.stat().st_size
         with path.open("rb") as f:
             head = f.read(_HEAD)
             digest = hashlib.sha256(head)
@@ -91,28 +94,33 @@ def import_file(path: Path, store: Store, *, app: str = "", detector: Detector |
     sha256 = digest.hexdigest()
 
     unusable = 0
+    now = time.time()
 
-    def items() -> Iterator[Connection | DnsRecord]:
+    def records() -> Iterator[Connection | DnsRecord]:
         nonlocal unusable
         for record in importer.read(path, app=app):
             item = storable(record)
             if item is None:
                 unusable += 1
                 continue
-            if detector is not None and isinstance(item, Connection) and item.request is not None:
-                findings = detector.scan(item.request)
-                if findings:
-                    item = dataclasses.replace(item, findings=item.findings + findings)
-            yield item
+            yield checked(item, importer.where, importer.problems, now)
+
+    items = records()
+    if detector is not None:
+        items = detected(items, detector, parallel=size >= PARALLEL_MIN_BYTES)
 
     # A file name is bytes on Linux: one that is not UTF-8 is stored with \xNN escapes.
     name = os.fsencode(path).decode("utf-8", "backslashreplace")
-    n_conn, n_dns = store.add_traffic(items(), kind=importer.format, path=name, sha256=sha256, app=app)
-    errors = list(importer.errors)
-    if unusable:
-        errors.append(f"{unusable} record(s) without a usable start time were skipped")
-    for err in errors:
-        log.warning("%s: %s", path, err)
+    def notes() -> list[str]:
+        found = list(importer.errors) + importer.problems.lines()
+        if unusable:
+            found.append(f"{unusable} record(s) without a usable start time were skipped")
+        return [utf8_text(n) for n in found]
+
+    n_conn, n_dns = store.add_traffic(items, kind=importer.format, path=name, sha256=sha256, app=app, notes=notes)
+    errors = notes()
+    for err in errors:  # the caller shows them (ImportSummary.errors): logged for -v only
+        log.info("%s: %s", path, err)
     return ImportSummary(
         path=name, format=importer.format, connections=n_conn, dns=n_dns,
         errors=tuple(errors), sha256=sha256,

@@ -12,12 +12,22 @@ import dataclasses
 import math
 import os
 import re
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar, Protocol
 
-from audit.models import Connection, DataFinding, DnsRecord, HttpRequestData
+from audit.enrich.geoip import normalize_ip
+from audit.models import (
+    EARLIEST_TIME,
+    FUTURE_SLACK,
+    Connection,
+    DataFinding,
+    DnsRecord,
+    HttpRequestData,
+    plausible_time,
+)
 
 #: Request bodies kept for data detection are capped at this many bytes (``body_truncated`` says so).
 MAX_BODY = 64 * 1024
@@ -43,6 +53,11 @@ class Importer(ABC):
 
     def __init__(self) -> None:
         self.errors: list[str] = []
+        self.problems = Problems()
+        """Problems with single entries, counted per kind (see :func:`checked`)."""
+        self.where = ""
+        """Where the record being yielded comes from, as a user finds it (``log.entries[7]``,
+        ``flow 3``, a pcap connection), for the warnings that name it."""
 
     @classmethod
     @abstractmethod
@@ -52,6 +67,88 @@ class Importer(ABC):
     @abstractmethod
     def read(self, path: Path, *, app: str = "") -> Iterator[Connection | DnsRecord]:
         """Yield what the file holds, tagged with the analyst's ``app`` label ("" = unknown)."""
+
+
+class Problems:
+    """Non-fatal problems of single entries of one input, counted per kind with the first few entries
+    named: a file with 200,000 bad entries gives one line per kind, not 200,000 lines."""
+
+    SHOWN = 3
+
+    def __init__(self) -> None:
+        self._kinds: dict[str, tuple[int, list[str]]] = {}
+
+    def add(self, message: str, where: str, value: str | None = None) -> None:
+        count, places = self._kinds.get(message, (0, []))
+        if len(places) < self.SHOWN:
+            places.append(f"{where} {one_line(value, 40)}" if value is not None else where)
+        self._kinds[message] = (count + 1, places)
+
+    def __bool__(self) -> bool:
+        return bool(self._kinds)
+
+    def lines(self) -> list[str]:
+        out = []
+        for message, (count, places) in self._kinds.items():
+            more = ", …" if count > len(places) else ""
+            out.append(f"{count} record(s) {message} ({', '.join(places)}{more})")
+        return out
+
+
+#: Problems :func:`checked` reports (also the text of the input's notes).
+TIME_PROBLEM = (
+    f"with a time outside {time.strftime('%Y-%m-%d', time.gmtime(EARLIEST_TIME))}..now+{FUTURE_SLACK / 86400:g} day: "
+    "kept, but left out of timelines and first/last-seen times"
+)
+IP_PROBLEM = "with a server IP that is not an IP address: the IP was left out"
+PORT_PROBLEM = "with a port outside 0..65535: the port was left out"
+BYTES_PROBLEM = "with a negative byte count: counted as 0"
+HOST_PROBLEM = f"with a host name longer than {253} characters: cut"
+ANSWER_PROBLEM = "with DNS answers that are neither an IP address nor a host name: those answers were left out"
+_MAX_HOST = 253
+_MAX_IP_TEXT = 100  # an IPv6 literal with a zone id is far shorter: no need to parse megabytes
+
+
+def valid_ip(value: object) -> bool:
+    # normalize_ip is memoised: a capture contacts the same few hundred addresses again and again
+    return isinstance(value, str) and len(value) <= _MAX_IP_TEXT and normalize_ip(value) is not None
+
+
+def checked(item: Connection | DnsRecord, where: str, problems: Problems, now: float) -> Connection | DnsRecord:
+    """``item`` with the values no formatter should meet left out, each noted in ``problems``
+    under ``where`` (issue 15): an IP field that does not parse as an address (a 40 MiB
+    ``serverIPAddress``), a port outside 0..65535, a host longer than a DNS name can be, DNS answers
+    that are neither. A time outside :func:`audit.models.time_window` is kept (the record is real
+    traffic with a broken clock) and noted; every time computation leaves it out."""
+    end = item.end_ts if isinstance(item, Connection) else None
+    if not plausible_time(item.ts, now) or (end is not None and not plausible_time(end, now)):
+        problems.add(TIME_PROBLEM, where, repr(item.ts if not plausible_time(item.ts, now) else end))
+    changes: dict[str, Any] = {}
+    if isinstance(item, DnsRecord):
+        answers = tuple(a for a in item.answers if valid_ip(a) or (isinstance(a, str) and len(a) <= _MAX_HOST))
+        if answers != item.answers:
+            problems.add(ANSWER_PROBLEM, where)
+            changes["answers"] = answers
+        if len(item.name) > _MAX_HOST:
+            problems.add(HOST_PROBLEM, where)
+            changes["name"] = item.name[:_MAX_HOST]
+        return dataclasses.replace(item, **changes) if changes else item
+    if item.ip is not None and not valid_ip(item.ip):
+        problems.add(IP_PROBLEM, where, str(item.ip))
+        changes["ip"] = None
+    if item.port is not None and not (isinstance(item.port, int) and 0 <= item.port <= 65535):
+        problems.add(PORT_PROBLEM, where, str(item.port))
+        changes["port"] = None
+    for name in ("bytes_out", "bytes_in"):
+        if getattr(item, name) < 0:
+            problems.add(BYTES_PROBLEM, where, str(getattr(item, name)))
+            changes[name] = 0
+    for name in ("host", "sni"):
+        value = getattr(item, name)
+        if isinstance(value, str) and len(value) > _MAX_HOST:
+            problems.add(HOST_PROBLEM, where, value)
+            changes[name] = value[:_MAX_HOST]
+    return dataclasses.replace(item, **changes) if changes else item
 
 
 def cap_body(body: bytes | None) -> tuple[bytes, bool]:
@@ -95,7 +192,13 @@ def _dirty(value: Any) -> bool:
     """Whether a str, or a tuple of them (query keys, header pairs), holds a lone surrogate."""
     if isinstance(value, str):
         return not value.isascii() and _SURROGATE.search(value) is not None
-    return isinstance(value, tuple) and any(_dirty(v) for v in value)
+    if not isinstance(value, tuple) or not value:
+        return False
+    try:  # one C-level check for the common tuple of strings or of string pairs (headers)
+        flat = "".join(value) if isinstance(value[0], str) else "".join(["".join(v) for v in value])
+    except TypeError:  # something else inside (findings): look at each
+        return any(_dirty(v) for v in value)
+    return not flat.isascii() and _SURROGATE.search(flat) is not None
 
 
 def _clean(value: Any) -> Any:

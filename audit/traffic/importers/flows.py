@@ -52,6 +52,7 @@ class FlowsImporter(Importer):
             try:
                 for flow in reader.stream():
                     count += 1
+                    self.where = f"flow {count}"
                     yield from flow_to_records(flow, app=app, source=self.source, skipped=skipped)
             except (exceptions.FlowReadException, RecursionError) as e:
                 # tnetstring.load recurses once per nesting level: a record nested 1000 deep is damage.

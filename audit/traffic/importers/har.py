@@ -1,8 +1,9 @@
 """HAR 1.2 archives (browser dev tools, Charles, HTTP Toolkit, PCAPdroid exports).
 
-Each ``log.entries[]`` item becomes one HTTP :class:`~audit.models.Connection`. The whole document
-is parsed with :func:`json.load`, so files above :data:`MAX_HAR_BYTES` are refused with a clear error
-rather than exhausting memory (a HAR that big should be split, or captured as a flow file).
+Each ``log.entries[]`` item becomes one HTTP :class:`~audit.models.Connection`. Entries are read one
+at a time (:mod:`audit.traffic.importers.jsonstream`), so memory does not grow with the file; files
+above :data:`MAX_HAR_BYTES` are still refused (a HAR that big is not a browser export: split it, or
+capture a flow file).
 Fields follow http://www.softwareishard.com/blog/har-12-spec/; ``-1`` sizes mean "unknown".
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 import re
 from collections.abc import Iterator
@@ -22,11 +22,12 @@ from urllib.parse import parse_qsl, quote, urlsplit
 from audit.errors import ImportFormatError
 from audit.models import Connection, DnsRecord, HttpRequestData
 from audit.traffic.importers.base import Importer, cap_body, one_line, unique
+from audit.traffic.importers.jsonstream import JsonStream, JsonStreamError
 
 log = logging.getLogger(__name__)
 
-#: Larger HAR files are refused (json.load keeps the whole document in memory, ~5-10x the file size).
-MAX_HAR_BYTES = 256 * 1024 * 1024
+#: Larger HAR files are refused: not for memory (entries are streamed) but time, a few minutes per GiB.
+MAX_HAR_BYTES = 4 * 1024 * 1024 * 1024
 
 _JSON_START = re.compile(rb'^(\xef\xbb\xbf)?\s*\{\s*"log"\s*:', re.S)
 _PORT_SUFFIX = re.compile(r":(\d{1,5})$")
@@ -54,23 +55,44 @@ class HarImporter(Importer):
                 f"{path}: HAR file of {size // (1024 * 1024)} MiB is larger than the "
                 f"{MAX_HAR_BYTES // (1024 * 1024)} MiB limit; split it or import a mitmproxy flow file instead"
             )
-        try:
-            with path.open("r", encoding="utf-8-sig") as f:
-                doc = json.load(f)
-        except UnicodeDecodeError as e:
-            raise ImportFormatError(f"{path}: HAR is not UTF-8 text ({e.reason} at byte {e.start})") from e
-        except json.JSONDecodeError as e:
-            raise ImportFormatError(f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from e
-        except RecursionError as e:
-            raise ImportFormatError(f"{path}: JSON nested too deeply") from e
-        entries = doc.get("log", {}).get("entries") if isinstance(doc, dict) else None
-        if not isinstance(doc, dict) or not isinstance(doc.get("log"), dict) or not isinstance(entries, list):
-            raise ImportFormatError(f"{path}: JSON is not a HAR archive (no log.entries list)")
-        for i, entry in enumerate(entries):
-            try:
-                yield entry_to_connection(entry, app=app)
-            except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
-                raise ImportFormatError(f"{path}: log.entries[{i}] is malformed ({_describe(e)})") from e
+        with path.open("rb") as f:
+            # Streamed (issue 15): one entry in memory at a time, however big the file.
+            entries = JsonStream(f).array_at(("log", "entries"))
+            i = 0
+            while True:
+                try:
+                    entry = next(entries)
+                except StopIteration:
+                    break
+                except UnicodeDecodeError as e:
+                    raise ImportFormatError(f"{path}: HAR is not UTF-8 text ({e.reason} at byte {e.start})") from e
+                except JsonStreamError as e:
+                    if e.shape:
+                        raise ImportFormatError(f"{path}: JSON is not a HAR archive (no log.entries list)") from e
+                    raise ImportFormatError(f"{path}: {e}") from e
+                except RecursionError as e:
+                    raise ImportFormatError(f"{path}: JSON nested too deeply") from e
+                self.where = f"log.entries[{i}]"
+                try:
+                    conn = entry_to_connection(entry, app=app)
+                except SkippedEntry as e:
+                    self.problems.add(str(e), self.where)
+                    continue
+                except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
+                    raise ImportFormatError(f"{path}: log.entries[{i}] is malformed ({_describe(e)})") from e
+                finally:
+                    i += 1
+                yield conn
+
+
+class SkippedEntry(ValueError):
+    """An entry left out with a warning (the others are imported): its message says why."""
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "an object", list: "an array", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number" if isinstance(value, int | float) else type(value).__name__
+    )
 
 
 def _describe(e: Exception) -> str:
@@ -144,7 +166,9 @@ def entry_to_connection(entry: dict[str, Any], *, app: str = "") -> Connection:
     """One HAR entry → Connection (with the request content kept for data detection)."""
     req = entry["request"]
     resp = entry.get("response") or {}
-    url = str(req["url"])
+    url = req["url"]
+    if not isinstance(url, str):  # str() would make "{'name': 5}" a path (issue 15)
+        raise SkippedEntry(f"whose request.url is {_json_type(url)}, not a string: skipped")
     parts = urlsplit(url)
     scheme = parts.scheme.lower() or "http"
     headers = _headers(req.get("headers"))

@@ -26,7 +26,8 @@ import dpkt
 
 from audit.errors import ImportFormatError
 from audit.models import Connection, DnsRecord, HttpRequestData
-from audit.traffic.importers.base import BoundedReader, Importer, cap_body, unique
+from audit.traffic.importers.base import BoundedReader, Importer, cap_body, one_line, unique
+from audit.traffic.importers.pcapng import PcapngError, PcapngReader
 from audit.traffic.importers.quic import QuicInitialReader
 from audit.traffic.importers.tls import ClientHello, looks_like_tls_record, parse_tls_record
 
@@ -119,36 +120,74 @@ class PcapImporter(Importer):
         analyzer = _Analyzer(app=app)
         with path.open("rb") as raw:
             f = _TruncationWatch(BoundedReader(raw))
-            try:
-                magic = raw.read(4)
-                raw.seek(0)
-                reader: Any = dpkt.pcapng.Reader(f) if magic == _PCAPNG_MAGIC else dpkt.pcap.Reader(f)
-            except (ValueError, dpkt.UnpackError, struct_error) as e:
-                raise ImportFormatError(f"{path}: unreadable capture header ({e or type(e).__name__})") from e
-            linktype = reader.datalink()
-            if linktype not in SUPPORTED_LINKTYPES:
-                raise ImportFormatError(
-                    f"{path}: unsupported link type {linktype} (supported: Ethernet, Linux cooked SLL/SLL2, raw IP,"
-                    " BSD loopback)"
-                )
-            packets = 0
-            try:
-                for ts, frame in reader:
-                    packets += 1
-                    analyzer.packet(float(ts), frame, linktype)
-            except (dpkt.UnpackError, struct_error, ValueError) as e:
-                f.truncated = True
-                log.debug("%s: stopped after %d packets: %r", path, packets, e)
-            if f.truncated:
-                if packets == 0:
-                    raise ImportFormatError(f"{path}: capture is truncated before its first packet")
-                self.errors.append(
-                    f"capture truncated after packet {packets}: the packets before it were imported"
-                )
+            magic = raw.read(4)
+            raw.seek(0)
+            if magic == _PCAPNG_MAGIC:
+                self._read_pcapng(path, f, analyzer)
+            else:
+                self._read_pcap(path, f, analyzer)
         if analyzer.undecodable:
             self.errors.append(f"{analyzer.undecodable} packet(s) could not be decoded and were skipped")
-        yield from analyzer.dns
-        yield from analyzer.connections()
+        for linktype, n in sorted(analyzer.unsupported.items()):
+            self.errors.append(f"{n} packet(s) with link type {linktype} skipped: {_UNSUPPORTED}")
+        if analyzer.packets and not analyzer.ip_packets:
+            self.errors.append(
+                f"none of the {analyzer.packets} packet(s) read holds IPv4 or IPv6 traffic: nothing was imported from them"
+            )
+        for record in analyzer.dns:
+            self.where = f"DNS response for {one_line(record.name, 60)}"
+            yield record
+        for conn in analyzer.connections():
+            self.where = f"connection {conn.client} → {_endpoint(conn.ip or '?', conn.port or 0)}"
+            yield conn
+
+    def _read_pcap(self, path: Path, f: _TruncationWatch, analyzer: _Analyzer) -> None:
+        try:
+            reader: Any = dpkt.pcap.Reader(f)
+        except (ValueError, dpkt.UnpackError, struct_error) as e:
+            raise ImportFormatError(f"{path}: unreadable capture header ({_reason(e)})") from e
+        linktype = reader.datalink()
+        if linktype not in SUPPORTED_LINKTYPES:
+            raise ImportFormatError(f"{path}: unsupported link type {linktype} ({_UNSUPPORTED})")
+        packets = 0
+        try:
+            for ts, frame in reader:
+                packets += 1
+                analyzer.packet(float(ts), frame, linktype)
+        except (dpkt.UnpackError, struct_error, ValueError) as e:
+            f.truncated = True
+            log.debug("%s: stopped after %d packets: %r", path, packets, e)
+        if f.truncated:
+            if packets == 0:
+                raise ImportFormatError(f"{path}: capture is truncated before its first packet")
+            self.errors.append(f"capture truncated after packet {packets}: the packets before it were imported")
+
+    def _read_pcapng(self, path: Path, f: _TruncationWatch, analyzer: _Analyzer) -> None:
+        try:
+            reader = PcapngReader(f)
+            packets = reader.__iter__()
+            first = next(packets, None)
+        except PcapngError as e:
+            raise ImportFormatError(f"{path}: unreadable capture header ({e})") from e
+        if first is None:
+            if reader.damaged:
+                raise ImportFormatError(f"{path}: capture is truncated or damaged before its first packet ({'; '.join(reader.notes)})")
+            kinds = reader.linktypes
+            if kinds and not any(k in SUPPORTED_LINKTYPES for k in kinds):
+                raise ImportFormatError(f"{path}: unsupported link type {kinds[0]} ({_UNSUPPORTED})")
+        else:
+            analyzer.packet(*first)
+            for ts, frame, linktype in packets:
+                analyzer.packet(ts, frame, linktype)
+        self.errors.extend(reader.notes)
+
+
+_UNSUPPORTED = "supported: Ethernet, Linux cooked SLL/SLL2, raw IP, BSD loopback"
+
+
+def _reason(e: BaseException) -> str:
+    # dpkt raises NeedData without a message for a header cut short: never "unreadable header ()".
+    return str(e) or {"NeedData": "the header is cut short"}.get(type(e).__name__, type(e).__name__)
 
 
 def _ip_text(data: bytes) -> str:
@@ -180,10 +219,18 @@ class _Analyzer:
         self.flows: dict[tuple[str, str, int, str, int], _Flow] = {}
         self.dns: list[DnsRecord] = []
         self.undecodable = 0
+        self.packets = 0
+        self.ip_packets = 0
+        self.unsupported: dict[int, int] = {}
+        """Packets skipped per link type this importer does not read (a pcapng interface's)."""
 
     # -- link and network layers ---------------------------------------------------------
 
     def packet(self, ts: float, frame: bytes, linktype: int) -> None:
+        self.packets += 1
+        if linktype not in SUPPORTED_LINKTYPES:
+            self.unsupported[linktype] = self.unsupported.get(linktype, 0) + 1
+            return
         app_name: str | None = None
         try:
             ip: Any
@@ -197,12 +244,16 @@ class _Analyzer:
             elif linktype == DLT_LINUX_SLL2:
                 ip = dpkt.sll2.SLL2(frame).data
             elif linktype in (DLT_NULL, 108):
-                ip = dpkt.loopback.Loopback(frame).data
+                # A 4-byte address family (host or network order, and AF_INET6 differs by OS:
+                # 10, 24, 28, 30): the IP version nibble after it says more than the family does.
+                ip = self._raw_ip(frame[4:])
             else:
                 ip = self._raw_ip(frame)
         except (dpkt.UnpackError, struct_error, ValueError, IndexError):
             self.undecodable += 1
             return
+        if isinstance(ip, dpkt.ip.IP | dpkt.ip6.IP6):
+            self.ip_packets += 1
         if isinstance(ip, dpkt.ip.IP):
             if ip.offset:  # non-first fragment: no transport header
                 return

@@ -1,0 +1,209 @@
+"""A pcapng block reader (https://www.ietf.org/archive/id/draft-ietf-opsawg-pcapng-02.html).
+
+dpkt's reader honours only the first Interface Description Block: packets of a second interface
+(another link type) were decoded as if they were the first's, Simple Packet Blocks and later
+sections were skipped without a word, and a swapped byte-order magic gave "unreadable capture
+header ()" (issue 15). This one yields every packet with its own interface's link type and time
+resolution, reads every section in its own byte order, and says what it could not read:
+:attr:`PcapngReader.notes` counts unknown blocks, packets of undescribed interfaces and a damaged
+block where reading stopped (:attr:`damaged`).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+SHB, IDB, PB, SPB, NRB, ISB, EPB, DSB = 0x0A0D0D0A, 1, 2, 3, 4, 5, 6, 0x0A
+#: Blocks with nothing for this tool (names, statistics, decryption secrets, journal, custom).
+_IGNORED = {NRB, ISB, DSB, 9, 0x00000BAD, 0x40000BAD}
+_MAGIC_LE, _MAGIC_BE = b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"
+_OPT_TSRESOL, _OPT_TSOFFSET = 9, 14
+MAX_BLOCK = 256 << 20
+
+
+class _File(Protocol):
+    def read(self, n: int = -1) -> bytes: ...
+
+
+class PcapngError(ValueError):
+    """The file does not start with a readable section header."""
+
+
+@dataclass
+class Interface:
+    linktype: int
+    divisor: float = 1e6
+    offset: int = 0
+    snaplen: int = 0
+
+
+class PcapngReader:
+    """Iterate ``(timestamp, frame, link type)`` over every packet of every section."""
+
+    def __init__(self, f: _File) -> None:
+        self.f = f
+        self.pos = 0
+        self.little = True
+        self.interfaces: list[Interface] = []
+        self.notes: list[str] = []
+        self.damaged = False
+        """Reading stopped at a damaged or cut block (the packets before it were read)."""
+        self._unknown: dict[int, int] = {}
+        self._orphans = 0
+        self._last_ts = 0.0
+        head = self.f.read(12)
+        if len(head) < 12 or head[:4] != b"\x0a\x0d\x0d\x0a":
+            raise PcapngError("not a pcapng section header")
+        self._first = head
+
+    @property
+    def linktypes(self) -> list[int]:
+        return [i.linktype for i in self.interfaces]
+
+    def _read(self, n: int) -> bytes:
+        data = self.f.read(n)
+        self.pos += len(data)
+        return data
+
+    def _section(self, head: bytes, at: int) -> None:
+        """Start a section from its first 12 bytes (type, length, byte-order magic)."""
+        magic = head[8:12]
+        if magic == _MAGIC_LE:
+            self.little = True
+        elif magic == _MAGIC_BE:
+            self.little = False
+        else:
+            what = "swapped or damaged" if sorted(magic) == sorted(_MAGIC_LE) else "damaged"
+            raise PcapngError(
+                f"section header at byte {at} has byte-order magic {magic.hex()} ({what}; "
+                f"expected {_MAGIC_LE.hex()} or {_MAGIC_BE.hex()})"
+            )
+        here, other = ("<", ">") if self.little else (">", "<")
+        if not _plausible_shb(head, here) and _plausible_shb(head, other):
+            order = "little" if self.little else "big"
+            raise PcapngError(
+                f"section header at byte {at}: its byte-order magic {magic.hex()} says {order}-endian, but its "
+                "length only makes sense in the other byte order (a swapped or damaged byte-order magic)"
+            )
+        self.interfaces = []  # interface ids are per section
+
+    def __iter__(self) -> Iterator[tuple[float, bytes, int]]:
+        head, self.pos, at = self._first, 12, 0
+        self._section(head, 0)
+        while True:
+            e = "<" if self.little else ">"
+            kind, length = struct.unpack(e + "II", head[:8])
+            if length < 12 or length % 4 or length > MAX_BLOCK or length < len(head) + 4:
+                self._stop(at, f"length {length}")
+                return
+            rest = self._read(length - len(head))
+            if len(rest) < length - len(head):
+                self._stop(at, "cut short")
+                return
+            block = head + rest
+            if struct.unpack(e + "I", block[-4:])[0] != length:
+                self._stop(at, "its two lengths differ")
+                return
+            packet = self._block(kind, block[8:-4], e)
+            if packet is not None:
+                yield packet
+            at = self.pos
+            head = self._read(8)
+            if not head:
+                break
+            if len(head) < 8:
+                self._stop(at, "cut short")
+                return
+            if head[:4] == b"\x0a\x0d\x0d\x0a":  # a new section, maybe in the other byte order
+                head += self._read(4)
+                try:
+                    if len(head) < 12:
+                        raise PcapngError("cut short")
+                    self._section(head, at)
+                except PcapngError as err:
+                    self._stop(at, str(err))
+                    return
+        self._finish()
+
+    def _block(self, kind: int, body: bytes, e: str) -> tuple[float, bytes, int] | None:
+        if kind == SHB:
+            return None  # handled where it starts
+        if kind == IDB:
+            if len(body) < 8:
+                self._unknown[kind] = self._unknown.get(kind, 0) + 1
+                return None
+            linktype, _, snaplen = struct.unpack(e + "HHI", body[:8])
+            iface = Interface(linktype, snaplen=snaplen)
+            for code, value in _options(body[8:], e):
+                if code == _OPT_TSRESOL and value:
+                    exp = value[0] & 0x7F
+                    iface.divisor = float(2**exp if value[0] & 0x80 else 10**exp)
+                elif code == _OPT_TSOFFSET and len(value) == 8:
+                    iface.offset = struct.unpack(e + "q", value)[0]
+            self.interfaces.append(iface)
+            return None
+        if kind == EPB:
+            if len(body) < 20:
+                return self._orphan()
+            iid, high, low, caplen, _ = struct.unpack(e + "IIIII", body[:20])
+            return self._packet(iid, (high << 32) | low, body[20 : 20 + caplen])
+        if kind == PB:
+            if len(body) < 20:
+                return self._orphan()
+            iid, _, high, low, caplen, _ = struct.unpack(e + "HHIIII", body[:20])
+            return self._packet(iid, (high << 32) | low, body[20 : 20 + caplen])
+        if kind == SPB:
+            if len(body) < 4 or not self.interfaces:
+                return self._orphan()
+            (orig,) = struct.unpack(e + "I", body[:4])
+            snap = self.interfaces[0].snaplen or orig
+            # No time stamp in a Simple Packet Block: the previous packet's time stands in.
+            return self._last_ts, body[4 : 4 + min(orig, snap)], self.interfaces[0].linktype
+        if kind not in _IGNORED:
+            self._unknown[kind] = self._unknown.get(kind, 0) + 1
+        return None
+
+    def _packet(self, iid: int, ticks: int, frame: bytes) -> tuple[float, bytes, int] | None:
+        if iid >= len(self.interfaces):
+            return self._orphan()
+        iface = self.interfaces[iid]
+        ts = iface.offset + ticks / iface.divisor
+        self._last_ts = ts
+        return ts, frame, iface.linktype
+
+    def _orphan(self) -> tuple[float, bytes, int] | None:
+        """Count a packet block that cannot be read (no interface, too short): no packet."""
+        self._orphans += 1
+        return None
+
+    def _stop(self, at: int, why: str) -> None:
+        self.damaged = True
+        self.notes.append(f"capture truncated or damaged: unreadable block at byte {at} ({why}); the packets before it were imported")
+        self._finish()
+
+    def _finish(self) -> None:
+        for kind, n in sorted(self._unknown.items()):
+            self.notes.append(f"{n} block(s) of unknown type 0x{kind:08x} skipped")
+        if self._orphans:
+            self.notes.append(
+                f"{self._orphans} packet block(s) without a described interface (or too short) skipped"
+            )
+        self._unknown, self._orphans = {}, 0
+
+
+def _plausible_shb(head: bytes, e: str) -> bool:
+    (length,) = struct.unpack(e + "I", head[4:8])
+    return 28 <= length <= MAX_BLOCK and length % 4 == 0
+
+
+def _options(data: bytes, e: str) -> Iterator[tuple[int, bytes]]:
+    pos = 0
+    while pos + 4 <= len(data):
+        code, length = struct.unpack(e + "HH", data[pos : pos + 4])
+        if code == 0:
+            return
+        yield code, data[pos + 4 : pos + 4 + length]
+        pos += 4 + (length + 3) // 4 * 4
