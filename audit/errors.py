@@ -32,3 +32,12 @@ class StoreError(AuditError):
 
 class ConfigError(AuditError):
     """A configuration file (device profile, .mmdb path, signature overlay) is invalid."""
+
+
+def one_line(text: str, limit: int = 160) -> str:
+    """An exception's text as part of a one-line message: control, bidi and other unprintable
+    characters escaped, cut at ``limit``. Parsers quote the offending value, and a hostile file
+    makes it as long and as terminal-unfriendly (``\\x1b[2J``, U+202E) as it likes."""
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -27,17 +27,16 @@ import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl
 
 from mitmproxy import exceptions
 
 from audit.enrich.geoip import Enricher, ip_scope, normalize_ip
 from audit.errors import AuditError
-from audit.models import Connection, DnsRecord, HttpRequestData
+from audit.models import Connection, DnsRecord
 from audit.store import Store, default_db_path
 from audit.traffic import flowconv
 from audit.traffic.batch_writer import BatchWriter, Detector, load_detector
-from audit.traffic.flowconv import address_text, connection_fields, peer_ip, text
+from audit.traffic.flowconv import address_text, http_connection, peer_ip, text
 from audit.traffic.writer_process import ProcessWriter
 
 log = logging.getLogger(__name__)
@@ -73,87 +72,6 @@ def guarded(f: F) -> F:
 # --------------------------------------------------------------------------------------------
 # Pure helpers: mitmproxy objects (duck-typed, so that 11.x and 12.x both work) -> our records
 # --------------------------------------------------------------------------------------------
-
-
-def _header_bytes(headers: Any) -> int:
-    try:
-        return sum(len(k) + len(v) + 4 for k, v in headers.fields)
-    except (AttributeError, TypeError, ValueError):
-        return 0
-
-
-def _body_len(message: Any) -> int:
-    raw = message.raw_content
-    if raw is not None:
-        return len(raw)
-    try:  # streamed body: only the announced length is known
-        return int(message.headers.get("content-length", "0"))
-    except ValueError:
-        return 0
-
-
-def request_data(request: Any, body_limit: int) -> HttpRequestData:
-    """What the request carried, body capped at ``body_limit`` bytes (still content-encoded)."""
-    raw = request.raw_content or b""
-    return HttpRequestData(
-        url=request.pretty_url,
-        headers=tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.fields),
-        body=raw[:body_limit],
-        body_truncated=len(raw) > body_limit,
-    )
-
-
-def _query_keys(request: Any) -> tuple[str, ...]:
-    path = request.path or ""
-    if "?" not in path:
-        return ()
-    # Parsed once here: mitmproxy's request.query re-parses the query string for every key.
-    query = path.split("?", 1)[1].split("#", 1)[0]
-    try:
-        return tuple(dict.fromkeys(k for k, _ in parse_qsl(query, keep_blank_values=True)))
-    except (ValueError, UnicodeError):
-        return ()
-
-
-def http_connection(flow: Any, *, app: str, body_limit: int) -> Connection:
-    """One HTTP flow (or WebSocket, handshake + messages) as a :class:`Connection`."""
-    req, resp = flow.request, flow.response
-    bytes_out = _header_bytes(req.headers) + _body_len(req)
-    bytes_in = _header_bytes(resp.headers) + _body_len(resp) if resp is not None else 0
-    protocol = req.scheme if req.scheme in ("http", "https") else "http"
-    ws = getattr(flow, "websocket", None)
-    if ws is not None:
-        protocol = "wss" if protocol == "https" else "ws"
-        for m in ws.messages:
-            if m.from_client:
-                bytes_out += len(m.content)
-            else:
-                bytes_in += len(m.content)
-    end = ws.timestamp_end if ws is not None and getattr(ws, "timestamp_end", None) else None
-    end = end or (resp.timestamp_end if resp is not None else None) or req.timestamp_end
-    fields = connection_fields(flow.client_conn, flow.server_conn)
-    return Connection(
-        ts=req.timestamp_start,
-        end_ts=end,
-        source=SOURCE,
-        protocol=protocol,
-        tls="intercepted" if flow.client_conn.tls_established else "none",
-        app=app,
-        host=(req.pretty_host or req.host or "").lower().rstrip(".") or None,
-        method=req.method,
-        scheme=req.scheme,
-        path=(req.path or "").split("?", 1)[0] or None,
-        query_keys=_query_keys(req),
-        status=resp.status_code if resp is not None else None,
-        bytes_out=bytes_out,
-        bytes_in=bytes_in,
-        request_content_type=req.headers.get("content-type"),
-        response_content_type=resp.headers.get("content-type") if resp is not None else None,
-        http_version=req.http_version,
-        error=flow.error.msg if flow.error else None,
-        request=request_data(req, body_limit),
-        **fields,
-    )
 
 
 def stream_connection(flow: Any, *, app: str) -> Connection:
@@ -551,7 +469,7 @@ class Recorder:
             self._record_dns(flow)  # the question, without an answer
             return
         if flow.type == "http":
-            conn = http_connection(flow, app=self.app, body_limit=self.body_limit)
+            conn = http_connection(flow, app=self.app, source=SOURCE, body_limit=self.body_limit)
         else:
             conn = stream_connection(flow, app=self.app)
         if conn.error is None:
@@ -592,7 +510,7 @@ class Recorder:
 
     def _record_http(self, flow: Any) -> None:
         self._mark_flow(flow)
-        conn = http_connection(flow, app=self.app, body_limit=self.body_limit)
+        conn = http_connection(flow, app=self.app, source=SOURCE, body_limit=self.body_limit)
         self._annotate(flow, conn)
         self.open_flows.pop(flow.id, None)
         self._put(conn, flow.id)

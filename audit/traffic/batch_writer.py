@@ -6,7 +6,7 @@ enrichment and commits everything that arrived in the last ``flush_interval`` se
 transactions. With WAL mode a ``kill -9`` of the proxy loses at most one interval of records.
 
 Faults are isolated per record (issue 15): every record passes through the importers'
-:func:`~audit.traffic.importers.base.storable` (lone surrogates from mitmproxy's ``surrogateescape``
+:func:`~audit.traffic.records.storable` (lone surrogates from mitmproxy's ``surrogateescape``
 decoding, numbers SQLite cannot hold); a batch the case file still refuses is written record by
 record, and a record that cannot be stored even then is logged with its flow id and skipped. The
 count of skipped records is kept in :class:`WriterStats` and in the notes of the capture's
@@ -25,10 +25,10 @@ from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from audit.enrich.geoip import Enricher, ip_scope, normalize_ip
-from audit.errors import AuditError
+from audit.errors import AuditError, one_line
 from audit.models import Connection, DataFinding, DnsRecord, HttpRequestData
 from audit.store import Store
-from audit.traffic.importers.base import one_line, storable
+from audit.traffic.records import storable
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,7 @@
-"""mitmproxy flow objects → :class:`Connection` / :class:`DnsRecord`: the parts shared by the live
+"""mitmproxy flow objects → :class:`Connection` / :class:`DnsRecord`: the one conversion of the live
 recorder (:mod:`audit.traffic.addon`) and the flow-file importer (:mod:`audit.traffic.importers.flows`),
-so that a flow seen live and the same flow read back from a file give the same rows.
+so that a flow seen live and the same flow read back from a file give the same rows (only ``source``
+differs). HTTP flows go through the one record builder, :func:`audit.traffic.records.http_connection`.
 
 Raw TCP/UDP flows are streams mitmproxy relayed without interpreting them: a TLS ClientHello (TCP) or
 QUIC Initial (UDP) at their start marks passed-through TLS/QUIC, with the SNI, ALPN and TLS version
@@ -13,8 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from audit.enrich.geoip import normalize_ip
 from audit.models import Connection, DnsRecord
+from audit.names import normalize_host, normalize_ip
+from audit.traffic import records
+from audit.traffic.quic import QuicInitialReader
 
 DNS_TYPES = {1: "A", 2: "NS", 5: "CNAME", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA", 33: "SRV", 65: "HTTPS"}
 
@@ -44,7 +47,7 @@ def text(value: Any) -> str | None:
 
 
 def host_of(address: Any) -> str | None:
-    return str(address[0]).lower().rstrip(".") or None if address else None
+    return normalize_host(str(address[0])) if address else None
 
 
 def port_of(*addresses: Any) -> int | None:
@@ -67,10 +70,75 @@ def connection_fields(client: Any, server: Any) -> dict[str, Any]:
     }
 
 
+def _headers(fields: Any) -> tuple[tuple[tuple[str, str], ...], int]:
+    """(headers decoded byte for byte, approximate size on the wire) in one pass."""
+    out = []
+    size = 0
+    for k, v in fields:
+        size += len(k) + len(v) + 4
+        out.append((k.decode("latin-1"), v.decode("latin-1")))
+    return tuple(out), size
+
+
+def _body_len(message: Any) -> int:
+    raw = message.raw_content
+    if raw is not None:
+        return len(raw)
+    try:  # streamed body: only the announced length is known
+        return int(message.headers.get("content-length", "0"))
+    except ValueError:
+        return 0
+
+
+def tls_state(flow: Any) -> str:
+    """The app's side of an HTTP flow: ``intercepted`` when it completed TLS with mitmproxy;
+    ``failed`` when it started TLS (https, an SNI, a ClientHello) but the handshake never completed
+    and the flow ended in an error (usually a pinned certificate or an untrusted CA); else ``none``,
+    plaintext. Never ``passthrough``: a flow mitmproxy parsed as HTTP was read, and TLS relayed
+    unread reaches us as a TCP flow or a connection without flows. (The flow-file importer said
+    ``passthrough`` for a plaintext flow whose client attributes carried an SNI, the live recorder
+    ``none``: one rule now, issue 16.)"""
+    client = flow.client_conn
+    if client.tls_established:
+        return "intercepted"
+    if (flow.request.scheme == "https" or client.sni or client.tls) and (flow.error or client.error):
+        return "failed"
+    return "none"
+
+
+def http_connection(flow: Any, *, app: str, source: str, body_limit: int = records.MAX_BODY) -> Connection:
+    """One HTTP flow (or WebSocket: handshake and all messages) as a :class:`Connection`."""
+    req, resp = flow.request, flow.response
+    headers, header_size = _headers(req.headers.fields)
+    bytes_out = header_size + _body_len(req)
+    bytes_in = _headers(resp.headers.fields)[1] + _body_len(resp) if resp is not None else 0
+    protocol = None
+    ws = getattr(flow, "websocket", None)
+    if ws is not None:
+        protocol = "wss" if req.scheme == "https" else "ws"
+        for m in ws.messages:
+            if m.from_client:
+                bytes_out += len(m.content)
+            else:
+                bytes_in += len(m.content)
+    end = ws.timestamp_end if ws is not None and getattr(ws, "timestamp_end", None) else None
+    end = end or (resp.timestamp_end if resp is not None else None) or req.timestamp_end
+    return records.http_connection(
+        ts=req.timestamp_start, end_ts=end, source=source, app=app, scheme=req.scheme,
+        host=req.pretty_host or req.host, method=req.method, target=req.path or "", url=req.pretty_url,
+        headers=headers, body=req.raw_content, tls=tls_state(flow), bytes_out=bytes_out, bytes_in=bytes_in,
+        protocol=protocol, body_limit=body_limit, status=resp.status_code if resp is not None else None,
+        request_content_type=req.headers.get("content-type"),
+        response_content_type=resp.headers.get("content-type") if resp is not None else None, http_version=req.http_version,
+        error=flow.error.msg if flow.error else flow.client_conn.error or None,
+        **connection_fields(flow.client_conn, flow.server_conn),
+    )  # fmt: skip
+
+
 def stream_connection(flow: Any, *, app: str, source: str) -> Connection:
     """A raw TCP or UDP flow, recognising passed-through TLS and QUIC by their first client bytes."""
     # Here, not at the top: the importers package imports this module.
-    from audit.traffic.importers.tls import looks_like_tls_record, parse_tls_record
+    from audit.traffic.tls import looks_like_tls_record, parse_tls_record
 
     fields = connection_fields(flow.client_conn, flow.server_conn)
     messages = list(flow.messages or ())
@@ -120,8 +188,6 @@ QUIC_HELLO_DATAGRAMS = 8
 def quic_client_hello(datagrams: Iterable[bytes]) -> Any:
     """The ClientHello of a QUIC connection from its first client datagrams (reassembled when it
     spans several Initial packets), or None if they are not QUIC Initials."""
-    from audit.traffic.importers.quic import QuicInitialReader
-
     reader = QuicInitialReader()
     hello = None
     for n, datagram in enumerate(datagrams):

@@ -28,9 +28,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from audit.errors import one_line
 from audit.models import Connection, DnsRecord
 from audit.traffic.batch_writer import Entry, WriterStats
-from audit.traffic.importers.base import one_line
 
 if TYPE_CHECKING:
     from audit.store import Store

@@ -12,11 +12,16 @@ from mitmproxy import tcp, udp
 from mitmproxy.test import tflow
 
 from audit.store import Store
+from audit.traffic import flowconv
 from audit.traffic.addon import Recorder, dns_records, stream_connection
 from audit.traffic.importers import import_file
-from audit.traffic.importers.flows import dns_flow_to_records, stream_flow_to_connection
 from tests.fixtures.captures.build_captures import client_hello, quic_initial, tls_record
 from tests.traffic.test_import_flows import write_flows
+
+
+def _file_stream(flow: Any, **kw: Any) -> Any:
+    """The flow-file importer's conversion of a raw stream (the recorder's, with its source)."""
+    return flowconv.stream_connection(flow, source="mitm-file", **{"app": "", **kw})
 
 
 def _bare(f: Any) -> Any:
@@ -68,7 +73,7 @@ EXPECTED = {
 def test_live_and_file_give_the_same_row(kind: str, tmp_path: Path) -> None:
     flow = FLOWS[kind]()
     live = stream_connection(flow, app="com.x")
-    imported = stream_flow_to_connection(flow, app="com.x")
+    imported = _file_stream(flow, app="com.x")
     assert (live.source, imported.source) == ("live", "mitm-file")
     assert dataclasses.replace(live, source="mitm-file") == imported
     assert (live.protocol, live.tls, live.sni, live.alpn) == EXPECTED[kind]
@@ -90,7 +95,7 @@ def test_passthrough_cut_by_an_error_is_still_passthrough() -> None:
 
 def test_dns_same_live_and_imported() -> None:
     f = tflow.tdnsflow(resp=True)
-    live, imported = dns_records(f, app="a"), dns_flow_to_records(f, app="a")
+    live, imported = dns_records(f, app="a"), flowconv.dns_records(f, app="a", source="mitm-file")
     assert [dataclasses.replace(r, source="x") for r in live] == [dataclasses.replace(r, source="x") for r in imported]
     assert [type(r).__name__ for r in live] == ["DnsRecord", "Connection"]
     f.server_conn.peername = None  # mitmproxy answered itself: no resolver was contacted

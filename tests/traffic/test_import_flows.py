@@ -14,8 +14,8 @@ from audit.errors import ImportFormatError
 from audit.models import DataFinding, HttpRequestData
 from audit.store import Store
 from audit.traffic.importers import import_file
-from audit.traffic.importers.base import MAX_BODY
 from audit.traffic.pii import PiiDetector
+from audit.traffic.records import MAX_BODY
 from tests.conftest import FIXTURES
 from tests.fixtures.captures.build_captures import client_hello, quic_initial, tls_record
 

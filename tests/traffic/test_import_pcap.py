@@ -15,14 +15,14 @@ from audit.store import Store
 from audit.traffic.importers import import_file
 from audit.traffic.importers.base import BoundedReader
 from audit.traffic.importers.pcap import _guess_client_is_src
-from audit.traffic.importers.quic import (
+from audit.traffic.quic import (
     QUIC_V2,
     client_initial_keys,
     decrypt_initial,
     hp_mask,
     parse_quic_initial,
 )
-from audit.traffic.importers.tls import parse_tls_record
+from audit.traffic.tls import parse_tls_record
 from tests.conftest import FIXTURES
 from tests.fixtures.captures.build_captures import (
     client_hello,

@@ -22,11 +22,12 @@ from pathlib import Path
 from audit.errors import ImportFormatError
 from audit.models import Connection, DnsRecord
 from audit.store import Store
-from audit.traffic.importers.base import Detector, Importer, checked, storable, utf8_text
+from audit.traffic.importers.base import Detector, Importer, checked
 from audit.traffic.importers.detection import PARALLEL_MIN_BYTES, detected
 from audit.traffic.importers.flows import FlowsImporter
 from audit.traffic.importers.har import HarImporter
 from audit.traffic.importers.pcap import PcapImporter
+from audit.traffic.records import storable, utf8_text
 
 __all__ = ["IMPORTERS", "ImportSummary", "Importer", "import_file", "sniff_format"]
 

@@ -9,16 +9,14 @@ half-way leaves nothing behind.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
-import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar, Protocol
 
-from audit.enrich.geoip import normalize_ip
+from audit.errors import one_line
 from audit.models import (
     EARLIEST_TIME,
     FUTURE_SLACK,
@@ -28,9 +26,7 @@ from audit.models import (
     HttpRequestData,
     plausible_time,
 )
-
-#: Request bodies kept for data detection are capped at this many bytes (``body_truncated`` says so).
-MAX_BODY = 64 * 1024
+from audit.names import normalize_ip
 
 
 class Detector(Protocol):
@@ -149,96 +145,6 @@ def checked(item: Connection | DnsRecord, where: str, problems: Problems, now: f
             problems.add(HOST_PROBLEM, where, value)
             changes[name] = value[:_MAX_HOST]
     return dataclasses.replace(item, **changes) if changes else item
-
-
-def cap_body(body: bytes | None) -> tuple[bytes, bool]:
-    """The first :data:`MAX_BODY` bytes of a body and whether it was cut."""
-    if not body:
-        return b"", False
-    if len(body) > MAX_BODY:
-        return body[:MAX_BODY], True
-    return body, False
-
-
-def unique(items: Iterator[str] | list[str]) -> tuple[str, ...]:
-    """Items in first-seen order without repeats (query keys)."""
-    return tuple(dict.fromkeys(items))
-
-
-def one_line(text: str, limit: int = 160) -> str:
-    """An exception's text as part of a one-line message: control, bidi and other unprintable
-    characters escaped, cut at ``limit``. Parsers quote the offending value, and a hostile file
-    makes it as long and as terminal-unfriendly (``\\x1b[2J``, U+202E) as it likes."""
-    if not text.isprintable():
-        text = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def utf8_text(s: str) -> str:
-    """``s`` with lone surrogates replaced by U+FFFD, so that SQLite (UTF-8) can store it.
-
-    They come from hostile input: ``"\\ud800"`` escapes in a HAR's JSON, and mitmproxy's
-    ``surrogateescape`` decoding of non-UTF-8 bytes in a request path or host.
-    """
-    if s.isascii() or _SURROGATE.search(s) is None:
-        return s
-    return _SURROGATE.sub("\ufffd", s)
-
-
-def _dirty(value: Any) -> bool:
-    """Whether a str, or a tuple of them (query keys, header pairs), holds a lone surrogate."""
-    if isinstance(value, str):
-        return not value.isascii() and _SURROGATE.search(value) is not None
-    if not isinstance(value, tuple) or not value:
-        return False
-    try:  # one C-level check for the common tuple of strings or of string pairs (headers)
-        flat = "".join(value) if isinstance(value[0], str) else "".join(["".join(v) for v in value])
-    except TypeError:  # something else inside (findings): look at each
-        return any(_dirty(v) for v in value)
-    return not flat.isascii() and _SURROGATE.search(flat) is not None
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, str):
-        return utf8_text(value)
-    if isinstance(value, tuple):
-        return tuple(_clean(v) for v in value)
-    return value
-
-
-def storable(item: Connection | DnsRecord) -> Connection | DnsRecord | None:
-    """The record as SQLite can hold it, or None if it has no usable start time (NaN, missing).
-
-    Strings are made UTF-8-encodable (:func:`utf8_text`); a number SQLite cannot hold (an integer
-    beyond 64 bits, a NaN or infinite end time) becomes the field's default (0 bytes, no port …).
-    The same object is returned when nothing needed changing, which is the common case.
-    """
-    if not isinstance(item.ts, int | float):
-        return None
-    changes: dict[str, Any] = {}
-    for name, default in _DEFAULTS[type(item)]:
-        value = getattr(item, name)
-        kind = type(value)
-        if value is None or kind is bool or (kind is str and value.isascii()):
-            continue
-        if kind is int or kind is float:
-            if -(2**63) <= value < 2**63 if kind is int else math.isfinite(value):
-                continue
-            if default is dataclasses.MISSING:  # the start time
-                return None
-            changes[name] = default
-        elif isinstance(value, HttpRequestData):
-            if _dirty(value.url) or _dirty(value.headers):
-                changes[name] = dataclasses.replace(value, url=utf8_text(value.url), headers=_clean(value.headers))
-        elif _dirty(value):
-            changes[name] = _clean(value)
-    return dataclasses.replace(item, **changes) if changes else item
-
-
-_DEFAULTS = {cls: tuple((f.name, f.default) for f in dataclasses.fields(cls)) for cls in (Connection, DnsRecord)}
 
 
 class BoundedReader:

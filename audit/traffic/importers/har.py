@@ -17,11 +17,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import quote, urlsplit
 
-from audit.errors import ImportFormatError
-from audit.models import Connection, DnsRecord, HttpRequestData
-from audit.traffic.importers.base import Importer, cap_body, one_line, unique
+from audit.errors import ImportFormatError, one_line
+from audit.models import Connection, DnsRecord
+from audit.traffic import records
+from audit.traffic.importers.base import Importer
 from audit.traffic.importers.jsonstream import JsonStream, JsonStreamError
 
 log = logging.getLogger(__name__)
@@ -175,12 +176,8 @@ def entry_to_connection(entry: dict[str, Any], *, app: str = "") -> Connection:
     host = parts.hostname or _header(headers, "host") or _header(headers, ":authority")
     port = _port(entry.get("connection")) or parts.port or {"http": 80, "ws": 80, "https": 443, "wss": 443}.get(scheme)
     query = req.get("queryString")
-    if isinstance(query, list) and query:
-        query_keys = unique([str(q.get("name", "")) for q in query if isinstance(q, dict)])
-    else:
-        query_keys = unique([k for k, _ in parse_qsl(parts.query, keep_blank_values=True)])
+    names = [str(q.get("name", "")) for q in query if isinstance(q, dict)] if isinstance(query, list) and query else None
     body, post_mime = _post_body(req.get("postData"))
-    capped, truncated = cap_body(body)
     raw_ip = entry.get("serverIPAddress")
     ip = (str(raw_ip).strip().strip("[]") or None) if raw_ip else None
     ts = parse_time(str(entry["startedDateTime"]))
@@ -198,28 +195,12 @@ def entry_to_connection(entry: dict[str, Any], *, app: str = "") -> Connection:
         error = resp.get("_error") or resp.get("_failureText") or None
     if not status and error is None:
         error = "no response"
-    secure = scheme in ("https", "wss")
-    return Connection(
-        ts=ts,
-        end_ts=end_ts,
-        source=HarImporter.source,
-        protocol=scheme if scheme in ("http", "https", "ws", "wss") else "http",
-        tls="intercepted" if secure else "none",
-        app=app,
-        host=host.lower() if host else None,
-        sni=None,
-        ip=ip,
-        port=port,
-        method=str(req.get("method") or "GET").upper(),
-        scheme=scheme,
-        path=parts.path or "/",
-        query_keys=query_keys,
-        status=int(status) if status else None,
-        bytes_out=bytes_out,
-        bytes_in=bytes_in,
-        request_content_type=post_mime or _header(headers, "content-type"),
+    return records.http_connection(
+        ts=ts, end_ts=end_ts, source=HarImporter.source, app=app, scheme=scheme, host=host,
+        method=str(req.get("method") or "GET"), target=(parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
+        url=url, headers=headers, body=body, tls="intercepted" if scheme in ("https", "wss") else "none",
+        bytes_out=bytes_out, bytes_in=bytes_in, query_names=names, ip=ip, port=port,
+        status=int(status) if status else None, request_content_type=post_mime or _header(headers, "content-type"),
         response_content_type=str(resp_mime) if resp_mime else None,
-        http_version=str(req.get("httpVersion")) if req.get("httpVersion") else None,
-        error=str(error) if error else None,
-        request=HttpRequestData(url=url, headers=headers, body=capped, body_truncated=truncated),
-    )
+        http_version=str(req.get("httpVersion")) if req.get("httpVersion") else None, error=str(error) if error else None,
+    )  # fmt: skip

@@ -20,16 +20,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from struct import error as struct_error  # dpkt lets it escape on short headers
 from typing import Any, BinaryIO
-from urllib.parse import parse_qsl, urlsplit
 
 import dpkt
 
-from audit.errors import ImportFormatError
+from audit.errors import ImportFormatError, one_line
 from audit.models import Connection, DnsRecord, HttpRequestData
-from audit.traffic.importers.base import BoundedReader, Importer, cap_body, one_line, unique
+from audit.names import normalize_host
+from audit.traffic import records
+from audit.traffic.importers.base import BoundedReader, Importer
 from audit.traffic.importers.pcapng import PcapngError, PcapngReader
-from audit.traffic.importers.quic import QuicInitialReader
-from audit.traffic.importers.tls import ClientHello, looks_like_tls_record, parse_tls_record
+from audit.traffic.quic import QuicInitialReader
+from audit.traffic.records import cap_body
+from audit.traffic.tls import ClientHello, looks_like_tls_record, parse_tls_record
 
 log = logging.getLogger(__name__)
 
@@ -445,14 +447,12 @@ class _Analyzer:
         elif flow.http is not None:
             method, url, headers, body, truncated = flow.http
             protocol = scheme = "http"
-            try:
-                parts = urlsplit(url)
-                host, path, query = parts.hostname, parts.path or "/", parts.query
-            except ValueError:  # a Host header urlsplit refuses ("[::1"): the DNS name is used below
-                host, path, query = None, None, ""
-            query_keys = unique([k for k, _ in parse_qsl(query, keep_blank_values=True)])
+            # a Host header urlsplit refuses ("[::1") gives no host: the DNS name is used below
+            host, path, query = records.split_url(url)
+            query_keys = records.query_keys(query)
             request_content_type = next((v for k, v in headers if k.lower() == "content-type"), None)
             request = HttpRequestData(url=url, headers=headers, body=body, body_truncated=truncated)
+        host = normalize_host(host)
         if host is None and protocol != "dns":
             host = _name_for(names.get(flow.server_ip, ()), flow.first)
         return Connection(

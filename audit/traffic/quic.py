@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
-from audit.traffic.importers.tls import ClientHello, parse_client_hello
+from audit.traffic.tls import ClientHello, parse_client_hello
 
 QUIC_V1 = 0x00000001
 QUIC_V2 = 0x6B3343CF

@@ -1,0 +1,203 @@
+"""The one builder of traffic records from plain parts, used by every source of traffic.
+
+The live recorder and the flow-file importer (through :func:`audit.traffic.flowconv.http_connection`),
+the HAR importer, the pcap importer and any later source build their HTTP records here, so that one
+exchange gives the same :class:`~audit.models.Connection` whichever way it reached us: host names
+normalised (:func:`audit.names.normalize_host`), query keys parsed once (names only, in first-seen
+order), the request body capped for data detection, the protocol derived from the scheme.
+
+Making a record storable (:func:`storable`: lone surrogates, numbers SQLite cannot hold) is the
+writers' last step, applied to every record whatever its source: the case import
+(:func:`audit.traffic.importers.import_file`) and the live writer
+(:class:`audit.traffic.batch_writer.BatchWriter`) both call it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from audit.models import Connection, DnsRecord, HttpRequestData
+from audit.names import normalize_host
+
+__all__ = [
+    "MAX_BODY",
+    "cap_body",
+    "http_connection",
+    "query_keys",
+    "request_data",
+    "split_url",
+    "storable",
+    "unique",
+    "utf8_text",
+]
+
+#: Request bodies kept for data detection are capped at this many bytes (``body_truncated`` says so).
+MAX_BODY = 64 * 1024
+
+_PROTOCOLS = frozenset({"http", "https", "ws", "wss"})
+
+
+def unique(items: Iterable[str]) -> tuple[str, ...]:
+    """Items in first-seen order without repeats (query keys)."""
+    return tuple(dict.fromkeys(items))
+
+
+def query_keys(query: str) -> tuple[str, ...]:
+    """The parameter names of a query string, in first-seen order, without repeats."""
+    if not query:
+        return ()
+    try:
+        return unique(k for k, _ in parse_qsl(query, keep_blank_values=True))
+    except (ValueError, UnicodeError):
+        return ()
+
+
+def split_url(url: str) -> tuple[str | None, str | None, str]:
+    """(host, path, query) of a URL, the path ``/`` when empty; ``(None, None, "")`` when the URL
+    cannot be parsed (a Host header such as ``[::1`` makes ``http://[::1/x``)."""
+    try:
+        parts = urlsplit(url)
+        return parts.hostname, parts.path or "/", parts.query
+    except ValueError:
+        return None, None, ""
+
+
+def cap_body(body: bytes | None, limit: int = MAX_BODY) -> tuple[bytes, bool]:
+    """The first ``limit`` bytes of a body and whether it was cut."""
+    if not body:
+        return b"", False
+    if len(body) > limit:
+        return body[:limit], True
+    return body, False
+
+
+def request_data(url: str, headers: tuple[tuple[str, str], ...], body: bytes | None, limit: int = MAX_BODY) -> HttpRequestData:
+    """What a request carried, for data detection: the body capped (still content-encoded)."""
+    capped, truncated = cap_body(body, limit)
+    return HttpRequestData(url=url, headers=headers, body=capped, body_truncated=truncated)
+
+
+def http_connection(
+    *,
+    ts: float,
+    source: str,
+    app: str,
+    scheme: str,
+    host: str | None,
+    method: str | None,
+    target: str,
+    url: str,
+    headers: tuple[tuple[str, str], ...],
+    body: bytes | None,
+    tls: str,
+    bytes_out: int,
+    bytes_in: int,
+    protocol: str | None = None,
+    query_names: Iterable[str] | None = None,
+    body_limit: int = MAX_BODY,
+    **fields: Any,
+) -> Connection:
+    """One HTTP exchange (or WebSocket) as a :class:`Connection`.
+
+    ``target`` is the request target, path and query (``/v1/x?imei=…``); ``query_names`` the
+    parameter names when the source lists them (HAR's ``queryString``), else they are parsed from
+    ``target``. ``protocol`` defaults to the scheme (``http``, ``https``, ``ws``, ``wss``; anything
+    else is ``http``). Other :class:`Connection` fields (``ip``, ``port``, ``sni``, ``status`` …) pass
+    through ``fields``; ``sni`` is normalised like the host."""
+    path, _, query = target.partition("?")
+    query = query.split("#", 1)[0]
+    scheme = scheme.lower()
+    if "sni" in fields:
+        fields["sni"] = normalize_host(fields["sni"])
+    return Connection(
+        ts=ts,
+        source=source,
+        protocol=protocol or (scheme if scheme in _PROTOCOLS else "http"),
+        tls=tls,
+        app=app,
+        host=normalize_host(host),
+        method=method.upper() if method else None,
+        scheme=scheme,
+        path=path or None,
+        query_keys=unique(query_names) if query_names is not None else query_keys(query),
+        bytes_out=bytes_out,
+        bytes_in=bytes_in,
+        request=request_data(url, headers, body, body_limit),
+        **fields,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Storable: what the writers apply to every record
+# --------------------------------------------------------------------------------------------
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def utf8_text(s: str) -> str:
+    """``s`` with lone surrogates replaced by U+FFFD, so that SQLite (UTF-8) can store it.
+
+    They come from hostile input: ``"\\ud800"`` escapes in a HAR's JSON, and mitmproxy's
+    ``surrogateescape`` decoding of non-UTF-8 bytes in a request path or host.
+    """
+    if s.isascii() or _SURROGATE.search(s) is None:
+        return s
+    return _SURROGATE.sub("\ufffd", s)
+
+
+def _dirty(value: Any) -> bool:
+    """Whether a str, or a tuple of them (query keys, header pairs), holds a lone surrogate."""
+    if isinstance(value, str):
+        return not value.isascii() and _SURROGATE.search(value) is not None
+    if not isinstance(value, tuple) or not value:
+        return False
+    try:  # one C-level check for the common tuple of strings or of string pairs (headers)
+        flat = "".join(value) if isinstance(value[0], str) else "".join(["".join(v) for v in value])
+    except TypeError:  # something else inside (findings): look at each
+        return any(_dirty(v) for v in value)
+    return not flat.isascii() and _SURROGATE.search(flat) is not None
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return utf8_text(value)
+    if isinstance(value, tuple):
+        return tuple(_clean(v) for v in value)
+    return value
+
+
+def storable(item: Connection | DnsRecord) -> Connection | DnsRecord | None:
+    """The record as SQLite can hold it, or None if it has no usable start time (NaN, missing).
+
+    Strings are made UTF-8-encodable (:func:`utf8_text`); a number SQLite cannot hold (an integer
+    beyond 64 bits, a NaN or infinite end time) becomes the field's default (0 bytes, no port …).
+    The same object is returned when nothing needed changing, which is the common case.
+    """
+    if not isinstance(item.ts, int | float):
+        return None
+    changes: dict[str, Any] = {}
+    for name, default in _DEFAULTS[type(item)]:
+        value = getattr(item, name)
+        kind = type(value)
+        if value is None or kind is bool or (kind is str and value.isascii()):
+            continue
+        if kind is int or kind is float:
+            if -(2**63) <= value < 2**63 if kind is int else math.isfinite(value):
+                continue
+            if default is dataclasses.MISSING:  # the start time
+                return None
+            changes[name] = default
+        elif isinstance(value, HttpRequestData):
+            if _dirty(value.url) or _dirty(value.headers):
+                changes[name] = dataclasses.replace(value, url=utf8_text(value.url), headers=_clean(value.headers))
+        elif _dirty(value):
+            changes[name] = _clean(value)
+    return dataclasses.replace(item, **changes) if changes else item
+
+
+_DEFAULTS = {cls: tuple((f.name, f.default) for f in dataclasses.fields(cls)) for cls in (Connection, DnsRecord)}
