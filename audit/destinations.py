@@ -14,7 +14,6 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from audit.enrich.company import CompanyLookup, load_companies
 from audit.enrich.geoip import Enricher
@@ -66,32 +65,6 @@ class _Row:
     data_types: set[str] = field(default_factory=set)
 
 
-_GROUP_SQL = """
-SELECT lower(host) AS host, ip, port,
-       min(sni) AS sni,
-       max(CASE tls WHEN 'failed' THEN 3 WHEN 'passthrough' THEN 2 WHEN 'none' THEN 1 ELSE 0 END) AS tls_rank,
-       count(*) AS flows,
-       total(bytes_out) AS bytes_out,
-       total(bytes_in) AS bytes_in,
-       min(CASE WHEN ts BETWEEN :lo AND :hi THEN ts END) AS first_seen,
-       max(CASE WHEN coalesce(end_ts, ts) BETWEEN :lo AND :hi THEN coalesce(end_ts, ts)
-                WHEN ts BETWEEN :lo AND :hi THEN ts END) AS last_seen
-FROM connections {where}
-GROUP BY lower(host), ip, port
-"""
-
-# Separate from _GROUP_SQL: app labels are free text, so no group_concat with a separator.
-_LABELS_SQL = """
-SELECT DISTINCT lower(host) AS host, ip, port, protocol, source, app FROM connections {where}
-"""
-
-_FINDINGS_SQL = """
-SELECT lower(c.host) AS host, c.ip, c.port, f.data_type
-FROM findings f JOIN connections c ON c.id = f.connection_id {where}
-GROUP BY lower(c.host), c.ip, c.port, f.data_type
-"""
-
-
 def _is_bare_ip(host: str | None) -> bool:
     return host is None or normalize_ip(host) is not None
 
@@ -104,8 +77,6 @@ def _name_for_ip(ip: str | None, dns: dict[str, list[str]]) -> str | None:
 
 
 def _aggregate(store: Store, app: str | None) -> list[_Row]:
-    where = "WHERE app = ?" if app else ""
-    args: tuple[Any, ...] = (app,) if app else ()
     dns = store.dns_names(app)
     rank_to_tls = {v: k for k, v in TLS_RANK.items()}
     rows: dict[tuple[str | None, str | None, int | None], _Row] = {}
@@ -115,9 +86,7 @@ def _aggregate(store: Store, app: str | None) -> list[_Row]:
             host = _name_for_ip(ip, dns) or host
         return host, ip, port
 
-    lo, hi = time_window()
-    group_args = {"lo": lo, "hi": hi, "app": app}
-    for r in store.conn.execute(_GROUP_SQL.format(where="WHERE app = :app" if app else ""), group_args):
+    for r in store.connection_groups(app, time_window()):
         key = key_for(r["host"], r["ip"], r["port"])
         row = rows.setdefault(key, _Row(*key))
         if r["sni"] and (row.sni is None or r["sni"] < row.sni):
@@ -133,15 +102,14 @@ def _aggregate(store: Store, app: str | None) -> list[_Row]:
         if r["last_seen"] is not None:
             row.last_seen = max(row.last_seen, float(r["last_seen"]))
 
-    for r in store.conn.execute(_LABELS_SQL.format(where=where), args):
+    for r in store.connection_labels(app):
         row = rows[key_for(r["host"], r["ip"], r["port"])]
         row.protocols.add(r["protocol"])
         row.sources.add(r["source"])
         if r["app"]:
             row.apps.add(r["app"])
 
-    fwhere = "WHERE c.app = ?" if app else ""
-    for r in store.conn.execute(_FINDINGS_SQL.format(where=fwhere), args):
+    for r in store.finding_groups(app):
         key = key_for(r["host"], r["ip"], r["port"])
         if key in rows:
             rows[key].data_types.add(r["data_type"])

@@ -22,6 +22,7 @@ from typing import Any
 
 from audit.errors import StoreError
 from audit.models import Connection, DataFinding, DnsRecord, HttpRequestData, IpInfo, ScanResult, time_window
+from audit.names import normalize_host
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +192,41 @@ _CONN_COLS = (
 
 #: The connection columns of a Connection, read in C (an import stores hundreds of thousands).
 _conn_values = operator.attrgetter(*_CONN_COLS)
+_QUERY_KEYS = _CONN_COLS.index("query_keys")
+
+# One statement and one encoder per row type: the single insert of the live writer and the batched
+# insert of an import write the same rows (issue 16).
+_INSERT_CONNECTION = (
+    f"INSERT INTO connections(id, {', '.join(_CONN_COLS)}) VALUES ({', '.join('?' * (len(_CONN_COLS) + 1))})"
+)
+_INSERT_FINDING = (
+    "INSERT INTO findings(connection_id, data_type, location, encoding, confidence, masked) VALUES (?, ?, ?, ?, ?, ?)"
+)
+_INSERT_REQUEST = (
+    "INSERT INTO requests(connection_id, url, headers, body, body_truncated, pending) VALUES (?, ?, ?, ?, ?, ?)"
+)
+_INSERT_DNS = "INSERT INTO dns(ts, app, source, name, qtype, answer) VALUES (?, ?, ?, ?, ?, ?)"
+
+
+def _connection_row(cid: int | None, c: Connection) -> list[Any]:
+    """``connections`` values of ``c`` (``cid`` None: SQLite picks the id)."""
+    values = [cid, *_conn_values(c)]
+    values[_QUERY_KEYS + 1] = json.dumps(list(c.query_keys))
+    return values
+
+
+def _finding_rows(cid: int, findings: Iterable[DataFinding]) -> list[tuple[Any, ...]]:
+    return [(cid, f.data_type, f.location, f.encoding, f.confidence, f.masked) for f in findings]
+
+
+def _request_row(cid: int, r: HttpRequestData, pending: bool) -> tuple[Any, ...]:
+    # json.dumps writes tuples as lists: the stored form of the headers is [[name, value], …]
+    return (cid, r.url, json.dumps(r.headers), r.body, int(r.body_truncated), int(pending))
+
+
+def _dns_rows(records: Iterable[DnsRecord]) -> list[tuple[Any, ...]]:
+    """One row per answer (one with an empty answer for a question without any)."""
+    return [(r.ts, r.app, r.source, normalize_host(r.name) or "", r.qtype, a) for r in records for a in (r.answers or ("",))]
 
 
 def _notes_text(notes: Iterable[str]) -> str:
@@ -377,6 +413,32 @@ class _CaseConnection(sqlite3.Connection):
 def _readonly_fault(e: BaseException) -> bool:
     low = str(e).lower()
     return any(k in low for k in ("readonly", "read-only", "unable to open", "read only"))
+
+
+_GROUP_SQL = """
+SELECT lower(host) AS host, ip, port,
+       min(sni) AS sni,
+       max(CASE tls WHEN 'failed' THEN 3 WHEN 'passthrough' THEN 2 WHEN 'none' THEN 1 ELSE 0 END) AS tls_rank,
+       count(*) AS flows,
+       total(bytes_out) AS bytes_out,
+       total(bytes_in) AS bytes_in,
+       min(CASE WHEN ts BETWEEN :lo AND :hi THEN ts END) AS first_seen,
+       max(CASE WHEN coalesce(end_ts, ts) BETWEEN :lo AND :hi THEN coalesce(end_ts, ts)
+                WHEN ts BETWEEN :lo AND :hi THEN ts END) AS last_seen
+FROM connections {where}
+GROUP BY lower(host), ip, port
+"""
+
+# Separate from _GROUP_SQL: app labels are free text, so no group_concat with a separator.
+_LABELS_SQL = """
+SELECT DISTINCT lower(host) AS host, ip, port, protocol, source, app FROM connections {where}
+"""
+
+_FINDINGS_SQL = """
+SELECT lower(c.host) AS host, c.ip, c.port, f.data_type
+FROM findings f JOIN connections c ON c.id = f.connection_id {where}
+GROUP BY lower(c.host), c.ip, c.port, f.data_type
+"""
 
 
 class Store:
@@ -651,30 +713,14 @@ class Store:
         return n_conn, n_dns
 
     def _insert_connection(self, c: Connection, pending_detection: bool) -> None:
-        values = [getattr(c, k) for k in _CONN_COLS]
-        values[_CONN_COLS.index("query_keys")] = json.dumps(list(c.query_keys))
-        cur = self.conn.execute(
-            f"INSERT INTO connections({', '.join(_CONN_COLS)}) VALUES ({', '.join('?' * len(_CONN_COLS))})",
-            values,
-        )
-        cid = int(cur.lastrowid or 0)
+        cid = int(self.conn.execute(_INSERT_CONNECTION, _connection_row(None, c)).lastrowid or 0)
         if c.findings:
             self._insert_findings(cid, c.findings)
         if c.request is not None:
-            r = c.request
-            self.conn.execute(
-                "INSERT INTO requests(connection_id, url, headers, body, body_truncated, pending)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (cid, r.url, json.dumps([list(h) for h in r.headers]), r.body, int(r.body_truncated),
-                 int(pending_detection)),
-            )  # fmt: skip
+            self.conn.execute(_INSERT_REQUEST, _request_row(cid, c.request, pending_detection))
 
     def _insert_findings(self, connection_id: int, findings: Iterable[DataFinding]) -> None:
-        self.conn.executemany(
-            "INSERT INTO findings(connection_id, data_type, location, encoding, confidence, masked)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            [(connection_id, f.data_type, f.location, f.encoding, f.confidence, f.masked) for f in findings],
-        )
+        self.conn.executemany(_INSERT_FINDING, _finding_rows(connection_id, findings))
 
     def replace_findings(self, connection_id: int, findings: Iterable[DataFinding]) -> None:
         """Replace the data findings of one connection (``audit pii`` re-scan); no longer pending."""
@@ -741,12 +787,8 @@ class Store:
             return self._insert_dns(records)
 
     def _insert_dns(self, records: Iterable[DnsRecord]) -> int:
-        rows = [
-            (r.ts, r.app, r.source, r.name.lower().rstrip("."), r.qtype, a)
-            for r in records
-            for a in (r.answers or ("",))
-        ]
-        self.conn.executemany("INSERT INTO dns(ts, app, source, name, qtype, answer) VALUES (?, ?, ?, ?, ?, ?)", rows)
+        rows = _dns_rows(records)
+        self.conn.executemany(_INSERT_DNS, rows)
         return len(rows)
 
     def add_traffic(
@@ -765,11 +807,6 @@ class Store:
         ``executemany`` batches, so memory stays bounded. ``notes()`` is called once ``items`` is
         consumed (an importer knows its warnings only then) and stored with the ``inputs`` row.
         Returns (connections, DNS records)."""
-        insert = (
-            f"INSERT INTO connections(id, {', '.join(_CONN_COLS)})"
-            f" VALUES ({', '.join('?' * (len(_CONN_COLS) + 1))})"
-        )
-        qk = _CONN_COLS.index("query_keys")
         n_conn = n_dns = 0
         conns: list[Connection] = []
         dns: list[DnsRecord] = []
@@ -777,27 +814,15 @@ class Store:
         def flush(next_id: int) -> int:
             rows, findings, requests = [], [], []
             for cid, c in enumerate(conns, next_id):
-                values = [cid, *_conn_values(c)]
-                values[qk + 1] = json.dumps(c.query_keys) if c.query_keys else "[]"
-                rows.append(values)
+                rows.append(_connection_row(cid, c))
                 if c.findings:
-                    findings += [(cid, f.data_type, f.location, f.encoding, f.confidence, f.masked) for f in c.findings]
+                    findings += _finding_rows(cid, c.findings)
                 if c.request is not None:
-                    r = c.request
-                    # json.dumps writes tuples as lists: the stored form is [[name, value], …]
-                    requests.append((cid, r.url, json.dumps(r.headers), r.body, int(r.body_truncated)))
-            self.conn.executemany(insert, rows)
-            self.conn.executemany(
-                "INSERT INTO findings(connection_id, data_type, location, encoding, confidence, masked)"
-                " VALUES (?, ?, ?, ?, ?, ?)", findings)  # fmt: skip
-            self.conn.executemany(
-                "INSERT INTO requests(connection_id, url, headers, body, body_truncated) VALUES (?, ?, ?, ?, ?)",
-                requests,
-            )
-            self.conn.executemany(
-                "INSERT INTO dns(ts, app, source, name, qtype, answer) VALUES (?, ?, ?, ?, ?, ?)",
-                [(r.ts, r.app, r.source, r.name.lower().rstrip("."), r.qtype, a) for r in dns for a in (r.answers or ("",))],
-            )  # fmt: skip
+                    requests.append(_request_row(cid, c.request, False))
+            self.conn.executemany(_INSERT_CONNECTION, rows)
+            self.conn.executemany(_INSERT_FINDING, findings)
+            self.conn.executemany(_INSERT_REQUEST, requests)
+            self.conn.executemany(_INSERT_DNS, _dns_rows(dns))
             next_id += len(conns)
             conns.clear()
             dns.clear()
@@ -890,6 +915,23 @@ class Store:
         q += (" AND app = ?" if app else "") + " ORDER BY ts, id"
         args = (*time_window(), *((app,) if app else ()))
         return [(float(r[0]), r[1], r[2], int(r[3] or 0)) for r in self.conn.execute(q, args)]
+
+    # -- destinations (audit.destinations aggregates these rows) --------------------------------
+
+    def connection_groups(self, app: str | None, window: tuple[float, float]) -> list[sqlite3.Row]:
+        """Connections grouped by (host, IP, port): flows, bytes, the weakest TLS state
+        (``tls_rank``: 3 failed, 2 passthrough, 1 none, 0 intercepted) and the first and last times
+        inside ``window`` (implausible times left out, :func:`audit.models.time_window`)."""
+        where = "WHERE app = :app" if app else ""
+        return list(self.conn.execute(_GROUP_SQL.format(where=where), {"lo": window[0], "hi": window[1], "app": app}))
+
+    def connection_labels(self, app: str | None) -> list[sqlite3.Row]:
+        """The distinct (host, IP, port, protocol, source, app) of the connections."""
+        return list(self.conn.execute(_LABELS_SQL.format(where="WHERE app = ?" if app else ""), (app,) if app else ()))
+
+    def finding_groups(self, app: str | None) -> list[sqlite3.Row]:
+        """The distinct (host, IP, port, data type) of the data findings."""
+        return list(self.conn.execute(_FINDINGS_SQL.format(where="WHERE c.app = ?" if app else ""), (app,) if app else ()))
 
     # -- corpus batches (audit batch, audit corpus) -----------------------------------------------
 

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from audit.errors import ConfigError
 from audit.models import CompanyInfo
-from audit.names import host_name
+from audit.names import host_name, normalize_host
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ def parse_companies(data: Any, origin: str) -> tuple[Company, ...]:
             Company(
                 name=name,
                 country=country,
-                domains=tuple(d.lower().strip(".") for d in domains),
+                domains=tuple(normalize_host(d) or "" for d in domains),
                 parent=parent or None,
                 aliases=tuple(aliases),
             )

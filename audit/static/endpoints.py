@@ -36,7 +36,7 @@ from collections.abc import Collection, Iterator
 from functools import lru_cache
 from typing import NamedTuple
 
-from audit.names import parse_ip, public_suffix_list
+from audit.names import normalize_host, parse_ip, public_suffix_list
 
 __all__ = [
     "Candidate",
@@ -455,7 +455,7 @@ class EndpointExtractor:
         ip = _ip(name)
         if ip is not None:
             return Candidate(0, name, ip.compressed, None, "ip", _ip_placeholder(ip))
-        host = name.lower().rstrip(".")
+        host = normalize_host(name) or ""
         if not _HOSTNAME.fullmatch(host):
             return None
         return Candidate(0, name, host, self.domain(host), "host", host_placeholder(host))
@@ -471,7 +471,7 @@ class EndpointExtractor:
         ip = _ip(host)
         if ip is not None:
             return Candidate(start, url, ip.compressed, None, "url", _ip_placeholder(ip))
-        host = host.lower().rstrip(".")
+        host = normalize_host(host) or ""
         if not _HOSTNAME.fullmatch(host) or _is_namespace_url(host, url) or host.endswith(_OAUTH_CLIENT_SUFFIX):
             return None
         if "." not in host and host != "localhost":

@@ -36,7 +36,7 @@ from typing import Any
 from audit.enrich.company import HOSTING_DOMAINS, suffixes
 from audit.errors import ConfigError
 from audit.models import Sdk
-from audit.names import host_name, public_suffix_list
+from audit.names import host_name, normalize_host, public_suffix_list
 from audit.paths import audit_home
 
 log = logging.getLogger(__name__)
@@ -238,7 +238,7 @@ def parse_entries(data: Any, origin: str, default_source: str = "builtin") -> tu
                 f"{where}: unknown category {row['category']!r} (allowed: {', '.join(CATEGORIES)})"
             )
         prefixes = _str_list(row, "code_prefixes", where)
-        domains = [d.lower().rstrip(".") for d in _str_list(row, "domains", where)]
+        domains = [normalize_host(d) or "" for d in _str_list(row, "domains", where)]
         for p in prefixes:
             if not _JAVA_PREFIX_RE.match(p):
                 raise ConfigError(f"{where}: code prefix {p!r} is not a dotted Java name")

@@ -33,6 +33,7 @@ from mitmproxy import exceptions
 from audit.enrich.geoip import Enricher, ip_scope, normalize_ip
 from audit.errors import AuditError
 from audit.models import Connection, DnsRecord
+from audit.names import normalize_host
 from audit.store import Store, default_db_path
 from audit.traffic import flowconv
 from audit.traffic.batch_writer import BatchWriter, Detector, load_detector
@@ -176,7 +177,7 @@ class ConnectionTracker:
         st = self.states.pop(client.id, None)
         if st is None or st.has_flows or not (st.server_attempted or st.tls_seen):
             return None
-        target_host = st.target[0].lower().rstrip(".") if st.target else None
+        target_host = normalize_host(st.target[0]) if st.target else None
         port = st.port or (st.target[1] if st.target else None)
         if st.tls is not None:
             tls = st.tls

@@ -214,14 +214,14 @@ def dns_records(flow: Any, *, app: str, source: str) -> list[Connection | DnsRec
             elif rr.type == 28:
                 answers.append(str(rr.ipv6_address))
             elif rr.type == 5:
-                answers.append(rr.domain_name.lower().rstrip("."))
+                answers.append(normalize_host(rr.domain_name) or "")
         except (ValueError, TypeError, AttributeError, IndexError):  # malformed rdata
             continue
     out: list[Connection | DnsRecord] = [
         DnsRecord(
             ts=ts,
             source=source,
-            name=str(q.name).lower().rstrip("."),
+            name=normalize_host(str(q.name)) or "",
             qtype=DNS_TYPES.get(q.type, str(q.type)),
             answers=tuple(dict.fromkeys(answers)),
             app=app,

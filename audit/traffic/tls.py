@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from audit.names import normalize_host
+
 _TLS_VERSIONS = {0x0301: "TLSv1", 0x0302: "TLSv1.1", 0x0303: "TLSv1.2", 0x0304: "TLSv1.3"}
 
 
@@ -88,7 +90,7 @@ def _server_name(body: bytes) -> str | None:
         name = body[p + 3 : p + 3 + nlen]
         p += 3 + nlen
         if ntype == 0 and name:
-            text = name.decode("ascii", "replace").lower().rstrip(".")
+            text = normalize_host(name.decode("ascii", "replace")) or ""
             return text or None
     return None
 

@@ -395,10 +395,10 @@ class _Analyzer:
             elif rr.type == dpkt.dns.DNS_AAAA and len(rr.rdata) == 16:
                 answers.append(socket.inet_ntop(socket.AF_INET6, rr.rdata))
             elif rr.type == dpkt.dns.DNS_CNAME and getattr(rr, "cname", None):
-                answers.append(str(rr.cname).lower().rstrip("."))
+                answers.append(normalize_host(str(rr.cname)) or "")
         for q in msg.qd:
             self.dns.append(
-                DnsRecord(ts=ts, source=PcapImporter.source, name=str(q.name).lower().rstrip("."),
+                DnsRecord(ts=ts, source=PcapImporter.source, name=normalize_host(str(q.name)) or "",
                           qtype=_DNS_TYPES.get(q.type, str(q.type)), answers=tuple(dict.fromkeys(answers)),
                           app=self.app or app_name or "")
             )  # fmt: skip
