@@ -43,7 +43,7 @@ CSV_COLUMNS = (
     "host", "ip", "port", "protocol", "sni", "tls", "flows", "bytes_out", "bytes_in", "first_seen",
     "last_seen", "server_country", "server_city", "asn", "asn_org", "company", "company_country",
     "sources", "data_types", "ip_scope", "geo_database", "apps", "first_party", "first_party_evidence",
-    "network_flags",
+    "network_flags", "inspected", "inspected_flows", "attribution",
 )  # fmt: skip
 
 
@@ -63,6 +63,8 @@ class _Row:
     sources: set[str] = field(default_factory=set)
     apps: set[str] = field(default_factory=set)
     data_types: set[str] = field(default_factory=set)
+    inspected_flows: int = 0
+    attribution: set[str] = field(default_factory=set)
 
 
 def _is_bare_ip(host: str | None) -> bool:
@@ -95,6 +97,8 @@ def _aggregate(store: Store, app: str | None) -> list[_Row]:
         if TLS_RANK[tls] > TLS_RANK[row.tls] or row.flows == 0:
             row.tls = tls
         row.flows += int(r["flows"])
+        row.inspected_flows += int(r["inspected_flows"] or 0)
+        row.attribution.update((r["attribution"] or "").split(",") if r["attribution"] else ())
         row.bytes_out += int(r["bytes_out"] or 0)
         row.bytes_in += int(r["bytes_in"] or 0)
         if r["first_seen"] is not None:  # None: no flow of it has a plausible time
@@ -306,6 +310,8 @@ def list_destinations(
                 first_party=first_party,
                 first_party_evidence=first_party_evidence,
                 network_flags=info.network_flags if info else (),
+                inspected_flows=r.inspected_flows,
+                attribution=tuple(sorted(r.attribution)),
             )
         )
     return sorted(out, key=_sort_key)

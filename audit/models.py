@@ -483,7 +483,20 @@ class ScanResult:
 # --------------------------------------------------------------------------------------------
 
 #: ``Connection.tls`` values.
-TLS_STATES = ("intercepted", "failed", "passthrough", "none")
+TLS_STATES = ("intercepted", "decrypted", "failed", "passthrough", "none")
+"""``intercepted``: mitmproxy terminated the app's TLS and read the content; ``decrypted``: a capture's
+TLS read with its session keys (a key log, pcapng decryption secrets); ``failed``: the app started TLS
+but refused interception (pinning, an untrusted CA); ``passthrough``: TLS relayed or captured unread;
+``none``: no TLS (plaintext, or not TLS at all: raw TCP/UDP, DNS)."""
+
+#: ``Connection.attribution`` values: how a connection is tied to the app. ``app-metadata``: per-app
+#: data in the capture names the app (PCAPdroid's per-packet app, a UID map); ``proxy``: the proxy
+#: knows the process (mitmproxy's local mode); ``label``: only the analyst's label for the whole
+#: capture, which may hold the whole device's traffic.
+ATTRIBUTIONS = ("app-metadata", "proxy", "label")
+
+#: Plaintext protocols whose content a recorder or importer reads.
+_PLAINTEXT_READ = frozenset({"http", "ws"})
 
 #: ``Connection.source`` values.
 TRAFFIC_SOURCES = ("live", "mitm-file", "har", "pcap")
@@ -554,9 +567,9 @@ class Connection:
     protocol: str
     """http, https, ws, wss, tcp, udp, quic, tls (TLS seen but not intercepted), dns."""
     tls: str = "none"
-    """intercepted, failed, passthrough or none."""
+    """One of :data:`TLS_STATES`."""
     app: str = ""
-    """Analyst's app label (``--app`` / ``audit_app``)."""
+    """Analyst's app label (``--app`` / ``audit_app``), or the app the capture names."""
     host: str | None = None
     """Requested host name (Host/:authority, CONNECT target, SNI, or DNS name of the IP)."""
     sni: str | None = None
@@ -584,12 +597,22 @@ class Connection:
     findings: tuple[DataFinding, ...] = ()
     request: HttpRequestData | None = field(default=None, repr=False, compare=False)
     """Request content for data detection; stored separately, never part of ``to_dict``."""
+    attribution: str = "label"
+    """How the connection is tied to ``app``: one of :data:`ATTRIBUTIONS`."""
+
+    @property
+    def inspected(self) -> bool:
+        """Was the content read? Intercepted or decrypted TLS, and plaintext HTTP/WebSocket; never
+        passed-through, refused or undecrypted TLS, QUIC, raw TCP/UDP or DNS. The one rule: the case
+        file stores it with every connection, and every count of inspected traffic reads that."""
+        return self.tls in ("intercepted", "decrypted") or (self.tls == "none" and self.protocol in _PLAINTEXT_READ)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("request", None)
         d["query_keys"] = list(self.query_keys)
         d["findings"] = [f.to_dict() for f in self.findings]
+        d["inspected"] = self.inspected
         return d
 
 
@@ -688,9 +711,20 @@ class Destination:
     """Why ``first_party`` was set, in words an analyst can check."""
     network_flags: tuple[str, ...] = ()
     """Flags of the server's network (see :attr:`IpInfo.network_flags`), e.g. ``anycast``."""
+    inspected_flows: int = 0
+    """Flows whose content was read (:attr:`Connection.inspected`)."""
+    attribution: tuple[str, ...] = ()
+    """How its flows are tied to the app (:data:`ATTRIBUTIONS`), sorted."""
+
+    @property
+    def inspected(self) -> bool:
+        """Was the content of every flow read?"""
+        return self.flows > 0 and self.inspected_flows == self.flows
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        d["inspected"] = self.inspected
+        d["attribution"] = list(self.attribution)
         d["network_flags"] = list(self.network_flags)
         d["sources"] = list(self.sources)
         d["data_types"] = list(self.data_types)

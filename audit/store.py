@@ -179,6 +179,17 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE inputs ADD COLUMN notes TEXT NOT NULL DEFAULT '';
     """,
+    # 7: how each connection is tied to the app, and whether its content was read
+    #    (Connection.attribution, Connection.inspected; issue 12). Rows of older cases get the rule
+    #    of Connection.inspected once here; every later row is written with the property's value.
+    """
+    ALTER TABLE connections ADD COLUMN attribution TEXT NOT NULL DEFAULT 'label';
+    ALTER TABLE connections ADD COLUMN inspected INTEGER NOT NULL DEFAULT 0;
+    UPDATE connections SET inspected = CASE
+        WHEN tls IN ('intercepted', 'decrypted') THEN 1
+        WHEN tls = 'none' AND protocol IN ('http', 'ws') THEN 1
+        ELSE 0 END;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -187,17 +198,22 @@ _CONN_COLS = (
     "ts", "end_ts", "app", "source", "protocol", "tls", "host", "sni", "ip", "port", "client",
     "method", "scheme", "path", "query_keys", "status", "bytes_out", "bytes_in",
     "request_content_type", "response_content_type", "http_version", "tls_version", "alpn", "error",
+    "attribution",
 )  # fmt: skip
+#: Columns written from a Connection but not read back into it: ``inspected`` (a property of the
+#: record, stored so that SQL counts inspected traffic by the same rule).
+_CONN_DERIVED = ("inspected",)
 
 
 #: The connection columns of a Connection, read in C (an import stores hundreds of thousands).
-_conn_values = operator.attrgetter(*_CONN_COLS)
+_conn_values = operator.attrgetter(*_CONN_COLS, *_CONN_DERIVED)
 _QUERY_KEYS = _CONN_COLS.index("query_keys")
 
 # One statement and one encoder per row type: the single insert of the live writer and the batched
 # insert of an import write the same rows (issue 16).
 _INSERT_CONNECTION = (
-    f"INSERT INTO connections(id, {', '.join(_CONN_COLS)}) VALUES ({', '.join('?' * (len(_CONN_COLS) + 1))})"
+    f"INSERT INTO connections(id, {', '.join((*_CONN_COLS, *_CONN_DERIVED))})"
+    f" VALUES ({', '.join('?' * (len(_CONN_COLS) + len(_CONN_DERIVED) + 1))})"
 )
 _INSERT_FINDING = (
     "INSERT INTO findings(connection_id, data_type, location, encoding, confidence, masked) VALUES (?, ?, ?, ?, ?, ?)"
@@ -420,6 +436,8 @@ SELECT lower(host) AS host, ip, port,
        min(sni) AS sni,
        max(CASE tls WHEN 'failed' THEN 3 WHEN 'passthrough' THEN 2 WHEN 'none' THEN 1 ELSE 0 END) AS tls_rank,
        count(*) AS flows,
+       total(inspected) AS inspected_flows,
+       group_concat(DISTINCT attribution) AS attribution,
        total(bytes_out) AS bytes_out,
        total(bytes_in) AS bytes_in,
        min(CASE WHEN ts BETWEEN :lo AND :hi THEN ts END) AS first_seen,

@@ -210,7 +210,7 @@ def test_location_db_in_info_lookup_destinations_and_report(home: Path, location
     assert google["asn"] == 64500 and "Example Project location database" in google["geo_database"]
     assert google["network_flags"] == [] and dest["cdn.example"]["network_flags"] == ["anycast"]
     csv_out = CliRunner().invoke(main, ["destinations", "--db", str(case), "--csv"]).output
-    assert csv_out.splitlines()[0].endswith(",network_flags") and ",anycast" in csv_out
+    assert "network_flags" in csv_out.splitlines()[0].split(",") and ",anycast" in csv_out  # columns are only appended
     out = tmp_path / "r.html"
     assert CliRunner().invoke(main, ["report", "--db", str(case), "-o", str(out)]).exit_code == 0
     html = out.read_text(encoding="utf-8")

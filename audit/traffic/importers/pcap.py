@@ -462,6 +462,7 @@ class _Analyzer:
             protocol=protocol,
             tls=tls,
             app=self.app or flow.app or "",
+            attribution="app-metadata" if flow.app else "label",
             host=host,
             sni=sni,
             ip=flow.server_ip,
