@@ -531,6 +531,7 @@ _ANCHOR = re.compile(rb"[.:]")
 #: Bytes of the same line kept before a run, so that :func:`occurrence_context` still sees the key
 #: (``"host": "…"``) or hosts-file address (``0.0.0.0 …``) in front of a bare host.
 _CONTEXT_BYTES = 48
+_MAX_PIECE = 4096
 
 
 def candidate_text(data: bytes, *, context: bool = False) -> str:
@@ -544,8 +545,9 @@ def candidate_text(data: bytes, *, context: bool = False) -> str:
     (``"host": "…"``) or the hosts-file address (``0.0.0.0 …``) in front of a bare host; every backward
     search is bounded, so a text without newlines costs no more."""
     t = data.translate(_TOKEN_TABLE)
-    spans: list[list[int]] = []
+    out: list[bytes] = []
     search, find, rfind = _ANCHOR.search, t.find, t.rfind
+    last_start = last_end = -1
     m = search(t)
     while m is not None:  # one iteration per kept run, however many dots it has
         pos = m.start()
@@ -555,12 +557,17 @@ def candidate_text(data: bytes, *, context: bool = False) -> str:
         if context and start and data[start - 1] in _BLANKS:
             ctx = max(0, start - _CONTEXT_BYTES)
             start = max(ctx, data.rfind(b"\n", ctx, start) + 1)
-        if spans and start <= spans[-1][1]:
-            spans[-1][1] = end  # the context reaches the run before, on the same line: one piece
-        else:
-            spans.append([start, end])
+            if start <= last_end:  # the context reaches the run before, on the same line: one piece
+                if last_end - last_start < _MAX_PIECE:
+                    out[-1] = t[last_start:end]
+                    last_end = end
+                    m = search(t, end)
+                    continue
+                start = last_end  # a line of many short runs: keep pieces short (linear)
+        out.append(t[start:end])
+        last_start, last_end = start, end
         m = search(t, end)
-    return normalize(b"\n".join(t[a:b] for a, b in spans).decode("ascii"))
+    return normalize(b"\n".join(out).decode("ascii"))
 
 
 def normalize(text: str) -> str:

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 __all__ = [
     "NETWORK_APIS",
     "NOTICE_APIS",
+    "NOTICE_DESCRIPTORS",
     "PUBLIC_RESOLVERS",
     "CodeUse",
     "Verdict",
@@ -85,6 +86,8 @@ NETWORK_APIS: Mapping[str, frozenset[str]] = {
 NOTICE_APIS: Mapping[str, frozenset[str]] = {
     "de.psdev.licensesdialog.model.Notice": frozenset({"<init>"}),
 }
+#: Their type descriptors as a DEX string table holds them: without one, no code calls them.
+NOTICE_DESCRIPTORS = tuple("L" + cls.replace(".", "/") + ";" for cls in NOTICE_APIS)
 
 #: Three words of natural language in a row: a string holding them is a message (log, exception,
 #: help text), and a URL inside it documents something rather than names a server the code uses.

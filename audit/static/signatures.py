@@ -416,24 +416,29 @@ class SignatureDb:
         """SDK id → what of its code is among ``class_names``, for every SDK with a matching class."""
         own: dict[str, int] = {}
         stubs: dict[str, int] = {}
-        hits: dict[str, set[str]] = {}
+        pairs: set[tuple[str, str]] = set()
         marked: set[str] = set()
-        match, is_stub, markers = self.match_class, self.is_stub, self._markers
+        match, stub_index, markers = self.match_class, self._stubs, self._markers
+        # The loop of is_stub inlined: it runs for every matched class of every DEX file.
         for name in class_names:
             m = match(name)
             if m is None:
                 continue
             sid = m[0].id
-            if is_stub(sid, name):
+            outer = name.partition("$")[0] if "$" in name else name
+            if outer.endswith(_STUB_SUFFIXES) or (sid in stub_index and _lookup_prefix(stub_index[sid], outer)):
                 stubs[sid] = stubs.get(sid, 0) + 1
                 continue
             own[sid] = own.get(sid, 0) + 1
-            hits.setdefault(sid, set()).add(m[1])
-            if sid in markers and sid not in marked and _lookup_prefix(markers[sid], name.partition("$")[0]):
+            pairs.add((sid, m[1]))
+            if sid in markers and sid not in marked and _lookup_prefix(markers[sid], outer):
                 marked.add(sid)
+        prefixes: dict[str, list[str]] = {}
+        for sid, prefix in pairs:
+            prefixes.setdefault(sid, []).append(prefix)
         return {
             sid: CodePresence(
-                own.get(sid, 0), stubs.get(sid, 0), tuple(sorted(hits.get(sid, ()))), sid not in markers or sid in marked
+                own.get(sid, 0), stubs.get(sid, 0), tuple(sorted(prefixes.get(sid, ()))), sid not in markers or sid in marked
             )
             for sid in own.keys() | stubs.keys()
         }
