@@ -32,3 +32,14 @@ class StoreError(AuditError):
 
 class ConfigError(AuditError):
     """A configuration file (device profile, .mmdb path, signature overlay) is invalid."""
+
+
+class OptionError(ConfigError):
+    """An option's value names nothing that exists: an unknown data type, country, company, app
+    label or SDK. The message names the option and the value, and the close matches or the known
+    values. The CLI shows it as a usage error (exit status 2)."""
+
+
+class OutputError(AuditError):
+    """An output file cannot be written. The message names the file the user gave (or its missing
+    folder), never a temporary file."""

@@ -487,6 +487,14 @@ TLS_STATES = ("intercepted", "failed", "passthrough", "none")
 #: ``Connection.source`` values.
 TRAFFIC_SOURCES = ("live", "mitm-file", "har", "pcap")
 
+#: Personal-data types the detectors report (``DataFinding.data_type``, the table in docs/pii.md),
+#: besides ``custom:<name>`` for a device profile's own values (:data:`CUSTOM_DATA_PREFIX`).
+DATA_TYPES = (
+    "android_id", "aaid", "oaid", "imei", "meid", "serial", "wifi_mac", "bt_mac", "mac", "bssid", "phone",
+    "email", "account", "location", "carrier", "imsi", "iccid", "installed_apps",
+)  # fmt: skip
+CUSTOM_DATA_PREFIX = "custom:"
+
 
 @dataclass(frozen=True)
 class DataFinding:

@@ -78,7 +78,7 @@ def test_list_rejects_unknown_category(runner: CliRunner) -> None:
 
 
 def test_show(runner: CliRunner) -> None:
-    r = runner.invoke(main, ["signatures", "show", "tencent_bugly"])
+    r = runner.invoke(main, ["signatures", "show", "tencent_bugly", "--table"])
     assert r.exit_code == 0, r.output
     assert "owner:          Tencent" in r.output and "bugly.qq.com" in r.output
     r = runner.invoke(main, ["signatures", "show", "pangle", "--json"])
@@ -89,8 +89,10 @@ def test_show(runner: CliRunner) -> None:
 
 def test_show_unknown(runner: CliRunner) -> None:
     r = runner.invoke(main, ["signatures", "show", "no_such_sdk"])
-    assert r.exit_code == 1
-    assert r.output.strip() == "Error: no_such_sdk: no such SDK; see `audit signatures list`"
+    assert r.exit_code == 2  # issue 13: a name that exists nowhere is a usage error, in one line
+    assert r.output.strip() == "audit: error: no_such_sdk: no such SDK; see `audit signatures list`"
+    r = runner.invoke(main, ["signatures", "show", "tencent_bugli"])
+    assert r.exit_code == 2 and "did you mean tencent_bugly?" in r.output
 
 
 def test_import_to_default_overlay_then_list(runner: CliRunner, tmp_path: Path) -> None:
@@ -129,7 +131,7 @@ def test_import_malformed_is_one_line(runner: CliRunner, tmp_path: Path, content
     assert r.exit_code == 1
     assert r.exception is None or isinstance(r.exception, SystemExit)
     lines = r.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: ") and "bad.json" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("audit: error: ") and "bad.json" in lines[0]
     assert "Traceback" not in r.output
 
 

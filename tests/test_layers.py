@@ -27,7 +27,7 @@ LAYERS: dict[str, int] = {
     "audit.destinations": 5, "audit.graph": 5, "audit.policy": 5, "audit.diff": 5, "audit.rescan": 5,
     "audit.corpus": 5, "audit.batch": 5, "audit.comparison": 5,
     "audit.report": 6, "audit.pipeline": 6,
-    "audit.cli": 7, "audit.__main__": 7,
+    "audit.cli": 7, "audit.output": 7, "audit.__main__": 7,
 }  # fmt: skip
 #: The package itself holds only ``__version__`` and ``AuditError``: the bottom layer, by exact name.
 TOP = "audit"

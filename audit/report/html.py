@@ -16,7 +16,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -24,6 +23,7 @@ from markupsafe import Markup
 
 from audit.enrich.company import CompanyLookup
 from audit.enrich.geoip import Enricher
+from audit.paths import write_atomic
 from audit.report import charts
 from audit.report.data import UNKNOWN, ReportData, Share, collect_report
 from audit.store import Store
@@ -237,11 +237,5 @@ def write_report(
 
 
 def write_page(output: str | os.PathLike[str], text: str) -> None:
-    """Write a rendered page through a temporary file, so that ``output`` is replaced whole or not at all."""
-    out = Path(output)
-    tmp = out.with_name(out.name + ".tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write a rendered page whole or not at all (missing folders are created)."""
+    write_atomic(output, text)

@@ -26,8 +26,8 @@ def test_imports_several_files_and_reports_bad_ones(tmp_path: Path) -> None:
     lines = r.output.strip().splitlines()
     assert any(ln.startswith(f"{CAPTURES / 'messenger.har'}: har, 197 connections") for ln in lines), r.output
     assert any(ln.startswith(f"{CAPTURES / 'messenger.pcap'}: pcap, ") for ln in lines), r.output
-    errors = [ln for ln in lines if ln.startswith("Error: ")]
-    assert errors == [f"Error: {garbage}: not a mitmproxy flow file, HAR (JSON with log.entries) or pcap/pcapng capture"]
+    errors = [ln for ln in lines if ln.startswith("audit: error: ")]
+    assert errors == [f"audit: error: {garbage}: not a mitmproxy flow file, HAR (JSON with log.entries) or pcap/pcapng capture"]
     assert "Traceback" not in r.output
     with Store(db) as store:
         assert {i["kind"] for i in store.inputs()} == {"har", "pcap"}
@@ -65,7 +65,7 @@ def test_special_files_are_refused(tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["import", str(fifo), str(tmp_path), "--db", str(tmp_path / "c.sqlite")])
     assert r.exit_code != 0
     r = CliRunner().invoke(main, ["import", str(fifo), "--db", str(tmp_path / "c.sqlite")])
-    assert r.exit_code == ExitStatus.ERROR and f"Error: {fifo}: not a regular file" in r.output
+    assert r.exit_code == ExitStatus.ERROR and f"audit: error: {fifo}: not a regular file" in r.output
 
 
 def test_usage_errors() -> None:
