@@ -237,8 +237,9 @@ def terminal_width() -> int | None:
         return None
 
 
-#: No column is cut below this many columns to fit the terminal (fewer make values unreadable).
-MIN_COLUMN = 6
+#: No column is cut below this many columns to fit the terminal (fewer make values unreadable:
+#: a table that cannot fit with every column this narrow overflows instead).
+MIN_COLUMN = 4
 GAP = "  "
 
 

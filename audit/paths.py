@@ -31,7 +31,7 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
     payload = data.encode("utf-8") if isinstance(data, str) else data
     try:
         st = target.stat()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # the folder is missing or not a folder: said below
         st = None
     except OSError as e:
         raise OutputError(f"{target}: cannot write ({e.strerror or e})") from e
@@ -47,6 +47,8 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
     folder = target.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as e:
+        raise OutputError(f"{target}: cannot create the folder {folder} (a file of that name is in the way)") from e
     except OSError as e:
         raise OutputError(f"{target}: cannot create the folder {folder} ({e.strerror or e})") from e
     mode = stat.S_IMODE(st.st_mode) if st is not None else 0o666 & ~_umask()
