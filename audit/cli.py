@@ -27,6 +27,7 @@ from audit.output import (
     record_rows,
     render,
     render_rows,
+    render_summary,
     render_table,
     resolve_format,
     safe_cell,
@@ -495,8 +496,9 @@ def signatures_group() -> None:
 @signatures_group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @_overlay_option
+@format_options(help="Summary format (default: one line on a terminal, JSON when piped).")
 @translate_errors
-def signatures_import_cmd(file: str, overlay: str | None) -> None:
+def signatures_import_cmd(file: str, overlay: str | None, fmt: str | None) -> None:
     """Import an Exodus Privacy tracker file (public API JSON) into the overlay.
 
     Trackers whose code prefixes duplicate a builtin SDK are merged into it as extra evidence;
@@ -510,7 +512,7 @@ def signatures_import_cmd(file: str, overlay: str | None) -> None:
     from audit.static.signatures import import_exodus
 
     summary = import_exodus(Path(file), Path(overlay) if overlay else None)
-    click.echo(safe_cell(summary.describe()))
+    emit(render_summary(resolve_format(fmt), summary.to_dict(), summary.describe()))
 
 
 @signatures_group.command("list")
@@ -637,9 +639,7 @@ def geoip_import_cmd(files: tuple[str, ...], label: str | None, date: str | None
         click.echo(safe_cell(line), err=True)
 
     summary = import_table([Path(f) for f in files], label=label, date=date, progress=progress)
-    d = summary.to_dict()
-    emit(render(resolve_format(fmt), data=d, rows=record_rows(d), columns=("key", "value"),
-                table=lambda: safe_cell(summary.describe())))  # fmt: skip
+    emit(render_summary(resolve_format(fmt), summary.to_dict(), summary.describe()))
 
 
 #: ``audit geoip info`` columns, one row per database in use.
@@ -834,9 +834,7 @@ def batch_cmd(
         finally:
             line.clear()
             backend.close(interrupted=interrupted)
-    d = summary.to_dict()
-    emit(render(resolve_format(fmt), data=d, rows=record_rows(d), columns=("key", "value"),
-                table=lambda: safe_cell(summary.describe())))  # fmt: skip
+    emit(render_summary(resolve_format(fmt), summary.to_dict(), summary.describe()))
     if summary.failed:
         click.get_current_context().exit(ExitStatus.ERROR)
 

@@ -323,6 +323,11 @@ def render(
     return render_table(rows, table_columns or columns) if rows else empty
 
 
+def render_summary(kind: str, record: dict[str, Any], line: str) -> str:
+    """A command's one-record summary: ``record`` as JSON or ``key,value`` CSV, ``line`` as the table."""
+    return render(kind, data=record, rows=record_rows(record), columns=("key", "value"), table=lambda: safe_cell(line))
+
+
 def render_rows(
     rows: Sequence[dict[str, Any]], kind: str, csv_columns: Sequence[str], table_columns: Sequence[str], empty: str
 ) -> str:
