@@ -6,40 +6,39 @@ Each callback parses options, calls one library function, formats the result and
 
 from __future__ import annotations
 
-import csv
-import enum
-import functools
-import io
-import json
 import logging
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 
 from audit import __version__
 from audit.errors import AuditError
+from audit.output import (
+    AuditGroup,
+    CliError,
+    ExitStatus,
+    emit,
+    error,
+    format_options,
+    note,
+    record_rows,
+    render,
+    render_rows,
+    render_summary,
+    render_table,
+    resolve_format,
+    safe_cell,
+    translate_errors,
+    write_output,
+)
 from audit.store import default_db_path
-
-if TYPE_CHECKING:
-    from audit.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-
-class ExitStatus(enum.IntEnum):
-    """Documented exit codes (docs/cli.md)."""
-
-    OK = 0
-    ERROR = 1
-    """An input could not be processed (other inputs may still have been)."""
-    USAGE = 2
-    """Bad options or arguments (click's own code)."""
-    POLICY = 3
-    """``audit check`` found violations of the given policy."""
-
+__all__ = ["ExitStatus", "main"]
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -60,21 +59,6 @@ def _configure_logging(verbose: int) -> None:
         loguru_logger.remove()
         if verbose >= 2:
             loguru_logger.add(sys.stderr, level="DEBUG")
-
-
-def translate_errors(f: F) -> F:
-    """Turn AuditError (and OS errors) into a one-line ClickException: never a traceback."""
-
-    @functools.wraps(f)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return f(*args, **kwargs)
-        except AuditError as e:
-            raise click.ClickException(safe_cell(str(e))) from e
-        except OSError as e:
-            raise click.ClickException(safe_cell(f"{e.filename or ''}: {e.strerror or e}".lstrip(": "))) from e
-
-    return wrapper  # type: ignore[return-value]
 
 
 def db_option(f: F) -> F:
@@ -99,78 +83,17 @@ def _mmdb_option(f: F) -> F:
     )(f)
 
 
-def output_format_options(f: F) -> F:
-    f = click.option("--table", "fmt", flag_value="table", help="Human-readable table (default on a terminal).")(f)
-    f = click.option("--csv", "fmt", flag_value="csv", help="CSV with a header row.")(f)
-    f = click.option("--json", "fmt", flag_value="json", help="JSON (stable, documented in docs/).")(f)
-    return f
+def _app_option(f: F) -> F:
+    return click.option(
+        "--app", "app", default=None, help="Only this app label (default: every app in the case; an unknown label is an error)."
+    )(f)
 
 
-def resolve_format(fmt: str | None, output: str | None = None) -> str:
-    """Default: table on a terminal, JSON when piped or written to a file."""
-    if fmt:
-        return fmt
-    if output:
-        return "json"
-    return "table" if sys.stdout.isatty() else "json"
+def _output_option(what: str = "Write the output to FILE instead of stdout (missing folders are created).") -> Callable[[F], F]:
+    return click.option("-o", "--output", "output", type=click.Path(dir_okay=False), default=None, help=what)
 
 
-def safe_cell(value: Any) -> str:
-    """Render a value for a terminal table: hostile strings lose control characters."""
-    if value is None:
-        return ""
-    if isinstance(value, list | tuple):
-        value = ", ".join(str(v) for v in value)
-    s = str(value)
-    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in s)
-
-
-def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], max_width: int = 60) -> str:
-    cells = [[safe_cell(r.get(c))[:max_width] for c in columns] for r in rows]
-    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells]
-    return "\n".join(lines)
-
-
-def render_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(columns)
-    for r in rows:
-        w.writerow(
-            [
-                ";".join(str(x) for x in v) if isinstance(v, list | tuple) else ("" if v is None else v)
-                for v in (r.get(c) for c in columns)
-            ]
-        )
-    return buf.getvalue()
-
-
-def render_rows(
-    rows: Sequence[dict[str, Any]], kind: str, csv_columns: Sequence[str], table_columns: Sequence[str], empty: str
-) -> str:
-    """One list of row dicts as JSON, CSV or a table (``empty`` when a table has no rows)."""
-    if kind == "json":
-        return dumps(list(rows))
-    if kind == "csv":
-        return render_csv(rows, csv_columns)
-    return render_table(rows, table_columns) if rows else empty
-
-
-def emit(text: str, output: str | None) -> None:
-    """Write to -o FILE (only after the work succeeded) or stdout."""
-    if output:
-        Path(output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
-    else:
-        click.echo(text)
-
-
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False)
-
-
-@click.group(context_settings=CONTEXT_SETTINGS)
+@click.group("audit", cls=AuditGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, "-V", "--version", prog_name="audit")
 @click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for androguard too).")
 def main(verbose: int) -> None:
@@ -197,9 +120,9 @@ def main(verbose: int) -> None:
 
 @main.command("destinations")
 @db_option
-@click.option("--app", "app", default=None, help="Only this app label (default: every app in the case).")
-@output_format_options
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to FILE instead of stdout.")
+@_app_option
+@format_options()
+@_output_option()
 @_mmdb_option
 @translate_errors
 def destinations_cmd(db: str, app: str | None, fmt: str | None, output: str | None, mmdb: tuple[str, ...]) -> None:
@@ -215,11 +138,26 @@ def destinations_cmd(db: str, app: str | None, fmt: str | None, output: str | No
     """
     from audit.destinations import CSV_COLUMNS, TABLE_COLUMNS, enricher_for, list_destinations
 
-    if db != ":memory:" and not Path(db).is_file():
-        raise click.ClickException(f"{safe_cell(db)}: no such case file; record traffic or run `audit import` first")
-    with _open_case(db) as store:
+    with _case(db, app) as store:
         rows = [d.to_dict() for d in list_destinations(store, app=app, enricher=enricher_for(store, mmdb))]
     emit(render_rows(rows, resolve_format(fmt, output), CSV_COLUMNS, TABLE_COLUMNS, "no destinations recorded"), output)
+
+
+def _case(db: str, app: str | None = None) -> Any:
+    """The case file ``db``, which must exist, opened (read-only when it cannot be written) and
+    checked; ``app`` must be one of its labels."""
+    from audit.store import Store
+
+    if db != ":memory:" and not Path(db).is_file():
+        raise click.ClickException(f"{db}: no such case file; run `audit scan --db`, `audit import` or `audit run` first")
+    store = Store(db)
+    try:
+        store.verify()  # a damaged case gives one line here, not a traceback in a formatter
+        store.require_app(app)
+    except BaseException:
+        store.close()
+        raise
+    return store
 
 
 # ---- audit import ---------------------------------------------------------------------------
@@ -265,7 +203,7 @@ def import_cmd(files: tuple[str, ...], db: str, app: str, device: str | None) ->
                 s = import_file(Path(name), store, app=app, detector=detector)
             except AuditError as e:
                 failed += 1
-                click.echo(f"audit: error: {safe_cell(str(e))}", err=True)
+                error(str(e))
                 continue
             click.echo(f"{safe_cell(s.path)}: {s.format}, {s.connections} connections, {s.dns} DNS records")
             failed += _problems(s.path, s.errors)
@@ -284,44 +222,26 @@ def _problems(path: str, problems: Sequence[str]) -> int:
 # ---- audit graph / report / run / check / diff -----------------------------------------------
 
 
-
-
-def _require_case(db: str) -> None:
-    if db != ":memory:" and not Path(db).is_file():
-        raise click.ClickException(f"{safe_cell(db)}: no such case file; run `audit scan --db`, `audit import` or `audit run` first")
-
-
-def _open_case(db: str) -> Store:
-    """An existing case file, opened (read-only when it cannot be written) and checked, so that a
-    damaged one gives one line here rather than a traceback in a formatter."""
-    from audit.store import Store
-
-    _require_case(db)
-    store = Store(db)
-    try:
-        store.verify()
-    except AuditError:
-        store.close()
-        raise
-    return store
+#: ``audit graph --receivers TYPE`` columns.
+RECEIVER_COLUMNS = ("host", "flows", "server_countries", "networks", "companies", "company_countries", "locations")
 
 
 @main.command("graph")
 @db_option
-@click.option("--app", "app", default=None, help="Only this app label (default: every app in the case).")
-@click.option("-o", "--output", "output", type=click.Path(dir_okay=False), help="Write the graph to FILE.")
-@click.option(
-    "--format", "graph_format", type=click.Choice(["graphml", "json", "dot"]), default=None,
-    help="Graph file format (default: from the -o extension: .graphml, .json, .dot).",
+@_app_option
+@_output_option("Write the graph to FILE (missing folders are created).")
+@format_options(
+    "graphml", "dot",
+    help="With -o: graphml, json or dot (default: from the extension: .graphml, .json, .dot). With --receivers "
+    "or --paths-to: json, csv or table (default: table on a terminal, JSON when piped).",
 )  # fmt: skip
 @click.option("--receivers", "receivers", metavar="TYPE", help="Print the hosts receiving a data type (imei, android_id …).")
 @click.option("--paths-to", "target", metavar="NODE", help="Print every path from the app to a node: country:CN, company:Tencent, jurisdiction:CN.")
-@click.option("--json", "as_json", is_flag=True, help="Print --receivers / --paths-to results as JSON.")
 @_mmdb_option
 @translate_errors
 def graph_cmd(
-    db: str, app: str | None, output: str | None, graph_format: str | None, receivers: str | None,
-    target: str | None, as_json: bool, mmdb: tuple[str, ...],
+    db: str, app: str | None, output: str | None, fmt: str | None, receivers: str | None, target: str | None,
+    mmdb: tuple[str, ...],
 ) -> None:  # fmt: skip
     """Build the data-flow graph (app → SDK → host → IP → country / network / company) and export or query it.
 
@@ -331,49 +251,60 @@ def graph_cmd(
     Example:
       audit graph --db case.sqlite -o case.graphml
       audit graph --db case.sqlite -o case.dot
-      audit graph --db case.sqlite --receivers imei
-      audit graph --db case.sqlite --paths-to company:Tencent
+      audit graph --db case.sqlite --receivers imei --table
+      audit graph --db case.sqlite --paths-to company:Tencent --json
     """
     from audit.destinations import enricher_for
-    from audit.graph import export_graph, layer_counts, paths_to, receivers_of
+    from audit.graph import (
+        build_graph,
+        graph_format,
+        layer_counts,
+        paths_to,
+        receivers_of,
+        render_graph,
+        target_node,
+    )
+    from audit.policy import data_type
 
     if sum(x is not None for x in (output, receivers, target)) != 1:
         raise click.UsageError("give exactly one of -o FILE, --receivers TYPE or --paths-to NODE")
-    if graph_format and not output:
-        raise click.UsageError("--format applies to -o FILE only")
-    from audit.graph import build_graph
-
-    with _open_case(db) as store:
+    if output and fmt in ("csv", "table"):
+        raise click.UsageError(f"-o FILE writes the graph as graphml, json or dot, not {fmt}")
+    if not output and fmt in ("graphml", "dot"):
+        raise click.UsageError(f"--format {fmt} applies to -o FILE only")
+    if receivers is not None:
+        receivers = data_type(receivers, "--receivers")
+    if target is not None:
+        target, note = target_node(target)
+        if note:
+            click.echo(f"audit: {note}", err=True)
+    with _case(db, app) as store:
         G = build_graph(store, app, enricher=enricher_for(store, mmdb))
     if output:
-        fmt = export_graph(G, output, graph_format)
+        kind = graph_format(output, fmt)
+        write_output(output, render_graph(G, kind))
         layers = ", ".join(f"{n} {k}" for k, n in layer_counts(G).items())
-        click.echo(f"{safe_cell(output)}: {fmt}, {G.number_of_nodes()} nodes ({layers}), {G.number_of_edges()} edges")
-    elif receivers is not None:
+        click.echo(f"{safe_cell(output)}: {kind}, {G.number_of_nodes()} nodes ({layers}), {G.number_of_edges()} edges")
+        return
+    kind = resolve_format(fmt)
+    if receivers is not None:
         rows = [r.to_dict() for r in receivers_of(G, receivers)]
-        if as_json:
-            click.echo(dumps(rows))
-        elif not rows:
-            click.echo(f"no host received {safe_cell(receivers)}")
-        else:
-            cols = ("host", "flows", "server_countries", "networks", "companies", "company_countries", "locations")
-            click.echo(render_table(rows, cols))
+        emit(render_rows(rows, kind, RECEIVER_COLUMNS, RECEIVER_COLUMNS, f"no host received {receivers}"))
     elif target is not None:
         paths = paths_to(G, target)
-        if as_json:
-            click.echo(dumps(paths))
-        elif not paths:
-            click.echo(f"no path from the app to {safe_cell(target)}")
-        else:
-            for p in paths:
-                click.echo(" → ".join(safe_cell(n) for n in p))
+        emit(render(
+            kind, data=paths, rows=[{"length": len(p) - 1, "path": p} for p in paths], columns=("length", "path"),
+            table=lambda: "\n".join(" → ".join(safe_cell(n) for n in p) for p in paths)
+            or f"no path from the app to {safe_cell(target)}",
+        ))  # fmt: skip
 
 
 @main.command("report")
 @db_option
-@click.option("--app", "app", default=None, help="Only this app label (default: every app in the case).")
+@_app_option
 @_mmdb_option
-@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False), help="HTML file to write.")
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False),
+              help="HTML file to write (missing folders are created).")  # fmt: skip
 @translate_errors
 def report_cmd(db: str, app: str | None, mmdb: tuple[str, ...], output: str) -> None:
     """Write the self-contained HTML report of a case (no external requests; prints well).
@@ -390,7 +321,7 @@ def report_cmd(db: str, app: str | None, mmdb: tuple[str, ...], output: str) -> 
     from audit.destinations import enricher_for
     from audit.report.html import write_report
 
-    with _open_case(db) as store:
+    with _case(db, app) as store:
         r = write_report(store, output, app, enricher=enricher_for(store, mmdb))
     click.echo(
         f"{safe_cell(output)}: {len(r.destinations)} destinations, {r.total_flows} flows, "
@@ -407,7 +338,8 @@ def report_cmd(db: str, app: str | None, mmdb: tuple[str, ...], output: str) -> 
 @db_option
 @_mmdb_option
 @click.option("--app", "app", default=None, help="App label (default: the package name).")
-@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False), help="HTML report to write.")
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False),
+              help="HTML report to write (missing folders are created).")  # fmt: skip
 @translate_errors
 def run_cmd(
     apk: str, captures: tuple[str, ...], device: str | None, db: str, mmdb: tuple[str, ...], app: str | None,
@@ -437,81 +369,109 @@ def run_cmd(
         click.get_current_context().exit(ExitStatus.ERROR)
 
 
+#: ``audit check --format csv`` columns, one row per violation (docs/report.md).
+CHECK_CSV_COLUMNS = (
+    "rule", "value", "fact", "evidence", "static_evidence", "host", "ip", "port", "flows", "server_country",
+    "company", "company_country", "sdk", "asn", "asn_org", "data_types", "network_flags", "files", "message",
+)  # fmt: skip
+
+
 @main.command("check")
 @db_option
-@click.option("--app", "app", default=None, help="Only this app label (default: every app in the case).")
+@_app_option
 @click.option("--deny-country", "deny_countries", multiple=True, metavar="CC",
-              help="Deny a country (ISO code): as server location AND as company home country; repeatable.")  # fmt: skip
-@click.option("--deny-company", "deny_companies", multiple=True, metavar="NAME", help="Deny a company (and its subsidiaries' hosts); repeatable.")
-@click.option("--deny-data", "deny_data", multiple=True, metavar="TYPE", help="Deny sending a data type (imei, android_id …); repeatable.")
+              help="Deny a country (ISO 3166-1 code, or an unambiguous name): as server location AND as company home "
+              "country; repeatable.")  # fmt: skip
+@click.option("--deny-company", "deny_companies", multiple=True, metavar="NAME",
+              help="Deny a company of the company database (and its subsidiaries' hosts); repeatable.")  # fmt: skip
+@click.option("--deny-data", "deny_data", multiple=True, metavar="TYPE",
+              help="Deny sending a data type (imei, android_id … docs/pii.md); repeatable.")  # fmt: skip
 @click.option("--deny-asn", "deny_asns", multiple=True, metavar="ASN",
               help="Deny servers on a network (AS number, 45090 or AS45090); repeatable.")  # fmt: skip
 @click.option("--deny-network-flag", "deny_flags", multiple=True, metavar="FLAG",
               type=click.Choice(["anycast", "anonymous-proxy", "satellite-provider", "drop"], case_sensitive=False),
               help="Deny servers on networks the IPFire location database flags (drop: hostile); repeatable.")  # fmt: skip
-@click.option("--json", "as_json", is_flag=True, help="JSON output (docs/report.md).")
+@format_options()
 @_mmdb_option
 @translate_errors
 def check_cmd(
     db: str, app: str | None, deny_countries: tuple[str, ...], deny_companies: tuple[str, ...],
-    deny_data: tuple[str, ...], deny_asns: tuple[str, ...], deny_flags: tuple[str, ...], as_json: bool,
+    deny_data: tuple[str, ...], deny_asns: tuple[str, ...], deny_flags: tuple[str, ...], fmt: str | None,
     mmdb: tuple[str, ...],
 ) -> None:  # fmt: skip
     """Check a case against a deny-list policy, for CI pipelines.
 
-    Prints each violation with its evidence (host, IP, country/company/data type, flows) and exits
-    with status 3 (ExitStatus.POLICY) when there is any, 0 otherwise. A denied country matches the
-    server location and the company home country; each violation says which.
+    Every value is validated first (a misspelt country, company, data type or app label is a usage
+    error, exit 2). Prints each violation with its evidence (host, IP, country/company/data type,
+    flows) and exits 3 when there is any; 4 when there is none but the case cannot show it (an
+    empty case, a data rule without inspected traffic), with the reason; 0 otherwise. A denied
+    country matches the server location and the company home country; each violation says which.
 
     \b
     Example:
       audit check --db case.sqlite --deny-country CN --deny-company Tencent --deny-data imei
-      audit check --db case.sqlite --deny-asn AS4134 --deny-network-flag drop
+      audit check --db case.sqlite --deny-asn AS4134 --deny-network-flag drop --json
     """
     from audit.destinations import enricher_for
-    from audit.policy import check, make_policy
+    from audit.policy import evaluate, make_policy
 
     policy = make_policy(deny_countries, deny_companies, deny_data, deny_asns, deny_flags)
     if policy.empty:
         raise click.UsageError(
             "give at least one --deny-country, --deny-company, --deny-data, --deny-asn or --deny-network-flag"
         )
-    with _open_case(db) as store:
-        violations = check(store, policy, app, enricher=enricher_for(store, mmdb))
-    if as_json:
-        click.echo(dumps({"violations": [v.to_dict() for v in violations], "count": len(violations)}))
-    elif violations:
-        for v in violations:
-            click.echo(safe_cell(v.message))
-        click.echo(f"{len(violations)} violation{'s' if len(violations) != 1 else ''}", err=True)
-    else:
-        click.echo("no violations")
-    if violations:
+    for n in policy.notes:
+        note(n)
+    with _case(db) as store:
+        result = evaluate(store, policy, app, enricher=enricher_for(store, mmdb))
+    kind = resolve_format(fmt)
+    rows = [v.to_dict() for v in result.violations]
+
+    def table() -> str:
+        if result.violations:
+            return "\n".join(safe_cell(v.message) for v in result.violations)
+        return "not enough evidence to judge this policy" if result.insufficient else "no violations"
+
+    emit(render(kind, data=result.to_dict(), rows=rows, columns=CHECK_CSV_COLUMNS, table=table))
+    for reason in result.insufficient:
+        note(f"not enough evidence: {reason}")
+    if result.violations:
+        if kind == "table":
+            count = len(result.violations)
+            click.echo(f"{count} violation{'s' if count != 1 else ''}", err=True)
         click.get_current_context().exit(ExitStatus.POLICY)
+    if result.insufficient:
+        click.get_current_context().exit(ExitStatus.INSUFFICIENT_EVIDENCE)
 
 
 @main.command("diff")
 @click.argument("old", type=click.Path(exists=True, dir_okay=False))
 @click.argument("new", type=click.Path(exists=True, dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="JSON output (docs/report.md).")
+@format_options()
+@click.option("--exit-code", "exit_code", is_flag=True,
+              help="Exit with status 1 when anything changed, 0 when nothing did (like `git diff --exit-code`).")  # fmt: skip
 @translate_errors
-def diff_cmd(old: str, new: str, as_json: bool) -> None:
-    """What changed in this update: SDKs, hosts, domains, countries, companies, data types, permissions.
+def diff_cmd(old: str, new: str, fmt: str | None, exit_code: bool) -> None:
+    """What changed in this update: versions, companies, countries, data, SDKs, hosts, permissions.
 
     OLD and NEW are APKs (static facts) or case files (.sqlite: static + observed traffic).
+    Permissions are also compared as the data they reach ("+ location (fine)", "+ SMS").
 
     \b
     Example:
       audit diff app-1.0.apk app-1.1.apk
       audit diff case-1.0.sqlite case-1.1.sqlite --json
+      audit diff old.apk new.apk --exit-code --table
     """
-    from audit.diff import diff_paths, render_text
+    from audit.diff import change_rows, diff_paths, render_text
 
     result = diff_paths(old, new)
-    if as_json:
-        click.echo(dumps(result.to_dict()))
-    else:
-        click.echo("\n".join(safe_cell(line) for line in render_text(result).splitlines()))
+    emit(render(
+        resolve_format(fmt), data=result.to_dict(), rows=change_rows(result), columns=("category", "change", "value"),
+        table=lambda: "\n".join(safe_cell(line) for line in render_text(result).splitlines()),
+    ))  # fmt: skip
+    if exit_code and result.changed:
+        click.get_current_context().exit(ExitStatus.ERROR)
 
 
 # ---- audit signatures ------------------------------------------------------------------------
@@ -546,8 +506,9 @@ def signatures_group() -> None:
 @signatures_group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @_overlay_option
+@format_options(help="Summary format (default: one line on a terminal, JSON when piped).")
 @translate_errors
-def signatures_import_cmd(file: str, overlay: str | None) -> None:
+def signatures_import_cmd(file: str, overlay: str | None, fmt: str | None) -> None:
     """Import an Exodus Privacy tracker file (public API JSON) into the overlay.
 
     Trackers whose code prefixes duplicate a builtin SDK are merged into it as extra evidence;
@@ -561,13 +522,14 @@ def signatures_import_cmd(file: str, overlay: str | None) -> None:
     from audit.static.signatures import import_exodus
 
     summary = import_exodus(Path(file), Path(overlay) if overlay else None)
-    click.echo(safe_cell(summary.describe()))
+    emit(render_summary(resolve_format(fmt), summary.to_dict(), summary.describe()))
 
 
 @signatures_group.command("list")
-@output_format_options
+@format_options()
 @click.option("--category", "category", default=None, help="Only this category (analytics, advertising, push …).")
-@click.option("--country", "country", default=None, metavar="CC", help="Only SDKs whose owner is based in CC (ISO code).")
+@click.option("--country", "country", default=None, metavar="CC",
+              help="Only SDKs whose owner is based in CC (ISO 3166-1 code, or an unambiguous name).")  # fmt: skip
 @_overlay_option
 @translate_errors
 def signatures_list_cmd(fmt: str | None, category: str | None, country: str | None, overlay: str | None) -> None:
@@ -578,44 +540,57 @@ def signatures_list_cmd(fmt: str | None, category: str | None, country: str | No
       audit signatures list --country CN --table
       audit signatures list --category advertising --csv > ads.csv
     """
+    from audit.enrich.country import country_code
     from audit.static.signatures import CATEGORIES, load_signatures
 
     if category and category.casefold() not in CATEGORIES:
         raise click.BadParameter(f"unknown category (choose from: {', '.join(CATEGORIES)})", param_hint="--category")
+    if country:
+        country, how = country_code(country, "--country")
+        if how:
+            note(how)
     db = load_signatures(Path(overlay) if overlay else None)
     rows = [s.to_dict() for s in db.filter(category=category, country=country)]
-    emit(render_rows(rows, resolve_format(fmt), SIGNATURE_COLUMNS, SIGNATURE_TABLE_COLUMNS, "no matching SDKs"), None)
+    emit(render_rows(rows, resolve_format(fmt), SIGNATURE_COLUMNS, SIGNATURE_TABLE_COLUMNS, "no matching SDKs"))
 
 
 @signatures_group.command("show")
 @click.argument("sdk_id")
-@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@format_options()
 @_overlay_option
 @translate_errors
-def signatures_show_cmd(sdk_id: str, as_json: bool, overlay: str | None) -> None:
+def signatures_show_cmd(sdk_id: str, fmt: str | None, overlay: str | None) -> None:
     """Show one SDK: owner, country, category, every code prefix and domain, notes.
 
     \b
     Example:
       audit signatures show pangle
+      audit signatures show tencent_bugly --json
     """
     from audit.static.signatures import load_signatures
 
-    sdk = load_signatures(Path(overlay) if overlay else None).get(sdk_id)
+    db = load_signatures(Path(overlay) if overlay else None)
+    sdk = db.get(sdk_id)
     if sdk is None:
-        raise click.ClickException(f"{safe_cell(sdk_id)}: no such SDK; see `audit signatures list`")
+        raise CliError(f"{sdk_id}: no such SDK{_did_you_mean(sdk_id, [s.id for s in db.filter()])}; see `audit signatures list`",
+                       ExitStatus.USAGE)  # fmt: skip
     d = sdk.to_dict()
-    if as_json:
-        click.echo(dumps(d))
-        return
-    for key in ("id", "name", "owner", "owner_country", "category", "source", "website", "notes"):
-        if d.get(key):
-            click.echo(f"{key + ':':15} {safe_cell(d[key])}")
-    for key in ("code_prefixes", "domains", "merged_from"):
-        if d[key]:
-            click.echo(f"{key + ':':15} {safe_cell(d[key][0])}")
-            for v in d[key][1:]:
-                click.echo(f"{'':15} {safe_cell(v)}")
+
+    def table() -> str:
+        lines = [f"{key + ':':15} {safe_cell(d[key])}" for key in
+                 ("id", "name", "owner", "owner_country", "category", "source", "website", "notes") if d.get(key)]  # fmt: skip
+        for key in ("code_prefixes", "domains", "merged_from"):
+            lines += [f"{(key + ':') if i == 0 else '':15} {safe_cell(v)}" for i, v in enumerate(d[key])]
+        return "\n".join(lines)
+
+    emit(render(resolve_format(fmt), data=d, rows=record_rows(d), columns=("key", "value"), table=table))
+
+
+def _did_you_mean(value: str, known: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(value, known, n=3, cutoff=0.8)
+    return f" (did you mean {' or '.join(close)}?)" if close else ""
 
 
 # ---- audit geoip -----------------------------------------------------------------------------
@@ -652,9 +627,9 @@ def geoip_group() -> None:
     "--date", "date", default=None, metavar="YYYY-MM-DD",
     help="Date of the data, YYYY-MM-DD or YYYY-MM (default: a date in the file names, else their modification date).",
 )  # fmt: skip
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@format_options()
 @translate_errors
-def geoip_import_cmd(files: tuple[str, ...], label: str | None, date: str | None, as_json: bool) -> None:
+def geoip_import_cmd(files: tuple[str, ...], label: str | None, date: str | None, fmt: str | None) -> None:
     """Import IP-to-ASN range files as the ASN table every command then uses.
 
     FILES: 'start,end,asn,organisation' CSV (ip-location-db asn, DB-IP IP-to-ASN Lite; IP or
@@ -674,50 +649,58 @@ def geoip_import_cmd(files: tuple[str, ...], label: str | None, date: str | None
         click.echo(safe_cell(line), err=True)
 
     summary = import_table([Path(f) for f in files], label=label, date=date, progress=progress)
-    click.echo(dumps(summary.to_dict()) if as_json else safe_cell(summary.describe()))
+    emit(render_summary(resolve_format(fmt), summary.to_dict(), summary.describe()))
+
+
+#: ``audit geoip info`` columns, one row per database in use.
+GEOIP_INFO_COLUMNS = ("role", "database", "facts", "path")
 
 
 @geoip_group.command("info")
 @_mmdb_option
-@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@format_options()
 @translate_errors
-def geoip_info_cmd(mmdb: tuple[str, ...], as_json: bool) -> None:
+def geoip_info_cmd(mmdb: tuple[str, ...], fmt: str | None) -> None:
     """Show which databases answer server location and network owner, in order of preference.
 
     \b
     Example:
       audit geoip info --mmdb GeoLite2-City.mmdb
+      audit geoip info --json
     """
     from audit.enrich.geoip import Enricher
 
     rows = Enricher(list(mmdb)).describe()
-    if as_json:
-        click.echo(dumps(rows))
-        return
-    table_rows = [{**r, "facts": ", ".join(r["facts"])} for r in rows]
-    click.echo(render_table(table_rows, ("role", "database", "facts", "path"), max_width=200))
+    emit(render(resolve_format(fmt), data=rows, rows=rows, columns=GEOIP_INFO_COLUMNS,
+                table=lambda: render_table(rows, GEOIP_INFO_COLUMNS, max_width=200)))  # fmt: skip
     if not any("asn" in r["facts"] for r in rows):
-        click.echo(
-            "note: no database in use gives AS numbers (only organisation names); install Debian's "
-            "libloc-database, run `audit geoip import FILE...`, or pass an ASN .mmdb (docs/destinations.md)",
-            err=True,
+        note(
+            "no database in use gives AS numbers (only organisation names); install Debian's "
+            "libloc-database, run `audit geoip import FILE...`, or pass an ASN .mmdb (docs/destinations.md)"
         )
 
 
 @geoip_group.command("lookup")
 @click.argument("ips", nargs=-1, required=True)
 @_mmdb_option
-@output_format_options
+@format_options()
 @translate_errors
 def geoip_lookup_cmd(ips: tuple[str, ...], mmdb: tuple[str, ...], fmt: str | None) -> None:
     """Server location and network owner of IP addresses, with the database that answered.
+
+    Takes IP addresses only: a host name is a usage error (nothing is resolved; for the servers an
+    app contacted, with their IPs, see `audit destinations`).
 
     \b
     Example:
       audit geoip lookup 1.1.1.1 2606:4700:4700::1111 --json
     """
     from audit.enrich.geoip import Enricher
+    from audit.names import is_ip
 
+    bad = [ip for ip in ips if not is_ip(ip)]
+    if bad:
+        raise click.UsageError(f"{', '.join(bad)}: not an IP address (host names are not resolved)")
     enricher = Enricher(list(mmdb))
     rows = []
     for ip in ips:
@@ -729,7 +712,7 @@ def geoip_lookup_cmd(ips: tuple[str, ...], mmdb: tuple[str, ...], fmt: str | Non
                 "geo_database_date": info.database_date, "network_flags": list(info.network_flags),
             }
         )  # fmt: skip
-    emit(render_rows(rows, resolve_format(fmt), GEOIP_COLUMNS, GEOIP_TABLE_COLUMNS, ""), None)
+    emit(render_rows(rows, resolve_format(fmt), GEOIP_COLUMNS, GEOIP_TABLE_COLUMNS, ""))
 
 
 # ---- audit pii -------------------------------------------------------------------------------
@@ -746,9 +729,9 @@ PII_COLUMNS = ("data_type", "host", "requests", "confidence", "encodings", "loca
     default=None,
     help="Device profile (TOML/JSON, docs/device-profile.md). Without it only the pattern detectors run.",
 )
-@click.option("--app", "app", default=None, help="Only requests of this app label (default: every app).")
-@output_format_options
-@click.option("-o", "--output", "output", type=click.Path(dir_okay=False), help="Write the summary to FILE.")
+@_app_option
+@format_options()
+@_output_option("Write the summary to FILE (missing folders are created).")
 @translate_errors
 def pii_cmd(db: str, device: str | None, app: str | None, fmt: str | None, output: str | None) -> None:
     """Re-run personal-data detection over the requests stored in a case file.
@@ -766,20 +749,17 @@ def pii_cmd(db: str, device: str | None, app: str | None, fmt: str | None, outpu
     from audit.traffic.profile import load_profile
 
     detector = PiiDetector(load_profile(device) if device else None)
-    with _open_case(db) as store:
+    with _case(db, app) as store:
         if device:
             store.record_input("device-profile", device, None, app or "")
         result = rescan_store(store, detector, app)
-    kind = resolve_format(fmt, output)
     rows = [r.to_dict() for r in result.rows]
-    if kind == "json":
-        text = dumps(result.to_dict())
-    elif kind == "csv":
-        text = render_csv(rows, PII_COLUMNS)
-    else:
+
+    def table() -> str:
         head = f"{result.requests} requests scanned, {result.with_findings} with personal data"
-        text = head + ("\n\n" + render_table(rows, PII_COLUMNS) if rows else "")
-    emit(text, output)
+        return head + ("\n\n" + render_table(rows, PII_COLUMNS) if rows else "")
+
+    emit(render(resolve_format(fmt, output), data=result.to_dict(), rows=rows, columns=PII_COLUMNS, table=table), output)
 
 
 # ---- audit batch / corpus -------------------------------------------------------------------------
@@ -825,11 +805,11 @@ class _ProgressLine:
 @click.option("--max-memory", "max_memory", type=click.IntRange(min=128), default=4096, show_default=True, metavar="MB",
               help="Per-app memory limit (address space of the scan process), in MB.")  # fmt: skip
 @click.option("--resume", "resume", is_flag=True, help="Continue a batch in this case file: packages already recorded are skipped.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@format_options(help="Summary format (default: table on a terminal, JSON when piped).")
 @translate_errors
 def batch_cmd(
     paths: tuple[str, ...], db: str, workers: int | None, scheduler: str | None, timeout: float, max_memory: int,
-    resume: bool, as_json: bool,
+    resume: bool, fmt: str | None,
 ) -> None:  # fmt: skip
     """Scan every Android package under PATHS (recursively) into one case file, in parallel.
 
@@ -864,7 +844,7 @@ def batch_cmd(
         finally:
             line.clear()
             backend.close(interrupted=interrupted)
-    click.echo(dumps(summary.to_dict()) if as_json else safe_cell(summary.describe()))
+    emit(render_summary(resolve_format(fmt), summary.to_dict(), summary.describe()))
     if summary.failed:
         click.get_current_context().exit(ExitStatus.ERROR)
 
@@ -898,9 +878,8 @@ def _corpus_table(c: Any) -> str:
 
 @main.command("corpus")
 @db_option
-@click.option("--format", "fmt", type=click.Choice(["json", "csv", "table"]), default=None,
-              help="Output on stdout (default: table on a terminal, JSON when piped; with -o only a summary line).")  # fmt: skip
-@click.option("-o", "--output", "output", type=click.Path(dir_okay=False), default=None, help="Write the corpus HTML report to FILE.")
+@format_options(help="Output on stdout (default: table on a terminal, JSON when piped; with -o only a summary line).")
+@_output_option("Write the corpus HTML report to FILE (missing folders are created).")
 @translate_errors
 def corpus_cmd(db: str, fmt: str | None, output: str | None) -> None:
     """The corpus view of a case filled by `audit batch`: which SDKs, companies and countries.
@@ -917,10 +896,8 @@ def corpus_cmd(db: str, fmt: str | None, output: str | None) -> None:
       audit corpus --db corpus.sqlite -o reports/corpus.html
     """
     from audit.corpus import collect_corpus
-    from audit.store import Store
 
-    _require_case(db)
-    with Store(db) as store:
+    with _case(db) as store:
         c = collect_corpus(store)
     if output:
         from audit.report.corpus import write_corpus_report
@@ -930,13 +907,7 @@ def corpus_cmd(db: str, fmt: str | None, output: str | None) -> None:
             click.echo(f"{safe_cell(output)}: {c.apps} apps, {len(c.sdks)} SDKs, {len(c.countries)} owner countries, "
                        f"{len(c.failed)} failed")  # fmt: skip
             return
-    kind = fmt or ("table" if sys.stdout.isatty() else "json")
-    if kind == "json":
-        click.echo(dumps(c.to_dict()))
-    elif kind == "csv":
-        click.echo(render_csv(c.sdks, CORPUS_CSV_COLUMNS), nl=False)
-    else:
-        click.echo(_corpus_table(c))
+    emit(render(resolve_format(fmt), data=c.to_dict(), rows=c.sdks, columns=CORPUS_CSV_COLUMNS, table=lambda: _corpus_table(c)))
 
 
 # ---- audit scan ---------------------------------------------------------------------------------
@@ -1034,8 +1005,8 @@ def _transport_lines(t: Any) -> list[str]:
 
 @main.command("scan")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@output_format_options
-@click.option("-o", "--output", "output", type=click.Path(dir_okay=False), help="Write the output to FILE.")
+@format_options()
+@_output_option()
 @click.option(
     "--db",
     "db",
@@ -1067,28 +1038,28 @@ def scan_cmd(paths: tuple[str, ...], fmt: str | None, output: str | None, db: st
             result = scan_path(path)
         except AuditError as e:
             failed = True
-            click.echo(f"audit: error: {safe_cell(str(e))}", err=True)
+            error(str(e))
             continue
         for problem in result.errors:
             failed = True
-            click.echo(f"audit: error: {safe_cell(path)}: {safe_cell(problem)}", err=True)
+            error(f"{path}: {problem}")
         results.append(result)
     if db and results:
         _store_scans(db, results)
     if results:
-        kind = resolve_format(fmt, output)
-        if kind == "json":
-            text = dumps(results[0].to_dict() if len(paths) == 1 else [r.to_dict() for r in results])
-        elif kind == "csv":
-            text = render_csv([row for r in results for row in _scan_rows(r)], SCAN_CSV_COLUMNS).rstrip("\n")
-        else:
-            text = "\n\n".join(_scan_table(r) for r in results)
-        try:
-            emit(text, output)
-        except OSError as e:
-            raise click.ClickException(safe_cell(f"{output}: {e.strerror or e}")) from e
+        text = render(
+            resolve_format(fmt, output), data=results[0].to_dict() if len(paths) == 1 else [r.to_dict() for r in results],
+            rows=[row for r in results for row in _scan_rows(r)], columns=SCAN_CSV_COLUMNS,
+            table=lambda: "\n\n".join(_scan_table(r) for r in results),
+        )  # fmt: skip
+        _emit_or_fail(text, output)
     if failed:
         click.get_current_context().exit(ExitStatus.ERROR)
+
+
+@translate_errors
+def _emit_or_fail(text: str, output: str | None) -> None:
+    emit(text, output)
 
 
 @translate_errors

@@ -21,19 +21,22 @@ from audit.enrich.geoip import Enricher
 from audit.errors import InputError
 from audit.models import Destination, ScanResult
 from audit.names import registrable_domain
+from audit.static.permissions import data_access_labels
 from audit.store import Store
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
-#: Categories compared, in output order, with their human titles.
+#: Categories compared, in output order (who and where first: what an analyst reads first), with
+#: their human titles.
 CATEGORIES = {
+    "companies": "Companies",
+    "company_countries": "Company home countries",
+    "server_countries": "Server countries (observed)",
+    "data_types": "Personal-data types (observed)",
+    "data_access": "Data the app can reach (permissions)",
     "sdks": "SDKs",
     "hosts": "Hosts (in the code or contacted)",
     "domains": "Registrable domains",
-    "server_countries": "Server countries (observed)",
-    "companies": "Companies",
-    "company_countries": "Company home countries",
-    "data_types": "Personal-data types (observed)",
     "permissions": "Permissions",
     "transport": "Transport security (pinning, cleartext, trusted CAs)",
 }
@@ -47,6 +50,8 @@ class Snapshot:
     kind: str
     """``apk`` (static only) or ``case`` (static + traffic)."""
     sets: dict[str, frozenset[str]] = field(default_factory=dict)
+    versions: tuple[str, ...] = ()
+    """``package 2.6.2 (53)`` of every scanned package, sorted."""
 
 
 @dataclass(frozen=True)
@@ -71,16 +76,40 @@ class DiffResult:
     old_kind: str
     new_kind: str
     changes: tuple[Change, ...]
+    old_versions: tuple[str, ...] = ()
+    new_versions: tuple[str, ...] = ()
 
     @property
     def changed(self) -> bool:
-        return any(c.added or c.removed for c in self.changes)
+        """Anything differs: a version or a member of any category (``audit diff --exit-code``)."""
+        return self.old_versions != self.new_versions or any(c.added or c.removed for c in self.changes)
+
+    @property
+    def version_line(self) -> str | None:
+        """``com.example 2.6.2 (53) → 3.4.1 (78)`` (the package named once when both sides have the
+        same one), None when neither side has a scanned package."""
+        if not (self.old_versions or self.new_versions):
+            return None
+        old, new = "; ".join(self.old_versions) or "none", "; ".join(self.new_versions) or "none"
+        if len(self.old_versions) == len(self.new_versions) == 1:
+            p_old, _, v_old = old.partition(" ")
+            p_new, _, v_new = new.partition(" ")
+            if p_old == p_new:
+                return f"{p_old} {v_old} → {v_new}"
+        return f"{old} → {new}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "old": self.old, "new": self.new, "old_kind": self.old_kind, "new_kind": self.new_kind,
+            "old_versions": list(self.old_versions), "new_versions": list(self.new_versions),
             "changed": self.changed, "changes": [c.to_dict() for c in self.changes],
         }  # fmt: skip
+
+
+def version_label(r: ScanResult) -> str:
+    """``package 2.6.2 (53)``: how a scanned package and its version read."""
+    a = r.app
+    return f"{a.package or Path(a.file).name} {a.version_name or '?'} ({a.version_code or '?'})"
 
 
 def _is_case_file(path: Path) -> bool:
@@ -112,6 +141,7 @@ def _static_sets(scans: Iterable[ScanResult], companies: CompanyLookup | None) -
                 sets["companies"].add(info.company)
                 sets["company_countries"].add(info.country.upper())
         sets["permissions"].update(r.permissions)
+        sets["data_access"].update(data_access_labels(r.permissions))
         sets["transport"].update(_transport_facts(r))
     return sets
 
@@ -163,13 +193,19 @@ def snapshot(path: str | Path, *, app: str | None = None, enricher: Enricher | N
 
         with Store(p) as store:
             store.verify()
-            sets = _static_sets((r for _, r in store.scans(app)), companies)
+            scans = [r for _, r in store.scans(app)]
+            sets = _static_sets(scans, companies)
             _traffic_sets(list_destinations(store, app=app, enricher=enricher, companies=companies), sets)
-        return Snapshot(str(p), "case", {k: frozenset(v) for k, v in sets.items()})
+        return Snapshot(str(p), "case", {k: frozenset(v) for k, v in sets.items()}, _versions(scans))
     from audit.static.scanner import scan_path
 
     result = scan_path(p)
-    return Snapshot(str(p), "apk", {k: frozenset(v) for k, v in _static_sets([result], companies).items()})
+    sets = _static_sets([result], companies)
+    return Snapshot(str(p), "apk", {k: frozenset(v) for k, v in sets.items()}, _versions([result]))
+
+
+def _versions(scans: Iterable[ScanResult]) -> tuple[str, ...]:
+    return tuple(sorted({version_label(r) for r in scans}))
 
 
 def compare(old: Snapshot, new: Snapshot) -> DiffResult:
@@ -184,7 +220,7 @@ def compare(old: Snapshot, new: Snapshot) -> DiffResult:
         changes.append(
             Change(key, title, tuple(sorted(b - a, key=str.casefold)), tuple(sorted(a - b, key=str.casefold)), len(a & b))
         )
-    return DiffResult(old.label, new.label, old.kind, new.kind, tuple(changes))
+    return DiffResult(old.label, new.label, old.kind, new.kind, tuple(changes), old.versions, new.versions)
 
 
 def diff_paths(old: str | Path, new: str | Path, *, enricher: Enricher | None = None, companies: CompanyLookup | None = None) -> DiffResult:
@@ -199,10 +235,12 @@ def diff_paths(old: str | Path, new: str | Path, *, enricher: Enricher | None = 
 
 
 def render_text(result: DiffResult) -> str:
-    """Human-readable "what changed in this update"."""
+    """Human-readable "what changed in this update": versions, then each category that changed."""
     lines = [f"{result.old} ({result.old_kind}) → {result.new} ({result.new_kind})"]
+    if result.version_line:
+        lines.append(f"Version: {result.version_line}")
     if not result.changed:
-        lines.append("No change in SDKs, hosts, domains, countries, companies, data types or permissions.")
+        lines.append("No change in versions, companies, countries, data, SDKs, hosts, domains or permissions.")
     for c in result.changes:
         if not (c.added or c.removed):
             continue
@@ -210,3 +248,17 @@ def render_text(result: DiffResult) -> str:
         lines += [f"  + {x}" for x in c.added]
         lines += [f"  - {x}" for x in c.removed]
     return "\n".join(lines)
+
+
+def change_rows(result: DiffResult) -> list[dict[str, str]]:
+    """One row per added or removed member (``audit diff --format csv``), versions first."""
+    rows = [
+        {"category": "version", "change": change, "value": v}
+        for change, versions in (("removed", result.old_versions), ("added", result.new_versions))
+        if result.old_versions != result.new_versions
+        for v in versions
+    ]
+    for c in result.changes:
+        rows += [{"category": c.category, "change": "added", "value": x} for x in c.added]
+        rows += [{"category": c.category, "change": "removed", "value": x} for x in c.removed]
+    return rows

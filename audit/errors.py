@@ -41,3 +41,14 @@ def one_line(text: str, limit: int = 160) -> str:
     if not text.isprintable():
         text = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class OptionError(ConfigError):
+    """An option's value names nothing that exists: an unknown data type, country, company, app
+    label or SDK. The message names the option and the value, and the close matches or the known
+    values. The CLI shows it as a usage error (exit status 2)."""
+
+
+class OutputError(AuditError):
+    """An output file cannot be written. The message names the file the user gave (or its missing
+    folder), never a temporary file."""

@@ -522,6 +522,15 @@ def plausible_time(ts: object, now: float | None = None) -> bool:
     return lo <= ts <= hi
 
 
+#: Personal-data types the detectors report (``DataFinding.data_type``, the table in docs/pii.md),
+#: besides ``custom:<name>`` for a device profile's own values (:data:`CUSTOM_DATA_PREFIX`).
+DATA_TYPES = (
+    "android_id", "aaid", "oaid", "imei", "meid", "serial", "wifi_mac", "bt_mac", "mac", "bssid", "phone",
+    "email", "account", "location", "carrier", "imsi", "iccid", "installed_apps",
+)  # fmt: skip
+CUSTOM_DATA_PREFIX = "custom:"
+
+
 @dataclass(frozen=True)
 class DataFinding:
     """Personal data seen in one request. The raw value is never stored, only ``masked``."""

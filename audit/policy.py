@@ -16,14 +16,17 @@ resources is not a company's code in the app. Strings that do not name a server
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import re
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from audit.enrich.company import CompanyLookup, resolve_owner
+from audit.enrich.company import CompanyDb, CompanyLookup, resolve_owner
+from audit.enrich.country import country_code
 from audit.enrich.geoip import Enricher
-from audit.errors import ConfigError
-from audit.models import Destination, ScanResult
+from audit.errors import OptionError
+from audit.models import CUSTOM_DATA_PREFIX, DATA_TYPES, Destination, ScanResult
 from audit.store import Store
 
 
@@ -38,6 +41,8 @@ class Policy:
     """AS numbers of the network announcing the server IP."""
     deny_flags: frozenset[str] = frozenset()
     """Network flags (:data:`NETWORK_FLAGS`)."""
+    notes: tuple[str, ...] = field(default=(), compare=False)
+    """How values were read (a country given by name: ``'China' read as CN (China)``)."""
 
     @property
     def empty(self) -> bool:
@@ -47,6 +52,38 @@ class Policy:
 #: The network flags a policy can deny (``IpInfo.network_flags``, from the IPFire location database).
 NETWORK_FLAGS = ("anycast", "anonymous-proxy", "satellite-provider", "drop")
 
+_CUSTOM_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+
+
+def data_type(value: str, option: str = "--deny-data") -> str:
+    """A data type as the detectors name it (:data:`audit.models.DATA_TYPES`, docs/pii.md) or
+    ``custom:<name>``, lower case; OptionError with the close matches otherwise."""
+    t = value.strip().lower()
+    if t in DATA_TYPES:
+        return t
+    if t.startswith(CUSTOM_DATA_PREFIX) and _CUSTOM_NAME.fullmatch(t[len(CUSTOM_DATA_PREFIX):]):
+        return t
+    close = difflib.get_close_matches(t, DATA_TYPES, n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(close)}? " if close else ""
+    raise OptionError(
+        f"{option} {value!r}: not a data type ({hint}known: {', '.join(DATA_TYPES)}, or custom:NAME for a "
+        "device-profile value; docs/pii.md)"
+    )
+
+
+def company_name(value: str, companies: CompanyDb, option: str = "--deny-company") -> str:
+    """``value`` as written, when the company table knows it (a name or an alias, any case);
+    OptionError with the close matches otherwise."""
+    name = value.strip()
+    if companies.find(name) is not None:
+        return name
+    close = companies.closest(name)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise OptionError(
+        f"{option} {value!r}: not in the company database{hint} (`audit signatures list` shows SDK owners; "
+        "audit/data/companies.json lists every company)"
+    )
+
 
 def make_policy(
     deny_countries: Iterable[str] = (),
@@ -54,31 +91,41 @@ def make_policy(
     deny_data: Iterable[str] = (),
     deny_asns: Iterable[str | int] = (),
     deny_flags: Iterable[str] = (),
+    *,
+    companies: CompanyDb | None = None,
 ) -> Policy:
-    """Validate and normalise the deny lists (ConfigError names the bad value). AS numbers may be
+    """Validate and normalise the deny lists before anything is judged: countries are ISO 3166-1
+    alpha-2 codes or unambiguous names (:func:`audit.enrich.country.country_code`), companies are
+    in the company table (``companies``, default the builtin one), data types are documented ones.
+    OptionError (a ConfigError) names the bad value and the close matches. AS numbers may be
     written ``45090`` or ``AS45090``."""
+    if companies is None:
+        from audit.enrich.company import load_companies
+
+        companies = load_companies()
     countries = set()
+    notes = []
     for c in deny_countries:
-        cc = c.strip().upper()
-        if len(cc) != 2 or not cc.isascii() or not cc.isalpha():
-            raise ConfigError(f"--deny-country {c!r}: expected a two-letter ISO 3166-1 code such as CN")
+        cc, note = country_code(c, "--deny-country")
         countries.add(cc)
-    companies = tuple(sorted({c.strip() for c in deny_companies if c.strip()}, key=str.casefold))
-    data = frozenset(d.strip().lower() for d in deny_data if d.strip())
+        if note:
+            notes.append(note)
+    names = tuple(sorted({company_name(c, companies) for c in deny_companies if c.strip()}, key=str.casefold))
+    data = frozenset(data_type(d) for d in deny_data if d.strip())
     asns = set()
     for a in deny_asns:
         text = str(a).strip()
         digits = text[2:] if text[:2].upper() == "AS" else text
         if not (digits.isascii() and digits.isdecimal()) or not 0 < int(digits) < 2**32:
-            raise ConfigError(f"--deny-asn {a!r}: expected an AS number such as 45090 or AS45090")
+            raise OptionError(f"--deny-asn {a!r}: expected an AS number such as 45090 or AS45090")
         asns.add(int(digits))
     flags = set()
     for f in deny_flags:
         flag = f.strip().lower()
         if flag not in NETWORK_FLAGS:
-            raise ConfigError(f"--deny-network-flag {f!r}: expected one of {', '.join(NETWORK_FLAGS)}")
+            raise OptionError(f"--deny-network-flag {f!r}: expected one of {', '.join(NETWORK_FLAGS)}")
         flags.add(flag)
-    return Policy(frozenset(countries), companies, data, frozenset(asns), frozenset(flags))
+    return Policy(frozenset(countries), names, data, frozenset(asns), frozenset(flags), tuple(notes))
 
 
 @dataclass(frozen=True)
@@ -222,6 +269,84 @@ def check(
         key=lambda v: (v.evidence != "observed", order.get(v.static_evidence, 4), v.rule, v.value, v.fact,
                        v.host or "", v.ip or "", v.sdk or ""),
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of a policy check: the violations, and why the case cannot show there are none."""
+
+    violations: tuple[Violation, ...]
+    insufficient: tuple[str, ...] = ()
+    """Reasons the case lacks the evidence a rule needs (empty case, no inspected traffic …)."""
+    notes: tuple[str, ...] = ()
+    """How option values were read (:attr:`Policy.notes`)."""
+
+    @property
+    def status(self) -> str:
+        """``violated``, ``insufficient-evidence`` (no violation, but not enough evidence to say
+        there is none) or ``ok``."""
+        return "violated" if self.violations else "insufficient-evidence" if self.insufficient else "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status, "violations": [v.to_dict() for v in self.violations], "count": len(self.violations),
+            "insufficient_evidence": list(self.insufficient), "notes": list(self.notes),
+        }  # fmt: skip
+
+
+def evidence_gaps(policy: Policy, counts: dict[str, int], destinations: Iterable[Destination], app: str | None = None) -> list[str]:
+    """Why the case (``Store.evidence_counts``) cannot show that ``policy`` holds: an empty case
+    judges nothing; a data rule needs inspected requests; network rules need contacted servers,
+    and ``--deny-asn`` a database that gives AS numbers."""
+    whose = f" for app {app!r}" if app else ""
+    if not (counts["scans"] or counts["connections"] or counts["dns"]):
+        return [f"the case is empty{whose}: no static scan and no traffic (did the scan or the import fail?)"]
+    gaps = []
+    if policy.deny_data and not counts["inspected"]:
+        if counts["connections"]:
+            seen = f"{counts['connections']} connection{'s' if counts['connections'] != 1 else ''} recorded{whose}, none inspected"
+        else:
+            seen = f"no traffic recorded{whose} (static scan only)"
+        gaps.append(
+            f"--deny-data needs inspected traffic (requests whose content was read: intercepted TLS or plain "
+            f"HTTP): {seen}"
+        )
+    if (policy.deny_asns or policy.deny_flags) and not counts["connections"]:
+        rules = " and ".join(r for r, on in (("--deny-asn", policy.deny_asns), ("--deny-network-flag", policy.deny_flags)) if on)
+        gaps.append(f"{rules} judge contacted servers: no traffic recorded{whose}")
+    elif policy.deny_asns:
+        public = [d for d in destinations if d.ip_scope == "public"]
+        if public and all(d.asn is None for d in public):
+            gaps.append(
+                "--deny-asn needs AS numbers: no database in use gives them (install libloc-database, run "
+                "`audit geoip import`, or pass an ASN .mmdb with --mmdb)"
+            )
+    return gaps
+
+
+def evaluate(
+    store: Store,
+    policy: Policy,
+    app: str | None = None,
+    *,
+    enricher: Enricher | None = None,
+    companies: CompanyLookup | None = None,
+) -> CheckResult:
+    """Validate ``app``, then check the case against ``policy`` and say what it cannot judge.
+
+    An empty case is insufficient evidence whatever the rules; ``app`` must be a label of the case."""
+    if app is not None and any(store.evidence_counts().values()):
+        store.require_app(app)  # on an empty case the label is not the problem: the gap below says so
+    counts = store.evidence_counts(app)
+    if companies is None:
+        from audit.enrich.company import load_companies
+
+        companies = load_companies()
+    from audit.destinations import list_destinations
+
+    dests = list_destinations(store, app=app, enricher=enricher, companies=companies)
+    violations = check(store, policy, app, enricher=enricher, companies=companies, destinations=dests)
+    return CheckResult(tuple(violations), tuple(evidence_gaps(policy, counts, dests, app)), policy.notes)
 
 
 def _static_endpoint_violations(

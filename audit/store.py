@@ -1044,3 +1044,56 @@ class Store:
         q = "SELECT sha256, file, result FROM scans WHERE id IN (SELECT min(id) FROM scans GROUP BY sha256) ORDER BY sha256"
         for r in self.conn.execute(q):
             yield paths.get(r["sha256"], [r["file"]]), ScanResult.from_dict(json.loads(r["result"]))
+
+    # -- what the case can show (issue 13) -------------------------------------------------
+
+    def require_app(self, app: str | None) -> None:
+        """OptionError unless ``app`` is None or a label in the case; the message lists the labels
+        and the closest ones, so a misspelt label never reads as an app that sent nothing."""
+        if app is None:
+            return
+        labels = self.apps()
+        if app in labels:
+            return
+        import difflib
+
+        from audit.errors import OptionError
+
+        if not labels:
+            raise OptionError(f"--app {app!r}: {self.path} has no app labels (empty, or traffic imported without --app)")
+        close = difflib.get_close_matches(app.casefold(), [x.casefold() for x in labels], n=3, cutoff=0.6)
+        hint = [x for x in labels if x.casefold() in close]
+        shown = ", ".join(labels[:20]) + (f" … ({len(labels)} labels)" if len(labels) > 20 else "")
+        raise OptionError(
+            f"--app {app!r}: no such app label in {self.path}"
+            + (f"; did you mean {' or '.join(repr(x) for x in hint)}?" if hint else "")
+            + f" (labels: {shown})"
+        )
+
+    def evidence_counts(self, app: str | None = None) -> dict[str, int]:
+        """What the case holds (for one app label): ``scans``, ``connections``, ``dns`` records,
+        ``requests`` with stored content, and ``inspected`` requests.
+
+        *Inspected* is the one definition of traffic whose content was read: a connection that
+        was intercepted (TLS) or plaintext (``tls = 'none'``) with its request content stored or
+        data found in it; a pinned, failed or passed-through connection has no readable content.
+        (A later schema may store an explicit ``inspected`` flag; this method is then the only
+        place to change.)"""
+        where, args = (" WHERE c.app = ?", (app,)) if app else ("", ())
+        one = where.replace("c.app", "app")
+
+        def count(q: str, a: tuple[Any, ...]) -> int:
+            return int(self.conn.execute(q, a).fetchone()[0])
+
+        return {
+            "scans": count("SELECT count(*) FROM scans" + one, args),
+            "connections": count("SELECT count(*) FROM connections" + one, args),
+            "dns": count("SELECT count(*) FROM dns" + one, args),
+            "requests": count("SELECT count(*) FROM requests r JOIN connections c ON c.id = r.connection_id" + where, args),
+            "inspected": count(
+                "SELECT count(*) FROM connections c" + (where + " AND" if where else " WHERE")
+                + " c.tls IN ('intercepted', 'none') AND (EXISTS (SELECT 1 FROM requests r WHERE r.connection_id = c.id)"
+                " OR EXISTS (SELECT 1 FROM findings f WHERE f.connection_id = c.id))",
+                args,
+            ),
+        }

@@ -278,7 +278,8 @@ def test_kill_9_then_resume_scans_every_app_once(tmp_path: Path) -> None:
 
 def test_cli_batch_summary_and_exit_status(corpus: Path, tmp_path: Path) -> None:
     db = tmp_path / "cli.sqlite"
-    r = CliRunner().invoke(main, ["batch", str(corpus / "apks"), str(corpus / "hostile"), "--db", str(db), "--workers", "2"])
+    r = CliRunner().invoke(main, ["batch", str(corpus / "apks"), str(corpus / "hostile"), "--db", str(db), "--workers", "2",
+                                  "--table"])  # fmt: skip
     assert r.exit_code == ExitStatus.ERROR, r.output  # hostile packages failed
     assert r.stdout.startswith("20 packages: 14 scanned, 6 failed; ")
     assert "\r" not in r.stderr  # no progress line when not on a terminal

@@ -66,7 +66,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def test_dask_cluster_matches_local_pool(cluster: str, tmp_path: Path) -> None:
     corpus = make_corpus(tmp_path / "corpus")
     dask_db, local_db = tmp_path / "dask.sqlite", tmp_path / "local.sqlite"
-    r = CliRunner().invoke(main, ["batch", str(corpus), "--db", str(dask_db), "--scheduler", cluster])
+    r = CliRunner().invoke(main, ["batch", str(corpus), "--db", str(dask_db), "--scheduler", cluster, "--table"])
     assert r.exit_code == ExitStatus.ERROR, r.output  # the hostile ones failed
     assert "on Dask cluster" in r.stdout and "(2 workers, 2 threads)" in r.stdout
     r = CliRunner().invoke(main, ["batch", str(corpus), "--db", str(local_db), "--workers", "2"])

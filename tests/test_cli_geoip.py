@@ -63,9 +63,9 @@ def test_import_then_lookup(home: Path, ranges: Path) -> None:
 
 
 def test_text_outputs(home: Path, ranges: Path) -> None:
-    r = CliRunner().invoke(main, ["geoip", "import", str(ranges)])
+    r = CliRunner().invoke(main, ["geoip", "import", str(ranges), "--table"])
     assert r.exit_code == 0 and r.stdout.startswith("imported 3 ranges (2 IPv4, 1 IPv6) from 1 file(s)")
-    r = CliRunner().invoke(main, ["geoip", "info"])
+    r = CliRunner().invoke(main, ["geoip", "info", "--table"])
     assert r.exit_code == 0 and "asn-table.sqlite" in r.output and "asn, asn_org" in r.output
     r = CliRunner().invoke(main, ["geoip", "lookup", "119.29.29.29", "--table"])
     assert r.exit_code == 0 and "64501" in r.output and "Example Cloud (Shenzhen)" in r.output
@@ -84,7 +84,7 @@ def test_import_errors_are_one_line(home: Path, tmp_path: Path) -> None:
     junk.write_text("this is not\na range file\n", encoding="utf-8")
     r = CliRunner().invoke(main, ["geoip", "import", str(junk)])
     assert r.exit_code == 1
-    assert r.stderr.splitlines()[-1].startswith("Error: ") and "no IP range found" in r.stderr
+    assert r.stderr.splitlines()[-1].startswith("audit: error: ") and "no IP range found" in r.stderr
     assert "Traceback" not in r.output and r.stdout == ""
     r = CliRunner().invoke(main, ["geoip", "import", str(junk), "--date", "yesterday"])
     assert r.exit_code == 1 and "must be YYYY-MM-DD or YYYY-MM" in r.stderr

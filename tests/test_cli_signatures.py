@@ -78,7 +78,7 @@ def test_list_rejects_unknown_category(runner: CliRunner) -> None:
 
 
 def test_show(runner: CliRunner) -> None:
-    r = runner.invoke(main, ["signatures", "show", "tencent_bugly"])
+    r = runner.invoke(main, ["signatures", "show", "tencent_bugly", "--table"])
     assert r.exit_code == 0, r.output
     assert "owner:          Tencent" in r.output and "bugly.qq.com" in r.output
     r = runner.invoke(main, ["signatures", "show", "pangle", "--json"])
@@ -89,13 +89,15 @@ def test_show(runner: CliRunner) -> None:
 
 def test_show_unknown(runner: CliRunner) -> None:
     r = runner.invoke(main, ["signatures", "show", "no_such_sdk"])
-    assert r.exit_code == 1
-    assert r.output.strip() == "Error: no_such_sdk: no such SDK; see `audit signatures list`"
+    assert r.exit_code == 2  # issue 13: a name that exists nowhere is a usage error, in one line
+    assert r.output.strip() == "audit: error: no_such_sdk: no such SDK; see `audit signatures list`"
+    r = runner.invoke(main, ["signatures", "show", "tencent_bugli"])
+    assert r.exit_code == 2 and "did you mean tencent_bugly?" in r.output
 
 
 def test_import_to_default_overlay_then_list(runner: CliRunner, tmp_path: Path) -> None:
     src = exodus_file(tmp_path / "trackers.json")
-    r = runner.invoke(main, ["signatures", "import", str(src)])
+    r = runner.invoke(main, ["signatures", "import", str(src), "--table"])
     assert r.exit_code == 0, r.output
     assert r.output.startswith("2 added, 0 updated, 0 skipped (1 merged into builtin SDKs")
     overlay = tmp_path / "home" / "signatures-overlay.json"
@@ -112,7 +114,7 @@ def test_import_to_default_overlay_then_list(runner: CliRunner, tmp_path: Path) 
 def test_import_explicit_overlay(runner: CliRunner, tmp_path: Path) -> None:
     src = exodus_file(tmp_path / "trackers.json")
     overlay = tmp_path / "elsewhere" / "o.json"
-    r = runner.invoke(main, ["signatures", "import", str(src), "--overlay", str(overlay)])
+    r = runner.invoke(main, ["signatures", "import", str(src), "--overlay", str(overlay), "--table"])
     assert r.exit_code == 0, r.output
     assert overlay.is_file() and not (tmp_path / "home" / "signatures-overlay.json").exists()
     r = runner.invoke(main, ["signatures", "list", "--json", "--overlay", str(overlay)])
@@ -125,11 +127,11 @@ def test_import_explicit_overlay(runner: CliRunner, tmp_path: Path) -> None:
 def test_import_malformed_is_one_line(runner: CliRunner, tmp_path: Path, content: bytes) -> None:
     src = tmp_path / "bad.json"
     src.write_bytes(content)
-    r = runner.invoke(main, ["signatures", "import", str(src)])
+    r = runner.invoke(main, ["signatures", "import", str(src), "--table"])
     assert r.exit_code == 1
     assert r.exception is None or isinstance(r.exception, SystemExit)
     lines = r.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: ") and "bad.json" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("audit: error: ") and "bad.json" in lines[0]
     assert "Traceback" not in r.output
 
 
@@ -150,7 +152,7 @@ def test_import_real_snapshot(runner: CliRunner, tmp_path: Path) -> None:
         main, ["signatures", "import", str(SHARED_DATA / "exodus_trackers.json"), "--overlay", str(overlay)]
     )
     assert r.exit_code == 0, r.output
-    added = int(r.output.split()[0])
+    added = json.loads(r.output)["added"]  # piped: the summary as JSON (issue 13)
     assert added > 400
     r = runner.invoke(
         main, ["signatures", "show", "facebook_audience_network", "--json", "--overlay", str(overlay)]

@@ -107,15 +107,15 @@ def test_damaged_case_gives_one_line(tmp_path: Path, base_case: Path, damage: st
     r = CliRunner().invoke(main, [*args, "--db", str(db)])
     assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
     if "write version" in damage and args[0] == "pii":  # pii writes its findings back
-        assert r.exit_code == 1 and f"Error: {db}: read-only" in r.stderr, r.output
+        assert r.exit_code == 1 and f"audit: error: {db}: read-only" in r.stderr, r.output
         return
     if expected is None:
         assert r.exit_code in (0, 3), r.output
         return
     assert r.exit_code == 1, r.output
-    (line,) = [ln for ln in r.stderr.splitlines() if ln.startswith("Error: ")]
+    (line,) = [ln for ln in r.stderr.splitlines() if ln.startswith("audit: error: ")]
     alternatives = (expected,) if isinstance(expected, str) else expected
-    assert line.startswith(f"Error: {db}: ") and any(e in line for e in alternatives), line
+    assert line.startswith(f"audit: error: {db}: ") and any(e in line for e in alternatives), line
     assert ".recover" in line or "re-import" in line or "right file" in line or "case file" in line
 
 

@@ -44,7 +44,7 @@ def test_two_case_files(tmp_path: Path) -> None:
     assert c["sdks"].added == c["sdks"].removed == ()
     text = render_text(r)
     assert "+ ads.newtracker.example" in text and "- imei" in text
-    assert r.to_dict()["changes"][0]["category"] == "sdks"
+    assert r.to_dict()["changes"][0]["category"] == "companies"  # issue 13: who and where first
 
 
 def test_same_case_has_no_change(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ LAYERS: dict[str, int] = {
     "audit.destinations": 5, "audit.graph": 5, "audit.policy": 5, "audit.diff": 5, "audit.rescan": 5,
     "audit.corpus": 5, "audit.batch": 5, "audit.comparison": 5,
     "audit.report": 6, "audit.pipeline": 6,
-    "audit.cli": 7, "audit.__main__": 7,
+    "audit.cli": 7, "audit.output": 7, "audit.__main__": 7,
 }  # fmt: skip
 #: Layers by exact module name: the package itself (only ``__version__`` and ``AuditError``), and the
 #: importers package, whose ``import_file`` writes a file's records into the case (its format readers,

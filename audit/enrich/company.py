@@ -120,6 +120,14 @@ class CompanyDb:
         """Like :meth:`get` but None when unknown."""
         return self._by_name.get(name.casefold())
 
+    def closest(self, name: str, n: int = 3) -> list[str]:
+        """Company names (or aliases) closest to ``name``, for "did you mean" hints."""
+        import difflib
+
+        keys = {k: c.name for c in self.companies for k in (c.name, *c.aliases)}
+        folded = {k.casefold(): k for k in keys}
+        return [folded[k] for k in difflib.get_close_matches(name.casefold(), list(folded), n=n, cutoff=0.6)]
+
     def owner_chain(self, name: str) -> tuple[Company, ...]:
         """``name`` and its parents up to the ultimate owner (cycles and unknown parents end it)."""
         chain: list[Company] = []

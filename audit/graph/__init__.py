@@ -24,11 +24,13 @@ re-exports their public names.
 from audit.graph.build import build_graph
 from audit.graph.export import (
     export_graph,
+    graph_format,
     graph_from_json,
     graph_to_json,
     iter_dot,
     layer_counts,
     read_graph,
+    render_graph,
     sanitise,
 )
 from audit.graph.ids import (
@@ -48,11 +50,11 @@ from audit.graph.ids import (
     jurisdiction_id,
     sdk_id,
 )
-from audit.graph.queries import Receiver, host_facts, paths_to, receivers_of
+from audit.graph.queries import Receiver, host_facts, paths_to, receivers_of, target_node
 
 __all__ = [
     "FORMATS", "LAYERS", "UNLABELLED_APP", "GraphError", "Receiver", "app_id", "asn_id", "build_graph",
-    "combine_evidence", "company_id", "country_id", "data_id", "domain_id", "export_graph", "graph_from_json",
-    "graph_to_json", "host_facts", "host_id", "ip_id", "iter_dot", "jurisdiction_id", "layer_counts", "paths_to",
-    "read_graph", "receivers_of", "sanitise", "sdk_id",
+    "combine_evidence", "company_id", "country_id", "data_id", "domain_id", "export_graph", "graph_format",
+    "graph_from_json", "graph_to_json", "host_facts", "host_id", "ip_id", "iter_dot", "jurisdiction_id", "layer_counts",
+    "paths_to", "read_graph", "receivers_of", "render_graph", "sanitise", "sdk_id", "target_node",
 ]  # fmt: skip

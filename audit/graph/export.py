@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
@@ -14,6 +15,7 @@ from xml.etree import ElementTree
 import networkx as nx
 
 from audit.graph.ids import FORMATS, LAYERS, GraphError
+from audit.paths import write_atomic
 
 
 def _scalar(value: Any) -> str | int | float | bool | None:
@@ -106,25 +108,34 @@ def graph_from_json(data: Mapping[str, Any]) -> nx.MultiDiGraph:
     return G
 
 
-def export_graph(G: nx.MultiDiGraph, path: str | Path, fmt: str | None = None) -> str:
-    """Write ``G`` as GraphML, node-link JSON or DOT (``fmt`` or the file extension); returns the format.
+def render_graph(G: nx.MultiDiGraph, fmt: str) -> bytes:
+    """``G`` as GraphML, node-link JSON or DOT. Attributes are sanitised first: containers become
+    JSON text, None is dropped."""
+    if fmt == "graphml":
+        buf = io.BytesIO()
+        nx.write_graphml(_xml_safe(sanitise(G)), buf, named_key_ids=True)
+        return buf.getvalue()
+    if fmt == "json":
+        return json.dumps(graph_to_json(G), indent=1, ensure_ascii=False).encode("utf-8")
+    if fmt == "dot":
+        return ("\n".join(iter_dot(G)) + "\n").encode("utf-8")
+    raise GraphError(f"unknown graph format {fmt!r} (use graphml, json or dot)")
 
-    Attributes are sanitised first: containers become JSON text, None is dropped."""
+
+def graph_format(path: str | Path, fmt: str | None = None) -> str:
+    """``fmt``, else the format the file extension names; GraphError if neither names one."""
     p = Path(path)
     fmt = fmt or FORMATS.get(p.suffix.lower())
     if fmt not in ("graphml", "json", "dot"):
         raise GraphError(f"{p}: unknown graph format {fmt or p.suffix!r} (use graphml, json or dot)")
-    tmp = p.with_name(p.name + ".tmp")
-    try:
-        if fmt == "graphml":
-            nx.write_graphml(_xml_safe(sanitise(G)), tmp, named_key_ids=True)
-        elif fmt == "json":
-            tmp.write_text(json.dumps(graph_to_json(G), indent=1, ensure_ascii=False), encoding="utf-8")
-        else:
-            tmp.write_text("\n".join(iter_dot(G)) + "\n", encoding="utf-8")
-        tmp.replace(p)
-    finally:
-        tmp.unlink(missing_ok=True)
+    return fmt
+
+
+def export_graph(G: nx.MultiDiGraph, path: str | Path, fmt: str | None = None) -> str:
+    """Write ``G`` as GraphML, node-link JSON or DOT (``fmt`` or the file extension) whole or not at
+    all, creating missing folders; returns the format."""
+    fmt = graph_format(path, fmt)
+    write_atomic(path, render_graph(G, fmt))
     return fmt
 
 

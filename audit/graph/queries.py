@@ -8,6 +8,7 @@ from typing import Any
 
 import networkx as nx
 
+from audit.enrich.country import country_code
 from audit.graph.ids import GraphError, data_id
 
 
@@ -76,21 +77,25 @@ def receivers_of(G: nx.MultiDiGraph, data_type: str) -> list[Receiver]:
     return sorted(out, key=lambda r: (-r.flows, r.host))
 
 
-def _normalise_target(target: str) -> str:
+def target_node(target: str) -> tuple[str, str | None]:
+    """The node id ``target`` names (``country:CN``; a country may be given by an unambiguous name,
+    ``country:China``) and a note saying how a name was read. GraphError for an untyped id,
+    OptionError for a country that is not one."""
     if ":" not in target:
         raise GraphError(
             f"{target!r}: give a typed node id such as country:CN, company:Tencent, jurisdiction:CN or host:x.com"
         )
     kind, _, value = target.partition(":")
     if kind in ("country", "jurisdiction"):
-        return f"{kind}:{value.upper()}"
-    return f"{kind}:{value}"
+        code, note = country_code(value, f"--paths-to {kind}:")
+        return f"{kind}:{code}", note
+    return f"{kind}:{value}", None
 
 
 def paths_to(G: nx.MultiDiGraph, target: str, *, cutoff: int = 8) -> list[list[str]]:
     """Every simple path from an app node to ``target`` (``country:CN``, ``company:Tencent``,
     ``jurisdiction:CN``, ``host:…``), shortest first. Company names match case-insensitively."""
-    tid = _normalise_target(target)
+    tid = target_node(target)[0]
     if tid not in G and tid.startswith("company:"):
         wanted = tid.split(":", 1)[1].casefold()
         tid = next((str(n) for n in G if str(n).startswith("company:") and str(n)[8:].casefold() == wanted), tid)

@@ -329,54 +329,123 @@ def diagram_from_graph(G: nx.MultiDiGraph, max_hosts: int = 28, max_sdks: int = 
     return d
 
 
+#: Column x positions, box widths and label lengths of :func:`flow_diagram_chart`.
+_XS = (0.55, 1.75, 3.05, 4.35)
+_WIDTHS = (0.85, 0.95, 1.1, 1.05)
+_LIMITS = (24, 26, 34, 30)
+_KIND_COLORS = {"contacts": "#5b7fa6", "includes": "#8da4bd", "country": "#3a9a6e", "company": "#d27f2a"}
+#: One colour per SDK for its edges to hosts, so that each SDK's bundle can be followed (issue 13).
+SDK_PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
+               "#ff7f0e", "#7f7f7f", "#393b79", "#637939", "#8c6d31", "#843c39")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Route:
+    """How one diagram edge is drawn: from the right side of its source box at ``y1`` to the left
+    side of its target box at ``y2``, turning at ``mid``, in ``color``."""
+
+    u: str
+    v: str
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    mid: float
+    color: str
+    width: float
+    dashed: bool
+
+
+def diagram_rows(d: Diagram) -> int:
+    return max([len(c) for c in d.columns] + [5])
+
+
+def box_positions(d: Diagram) -> dict[str, tuple[float, float, int]]:
+    """Node key → (x, y, column) of its box centre."""
+    rows = diagram_rows(d)
+    pos = {}
+    for ci, col in enumerate(d.columns):
+        offset = (rows - len(col)) / 2
+        for ri, (key, _, _) in enumerate(col):
+            pos[key] = (_XS[ci], offset + ri + 0.5, ci)
+    return pos
+
+
+def edge_routes(d: Diagram) -> list[Route]:
+    """The drawn form of every edge. Edges leaving (or entering) one box are spread over its height
+    in the order of the boxes at their other end, so lines do not leave from one point and merge;
+    each SDK's edges to hosts have the SDK's own colour and turn at the SDK's own x, so that every
+    SDK → host bundle stays traceable."""
+    pos = box_positions(d)
+    edges = [e for e in d.edges if e[0] in pos and e[1] in pos]
+    peak = max([e[2] for e in edges] + [1])
+    outs: dict[str, list[str]] = defaultdict(list)
+    ins: dict[str, list[str]] = defaultdict(list)
+    for u, v, *_ in edges:
+        outs[u].append(v)
+        ins[v].append(u)
+
+    def port(node: str, other: str, group: dict[str, list[str]]) -> float:
+        others = sorted(group[node], key=lambda k: (pos[k][1], k))
+        n = len(others)
+        step = min(0.56 / n, 0.12) if n > 1 else 0.0
+        return pos[node][1] + (others.index(other) - (n - 1) / 2) * step
+
+    sdks = [key for key, _, style in (d.columns[1] if len(d.columns) > 1 else []) if style == "sdk"]
+    color_of = {s: SDK_PALETTE[i % len(SDK_PALETTE)] for i, s in enumerate(sdks)}
+    routes = []
+    for u, v, w, ev, kind in edges:
+        x1, _, c1 = pos[u]
+        x2, _, c2 = pos[v]
+        x1 += _WIDTHS[c1] / 2
+        x2 -= _WIDTHS[c2] / 2
+        frac = 0.5
+        color = _KIND_COLORS.get(kind, "#888888")
+        if kind == "contacts" and u in color_of:
+            color = color_of[u]
+            frac = 0.25 + 0.5 * (sdks.index(u) + 0.5) / len(sdks)
+        routes.append(
+            Route(u, v, x1, port(u, v, outs), x2, port(v, u, ins), x1 + (x2 - x1) * frac, color,
+                  # a case file may hold negative byte counts (damage, a foreign writer): no width for them
+                  0.6 + 3.2 * math.log1p(w) / math.log1p(peak) if w > 0 else 0.6, ev == "static")
+        )  # fmt: skip
+    return routes
+
+
 def flow_diagram_chart(d: Diagram) -> bytes:
-    """Draw a :class:`Diagram` as layered columns with curved edges (width ~ log bytes)."""
-    xs = (0.55, 1.75, 3.05, 4.35)
-    widths = (0.85, 0.95, 1.1, 1.05)
-    limits = (24, 26, 34, 30)
-    rows = max([len(c) for c in d.columns] + [5])
+    """Draw a :class:`Diagram` as layered columns with curved edges (width ~ log bytes), each
+    SDK's edges in its own colour (:func:`edge_routes`)."""
+    rows = diagram_rows(d)
     with matplotlib.rc_context(RC):
         fig = Figure(figsize=(11, 1.1 + 0.3 * rows))
         ax = fig.add_axes((0.005, 0.01, 0.99, 0.93))
         ax.set_xlim(0, 4.95)
         ax.set_ylim(rows + 0.1, -1.1)
         ax.axis("off")
-        pos: dict[str, tuple[float, float, int]] = {}
+        pos = box_positions(d)
         for ci, col in enumerate(d.columns):
-            offset = (rows - len(col)) / 2
-            ax.text(xs[ci], -0.75, label(d.headers[ci], 60), ha="center", va="center", fontsize=8.5,
+            ax.text(_XS[ci], -0.75, label(d.headers[ci], 60), ha="center", va="center", fontsize=8.5,
                     fontweight="bold", color="#333b44")  # fmt: skip
-            for ri, (key, text, style) in enumerate(col):
-                y = offset + ri + 0.5
-                pos[key] = (xs[ci], y, ci)
+            for key, text, style in col:
+                x, y, _ = pos[key]
                 fc, tc = LAYER_COLORS.get(style, LAYER_COLORS["other"])
-                w = widths[ci]
+                w = _WIDTHS[ci]
                 ax.add_patch(
-                    FancyBboxPatch((xs[ci] - w / 2, y - 0.36), w, 0.72, boxstyle="round,pad=0,rounding_size=0.12",
+                    FancyBboxPatch((x - w / 2, y - 0.36), w, 0.72, boxstyle="round,pad=0,rounding_size=0.12",
                                    facecolor=fc, edgecolor="#b7bec6", linewidth=0.5, zorder=3)
                 )  # fmt: skip
-                ax.text(xs[ci], y, label(text, limits[ci]), ha="center", va="center", fontsize=7, color=tc, zorder=4)
-        peak = max([e[2] for e in d.edges] + [1])
-        colors = {"contacts": "#5b7fa6", "includes": "#8da4bd", "country": "#3a9a6e", "company": "#d27f2a"}
-        for u, v, w, ev, kind in d.edges:
-            if u not in pos or v not in pos:
-                continue
-            x1, y1, c1 = pos[u]
-            x2, y2, c2 = pos[v]
-            x1 += widths[c1] / 2
-            x2 -= widths[c2] / 2
-            mid = (x1 + x2) / 2
+                ax.text(x, y, label(text, _LIMITS[ci]), ha="center", va="center", fontsize=7, color=tc, zorder=4)
+        for r in edge_routes(d):
             path = MplPath(
-                [(x1, y1), (mid, y1), (mid, y2), (x2, y2)],
+                [(r.x1, r.y1), (r.mid, r.y1), (r.mid, r.y2), (r.x2, r.y2)],
                 [MplPath.MOVETO, MplPath.CURVE4, MplPath.CURVE4, MplPath.CURVE4],
             )
-            # A case file may hold negative byte counts (damage, a foreign writer): no line for them.
-            lw = 0.6 + 3.2 * math.log1p(w) / math.log1p(peak) if w > 0 else 0.6
             ax.add_patch(
-                PathPatch(path, facecolor="none", edgecolor=colors.get(kind, "#888888"), linewidth=lw,
-                          alpha=0.55, linestyle="--" if ev == "static" else "-", zorder=1)
+                PathPatch(path, facecolor="none", edgecolor=r.color, linewidth=r.width, alpha=0.6,
+                          linestyle="--" if r.dashed else "-", zorder=1)
             )  # fmt: skip
-        note = "solid: contacted (observed)  ·  dashed: found in the binary only  ·  line width ~ bytes (log)"
+        note = ("solid: contacted (observed)  ·  dashed: found in the binary only  ·  line width ~ bytes (log)"
+                "  ·  one colour per SDK")  # fmt: skip
         if d.grouped_hosts:
             note += f"  ·  {d.grouped_hosts} smaller hosts grouped"
         ax.text(0.02, rows + 0.05, note, ha="left", va="bottom", fontsize=7, color="#6b7580")

@@ -16,7 +16,7 @@ import networkx as nx
 
 from audit import __version__
 from audit.comparison import compare_hosts
-from audit.enrich.company import COMPANIES_FILE, CompanyLookup
+from audit.enrich.company import COMPANIES_FILE, CompanyLookup, resolve_owner
 from audit.enrich.geoip import Enricher
 from audit.graph import build_graph, host_facts, receivers_of
 from audit.models import Destination, ScanResult
@@ -76,6 +76,22 @@ class Comparison:
     """Host- or IP-shaped strings with no evidence that they name a server (``network: false``)."""
 
 
+@dataclass(frozen=True)
+class Capability:
+    """Where data *could* go, from the static scan alone (not observed traffic): the hosts the
+    code names, by the home country of the company owning them, or the SDKs whose code is in the
+    app, by their owner's home country."""
+
+    country: str
+    """ISO 3166-1 code, or ``unknown`` (no company known for the host)."""
+    count: int
+    """Hosts or SDKs."""
+    names: tuple[str, ...]
+    """The companies (for hosts) or ``SDK (owner)`` (for SDKs)."""
+    examples: tuple[str, ...] = ()
+    """A few of the hosts, busiest-named first (alphabetical)."""
+
+
 @dataclass
 class ReportData:
     """Inputs of the HTML template and the charts."""
@@ -112,6 +128,17 @@ class ReportData:
     scans: list[tuple[str, ScanResult]] = field(default_factory=list)
     asn_database: bool = False
     """Was a database that gives AS numbers (an ASN .mmdb, an imported table) in use?"""
+    labels: list[str] = field(default_factory=list)
+    """Every app label the report covers (the title names the main one)."""
+    could_send_hosts: list[Capability] = field(default_factory=list)
+    """Hosts in the code by the owning company's home country (capability, not traffic)."""
+    could_send_sdks: list[Capability] = field(default_factory=list)
+    """SDKs in the code by their owner's home country (capability, not traffic)."""
+
+    @property
+    def empty(self) -> bool:
+        """Nothing scanned and nothing recorded."""
+        return not self.scans and not self.destinations
 
     @property
     def known_companies(self) -> list[Share]:
@@ -338,9 +365,9 @@ def collect_report(
                 "sdks": len(r.sdks), "endpoints": len(r.servers), "errors": list(r.errors),
             }  # fmt: skip
         )
-    title = app or (labels[0] if len(labels) == 1 else (", ".join(labels) if labels else "case"))
+    could_hosts, could_sdks = _capabilities(scans, [*comparison.both, *comparison.static_only], companies)
     return ReportData(
-        title=title,
+        title=report_title(app, labels, scans),
         apps=apps_info,
         generated_at=time.time() if generated_at is None else generated_at,
         tool_version=__version__,
@@ -368,7 +395,53 @@ def collect_report(
         graph=G,
         scans=scans,
         asn_database=any("asn" in b.facts for b in getattr(enricher, "networks", ())),
+        labels=labels,
+        could_send_hosts=could_hosts,
+        could_send_sdks=could_sdks,
     )
+
+
+def report_title(app: str | None, labels: Sequence[str], scans: Sequence[tuple[str, ScanResult]]) -> str:
+    """The app the report is about, by its label and package (``Weibo (com.sina.weibo)``), never a
+    list of every label in the case: those are in the methodology. Several scanned packages read
+    ``first and N more apps``; a case with nothing in it is ``empty case``."""
+    packages = {label: r.app.package for label, r in scans if r.app.package}
+    scanned = list(dict.fromkeys(label for label, _ in scans))
+    main = app or (scanned[0] if scanned else labels[0] if labels else None)
+    if main is None:
+        return "empty case"
+    pkg = packages.get(main)
+    title = main if not pkg or pkg == main else f"{main} ({pkg})"
+    more = len(scanned) - 1 if not app else 0
+    return title + (f" and {more} more app{'s' if more != 1 else ''}" if more > 0 else "")
+
+
+def _capabilities(
+    scans: Sequence[tuple[str, ScanResult]], hosts: Iterable[str], companies: CompanyLookup
+) -> tuple[list[Capability], list[Capability]]:
+    """Static-only answers to "where could the data go": hosts in the code by the owning company's
+    home country, SDKs in the code by their owner's (ultimate owner's) home country."""
+    by_host: dict[str, tuple[set[str], list[str]]] = defaultdict(lambda: (set(), []))
+    for h in sorted(set(hosts)):
+        info = companies.lookup(h)
+        names, examples = by_host[info.country.upper() if info else UNKNOWN]
+        if info:
+            names.add(info.company)
+        examples.append(h)
+    by_sdk: dict[str, set[str]] = defaultdict(set)
+    for _, r in scans:
+        for sdk in r.sdks:
+            owner, country = resolve_owner(sdk.owner, sdk.owner_country, companies)
+            by_sdk[country.upper() if country else UNKNOWN].add(f"{sdk.name} ({owner})" if owner else sdk.name)
+
+    def order(key: str, n: int) -> tuple[bool, int, str]:
+        return key == UNKNOWN, -n, key
+
+    host_rows = [Capability(cc, len(ex), tuple(sorted(names, key=str.casefold)), tuple(ex[:5]))
+                 for cc, (names, ex) in by_host.items()]  # fmt: skip
+    sdk_rows = [Capability(cc, len(names), tuple(sorted(names, key=str.casefold))) for cc, names in by_sdk.items()]
+    return (sorted(host_rows, key=lambda c: order(c.country, c.count)),
+            sorted(sdk_rows, key=lambda c: order(c.country, c.count)))  # fmt: skip
 
 
 def _company_pairs(G: nx.MultiDiGraph, host: str) -> list[tuple[str, str]]:

@@ -16,7 +16,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -24,8 +23,9 @@ from markupsafe import Markup
 
 from audit.enrich.company import CompanyLookup
 from audit.enrich.geoip import Enricher
+from audit.paths import write_atomic
 from audit.report import charts
-from audit.report.data import UNKNOWN, ReportData, Share, collect_report
+from audit.report.data import UNKNOWN, Capability, ReportData, Share, collect_report
 from audit.store import Store
 
 log = logging.getLogger(__name__)
@@ -68,22 +68,60 @@ def _top(shares: Sequence[Share], n: int = 3) -> str:
     return "; ".join(parts) + (f"; {rest} more" if rest > 0 else "")
 
 
+def shorten(value: object, limit: int = 80) -> str:
+    """A long value (a 400-character URL) cut in the middle to ``limit`` characters: its start
+    (scheme, host, path) and its end stay readable. The template puts the whole value in a
+    ``title`` attribute (escaped) for hover."""
+    text = "" if value is None else str(value)
+    if len(text) <= limit:
+        return text
+    tail = max(8, limit // 5)
+    return text[: limit - tail - 1] + "…" + text[-tail:]
+
+
 def _plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
+def _some(names: Sequence[str], n: int = 5) -> str:
+    """``a, b, c`` or ``a, b, c and 4 more``: a list in a sentence, never ending in ``…``."""
+    rest = len(names) - n
+    return ", ".join(names[:n]) + (f" and {rest} more" if rest > 0 else "")
+
+
+def _capability_text(rows: Sequence[Capability], what: str) -> str:
+    return "; ".join(
+        f"{c.country} {_plural(c.count, what)}" + (f" ({_some(c.names, 3)})" if c.names else "") for c in rows[:6]
+    ) + (f"; {len(rows) - 6} more countries" if len(rows) > 6 else "")
+
+
 def verdict(r: ReportData) -> list[VerdictLine]:
     """The plain-words summary at the top of the report."""
+    if r.empty:
+        return [VerdictLine(
+            f"This case is empty{'' if r.title == 'empty case' else f' for {r.title}'}: no APK was scanned and no "
+            "traffic was recorded, so there is nothing to report. Scan the app (audit scan --db) or import a "
+            "capture (audit import), then write the report again."
+        )]  # fmt: skip
     lines: list[VerdictLine] = []
     static_hosts = len(r.comparison.both) + len(r.comparison.static_only)
     if not r.destinations:
         lines.append(
             VerdictLine(
-                f"No traffic was recorded for {r.title}: what follows comes from the static scan only "
-                f"({_plural(static_hosts, 'endpoint host')} and {_plural(len(r.sdks), 'SDK')} in the code), "
-                "i.e. what the app may contact, not what it did contact."
+                f"No traffic was recorded for {r.title}. What follows is what the app's code could do, not what it "
+                f"did: {_plural(static_hosts, 'endpoint host')} and {_plural(len(r.sdks), 'SDK')} in the code."
             )
         )
+        if r.could_send_hosts:
+            lines.append(VerdictLine(
+                "Could send to, by the home country of the company owning each host in the code (capability, "
+                "not observed traffic): " + _capability_text(r.could_send_hosts, "host") + "."
+            ))  # fmt: skip
+        if r.could_send_sdks:
+            lines.append(VerdictLine(
+                "SDKs whose code is in the app, by their owner's home country (they could send to their owner; "
+                "not observed): " + _capability_text(r.could_send_sdks, "SDK") + "."
+            ))  # fmt: skip
     else:
         unknown_owner = next((s.hosts for s in r.companies if s.key == UNKNOWN), 0)
         own = r.first_party_hosts
@@ -145,19 +183,15 @@ def verdict(r: ReportData) -> list[VerdictLine]:
                 warn=True,
             )
         )
-    if r.scans:
+    if r.scans and r.destinations:
         cmp = r.comparison
         owners = sorted({f"{s['owner']} ({s['owner_country']})" for s in r.sdks if s["owner"]})
         lines.append(
             VerdictLine(
                 f"The APK contains {_plural(static_hosts, 'endpoint host')} and {_plural(len(r.sdks), 'SDK')}"
-                + (f" from {', '.join(owners[:5])}{' …' if len(owners) > 5 else ''}" if owners else "")
-                + (
-                    f"; {len(cmp.both)} of the contacted hosts appear in the binary and "
-                    f"{len(cmp.observed_only)} were configured at run time (absent from the binary)."
-                    if r.destinations
-                    else "."
-                )
+                + (f" from {_some(owners)}" if owners else "")
+                + f"; {len(cmp.both)} of the contacted hosts appear in the binary and "
+                f"{len(cmp.observed_only)} were configured at run time (absent from the binary)."
             )
         )
     return lines
@@ -174,6 +208,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["human_bytes"] = human_bytes
     env.filters["utc"] = utc
+    env.filters["shorten"] = shorten
     return env
 
 
@@ -242,11 +277,5 @@ def write_report(
 
 
 def write_page(output: str | os.PathLike[str], text: str) -> None:
-    """Write a rendered page through a temporary file, so that ``output`` is replaced whole or not at all."""
-    out = Path(output)
-    tmp = out.with_name(out.name + ".tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write a rendered page whole or not at all (missing folders are created)."""
+    write_atomic(output, text)

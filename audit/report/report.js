@@ -49,7 +49,10 @@
       var q = input.value.trim().toLowerCase();
       var shown = 0;
       each(rows, function (r) {
-        var hit = !q || r.textContent.toLowerCase().indexOf(q) !== -1;
+        var text = r.textContent;
+        // shortened values keep their whole text in a title attribute
+        each(r.querySelectorAll("[title]"), function (e) { text += " " + e.getAttribute("title"); });
+        var hit = !q || text.toLowerCase().indexOf(q) !== -1;
         r.hidden = !hit;
         if (hit) { shown += 1; }
       });

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 
 from audit.models import DataAccess
 
-__all__ = ["DATA_KINDS", "PERMISSION_DATA", "data_access"]
+__all__ = ["DATA_KINDS", "DATA_KIND_TITLES", "PERMISSION_DATA", "PERMISSION_QUALIFIERS", "data_access", "data_access_labels"]
 
 _A = "android.permission."
 
@@ -148,3 +148,32 @@ def data_access(permissions: Iterable[str]) -> tuple[DataAccess, ...]:
         for kind in PERMISSION_DATA.get(perm, ()):
             by_kind.setdefault(kind, set()).add(perm)
     return tuple(DataAccess(type=k, permissions=tuple(sorted(v))) for k, v in sorted(by_kind.items()))
+
+
+#: How a data kind reads in a sentence ("+ SMS", "+ Wi-Fi state"); kinds not listed read as their name.
+DATA_KIND_TITLES: Mapping[str, str] = {
+    "sms": "SMS", "call_log": "call log", "phone_identity": "phone identity (IMEI, phone number)",
+    "sensors": "body sensors", "activity_recognition": "activity recognition", "nearby_devices": "nearby devices",
+    "wifi_state": "Wi-Fi state", "installed_apps": "installed apps", "advertising_id": "advertising ID",
+    "screen_content": "screen content", "accessibility": "accessibility (the screen of other apps)",
+    "notifications": "notifications of every app",
+}  # fmt: skip
+
+#: Permissions that say *how much* of a kind the app gets: the kind's label takes the qualifier.
+PERMISSION_QUALIFIERS: Mapping[str, str] = {
+    _A + "ACCESS_FINE_LOCATION": "fine",
+    _A + "ACCESS_COARSE_LOCATION": "coarse",
+    _A + "ACCESS_BACKGROUND_LOCATION": "background",
+    _A + "ACCESS_MEDIA_LOCATION": "in photos",
+}
+
+
+def data_access_labels(permissions: Iterable[str]) -> set[str]:
+    """The data the permissions reach, as people say it: ``location (fine)``, ``location
+    (background)``, ``SMS``, ``contacts`` … (what ``audit diff`` compares)."""
+    out: set[str] = set()
+    for access in data_access(permissions):
+        title = DATA_KIND_TITLES.get(access.type, access.type.replace("_", " "))
+        qualified = [PERMISSION_QUALIFIERS[p] for p in access.permissions if p in PERMISSION_QUALIFIERS]
+        out.update([f"{title} ({q})" for q in qualified] or [title])
+    return out

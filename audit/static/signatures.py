@@ -189,6 +189,9 @@ class ImportSummary:
             f"-> {self.path}"
         )
 
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "path": str(self.path)}
+
 
 # --------------------------------------------------------------------------------------------
 # Validation of the JSON entry schema

@@ -54,7 +54,9 @@ def test_hostile_strings_render_as_text(evil_html: str) -> None:
     assert not [a for t, a in tags if t == "img" and a.get("onerror")]
     assert not any(k.startswith("on") for _, a in tags for k in a)
     assert "&lt;script&gt;document.title=&#34;PWNED&#34;" in evil_html
-    assert "PWNED" not in evil_html.split("<title>")[1].split("</title>")[0]
+    # issue 13: the title names the app by its package, here a hostile one: escaped, never markup
+    title = evil_html.split("<title>")[1].split("</title>")[0]
+    assert "<" not in title and "&lt;script&gt;document.title=&#34;PWNED&#34;" in title
 
 
 def test_self_contained(evil_html: str) -> None:
@@ -133,7 +135,85 @@ def test_static_only_and_empty_cases(enricher: Enricher, tmp_path: Path) -> None
     assert "graph.facebook.com" in html
     write_report(Store(":memory:"), tmp_path / "empty.html", enricher=enricher, companies=COMPANIES)
     assert "No APK scanned in this case" in (tmp_path / "empty.html").read_text(encoding="utf-8")
-    assert not list(tmp_path.glob("*.tmp"))
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_static_only_verdict_answers_what_it_can(enricher: Enricher) -> None:
+    """Issue 13: a case with a scan and no traffic says where the data could go, by the home country of
+    the companies owning the hosts in the code and of the SDK owners, labelled as capability."""
+    store = Store(":memory:")
+    make_case(store, traffic=False)
+    r = collect_report(store, enricher=enricher, companies=COMPANIES, generated_at=0)
+    assert [(c.country, c.count, c.names) for c in r.could_send_hosts] == [
+        ("CN", 1, ("Tencent",)), ("DE", 1, ("Example Messenger Ltd",)), ("US", 1, ("Meta Platforms",)),
+    ]  # fmt: skip
+    assert [(c.country, c.names) for c in r.could_send_sdks] == [
+        ("CN", ("Tencent Bugly (Tencent)",)), ("US", ("Facebook SDK (Meta Platforms)",)),
+    ]  # fmt: skip
+    lines = [v.text for v in verdict(r)]
+    assert lines[0] == (f"No traffic was recorded for {APP}. What follows is what the app's code could do, not "
+                        "what it did: 3 endpoint hosts and 2 SDKs in the code.")  # fmt: skip
+    assert lines[1].startswith("Could send to, by the home country of the company owning each host in the code "
+                               "(capability, not observed traffic): CN 1 host (Tencent); DE 1 host")  # fmt: skip
+    assert lines[2].endswith("CN 1 SDK (Tencent Bugly (Tencent)); US 1 SDK (Facebook SDK (Meta Platforms)).")
+    assert not any(".." in line or "…." in line for line in lines)  # the double period of issue 13
+    html = render_html(r)
+    assert "Could send to: hosts in the code, by owning company's home country" in html
+    assert "a capability, not observed traffic" in html
+    assert "No traffic recorded: nothing was contacted" not in html
+
+
+def test_empty_case_says_only_that_it_is_empty(enricher: Enricher) -> None:
+    r = collect_report(Store(":memory:"), enricher=enricher, companies=COMPANIES, generated_at=0)
+    assert r.empty and r.title == "empty case"
+    lines = [v.text for v in verdict(r)]
+    assert len(lines) == 1 and lines[0].startswith("This case is empty: no APK was scanned and no traffic was recorded")
+    html = render_html(r)
+    assert "traffic only" not in html and "static scan only" not in html and "Empty case" in html
+
+
+def test_title_uses_the_package_and_label_not_every_label(enricher: Enricher) -> None:
+    from dataclasses import replace
+
+    store = Store(":memory:")
+    scan = make_case(store, app="Weibo")
+    store.add_scan(replace(scan, app=replace(scan.app, package="com.sina.weibo")), app="weibo-2")
+    store.add_connections(
+        Connection(float(i), "pcap", "https", "passthrough", f"capture-{i:02d}", "x.example", ip="1.1.1.1", port=443)
+        for i in range(19)
+    )  # fmt: skip
+    r = collect_report(store, enricher=enricher, companies=COMPANIES, generated_at=0)
+    assert r.title == "Weibo and 1 more app"  # its package is its label
+    assert len(r.labels) == 21
+    html = render_html(r)
+    assert "21 app labels in this case: Weibo, capture-00, capture-01, capture-02 and 17 more" in html
+    assert "capture-18" in html.split('id="method"')[1]  # every label in the methodology
+    only = collect_report(store, "weibo-2", enricher=enricher, companies=COMPANIES, generated_at=0)
+    assert only.title == "weibo-2 (com.sina.weibo)"
+
+
+def test_diagram_bundles_edges_per_sdk() -> None:
+    """Issue 13: SDK → host lines no longer leave from one point in one colour: each SDK's edges have
+    its own colour and turn at its own x, and the edges of one box are spread over its height."""
+    d = charts.Diagram(
+        columns=[
+            [("app:a", "a", "app")],
+            [("sdk:x", "X", "sdk"), ("sdk:y", "Y", "sdk")],
+            [("host:1", "1", "host"), ("host:2", "2", "host"), ("host:3", "3", "host")],
+            [],
+        ],
+        edges=[("sdk:x", "host:1", 10, "observed", "contacts"), ("sdk:x", "host:2", 10, "observed", "contacts"),
+               ("sdk:y", "host:2", 5, "static", "contacts"), ("sdk:y", "host:3", 5, "static", "contacts"),
+               ("app:a", "sdk:x", 0, "static", "includes"), ("app:a", "sdk:y", 0, "static", "includes")],
+    )  # fmt: skip
+    routes = {(r.u, r.v): r for r in charts.edge_routes(d)}
+    x1, x2 = routes["sdk:x", "host:1"], routes["sdk:x", "host:2"]
+    y2, y3 = routes["sdk:y", "host:2"], routes["sdk:y", "host:3"]
+    assert x1.color == x2.color != y2.color == y3.color
+    assert x1.mid == x2.mid != y2.mid == y3.mid
+    assert x1.y1 != x2.y1 and x2.y2 != y2.y2  # spread over the source and the target box
+    assert routes["app:a", "sdk:x"].color == routes["app:a", "sdk:y"].color  # not an SDK bundle
+    assert charts.flow_diagram_chart(d).startswith(b"<?xml")
 
 
 def test_large_case_groups_small_hosts(enricher: Enricher) -> None:
