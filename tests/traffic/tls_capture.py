@@ -64,7 +64,7 @@ def certificate(directory: Path) -> tuple[Path, Path]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
         .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
@@ -228,13 +228,16 @@ def _packets(path: Path) -> int:
     return n
 
 
-def curl(port: int, requests: Sequence[Request], *, http2: bool, tls12: bool, keylog: Path | None = None) -> None:
-    """Send ``requests`` with one curl process (so they share a connection where the protocol allows)."""
+def curl(
+    port: int, requests: Sequence[Request], *, http2: bool, tls12: bool, bodies: Path, keylog: Path | None = None
+) -> None:
+    """Send ``requests`` with one curl process (so they share a connection where the protocol allows);
+    request bodies are written under ``bodies`` (curl reads them byte for byte with ``@file``)."""
     args = ["curl", "-sS", "-k", "--resolve", f"{HOST}:{port}:127.0.0.1", "-o", "/dev/null"]
     args += ["--http2"] if http2 else ["--http1.1"]
     args += ["--tlsv1.2", "--tls-max", "1.2"] if tls12 else ["--tlsv1.3"]
     first = True
-    for r in requests:
+    for i, r in enumerate(requests):
         if not first:
             args += ["--next", "-sS", "-k", "--resolve", f"{HOST}:{port}:127.0.0.1", "-o", "/dev/null"]
             args += ["--http2"] if http2 else ["--http1.1"]
@@ -242,7 +245,9 @@ def curl(port: int, requests: Sequence[Request], *, http2: bool, tls12: bool, ke
         first = False
         args += ["-X", r.method, f"https://{HOST}:{port}{r.path}"]
         if r.body:
-            args += ["-H", "Content-Type: application/json", "--data-binary", r.body.decode("latin-1")]
+            body = bodies / f"body-{port}-{i}"
+            body.write_bytes(r.body)
+            args += ["-H", "Content-Type: application/json", "--data-binary", f"@{body}"]
     env = dict(os.environ)
     env.pop("SSLKEYLOGFILE", None)
     if keylog is not None:
@@ -277,7 +282,7 @@ def record(directory: Path, sessions: Sequence[Session]) -> tuple[Path, Path, Re
     try:
         with dumpcap(capture, server.port):
             for s in sessions:
-                curl(server.port, s.requests, http2=s.http2, tls12=s.tls12)
+                curl(server.port, s.requests, http2=s.http2, tls12=s.tls12, bodies=directory)
     finally:
         server.close()
     return capture, keylog, server.received

@@ -27,6 +27,7 @@ from audit.traffic.importers.detection import PARALLEL_MIN_BYTES, detected
 from audit.traffic.importers.flows import FlowsImporter
 from audit.traffic.importers.har import HarImporter
 from audit.traffic.importers.pcap import PcapImporter
+from audit.traffic.importers.pcapng import CaptureApp
 from audit.traffic.records import storable, utf8_text
 
 __all__ = ["IMPORTERS", "ImportSummary", "Importer", "import_file", "sniff_format"]
@@ -52,10 +53,13 @@ class ImportSummary:
     errors: tuple[str, ...]
     """Non-fatal problems: a truncated tail, packets that could not be decoded …"""
     sha256: str
+    apps: tuple[CaptureApp, ...] = ()
+    """The apps a capture names (PCAPdroid's pcapng UID map: uid, package, app name)."""
 
     def to_dict(self) -> dict[str, object]:
         d = dataclasses.asdict(self)
         d["errors"] = list(self.errors)
+        d["apps"] = [dataclasses.asdict(a) for a in self.apps]
         return d
 
 
@@ -125,4 +129,5 @@ def import_file(path: Path, store: Store, *, app: str = "", detector: Detector |
     return ImportSummary(
         path=name, format=importer.format, connections=n_conn, dns=n_dns,
         errors=tuple(errors), sha256=sha256,
+        apps=tuple(sorted(getattr(importer, "apps", {}).values(), key=lambda a: a.uid)),
     )  # fmt: skip

@@ -28,7 +28,7 @@ from audit.models import Connection, DnsRecord, HttpRequestData
 from audit.names import normalize_host
 from audit.traffic import records
 from audit.traffic.importers.base import BoundedReader, Importer
-from audit.traffic.importers.pcapng import PcapngError, PcapngReader
+from audit.traffic.importers.pcapng import CaptureApp, PcapngError, PcapngReader
 from audit.traffic.quic import QuicInitialReader
 from audit.traffic.records import cap_body
 from audit.traffic.tls import ClientHello, looks_like_tls_record, parse_tls_record
@@ -114,6 +114,14 @@ class PcapImporter(Importer):
     format = "pcap"
     source = "pcap"
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.apps: dict[int, CaptureApp] = {}
+        """PCAPdroid's UID map of a pcapng (uid → app), once read."""
+        self.tls_secrets: list[bytes] = []
+        """TLS key logs embedded in a pcapng (Decryption Secrets Blocks), once read."""
+        self.analyzer: _Analyzer | None = None
+
     @classmethod
     def sniff(cls, head: bytes) -> bool:
         return head[:4] in _PCAP_MAGICS or head[:4] == _PCAPNG_MAGIC
@@ -178,9 +186,17 @@ class PcapImporter(Importer):
             if kinds and not any(k in SUPPORTED_LINKTYPES for k in kinds):
                 raise ImportFormatError(f"{path}: unsupported link type {kinds[0]} ({_UNSUPPORTED})")
         else:
-            analyzer.packet(*first)
+            apps = reader.apps
+
+            def app() -> str | None:  # the PCAPdroid app of the packet just read
+                found = apps.get(reader.uid) if reader.uid is not None else None
+                return found.package if found is not None else None
+
+            analyzer.packet(*first, app())
             for ts, frame, linktype in packets:
-                analyzer.packet(ts, frame, linktype)
+                analyzer.packet(ts, frame, linktype, app() if reader.uid is not None else None)
+        self.apps = dict(reader.apps)
+        self.tls_secrets = list(reader.tls_secrets)
         self.errors.extend(reader.notes)
 
 
@@ -213,6 +229,21 @@ def pcapdroid_trailer(frame: bytes) -> tuple[int, str] | None:
     return None
 
 
+def app_label(label: str, captured: str | None) -> tuple[str, str]:
+    """(app, attribution) of a record whose capture names the app ``captured`` (None: it names none),
+    imported with the analyst's ``--app`` ``label`` ("" = none).
+
+    The capture's per-app data wins over a label for the whole file (issue 17): with ``--app X`` the
+    records of app X are labelled X, the other apps' records are kept under their own names, and only
+    records the capture ties to no app take the label (``attribution = label``). A name PCAPdroid's
+    trailer cut to 20 bytes counts as X when X starts with it (the label gives the full name)."""
+    if not captured:
+        return label, "label"
+    if label and (label == captured or (len(captured.encode()) == 20 and label.startswith(captured))):
+        return label, "app-metadata"
+    return captured, "app-metadata"
+
+
 class _Analyzer:
     """Packet-by-packet state: connections being aggregated and DNS answers seen."""
 
@@ -228,16 +259,16 @@ class _Analyzer:
 
     # -- link and network layers ---------------------------------------------------------
 
-    def packet(self, ts: float, frame: bytes, linktype: int) -> None:
+    def packet(self, ts: float, frame: bytes, linktype: int, app_name: str | None = None) -> None:
+        """Account one packet; ``app_name`` is the app the capture names for it (PCAPdroid's UID map)."""
         self.packets += 1
         if linktype not in SUPPORTED_LINKTYPES:
             self.unsupported[linktype] = self.unsupported.get(linktype, 0) + 1
             return
-        app_name: str | None = None
         try:
             ip: Any
             if linktype == DLT_EN10MB:
-                trailer = pcapdroid_trailer(frame)
+                trailer = pcapdroid_trailer(frame) if app_name is None else None
                 if trailer is not None:
                     app_name = trailer[1] or None
                 ip = dpkt.ethernet.Ethernet(frame).data
@@ -400,7 +431,7 @@ class _Analyzer:
             self.dns.append(
                 DnsRecord(ts=ts, source=PcapImporter.source, name=normalize_host(str(q.name)) or "",
                           qtype=_DNS_TYPES.get(q.type, str(q.type)), answers=tuple(dict.fromkeys(answers)),
-                          app=self.app or app_name or "")
+                          app=app_label(self.app, app_name)[0])
             )  # fmt: skip
 
     # -- results --------------------------------------------------------------------------
@@ -455,14 +486,15 @@ class _Analyzer:
         host = normalize_host(host)
         if host is None and protocol != "dns":
             host = _name_for(names.get(flow.server_ip, ()), flow.first)
+        app, attribution = app_label(self.app, flow.app)
         return Connection(
             ts=flow.first,
             end_ts=flow.last,
             source=PcapImporter.source,
             protocol=protocol,
             tls=tls,
-            app=self.app or flow.app or "",
-            attribution="app-metadata" if flow.app else "label",
+            app=app,
+            attribution=attribution,
             host=host,
             sni=sni,
             ip=flow.server_ip,
