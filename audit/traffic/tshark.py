@@ -303,6 +303,9 @@ class Decryption:
             head, body, size = bytes.fromhex(parts[0].decode()), bytes.fromhex(parts[1].decode()), int(parts[2])
         except ValueError:
             return ()
+        end = head.find(b"\r\n\r\n")
+        if end >= 0:  # the item may span the body too when both are in one buffer
+            head = head[: end + 4]
         if head.startswith(b"HTTP/"):  # a response: to the oldest request waiting on this connection
             waiting = self._h1.get((dst[0], dst[1], src[0], src[1]))
             if not waiting:
