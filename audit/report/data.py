@@ -134,6 +134,8 @@ class ReportData:
     """Hosts in the code by the owning company's home country (capability, not traffic)."""
     could_send_sdks: list[Capability] = field(default_factory=list)
     """SDKs in the code by their owner's home country (capability, not traffic)."""
+    capture_decryption: tuple[int, int] = (0, 0)
+    """(requests read from decrypted capture TLS, capture TLS connections left encrypted)."""
 
     @property
     def empty(self) -> bool:
@@ -398,6 +400,7 @@ def collect_report(
         labels=labels,
         could_send_hosts=could_hosts,
         could_send_sdks=could_sdks,
+        capture_decryption=store.capture_decryption(app),
     )
 
 

@@ -16,6 +16,8 @@ from click.testing import CliRunner
 
 from audit.cli import main
 from audit.errors import ImportFormatError
+from audit.report.data import collect_report
+from audit.report.html import verdict
 from audit.store import Store
 from audit.traffic.importers import import_file
 from audit.traffic.pii import PiiDetector
@@ -117,7 +119,11 @@ def test_a_key_log_missing_one_connection_counts_it_unread(captured: Captured, t
     assert (d.tls_connections, d.decrypted, d.undecrypted, d.without_keys) == (4, 3, 1, 1)
     unread = [c for c in https(store) if not c.inspected]
     assert len(unread) == 1 and unread[0].tls == "passthrough" and unread[0].protocol == "tls"
-    assert len([c for c in https(store) if c.tls == "decrypted"]) == len(stored(store)) >= 4
+    read = len([c for c in https(store) if c.tls == "decrypted"])
+    assert read == len(stored(store)) >= 4
+    lines = [v.text for v in verdict(collect_report(store, generated_at=0))]
+    assert f"{read} requests were read from captured TLS decrypted with its session keys; 1 TLS connection of the " \
+        "captures was not decrypted (no usable session keys) and not inspected." in lines
 
 
 def test_without_keys_nothing_is_decrypted_and_tshark_is_not_needed(captured: Captured) -> None:
