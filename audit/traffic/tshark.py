@@ -29,10 +29,12 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from audit.errors import ImportFormatError
 from audit.names import normalize_ip
@@ -58,7 +60,11 @@ local f_value = Field.new("http2.header.value")
 local f_data = Field.new("http2.data.data")
 local f_hs = Field.new("tls.handshake.type")
 local f_random = Field.new("tls.handshake.random")
+local f_stream = Field.new("tcp.stream")
 local LIMIT = %(limit)d
+-- tcp.stream -> "address:port" of the side that sent a request (:method): DATA the other side
+-- sends is only counted, never printed (half the output of a capture)
+local clients = {}
 
 local function hex(s)
   return (string.gsub(s, ".", function(c) return string.format("%%02x", string.byte(c)) end))
@@ -112,7 +118,14 @@ function tap.packet(pinfo, tvb)
   if #types > 0 then
     local n = function(fi) return tostring(fi.value) end
     local s = function(fi) return hex(tostring(fi.value)) end
+    local st = f_stream()
+    local sk = st and tostring(st.value) or ""
+    local me = tostring(pinfo.src) .. ":" .. pinfo.src_port
+    for _, fi in ipairs({f_name()}) do
+      if fi.value == ":method" then clients[sk] = me break end
+    end
     local d = function(fi) return bytes(fi, LIMIT) end
+    if clients[sk] ~= nil and clients[sk] ~= me then d = function(fi) return "" end end
     print("H2\t" .. where .. "\t" .. values(f_type, n) .. "\t" .. values(f_sid, n) .. "\t" .. values(f_flags, n)
       .. "\t" .. values(f_len, n) .. "\t" .. values(f_count, n) .. "\t" .. values(f_name, s)
       .. "\t" .. values(f_value, s) .. "\t" .. values(f_data, d))
@@ -245,7 +258,10 @@ class Decryption:
         """tshark's complaint when it exited with an error."""
         self._h1: dict[ConnKey, deque[DecryptedRequest]] = {}
         self._h2: dict[tuple[ConnKey, int], _Stream] = {}
-        self._h2_clients: dict[ConnKey, bool] = {}
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._out: IO[bytes] | None = None
+        self._err: IO[bytes] | None = None
 
     def command(self, tap: Path) -> list[str]:
         args = [self.tshark.path, "-n", "-q", "-r", str(self.capture), "-X", f"lua_script:{tap}",
@@ -254,27 +270,60 @@ class Decryption:
             args += ["-o", f"tls.keylog_file:{self.keylog}"]
         return args
 
+    def start(self) -> None:
+        """Start tshark, writing the tap's lines to a temporary file, so that it runs while this
+        process reads the capture itself; :meth:`requests` follows the file."""
+        if self._proc is not None:
+            return
+        self._tmp = tempfile.TemporaryDirectory(prefix="audit-tshark-")
+        tap = Path(self._tmp.name) / "tap.lua"
+        tap.write_text(TAP % {"limit": BODY_LIMIT})
+        out = Path(self._tmp.name) / "tap.out"
+        self._out = out.open("wb")
+        self._err = (Path(self._tmp.name) / "tap.err").open("w+b")
+        self._proc = subprocess.Popen(self.command(tap), stdout=self._out, stderr=self._err, stdin=subprocess.DEVNULL)
+
+    def close(self) -> None:
+        """Stop tshark if it still runs and remove its files."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        for f in (self._out, self._err):
+            if f is not None:
+                f.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+        self._proc = self._out = self._err = self._tmp = None
+
     def requests(self) -> Iterator[DecryptedRequest]:
-        with tempfile.TemporaryDirectory(prefix="audit-tshark-") as tmp:
-            tap = Path(tmp) / "tap.lua"
-            tap.write_text(TAP % {"limit": BODY_LIMIT})
-            with tempfile.TemporaryFile() as errors:
-                proc = subprocess.Popen(self.command(tap), stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL)
-                assert proc.stdout is not None
-                try:
-                    for raw in proc.stdout:
-                        yield from self._line(raw)
-                finally:
-                    proc.stdout.close()
-                    if proc.poll() is None:
-                        proc.kill()
-                    status = proc.wait()
-                if status != 0:
-                    errors.seek(0)
-                    text = errors.read(4000).decode("utf-8", "replace")
-                    lines = [ln for ln in text.splitlines() if ln.strip() and "Running as user" not in ln]
-                    self.failed = f"tshark exited with status {status}: {lines[0] if lines else 'no message'}"
-        yield from self._rest()
+        """The decrypted requests, as tshark finds them (started here unless :meth:`start` was called)."""
+        self.start()
+        assert self._proc is not None and self._tmp is not None and self._err is not None
+        try:
+            with (Path(self._tmp.name) / "tap.out").open("rb") as lines:
+                partial = b""
+                while True:
+                    line = lines.readline()
+                    if line.endswith(b"\n"):
+                        yield from self._line(partial + line)
+                        partial = b""
+                        continue
+                    partial += line
+                    if self._proc.poll() is not None:  # tshark is done: what is left is complete
+                        rest = partial + lines.read()
+                        for last in rest.splitlines():
+                            yield from self._line(last)
+                        break
+                    time.sleep(0.02)
+            status = self._proc.wait()
+            if status != 0:
+                self._err.seek(0)
+                text = self._err.read(4000).decode("utf-8", "replace")
+                found = [ln for ln in text.splitlines() if ln.strip() and "Running as user" not in ln]
+                self.failed = f"tshark exited with status {status}: {found[0] if found else 'no message'}"
+            yield from self._rest()
+        finally:
+            self.close()
 
     # -- events -----------------------------------------------------------------------------
 
@@ -360,7 +409,6 @@ class Decryption:
                 continue
             headers = blocks.get(i, [])
             if kind == 1 and any(k == ":method" for k, _ in headers):
-                self._h2_clients[fwd] = True
                 self._h2[(fwd, sid)] = _Stream(ts, headers, head_size=lengths[i])
                 stream, client_side, key = self._h2[(fwd, sid)], True, fwd
             elif (fwd, sid) in self._h2:

@@ -28,7 +28,7 @@ from audit.models import Connection, DnsRecord, HttpRequestData
 from audit.names import normalize_host
 from audit.traffic import records
 from audit.traffic.importers.base import BoundedReader, Importer
-from audit.traffic.importers.pcapng import CaptureApp, PcapngError, PcapngReader
+from audit.traffic.importers.pcapng import CaptureApp, PcapngError, PcapngReader, has_tls_secrets
 from audit.traffic.quic import QuicInitialReader
 from audit.traffic.records import cap_body
 from audit.traffic.tls import ClientHello, looks_like_tls_record, parse_tls_record
@@ -138,6 +138,28 @@ class PcapImporter(Importer):
         return head[:4] in _PCAP_MAGICS or head[:4] == _PCAPNG_MAGIC
 
     def read(self, path: Path, *, app: str = "") -> Iterator[Connection | DnsRecord]:
+        early = self._start_decryption(path)
+        try:
+            yield from self._read(path, app, early)
+        finally:
+            if early is not None:
+                early.close()
+
+    def _start_decryption(self, path: Path) -> Decryption | None:
+        """tshark started on a capture that has keys (``--keylog``, a DSB found by its block
+        header), so that it decrypts while :meth:`_read` reads the packets itself (issue 17)."""
+        if self.keylog is not None:
+            check_keylog(self.keylog)  # a bad key log is refused before any work
+        elif not _has_secrets(path):
+            return None
+        tshark = find_tshark()
+        if tshark is None:
+            return None
+        run = Decryption(tshark, path, self.keylog)
+        run.start()
+        return run
+
+    def _read(self, path: Path, app: str, early: Decryption | None) -> Iterator[Connection | DnsRecord]:
         analyzer = _Analyzer(app=app)
         with path.open("rb") as raw:
             f = _TruncationWatch(BoundedReader(raw))
@@ -160,13 +182,13 @@ class PcapImporter(Importer):
             yield record
         decrypted: set[tuple[str, str, int, str, int]] = set()
         if self.tls_secrets or self.keylog is not None:
-            yield from self._decrypted(path, analyzer, decrypted)
+            yield from self._decrypted(path, analyzer, decrypted, early)
         for conn in analyzer.connections(skip=decrypted):
             self.where = f"connection {conn.client} → {_endpoint(conn.ip or '?', conn.port or 0)}"
             yield conn
 
     def _decrypted(
-        self, path: Path, analyzer: _Analyzer, decrypted: set[tuple[str, str, int, str, int]]
+        self, path: Path, analyzer: _Analyzer, decrypted: set[tuple[str, str, int, str, int]], early: Decryption | None
     ) -> Iterator[Connection]:
         """The HTTP requests tshark reads from the capture's TLS with its session keys; the keys of
         the connections they came from are added to ``decrypted`` (issue 17)."""
@@ -191,7 +213,7 @@ class PcapImporter(Importer):
                 f"its {len(tls)} TLS connection(s) were imported without their content (inspected: false)"
             )
             return
-        run = Decryption(tshark, path, self.keylog)
+        run = early or Decryption(tshark, path, self.keylog)
         for req in run.requests():
             key = ("tcp", *req.key)
             self.where = f"decrypted request {req.method} on {_endpoint(req.key[0], req.key[1])} → {_endpoint(req.key[2], req.key[3])}"
@@ -256,6 +278,14 @@ class PcapImporter(Importer):
 
 
 _UNSUPPORTED = "supported: Ethernet, Linux cooked SLL/SLL2, raw IP, BSD loopback"
+
+
+def _has_secrets(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return f.read(4) == _PCAPNG_MAGIC and (f.seek(0) == 0) and has_tls_secrets(f)
+    except OSError:
+        return False  # the read proper says what is wrong with the file
 
 
 def _reason(e: BaseException) -> str:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 SHB, IDB, PB, SPB, NRB, ISB, EPB, DSB = 0x0A0D0D0A, 1, 2, 3, 4, 5, 6, 0x0A
 CUSTOM, CUSTOM_NOCOPY = 0x00000BAD, 0x40000BAD
@@ -282,3 +282,24 @@ def _pcapdroid_app(body: bytes, e: str) -> CaptureApp | None:
     if len(package) < package_len or not package:
         return None
     return CaptureApp(uid, package.decode("utf-8", "replace"), name.decode("utf-8", "replace"))
+
+
+def has_tls_secrets(f: BinaryIO, limit: int = 1 << 22) -> bool:
+    """Whether a pcapng holds a Decryption Secrets Block with a TLS key log, from its block headers
+    alone (seeking over the rest; at most ``limit`` blocks). A damaged block ends the walk: the
+    full read reports it."""
+    pos, e = 0, "<"
+    for _ in range(limit):
+        f.seek(pos)
+        head = f.read(12)
+        if len(head) < 12:
+            return False
+        if head[:4] == b"\x0a\x0d\x0d\x0a":
+            e = ">" if head[8:12] == _MAGIC_BE else "<"
+        kind, length = struct.unpack(e + "II", head[:8])
+        if kind == DSB and struct.unpack(e + "I", head[8:12])[0] == SECRETS_TLS_KEYLOG:
+            return True
+        if length < 12 or length % 4:
+            return False
+        pos += length
+    return False
