@@ -111,7 +111,14 @@ function tap.packet(pinfo, tvb)
         size = fd.range:len()
         body = bytes(fd, LIMIT)
       end
-      print("H1\t" .. where .. "\t" .. bytes(h, LIMIT) .. "\t" .. body .. "\t" .. size)
+      -- the item may span the body too: print the head only (up to the blank line)
+      local head = h.range and h.range:string() or ""
+      local cut = string.find(head, "\r\n\r\n", 1, true)
+      local n = cut and (cut + 3) or #head
+      if n > LIMIT then n = LIMIT end
+      local hx = (h.range and n > 0) and tostring(h.range:range(0, n):bytes()) or ""
+      if string.sub(head, 1, 5) == "HTTP/" then body = "" end  -- a response: its size is enough
+      print("H1\t" .. where .. "\t" .. hx .. "\t" .. body .. "\t" .. size)
     end
   end
   local types = {f_type()}
