@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.traffic.tshark import MAX_WAITING, Decryption, DecryptedRequest, Tshark, keylog_randoms
+from audit.traffic.tshark import MAX_WAITING, DecryptedRequest, Decryption, Tshark, keylog_randoms
 
 CLIENT, SERVER = ("10.0.0.2", 40000), ("203.0.113.5", 443)
 
