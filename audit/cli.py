@@ -124,22 +124,29 @@ def main(verbose: int) -> None:
 @format_options()
 @_output_option()
 @_mmdb_option
+@click.option("--all", "show_all", is_flag=True, help="Also list local-network noise (broadcast, multicast, mDNS …).")
 @translate_errors
-def destinations_cmd(db: str, app: str | None, fmt: str | None, output: str | None, mmdb: tuple[str, ...]) -> None:
+def destinations_cmd(
+    db: str, app: str | None, fmt: str | None, output: str | None, mmdb: tuple[str, ...], show_all: bool
+) -> None:
     """List every server the app reached: one row per (host, IP, port).
 
     Keeps three facts apart: server location (geo-IP of the IP contacted), network owner (ASN) and
-    the company owning the domain with its home country. Columns: docs/destinations.md.
+    the company owning the domain with its home country. Local-network noise (broadcast, multicast,
+    mDNS, SSDP, DHCP …) is left out unless --all; well-known OS traffic is marked (background: os).
+    Columns: docs/destinations.md.
 
     \b
     Example:
       audit destinations --db case.sqlite --app com.example.app --table
+      audit destinations --db case.sqlite --all --json
       audit destinations --db case.sqlite --mmdb GeoLite2-City.mmdb --mmdb GeoLite2-ASN.mmdb --csv -o dest.csv
     """
     from audit.destinations import CSV_COLUMNS, TABLE_COLUMNS, enricher_for, list_destinations
 
     with _case(db, app) as store:
-        rows = [d.to_dict() for d in list_destinations(store, app=app, enricher=enricher_for(store, mmdb))]
+        found = list_destinations(store, app=app, enricher=enricher_for(store, mmdb), local=show_all)
+        rows = [d.to_dict() for d in found]
     emit(render_rows(rows, resolve_format(fmt, output), CSV_COLUMNS, TABLE_COLUMNS, "no destinations recorded"), output)
 
 

@@ -18,16 +18,18 @@ from pathlib import Path
 from audit.enrich.company import CompanyLookup, load_companies
 from audit.enrich.geoip import Enricher
 from audit.errors import AuditError
-from audit.models import CompanyInfo, Destination, IpInfo, ScanResult, time_window
+from audit.models import CompanyInfo, Destination, IpInfo, ScanResult, time_window, unread_reason
 from audit.names import normalize_ip, registrable_domain
 from audit.store import Store
+from audit.traffic.background import CHECK_PATHS, Background, classify
 
 log = logging.getLogger(__name__)
 
 #: ``Destination.tls`` when a row mixes connections: the highest rank wins. A connection the app
 #: refused to let us read (failed: certificate pinning or no trust in the CA) outranks one we chose
-#: not to read (passthrough), which outranks plaintext (none), which outranks a fully intercepted one.
-TLS_RANK = {"intercepted": 0, "none": 1, "passthrough": 2, "failed": 3}
+#: not to read (passthrough), which outranks plaintext (none), which outranks one that carried no
+#: payload (unknown), which outranks a fully intercepted one.
+TLS_RANK = {"intercepted": 0, "unknown": 1, "none": 2, "passthrough": 3, "failed": 4}
 
 #: Order of ``Destination.protocol`` values when a row mixes several (most informative first).
 PROTOCOL_ORDER = ("https", "wss", "http", "ws", "quic", "tls", "tcp", "udp", "dns")
@@ -43,7 +45,8 @@ CSV_COLUMNS = (
     "host", "ip", "port", "protocol", "sni", "tls", "flows", "bytes_out", "bytes_in", "first_seen",
     "last_seen", "server_country", "server_city", "asn", "asn_org", "company", "company_country",
     "sources", "data_types", "ip_scope", "geo_database", "apps", "first_party", "first_party_evidence",
-    "network_flags", "inspected", "inspected_flows", "attribution",
+    "network_flags", "inspected", "inspected_flows", "attribution", "not_inspected", "not_inspected_bytes",
+    "background", "background_reason",
 )  # fmt: skip
 
 
@@ -65,6 +68,9 @@ class _Row:
     data_types: set[str] = field(default_factory=set)
     inspected_flows: int = 0
     attribution: set[str] = field(default_factory=set)
+    unread: dict[str, int] = field(default_factory=dict)
+    unread_bytes: int = 0
+    check_flows: int = 0
 
 
 def _is_bare_ip(host: str | None) -> bool:
@@ -113,11 +119,30 @@ def _aggregate(store: Store, app: str | None) -> list[_Row]:
         if r["app"]:
             row.apps.add(r["app"])
 
+    for r in store.unread_groups(app):
+        key = key_for(r["host"], r["ip"], r["port"])
+        if key in rows:
+            why = unread_reason(str(r["tls"]), str(r["protocol"]))
+            rows[key].unread[why] = rows[key].unread.get(why, 0) + int(r["flows"])
+            rows[key].unread_bytes += int(r["bytes"] or 0)
+
+    for r in store.path_groups(app, CHECK_PATHS):
+        key = key_for(r["host"], r["ip"], r["port"])
+        if key in rows:
+            rows[key].check_flows += int(r["flows"])
+
     for r in store.finding_groups(app):
         key = key_for(r["host"], r["ip"], r["port"])
         if key in rows:
             rows[key].data_types.add(r["data_type"])
     return list(rows.values())
+
+
+def _background(r: _Row) -> Background | None:
+    return classify(
+        ip=r.ip, port=r.port, names=(r.host, r.sni), protocols=r.protocols, attribution=r.attribution,
+        check_path_only=r.flows > 0 and r.check_flows == r.flows,
+    )
 
 
 def _ip_infos(store: Store, ips: Iterable[str], enricher: Enricher) -> dict[str, IpInfo]:
@@ -248,8 +273,12 @@ def list_destinations(
     enricher: Enricher | None = None,
     companies: CompanyLookup | None = None,
     scans: Sequence[tuple[str, ScanResult]] | None = None,
+    *,
+    local: bool = False,
 ) -> list[Destination]:
-    """Every (host, ip, port) in the case file (or of one ``app``), sorted by host, IP and port.
+    """Every (host, ip, port) in the case file (or of one ``app``), sorted by host, IP and port;
+    local-network noise (``background == "local"``: broadcast, multicast, mDNS …, see
+    :mod:`audit.traffic.background`) only when ``local`` is true.
 
     ``enricher`` defaults to :func:`enricher_for` the case (the ``.mmdb`` files the recorder was
     given, else the embedded geo-IP database); ``companies`` to the bundled company database
@@ -271,6 +300,9 @@ def list_destinations(
     code = own_code_domains(scans)
     out: list[Destination] = []
     for r in rows:
+        bg = _background(r)
+        if bg is not None and bg.kind == "local" and not local:
+            continue
         info = infos.get(r.ip) if r.ip else None
         company: CompanyInfo | None = None
         if companies is not None:
@@ -312,6 +344,10 @@ def list_destinations(
                 network_flags=info.network_flags if info else (),
                 inspected_flows=r.inspected_flows,
                 attribution=tuple(sorted(r.attribution)),
+                not_inspected=tuple(sorted(r.unread.items(), key=lambda kv: (-kv[1], kv[0]))),
+                not_inspected_bytes=r.unread_bytes,
+                background=bg.kind if bg else None,
+                background_reason=bg.reason if bg else None,
             )
         )
     return sorted(out, key=_sort_key)

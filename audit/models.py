@@ -483,11 +483,12 @@ class ScanResult:
 # --------------------------------------------------------------------------------------------
 
 #: ``Connection.tls`` values.
-TLS_STATES = ("intercepted", "decrypted", "failed", "passthrough", "none")
+TLS_STATES = ("intercepted", "decrypted", "failed", "passthrough", "none", "unknown")
 """``intercepted``: mitmproxy terminated the app's TLS and read the content; ``decrypted``: a capture's
 TLS read with its session keys (a key log, pcapng decryption secrets); ``failed``: the app started TLS
-but refused interception (pinning, an untrusted CA); ``passthrough``: TLS relayed or captured unread;
-``none``: no TLS (plaintext, or not TLS at all: raw TCP/UDP, DNS)."""
+but refused interception (pinning, an untrusted CA); ``passthrough``: TLS (QUIC included) relayed or
+captured unread; ``none``: no TLS (plaintext, or not TLS at all: raw TCP/UDP, DNS); ``unknown``: the
+connection carried no payload, so whether it would have been TLS is not known (a 0-byte TCP/443)."""
 
 #: ``Connection.attribution`` values: how a connection is tied to the app. ``app-metadata``: per-app
 #: data in the capture names the app (PCAPdroid's per-packet app, a UID map); ``proxy``: the proxy
@@ -497,6 +498,23 @@ ATTRIBUTIONS = ("app-metadata", "proxy", "label")
 
 #: Plaintext protocols whose content a recorder or importer reads.
 _PLAINTEXT_READ = frozenset({"http", "ws"})
+
+
+def unread_reason(tls: str, protocol: str) -> str:
+    """Why a connection that is not :attr:`Connection.inspected` was not read, in words the report
+    and ``audit destinations`` (``not_inspected``) use: ``TLS passthrough``, ``QUIC``, ``refused
+    interception``, ``no payload``, ``DNS``, ``raw TCP/UDP``."""
+    if tls == "failed":
+        return "refused interception"
+    if protocol == "quic":
+        return "QUIC"
+    if tls == "passthrough":
+        return "TLS passthrough"
+    if tls == "unknown":
+        return "no payload"
+    if protocol == "dns":
+        return "DNS"
+    return "raw TCP/UDP"
 
 #: ``Connection.source`` values.
 TRAFFIC_SOURCES = ("live", "mitm-file", "har", "pcap")
@@ -724,6 +742,16 @@ class Destination:
     """Flows whose content was read (:attr:`Connection.inspected`)."""
     attribution: tuple[str, ...] = ()
     """How its flows are tied to the app (:data:`ATTRIBUTIONS`), sorted."""
+    not_inspected: tuple[tuple[str, int], ...] = ()
+    """(:func:`unread_reason`, flows) of the flows whose content was not read, most flows first."""
+    not_inspected_bytes: int = 0
+    """Bytes (both ways) of those flows."""
+    background: str | None = None
+    """``local`` (local-network noise: broadcast, multicast, mDNS …) or ``os`` (well-known OS
+    traffic: connectivity checks, time sync, updates, push), else None: the one classifier,
+    :func:`audit.traffic.background.classify`."""
+    background_reason: str | None = None
+    """What it is: ``mDNS``, ``broadcast``, ``connectivity check (Android)`` …"""
 
     @property
     def inspected(self) -> bool:
@@ -734,6 +762,7 @@ class Destination:
         d = asdict(self)
         d["inspected"] = self.inspected
         d["attribution"] = list(self.attribution)
+        d["not_inspected"] = dict(self.not_inspected)
         d["network_flags"] = list(self.network_flags)
         d["sources"] = list(self.sources)
         d["data_types"] = list(self.data_types)

@@ -434,7 +434,8 @@ def _readonly_fault(e: BaseException) -> bool:
 _GROUP_SQL = """
 SELECT lower(host) AS host, ip, port,
        min(sni) AS sni,
-       max(CASE tls WHEN 'failed' THEN 3 WHEN 'passthrough' THEN 2 WHEN 'none' THEN 1 ELSE 0 END) AS tls_rank,
+       max(CASE tls WHEN 'failed' THEN 4 WHEN 'passthrough' THEN 3 WHEN 'none' THEN 2 WHEN 'unknown' THEN 1
+                ELSE 0 END) AS tls_rank,
        count(*) AS flows,
        total(inspected) AS inspected_flows,
        group_concat(DISTINCT attribution) AS attribution,
@@ -450,6 +451,20 @@ GROUP BY lower(host), ip, port
 # Separate from _GROUP_SQL: app labels are free text, so no group_concat with a separator.
 _LABELS_SQL = """
 SELECT DISTINCT lower(host) AS host, ip, port, protocol, source, app FROM connections {where}
+"""
+
+# Flows whose content was not read, by why (audit.models.unread_reason of tls and protocol).
+_UNREAD_SQL = """
+SELECT lower(host) AS host, ip, port, tls, protocol, count(*) AS flows, total(bytes_out) + total(bytes_in) AS bytes
+FROM connections WHERE inspected = 0 {where}
+GROUP BY lower(host), ip, port, tls, protocol
+"""
+
+# Flows per (host, IP, port) whose path is one of the given ones (connectivity checks).
+_PATHS_SQL = """
+SELECT lower(host) AS host, ip, port, count(*) AS flows FROM connections
+WHERE path IN ({marks}) {where}
+GROUP BY lower(host), ip, port
 """
 
 _FINDINGS_SQL = """
@@ -938,7 +953,8 @@ class Store:
 
     def connection_groups(self, app: str | None, window: tuple[float, float]) -> list[sqlite3.Row]:
         """Connections grouped by (host, IP, port): flows, bytes, the weakest TLS state
-        (``tls_rank``: 3 failed, 2 passthrough, 1 none, 0 intercepted) and the first and last times
+        (``tls_rank``: 4 failed, 3 passthrough, 2 none, 1 unknown, 0 intercepted or decrypted) and the
+        first and last times
         inside ``window`` (implausible times left out, :func:`audit.models.time_window`)."""
         where = "WHERE app = :app" if app else ""
         return list(self.conn.execute(_GROUP_SQL.format(where=where), {"lo": window[0], "hi": window[1], "app": app}))
@@ -946,6 +962,18 @@ class Store:
     def connection_labels(self, app: str | None) -> list[sqlite3.Row]:
         """The distinct (host, IP, port, protocol, source, app) of the connections."""
         return list(self.conn.execute(_LABELS_SQL.format(where="WHERE app = ?" if app else ""), (app,) if app else ()))
+
+    def unread_groups(self, app: str | None) -> list[sqlite3.Row]:
+        """Connections whose content was not read, grouped by (host, IP, port, tls, protocol): flows
+        and bytes."""
+        return list(self.conn.execute(_UNREAD_SQL.format(where="AND app = ?" if app else ""), (app,) if app else ()))
+
+    def path_groups(self, app: str | None, paths: Sequence[str]) -> list[sqlite3.Row]:
+        """Flows per (host, IP, port) that asked for one of ``paths``."""
+        if not paths:
+            return []
+        q = _PATHS_SQL.format(marks=",".join("?" * len(paths)), where="AND app = ?" if app else "")
+        return list(self.conn.execute(q, (*paths, *((app,) if app else ()))))
 
     def finding_groups(self, app: str | None) -> list[sqlite3.Row]:
         """The distinct (host, IP, port, data type) of the data findings."""

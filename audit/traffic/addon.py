@@ -186,7 +186,7 @@ class ConnectionTracker:
         elif port is not None and any(self.ignored(h, port) for h in (target_host, st.sni, st.ip) if h):
             tls = "passthrough"  # relayed without looking (ignore_hosts / allow_hosts)
         else:
-            tls = "none"
+            tls = "unknown"  # nothing was sent: neither TLS nor plaintext was seen (issue 12)
         if st.tls_seen:
             protocol = "quic" if st.transport == "udp" else "tls"
         else:
@@ -196,7 +196,7 @@ class ConnectionTracker:
             error = "client closed the connection during the TLS handshake"
         elif error is None and tls == "intercepted":
             error = "no request on the intercepted connection"
-        elif error is None and tls == "none":
+        elif error is None and tls == "unknown":
             error = "closed before any request"
         ip = st.ip or (normalize_ip(target_host) if target_host else None)
         return Connection(
