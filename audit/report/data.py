@@ -134,6 +134,40 @@ class ReportData:
     """Hosts in the code by the owning company's home country (capability, not traffic)."""
     could_send_sdks: list[Capability] = field(default_factory=list)
     """SDKs in the code by their owner's home country (capability, not traffic)."""
+    local: list[Destination] = field(default_factory=list)
+    """Local-network noise (broadcast, multicast, mDNS …): listed apart, counted nowhere."""
+    background: list[Destination] = field(default_factory=list)
+    """Well-known OS traffic (connectivity checks, time sync, updates, push): listed apart, not
+    counted as the app's (:mod:`audit.traffic.background`)."""
+    attributions: tuple[str, ...] = ()
+    """How the recorded flows (local noise left out) are tied to the app (:data:`ATTRIBUTIONS`)."""
+
+    @property
+    def device_wide(self) -> bool:
+        """Only the analyst's label ties the traffic to the app: the capture may be the whole device's."""
+        return bool(self.attributions) and set(self.attributions) <= {"label"}
+
+    @property
+    def inspected_flows(self) -> int:
+        """Counted flows whose content was read."""
+        return sum(d.inspected_flows for d in self.destinations)
+
+    @property
+    def unread_flows(self) -> int:
+        return self.total_flows - self.inspected_flows
+
+    @property
+    def unread_bytes(self) -> int:
+        return sum(d.not_inspected_bytes for d in self.destinations)
+
+    @property
+    def unread_reasons(self) -> list[tuple[str, int]]:
+        """(reason, flows) of the counted flows whose content was not read, most flows first."""
+        c: Counter[str] = Counter()
+        for d in self.destinations:
+            for why, n in d.not_inspected:
+                c[why] += n
+        return sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))
 
     @property
     def empty(self) -> bool:
@@ -295,13 +329,17 @@ def collect_report(
         companies = load_companies()
     labels = [app] if app else store.apps()
     scans = store.scans(app)  # parsed once, for the destinations, the graph and the tables
-    dests = sorted(
-        list_destinations(store, app=app, enricher=enricher, companies=companies, scans=scans),
+    everything = sorted(
+        list_destinations(store, app=app, enricher=enricher, companies=companies, scans=scans, local=True),
         key=lambda d: (-(d.bytes_out + d.bytes_in), -d.flows, d.host or "", d.ip or "", d.port or 0),
     )
+    # Local noise and OS background traffic are listed apart and counted nowhere (issue 12).
+    dests = [d for d in everything if not d.background]
+    local = [d for d in everything if d.background == "local"]
+    background = [d for d in everything if d.background == "os"]
     G = build_graph(
         store, app, enricher=enricher, companies=companies, destinations=dests if len(labels) <= 1 else None,
-        scans=scans,
+        scans=scans, background=False,
     )  # fmt: skip
     total_flows = sum(d.flows for d in dests)
     total_bytes = sum(d.bytes_out + d.bytes_in for d in dests)
@@ -352,7 +390,7 @@ def collect_report(
     sdks = _sdk_rows(G, scans)
     endpoints = _endpoint_rows(scans, {h for h in comparison.both})
     findings = _finding_rows(store, app, dests)
-    timeline = [(ts, host or ip or "?", b) for ts, host, ip, b in store.connection_times(app)]
+    timeline = _app_timeline(store.connection_times(app), dests, [*local, *background])
     databases = _databases(store, enricher, companies, dests)
 
     apps_info = []
@@ -398,7 +436,28 @@ def collect_report(
         labels=labels,
         could_send_hosts=could_hosts,
         could_send_sdks=could_sdks,
+        local=local,
+        background=background,
+        attributions=tuple(sorted({a for d in (*dests, *background) for a in d.attribution})),
     )
+
+
+def _app_timeline(
+    times: Iterable[tuple[float, str | None, str | None, int]], counted: Sequence[Destination],
+    apart: Sequence[Destination],
+) -> list[tuple[float, str, int]]:
+    """Timeline points (time, host, bytes) without the connections of destinations listed apart
+    (local noise, OS traffic): matched by host name, else by an IP no counted destination has."""
+    counted_hosts = {d.host for d in counted if d.host}
+    names = ({d.host for d in apart if d.host} | {d.sni for d in apart if d.sni}) - counted_hosts
+    ips = {d.ip for d in apart if d.ip} - {d.ip for d in counted if d.ip}
+    out = []
+    for ts, host, ip, b in times:
+        h = (host or "").lower()
+        if h in names or (ip in ips and h not in counted_hosts):
+            continue
+        out.append((ts, host or ip or "?", b))
+    return out
 
 
 def report_title(app: str | None, labels: Sequence[str], scans: Sequence[tuple[str, ScanResult]]) -> str:
