@@ -259,7 +259,7 @@ def background_text(r: ReportData) -> str:
     kinds = sorted({d.background_reason or "" for d in r.background} - {""})
     return (
         f"Well-known OS traffic, listed apart and not counted as {r.title}'s: {_plural(len(hosts), 'host')} in "
-        f"{_plural(flows, 'flow')} ({_some(kinds, 4)}): {_some(hosts, 4)}."
+        f"{_plural(flows, 'flow')} ({_some(kinds, 6)}): {_some(hosts, 4)}."
     )
 
 

@@ -194,5 +194,5 @@ def classify(
     protocols = tuple(protocols)
     reason = os_reason(names, port, protocols)
     if reason is None and check_path_only:
-        reason = "connectivity check"
+        reason = "connectivity check (Android)"
     return Background("os", reason) if reason is not None else None
