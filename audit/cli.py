@@ -597,7 +597,7 @@ def _did_you_mean(value: str, known: list[str]) -> str:
 
 GEOIP_COLUMNS = (
     "ip", "scope", "server_country", "server_city", "asn", "asn_org", "geo_database", "geo_database_date",
-    "network_flags",
+    "network_flags", "asn_source", "asn_org_source", "via_nat64", "nat64_ipv4",
 )  # fmt: skip
 GEOIP_TABLE_COLUMNS = ("ip", "scope", "server_country", "server_city", "asn", "asn_org")
 
@@ -710,6 +710,8 @@ def geoip_lookup_cmd(ips: tuple[str, ...], mmdb: tuple[str, ...], fmt: str | Non
                 "ip": info.ip, "scope": info.scope, "server_country": info.country, "server_city": info.city,
                 "asn": info.asn, "asn_org": info.asn_org, "geo_database": info.evidence,
                 "geo_database_date": info.database_date, "network_flags": list(info.network_flags),
+                "asn_source": info.asn_source, "asn_org_source": info.asn_org_source,
+                "via_nat64": info.nat64_ipv4 is not None, "nat64_ipv4": info.nat64_ipv4,
             }
         )  # fmt: skip
     emit(render_rows(rows, resolve_format(fmt), GEOIP_COLUMNS, GEOIP_TABLE_COLUMNS, ""))

@@ -34,8 +34,8 @@ PROTOCOL_ORDER = ("https", "wss", "http", "ws", "quic", "tls", "tcp", "udp", "dn
 
 #: Table columns of ``audit destinations --table`` (JSON/CSV carry every key).
 TABLE_COLUMNS = (
-    "host", "ip", "port", "protocol", "tls", "flows", "bytes_out", "bytes_in",
-    "server_country", "asn", "asn_org", "company", "company_country", "data_types",
+    "host", "ip", "port", "protocol", "tls", "flows", "bytes_out", "bytes_in", "nat64_ipv4",
+    "server_country", "vantage", "asn", "asn_org", "asn_source", "company", "company_country", "data_types",
 )  # fmt: skip
 
 #: CSV columns: every key of ``Destination.to_dict()``, in this order.
@@ -43,7 +43,8 @@ CSV_COLUMNS = (
     "host", "ip", "port", "protocol", "sni", "tls", "flows", "bytes_out", "bytes_in", "first_seen",
     "last_seen", "server_country", "server_city", "asn", "asn_org", "company", "company_country",
     "sources", "data_types", "ip_scope", "geo_database", "apps", "first_party", "first_party_evidence",
-    "network_flags", "inspected", "inspected_flows", "attribution",
+    "network_flags", "inspected", "inspected_flows", "attribution", "asn_source", "asn_org_source",
+    "via_nat64", "nat64_ipv4", "vantage",
 )  # fmt: skip
 
 
@@ -300,6 +301,8 @@ def list_destinations(
                 server_city=info.city if info else None,
                 asn=info.asn if info else None,
                 asn_org=info.asn_org if info else None,
+                asn_source=info.asn_source if info else None,
+                asn_org_source=info.asn_org_source if info else None,
                 company=company.company if company else None,
                 company_country=company.country if company else None,
                 sources=tuple(sorted(r.sources)),

@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from audit.names import normalize_host
+from audit.names import nat64_ipv4, normalize_host
 
 # --------------------------------------------------------------------------------------------
 # Static side: transport security the app declares (written by audit.static.transport)
@@ -650,6 +650,12 @@ class IpInfo:
     city: str | None = None
     asn: int | None = None
     asn_org: str | None = None
+    asn_source: str | None = None
+    """Which kind of database answered the AS number (``embedded``, ``libloc``, ``mmdb``,
+    ``asn-table``; :data:`audit.enrich.backend.SOURCE_IDS`), None without a number."""
+    asn_org_source: str | None = None
+    """Which kind of database named the AS: ``asn_source``'s, or the next source's when that one
+    has the number but no name; None without a name."""
     database: str | None = None
     """Which geo-IP database answered, e.g. ``geoip2fast (MAXMIND:GeoLite2-CountryASN-…-20240618)``."""
     database_date: str | None = None
@@ -664,6 +670,12 @@ class IpInfo:
     """Every database in use when the answer was made, in order of preference
     (:attr:`audit.enrich.geoip.Enricher.setup`): a cached answer is reused only under the same setup,
     where it is the answer a lookup would give."""
+
+    @property
+    def nat64_ipv4(self) -> str | None:
+        """The IPv4 server address inside a NAT64 ``ip`` (:func:`audit.names.nat64_ipv4`), whose
+        location and network this answer gives; None for any other address."""
+        return nat64_ipv4(self.ip)
 
     @property
     def evidence(self) -> str | None:
@@ -724,15 +736,36 @@ class Destination:
     """Flows whose content was read (:attr:`Connection.inspected`)."""
     attribution: tuple[str, ...] = ()
     """How its flows are tied to the app (:data:`ATTRIBUTIONS`), sorted."""
+    asn_source: str | None = None
+    """Which kind of database answered the AS number (:attr:`IpInfo.asn_source`)."""
+    asn_org_source: str | None = None
+    """Which kind of database named the AS (:attr:`IpInfo.asn_org_source`)."""
+    vantage: tuple[str, ...] = ()
+    """Countries the device was in when its traffic was captured (given with ``--vantage`` or
+    observed from its public client address), sorted; empty when unknown."""
 
     @property
     def inspected(self) -> bool:
         """Was the content of every flow read?"""
         return self.flows > 0 and self.inspected_flows == self.flows
 
+    @property
+    def nat64_ipv4(self) -> str | None:
+        """The IPv4 server inside a NAT64 ``ip`` (:func:`audit.names.nat64_ipv4`): the server
+        country and network are that address's; None for any other address."""
+        return nat64_ipv4(self.ip) if self.ip else None
+
+    @property
+    def via_nat64(self) -> bool:
+        """Was the server reached through a NAT64 translator (``64:ff9b::/96``, ``64:ff9b:1::/48``)?"""
+        return self.nat64_ipv4 is not None
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["inspected"] = self.inspected
+        d["via_nat64"] = self.via_nat64
+        d["nat64_ipv4"] = self.nat64_ipv4
+        d["vantage"] = list(self.vantage)
         d["attribution"] = list(self.attribution)
         d["network_flags"] = list(self.network_flags)
         d["sources"] = list(self.sources)

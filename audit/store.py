@@ -190,6 +190,12 @@ MIGRATIONS: tuple[str, ...] = (
         WHEN tls = 'none' AND protocol IN ('http', 'ws') THEN 1
         ELSE 0 END;
     """,
+    # 8: which kind of database answered the AS number and which named it (IpInfo.asn_source,
+    #    IpInfo.asn_org_source; issue 12). Older answers carry another setup and are made again.
+    """
+    ALTER TABLE ip_info ADD COLUMN asn_source TEXT;
+    ALTER TABLE ip_info ADD COLUMN asn_org_source TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -293,7 +299,8 @@ _COLUMN_TYPES: dict[str, dict[str, tuple[str, ...]]] = {
     "requests": {"connection_id": ("integer",), "url": _TEXT, "headers": _TEXT, "body": ("blob", "text"),
                  "body_truncated": _NUM, "pending": _NUM},
     "ip_info": {"ip": _TEXT, "scope": _TEXT, "asn": _NUM_NULL, "network_flags": _TEXT,
-                **{c: _TEXT_NULL for c in ("country", "city", "asn_org", "database", "database_date", "flags_database", "setup")}},
+                **{c: _TEXT_NULL for c in ("country", "city", "asn_org", "database", "database_date", "flags_database", "setup",
+                                             "asn_source", "asn_org_source")}},
 }  # fmt: skip
 #: JSON columns and the JSON type their values have.
 _JSON_COLUMNS = {("connections", "query_keys"): "array", ("requests", "headers"): "array", ("scans", "result"): "object"}
@@ -894,10 +901,11 @@ class Store:
         with self.conn:
             self.conn.executemany(
                 "INSERT OR REPLACE INTO ip_info(ip, scope, country, city, asn, asn_org, database, database_date,"
-                " network_flags, flags_database, setup) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " network_flags, flags_database, setup, asn_source, asn_org_source)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (i.ip, i.scope, i.country, i.city, i.asn, i.asn_org, i.database, i.database_date,
-                     ",".join(i.network_flags), i.flags_database, i.setup)
+                     ",".join(i.network_flags), i.flags_database, i.setup, i.asn_source, i.asn_org_source)
                     for i in infos
                 ],
             )  # fmt: skip
