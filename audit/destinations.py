@@ -18,8 +18,8 @@ from pathlib import Path
 from audit.enrich.company import CompanyLookup, load_companies
 from audit.enrich.geoip import Enricher
 from audit.errors import AuditError
-from audit.models import CompanyInfo, Destination, IpInfo, ScanResult, time_window
-from audit.names import normalize_ip, registrable_domain
+from audit.models import VANTAGE_INPUT, CompanyInfo, Destination, IpInfo, ScanResult, Vantage, time_window
+from audit.names import ip_scope, normalize_ip, registrable_domain
 from audit.store import Store
 
 log = logging.getLogger(__name__)
@@ -168,6 +168,53 @@ def enricher_for(store: Store, mmdb_paths: Iterable[str] = ()) -> Enricher:
     return Enricher(paths, asn_table=table, location_db=location_db)
 
 
+def record_vantage(store: Store, country: str, *, app: str = "", sha256: str | None = None, capture: str = "") -> None:
+    """Note in the case that the capture ``capture`` (``sha256``) was made with the device in
+    ``country`` (an ISO code the caller validated, :func:`audit.enrich.country.country_code`)."""
+    note = f"given for {capture}" if capture else "given"
+    store.record_input(VANTAGE_INPUT, country, sha256, app, notes=[note])
+
+
+def capture_vantages(store: Store, enricher: Enricher | None = None, app: str | None = None) -> list[Vantage]:
+    """Where the device was for the captures in the case (of ``app``): every vantage given with the
+    capture, then every country observed from the device's public client address. A public client
+    address counts as the device's when it opened connections to two servers or more, or is the
+    only public client of its app label: a lone peer that called the device (a VoIP or P2P
+    connection) does not make a vantage. Observed countries need ``enricher`` (default:
+    :func:`enricher_for` the case)."""
+    out: list[Vantage] = []
+    for i in store.inputs():
+        if i["kind"] == VANTAGE_INPUT and (not app or i["app"] in ("", app)):
+            out.append(Vantage(str(i["path"]), str(i["app"]), "given", "; ".join(i["notes"]) or "given"))
+    clients: dict[str, list[tuple[str, int, int]]] = {}
+    for r in store.client_addresses(app):
+        ip = normalize_ip(str(r["address"] or ""))
+        if ip is not None and ip_scope(ip) == "public":
+            clients.setdefault(str(r["app"]), []).append((ip, int(r["flows"]), int(r["servers"])))
+    device = [(label, ip, flows) for label, rows in clients.items() for ip, flows, servers in rows
+              if servers >= 2 or len(rows) == 1]  # fmt: skip
+    if device:
+        if enricher is None:
+            enricher = enricher_for(store)
+        infos = _ip_infos(store, sorted({ip for _, ip, _ in device}), enricher)
+        for label, ip, flows in device:
+            country = infos[ip].country
+            if country:
+                out.append(Vantage(country, label, "observed", f"public client address {ip} ({flows} flows)"))
+    return out
+
+
+def vantage_of(vantages: Sequence[Vantage], apps: Iterable[str]) -> tuple[str, ...]:
+    """The vantage countries of traffic of the app labels ``apps`` (none: unlabelled traffic): the
+    ones given for the label, else given for the case without a label, else observed for the label."""
+    found: set[str] = set()
+    for label in set(apps) or {""}:
+        given = [v.country for v in vantages if v.how == "given" and v.app == label]
+        given = given or [v.country for v in vantages if v.how == "given" and v.app == ""]
+        found.update(given or (v.country for v in vantages if v.how == "observed" and v.app == label))
+    return tuple(sorted(found))
+
+
 def _default_companies() -> CompanyLookup:
     return load_companies()
 
@@ -270,6 +317,7 @@ def list_destinations(
         if scan.app.package:
             scanned.setdefault(label, set()).add(scan.app.package)
     code = own_code_domains(scans)
+    vantages = capture_vantages(store, enricher, app)
     out: list[Destination] = []
     for r in rows:
         info = infos.get(r.ip) if r.ip else None
@@ -315,6 +363,7 @@ def list_destinations(
                 network_flags=info.network_flags if info else (),
                 inspected_flows=r.inspected_flows,
                 attribution=tuple(sorted(r.attribution)),
+                vantage=vantage_of(vantages, r.apps),
             )
         )
     return sorted(out, key=_sort_key)

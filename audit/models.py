@@ -687,6 +687,34 @@ class IpInfo:
         return f"{self.database} + {self.flags_database}" if self.database else self.flags_database
 
 
+#: ``inputs.kind`` of a vantage given for a capture (``--vantage``, ``audit_vantage``): ``path`` holds
+#: the country code, ``sha256`` the capture's, ``notes`` which capture it was given for.
+VANTAGE_INPUT = "vantage"
+
+#: ``Vantage.how`` values: given by the user (``--vantage``, ``audit_vantage``) or observed in the
+#: capture (the country of the device's public client address).
+VANTAGE_HOW = ("given", "observed")
+
+
+@dataclass(frozen=True)
+class Vantage:
+    """Where the device was when a capture was made (issue 12 point 9): geo-DNS and anycast send
+    a phone in one country to other servers than a phone in another, so every server country is
+    "seen from" here."""
+
+    country: str
+    """ISO 3166-1 alpha-2 code."""
+    app: str
+    """App label of the capture ('' when the capture had none)."""
+    how: str
+    """``given`` or ``observed`` (:data:`VANTAGE_HOW`)."""
+    evidence: str
+    """The capture it was given for, or the client address it was observed from."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 @dataclass(frozen=True)
 class CompanyInfo:
     """Who the data goes to (fact 3): the company owning a domain, and its home country."""

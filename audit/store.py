@@ -934,6 +934,19 @@ class Store:
         )
         return [dict(r) for r in self.conn.execute(q, (*time_window(), *((app,) if app else ())))]
 
+    def client_addresses(self, app: str | None = None) -> list[dict[str, Any]]:
+        """Per app label and client address (the connection's initiator, without its port): its
+        ``flows`` and distinct server IPs (``servers``), busiest first. The address is as stored:
+        callers normalise and classify it."""
+        q = (
+            "SELECT app, CASE WHEN substr(client, 1, 1) = '[' THEN substr(client, 2, instr(client, ']') - 2)"
+            " WHEN instr(client, ':') > 0 THEN substr(client, 1, instr(client, ':') - 1) ELSE client END AS address,"
+            " count(*) AS flows, count(DISTINCT ip) AS servers FROM connections WHERE client IS NOT NULL"
+            + (" AND app = ?" if app else "")
+            + " GROUP BY app, address ORDER BY flows DESC, app, address"
+        )
+        return [dict(r) for r in self.conn.execute(q, (app,) if app else ())]
+
     def connection_times(self, app: str | None = None) -> list[tuple[float, str | None, str | None, int]]:
         """(ts, host, ip, bytes_out + bytes_in) of every connection with a plausible start time
         (:func:`audit.models.plausible_time`), in time order, for timelines."""
