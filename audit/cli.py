@@ -170,6 +170,25 @@ def _case(db: str, app: str | None = None) -> Any:
 # ---- audit import ---------------------------------------------------------------------------
 
 
+_vantage_option = click.option(
+    "--vantage", "vantage", default=None, metavar="CC",
+    help="Country the device was in during the capture (ISO 3166-1 code, or an unambiguous name): shown next to every "
+    "server country, compared by `audit diff`.",
+)  # fmt: skip
+
+
+def _vantage_code(value: str | None) -> str | None:
+    """The ISO code of a ``--vantage`` value (a one-line usage error otherwise), noting how a name was read."""
+    if value is None:
+        return None
+    from audit.enrich.country import country_code
+
+    code, how = country_code(value, "--vantage")
+    if how:
+        note(how)
+    return code
+
+
 @main.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @db_option
@@ -181,8 +200,9 @@ def _case(db: str, app: str | None = None) -> Any:
     default=None,
     help="Device profile (TOML/JSON, docs/device-profile.md): look for the device's own identifiers in requests.",
 )
+@_vantage_option
 @translate_errors
-def import_cmd(files: tuple[str, ...], db: str, app: str, device: str | None) -> None:
+def import_cmd(files: tuple[str, ...], db: str, app: str, device: str | None, vantage: str | None) -> None:
     """Import saved traffic: mitmproxy flow files, HAR, pcap/pcapng.
 
     The format is recognised by content, not by file name. Each file is imported whole or not at
@@ -194,12 +214,15 @@ def import_cmd(files: tuple[str, ...], db: str, app: str, device: str | None) ->
     Example:
       audit import session.flows capture.pcapng --db case.sqlite --app com.example.app
       audit import export.har --db case.sqlite --device device.toml
+      audit import us-phone.pcapng --db case-us.sqlite --vantage US
     """
+    from audit.destinations import record_vantage
     from audit.store import Store
     from audit.traffic.importers import import_file
     from audit.traffic.pii import PiiDetector
     from audit.traffic.profile import load_profile
 
+    vantage = _vantage_code(vantage)
     detector = PiiDetector(load_profile(device) if device else None)
     failed = 0
     with Store(db) as store:
@@ -213,6 +236,8 @@ def import_cmd(files: tuple[str, ...], db: str, app: str, device: str | None) ->
                 error(str(e))
                 continue
             click.echo(f"{safe_cell(s.path)}: {s.format}, {s.connections} connections, {s.dns} DNS records")
+            if vantage:
+                record_vantage(store, vantage, app=app, sha256=s.sha256, capture=s.path)
             failed += _problems(s.path, s.errors)
     if failed:
         click.get_current_context().exit(ExitStatus.ERROR)
@@ -347,10 +372,11 @@ def report_cmd(db: str, app: str | None, mmdb: tuple[str, ...], output: str) -> 
 @click.option("--app", "app", default=None, help="App label (default: the package name).")
 @click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False),
               help="HTML report to write (missing folders are created).")  # fmt: skip
+@_vantage_option
 @translate_errors
 def run_cmd(
     apk: str, captures: tuple[str, ...], device: str | None, db: str, mmdb: tuple[str, ...], app: str | None,
-    output: str,
+    output: str, vantage: str | None,
 ) -> None:  # fmt: skip
     """Scan an APK, import its captures and write the report, in one command.
 
@@ -362,7 +388,8 @@ def run_cmd(
     """
     from audit.pipeline import run
 
-    s = run(apk, output=output, captures=captures, device=device, db=db, mmdb=mmdb, app=app)
+    s = run(apk, output=output, captures=captures, device=device, db=db, mmdb=mmdb, app=app,
+            vantage=_vantage_code(vantage))  # fmt: skip
     click.echo(f"{safe_cell(s.app)}: {'scanned' if s.scanned else 'already scanned'}, "
                f"{len(s.scan.servers)} endpoints, {len(s.scan.sdks)} SDKs")  # fmt: skip
     partial = 0
@@ -604,7 +631,7 @@ def _did_you_mean(value: str, known: list[str]) -> str:
 
 GEOIP_COLUMNS = (
     "ip", "scope", "server_country", "server_city", "asn", "asn_org", "geo_database", "geo_database_date",
-    "network_flags",
+    "network_flags", "asn_source", "asn_org_source", "via_nat64", "nat64_ipv4",
 )  # fmt: skip
 GEOIP_TABLE_COLUMNS = ("ip", "scope", "server_country", "server_city", "asn", "asn_org")
 
@@ -717,6 +744,8 @@ def geoip_lookup_cmd(ips: tuple[str, ...], mmdb: tuple[str, ...], fmt: str | Non
                 "ip": info.ip, "scope": info.scope, "server_country": info.country, "server_city": info.city,
                 "asn": info.asn, "asn_org": info.asn_org, "geo_database": info.evidence,
                 "geo_database_date": info.database_date, "network_flags": list(info.network_flags),
+                "asn_source": info.asn_source, "asn_org_source": info.asn_org_source,
+                "via_nat64": info.nat64_ipv4 is not None, "nat64_ipv4": info.nat64_ipv4,
             }
         )  # fmt: skip
     emit(render_rows(rows, resolve_format(fmt), GEOIP_COLUMNS, GEOIP_TABLE_COLUMNS, ""))

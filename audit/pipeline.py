@@ -60,10 +60,12 @@ def run(
     mmdb: Sequence[str] = (),
     app: str | None = None,
     companies: CompanyLookup | None = None,
+    vantage: str | None = None,
 ) -> RunSummary:
     """Scan ``app_path``, import ``captures`` (with the ``device`` profile for data detection) into
-    the case file ``db`` under one app label, and write the HTML report to ``output``."""
-    from audit.destinations import enricher_for
+    the case file ``db`` under one app label, and write the HTML report to ``output``. ``vantage``
+    (an ISO country code) is recorded as where the device was for the captures imported now."""
+    from audit.destinations import enricher_for, record_vantage
     from audit.report.html import write_report
     from audit.static.scanner import scan_path
     from audit.traffic.importers import import_file
@@ -96,6 +98,8 @@ def run(
                 log.info("%s already imported for %s", cpath, label)
                 continue
             imports.append(import_file(cpath, store, app=label, detector=detector))
+            if vantage:
+                record_vantage(store, vantage, app=label, sha256=imports[-1].sha256, capture=imports[-1].path)
         store.verify()
         enricher = enricher_for(store, mmdb)
         report = write_report(store, output, app=label, enricher=enricher, companies=companies)

@@ -190,6 +190,12 @@ MIGRATIONS: tuple[str, ...] = (
         WHEN tls = 'none' AND protocol IN ('http', 'ws') THEN 1
         ELSE 0 END;
     """,
+    # 8: which kind of database answered the AS number and which named it (IpInfo.asn_source,
+    #    IpInfo.asn_org_source; issue 12). Older answers carry another setup and are made again.
+    """
+    ALTER TABLE ip_info ADD COLUMN asn_source TEXT;
+    ALTER TABLE ip_info ADD COLUMN asn_org_source TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -293,7 +299,8 @@ _COLUMN_TYPES: dict[str, dict[str, tuple[str, ...]]] = {
     "requests": {"connection_id": ("integer",), "url": _TEXT, "headers": _TEXT, "body": ("blob", "text"),
                  "body_truncated": _NUM, "pending": _NUM},
     "ip_info": {"ip": _TEXT, "scope": _TEXT, "asn": _NUM_NULL, "network_flags": _TEXT,
-                **{c: _TEXT_NULL for c in ("country", "city", "asn_org", "database", "database_date", "flags_database", "setup")}},
+                **{c: _TEXT_NULL for c in ("country", "city", "asn_org", "database", "database_date", "flags_database", "setup",
+                                             "asn_source", "asn_org_source")}},
 }  # fmt: skip
 #: JSON columns and the JSON type their values have.
 _JSON_COLUMNS = {("connections", "query_keys"): "array", ("requests", "headers"): "array", ("scans", "result"): "object"}
@@ -909,10 +916,11 @@ class Store:
         with self.conn:
             self.conn.executemany(
                 "INSERT OR REPLACE INTO ip_info(ip, scope, country, city, asn, asn_org, database, database_date,"
-                " network_flags, flags_database, setup) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " network_flags, flags_database, setup, asn_source, asn_org_source)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (i.ip, i.scope, i.country, i.city, i.asn, i.asn_org, i.database, i.database_date,
-                     ",".join(i.network_flags), i.flags_database, i.setup)
+                     ",".join(i.network_flags), i.flags_database, i.setup, i.asn_source, i.asn_org_source)
                     for i in infos
                 ],
             )  # fmt: skip
@@ -940,6 +948,19 @@ class Store:
             " ORDER BY f.data_type, c.host, c.ip, c.port, f.location"
         )
         return [dict(r) for r in self.conn.execute(q, (*time_window(), *((app,) if app else ())))]
+
+    def client_addresses(self, app: str | None = None) -> list[dict[str, Any]]:
+        """Per app label and client address (the connection's initiator, without its port): its
+        ``flows`` and distinct server IPs (``servers``), busiest first. The address is as stored:
+        callers normalise and classify it."""
+        q = (
+            "SELECT app, CASE WHEN substr(client, 1, 1) = '[' THEN substr(client, 2, instr(client, ']') - 2)"
+            " WHEN instr(client, ':') > 0 THEN substr(client, 1, instr(client, ':') - 1) ELSE client END AS address,"
+            " count(*) AS flows, count(DISTINCT ip) AS servers FROM connections WHERE client IS NOT NULL"
+            + (" AND app = ?" if app else "")
+            + " GROUP BY app, address ORDER BY flows DESC, app, address"
+        )
+        return [dict(r) for r in self.conn.execute(q, (app,) if app else ())]
 
     def connection_times(self, app: str | None = None) -> list[tuple[float, str | None, str | None, int]]:
         """(ts, host, ip, bytes_out + bytes_in) of every connection with a plausible start time

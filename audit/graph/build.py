@@ -272,6 +272,7 @@ def _add_destination(G: nx.MultiDiGraph, label: str, d: Destination) -> None:
     iid = _node(
         G, ip_id(d.ip), "ip", scope=d.ip_scope, country=d.server_country, city=d.server_city,
         asn=d.asn, asn_org=d.asn_org, database=d.geo_database, network_flags=",".join(d.network_flags),
+        asn_source=d.asn_source, via_nat64=True if d.via_nat64 else None, nat64_ipv4=d.nat64_ipv4,
     )  # fmt: skip
     e = _edge(G, hid, iid, "resolves", evidence="observed", flows=d.flows, bytes_out=d.bytes_out, bytes_in=d.bytes_in)
     ports = set(e.get("ports", [])) | ({d.port} if d.port is not None else set())

@@ -19,7 +19,7 @@ from audit.comparison import compare_hosts
 from audit.enrich.company import COMPANIES_FILE, CompanyLookup, resolve_owner
 from audit.enrich.geoip import Enricher
 from audit.graph import build_graph, host_facts, receivers_of
-from audit.models import Destination, ScanResult
+from audit.models import Destination, ScanResult, Vantage
 from audit.names import registrable_domain
 from audit.store import Store
 
@@ -168,6 +168,30 @@ class ReportData:
             for why, n in d.not_inspected:
                 c[why] += n
         return sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))
+    vantages: list[Vantage] = field(default_factory=list)
+    """Where the device was for the captures (:func:`audit.destinations.capture_vantages`)."""
+    source_notes: list[str] = field(default_factory=list)
+    """Operators whose IPs got their network answers from different sources (:func:`source_notes`)."""
+    date_notes: list[str] = field(default_factory=list)
+    """Databases built far from the capture's dates (:func:`date_notes`)."""
+
+    @property
+    def seen_from(self) -> str:
+        """``seen from US (given)``: where the device was, next to every server-country figure."""
+        return seen_from(self.vantages)
+
+    @property
+    def seen_from_short(self) -> str:
+        """``from US``, ``from DE, US``, or ``vantage unknown``: the same, for table headers (the given
+        countries, else the observed ones, as :attr:`Destination.vantage` takes them)."""
+        given = {v.country for v in self.vantages if v.how == "given"}
+        countries = sorted(given or {v.country for v in self.vantages})
+        return f"from {', '.join(countries)}" if countries else "vantage unknown"
+
+    @property
+    def mixed_vantage(self) -> bool:
+        """Do the destinations come from captures made in different countries?"""
+        return len({c for d in self.destinations for c in d.vantage}) > 1
 
     @property
     def empty(self) -> bool:
@@ -404,6 +428,9 @@ def collect_report(
             }  # fmt: skip
         )
     could_hosts, could_sdks = _capabilities(scans, [*comparison.both, *comparison.static_only], companies)
+    from audit.destinations import capture_vantages
+
+    vantages = capture_vantages(store, enricher, app) if dests else []
     return ReportData(
         title=report_title(app, labels, scans),
         apps=apps_info,
@@ -439,6 +466,9 @@ def collect_report(
         local=local,
         background=background,
         attributions=tuple(sorted({a for d in (*dests, *background) for a in d.attribution})),
+        vantages=vantages,
+        source_notes=source_notes(dests),
+        date_notes=date_notes(dests, enricher),
     )
 
 
@@ -646,4 +676,109 @@ def _databases(store: Store, enricher: Enricher | None, companies: CompanyLookup
     size = f" ({len(companies)} companies)" if isinstance(companies, Sized) else ""
     out.append({"name": f"audit/data/{COMPANIES_FILE}{size}", "date": __version__,
                 "role": "domain/SDK → company → home country"})  # fmt: skip
+    return out
+
+
+# ---- network facts: vantage, sources, database age (issue 12) ----------------------------------
+
+#: How the report names each ``asn_source`` kind.
+SOURCE_NAMES = {
+    "embedded": "the embedded database", "libloc": "the IPFire location database", "mmdb": "a .mmdb file",
+    "asn-table": "the imported ASN table", "other": "another database",
+}  # fmt: skip
+
+
+def seen_from(vantages: Sequence[Vantage]) -> str:
+    """``seen from US (given)``, ``seen from DE (observed from the device's public address)``, or
+    that the vantage is unknown."""
+    given = sorted({v.country for v in vantages if v.how == "given"})
+    observed = sorted({v.country for v in vantages if v.how == "observed"} - set(given))
+    parts = [f"{', '.join(given)} (given)"] if given else []
+    if observed:
+        parts.append(f"{', '.join(observed)} (observed from the device's public address)")
+    if not parts:
+        return "vantage unknown (no --vantage given, no public device address in the capture)"
+    return "seen from " + "; ".join(parts)
+
+
+def _source_text(d: Destination) -> str:
+    """Where a destination's network answer came from, in words."""
+    if d.asn is not None:
+        text = f"AS{d.asn} from {SOURCE_NAMES.get(d.asn_source or 'other', d.asn_source)}"
+        if d.asn_org and d.asn_org_source and d.asn_org_source != d.asn_source:
+            text += f", its name from {SOURCE_NAMES.get(d.asn_org_source, d.asn_org_source)}"
+        elif not d.asn_org:
+            text += ", no name"
+        return text
+    if d.asn_org:
+        return f"name only, no AS number, from {SOURCE_NAMES.get(d.asn_org_source or 'other', d.asn_org_source)}"
+    return "no network answer"
+
+
+def source_notes(dests: Sequence[Destination]) -> list[str]:
+    """One sentence per operator (same company, same AS number or same AS organisation) whose public
+    IPs got their network answers from different sources: which source answered each IP, so that two
+    answers that read differently ("AS132203 Tencent" and a name without a number) are not taken
+    for two operators."""
+    groups: dict[tuple[str, str], dict[str, Destination]] = defaultdict(dict)
+    for d in dests:
+        if d.ip_scope != "public" or not d.ip:
+            continue
+        for kind, key in (("company", d.company), ("AS", f"AS{d.asn}" if d.asn else None),
+                          ("network", d.asn_org.casefold() if d.asn_org else None)):  # fmt: skip
+            if key:
+                groups[(kind, key)].setdefault(d.ip, d)
+    out: list[str] = []
+    seen: set[frozenset[str]] = set()
+    for (kind, key), by_ip in sorted(groups.items()):
+        answers = {(d.asn_source, d.asn_org_source, d.asn is None) for d in by_ip.values()}
+        ips = frozenset(by_ip)
+        if len(answers) < 2 or ips in seen:
+            continue
+        seen.add(ips)
+        name = key if kind != "network" else next(d.asn_org for d in by_ip.values() if d.asn_org)
+        per_source: dict[str, list[str]] = defaultdict(list)
+        for ip, d in sorted(by_ip.items()):
+            per_source[_source_text(d)].append(ip)
+        parts = [f"{', '.join(ips_[:3])}{' …' if len(ips_) > 3 else ''}: {text}" for text, ips_ in sorted(per_source.items())]
+        out.append(f"{kind.capitalize()} {name}: its addresses were answered by different sources ({'; '.join(parts)}).")
+    return out
+
+
+#: Capture and database dates further apart than this (days) are noted in the methodology.
+DATE_GAP_DAYS = 365
+
+
+def date_notes(dests: Sequence[Destination], enricher: Enricher | None) -> list[str]:
+    """One sentence per database in use whose build date is more than :data:`DATE_GAP_DAYS` away from
+    the capture's dates (its plausible first and last times): servers move and networks change
+    hands, so its answers are as that database saw them."""
+    import datetime as dt
+
+    times = [t for d in dests for t in (d.first_seen, d.last_seen) if t is not None]
+    if not times or enricher is None or not hasattr(enricher, "describe"):
+        return []
+    first, last = (dt.datetime.fromtimestamp(t, dt.UTC).date() for t in (min(times), max(times)))
+    span = first.isoformat() if first == last else f"{first.isoformat()} to {last.isoformat()}"
+    out: list[str] = []
+    seen: set[str] = set()
+    for b in enricher.describe():
+        if b["database"] in seen or not b.get("date"):
+            continue
+        seen.add(b["database"])
+        try:
+            built = dt.date.fromisoformat(str(b["date"])[:10])
+        except ValueError:
+            continue
+        gap = (built - last).days if built > last else (first - built).days
+        if gap <= DATE_GAP_DAYS:
+            continue
+        years = gap / 365.25
+        when = f"{years:.0f} years" if years >= 1.5 else f"{gap // 30} months"
+        order = "after" if built > last else "before"
+        out.append(
+            f"The capture is from {span}; {b['database']} ({b['role']}) was built {built.isoformat()}, {when} "
+            f"{order} it: servers move and networks change hands, so its answers are as that database saw them, "
+            "not necessarily as they were during the capture."
+        )
     return out

@@ -140,7 +140,9 @@ def verdict(r: ReportData) -> list[VerdictLine]:
                 + (f"; owner unknown for {_plural(unknown_owner, 'host')}." if unknown_owner else ".")
             )
         )
-        lines.append(VerdictLine("By server location (where the servers are): " + _top(r.server_countries) + "."))
+        lines.append(VerdictLine(
+            "By server location (where the servers are): " + _top(r.server_countries) + f"; {r.seen_from}."
+        ))  # fmt: skip
         lines.append(
             VerdictLine(
                 "By company home country (whose jurisdiction the receiving companies answer to): "
@@ -300,7 +302,7 @@ def render_charts(r: ReportData) -> dict[str, Any]:
     """Every chart of the report as base64 SVG (plus what the template says about them)."""
     shares = []
     for rows, title, caption in (
-        (r.server_countries, "By server country", "Where the servers are (geo-IP of the contacted IP)."),
+        (r.server_countries, "By server country", f"Where the servers are (geo-IP of the contacted IP), {r.seen_from}."),
         (
             [s for s in r.companies if s.key != UNKNOWN] or r.companies,
             "By company",
