@@ -189,10 +189,17 @@ def _vantage_code(value: str | None) -> str | None:
     return code
 
 
+_keylog_option = click.option(
+    "--keylog", "keylog", type=click.Path(exists=True, dir_okay=False), default=None,
+    help="NSS key log (SSLKEYLOGFILE) for the TLS of pcap/pcapng captures; decrypted with tshark (docs/import.md).",
+)  # fmt: skip
+
+
 @main.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @db_option
-@click.option("--app", "app", default="", help="App label for every imported row (default: PCAPdroid's app name, else none).")
+@click.option("--app", "app", default="",
+              help="App label for the rows the capture ties to no app (PCAPdroid's per-app rows keep their app).")  # fmt: skip
 @click.option(
     "--device",
     "device",
@@ -201,8 +208,11 @@ def _vantage_code(value: str | None) -> str | None:
     help="Device profile (TOML/JSON, docs/device-profile.md): look for the device's own identifiers in requests.",
 )
 @_vantage_option
+@_keylog_option
 @translate_errors
-def import_cmd(files: tuple[str, ...], db: str, app: str, device: str | None, vantage: str | None) -> None:
+def import_cmd(
+    files: tuple[str, ...], db: str, app: str, device: str | None, vantage: str | None, keylog: str | None
+) -> None:
     """Import saved traffic: mitmproxy flow files, HAR, pcap/pcapng.
 
     The format is recognised by content, not by file name. Each file is imported whole or not at
@@ -215,6 +225,7 @@ def import_cmd(files: tuple[str, ...], db: str, app: str, device: str | None, va
       audit import session.flows capture.pcapng --db case.sqlite --app com.example.app
       audit import export.har --db case.sqlite --device device.toml
       audit import us-phone.pcapng --db case-us.sqlite --vantage US
+      audit import phone.pcapng --keylog sslkeys.log --db case.sqlite
     """
     from audit.destinations import record_vantage
     from audit.store import Store
@@ -230,17 +241,30 @@ def import_cmd(files: tuple[str, ...], db: str, app: str, device: str | None, va
             store.record_input("device-profile", device, None, app)
         for name in files:
             try:
-                s = import_file(Path(name), store, app=app, detector=detector)
+                s = import_file(Path(name), store, app=app, detector=detector, keylog=Path(keylog) if keylog else None)
             except AuditError as e:
                 failed += 1
                 error(str(e))
                 continue
-            click.echo(f"{safe_cell(s.path)}: {s.format}, {s.connections} connections, {s.dns} DNS records")
+            click.echo(_import_line(s))
             if vantage:
                 record_vantage(store, vantage, app=app, sha256=s.sha256, capture=s.path)
             failed += _problems(s.path, s.errors)
     if failed:
         click.get_current_context().exit(ExitStatus.ERROR)
+
+
+def _import_line(s: Any) -> str:
+    """The one summary line of an imported file (``ImportSummary``): counts, the apps a PCAPdroid
+    capture names, what TLS decryption read."""
+    line = f"{safe_cell(s.path)}: {s.format}, {s.connections} connections, {s.dns} DNS records"
+    if s.apps:
+        line += f", {len(s.apps)} apps ({safe_cell(', '.join(a.package for a in s.apps))})"
+    d = s.decryption
+    if d is not None:
+        line += (f", TLS decrypted: {d.decrypted} of {d.tls_connections} connections ({d.requests} requests); "
+                 f"{d.undecrypted} not inspected ({d.without_keys} without keys)")  # fmt: skip
+    return line
 
 
 def _problems(path: str, problems: Sequence[str]) -> int:
@@ -373,10 +397,11 @@ def report_cmd(db: str, app: str | None, mmdb: tuple[str, ...], output: str) -> 
 @click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False),
               help="HTML report to write (missing folders are created).")  # fmt: skip
 @_vantage_option
+@_keylog_option
 @translate_errors
 def run_cmd(
     apk: str, captures: tuple[str, ...], device: str | None, db: str, mmdb: tuple[str, ...], app: str | None,
-    output: str, vantage: str | None,
+    output: str, vantage: str | None, keylog: str | None,
 ) -> None:  # fmt: skip
     """Scan an APK, import its captures and write the report, in one command.
 
@@ -389,12 +414,12 @@ def run_cmd(
     from audit.pipeline import run
 
     s = run(apk, output=output, captures=captures, device=device, db=db, mmdb=mmdb, app=app,
-            vantage=_vantage_code(vantage))  # fmt: skip
+            vantage=_vantage_code(vantage), keylog=keylog)  # fmt: skip
     click.echo(f"{safe_cell(s.app)}: {'scanned' if s.scanned else 'already scanned'}, "
                f"{len(s.scan.servers)} endpoints, {len(s.scan.sdks)} SDKs")  # fmt: skip
     partial = 0
     for i in s.imports:
-        click.echo(f"{safe_cell(i.path)}: {i.format}, {i.connections} connections, {i.dns} DNS records")
+        click.echo(_import_line(i))
         partial += _problems(i.path, i.errors)
     for path in s.skipped:
         click.echo(f"{safe_cell(path)}: already imported")

@@ -822,6 +822,14 @@ class Store:
             return int(self.conn.execute("SELECT count(*) FROM connections WHERE app = ?", (app,)).fetchone()[0])
         return int(self.conn.execute("SELECT count(*) FROM connections").fetchone()[0])
 
+    def capture_decryption(self, app: str | None = None) -> tuple[int, int]:
+        """(requests read from decrypted TLS, TLS connections left encrypted) among the connections
+        imported from captures (``source = pcap``; issue 17)."""
+        sql = ("SELECT coalesce(sum(tls = 'decrypted'), 0), coalesce(sum(tls = 'passthrough' AND protocol = 'tls'), 0) "
+               "FROM connections WHERE source = 'pcap'")  # fmt: skip
+        row = self.conn.execute(sql + " AND app = ?", (app,)).fetchone() if app else self.conn.execute(sql).fetchone()
+        return int(row[0]), int(row[1])
+
     def add_dns(self, records: Iterable[DnsRecord]) -> int:
         with self.conn:
             return self._insert_dns(records)

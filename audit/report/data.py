@@ -192,6 +192,8 @@ class ReportData:
     def mixed_vantage(self) -> bool:
         """Do the destinations come from captures made in different countries?"""
         return len({c for d in self.destinations for c in d.vantage}) > 1
+    capture_decryption: tuple[int, int] = (0, 0)
+    """(requests read from decrypted capture TLS, capture TLS connections left encrypted)."""
 
     @property
     def empty(self) -> bool:
@@ -469,6 +471,7 @@ def collect_report(
         vantages=vantages,
         source_notes=source_notes(dests),
         date_notes=date_notes(dests, enricher),
+        capture_decryption=store.capture_decryption(app),
     )
 
 

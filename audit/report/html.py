@@ -194,6 +194,17 @@ def verdict(r: ReportData) -> list[VerdictLine]:
         lines.append(VerdictLine(background_text(r), warn=r.device_wide))
     if r.local:
         lines.append(VerdictLine(local_text(r)))
+    read, sealed = r.capture_decryption
+    if read:
+        lines.append(
+            VerdictLine(
+                f"{_plural(read, 'request')} {'was' if read == 1 else 'were'} read from captured TLS decrypted with "
+                "its session keys; "
+                + (f"{_plural(sealed, 'TLS connection')} of the captures {'was' if sealed == 1 else 'were'} not "
+                   "decrypted (no usable session keys) and not inspected."
+                   if sealed else "every captured TLS connection was decrypted.")  # fmt: skip
+            )
+        )
     if r.scans and r.destinations:
         cmp = r.comparison
         owners = sorted({f"{s['owner']} ({s['owner_country']})" for s in r.sdks if s["owner"]})

@@ -26,10 +26,11 @@ from audit.traffic.importers.base import Detector, Importer, checked
 from audit.traffic.importers.detection import PARALLEL_MIN_BYTES, detected
 from audit.traffic.importers.flows import FlowsImporter
 from audit.traffic.importers.har import HarImporter
-from audit.traffic.importers.pcap import PcapImporter
+from audit.traffic.importers.pcap import DecryptionSummary, PcapImporter
+from audit.traffic.importers.pcapng import CaptureApp
 from audit.traffic.records import storable, utf8_text
 
-__all__ = ["IMPORTERS", "ImportSummary", "Importer", "import_file", "sniff_format"]
+__all__ = ["IMPORTERS", "ImportSummary", "Importer", "PcapImporter", "import_file", "sniff_format"]
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,16 @@ class ImportSummary:
     errors: tuple[str, ...]
     """Non-fatal problems: a truncated tail, packets that could not be decoded …"""
     sha256: str
+    apps: tuple[CaptureApp, ...] = ()
+    """The apps a capture names (PCAPdroid's pcapng UID map: uid, package, app name)."""
+    decryption: DecryptionSummary | None = None
+    """What TLS decryption gave, for a capture with session keys (``--keylog``, pcapng DSB)."""
 
     def to_dict(self) -> dict[str, object]:
         d = dataclasses.asdict(self)
         d["errors"] = list(self.errors)
+        d["apps"] = [dataclasses.asdict(a) for a in self.apps]
+        d["decryption"] = dataclasses.asdict(self.decryption) if self.decryption is not None else None
         return d
 
 
@@ -71,11 +78,15 @@ def sniff_format(path: Path, head: bytes) -> type[Importer]:
     )
 
 
-def import_file(path: Path, store: Store, *, app: str = "", detector: Detector | None = None) -> ImportSummary:
+def import_file(
+    path: Path, store: Store, *, app: str = "", detector: Detector | None = None, keylog: Path | None = None
+) -> ImportSummary:
     """Read one traffic file and store its connections and DNS records in one transaction.
 
-    ``app`` labels every row (a PCAPdroid capture's per-packet app name is used when it is empty);
-    ``detector`` (``audit.traffic.pii.PiiDetector``) fills ``Connection.findings`` from request content.
+    ``app`` labels every row the capture ties to no app (a PCAPdroid capture's per-packet app is
+    kept: :func:`audit.traffic.importers.pcap.app_label`); ``detector``
+    (``audit.traffic.pii.PiiDetector``) fills ``Connection.findings`` from request content;
+    ``keylog`` is an NSS key log for a capture's TLS (decrypted with tshark, docs/import.md).
     """
     path = Path(path)
     app = utf8_text(app)
@@ -92,6 +103,10 @@ def import_file(path: Path, store: Store, *, app: str = "", detector: Detector |
     except OSError as e:
         raise ImportFormatError(f"{path}: cannot read ({e.strerror or e})") from e
     importer = sniff_format(path, head)()
+    if keylog is not None:
+        if not isinstance(importer, PcapImporter):
+            raise ImportFormatError(f"{path}: --keylog applies to pcap/pcapng captures, not to a {importer.format} file")
+        importer.keylog = Path(keylog)
     sha256 = digest.hexdigest()
 
     unusable = 0
@@ -125,4 +140,6 @@ def import_file(path: Path, store: Store, *, app: str = "", detector: Detector |
     return ImportSummary(
         path=name, format=importer.format, connections=n_conn, dns=n_dns,
         errors=tuple(errors), sha256=sha256,
+        apps=tuple(sorted(getattr(importer, "apps", {}).values(), key=lambda a: a.uid)),
+        decryption=getattr(importer, "decryption", None),
     )  # fmt: skip
