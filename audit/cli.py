@@ -174,14 +174,18 @@ def _case(db: str, app: str | None = None) -> Any:
     default=None,
     help="Device profile (TOML/JSON, docs/device-profile.md): look for the device's own identifiers in requests.",
 )
+@click.option("--replace", "replace", is_flag=True,
+              help="Re-import a file already imported under this app label, replacing its earlier rows "
+              "(default: such a file is skipped).")  # fmt: skip
 @translate_errors
-def import_cmd(files: tuple[str, ...], db: str, app: str, device: str | None) -> None:
+def import_cmd(files: tuple[str, ...], db: str, app: str, device: str | None, replace: bool) -> None:
     """Import saved traffic: mitmproxy flow files, HAR, pcap/pcapng.
 
     The format is recognised by content, not by file name. Each file is imported whole or not at
     all; a truncated flow file or capture keeps what was readable and says so. A file that cannot be
     read, and each problem of a file read only partly, is one `audit: error:` line; the other files
-    are still imported, and the exit status is 1. Details: docs/import.md.
+    are still imported, and the exit status is 1. A file already imported under the same app label
+    (same SHA-256) is skipped, or re-imported with --replace. Details: docs/import.md.
 
     \b
     Example:
@@ -200,15 +204,23 @@ def import_cmd(files: tuple[str, ...], db: str, app: str, device: str | None) ->
             store.record_input("device-profile", device, None, app)
         for name in files:
             try:
-                s = import_file(Path(name), store, app=app, detector=detector)
+                s = import_file(Path(name), store, app=app, detector=detector, replace=replace)
             except AuditError as e:
                 failed += 1
                 error(str(e))
                 continue
-            click.echo(f"{safe_cell(s.path)}: {s.format}, {s.connections} connections, {s.dns} DNS records")
+            if s.skipped:
+                click.echo(f"{safe_cell(s.path)}: already imported{_label(app)}: skipped (--replace re-imports it)")
+                continue
+            again = " (replaced its earlier import)" if s.replaced else ""
+            click.echo(f"{safe_cell(s.path)}: {s.format}, {s.connections} connections, {s.dns} DNS records{again}")
             failed += _problems(s.path, s.errors)
     if failed:
         click.get_current_context().exit(ExitStatus.ERROR)
+
+
+def _label(app: str) -> str:
+    return f" for {safe_cell(app)}" if app else " (no app label)"
 
 
 def _problems(path: str, problems: Sequence[str]) -> int:
