@@ -143,6 +143,34 @@ def destinations_cmd(db: str, app: str | None, fmt: str | None, output: str | No
     emit(render_rows(rows, resolve_format(fmt, output), CSV_COLUMNS, TABLE_COLUMNS, "no destinations recorded"), output)
 
 
+# ---- audit dns ------------------------------------------------------------------------------
+
+
+@main.command("dns")
+@db_option
+@_app_option
+@format_options()
+@_output_option()
+@translate_errors
+def dns_cmd(db: str, app: str | None, fmt: str | None, output: str | None) -> None:
+    """List every name looked up in DNS: its answers, first seen, and whether it was contacted.
+
+    A name is contacted when a connection went to one of its answers or to the name itself (host or
+    SNI); one looked up and not contacted still shows intent, and was told to the resolver.
+    Columns: docs/dns.md.
+
+    \b
+    Example:
+      audit dns --db case.sqlite --app com.example.app --table
+      audit dns --db case.sqlite --json | jq '.[] | select(.contacted | not) | .name'
+    """
+    from audit.dnsview import CSV_COLUMNS, TABLE_COLUMNS, dns_names
+
+    with _case(db, app) as store:
+        rows = [n.to_dict() for n in dns_names(store, app)]
+    emit(render_rows(rows, resolve_format(fmt, output), CSV_COLUMNS, TABLE_COLUMNS, "no DNS lookups recorded"), output)
+
+
 def _case(db: str, app: str | None = None) -> Any:
     """The case file ``db``, which must exist, opened (read-only when it cannot be written) and
     checked; ``app`` must be one of its labels."""

@@ -924,6 +924,28 @@ class Store:
                 names.append(r["name"])
         return out
 
+    def dns_lookups(self, app: str | None, window: tuple[float, float]) -> list[sqlite3.Row]:
+        """Every (name, answer, qtype, app) of the DNS records, with ``first_seen`` (the earliest
+        plausible time, inside ``window``), in first-answered order (``audit dns``)."""
+        where = "WHERE name != ''" + (" AND app = :app" if app else "")
+        q = (
+            "SELECT name, answer, qtype, app, min(CASE WHEN ts BETWEEN :lo AND :hi THEN ts END) AS first_seen,"
+            f" min(id) AS first_id FROM dns {where} GROUP BY name, answer, qtype, app ORDER BY first_id"
+        )
+        return list(self.conn.execute(q, {"lo": window[0], "hi": window[1], "app": app}))
+
+    def dns_lookup_counts(self, app: str | None) -> dict[str, int]:
+        """Name → how many times it was asked (distinct question times and types)."""
+        where = "WHERE name != ''" + (" AND app = ?" if app else "")
+        q = f"SELECT name, count(*) FROM (SELECT DISTINCT name, ts, qtype FROM dns {where}) GROUP BY name"
+        return {str(r[0]): int(r[1]) for r in self.conn.execute(q, (app,) if app else ())}
+
+    def connection_targets(self, app: str | None) -> list[sqlite3.Row]:
+        """The distinct (host, SNI, IP) the connections went to, with their ``flows``."""
+        where = "WHERE app = ?" if app else ""
+        q = f"SELECT lower(host) AS host, lower(sni) AS sni, ip, count(*) AS flows FROM connections {where} GROUP BY 1, 2, 3"
+        return list(self.conn.execute(q, (app,) if app else ()))
+
     def dns_records(self, app: str | None = None) -> list[dict[str, Any]]:
         q = "SELECT * FROM dns" + (" WHERE app = ?" if app else "") + " ORDER BY ts, id"
         return [dict(r) for r in self.conn.execute(q, (app,) if app else ())]

@@ -70,7 +70,7 @@ def strict_json(text: str) -> Any:
         ["report", "-o", "{tmp}/r.html"], ["destinations", "--json"], ["destinations", "--csv"], ["destinations", "--table"],
         ["graph", "-o", "{tmp}/g.json"], ["graph", "-o", "{tmp}/g.graphml"], ["graph", "-o", "{tmp}/g.dot"],
         ["graph", "--receivers", "imei", "--json"], ["graph", "--paths-to", "country:US"], ["check", "--deny-country", "US"],
-        ["pii", "--json"], ["pii", "--table"],
+        ["pii", "--json"], ["pii", "--table"], ["dns", "--json"], ["dns", "--csv"], ["dns", "--table"],
     ],
 )  # fmt: skip
 def test_reading_commands_never_crash_on_hostile_values(tmp_path: Path, args: list[str]) -> None:

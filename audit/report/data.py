@@ -16,6 +16,7 @@ import networkx as nx
 
 from audit import __version__
 from audit.comparison import compare_hosts
+from audit.dnsview import DnsName, dns_names
 from audit.enrich.company import COMPANIES_FILE, CompanyLookup, resolve_owner
 from audit.enrich.geoip import Enricher
 from audit.graph import build_graph, host_facts, receivers_of
@@ -134,6 +135,8 @@ class ReportData:
     """Hosts in the code by the owning company's home country (capability, not traffic)."""
     could_send_sdks: list[Capability] = field(default_factory=list)
     """SDKs in the code by their owner's home country (capability, not traffic)."""
+    looked_up: list[DnsName] = field(default_factory=list)
+    """Names looked up in DNS that no connection went to (``audit dns``, ``contacted`` false)."""
 
     @property
     def empty(self) -> bool:
@@ -398,6 +401,7 @@ def collect_report(
         labels=labels,
         could_send_hosts=could_hosts,
         could_send_sdks=could_sdks,
+        looked_up=[n for n in dns_names(store, app) if not n.contacted],
     )
 
 
