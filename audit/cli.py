@@ -150,6 +150,34 @@ def destinations_cmd(
     emit(render_rows(rows, resolve_format(fmt, output), CSV_COLUMNS, TABLE_COLUMNS, "no destinations recorded"), output)
 
 
+# ---- audit dns ------------------------------------------------------------------------------
+
+
+@main.command("dns")
+@db_option
+@_app_option
+@format_options()
+@_output_option()
+@translate_errors
+def dns_cmd(db: str, app: str | None, fmt: str | None, output: str | None) -> None:
+    """List every name looked up in DNS: its answers, first seen, and whether it was contacted.
+
+    A name is contacted when a connection went to one of its answers or to the name itself (host or
+    SNI); one looked up and not contacted still shows intent, and was told to the resolver.
+    Columns: docs/dns.md.
+
+    \b
+    Example:
+      audit dns --db case.sqlite --app com.example.app --table
+      audit dns --db case.sqlite --json | jq '.[] | select(.contacted | not) | .name'
+    """
+    from audit.dnsview import CSV_COLUMNS, TABLE_COLUMNS, dns_names
+
+    with _case(db, app) as store:
+        rows = [n.to_dict() for n in dns_names(store, app)]
+    emit(render_rows(rows, resolve_format(fmt, output), CSV_COLUMNS, TABLE_COLUMNS, "no DNS lookups recorded"), output)
+
+
 def _case(db: str, app: str | None = None) -> Any:
     """The case file ``db``, which must exist, opened (read-only when it cannot be written) and
     checked; ``app`` must be one of its labels."""
@@ -209,16 +237,21 @@ _keylog_option = click.option(
 )
 @_vantage_option
 @_keylog_option
+@click.option("--replace", "replace", is_flag=True,
+              help="Re-import a file already imported under this app label, replacing its earlier rows "
+              "(default: such a file is skipped).")  # fmt: skip
 @translate_errors
 def import_cmd(
-    files: tuple[str, ...], db: str, app: str, device: str | None, vantage: str | None, keylog: str | None
-) -> None:
+    files: tuple[str, ...], db: str, app: str, device: str | None, vantage: str | None, keylog: str | None,
+    replace: bool,
+) -> None:  # fmt: skip
     """Import saved traffic: mitmproxy flow files, HAR, pcap/pcapng.
 
     The format is recognised by content, not by file name. Each file is imported whole or not at
     all; a truncated flow file or capture keeps what was readable and says so. A file that cannot be
     read, and each problem of a file read only partly, is one `audit: error:` line; the other files
-    are still imported, and the exit status is 1. Details: docs/import.md.
+    are still imported, and the exit status is 1. A file already imported under the same app label
+    (same SHA-256) is skipped, or re-imported with --replace. Details: docs/import.md.
 
     \b
     Example:
@@ -241,10 +274,14 @@ def import_cmd(
             store.record_input("device-profile", device, None, app)
         for name in files:
             try:
-                s = import_file(Path(name), store, app=app, detector=detector, keylog=Path(keylog) if keylog else None)
+                s = import_file(Path(name), store, app=app, detector=detector,
+                                keylog=Path(keylog) if keylog else None, replace=replace)  # fmt: skip
             except AuditError as e:
                 failed += 1
                 error(str(e))
+                continue
+            if s.skipped:
+                click.echo(f"{safe_cell(s.path)}: already imported{_label(app)}: skipped (--replace re-imports it)")
                 continue
             click.echo(_import_line(s))
             if vantage:
@@ -264,7 +301,13 @@ def _import_line(s: Any) -> str:
     if d is not None:
         line += (f", TLS decrypted: {d.decrypted} of {d.tls_connections} connections ({d.requests} requests); "
                  f"{d.undecrypted} not inspected ({d.without_keys} without keys)")  # fmt: skip
+    if s.replaced:
+        line += " (replaced its earlier import)"
     return line
+
+
+def _label(app: str) -> str:
+    return f" for {safe_cell(app)}" if app else " (no app label)"
 
 
 def _problems(path: str, problems: Sequence[str]) -> int:

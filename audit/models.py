@@ -519,11 +519,12 @@ def unread_reason(tls: str, protocol: str) -> str:
 #: ``Connection.source`` values.
 TRAFFIC_SOURCES = ("live", "mitm-file", "har", "pcap")
 
-#: Traffic times before 1990-01-01 UTC or more than :data:`FUTURE_SLACK` seconds after now are a
-#: broken clock, damage or forgery, not traffic (issue 15: a flow file with 1e300 timestamps). Such
-#: records are kept, but left out of every time computation (timelines, first/last seen), and an
-#: import says so in the input's notes.
-EARLIEST_TIME = 631_152_000.0
+#: Traffic times before 2008-01-01 UTC (before Android shipped: no app traffic is older) or more
+#: than :data:`FUTURE_SLACK` seconds after now (the import time) are a broken clock, damage or
+#: forgery, not traffic (issue 15: a flow file with 1e300 timestamps; issue 12: a zero timestamp drew
+#: a timeline from 1970). Such records are kept, but left out of every time computation (timelines,
+#: first/last seen), and an import says so in the input's notes.
+EARLIEST_TIME = 1_199_145_600.0
 FUTURE_SLACK = 86_400.0
 
 

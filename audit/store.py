@@ -196,6 +196,15 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE ip_info ADD COLUMN asn_source TEXT;
     ALTER TABLE ip_info ADD COLUMN asn_org_source TEXT;
     """,
+    # 9: the input each imported row came from (connections.input_id, dns.input_id), so that
+    #    `audit import --replace` can replace exactly an input's rows (issue 12). Rows written before
+    #    this version (and live rows) have none: meta 'untracked_inputs' is the last inputs id whose
+    #    rows cannot be told apart.
+    """
+    ALTER TABLE connections ADD COLUMN input_id INTEGER;
+    ALTER TABLE dns ADD COLUMN input_id INTEGER;
+    INSERT OR REPLACE INTO meta(key, value) VALUES ('untracked_inputs', (SELECT coalesce(max(id), 0) FROM inputs));
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -218,8 +227,8 @@ _QUERY_KEYS = _CONN_COLS.index("query_keys")
 # One statement and one encoder per row type: the single insert of the live writer and the batched
 # insert of an import write the same rows (issue 16).
 _INSERT_CONNECTION = (
-    f"INSERT INTO connections(id, {', '.join((*_CONN_COLS, *_CONN_DERIVED))})"
-    f" VALUES ({', '.join('?' * (len(_CONN_COLS) + len(_CONN_DERIVED) + 1))})"
+    f"INSERT INTO connections(id, {', '.join((*_CONN_COLS, *_CONN_DERIVED))}, input_id)"
+    f" VALUES ({', '.join('?' * (len(_CONN_COLS) + len(_CONN_DERIVED) + 2))})"
 )
 _INSERT_FINDING = (
     "INSERT INTO findings(connection_id, data_type, location, encoding, confidence, masked) VALUES (?, ?, ?, ?, ?, ?)"
@@ -227,12 +236,13 @@ _INSERT_FINDING = (
 _INSERT_REQUEST = (
     "INSERT INTO requests(connection_id, url, headers, body, body_truncated, pending) VALUES (?, ?, ?, ?, ?, ?)"
 )
-_INSERT_DNS = "INSERT INTO dns(ts, app, source, name, qtype, answer) VALUES (?, ?, ?, ?, ?, ?)"
+_INSERT_DNS = "INSERT INTO dns(ts, app, source, name, qtype, answer, input_id) VALUES (?, ?, ?, ?, ?, ?, ?)"
 
 
-def _connection_row(cid: int | None, c: Connection) -> list[Any]:
-    """``connections`` values of ``c`` (``cid`` None: SQLite picks the id)."""
-    values = [cid, *_conn_values(c)]
+def _connection_row(cid: int | None, c: Connection, input_id: int | None = None) -> list[Any]:
+    """``connections`` values of ``c`` (``cid`` None: SQLite picks the id; ``input_id`` the
+    imported input it came from, None for live rows)."""
+    values = [cid, *_conn_values(c), input_id]
     values[_QUERY_KEYS + 1] = json.dumps(list(c.query_keys))
     return values
 
@@ -246,9 +256,12 @@ def _request_row(cid: int, r: HttpRequestData, pending: bool) -> tuple[Any, ...]
     return (cid, r.url, json.dumps(r.headers), r.body, int(r.body_truncated), int(pending))
 
 
-def _dns_rows(records: Iterable[DnsRecord]) -> list[tuple[Any, ...]]:
+def _dns_rows(records: Iterable[DnsRecord], input_id: int | None = None) -> list[tuple[Any, ...]]:
     """One row per answer (one with an empty answer for a question without any)."""
-    return [(r.ts, r.app, r.source, normalize_host(r.name) or "", r.qtype, a) for r in records for a in (r.answers or ("",))]
+    return [
+        (r.ts, r.app, r.source, normalize_host(r.name) or "", r.qtype, a, input_id)
+        for r in records for a in (r.answers or ("",))
+    ]  # fmt: skip
 
 
 def _notes_text(notes: Iterable[str]) -> str:
@@ -289,13 +302,14 @@ _COLUMN_TYPES: dict[str, dict[str, tuple[str, ...]]] = {
               "sha256": _TEXT, "file": _TEXT, "format": _TEXT, "scanned_at": _NUM, "result": _TEXT},
     "connections": {
         "ts": _NUM, "end_ts": _NUM_NULL, "port": _NUM_NULL, "status": _NUM_NULL, "bytes_out": _NUM, "bytes_in": _NUM,
+        "input_id": _NUM_NULL,
         **{c: _TEXT for c in ("app", "source", "protocol", "tls")},
         **{c: _TEXT_NULL for c in ("host", "sni", "ip", "client", "method", "scheme", "path", "query_keys",
                                    "request_content_type", "response_content_type", "http_version", "tls_version",
                                    "alpn", "error")},
     },
     "findings": {"connection_id": ("integer",), **{c: _TEXT for c in ("data_type", "location", "encoding", "confidence", "masked")}},
-    "dns": {"ts": _NUM, **{c: _TEXT for c in ("app", "source", "name", "qtype", "answer")}},
+    "dns": {"ts": _NUM, "input_id": _NUM_NULL, **{c: _TEXT for c in ("app", "source", "name", "qtype", "answer")}},
     "requests": {"connection_id": ("integer",), "url": _TEXT, "headers": _TEXT, "body": ("blob", "text"),
                  "body_truncated": _NUM, "pending": _NUM},
     "ip_info": {"ip": _TEXT, "scope": _TEXT, "asn": _NUM_NULL, "network_flags": _TEXT,
@@ -849,11 +863,14 @@ class Store:
         app: str = "",
         batch: int = 2000,
         notes: Callable[[], Iterable[str]] | None = None,
+        replaces: Sequence[int] = (),
     ) -> tuple[int, int]:
         """Store one imported input (its connections, DNS records and ``inputs`` row) in ONE
         transaction: if ``items`` raises, nothing of it is kept. Consumed lazily and written in
         ``executemany`` batches, so memory stays bounded. ``notes()`` is called once ``items`` is
         consumed (an importer knows its warnings only then) and stored with the ``inputs`` row.
+        ``replaces``: ids of earlier ``inputs`` rows (:meth:`imported_inputs`) whose rows are deleted
+        in the same transaction (``audit import --replace``): kept if the new import fails.
         Returns (connections, DNS records)."""
         n_conn = n_dns = 0
         conns: list[Connection] = []
@@ -862,7 +879,7 @@ class Store:
         def flush(next_id: int) -> int:
             rows, findings, requests = [], [], []
             for cid, c in enumerate(conns, next_id):
-                rows.append(_connection_row(cid, c))
+                rows.append(_connection_row(cid, c, input_id))
                 if c.findings:
                     findings += _finding_rows(cid, c.findings)
                 if c.request is not None:
@@ -870,7 +887,7 @@ class Store:
             self.conn.executemany(_INSERT_CONNECTION, rows)
             self.conn.executemany(_INSERT_FINDING, findings)
             self.conn.executemany(_INSERT_REQUEST, requests)
-            self.conn.executemany(_INSERT_DNS, _dns_rows(dns))
+            self.conn.executemany(_INSERT_DNS, _dns_rows(dns, input_id))
             next_id += len(conns)
             conns.clear()
             dns.clear()
@@ -880,6 +897,12 @@ class Store:
             # IMMEDIATE: take the write lock before reading max(id), so that explicit ids cannot
             # collide with a concurrent writer (the live addon on the same case file).
             self.conn.execute("BEGIN IMMEDIATE")
+            if replaces:
+                self._delete_inputs(replaces)
+            input_id = int(self.conn.execute(
+                "INSERT INTO inputs(kind, path, sha256, app, added_at) VALUES (?, ?, ?, ?, ?)",
+                (kind, path, sha256, app, time.time()),
+            ).lastrowid or 0)  # fmt: skip
             next_id = int(self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM connections").fetchone()[0])
             for item in items:
                 if isinstance(item, Connection):
@@ -891,11 +914,31 @@ class Store:
                 if len(conns) + len(dns) >= batch:
                     next_id = flush(next_id)
             flush(next_id)
-            self.conn.execute(
-                "INSERT INTO inputs(kind, path, sha256, app, added_at, notes) VALUES (?, ?, ?, ?, ?, ?)",
-                (kind, path, sha256, app, time.time(), _notes_text(notes() if notes else ())),
-            )
+            if notes:
+                self.conn.execute("UPDATE inputs SET notes = ? WHERE id = ?", (_notes_text(notes()), input_id))
         return n_conn, n_dns
+
+    def imported_inputs(self, sha256: str, app: str, kinds: Iterable[str]) -> list[int]:
+        """Ids of the ``inputs`` rows of an import of the file ``sha256`` under the label ``app``
+        (one of the traffic ``kinds``: an APK with the same digest is not an import of it)."""
+        kinds = tuple(kinds)
+        q = f"SELECT id FROM inputs WHERE sha256 = ? AND app = ? AND kind IN ({', '.join('?' * len(kinds))}) ORDER BY id"
+        return [int(r[0]) for r in self.conn.execute(q, (sha256, app, *kinds))]
+
+    def _delete_inputs(self, input_ids: Sequence[int]) -> None:
+        """Delete imported inputs and every row they brought (findings and request content go with
+        their connections: ON DELETE CASCADE), inside the caller's transaction."""
+        untracked = int(self.get_meta("untracked_inputs") or 0)
+        old = [i for i in input_ids if i <= untracked]
+        if old:
+            raise StoreError(
+                f"{self.path}: input {old[0]} was imported before this case file recorded which rows came from "
+                "which input, so its rows cannot be replaced; import the captures into a new case file"
+            )
+        marks = ", ".join("?" * len(input_ids))
+        self.conn.execute(f"DELETE FROM connections WHERE input_id IN ({marks})", tuple(input_ids))
+        self.conn.execute(f"DELETE FROM dns WHERE input_id IN ({marks})", tuple(input_ids))
+        self.conn.execute(f"DELETE FROM inputs WHERE id IN ({marks})", tuple(input_ids))
 
     def dns_names(self, app: str | None = None) -> dict[str, list[str]]:
         """IP → names the app asked for that were answered with that IP (first asked first)."""
@@ -910,6 +953,28 @@ class Store:
             if r["name"] not in names:
                 names.append(r["name"])
         return out
+
+    def dns_lookups(self, app: str | None, window: tuple[float, float]) -> list[sqlite3.Row]:
+        """Every (name, answer, qtype, app) of the DNS records, with ``first_seen`` (the earliest
+        plausible time, inside ``window``), in first-answered order (``audit dns``)."""
+        where = "WHERE name != ''" + (" AND app = :app" if app else "")
+        q = (
+            "SELECT name, answer, qtype, app, min(CASE WHEN ts BETWEEN :lo AND :hi THEN ts END) AS first_seen,"
+            f" min(id) AS first_id FROM dns {where} GROUP BY name, answer, qtype, app ORDER BY first_id"
+        )
+        return list(self.conn.execute(q, {"lo": window[0], "hi": window[1], "app": app}))
+
+    def dns_lookup_counts(self, app: str | None) -> dict[str, int]:
+        """Name → how many times it was asked (distinct question times and types)."""
+        where = "WHERE name != ''" + (" AND app = ?" if app else "")
+        q = f"SELECT name, count(*) FROM (SELECT DISTINCT name, ts, qtype FROM dns {where}) GROUP BY name"
+        return {str(r[0]): int(r[1]) for r in self.conn.execute(q, (app,) if app else ())}
+
+    def connection_targets(self, app: str | None) -> list[sqlite3.Row]:
+        """The distinct (host, SNI, IP) the connections went to, with their ``flows``."""
+        where = "WHERE app = ?" if app else ""
+        q = f"SELECT lower(host) AS host, lower(sni) AS sni, ip, count(*) AS flows FROM connections {where} GROUP BY 1, 2, 3"
+        return list(self.conn.execute(q, (app,) if app else ()))
 
     def dns_records(self, app: str | None = None) -> list[dict[str, Any]]:
         q = "SELECT * FROM dns" + (" WHERE app = ?" if app else "") + " ORDER BY ts, id"

@@ -16,6 +16,7 @@ import networkx as nx
 
 from audit import __version__
 from audit.comparison import compare_hosts
+from audit.dnsview import DnsName, dns_names
 from audit.enrich.company import COMPANIES_FILE, CompanyLookup, resolve_owner
 from audit.enrich.geoip import Enricher
 from audit.graph import build_graph, host_facts, receivers_of
@@ -194,6 +195,8 @@ class ReportData:
         return len({c for d in self.destinations for c in d.vantage}) > 1
     capture_decryption: tuple[int, int] = (0, 0)
     """(requests read from decrypted capture TLS, capture TLS connections left encrypted)."""
+    looked_up: list[DnsName] = field(default_factory=list)
+    """Names looked up in DNS that no connection went to (``audit dns``, ``contacted`` false)."""
 
     @property
     def empty(self) -> bool:
@@ -472,6 +475,7 @@ def collect_report(
         source_notes=source_notes(dests),
         date_notes=date_notes(dests, enricher),
         capture_decryption=store.capture_decryption(app),
+        looked_up=[n for n in dns_names(store, app) if not n.contacted],
     )
 
 
