@@ -31,7 +31,7 @@ from audit.traffic.importers.base import BoundedReader, Importer
 from audit.traffic.importers.pcapng import CaptureApp, PcapngError, PcapngReader, has_tls_secrets
 from audit.traffic.quic import QuicInitialReader
 from audit.traffic.records import cap_body
-from audit.traffic.tls import ClientHello, looks_like_tls_record, parse_tls_record
+from audit.traffic.tls import ClientHello, looks_like_tls_record, parse_tls_record, unread_stream
 from audit.traffic.tshark import (
     DecryptedRequest,
     Decryption,
@@ -114,6 +114,8 @@ class _Flow:
     http: tuple[str, str, tuple[tuple[str, str], ...], bytes, bool] | None = None
     quic: QuicInitialReader | None = None
     datagrams: int = 0
+    head: bytes = b""
+    """The client's first payload bytes (for :func:`audit.traffic.tls.unread_stream`)."""
 
 
 class PcapImporter(Importer):
@@ -483,6 +485,8 @@ class _Analyzer:
         payload = bytes(tcp.data)
         if outbound:
             flow.bytes_out += len(payload)
+            if payload and not flow.head:
+                flow.head = payload[:16]
             if syn:
                 flow.isn = (tcp.seq + 1) & 0xFFFFFFFF
             elif payload and not flow.done:
@@ -529,6 +533,8 @@ class _Analyzer:
         payload = bytes(udp.data)
         if outbound:
             flow.bytes_out += len(payload)
+            if payload and not flow.head:
+                flow.head = payload[:32]
             if flow.server_port == 443 and flow.datagrams < _MAX_QUIC_DATAGRAMS and not flow.done:
                 flow.datagrams += 1
                 flow.quic = flow.quic or QuicInitialReader()
@@ -615,6 +621,8 @@ class _Analyzer:
             query_keys = records.query_keys(query)
             request_content_type = next((v for k, v in headers if k.lower() == "content-type"), None)
             request = HttpRequestData(url=url, headers=headers, body=body, body_truncated=truncated)
+        elif protocol in ("tcp", "udp"):
+            protocol, tls = unread_stream(protocol, flow.server_port, flow.head, flow.bytes_out + flow.bytes_in)
         host = normalize_host(host)
         if host is None and protocol != "dns":
             host = _name_for(names.get(flow.server_ip, ()), flow.first)
