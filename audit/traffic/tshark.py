@@ -107,20 +107,20 @@ function tap.packet(pinfo, tvb)
   if #https > 0 then
     local files = {f_file()}
     for i, h in ipairs(https) do
-      local body, size = "", 0
-      local fd = nil
-      if #files == #https then fd = files[i] elseif #https == 1 then fd = files[1] end
-      if fd ~= nil and fd.range ~= nil then
-        size = fd.range:len()
-        body = bytes(fd, LIMIT)
-      end
       -- the item may span the body too: print the head only (up to the blank line)
       local head = h.range and h.range:string() or ""
       local cut = string.find(head, "\r\n\r\n", 1, true)
       local n = cut and (cut + 3) or #head
       if n > LIMIT then n = LIMIT end
       local hx = (h.range and n > 0) and tostring(h.range:range(0, n):bytes()) or ""
-      if string.sub(head, 1, 5) == "HTTP/" then body = "" end  -- a response: its size is enough
+      local body, size = "", 0
+      local fd = nil
+      if #files == #https then fd = files[i] elseif #https == 1 then fd = files[1] end
+      if fd ~= nil and fd.range ~= nil then
+        size = fd.range:len()
+        -- a response: its size is enough
+        if string.sub(head, 1, 5) ~= "HTTP/" then body = bytes(fd, LIMIT) end
+      end
       print("H1\t" .. where .. "\t" .. hx .. "\t" .. body .. "\t" .. size)
     end
   end
