@@ -132,3 +132,23 @@ def test_source_notes_name_the_biggest_operators_and_count_the_rest() -> None:
     assert notes[-1].startswith("2 more operators were answered by different sources")
     assert not any("Agreeing" in n for n in notes)
     assert "198.18.11.0, 198.18.11.1, 198.18.11.2 …: AS64511 from the IPFire location database" in notes[0]
+
+
+def test_a_case_of_two_vantages_names_each_rows(tmp_path: Path) -> None:
+    from tests.test_netfacts import simple_capture
+
+    case = str(tmp_path / "both.sqlite")
+    for cc, server in (("US", "8.8.8.8"), ("CN", "203.205.254.157")):
+        cap = simple_capture(tmp_path / f"{cc}.pcap", "192.168.1.23", server)
+        r = CliRunner().invoke(main, ["import", str(cap), "--db", case, "--app", f"phone-{cc}", "--vantage", cc])
+        assert r.exit_code == 0, r.output
+    out = tmp_path / "r.html"
+    with Store(case) as s:
+        data = write_report(s, out, enricher=Enricher())
+    assert data.mixed_vantage and data.seen_from == "seen from CN, US (given)"
+    assert {d.ip: d.vantage for d in data.destinations} == {"8.8.8.8": ("US",), "203.205.254.157": ("CN",)}
+    text = text_of(out.read_text(encoding="utf-8"))
+    assert "Server country (from CN, US)" in text
+    for ip, cc in (("8.8.8.8", "US"), ("203.205.254.157", "CN")):
+        country = EmbeddedGeoIp.default().lookup(ip).country
+        assert re.search(rf"api\.example\.com {re.escape(ip)} 443 \S+ \S+ 1 \S+ \S+ \S+ \S+ {country} from {cc} ", text), ip
