@@ -21,7 +21,7 @@ from audit.enrich.company import COMPANIES_FILE, CompanyLookup, resolve_owner
 from audit.enrich.geoip import Enricher
 from audit.graph import build_graph, host_facts, receivers_of
 from audit.models import Destination, ScanResult, Vantage
-from audit.names import registrable_domain
+from audit.names import parse_ip, registrable_domain
 from audit.store import Store
 
 UNKNOWN = "unknown"
@@ -722,6 +722,15 @@ def _source_text(d: Destination) -> str:
     return "no network answer"
 
 
+def _ip_order(ip: str) -> tuple[int, int, str]:
+    addr = parse_ip(ip)
+    return (addr.version, int(addr), ip) if addr is not None else (9, 0, ip)
+
+
+#: Operators named one by one by :func:`source_notes`; the rest are counted.
+MAX_SOURCE_NOTES = 10
+
+
 def source_notes(dests: Sequence[Destination]) -> list[str]:
     """One sentence per operator (same company, same AS number or same AS organisation) whose public
     IPs got their network answers from different sources: which source answered each IP, so that two
@@ -737,18 +746,26 @@ def source_notes(dests: Sequence[Destination]) -> list[str]:
                 groups[(kind, key)].setdefault(d.ip, d)
     out: list[str] = []
     seen: set[frozenset[str]] = set()
-    for (kind, key), by_ip in sorted(groups.items()):
+    more = 0
+    # The operators with most addresses first; past MAX_SOURCE_NOTES they are only counted.
+    for (kind, key), by_ip in sorted(groups.items(), key=lambda g: (-len(g[1]), g[0])):
         answers = {(d.asn_source, d.asn_org_source, d.asn is None) for d in by_ip.values()}
         ips = frozenset(by_ip)
         if len(answers) < 2 or ips in seen:
             continue
         seen.add(ips)
+        if len(out) == MAX_SOURCE_NOTES:
+            more += 1
+            continue
         name = key if kind != "network" else next(d.asn_org for d in by_ip.values() if d.asn_org)
         per_source: dict[str, list[str]] = defaultdict(list)
-        for ip, d in sorted(by_ip.items()):
+        for ip, d in sorted(by_ip.items(), key=lambda item: _ip_order(item[0])):
             per_source[_source_text(d)].append(ip)
         parts = [f"{', '.join(ips_[:3])}{' …' if len(ips_) > 3 else ''}: {text}" for text, ips_ in sorted(per_source.items())]
         out.append(f"{kind.capitalize()} {name}: its addresses were answered by different sources ({'; '.join(parts)}).")
+    if more:
+        out.append(f"{more} more operator{'s were' if more != 1 else ' was'} answered by different sources "
+                   "(asn_source and asn_org_source of each address: audit destinations).")  # fmt: skip
     return out
 
 
