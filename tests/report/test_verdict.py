@@ -305,6 +305,12 @@ def test_os_reason(names: tuple[str | None, ...], port: int | None, protocols: t
     assert os_reason(names, port, protocols) == reason
 
 
+def test_hostile_names_are_not_walked() -> None:
+    """A 200,000-label host from a hostile capture: no DNS name is that long, so it matches nothing."""
+    assert os_reason(["a." * 200_000 + "mtalk.google.com"]) is None
+    assert os_reason(["\u202emtalk.google.com", "\x00", "..."]) is None
+
+
 def test_classify_per_app_evidence_wins_over_the_table() -> None:
     assert classify(ip="142.250.186.42", port=443, names=("safebrowsing.googleapis.com",), attribution=("label",)) \
         == classify(ip="142.250.186.42", port=443, names=("safebrowsing.googleapis.com",))  # fmt: skip
