@@ -200,8 +200,8 @@ class ReportData:
 
     @property
     def empty(self) -> bool:
-        """Nothing scanned and nothing recorded."""
-        return not self.scans and not self.destinations
+        """Nothing scanned and nothing recorded (OS traffic and local noise count as recorded)."""
+        return not self.scans and not self.destinations and not self.background and not self.local
 
     @property
     def known_companies(self) -> list[Share]:
