@@ -527,7 +527,7 @@ def plausible_time(ts: object, now: float | None = None) -> bool:
 #: besides ``custom:<name>`` for a device profile's own values (:data:`CUSTOM_DATA_PREFIX`).
 DATA_TYPES = (
     "android_id", "aaid", "oaid", "imei", "meid", "serial", "wifi_mac", "bt_mac", "mac", "bssid", "phone",
-    "email", "account", "location", "carrier", "imsi", "iccid", "installed_apps",
+    "email", "account", "location", "coordinates", "carrier", "imsi", "iccid", "installed_apps",
 )  # fmt: skip
 CUSTOM_DATA_PREFIX = "custom:"
 
@@ -538,7 +538,7 @@ class DataFinding:
 
     data_type: str
     """android_id, aaid, oaid, imei, serial, wifi_mac, bt_mac, phone, email, account, location,
-    carrier, installed_apps, custom:<name> …"""
+    coordinates (not the device's location, issue 12), carrier, installed_apps, custom:<name> …"""
     location: str
     """Where in the request: ``query:adid``, ``header:X-Device``, ``cookie:uid``, ``body.json:$.device.imei``,
     ``path``, ``body.form:mac`` …"""
