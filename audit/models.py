@@ -530,6 +530,10 @@ DATA_TYPES = (
     "email", "account", "location", "coordinates", "carrier", "imsi", "iccid", "installed_apps",
 )  # fmt: skip
 CUSTOM_DATA_PREFIX = "custom:"
+#: Data types that are not personal data: ``coordinates`` are not the device's location (issue 12).
+#: Reported and checkable (``--deny-data``), listed among the data findings, but not as personal data
+#: in the report's verdict and "who receives it" (``audit.report.data``).
+NOT_PERSONAL_DATA = frozenset({"coordinates"})
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from urllib.parse import quote, urlencode
 import brotli
 import zstandard
 
-from audit.models import DataFinding, HttpRequestData
+from audit.models import NOT_PERSONAL_DATA, DataFinding, HttpRequestData
 from audit.traffic.profile import DeviceProfile, GeoPoint
 
 SEED = 20240505
@@ -656,7 +656,7 @@ class Report:
 
 
 #: Finding types that are not personal data: left out of :attr:`Report.personal`.
-NOT_PERSONAL = frozenset({"coordinates"})
+NOT_PERSONAL = NOT_PERSONAL_DATA
 
 
 def evaluate(

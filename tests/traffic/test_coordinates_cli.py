@@ -35,3 +35,17 @@ def test_venue_coordinates_are_coordinates_and_can_be_denied(tmp_path: Path) -> 
     assert r.exit_code == ExitStatus.POLICY, r.output
     r = run(main, ["check", "--db", db, "--deny-data", "coordinate"])
     assert r.exit_code == ExitStatus.USAGE and "did you mean" in r.stderr and "coordinates" in r.stderr
+
+
+def test_report_lists_coordinates_as_findings_not_as_personal_data(tmp_path: Path) -> None:
+    har = write_har(tmp_path / "maps.har", [entry("https://maps.example.com/v1/search?ll=48.858370,2.294481&q=museum")])
+    db = str(tmp_path / "case.sqlite")
+    run = CliRunner().invoke
+    assert run(main, ["import", str(har), "--db", db, "--device", str(FIXTURES / "captures" / "device.toml")]).exit_code == 0
+    r = run(main, ["report", "--db", db, "-o", str(tmp_path / "r.html")])
+    assert r.exit_code == 0, r.output
+    html = (tmp_path / "r.html").read_text(encoding="utf-8")
+    verdict = html.split('<section id="verdict">', 1)[1].split("</section>", 1)[0]
+    assert "Personal data seen in traffic" not in verdict and "coordinates" not in verdict
+    findings = html.split('<section id="findings">', 1)[1].split("</section>", 1)[0]
+    assert ">coordinates<" in findings and "query:ll" in findings
