@@ -20,7 +20,7 @@ from audit.dnsview import DnsName, dns_names
 from audit.enrich.company import COMPANIES_FILE, CompanyLookup, resolve_owner
 from audit.enrich.geoip import Enricher
 from audit.graph import build_graph, host_facts, receivers_of
-from audit.models import Destination, ScanResult, Vantage
+from audit.models import NOT_PERSONAL_DATA, Destination, ScanResult, Vantage
 from audit.names import parse_ip, registrable_domain
 from audit.store import Store
 
@@ -388,7 +388,9 @@ def collect_report(
     networks = _shares(dests, _network, lambda d: d.asn_org if d.asn else "", **tot)
 
     receivers = []
-    data_nodes = sorted(n for n, a in G.nodes(data=True) if a["layer"] == "data")
+    data_nodes = sorted(
+        n for n, a in G.nodes(data=True) if a["layer"] == "data" and n.split(":", 1)[1] not in NOT_PERSONAL_DATA
+    )  # coordinates are listed among the data findings, not as personal data
     for did in data_nodes:
         recs = receivers_of(G, did)
         comps = sorted({f"{c} ({cc})" if cc else c for r in recs for c, cc in _company_pairs(G, r.host)})
