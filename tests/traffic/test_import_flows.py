@@ -36,11 +36,16 @@ def _modern(state: Any) -> Any:
     return state
 
 
+def modern(fl: Any) -> Any:
+    """A copy of a mitmproxy test flow with its 2000-01-01 times moved to 2023."""
+    return type(fl).from_state(_modern(fl.get_state()))
+
+
 def write_flows(path: Path, flows: list) -> Path:
     with path.open("wb") as f:
         w = FlowWriter(f)
         for fl in flows:
-            w.add(type(fl).from_state(_modern(fl.get_state())))
+            w.add(modern(fl))
     return path
 
 
