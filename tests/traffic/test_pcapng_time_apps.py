@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from audit.store import Store
-from audit.traffic.importers import import_file
-from audit.traffic.importers.pcapng import PcapngReader
+from audit.traffic.importers import capture_apps, import_file
+from audit.traffic.importers.pcapng import CaptureApp, PcapngReader
 from tests.fixtures.captures.build_captures import (
     client_hello,
     dns_response,
@@ -22,6 +22,7 @@ from tests.traffic.test_import_pcap import PHONE, T0, frames
 
 MESSENGER = App(10123, "com.example.messenger", "Messenger")
 MAPS = App(10200, "org.example.maps", "Maps")
+MESSENGER_APP, MAPS_APP = (CaptureApp(a.uid, a.package, a.name) for a in (MESSENGER, MAPS))
 
 
 def test_two_interfaces_with_microsecond_and_nanosecond_resolution() -> None:
@@ -92,6 +93,12 @@ def test_pcapdroid_uid_map_labels_each_connection_with_its_app(tmp_path: Path) -
     assert {(a.uid, a.package, a.name) for a in summary.apps} == {
         (10123, "com.example.messenger", "Messenger"), (10200, "org.example.maps", "Maps"),
     }  # fmt: skip
+    # the case keeps them (inputs rows of kind capture-app), once even after --replace
+    import_file(path, store, replace=True)
+    assert capture_apps(store) == [MESSENGER_APP, MAPS_APP]
+    rows = [(i["kind"], i["app"], i["notes"]) for i in store.inputs() if i["kind"] == "capture-app"]
+    assert rows == [("capture-app", "com.example.messenger", ["uid 10123", "app name Messenger"]),
+                    ("capture-app", "org.example.maps", ["uid 10200", "app name Maps"])]  # fmt: skip
 
 
 def test_app_option_picks_one_app_and_keeps_the_others_labelled(tmp_path: Path) -> None:

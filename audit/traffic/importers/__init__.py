@@ -92,6 +92,34 @@ def sniff_format(path: Path, head: bytes) -> type[Importer]:
 TRAFFIC_KINDS = tuple(i.format for i in IMPORTERS)
 
 
+#: ``inputs`` kind of the rows that keep a capture's UID map: one per app, ``app`` its package,
+#: ``path``/``sha256`` the capture's, notes ``uid N`` and ``app name NAME`` (issue 17; no migration).
+CAPTURE_APP_INPUT = "capture-app"
+
+
+def record_capture_apps(store: Store, apps: tuple[CaptureApp, ...], *, path: str, sha256: str) -> None:
+    """Keep the apps a capture names (uid, package, app name) in the case, once per capture and app."""
+    if not apps:
+        return
+    known = {(i["sha256"], i["app"]) for i in store.inputs() if i["kind"] == CAPTURE_APP_INPUT}
+    for a in apps:
+        if (sha256, a.package) not in known:
+            notes = [f"uid {a.uid}"] + ([f"app name {utf8_text(a.name)}"] if a.name else [])
+            store.record_input(CAPTURE_APP_INPUT, path, sha256, utf8_text(a.package), notes=notes)
+
+
+def capture_apps(store: Store) -> list[CaptureApp]:
+    """Every app the case's captures named (PCAPdroid UID maps), by uid and package."""
+    out: dict[tuple[int, str], CaptureApp] = {}
+    for i in store.inputs():
+        if i["kind"] != CAPTURE_APP_INPUT:
+            continue
+        uid = next((int(n[4:]) for n in i["notes"] if n.startswith("uid ") and n[4:].lstrip("-").isdigit()), -1)
+        name = next((n[9:] for n in i["notes"] if n.startswith("app name ")), "")
+        out.setdefault((uid, str(i["app"])), CaptureApp(uid, str(i["app"]), name))
+    return sorted(out.values(), key=lambda a: (a.uid, a.package))
+
+
 def import_file(
     path: Path, store: Store, *, app: str = "", detector: Detector | None = None, keylog: Path | None = None,
     replace: bool = False,
@@ -158,12 +186,14 @@ def import_file(
     n_conn, n_dns = store.add_traffic(
         items, kind=importer.format, path=name, sha256=sha256, app=app, notes=notes, replaces=earlier
     )
+    apps = tuple(sorted(getattr(importer, "apps", {}).values(), key=lambda a: a.uid))
+    record_capture_apps(store, apps, path=name, sha256=sha256)
     errors = notes()
     for err in errors:  # the caller shows them (ImportSummary.errors): logged for -v only
         log.info("%s: %s", path, err)
     return ImportSummary(
         path=name, format=importer.format, connections=n_conn, dns=n_dns,
         errors=tuple(errors), sha256=sha256, replaced=len(earlier),
-        apps=tuple(sorted(getattr(importer, "apps", {}).values(), key=lambda a: a.uid)),
+        apps=apps,
         decryption=getattr(importer, "decryption", None),
     )  # fmt: skip
