@@ -203,9 +203,13 @@ def enricher_for(store: Store, mmdb_paths: Iterable[str] = ()) -> Enricher:
 
 def record_vantage(store: Store, country: str, *, app: str = "", sha256: str | None = None, capture: str = "") -> None:
     """Note in the case that the capture ``capture`` (``sha256``) was made with the device in
-    ``country`` (an ISO code the caller validated, :func:`audit.enrich.country.country_code`)."""
+    ``country`` (an ISO code the caller validated, :func:`audit.enrich.country.country_code`). A
+    vantage given again for the same capture and label replaces the earlier one."""
     note = f"given for {capture}" if capture else "given"
-    store.record_input(VANTAGE_INPUT, country, sha256, app, notes=[note])
+    if sha256:
+        store.set_input(VANTAGE_INPUT, country, sha256, app, notes=[note])
+    else:
+        store.record_input(VANTAGE_INPUT, country, None, app, notes=[note])
 
 
 def capture_vantages(store: Store, enricher: Enricher | None = None, app: str | None = None) -> list[Vantage]:
