@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from audit.enrich.backend import ISO_COUNTRY
 from audit.enrich.company import CompanyLookup, load_companies
 from audit.enrich.geoip import Enricher
 from audit.errors import AuditError
@@ -221,7 +222,9 @@ def capture_vantages(store: Store, enricher: Enricher | None = None, app: str | 
     :func:`enricher_for` the case)."""
     out: list[Vantage] = []
     for i in store.inputs():
-        if i["kind"] == VANTAGE_INPUT and (not app or i["app"] in ("", app)):
+        # Only what --vantage could have written counts: a damaged or foreign case file's other
+        # values are no country.
+        if i["kind"] == VANTAGE_INPUT and (not app or i["app"] in ("", app)) and ISO_COUNTRY.match(str(i["path"])):
             out.append(Vantage(str(i["path"]), str(i["app"]), "given", "; ".join(i["notes"]) or "given"))
     clients: dict[str, list[tuple[str, int, int]]] = {}
     for r in store.client_addresses(app):

@@ -233,3 +233,11 @@ def test_vantage_given_again_replaces_the_earlier_one(tmp_path: Path) -> None:
         vs = capture_vantages(s, Enricher())
         assert sorted((v.country, v.app) for v in vs) == [("BR", "other"), ("KR", "com.x")]
         assert sum(1 for i in s.inputs() if i["kind"] == "pcap") == 2
+
+
+def test_a_vantage_row_that_is_no_country_is_ignored(tmp_path: Path) -> None:
+    with Store(tmp_path / "case.sqlite") as s:
+        s.record_input("vantage", "<script>alert(1)</script>", None, "com.x")
+        s.record_input("vantage", "us", None, "com.x")  # --vantage always stores the upper-case code
+        s.record_input("vantage", "NL", None, "com.x", notes=["given"])
+        assert [(v.country, v.evidence) for v in capture_vantages(s, Enricher())] == [("NL", "given")]
