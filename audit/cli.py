@@ -280,12 +280,12 @@ def import_cmd(
                 failed += 1
                 error(str(e))
                 continue
+            if vantage:  # a fact about the capture: also for one imported before
+                record_vantage(store, vantage, app=app, sha256=s.sha256, capture=s.path)
             if s.skipped:
                 click.echo(f"{safe_cell(s.path)}: already imported{_label(app)}: skipped (--replace re-imports it)")
                 continue
             click.echo(_import_line(s))
-            if vantage:
-                record_vantage(store, vantage, app=app, sha256=s.sha256, capture=s.path)
             failed += _problems(s.path, s.errors)
     if failed:
         click.get_current_context().exit(ExitStatus.ERROR)

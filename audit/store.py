@@ -680,6 +680,17 @@ class Store:
             )
         return int(cur.lastrowid or 0)
 
+    def set_input(self, kind: str, path: str, sha256: str, app: str = "", notes: Sequence[str] = ()) -> int:
+        """Record the one ``inputs`` row of ``kind`` for the input ``sha256`` under ``app``, replacing
+        earlier ones (a capture's vantage: said again, it replaces what was said before); its id."""
+        with self.conn:
+            self.conn.execute("DELETE FROM inputs WHERE kind = ? AND sha256 = ? AND app = ?", (kind, sha256, app))
+            cur = self.conn.execute(
+                "INSERT INTO inputs(kind, path, sha256, app, added_at, notes) VALUES (?, ?, ?, ?, ?, ?)",
+                (kind, path, sha256, app, time.time(), _notes_text(notes)),
+            )
+        return int(cur.lastrowid or 0)
+
     def set_input_notes(self, input_id: int, notes: Sequence[str]) -> None:
         """Replace the notes of one ``inputs`` row (the live writer's count of skipped records)."""
         with self.conn:

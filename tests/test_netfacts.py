@@ -219,3 +219,25 @@ def test_addon_option_audit_vantage(tmp_path: Path, writer: str) -> None:
         r.done()
     with Store(db) as s:
         assert [(v.country, v.app, v.how) for v in capture_vantages(s, Enricher())] == [("CN", "com.x", "given")]
+
+
+def test_vantage_given_again_replaces_the_earlier_one(tmp_path: Path) -> None:
+    case = str(tmp_path / "case.sqlite")
+    cap = str(simple_capture(tmp_path / "a.pcap", "192.168.1.23", "8.8.8.8"))
+    invoke("import", cap, "--db", case, "--app", "com.x")
+    out = invoke("import", cap, "--db", case, "--app", "com.x", "--vantage", "JP")  # skipped, vantage recorded
+    assert "skipped" in out
+    invoke("import", cap, "--db", case, "--app", "com.x", "--vantage", "KR", "--replace")
+    invoke("import", cap, "--db", case, "--app", "other", "--vantage", "BR")
+    with Store(case) as s:
+        vs = capture_vantages(s, Enricher())
+        assert sorted((v.country, v.app) for v in vs) == [("BR", "other"), ("KR", "com.x")]
+        assert sum(1 for i in s.inputs() if i["kind"] == "pcap") == 2
+
+
+def test_a_vantage_row_that_is_no_country_is_ignored(tmp_path: Path) -> None:
+    with Store(tmp_path / "case.sqlite") as s:
+        s.record_input("vantage", "<script>alert(1)</script>", None, "com.x")
+        s.record_input("vantage", "us", None, "com.x")  # --vantage always stores the upper-case code
+        s.record_input("vantage", "NL", None, "com.x", notes=["given"])
+        assert [(v.country, v.evidence) for v in capture_vantages(s, Enricher())] == [("NL", "given")]
