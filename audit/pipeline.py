@@ -39,6 +39,15 @@ class RunSummary:
     flows: int
 
 
+def _head(path: Path) -> bytes:
+    """The first bytes of a file, to sniff its format (b"" when unreadable: the import says why)."""
+    try:
+        with path.open("rb") as f:
+            return f.read(4096)
+    except OSError:
+        return b""
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     try:
@@ -60,13 +69,17 @@ def run(
     mmdb: Sequence[str] = (),
     app: str | None = None,
     companies: CompanyLookup | None = None,
+    vantage: str | None = None,
+    keylog: str | os.PathLike[str] | None = None,
 ) -> RunSummary:
     """Scan ``app_path``, import ``captures`` (with the ``device`` profile for data detection) into
-    the case file ``db`` under one app label, and write the HTML report to ``output``."""
-    from audit.destinations import enricher_for
+    the case file ``db`` under one app label, and write the HTML report to ``output``. ``vantage``
+    (an ISO country code) is recorded as where the device was for the captures imported now;
+    ``keylog`` (an NSS key log) decrypts the TLS of the captures that are pcap/pcapng files."""
+    from audit.destinations import enricher_for, record_vantage
     from audit.report.html import write_report
     from audit.static.scanner import app_format, scan_path
-    from audit.traffic.importers import import_file
+    from audit.traffic.importers import PcapImporter, import_file
     from audit.traffic.pii import PiiDetector
     from audit.traffic.profile import load_profile
 
@@ -96,12 +109,17 @@ def run(
         imports = []
         skipped = []
         for cap in captures:
-            s = import_file(Path(cap), store, app=label, detector=detector)
+            cpath = Path(cap)
+            is_capture = keylog is not None and PcapImporter.sniff(_head(cpath))
+            s = import_file(cpath, store, app=label, detector=detector,
+                            keylog=Path(keylog) if is_capture and keylog is not None else None)  # fmt: skip
             if s.skipped:
-                skipped.append(str(cap))
-                log.info("%s already imported for %s", cap, label)
-            else:
-                imports.append(s)
+                skipped.append(str(cpath))
+                log.info("%s already imported for %s", cpath, label)
+                continue
+            imports.append(s)
+            if vantage:
+                record_vantage(store, vantage, app=label, sha256=s.sha256, capture=s.path)
         store.verify()
         enricher = enricher_for(store, mmdb)
         report = write_report(store, output, app=label, enricher=enricher, companies=companies)

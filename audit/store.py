@@ -190,7 +190,13 @@ MIGRATIONS: tuple[str, ...] = (
         WHEN tls = 'none' AND protocol IN ('http', 'ws') THEN 1
         ELSE 0 END;
     """,
-    # 8: the input each imported row came from (connections.input_id, dns.input_id), so that
+    # 8: which kind of database answered the AS number and which named it (IpInfo.asn_source,
+    #    IpInfo.asn_org_source; issue 12). Older answers carry another setup and are made again.
+    """
+    ALTER TABLE ip_info ADD COLUMN asn_source TEXT;
+    ALTER TABLE ip_info ADD COLUMN asn_org_source TEXT;
+    """,
+    # 9: the input each imported row came from (connections.input_id, dns.input_id), so that
     #    `audit import --replace` can replace exactly an input's rows (issue 12). Rows written before
     #    this version (and live rows) have none: meta 'untracked_inputs' is the last inputs id whose
     #    rows cannot be told apart.
@@ -307,7 +313,8 @@ _COLUMN_TYPES: dict[str, dict[str, tuple[str, ...]]] = {
     "requests": {"connection_id": ("integer",), "url": _TEXT, "headers": _TEXT, "body": ("blob", "text"),
                  "body_truncated": _NUM, "pending": _NUM},
     "ip_info": {"ip": _TEXT, "scope": _TEXT, "asn": _NUM_NULL, "network_flags": _TEXT,
-                **{c: _TEXT_NULL for c in ("country", "city", "asn_org", "database", "database_date", "flags_database", "setup")}},
+                **{c: _TEXT_NULL for c in ("country", "city", "asn_org", "database", "database_date", "flags_database", "setup",
+                                             "asn_source", "asn_org_source")}},
 }  # fmt: skip
 #: JSON columns and the JSON type their values have.
 _JSON_COLUMNS = {("connections", "query_keys"): "array", ("requests", "headers"): "array", ("scans", "result"): "object"}
@@ -448,7 +455,8 @@ def _readonly_fault(e: BaseException) -> bool:
 _GROUP_SQL = """
 SELECT lower(host) AS host, ip, port,
        min(sni) AS sni,
-       max(CASE tls WHEN 'failed' THEN 3 WHEN 'passthrough' THEN 2 WHEN 'none' THEN 1 ELSE 0 END) AS tls_rank,
+       max(CASE tls WHEN 'failed' THEN 4 WHEN 'passthrough' THEN 3 WHEN 'none' THEN 2 WHEN 'unknown' THEN 1
+                ELSE 0 END) AS tls_rank,
        count(*) AS flows,
        total(inspected) AS inspected_flows,
        group_concat(DISTINCT attribution) AS attribution,
@@ -464,6 +472,20 @@ GROUP BY lower(host), ip, port
 # Separate from _GROUP_SQL: app labels are free text, so no group_concat with a separator.
 _LABELS_SQL = """
 SELECT DISTINCT lower(host) AS host, ip, port, protocol, source, app FROM connections {where}
+"""
+
+# Flows whose content was not read, by why (audit.models.unread_reason of tls and protocol).
+_UNREAD_SQL = """
+SELECT lower(host) AS host, ip, port, tls, protocol, count(*) AS flows, total(bytes_out) + total(bytes_in) AS bytes
+FROM connections WHERE inspected = 0 {where}
+GROUP BY lower(host), ip, port, tls, protocol
+"""
+
+# Flows per (host, IP, port) whose path is one of the given ones (connectivity checks).
+_PATHS_SQL = """
+SELECT lower(host) AS host, ip, port, count(*) AS flows FROM connections
+WHERE path IN ({marks}) {where}
+GROUP BY lower(host), ip, port
 """
 
 _FINDINGS_SQL = """
@@ -814,6 +836,14 @@ class Store:
             return int(self.conn.execute("SELECT count(*) FROM connections WHERE app = ?", (app,)).fetchone()[0])
         return int(self.conn.execute("SELECT count(*) FROM connections").fetchone()[0])
 
+    def capture_decryption(self, app: str | None = None) -> tuple[int, int]:
+        """(requests read from decrypted TLS, TLS connections left encrypted) among the connections
+        imported from captures (``source = pcap``; issue 17)."""
+        sql = ("SELECT coalesce(sum(tls = 'decrypted'), 0), coalesce(sum(tls = 'passthrough' AND protocol = 'tls'), 0) "
+               "FROM connections WHERE source = 'pcap'")  # fmt: skip
+        row = self.conn.execute(sql + " AND app = ?", (app,)).fetchone() if app else self.conn.execute(sql).fetchone()
+        return int(row[0]), int(row[1])
+
     def add_dns(self, records: Iterable[DnsRecord]) -> int:
         with self.conn:
             return self._insert_dns(records)
@@ -959,10 +989,11 @@ class Store:
         with self.conn:
             self.conn.executemany(
                 "INSERT OR REPLACE INTO ip_info(ip, scope, country, city, asn, asn_org, database, database_date,"
-                " network_flags, flags_database, setup) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " network_flags, flags_database, setup, asn_source, asn_org_source)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (i.ip, i.scope, i.country, i.city, i.asn, i.asn_org, i.database, i.database_date,
-                     ",".join(i.network_flags), i.flags_database, i.setup)
+                     ",".join(i.network_flags), i.flags_database, i.setup, i.asn_source, i.asn_org_source)
                     for i in infos
                 ],
             )  # fmt: skip
@@ -991,6 +1022,19 @@ class Store:
         )
         return [dict(r) for r in self.conn.execute(q, (*time_window(), *((app,) if app else ())))]
 
+    def client_addresses(self, app: str | None = None) -> list[dict[str, Any]]:
+        """Per app label and client address (the connection's initiator, without its port): its
+        ``flows`` and distinct server IPs (``servers``), busiest first. The address is as stored:
+        callers normalise and classify it."""
+        q = (
+            "SELECT app, CASE WHEN substr(client, 1, 1) = '[' THEN substr(client, 2, instr(client, ']') - 2)"
+            " WHEN instr(client, ':') > 0 THEN substr(client, 1, instr(client, ':') - 1) ELSE client END AS address,"
+            " count(*) AS flows, count(DISTINCT ip) AS servers FROM connections WHERE client IS NOT NULL"
+            + (" AND app = ?" if app else "")
+            + " GROUP BY app, address ORDER BY flows DESC, app, address"
+        )
+        return [dict(r) for r in self.conn.execute(q, (app,) if app else ())]
+
     def connection_times(self, app: str | None = None) -> list[tuple[float, str | None, str | None, int]]:
         """(ts, host, ip, bytes_out + bytes_in) of every connection with a plausible start time
         (:func:`audit.models.plausible_time`), in time order, for timelines."""
@@ -1003,7 +1047,8 @@ class Store:
 
     def connection_groups(self, app: str | None, window: tuple[float, float]) -> list[sqlite3.Row]:
         """Connections grouped by (host, IP, port): flows, bytes, the weakest TLS state
-        (``tls_rank``: 3 failed, 2 passthrough, 1 none, 0 intercepted) and the first and last times
+        (``tls_rank``: 4 failed, 3 passthrough, 2 none, 1 unknown, 0 intercepted or decrypted) and the
+        first and last times
         inside ``window`` (implausible times left out, :func:`audit.models.time_window`)."""
         where = "WHERE app = :app" if app else ""
         return list(self.conn.execute(_GROUP_SQL.format(where=where), {"lo": window[0], "hi": window[1], "app": app}))
@@ -1011,6 +1056,18 @@ class Store:
     def connection_labels(self, app: str | None) -> list[sqlite3.Row]:
         """The distinct (host, IP, port, protocol, source, app) of the connections."""
         return list(self.conn.execute(_LABELS_SQL.format(where="WHERE app = ?" if app else ""), (app,) if app else ()))
+
+    def unread_groups(self, app: str | None) -> list[sqlite3.Row]:
+        """Connections whose content was not read, grouped by (host, IP, port, tls, protocol): flows
+        and bytes."""
+        return list(self.conn.execute(_UNREAD_SQL.format(where="AND app = ?" if app else ""), (app,) if app else ()))
+
+    def path_groups(self, app: str | None, paths: Sequence[str]) -> list[sqlite3.Row]:
+        """Flows per (host, IP, port) that asked for one of ``paths``."""
+        if not paths:
+            return []
+        q = _PATHS_SQL.format(marks=",".join("?" * len(paths)), where="AND app = ?" if app else "")
+        return list(self.conn.execute(q, (*paths, *((app,) if app else ()))))
 
     def finding_groups(self, app: str | None) -> list[sqlite3.Row]:
         """The distinct (host, IP, port, data type) of the data findings."""

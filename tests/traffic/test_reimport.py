@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from audit.cli import main
 from audit.output import ExitStatus
-from audit.store import Store
+from audit.store import SCHEMA_VERSION, Store
 from tests.conftest import FIXTURES
 from tests.fixtures.captures.build_captures import (
     client_hello,
@@ -125,14 +125,14 @@ def test_migration_marks_older_inputs_as_untracked(tmp_path: Path) -> None:
     db = tmp_path / "old.sqlite"
     with Store(db) as s:
         s.record_input("pcap", "x.pcap", "ab" * 32, APP)
-    c = sqlite3.connect(db)  # back to schema 7: drop the columns and meta row migration 8 added
+    c = sqlite3.connect(db)  # back to schema 8: drop the columns and meta row migration 9 added
     c.executescript(
         "ALTER TABLE connections DROP COLUMN input_id; ALTER TABLE dns DROP COLUMN input_id;"
-        " DELETE FROM meta WHERE key = 'untracked_inputs'; PRAGMA user_version = 7;"
+        " DELETE FROM meta WHERE key = 'untracked_inputs'; PRAGMA user_version = 8;"
     )
     c.close()
     with Store(db) as s:
-        assert s.schema_version == 8 and s.get_meta("untracked_inputs") == "1"
+        assert s.schema_version == SCHEMA_VERSION and s.get_meta("untracked_inputs") == "1"
 
 
 def test_run_with_the_apk_as_capture_is_a_clear_error(tmp_path: Path) -> None:

@@ -26,10 +26,11 @@ from audit.traffic.importers.base import Detector, Importer, checked
 from audit.traffic.importers.detection import PARALLEL_MIN_BYTES, detected
 from audit.traffic.importers.flows import FlowsImporter
 from audit.traffic.importers.har import HarImporter
-from audit.traffic.importers.pcap import PcapImporter
+from audit.traffic.importers.pcap import DecryptionSummary, PcapImporter
+from audit.traffic.importers.pcapng import CaptureApp
 from audit.traffic.records import storable, utf8_text
 
-__all__ = ["IMPORTERS", "TRAFFIC_KINDS", "ImportSummary", "Importer", "import_file", "sniff_format"]
+__all__ = ["IMPORTERS", "TRAFFIC_KINDS", "ImportSummary", "Importer", "PcapImporter", "import_file", "sniff_format"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,10 @@ class ImportSummary:
     errors: tuple[str, ...]
     """Non-fatal problems: a truncated tail, packets that could not be decoded …"""
     sha256: str
+    apps: tuple[CaptureApp, ...] = ()
+    """The apps a capture names (PCAPdroid's pcapng UID map: uid, package, app name)."""
+    decryption: DecryptionSummary | None = None
+    """What TLS decryption gave, for a capture with session keys (``--keylog``, pcapng DSB)."""
     skipped: bool = False
     """The same file (by SHA-256) was already imported under the same app label: nothing was
     stored (``import_file(..., replace=True)`` re-imports it)."""
@@ -61,6 +66,8 @@ class ImportSummary:
     def to_dict(self) -> dict[str, object]:
         d = dataclasses.asdict(self)
         d["errors"] = list(self.errors)
+        d["apps"] = [dataclasses.asdict(a) for a in self.apps]
+        d["decryption"] = dataclasses.asdict(self.decryption) if self.decryption is not None else None
         return d
 
 
@@ -86,12 +93,15 @@ TRAFFIC_KINDS = tuple(i.format for i in IMPORTERS)
 
 
 def import_file(
-    path: Path, store: Store, *, app: str = "", detector: Detector | None = None, replace: bool = False
+    path: Path, store: Store, *, app: str = "", detector: Detector | None = None, keylog: Path | None = None,
+    replace: bool = False,
 ) -> ImportSummary:
     """Read one traffic file and store its connections and DNS records in one transaction.
 
-    ``app`` labels every row (a PCAPdroid capture's per-packet app name is used when it is empty);
-    ``detector`` (``audit.traffic.pii.PiiDetector``) fills ``Connection.findings`` from request content.
+    ``app`` labels every row the capture ties to no app (a PCAPdroid capture's per-packet app is
+    kept: :func:`audit.traffic.importers.pcap.app_label`); ``detector``
+    (``audit.traffic.pii.PiiDetector``) fills ``Connection.findings`` from request content;
+    ``keylog`` is an NSS key log for a capture's TLS (decrypted with tshark, docs/import.md).
     A file already imported into the case under the same label (same SHA-256) is not read again
     (``skipped``: counts never double); with ``replace`` it is, and its earlier rows are replaced in
     the same transaction.
@@ -111,6 +121,10 @@ def import_file(
     except OSError as e:
         raise ImportFormatError(f"{path}: cannot read ({e.strerror or e})") from e
     importer = sniff_format(path, head)()
+    if keylog is not None:
+        if not isinstance(importer, PcapImporter):
+            raise ImportFormatError(f"{path}: --keylog applies to pcap/pcapng captures, not to a {importer.format} file")
+        importer.keylog = Path(keylog)
     sha256 = digest.hexdigest()
     # A file name is bytes on Linux: one that is not UTF-8 is stored with \xNN escapes.
     name = os.fsencode(path).decode("utf-8", "backslashreplace")
@@ -150,4 +164,6 @@ def import_file(
     return ImportSummary(
         path=name, format=importer.format, connections=n_conn, dns=n_dns,
         errors=tuple(errors), sha256=sha256, replaced=len(earlier),
+        apps=tuple(sorted(getattr(importer, "apps", {}).values(), key=lambda a: a.uid)),
+        decryption=getattr(importer, "decryption", None),
     )  # fmt: skip
