@@ -301,6 +301,8 @@ _JSON_COLUMNS = {("connections", "query_keys"): "array", ("requests", "headers")
 
 #: Tables of a case file at each schema version (the key is the first version that has them).
 _TABLES = {1: ("meta", "inputs", "scans", "connections", "findings", "dns", "ip_info"), 2: ("requests",)}
+#: Columns a read-only case file of an older readable schema may lack (reading tolerates them).
+_LATER_COLUMNS = frozenset({("inputs", "notes")})
 #: The oldest schema a read-only case file can be read with: later migrations only add columns that
 #: reading tolerates (``inputs.notes``); older ones lack tables and columns every command needs.
 READABLE_SCHEMA = 4
@@ -551,6 +553,21 @@ class Store:
             raise StoreError(
                 f"{self.path}: not a complete case file (no table {', '.join(missing)}): damaged or written by "
                 f"another tool; {recovery_hint(self.path)}"
+            )
+        # A table of the right name with other columns (a rewritten schema, a table recreated by
+        # another tool) is the same kind of damage, not a KeyError deep inside a command (issue 15).
+        lacking = [
+            f"{table}.{col}"
+            for table, columns in _COLUMN_TYPES.items()
+            if table in present
+            for have in [{r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}]
+            for col in columns
+            if col not in have and (table, col) not in _LATER_COLUMNS
+        ]
+        if lacking:
+            raise StoreError(
+                f"{self.path}: not a complete case file (no column {', '.join(lacking[:5])}"
+                f"{' …' if len(lacking) > 5 else ''}): damaged or written by another tool; {recovery_hint(self.path)}"
             )
 
     def verify(self) -> None:

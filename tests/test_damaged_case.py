@@ -67,6 +67,17 @@ def _garble_page(n: int) -> Callable[[Path], None]:
     return damage
 
 
+def _rewrite_schema(table: str, sql: str) -> Callable[[Path], None]:
+    def damage(p: Path) -> None:
+        c = sqlite3.connect(p)
+        c.execute("PRAGMA writable_schema = ON")
+        c.execute("UPDATE sqlite_master SET sql = ? WHERE name = ?", (sql, table))
+        c.commit()
+        c.close()
+
+    return damage
+
+
 def _foreign(p: Path) -> None:
     p.unlink(missing_ok=True)
     _sql("CREATE TABLE users(id INTEGER, name TEXT); INSERT INTO users VALUES (1, 'x');")(p)
@@ -93,6 +104,11 @@ DAMAGES: dict[str, tuple[Callable[[Path], None], str | tuple[str, ...] | None]] 
     "garbled page 6": (_garble_page(6), GARBLED),
     "cut after 5 pages": (lambda p: p.write_bytes(p.read_bytes()[: 5 * 4096 + 100]), GARBLED),
     "another program's database": (_foreign, "not a case file (an SQLite database with other tables: users)"),
+    # found by benchmarks/fuzz_case.py: a KeyError in every command that reads the inputs
+    "garbled schema text": (_rewrite_schema("inputs", "CREATE TABLE inputs(x)"), "no column inputs.kind, inputs.path"),
+    "table recreated without a column": (_sql("CREATE TABLE t AS SELECT id, ts, app, source, protocol, tls FROM "
+                                              "connections; DROP TABLE connections; ALTER TABLE t RENAME TO connections;"),
+                                         "(no column connections.end_ts, connections.port,"),
 }  # fmt: skip
 
 
