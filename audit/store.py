@@ -295,6 +295,8 @@ _COLUMN_TYPES: dict[str, dict[str, tuple[str, ...]]] = {
     "ip_info": {"ip": _TEXT, "scope": _TEXT, "asn": _NUM_NULL, "network_flags": _TEXT,
                 **{c: _TEXT_NULL for c in ("country", "city", "asn_org", "database", "database_date", "flags_database", "setup")}},
 }  # fmt: skip
+#: Number columns read as integers (counts, ports, status codes): a real beyond 64 bits is damage.
+_COUNT_COLUMNS = frozenset({"port", "status", "bytes_out", "bytes_in", "asn", "body_truncated", "pending"})
 #: JSON columns and the JSON type their values have.
 _JSON_COLUMNS = {("connections", "query_keys"): "array", ("requests", "headers"): "array", ("scans", "result"): "object"}
 
@@ -586,6 +588,10 @@ class Store:
                     continue  # a read-only case file of an older schema (inputs.notes)
                 allowed = ", ".join(f"'{t}'" for t in types)
                 cases.append(f"WHEN typeof({col}) NOT IN ({allowed}) THEN '{col} holds ' || typeof({col})")
+                if "real" in types:  # SQLite reads the text '1e999' into a number column as infinity
+                    bound = "9.2e18" if col in _COUNT_COLUMNS else "1.7976931348623157e308"
+                    cases.append(f"WHEN typeof({col}) = 'real' AND NOT ({col} BETWEEN -{bound} AND {bound})"
+                                 f" THEN '{col} holds an out-of-range number'")  # fmt: skip
                 kind = _JSON_COLUMNS.get((table, col))
                 if kind and json_checks:
                     cases.append(

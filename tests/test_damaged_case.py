@@ -95,6 +95,10 @@ DAMAGES: dict[str, tuple[Callable[[Path], None], str | tuple[str, ...] | None]] 
     "JSON of another type in query_keys": (_sql("UPDATE connections SET query_keys = '{}' WHERE id = 4"), "not a JSON array"),
     "invalid JSON in request headers": (_sql("UPDATE requests SET headers = 'x' WHERE connection_id = 2"),
                                         "requests row 2: headers is not a JSON array"),
+    # found by benchmarks/fuzz_case.py: SQLite reads '1e999' into a number column as infinity (OverflowError)
+    "infinity in a byte count": (_sql("UPDATE connections SET bytes_in = '1e999' WHERE id = 2"),
+                                 "connections row 2: bytes_in holds an out-of-range number"),
+    "a real beyond 64 bits in a port": (_sql("UPDATE connections SET port = 1e30 WHERE id = 2"), "port holds an out-of-range"),
     "text in a time column": (_sql("UPDATE connections SET ts = 'yesterday' WHERE id = 5"), "connections row 5: ts holds text"),
     "bit flip: header magic": (_flip(0, 0x01), "not a case file (file is not a database)"),
     "bit flip: read version (PRAGMA journal_mode fails)": (_flip(19, 0x04), "file is not a database"),
