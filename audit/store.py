@@ -352,25 +352,29 @@ class _CaseCursor(sqlite3.Cursor):
 
     path = ""
 
-    def _fail(self, e: sqlite3.Error) -> BaseException:
+    def _fail(self, e: sqlite3.Error | UnicodeDecodeError) -> BaseException:
+        # UnicodeDecodeError: SQLite's own message quotes damaged schema bytes that are not UTF-8,
+        # and the sqlite3 module fails decoding it (found by benchmarks/fuzz_case.py)
+        if isinstance(e, UnicodeDecodeError):
+            return case_error(self.path, sqlite3.DatabaseError(f"unreadable schema or message: {e.reason}"))
         return case_error(self.path, e) if _is_case_fault(e) else e
 
     def execute(self, sql: str, parameters: Any = (), /) -> _CaseCursor:
         try:
             return super().execute(sql, parameters)
-        except sqlite3.Error as e:
+        except (sqlite3.Error, UnicodeDecodeError) as e:
             raise self._fail(e) from e
 
     def executemany(self, sql: str, seq_of_parameters: Any, /) -> _CaseCursor:
         try:
             return super().executemany(sql, seq_of_parameters)
-        except sqlite3.Error as e:
+        except (sqlite3.Error, UnicodeDecodeError) as e:
             raise self._fail(e) from e
 
     def executescript(self, sql_script: str, /) -> _CaseCursor:
         try:
             super().executescript(sql_script)
-        except sqlite3.Error as e:
+        except (sqlite3.Error, UnicodeDecodeError) as e:
             raise self._fail(e) from e
         return self
 
@@ -379,7 +383,7 @@ class _CaseCursor(sqlite3.Cursor):
         while True:
             try:
                 rows = super().fetchmany(256)
-            except sqlite3.Error as e:
+            except (sqlite3.Error, UnicodeDecodeError) as e:
                 raise self._fail(e) from e
             if not rows:
                 return
@@ -388,13 +392,13 @@ class _CaseCursor(sqlite3.Cursor):
     def fetchone(self) -> Any:
         try:
             return super().fetchone()
-        except sqlite3.Error as e:
+        except (sqlite3.Error, UnicodeDecodeError) as e:
             raise self._fail(e) from e
 
     def fetchall(self) -> list[Any]:
         try:
             return super().fetchall()
-        except sqlite3.Error as e:
+        except (sqlite3.Error, UnicodeDecodeError) as e:
             raise self._fail(e) from e
 
 

@@ -67,11 +67,11 @@ def _garble_page(n: int) -> Callable[[Path], None]:
     return damage
 
 
-def _rewrite_schema(table: str, sql: str) -> Callable[[Path], None]:
+def _rewrite_schema(table: str, sql: str | bytes) -> Callable[[Path], None]:
     def damage(p: Path) -> None:
         c = sqlite3.connect(p)
         c.execute("PRAGMA writable_schema = ON")
-        c.execute("UPDATE sqlite_master SET sql = ? WHERE name = ?", (sql, table))
+        c.execute("UPDATE sqlite_master SET sql = CAST(? AS TEXT) WHERE name = ?", (sql, table))
         c.commit()
         c.close()
 
@@ -110,6 +110,8 @@ DAMAGES: dict[str, tuple[Callable[[Path], None], str | tuple[str, ...] | None]] 
     "another program's database": (_foreign, "not a case file (an SQLite database with other tables: users)"),
     # found by benchmarks/fuzz_case.py: a KeyError in every command that reads the inputs
     "garbled schema text": (_rewrite_schema("inputs", "CREATE TABLE inputs(x)"), "no column inputs.kind, inputs.path"),
+    # SQLite's message quotes the schema's bytes; the sqlite3 module failed to decode it (UnicodeDecodeError)
+    "schema text that is not UTF-8": (_rewrite_schema("inputs", b"CREATE \xc5\x28"), "unreadable schema or message"),
     "table recreated without a column": (_sql("CREATE TABLE t AS SELECT id, ts, app, source, protocol, tls FROM "
                                               "connections; DROP TABLE connections; ALTER TABLE t RENAME TO connections;"),
                                          "(no column connections.end_ts, connections.port,"),
