@@ -163,10 +163,16 @@ def _vm_size() -> int:
     return 0
 
 
+#: Wall-time limit of a child as a multiple of its CPU-time limit: the machine these runs share is
+#: often loaded several times over, and a hang is judged by the CPU a child burns, not by its waits.
+WALL_FACTOR = 6.0
+
+
 def run_forked(fn: Callable[[], dict[str, Any]], timeout: float, mem_mib: int) -> tuple[dict[str, Any], float]:
     """Run ``fn`` in a forked child (its own process group) with an address-space cap of ``mem_mib``
-    MiB above the parent's size and a wall-time limit; its answer (a JSON-able dict with ``kind``) or
-    a ``hang`` / ``crash`` / ``harness`` outcome, and the elapsed seconds."""
+    MiB above the parent's size, ``timeout`` seconds of CPU (``RLIMIT_CPU``) and ``WALL_FACTOR`` times
+    that of wall time; its answer (a JSON-able dict with ``kind``) or a ``hang`` / ``crash`` /
+    ``harness`` outcome, and the elapsed wall seconds."""
     rfd, wfd = os.pipe()
     start = time.monotonic()
     pid = os.fork()
@@ -177,6 +183,9 @@ def run_forked(fn: Callable[[], dict[str, Any]], timeout: float, mem_mib: int) -
             os.setpgid(0, 0)
             cap = _vm_size() + mem_mib * (1 << 20)
             resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+            used = resource.getrusage(resource.RUSAGE_SELF)
+            cpu = int(used.ru_utime + used.ru_stime + timeout) + 1
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
             answer = fn()
         except BaseException as e:  # noqa: BLE001 - the harness reports, never raises
             answer = {"kind": "harness", "where": type(e).__name__, "msg": traceback.format_exc()[-2000:]}
@@ -187,7 +196,7 @@ def run_forked(fn: Callable[[], dict[str, Any]], timeout: float, mem_mib: int) -
             os._exit(code)
     os.close(wfd)
     chunks = []
-    deadline = start + timeout
+    deadline = start + timeout * WALL_FACTOR
     timed_out = False
     while True:
         left = deadline - time.monotonic()
@@ -209,7 +218,9 @@ def run_forked(fn: Callable[[], dict[str, Any]], timeout: float, mem_mib: int) -
     _, status = os.waitpid(pid, 0)
     elapsed = time.monotonic() - start
     if timed_out:
-        return {"kind": "hang", "where": "timeout", "msg": f"no answer in {timeout} s"}, elapsed
+        return {"kind": "hang", "where": "timeout", "msg": f"no answer in {timeout * WALL_FACTOR:g} s"}, elapsed
+    if os.WIFSIGNALED(status) and os.WTERMSIG(status) in (signal.SIGXCPU, signal.SIGKILL) and not chunks:
+        return {"kind": "hang", "where": "cpu", "msg": f"more than {timeout:g} s of CPU"}, elapsed
     if os.WIFSIGNALED(status):
         return {"kind": "crash", "where": f"signal {os.WTERMSIG(status)}", "msg": ""}, elapsed
     try:
