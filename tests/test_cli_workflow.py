@@ -24,7 +24,7 @@ from audit.models import DATA_TYPES, Connection, DataFinding, HttpRequestData
 from audit.policy import data_type, make_policy
 from audit.store import Store
 from tests.conftest import FIXTURES
-from tests.test_graph import APP, make_case
+from tests.helpers.cases import APP, make_case
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = FIXTURES / "captures"

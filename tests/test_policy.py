@@ -8,7 +8,7 @@ from audit.enrich.geoip import Enricher
 from audit.errors import ConfigError
 from audit.policy import Policy, check, make_policy
 from audit.store import Store
-from tests.test_graph import COMPANIES, IP_BUGLY, make_case
+from tests.helpers.cases import COMPANIES, IP_BUGLY, make_case
 
 
 @pytest.fixture(scope="module")

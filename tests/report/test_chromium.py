@@ -20,7 +20,7 @@ from audit.enrich.geoip import Enricher
 from audit.models import Connection
 from audit.report.html import write_report
 from audit.store import Store
-from tests.test_graph import COMPANIES, make_case
+from tests.helpers.cases import COMPANIES, make_case
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
