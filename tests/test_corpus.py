@@ -16,8 +16,8 @@ from audit.corpus import collect_corpus, sdk_in_code
 from audit.models import Sdk
 from audit.static.scanner import scan_path
 from audit.store import Store
+from tests.helpers.batch import batch_case
 from tests.report.test_chromium import CHROMIUM, _chromium, _console
-from tests.test_batch import batch_case
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
