@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from mitmproxy import http, tcp, udp
-from mitmproxy.io import FlowWriter
 from mitmproxy.test import tflow
 
 from audit.errors import ImportFormatError
@@ -18,14 +17,7 @@ from audit.traffic.pii import PiiDetector
 from audit.traffic.records import MAX_BODY
 from tests.conftest import FIXTURES
 from tests.fixtures.captures.build_captures import client_hello, quic_initial, tls_record
-
-
-def write_flows(path: Path, flows: list) -> Path:
-    with path.open("wb") as f:
-        w = FlowWriter(f)
-        for fl in flows:
-            w.add(fl)
-    return path
+from tests.helpers.traffic import write_flows
 
 
 def https_flow(host: str = "api.example.net", body: bytes = b"", ip: str = "203.0.113.10") -> http.HTTPFlow:
