@@ -133,7 +133,7 @@ def test_data_types_are_the_documented_ones() -> None:
     row = next(line for line in text.splitlines() if line.startswith("| `data_type` |"))
     assert re.findall(r"`([a-z_]+(?::<name>)?)`", row.split("|")[2]) == [*DATA_TYPES, "custom:<name>"]
     from audit.traffic.pii import PiiDetector
-    from tests.traffic.pii_corpus import PROFILE, generate
+    from tests.helpers.pii_corpus import PROFILE, generate
 
     detector = PiiDetector(PROFILE)
     seen = {f.data_type for lab in generate(n=300) for f in detector.scan(lab.req)}

@@ -81,7 +81,7 @@ def network_case(tmp_path: object) -> tuple[Store, Enricher]:
     from pathlib import Path
 
     from audit.models import Connection
-    from tests.enrich import locdb
+    from tests.helpers import locdb
 
     db = locdb.write(
         Path(str(tmp_path)) / "location.db",

@@ -18,7 +18,7 @@ from mitmproxy.test import taddons, tflow
 from audit.models import Connection
 from audit.store import Store
 from audit.traffic.addon import META_KEY, ConnectionTracker, Recorder, host_rules
-from tests.enrich.mmdb import asn, city, write_mmdb
+from tests.helpers.mmdb import asn, city, write_mmdb
 from tests.helpers.traffic import http_flow
 
 AAID = "38400000-8cf0-11bd-b23e-10b96e40000d"
@@ -614,7 +614,7 @@ def test_location_db_option_discovery_and_off(
 ) -> None:
     """audit_location_db names an IPFire location database; without it the one $AUDIT_LOCATION_DB
     (or the system) names is used; 'off' uses none. The file is recorded as evidence."""
-    from tests.enrich import locdb
+    from tests.helpers import locdb
 
     own = locdb.write(tmp_path / "own.db", [locdb.Net("8.8.8.0/24", "US", 64502)], {64502: "Example Resolver LLC"},
                       vendor="Own")  # fmt: skip

@@ -1,6 +1,6 @@
-"""Quality floor of the PII detectors on the synthetic labelled set (tests/traffic/pii_corpus.py),
+"""Quality floor of the PII detectors on the synthetic labelled set (tests/helpers/pii_corpus.py),
 read back from a HAR file and from a mitmproxy flow file. The table in docs/pii.md comes from the
-same helper (``python -m tests.traffic.pii_corpus``)."""
+same helper (``python -m tests.helpers.pii_corpus``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from audit.models import HttpRequestData
 from audit.traffic.pii import PiiDetector
-from tests.traffic.pii_corpus import (
+from tests.helpers.pii_corpus import (
     PLACES,
     PROFILE,
     Labelled,
@@ -76,10 +76,10 @@ def test_round_trips_keep_the_requests(corpus: list[Labelled], tmp_path: Path) -
 
 
 def test_doc_table_matches_the_helper(corpus: list[Labelled]) -> None:
-    from tests.traffic.pii_corpus import markdown_table
+    from tests.helpers.pii_corpus import markdown_table
 
     reqs = [lab.req for lab in corpus]
     table = markdown_table(
         evaluate(corpus, reqs, PiiDetector(PROFILE).scan), evaluate(corpus, reqs, PiiDetector(None).scan)
     )
-    assert table in DOC.read_text(encoding="utf-8"), "refresh docs/pii.md: python -m tests.traffic.pii_corpus"
+    assert table in DOC.read_text(encoding="utf-8"), "refresh docs/pii.md: python -m tests.helpers.pii_corpus"
