@@ -124,23 +124,58 @@ def main(verbose: int) -> None:
 @format_options()
 @_output_option()
 @_mmdb_option
+@click.option("--all", "show_all", is_flag=True, help="Also list local-network noise (broadcast, multicast, mDNS …).")
 @translate_errors
-def destinations_cmd(db: str, app: str | None, fmt: str | None, output: str | None, mmdb: tuple[str, ...]) -> None:
+def destinations_cmd(
+    db: str, app: str | None, fmt: str | None, output: str | None, mmdb: tuple[str, ...], show_all: bool
+) -> None:
     """List every server the app reached: one row per (host, IP, port).
 
     Keeps three facts apart: server location (geo-IP of the IP contacted), network owner (ASN) and
-    the company owning the domain with its home country. Columns: docs/destinations.md.
+    the company owning the domain with its home country. Local-network noise (broadcast, multicast,
+    mDNS, SSDP, DHCP …) is left out unless --all; well-known OS traffic is marked (background: os).
+    Columns: docs/destinations.md.
 
     \b
     Example:
       audit destinations --db case.sqlite --app com.example.app --table
+      audit destinations --db case.sqlite --all --json
       audit destinations --db case.sqlite --mmdb GeoLite2-City.mmdb --mmdb GeoLite2-ASN.mmdb --csv -o dest.csv
     """
     from audit.destinations import CSV_COLUMNS, TABLE_COLUMNS, enricher_for, list_destinations
 
     with _case(db, app) as store:
-        rows = [d.to_dict() for d in list_destinations(store, app=app, enricher=enricher_for(store, mmdb))]
+        found = list_destinations(store, app=app, enricher=enricher_for(store, mmdb), local=show_all)
+        rows = [d.to_dict() for d in found]
     emit(render_rows(rows, resolve_format(fmt, output), CSV_COLUMNS, TABLE_COLUMNS, "no destinations recorded"), output)
+
+
+# ---- audit dns ------------------------------------------------------------------------------
+
+
+@main.command("dns")
+@db_option
+@_app_option
+@format_options()
+@_output_option()
+@translate_errors
+def dns_cmd(db: str, app: str | None, fmt: str | None, output: str | None) -> None:
+    """List every name looked up in DNS: its answers, first seen, and whether it was contacted.
+
+    A name is contacted when a connection went to one of its answers or to the name itself (host or
+    SNI); one looked up and not contacted still shows intent, and was told to the resolver.
+    Columns: docs/dns.md.
+
+    \b
+    Example:
+      audit dns --db case.sqlite --app com.example.app --table
+      audit dns --db case.sqlite --json | jq '.[] | select(.contacted | not) | .name'
+    """
+    from audit.dnsview import CSV_COLUMNS, TABLE_COLUMNS, dns_names
+
+    with _case(db, app) as store:
+        rows = [n.to_dict() for n in dns_names(store, app)]
+    emit(render_rows(rows, resolve_format(fmt, output), CSV_COLUMNS, TABLE_COLUMNS, "no DNS lookups recorded"), output)
 
 
 def _case(db: str, app: str | None = None) -> Any:
@@ -163,10 +198,36 @@ def _case(db: str, app: str | None = None) -> Any:
 # ---- audit import ---------------------------------------------------------------------------
 
 
+_vantage_option = click.option(
+    "--vantage", "vantage", default=None, metavar="CC",
+    help="Country the device was in during the capture (ISO 3166-1 code, or an unambiguous name): shown next to every "
+    "server country, compared by `audit diff`.",
+)  # fmt: skip
+
+
+def _vantage_code(value: str | None) -> str | None:
+    """The ISO code of a ``--vantage`` value (a one-line usage error otherwise), noting how a name was read."""
+    if value is None:
+        return None
+    from audit.enrich.country import country_code
+
+    code, how = country_code(value, "--vantage")
+    if how:
+        note(how)
+    return code
+
+
+_keylog_option = click.option(
+    "--keylog", "keylog", type=click.Path(exists=True, dir_okay=False), default=None,
+    help="NSS key log (SSLKEYLOGFILE) for the TLS of pcap/pcapng captures; decrypted with tshark (docs/import.md).",
+)  # fmt: skip
+
+
 @main.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @db_option
-@click.option("--app", "app", default="", help="App label for every imported row (default: PCAPdroid's app name, else none).")
+@click.option("--app", "app", default="",
+              help="App label for the rows the capture ties to no app (PCAPdroid's per-app rows keep their app).")  # fmt: skip
 @click.option(
     "--device",
     "device",
@@ -174,25 +235,38 @@ def _case(db: str, app: str | None = None) -> Any:
     default=None,
     help="Device profile (TOML/JSON, docs/device-profile.md): look for the device's own identifiers in requests.",
 )
+@_vantage_option
+@_keylog_option
+@click.option("--replace", "replace", is_flag=True,
+              help="Re-import a file already imported under this app label, replacing its earlier rows "
+              "(default: such a file is skipped).")  # fmt: skip
 @translate_errors
-def import_cmd(files: tuple[str, ...], db: str, app: str, device: str | None) -> None:
+def import_cmd(
+    files: tuple[str, ...], db: str, app: str, device: str | None, vantage: str | None, keylog: str | None,
+    replace: bool,
+) -> None:  # fmt: skip
     """Import saved traffic: mitmproxy flow files, HAR, pcap/pcapng.
 
     The format is recognised by content, not by file name. Each file is imported whole or not at
     all; a truncated flow file or capture keeps what was readable and says so. A file that cannot be
     read, and each problem of a file read only partly, is one `audit: error:` line; the other files
-    are still imported, and the exit status is 1. Details: docs/import.md.
+    are still imported, and the exit status is 1. A file already imported under the same app label
+    (same SHA-256) is skipped, or re-imported with --replace. Details: docs/import.md.
 
     \b
     Example:
       audit import session.flows capture.pcapng --db case.sqlite --app com.example.app
       audit import export.har --db case.sqlite --device device.toml
+      audit import us-phone.pcapng --db case-us.sqlite --vantage US
+      audit import phone.pcapng --keylog sslkeys.log --db case.sqlite
     """
+    from audit.destinations import record_vantage
     from audit.store import Store
     from audit.traffic.importers import import_file
     from audit.traffic.pii import PiiDetector
     from audit.traffic.profile import load_profile
 
+    vantage = _vantage_code(vantage)
     detector = PiiDetector(load_profile(device) if device else None)
     failed = 0
     with Store(db) as store:
@@ -200,15 +274,40 @@ def import_cmd(files: tuple[str, ...], db: str, app: str, device: str | None) ->
             store.record_input("device-profile", device, None, app)
         for name in files:
             try:
-                s = import_file(Path(name), store, app=app, detector=detector)
+                s = import_file(Path(name), store, app=app, detector=detector,
+                                keylog=Path(keylog) if keylog else None, replace=replace)  # fmt: skip
             except AuditError as e:
                 failed += 1
                 error(str(e))
                 continue
-            click.echo(f"{safe_cell(s.path)}: {s.format}, {s.connections} connections, {s.dns} DNS records")
+            if s.skipped:
+                click.echo(f"{safe_cell(s.path)}: already imported{_label(app)}: skipped (--replace re-imports it)")
+                continue
+            click.echo(_import_line(s))
+            if vantage:
+                record_vantage(store, vantage, app=app, sha256=s.sha256, capture=s.path)
             failed += _problems(s.path, s.errors)
     if failed:
         click.get_current_context().exit(ExitStatus.ERROR)
+
+
+def _import_line(s: Any) -> str:
+    """The one summary line of an imported file (``ImportSummary``): counts, the apps a PCAPdroid
+    capture names, what TLS decryption read."""
+    line = f"{safe_cell(s.path)}: {s.format}, {s.connections} connections, {s.dns} DNS records"
+    if s.apps:
+        line += f", {len(s.apps)} apps ({safe_cell(', '.join(a.package for a in s.apps))})"
+    d = s.decryption
+    if d is not None:
+        line += (f", TLS decrypted: {d.decrypted} of {d.tls_connections} connections ({d.requests} requests); "
+                 f"{d.undecrypted} not inspected ({d.without_keys} without keys)")  # fmt: skip
+    if s.replaced:
+        line += " (replaced its earlier import)"
+    return line
+
+
+def _label(app: str) -> str:
+    return f" for {safe_cell(app)}" if app else " (no app label)"
 
 
 def _problems(path: str, problems: Sequence[str]) -> int:
@@ -340,10 +439,12 @@ def report_cmd(db: str, app: str | None, mmdb: tuple[str, ...], output: str) -> 
 @click.option("--app", "app", default=None, help="App label (default: the package name).")
 @click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False),
               help="HTML report to write (missing folders are created).")  # fmt: skip
+@_vantage_option
+@_keylog_option
 @translate_errors
 def run_cmd(
     apk: str, captures: tuple[str, ...], device: str | None, db: str, mmdb: tuple[str, ...], app: str | None,
-    output: str,
+    output: str, vantage: str | None, keylog: str | None,
 ) -> None:  # fmt: skip
     """Scan an APK, import its captures and write the report, in one command.
 
@@ -355,12 +456,13 @@ def run_cmd(
     """
     from audit.pipeline import run
 
-    s = run(apk, output=output, captures=captures, device=device, db=db, mmdb=mmdb, app=app)
+    s = run(apk, output=output, captures=captures, device=device, db=db, mmdb=mmdb, app=app,
+            vantage=_vantage_code(vantage), keylog=keylog)  # fmt: skip
     click.echo(f"{safe_cell(s.app)}: {'scanned' if s.scanned else 'already scanned'}, "
                f"{len(s.scan.servers)} endpoints, {len(s.scan.sdks)} SDKs")  # fmt: skip
     partial = 0
     for i in s.imports:
-        click.echo(f"{safe_cell(i.path)}: {i.format}, {i.connections} connections, {i.dns} DNS records")
+        click.echo(_import_line(i))
         partial += _problems(i.path, i.errors)
     for path in s.skipped:
         click.echo(f"{safe_cell(path)}: already imported")
@@ -597,7 +699,7 @@ def _did_you_mean(value: str, known: list[str]) -> str:
 
 GEOIP_COLUMNS = (
     "ip", "scope", "server_country", "server_city", "asn", "asn_org", "geo_database", "geo_database_date",
-    "network_flags",
+    "network_flags", "asn_source", "asn_org_source", "via_nat64", "nat64_ipv4",
 )  # fmt: skip
 GEOIP_TABLE_COLUMNS = ("ip", "scope", "server_country", "server_city", "asn", "asn_org")
 
@@ -710,6 +812,8 @@ def geoip_lookup_cmd(ips: tuple[str, ...], mmdb: tuple[str, ...], fmt: str | Non
                 "ip": info.ip, "scope": info.scope, "server_country": info.country, "server_city": info.city,
                 "asn": info.asn, "asn_org": info.asn_org, "geo_database": info.evidence,
                 "geo_database_date": info.database_date, "network_flags": list(info.network_flags),
+                "asn_source": info.asn_source, "asn_org_source": info.asn_org_source,
+                "via_nat64": info.nat64_ipv4 is not None, "nat64_ipv4": info.nat64_ipv4,
             }
         )  # fmt: skip
     emit(render_rows(rows, resolve_format(fmt), GEOIP_COLUMNS, GEOIP_TABLE_COLUMNS, ""))

@@ -18,24 +18,35 @@ from pathlib import Path
 from audit.enrich.company import CompanyLookup, load_companies
 from audit.enrich.geoip import Enricher
 from audit.errors import AuditError
-from audit.models import CompanyInfo, Destination, IpInfo, ScanResult, time_window
-from audit.names import normalize_ip, registrable_domain
+from audit.models import (
+    VANTAGE_INPUT,
+    CompanyInfo,
+    Destination,
+    IpInfo,
+    ScanResult,
+    Vantage,
+    time_window,
+    unread_reason,
+)
+from audit.names import ip_scope, normalize_ip, registrable_domain
 from audit.store import Store
+from audit.traffic.background import CHECK_PATHS, Background, classify
 
 log = logging.getLogger(__name__)
 
 #: ``Destination.tls`` when a row mixes connections: the highest rank wins. A connection the app
 #: refused to let us read (failed: certificate pinning or no trust in the CA) outranks one we chose
-#: not to read (passthrough), which outranks plaintext (none), which outranks a fully intercepted one.
-TLS_RANK = {"intercepted": 0, "none": 1, "passthrough": 2, "failed": 3}
+#: not to read (passthrough), which outranks plaintext (none), which outranks one that carried no
+#: payload (unknown), which outranks a fully intercepted one.
+TLS_RANK = {"intercepted": 0, "unknown": 1, "none": 2, "passthrough": 3, "failed": 4}
 
 #: Order of ``Destination.protocol`` values when a row mixes several (most informative first).
 PROTOCOL_ORDER = ("https", "wss", "http", "ws", "quic", "tls", "tcp", "udp", "dns")
 
 #: Table columns of ``audit destinations --table`` (JSON/CSV carry every key).
 TABLE_COLUMNS = (
-    "host", "ip", "port", "protocol", "tls", "flows", "bytes_out", "bytes_in",
-    "server_country", "asn", "asn_org", "company", "company_country", "data_types",
+    "host", "ip", "port", "protocol", "tls", "flows", "bytes_out", "bytes_in", "nat64_ipv4",
+    "server_country", "vantage", "asn", "asn_org", "asn_source", "company", "company_country", "data_types",
 )  # fmt: skip
 
 #: CSV columns: every key of ``Destination.to_dict()``, in this order.
@@ -43,7 +54,8 @@ CSV_COLUMNS = (
     "host", "ip", "port", "protocol", "sni", "tls", "flows", "bytes_out", "bytes_in", "first_seen",
     "last_seen", "server_country", "server_city", "asn", "asn_org", "company", "company_country",
     "sources", "data_types", "ip_scope", "geo_database", "apps", "first_party", "first_party_evidence",
-    "network_flags", "inspected", "inspected_flows", "attribution",
+    "network_flags", "inspected", "inspected_flows", "attribution", "not_inspected", "not_inspected_bytes",
+    "background", "background_reason", "asn_source", "asn_org_source", "via_nat64", "nat64_ipv4", "vantage",
 )  # fmt: skip
 
 
@@ -65,6 +77,9 @@ class _Row:
     data_types: set[str] = field(default_factory=set)
     inspected_flows: int = 0
     attribution: set[str] = field(default_factory=set)
+    unread: dict[str, int] = field(default_factory=dict)
+    unread_bytes: int = 0
+    check_flows: int = 0
 
 
 def _is_bare_ip(host: str | None) -> bool:
@@ -113,11 +128,30 @@ def _aggregate(store: Store, app: str | None) -> list[_Row]:
         if r["app"]:
             row.apps.add(r["app"])
 
+    for r in store.unread_groups(app):
+        key = key_for(r["host"], r["ip"], r["port"])
+        if key in rows:
+            why = unread_reason(str(r["tls"]), str(r["protocol"]))
+            rows[key].unread[why] = rows[key].unread.get(why, 0) + int(r["flows"])
+            rows[key].unread_bytes += int(r["bytes"] or 0)
+
+    for r in store.path_groups(app, CHECK_PATHS):
+        key = key_for(r["host"], r["ip"], r["port"])
+        if key in rows:
+            rows[key].check_flows += int(r["flows"])
+
     for r in store.finding_groups(app):
         key = key_for(r["host"], r["ip"], r["port"])
         if key in rows:
             rows[key].data_types.add(r["data_type"])
     return list(rows.values())
+
+
+def _background(r: _Row) -> Background | None:
+    return classify(
+        ip=r.ip, port=r.port, names=(r.host, r.sni), protocols=r.protocols, attribution=r.attribution,
+        check_path_only=r.flows > 0 and r.check_flows == r.flows,
+    )
 
 
 def _ip_infos(store: Store, ips: Iterable[str], enricher: Enricher) -> dict[str, IpInfo]:
@@ -165,6 +199,53 @@ def enricher_for(store: Store, mmdb_paths: Iterable[str] = ()) -> Enricher:
 
     location_db = location_db_for_case(recorded["location-db"][-1] if recorded["location-db"] else None)
     return Enricher(paths, asn_table=table, location_db=location_db)
+
+
+def record_vantage(store: Store, country: str, *, app: str = "", sha256: str | None = None, capture: str = "") -> None:
+    """Note in the case that the capture ``capture`` (``sha256``) was made with the device in
+    ``country`` (an ISO code the caller validated, :func:`audit.enrich.country.country_code`)."""
+    note = f"given for {capture}" if capture else "given"
+    store.record_input(VANTAGE_INPUT, country, sha256, app, notes=[note])
+
+
+def capture_vantages(store: Store, enricher: Enricher | None = None, app: str | None = None) -> list[Vantage]:
+    """Where the device was for the captures in the case (of ``app``): every vantage given with the
+    capture, then every country observed from the device's public client address. A public client
+    address counts as the device's when it opened connections to two servers or more, or is the
+    only public client of its app label: a lone peer that called the device (a VoIP or P2P
+    connection) does not make a vantage. Observed countries need ``enricher`` (default:
+    :func:`enricher_for` the case)."""
+    out: list[Vantage] = []
+    for i in store.inputs():
+        if i["kind"] == VANTAGE_INPUT and (not app or i["app"] in ("", app)):
+            out.append(Vantage(str(i["path"]), str(i["app"]), "given", "; ".join(i["notes"]) or "given"))
+    clients: dict[str, list[tuple[str, int, int]]] = {}
+    for r in store.client_addresses(app):
+        ip = normalize_ip(str(r["address"] or ""))
+        if ip is not None and ip_scope(ip) == "public":
+            clients.setdefault(str(r["app"]), []).append((ip, int(r["flows"]), int(r["servers"])))
+    device = [(label, ip, flows) for label, rows in clients.items() for ip, flows, servers in rows
+              if servers >= 2 or len(rows) == 1]  # fmt: skip
+    if device:
+        if enricher is None:
+            enricher = enricher_for(store)
+        infos = _ip_infos(store, sorted({ip for _, ip, _ in device}), enricher)
+        for label, ip, flows in device:
+            country = infos[ip].country
+            if country:
+                out.append(Vantage(country, label, "observed", f"public client address {ip} ({flows} flows)"))
+    return out
+
+
+def vantage_of(vantages: Sequence[Vantage], apps: Iterable[str]) -> tuple[str, ...]:
+    """The vantage countries of traffic of the app labels ``apps`` (none: unlabelled traffic): the
+    ones given for the label, else given for the case without a label, else observed for the label."""
+    found: set[str] = set()
+    for label in set(apps) or {""}:
+        given = [v.country for v in vantages if v.how == "given" and v.app == label]
+        given = given or [v.country for v in vantages if v.how == "given" and v.app == ""]
+        found.update(given or (v.country for v in vantages if v.how == "observed" and v.app == label))
+    return tuple(sorted(found))
 
 
 def _default_companies() -> CompanyLookup:
@@ -248,8 +329,12 @@ def list_destinations(
     enricher: Enricher | None = None,
     companies: CompanyLookup | None = None,
     scans: Sequence[tuple[str, ScanResult]] | None = None,
+    *,
+    local: bool = False,
 ) -> list[Destination]:
-    """Every (host, ip, port) in the case file (or of one ``app``), sorted by host, IP and port.
+    """Every (host, ip, port) in the case file (or of one ``app``), sorted by host, IP and port;
+    local-network noise (``background == "local"``: broadcast, multicast, mDNS …, see
+    :mod:`audit.traffic.background`) only when ``local`` is true.
 
     ``enricher`` defaults to :func:`enricher_for` the case (the ``.mmdb`` files the recorder was
     given, else the embedded geo-IP database); ``companies`` to the bundled company database
@@ -269,8 +354,12 @@ def list_destinations(
         if scan.app.package:
             scanned.setdefault(label, set()).add(scan.app.package)
     code = own_code_domains(scans)
+    vantages = capture_vantages(store, enricher, app)
     out: list[Destination] = []
     for r in rows:
+        bg = _background(r)
+        if bg is not None and bg.kind == "local" and not local:
+            continue
         info = infos.get(r.ip) if r.ip else None
         company: CompanyInfo | None = None
         if companies is not None:
@@ -300,6 +389,8 @@ def list_destinations(
                 server_city=info.city if info else None,
                 asn=info.asn if info else None,
                 asn_org=info.asn_org if info else None,
+                asn_source=info.asn_source if info else None,
+                asn_org_source=info.asn_org_source if info else None,
                 company=company.company if company else None,
                 company_country=company.country if company else None,
                 sources=tuple(sorted(r.sources)),
@@ -312,6 +403,11 @@ def list_destinations(
                 network_flags=info.network_flags if info else (),
                 inspected_flows=r.inspected_flows,
                 attribution=tuple(sorted(r.attribution)),
+                not_inspected=tuple(sorted(r.unread.items(), key=lambda kv: (-kv[1], kv[0]))),
+                not_inspected_bytes=r.unread_bytes,
+                background=bg.kind if bg else None,
+                background_reason=bg.reason if bg else None,
+                vantage=vantage_of(vantages, r.apps),
             )
         )
     return sorted(out, key=_sort_key)

@@ -4,7 +4,9 @@ Each side is an APK (or any input ``audit scan`` reads: static facts only) or a 
 (``.sqlite``: static scans plus observed traffic). The comparison is by sets: SDKs, endpoint and
 contacted hosts, registrable domains, server countries, companies, company home countries, data
 types, permissions and transport security (pinned domains, pins in the code, cleartext and user-CA
-settings), each with what was added and what was removed.
+settings), each with what was added and what was removed. Two case files are also compared host by
+host: the server countries of each contacted host on either side, with where the device was on each
+side (its vantage, issue 12: geo-DNS sends a phone in one country to other servers).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from audit.comparison import observed_hosts, static_hosts
 from audit.enrich.company import CompanyLookup, resolve_owner
 from audit.enrich.geoip import Enricher
 from audit.errors import InputError
-from audit.models import Destination, ScanResult
+from audit.models import Destination, ScanResult, Vantage
 from audit.names import registrable_domain
 from audit.static.permissions import data_access_labels
 from audit.store import Store
@@ -52,6 +54,27 @@ class Snapshot:
     sets: dict[str, frozenset[str]] = field(default_factory=dict)
     versions: tuple[str, ...] = ()
     """``package 2.6.2 (53)`` of every scanned package, sorted."""
+    host_countries: dict[str, frozenset[str]] = field(default_factory=dict)
+    """Contacted host → its server countries (case files only)."""
+    vantages: tuple[Vantage, ...] = ()
+    """Where the device was for the case's captures (case files only)."""
+
+
+@dataclass(frozen=True)
+class HostCountries:
+    """One contacted host's server countries on each side (empty: not contacted there)."""
+
+    host: str
+    old: tuple[str, ...]
+    new: tuple[str, ...]
+
+    @property
+    def changed(self) -> bool:
+        """Contacted on both sides, from servers in other countries."""
+        return bool(self.old and self.new) and self.old != self.new
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"host": self.host, "old": list(self.old), "new": list(self.new), "changed": self.changed}
 
 
 @dataclass(frozen=True)
@@ -78,11 +101,27 @@ class DiffResult:
     changes: tuple[Change, ...]
     old_versions: tuple[str, ...] = ()
     new_versions: tuple[str, ...] = ()
+    host_countries: tuple[HostCountries, ...] = ()
+    """Every host contacted on either side, by name (both sides case files; else empty)."""
+    old_vantage: tuple[Vantage, ...] = ()
+    new_vantage: tuple[Vantage, ...] = ()
 
     @property
     def changed(self) -> bool:
-        """Anything differs: a version or a member of any category (``audit diff --exit-code``)."""
-        return self.old_versions != self.new_versions or any(c.added or c.removed for c in self.changes)
+        """Anything differs: a version, a member of any category or a host's server countries
+        (``audit diff --exit-code``)."""
+        return (
+            self.old_versions != self.new_versions
+            or any(c.added or c.removed for c in self.changes)
+            or any(h.changed for h in self.host_countries)
+        )
+
+    @property
+    def vantage_line(self) -> str | None:
+        """``seen from US (observed) → from CN (given)``, None when neither side's vantage is known."""
+        if not (self.old_vantage or self.new_vantage):
+            return None
+        return f"seen from {vantage_text(self.old_vantage)} → from {vantage_text(self.new_vantage)}"
 
     @property
     def version_line(self) -> str | None:
@@ -103,7 +142,16 @@ class DiffResult:
             "old": self.old, "new": self.new, "old_kind": self.old_kind, "new_kind": self.new_kind,
             "old_versions": list(self.old_versions), "new_versions": list(self.new_versions),
             "changed": self.changed, "changes": [c.to_dict() for c in self.changes],
+            "old_vantage": [v.to_dict() for v in self.old_vantage],
+            "new_vantage": [v.to_dict() for v in self.new_vantage],
+            "server_countries_by_host": [h.to_dict() for h in self.host_countries],
         }  # fmt: skip
+
+
+def vantage_text(vantages: Iterable[Vantage]) -> str:
+    """``US (given)``, ``DE (observed), US (given)``; ``unknown`` when there is none."""
+    found = sorted({f"{v.country} ({v.how})" for v in vantages})
+    return ", ".join(found) or "an unknown place"
 
 
 def version_label(r: ScanResult) -> str:
@@ -164,6 +212,15 @@ def _transport_facts(r: ScanResult) -> set[str]:
     return facts
 
 
+def _host_countries(dests: Iterable[Destination]) -> dict[str, frozenset[str]]:
+    out: dict[str, set[str]] = {}
+    for d in dests:
+        name = d.host or d.ip
+        if name:
+            out.setdefault(name, set()).update((d.server_country.upper(),) if d.server_country else ())
+    return {k: frozenset(v) for k, v in out.items()}
+
+
 def _traffic_sets(dests: Iterable[Destination], sets: dict[str, set[str]]) -> None:
     dests = list(dests)
     observed = observed_hosts(dests)
@@ -189,14 +246,19 @@ def snapshot(path: str | Path, *, app: str | None = None, enricher: Enricher | N
     if not p.exists():
         raise InputError(f"{p}: no such file")
     if _is_case_file(p):
-        from audit.destinations import list_destinations
+        from audit.destinations import capture_vantages, enricher_for, list_destinations
 
         with Store(p) as store:
             store.verify()
             scans = [r for _, r in store.scans(app)]
             sets = _static_sets(scans, companies)
-            _traffic_sets(list_destinations(store, app=app, enricher=enricher, companies=companies), sets)
-        return Snapshot(str(p), "case", {k: frozenset(v) for k, v in sets.items()}, _versions(scans))
+            if enricher is None:
+                enricher = enricher_for(store)
+            dests = list_destinations(store, app=app, enricher=enricher, companies=companies)
+            _traffic_sets(dests, sets)
+            vantages = tuple(capture_vantages(store, enricher, app))
+        return Snapshot(str(p), "case", {k: frozenset(v) for k, v in sets.items()}, _versions(scans),
+                        _host_countries(dests), vantages)  # fmt: skip
     from audit.static.scanner import scan_path
 
     result = scan_path(p)
@@ -220,7 +282,14 @@ def compare(old: Snapshot, new: Snapshot) -> DiffResult:
         changes.append(
             Change(key, title, tuple(sorted(b - a, key=str.casefold)), tuple(sorted(a - b, key=str.casefold)), len(a & b))
         )
-    return DiffResult(old.label, new.label, old.kind, new.kind, tuple(changes), old.versions, new.versions)
+    hosts: tuple[HostCountries, ...] = ()
+    if old.kind == new.kind == "case":
+        hosts = tuple(
+            HostCountries(h, tuple(sorted(old.host_countries.get(h, ()))), tuple(sorted(new.host_countries.get(h, ()))))
+            for h in sorted(old.host_countries.keys() | new.host_countries.keys(), key=str.casefold)
+        )
+    return DiffResult(old.label, new.label, old.kind, new.kind, tuple(changes), old.versions, new.versions,
+                      hosts, old.vantages, new.vantages)  # fmt: skip
 
 
 def diff_paths(old: str | Path, new: str | Path, *, enricher: Enricher | None = None, companies: CompanyLookup | None = None) -> DiffResult:
@@ -239,6 +308,8 @@ def render_text(result: DiffResult) -> str:
     lines = [f"{result.old} ({result.old_kind}) → {result.new} ({result.new_kind})"]
     if result.version_line:
         lines.append(f"Version: {result.version_line}")
+    if result.vantage_line:
+        lines.append(f"Vantage: {result.vantage_line}")
     if not result.changed:
         lines.append("No change in versions, companies, countries, data, SDKs, hosts, domains or permissions.")
     for c in result.changes:
@@ -247,6 +318,12 @@ def render_text(result: DiffResult) -> str:
         lines.append(f"{c.title}: +{len(c.added)} −{len(c.removed)} ({c.unchanged} unchanged)")
         lines += [f"  + {x}" for x in c.added]
         lines += [f"  - {x}" for x in c.removed]
+    moved = [h for h in result.host_countries if h.changed]
+    if moved:
+        same = sum(1 for h in result.host_countries if h.old and h.new and not h.changed)
+        lines.append(f"Server country per host ({result.vantage_line or 'vantage unknown'}): "
+                     f"{len(moved)} changed ({same} unchanged)")  # fmt: skip
+        lines += [f"  ~ {h.host}: {', '.join(h.old)} → {', '.join(h.new)}" for h in moved]
     return "\n".join(lines)
 
 
@@ -261,4 +338,6 @@ def change_rows(result: DiffResult) -> list[dict[str, str]]:
     for c in result.changes:
         rows += [{"category": c.category, "change": "added", "value": x} for x in c.added]
         rows += [{"category": c.category, "change": "removed", "value": x} for x in c.removed]
+    rows += [{"category": "server_country_by_host", "change": "changed",
+              "value": f"{h.host}: {','.join(h.old)} -> {','.join(h.new)}"} for h in result.host_countries if h.changed]  # fmt: skip
     return rows

@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from audit.names import normalize_host
+from audit.names import nat64_ipv4, normalize_host
 
 # --------------------------------------------------------------------------------------------
 # Static side: transport security the app declares (written by audit.static.transport)
@@ -483,11 +483,12 @@ class ScanResult:
 # --------------------------------------------------------------------------------------------
 
 #: ``Connection.tls`` values.
-TLS_STATES = ("intercepted", "decrypted", "failed", "passthrough", "none")
+TLS_STATES = ("intercepted", "decrypted", "failed", "passthrough", "none", "unknown")
 """``intercepted``: mitmproxy terminated the app's TLS and read the content; ``decrypted``: a capture's
 TLS read with its session keys (a key log, pcapng decryption secrets); ``failed``: the app started TLS
-but refused interception (pinning, an untrusted CA); ``passthrough``: TLS relayed or captured unread;
-``none``: no TLS (plaintext, or not TLS at all: raw TCP/UDP, DNS)."""
+but refused interception (pinning, an untrusted CA); ``passthrough``: TLS (QUIC included) relayed or
+captured unread; ``none``: no TLS (plaintext, or not TLS at all: raw TCP/UDP, DNS); ``unknown``: the
+connection carried no payload, so whether it would have been TLS is not known (a 0-byte TCP/443)."""
 
 #: ``Connection.attribution`` values: how a connection is tied to the app. ``app-metadata``: per-app
 #: data in the capture names the app (PCAPdroid's per-packet app, a UID map); ``proxy``: the proxy
@@ -498,14 +499,32 @@ ATTRIBUTIONS = ("app-metadata", "proxy", "label")
 #: Plaintext protocols whose content a recorder or importer reads.
 _PLAINTEXT_READ = frozenset({"http", "ws"})
 
+
+def unread_reason(tls: str, protocol: str) -> str:
+    """Why a connection that is not :attr:`Connection.inspected` was not read, in words the report
+    and ``audit destinations`` (``not_inspected``) use: ``TLS passthrough``, ``QUIC``, ``refused
+    interception``, ``no payload``, ``DNS``, ``raw TCP/UDP``."""
+    if tls == "failed":
+        return "refused interception"
+    if protocol == "quic":
+        return "QUIC"
+    if tls == "passthrough":
+        return "TLS passthrough"
+    if tls == "unknown":
+        return "no payload"
+    if protocol == "dns":
+        return "DNS"
+    return "raw TCP/UDP"
+
 #: ``Connection.source`` values.
 TRAFFIC_SOURCES = ("live", "mitm-file", "har", "pcap")
 
-#: Traffic times before 1990-01-01 UTC or more than :data:`FUTURE_SLACK` seconds after now are a
-#: broken clock, damage or forgery, not traffic (issue 15: a flow file with 1e300 timestamps). Such
-#: records are kept, but left out of every time computation (timelines, first/last seen), and an
-#: import says so in the input's notes.
-EARLIEST_TIME = 631_152_000.0
+#: Traffic times before 2008-01-01 UTC (before Android shipped: no app traffic is older) or more
+#: than :data:`FUTURE_SLACK` seconds after now (the import time) are a broken clock, damage or
+#: forgery, not traffic (issue 15: a flow file with 1e300 timestamps; issue 12: a zero timestamp drew
+#: a timeline from 1970). Such records are kept, but left out of every time computation (timelines,
+#: first/last seen), and an import says so in the input's notes.
+EARLIEST_TIME = 1_199_145_600.0
 FUTURE_SLACK = 86_400.0
 
 
@@ -650,6 +669,12 @@ class IpInfo:
     city: str | None = None
     asn: int | None = None
     asn_org: str | None = None
+    asn_source: str | None = None
+    """Which kind of database answered the AS number (``embedded``, ``libloc``, ``mmdb``,
+    ``asn-table``; :data:`audit.enrich.backend.SOURCE_IDS`), None without a number."""
+    asn_org_source: str | None = None
+    """Which kind of database named the AS: ``asn_source``'s, or the next source's when that one
+    has the number but no name; None without a name."""
     database: str | None = None
     """Which geo-IP database answered, e.g. ``geoip2fast (MAXMIND:GeoLite2-CountryASN-…-20240618)``."""
     database_date: str | None = None
@@ -666,6 +691,12 @@ class IpInfo:
     where it is the answer a lookup would give."""
 
     @property
+    def nat64_ipv4(self) -> str | None:
+        """The IPv4 server address inside a NAT64 ``ip`` (:func:`audit.names.nat64_ipv4`), whose
+        location and network this answer gives; None for any other address."""
+        return nat64_ipv4(self.ip)
+
+    @property
     def evidence(self) -> str | None:
         """``database``, plus ``flags_database`` when flags came from a database it does not name."""
         if not self.network_flags or not self.flags_database:
@@ -673,6 +704,34 @@ class IpInfo:
         if self.database and self.flags_database in self.database:
             return self.database
         return f"{self.database} + {self.flags_database}" if self.database else self.flags_database
+
+
+#: ``inputs.kind`` of a vantage given for a capture (``--vantage``, ``audit_vantage``): ``path`` holds
+#: the country code, ``sha256`` the capture's, ``notes`` which capture it was given for.
+VANTAGE_INPUT = "vantage"
+
+#: ``Vantage.how`` values: given by the user (``--vantage``, ``audit_vantage``) or observed in the
+#: capture (the country of the device's public client address).
+VANTAGE_HOW = ("given", "observed")
+
+
+@dataclass(frozen=True)
+class Vantage:
+    """Where the device was when a capture was made (issue 12 point 9): geo-DNS and anycast send
+    a phone in one country to other servers than a phone in another, so every server country is
+    "seen from" here."""
+
+    country: str
+    """ISO 3166-1 alpha-2 code."""
+    app: str
+    """App label of the capture ('' when the capture had none)."""
+    how: str
+    """``given`` or ``observed`` (:data:`VANTAGE_HOW`)."""
+    evidence: str
+    """The capture it was given for, or the client address it was observed from."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -724,16 +783,48 @@ class Destination:
     """Flows whose content was read (:attr:`Connection.inspected`)."""
     attribution: tuple[str, ...] = ()
     """How its flows are tied to the app (:data:`ATTRIBUTIONS`), sorted."""
+    not_inspected: tuple[tuple[str, int], ...] = ()
+    """(:func:`unread_reason`, flows) of the flows whose content was not read, most flows first."""
+    not_inspected_bytes: int = 0
+    """Bytes (both ways) of those flows."""
+    background: str | None = None
+    """``local`` (local-network noise: broadcast, multicast, mDNS …) or ``os`` (well-known OS
+    traffic: connectivity checks, time sync, updates, push), else None: the one classifier,
+    :func:`audit.traffic.background.classify`."""
+    background_reason: str | None = None
+    """What it is: ``mDNS``, ``broadcast``, ``connectivity check (Android)`` …"""
+    asn_source: str | None = None
+    """Which kind of database answered the AS number (:attr:`IpInfo.asn_source`)."""
+    asn_org_source: str | None = None
+    """Which kind of database named the AS (:attr:`IpInfo.asn_org_source`)."""
+    vantage: tuple[str, ...] = ()
+    """Countries the device was in when its traffic was captured (given with ``--vantage`` or
+    observed from its public client address), sorted; empty when unknown."""
 
     @property
     def inspected(self) -> bool:
         """Was the content of every flow read?"""
         return self.flows > 0 and self.inspected_flows == self.flows
 
+    @property
+    def nat64_ipv4(self) -> str | None:
+        """The IPv4 server inside a NAT64 ``ip`` (:func:`audit.names.nat64_ipv4`): the server
+        country and network are that address's; None for any other address."""
+        return nat64_ipv4(self.ip) if self.ip else None
+
+    @property
+    def via_nat64(self) -> bool:
+        """Was the server reached through a NAT64 translator (``64:ff9b::/96``, ``64:ff9b:1::/48``)?"""
+        return self.nat64_ipv4 is not None
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["inspected"] = self.inspected
+        d["via_nat64"] = self.via_nat64
+        d["nat64_ipv4"] = self.nat64_ipv4
+        d["vantage"] = list(self.vantage)
         d["attribution"] = list(self.attribution)
+        d["not_inspected"] = dict(self.not_inspected)
         d["network_flags"] = list(self.network_flags)
         d["sources"] = list(self.sources)
         d["data_types"] = list(self.data_types)

@@ -27,8 +27,11 @@ __all__ = [
     "host_name",
     "ip_scope",
     "is_ip",
+    "lookup_ip",
+    "nat64_ipv4",
     "normalize_host",
     "normalize_ip",
+    "NAT64_PREFIXES",
     "parse_ip",
     "public_suffix_list",
     "registrable_domain",
@@ -40,6 +43,9 @@ IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 SCOPES = ("public", "private", "loopback", "link-local", "multicast", "reserved", "cgnat", "invalid")
 
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
+#: NAT64 prefixes (RFC 6052 well-known prefix, RFC 8215 local-use prefix) with their lengths: an
+#: IPv6-only network reaches an IPv4 server through an address that embeds the server's IPv4.
+NAT64_PREFIXES = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
 _PRIVATE_NETS = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"))
 
 
@@ -69,12 +75,52 @@ def normalize_ip(value: str) -> str | None:
     return None if addr is None else str(addr)
 
 
+def _nat64_embedded(addr: IpAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address inside a NAT64 address (RFC 6052 section 2.2 layout for the prefix length),
+    None if ``addr`` is not in a NAT64 prefix or breaks the layout (a non-zero "u" octet)."""
+    if not isinstance(addr, ipaddress.IPv6Address):
+        return None
+    for net in NAT64_PREFIXES:
+        if addr in net:
+            b = addr.packed
+            if net.prefixlen == 96:
+                return ipaddress.IPv4Address(b[12:16])
+            # Prefixes up to /64 skip bits 64-71 (octet 8, "u"), which must be zero; /48 puts
+            # two octets of the IPv4 before it and two after.
+            start = net.prefixlen // 8
+            if b[8] != 0:
+                return None
+            v4 = (b[start:8] + b[9:])[:4]
+            return ipaddress.IPv4Address(v4)
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def nat64_ipv4(value: str) -> str | None:
+    """The IPv4 address embedded in a NAT64 address (``64:ff9b::/96``, RFC 6052, or the local-use
+    ``64:ff9b:1::/48``, RFC 8215), e.g. ``64:ff9b::808:808`` → ``8.8.8.8``; None for any other value."""
+    addr = parse_ip(value)
+    v4 = _nat64_embedded(addr) if addr is not None else None
+    return None if v4 is None else str(v4)
+
+
+@functools.lru_cache(maxsize=4096)
+def lookup_ip(value: str) -> str | None:
+    """The address whose location and network answer for ``value``: the embedded IPv4 of a NAT64
+    address (:func:`nat64_ipv4`: the server is the IPv4 one, the IPv6 only the carrier's translator),
+    else ``value`` in canonical form; None if it is not an address. Every geo-IP and ASN lookup goes
+    through it, and so does :func:`ip_scope`."""
+    return nat64_ipv4(value) or normalize_ip(value)
+
+
 @functools.lru_cache(maxsize=4096)
 def ip_scope(value: str) -> str:
-    """Which part of the address space ``value`` is in: one of :data:`SCOPES`.
+    """Which part of the address space ``value`` is in: one of :data:`SCOPES`. A NAT64 address has
+    the scope of the IPv4 address it embeds (:func:`lookup_ip`).
 
     Only ``public`` addresses are geo-located; the others have no meaningful server location."""
-    addr = parse_ip(value)
+    target = lookup_ip(value)
+    addr = parse_ip(target) if target is not None else None
     if addr is None:
         return "invalid"
     if addr.is_loopback:

@@ -279,14 +279,16 @@ def render_table(
 
 
 def render_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
-    """CSV with a header row; list cells joined with ``;``."""
+    """CSV with a header row; list cells joined with ``;``, dict cells as ``key=value`` joined with ``;``."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(columns)
     for r in rows:
         w.writerow(
             [
-                ";".join(str(x) for x in v) if isinstance(v, list | tuple) else ("" if v is None else v)
+                ";".join(str(x) for x in v) if isinstance(v, list | tuple)
+                else ";".join(f"{k}={x}" for k, x in v.items()) if isinstance(v, dict)
+                else ("" if v is None else v)
                 for v in (r.get(c) for c in columns)
             ]
         )

@@ -39,6 +39,15 @@ class RunSummary:
     flows: int
 
 
+def _head(path: Path) -> bytes:
+    """The first bytes of a file, to sniff its format (b"" when unreadable: the import says why)."""
+    try:
+        with path.open("rb") as f:
+            return f.read(4096)
+    except OSError:
+        return b""
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     try:
@@ -60,17 +69,28 @@ def run(
     mmdb: Sequence[str] = (),
     app: str | None = None,
     companies: CompanyLookup | None = None,
+    vantage: str | None = None,
+    keylog: str | os.PathLike[str] | None = None,
 ) -> RunSummary:
     """Scan ``app_path``, import ``captures`` (with the ``device`` profile for data detection) into
-    the case file ``db`` under one app label, and write the HTML report to ``output``."""
-    from audit.destinations import enricher_for
+    the case file ``db`` under one app label, and write the HTML report to ``output``. ``vantage``
+    (an ISO country code) is recorded as where the device was for the captures imported now;
+    ``keylog`` (an NSS key log) decrypts the TLS of the captures that are pcap/pcapng files."""
+    from audit.destinations import enricher_for, record_vantage
     from audit.report.html import write_report
-    from audit.static.scanner import scan_path
-    from audit.traffic.importers import import_file
+    from audit.static.scanner import app_format, scan_path
+    from audit.traffic.importers import PcapImporter, import_file
     from audit.traffic.pii import PiiDetector
     from audit.traffic.profile import load_profile
 
     apk = Path(app_path)
+    for cap in captures:  # before any work: an app given as a capture is a mistake, not "already imported"
+        fmt = app_format(cap)
+        if fmt is not None:
+            raise InputError(
+                f"--capture {cap}: an Android app package ({fmt}), not saved traffic; give the app as the first "
+                "argument and captures (flow files, HAR, pcap/pcapng) with --capture"
+            )
     detector = PiiDetector(load_profile(Path(device)) if device else None)
     with Store(db) as store:
         sha = _sha256(apk)
@@ -84,18 +104,22 @@ def run(
             label = app or result.app.package or apk.name
             store.add_scan(result, app=label)
             scanned = True
-        done = {(i["sha256"], i["app"]) for i in store.inputs()}
         if device:
             store.record_input("device-profile", str(device), _sha256(Path(device)), label)
         imports = []
         skipped = []
         for cap in captures:
             cpath = Path(cap)
-            if (_sha256(cpath), label) in done:
+            is_capture = keylog is not None and PcapImporter.sniff(_head(cpath))
+            s = import_file(cpath, store, app=label, detector=detector,
+                            keylog=Path(keylog) if is_capture and keylog is not None else None)  # fmt: skip
+            if s.skipped:
                 skipped.append(str(cpath))
                 log.info("%s already imported for %s", cpath, label)
                 continue
-            imports.append(import_file(cpath, store, app=label, detector=detector))
+            imports.append(s)
+            if vantage:
+                record_vantage(store, vantage, app=label, sha256=s.sha256, capture=s.path)
         store.verify()
         enricher = enricher_for(store, mmdb)
         report = write_report(store, output, app=label, enricher=enricher, companies=companies)

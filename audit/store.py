@@ -190,6 +190,21 @@ MIGRATIONS: tuple[str, ...] = (
         WHEN tls = 'none' AND protocol IN ('http', 'ws') THEN 1
         ELSE 0 END;
     """,
+    # 8: which kind of database answered the AS number and which named it (IpInfo.asn_source,
+    #    IpInfo.asn_org_source; issue 12). Older answers carry another setup and are made again.
+    """
+    ALTER TABLE ip_info ADD COLUMN asn_source TEXT;
+    ALTER TABLE ip_info ADD COLUMN asn_org_source TEXT;
+    """,
+    # 9: the input each imported row came from (connections.input_id, dns.input_id), so that
+    #    `audit import --replace` can replace exactly an input's rows (issue 12). Rows written before
+    #    this version (and live rows) have none: meta 'untracked_inputs' is the last inputs id whose
+    #    rows cannot be told apart.
+    """
+    ALTER TABLE connections ADD COLUMN input_id INTEGER;
+    ALTER TABLE dns ADD COLUMN input_id INTEGER;
+    INSERT OR REPLACE INTO meta(key, value) VALUES ('untracked_inputs', (SELECT coalesce(max(id), 0) FROM inputs));
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -212,8 +227,8 @@ _QUERY_KEYS = _CONN_COLS.index("query_keys")
 # One statement and one encoder per row type: the single insert of the live writer and the batched
 # insert of an import write the same rows (issue 16).
 _INSERT_CONNECTION = (
-    f"INSERT INTO connections(id, {', '.join((*_CONN_COLS, *_CONN_DERIVED))})"
-    f" VALUES ({', '.join('?' * (len(_CONN_COLS) + len(_CONN_DERIVED) + 1))})"
+    f"INSERT INTO connections(id, {', '.join((*_CONN_COLS, *_CONN_DERIVED))}, input_id)"
+    f" VALUES ({', '.join('?' * (len(_CONN_COLS) + len(_CONN_DERIVED) + 2))})"
 )
 _INSERT_FINDING = (
     "INSERT INTO findings(connection_id, data_type, location, encoding, confidence, masked) VALUES (?, ?, ?, ?, ?, ?)"
@@ -221,12 +236,13 @@ _INSERT_FINDING = (
 _INSERT_REQUEST = (
     "INSERT INTO requests(connection_id, url, headers, body, body_truncated, pending) VALUES (?, ?, ?, ?, ?, ?)"
 )
-_INSERT_DNS = "INSERT INTO dns(ts, app, source, name, qtype, answer) VALUES (?, ?, ?, ?, ?, ?)"
+_INSERT_DNS = "INSERT INTO dns(ts, app, source, name, qtype, answer, input_id) VALUES (?, ?, ?, ?, ?, ?, ?)"
 
 
-def _connection_row(cid: int | None, c: Connection) -> list[Any]:
-    """``connections`` values of ``c`` (``cid`` None: SQLite picks the id)."""
-    values = [cid, *_conn_values(c)]
+def _connection_row(cid: int | None, c: Connection, input_id: int | None = None) -> list[Any]:
+    """``connections`` values of ``c`` (``cid`` None: SQLite picks the id; ``input_id`` the
+    imported input it came from, None for live rows)."""
+    values = [cid, *_conn_values(c), input_id]
     values[_QUERY_KEYS + 1] = json.dumps(list(c.query_keys))
     return values
 
@@ -240,9 +256,12 @@ def _request_row(cid: int, r: HttpRequestData, pending: bool) -> tuple[Any, ...]
     return (cid, r.url, json.dumps(r.headers), r.body, int(r.body_truncated), int(pending))
 
 
-def _dns_rows(records: Iterable[DnsRecord]) -> list[tuple[Any, ...]]:
+def _dns_rows(records: Iterable[DnsRecord], input_id: int | None = None) -> list[tuple[Any, ...]]:
     """One row per answer (one with an empty answer for a question without any)."""
-    return [(r.ts, r.app, r.source, normalize_host(r.name) or "", r.qtype, a) for r in records for a in (r.answers or ("",))]
+    return [
+        (r.ts, r.app, r.source, normalize_host(r.name) or "", r.qtype, a, input_id)
+        for r in records for a in (r.answers or ("",))
+    ]  # fmt: skip
 
 
 def _notes_text(notes: Iterable[str]) -> str:
@@ -283,17 +302,19 @@ _COLUMN_TYPES: dict[str, dict[str, tuple[str, ...]]] = {
               "sha256": _TEXT, "file": _TEXT, "format": _TEXT, "scanned_at": _NUM, "result": _TEXT},
     "connections": {
         "ts": _NUM, "end_ts": _NUM_NULL, "port": _NUM_NULL, "status": _NUM_NULL, "bytes_out": _NUM, "bytes_in": _NUM,
+        "input_id": _NUM_NULL,
         **{c: _TEXT for c in ("app", "source", "protocol", "tls")},
         **{c: _TEXT_NULL for c in ("host", "sni", "ip", "client", "method", "scheme", "path", "query_keys",
                                    "request_content_type", "response_content_type", "http_version", "tls_version",
                                    "alpn", "error")},
     },
     "findings": {"connection_id": ("integer",), **{c: _TEXT for c in ("data_type", "location", "encoding", "confidence", "masked")}},
-    "dns": {"ts": _NUM, **{c: _TEXT for c in ("app", "source", "name", "qtype", "answer")}},
+    "dns": {"ts": _NUM, "input_id": _NUM_NULL, **{c: _TEXT for c in ("app", "source", "name", "qtype", "answer")}},
     "requests": {"connection_id": ("integer",), "url": _TEXT, "headers": _TEXT, "body": ("blob", "text"),
                  "body_truncated": _NUM, "pending": _NUM},
     "ip_info": {"ip": _TEXT, "scope": _TEXT, "asn": _NUM_NULL, "network_flags": _TEXT,
-                **{c: _TEXT_NULL for c in ("country", "city", "asn_org", "database", "database_date", "flags_database", "setup")}},
+                **{c: _TEXT_NULL for c in ("country", "city", "asn_org", "database", "database_date", "flags_database", "setup",
+                                             "asn_source", "asn_org_source")}},
 }  # fmt: skip
 #: JSON columns and the JSON type their values have.
 _JSON_COLUMNS = {("connections", "query_keys"): "array", ("requests", "headers"): "array", ("scans", "result"): "object"}
@@ -434,7 +455,8 @@ def _readonly_fault(e: BaseException) -> bool:
 _GROUP_SQL = """
 SELECT lower(host) AS host, ip, port,
        min(sni) AS sni,
-       max(CASE tls WHEN 'failed' THEN 3 WHEN 'passthrough' THEN 2 WHEN 'none' THEN 1 ELSE 0 END) AS tls_rank,
+       max(CASE tls WHEN 'failed' THEN 4 WHEN 'passthrough' THEN 3 WHEN 'none' THEN 2 WHEN 'unknown' THEN 1
+                ELSE 0 END) AS tls_rank,
        count(*) AS flows,
        total(inspected) AS inspected_flows,
        group_concat(DISTINCT attribution) AS attribution,
@@ -450,6 +472,20 @@ GROUP BY lower(host), ip, port
 # Separate from _GROUP_SQL: app labels are free text, so no group_concat with a separator.
 _LABELS_SQL = """
 SELECT DISTINCT lower(host) AS host, ip, port, protocol, source, app FROM connections {where}
+"""
+
+# Flows whose content was not read, by why (audit.models.unread_reason of tls and protocol).
+_UNREAD_SQL = """
+SELECT lower(host) AS host, ip, port, tls, protocol, count(*) AS flows, total(bytes_out) + total(bytes_in) AS bytes
+FROM connections WHERE inspected = 0 {where}
+GROUP BY lower(host), ip, port, tls, protocol
+"""
+
+# Flows per (host, IP, port) whose path is one of the given ones (connectivity checks).
+_PATHS_SQL = """
+SELECT lower(host) AS host, ip, port, count(*) AS flows FROM connections
+WHERE path IN ({marks}) {where}
+GROUP BY lower(host), ip, port
 """
 
 _FINDINGS_SQL = """
@@ -800,6 +836,14 @@ class Store:
             return int(self.conn.execute("SELECT count(*) FROM connections WHERE app = ?", (app,)).fetchone()[0])
         return int(self.conn.execute("SELECT count(*) FROM connections").fetchone()[0])
 
+    def capture_decryption(self, app: str | None = None) -> tuple[int, int]:
+        """(requests read from decrypted TLS, TLS connections left encrypted) among the connections
+        imported from captures (``source = pcap``; issue 17)."""
+        sql = ("SELECT coalesce(sum(tls = 'decrypted'), 0), coalesce(sum(tls = 'passthrough' AND protocol = 'tls'), 0) "
+               "FROM connections WHERE source = 'pcap'")  # fmt: skip
+        row = self.conn.execute(sql + " AND app = ?", (app,)).fetchone() if app else self.conn.execute(sql).fetchone()
+        return int(row[0]), int(row[1])
+
     def add_dns(self, records: Iterable[DnsRecord]) -> int:
         with self.conn:
             return self._insert_dns(records)
@@ -819,11 +863,14 @@ class Store:
         app: str = "",
         batch: int = 2000,
         notes: Callable[[], Iterable[str]] | None = None,
+        replaces: Sequence[int] = (),
     ) -> tuple[int, int]:
         """Store one imported input (its connections, DNS records and ``inputs`` row) in ONE
         transaction: if ``items`` raises, nothing of it is kept. Consumed lazily and written in
         ``executemany`` batches, so memory stays bounded. ``notes()`` is called once ``items`` is
         consumed (an importer knows its warnings only then) and stored with the ``inputs`` row.
+        ``replaces``: ids of earlier ``inputs`` rows (:meth:`imported_inputs`) whose rows are deleted
+        in the same transaction (``audit import --replace``): kept if the new import fails.
         Returns (connections, DNS records)."""
         n_conn = n_dns = 0
         conns: list[Connection] = []
@@ -832,7 +879,7 @@ class Store:
         def flush(next_id: int) -> int:
             rows, findings, requests = [], [], []
             for cid, c in enumerate(conns, next_id):
-                rows.append(_connection_row(cid, c))
+                rows.append(_connection_row(cid, c, input_id))
                 if c.findings:
                     findings += _finding_rows(cid, c.findings)
                 if c.request is not None:
@@ -840,7 +887,7 @@ class Store:
             self.conn.executemany(_INSERT_CONNECTION, rows)
             self.conn.executemany(_INSERT_FINDING, findings)
             self.conn.executemany(_INSERT_REQUEST, requests)
-            self.conn.executemany(_INSERT_DNS, _dns_rows(dns))
+            self.conn.executemany(_INSERT_DNS, _dns_rows(dns, input_id))
             next_id += len(conns)
             conns.clear()
             dns.clear()
@@ -850,6 +897,12 @@ class Store:
             # IMMEDIATE: take the write lock before reading max(id), so that explicit ids cannot
             # collide with a concurrent writer (the live addon on the same case file).
             self.conn.execute("BEGIN IMMEDIATE")
+            if replaces:
+                self._delete_inputs(replaces)
+            input_id = int(self.conn.execute(
+                "INSERT INTO inputs(kind, path, sha256, app, added_at) VALUES (?, ?, ?, ?, ?)",
+                (kind, path, sha256, app, time.time()),
+            ).lastrowid or 0)  # fmt: skip
             next_id = int(self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM connections").fetchone()[0])
             for item in items:
                 if isinstance(item, Connection):
@@ -861,11 +914,31 @@ class Store:
                 if len(conns) + len(dns) >= batch:
                     next_id = flush(next_id)
             flush(next_id)
-            self.conn.execute(
-                "INSERT INTO inputs(kind, path, sha256, app, added_at, notes) VALUES (?, ?, ?, ?, ?, ?)",
-                (kind, path, sha256, app, time.time(), _notes_text(notes() if notes else ())),
-            )
+            if notes:
+                self.conn.execute("UPDATE inputs SET notes = ? WHERE id = ?", (_notes_text(notes()), input_id))
         return n_conn, n_dns
+
+    def imported_inputs(self, sha256: str, app: str, kinds: Iterable[str]) -> list[int]:
+        """Ids of the ``inputs`` rows of an import of the file ``sha256`` under the label ``app``
+        (one of the traffic ``kinds``: an APK with the same digest is not an import of it)."""
+        kinds = tuple(kinds)
+        q = f"SELECT id FROM inputs WHERE sha256 = ? AND app = ? AND kind IN ({', '.join('?' * len(kinds))}) ORDER BY id"
+        return [int(r[0]) for r in self.conn.execute(q, (sha256, app, *kinds))]
+
+    def _delete_inputs(self, input_ids: Sequence[int]) -> None:
+        """Delete imported inputs and every row they brought (findings and request content go with
+        their connections: ON DELETE CASCADE), inside the caller's transaction."""
+        untracked = int(self.get_meta("untracked_inputs") or 0)
+        old = [i for i in input_ids if i <= untracked]
+        if old:
+            raise StoreError(
+                f"{self.path}: input {old[0]} was imported before this case file recorded which rows came from "
+                "which input, so its rows cannot be replaced; import the captures into a new case file"
+            )
+        marks = ", ".join("?" * len(input_ids))
+        self.conn.execute(f"DELETE FROM connections WHERE input_id IN ({marks})", tuple(input_ids))
+        self.conn.execute(f"DELETE FROM dns WHERE input_id IN ({marks})", tuple(input_ids))
+        self.conn.execute(f"DELETE FROM inputs WHERE id IN ({marks})", tuple(input_ids))
 
     def dns_names(self, app: str | None = None) -> dict[str, list[str]]:
         """IP → names the app asked for that were answered with that IP (first asked first)."""
@@ -881,6 +954,28 @@ class Store:
                 names.append(r["name"])
         return out
 
+    def dns_lookups(self, app: str | None, window: tuple[float, float]) -> list[sqlite3.Row]:
+        """Every (name, answer, qtype, app) of the DNS records, with ``first_seen`` (the earliest
+        plausible time, inside ``window``), in first-answered order (``audit dns``)."""
+        where = "WHERE name != ''" + (" AND app = :app" if app else "")
+        q = (
+            "SELECT name, answer, qtype, app, min(CASE WHEN ts BETWEEN :lo AND :hi THEN ts END) AS first_seen,"
+            f" min(id) AS first_id FROM dns {where} GROUP BY name, answer, qtype, app ORDER BY first_id"
+        )
+        return list(self.conn.execute(q, {"lo": window[0], "hi": window[1], "app": app}))
+
+    def dns_lookup_counts(self, app: str | None) -> dict[str, int]:
+        """Name → how many times it was asked (distinct question times and types)."""
+        where = "WHERE name != ''" + (" AND app = ?" if app else "")
+        q = f"SELECT name, count(*) FROM (SELECT DISTINCT name, ts, qtype FROM dns {where}) GROUP BY name"
+        return {str(r[0]): int(r[1]) for r in self.conn.execute(q, (app,) if app else ())}
+
+    def connection_targets(self, app: str | None) -> list[sqlite3.Row]:
+        """The distinct (host, SNI, IP) the connections went to, with their ``flows``."""
+        where = "WHERE app = ?" if app else ""
+        q = f"SELECT lower(host) AS host, lower(sni) AS sni, ip, count(*) AS flows FROM connections {where} GROUP BY 1, 2, 3"
+        return list(self.conn.execute(q, (app,) if app else ()))
+
     def dns_records(self, app: str | None = None) -> list[dict[str, Any]]:
         q = "SELECT * FROM dns" + (" WHERE app = ?" if app else "") + " ORDER BY ts, id"
         return [dict(r) for r in self.conn.execute(q, (app,) if app else ())]
@@ -894,10 +989,11 @@ class Store:
         with self.conn:
             self.conn.executemany(
                 "INSERT OR REPLACE INTO ip_info(ip, scope, country, city, asn, asn_org, database, database_date,"
-                " network_flags, flags_database, setup) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " network_flags, flags_database, setup, asn_source, asn_org_source)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (i.ip, i.scope, i.country, i.city, i.asn, i.asn_org, i.database, i.database_date,
-                     ",".join(i.network_flags), i.flags_database, i.setup)
+                     ",".join(i.network_flags), i.flags_database, i.setup, i.asn_source, i.asn_org_source)
                     for i in infos
                 ],
             )  # fmt: skip
@@ -926,6 +1022,19 @@ class Store:
         )
         return [dict(r) for r in self.conn.execute(q, (*time_window(), *((app,) if app else ())))]
 
+    def client_addresses(self, app: str | None = None) -> list[dict[str, Any]]:
+        """Per app label and client address (the connection's initiator, without its port): its
+        ``flows`` and distinct server IPs (``servers``), busiest first. The address is as stored:
+        callers normalise and classify it."""
+        q = (
+            "SELECT app, CASE WHEN substr(client, 1, 1) = '[' THEN substr(client, 2, instr(client, ']') - 2)"
+            " WHEN instr(client, ':') > 0 THEN substr(client, 1, instr(client, ':') - 1) ELSE client END AS address,"
+            " count(*) AS flows, count(DISTINCT ip) AS servers FROM connections WHERE client IS NOT NULL"
+            + (" AND app = ?" if app else "")
+            + " GROUP BY app, address ORDER BY flows DESC, app, address"
+        )
+        return [dict(r) for r in self.conn.execute(q, (app,) if app else ())]
+
     def connection_times(self, app: str | None = None) -> list[tuple[float, str | None, str | None, int]]:
         """(ts, host, ip, bytes_out + bytes_in) of every connection with a plausible start time
         (:func:`audit.models.plausible_time`), in time order, for timelines."""
@@ -938,7 +1047,8 @@ class Store:
 
     def connection_groups(self, app: str | None, window: tuple[float, float]) -> list[sqlite3.Row]:
         """Connections grouped by (host, IP, port): flows, bytes, the weakest TLS state
-        (``tls_rank``: 3 failed, 2 passthrough, 1 none, 0 intercepted) and the first and last times
+        (``tls_rank``: 4 failed, 3 passthrough, 2 none, 1 unknown, 0 intercepted or decrypted) and the
+        first and last times
         inside ``window`` (implausible times left out, :func:`audit.models.time_window`)."""
         where = "WHERE app = :app" if app else ""
         return list(self.conn.execute(_GROUP_SQL.format(where=where), {"lo": window[0], "hi": window[1], "app": app}))
@@ -946,6 +1056,18 @@ class Store:
     def connection_labels(self, app: str | None) -> list[sqlite3.Row]:
         """The distinct (host, IP, port, protocol, source, app) of the connections."""
         return list(self.conn.execute(_LABELS_SQL.format(where="WHERE app = ?" if app else ""), (app,) if app else ()))
+
+    def unread_groups(self, app: str | None) -> list[sqlite3.Row]:
+        """Connections whose content was not read, grouped by (host, IP, port, tls, protocol): flows
+        and bytes."""
+        return list(self.conn.execute(_UNREAD_SQL.format(where="AND app = ?" if app else ""), (app,) if app else ()))
+
+    def path_groups(self, app: str | None, paths: Sequence[str]) -> list[sqlite3.Row]:
+        """Flows per (host, IP, port) that asked for one of ``paths``."""
+        if not paths:
+            return []
+        q = _PATHS_SQL.format(marks=",".join("?" * len(paths)), where="AND app = ?" if app else "")
+        return list(self.conn.execute(q, (*paths, *((app,) if app else ()))))
 
     def finding_groups(self, app: str | None) -> list[sqlite3.Row]:
         """The distinct (host, IP, port, data type) of the data findings."""

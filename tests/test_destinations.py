@@ -37,7 +37,7 @@ class FakeCompanies:
         return None
 
 
-#: A plausible capture time (times before 1990 are left out of first/last seen: audit.models.time_window).
+#: A plausible capture time (times before 2008 are left out of first/last seen: audit.models.time_window).
 T0 = 1_718_703_000.0
 
 COMPANIES = FakeCompanies({"google.com": ("Google LLC", "US"), "qq.com": ("Tencent", "CN")})

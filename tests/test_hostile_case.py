@@ -1,7 +1,7 @@
 """Every reading command on a case file holding hostile values of the right types (issue 15): times
 no calendar holds (1e300), numbers at the 64-bit edge, negative counts, megabyte host names, strings
 that are not what their column says. Formatters (report, destinations, graph, check, pii, diff,
-CLI tables) never crash on what the store holds; times outside 1990..now+1 day are left out."""
+CLI tables) never crash on what the store holds; times outside 2008-01-01..now+1 day are left out."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def strict_json(text: str) -> Any:
         ["report", "-o", "{tmp}/r.html"], ["destinations", "--json"], ["destinations", "--csv"], ["destinations", "--table"],
         ["graph", "-o", "{tmp}/g.json"], ["graph", "-o", "{tmp}/g.graphml"], ["graph", "-o", "{tmp}/g.dot"],
         ["graph", "--receivers", "imei", "--json"], ["graph", "--paths-to", "country:US"], ["check", "--deny-country", "US"],
-        ["pii", "--json"], ["pii", "--table"],
+        ["pii", "--json"], ["pii", "--table"], ["dns", "--json"], ["dns", "--csv"], ["dns", "--table"],
     ],
 )  # fmt: skip
 def test_reading_commands_never_crash_on_hostile_values(tmp_path: Path, args: list[str]) -> None:

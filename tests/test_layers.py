@@ -29,7 +29,7 @@ LAYERS: dict[str, int] = {
     "audit.traffic.addon": 4, "audit.traffic.batch_writer": 4, "audit.traffic.writer_process": 4,
     "audit.traffic.detect_worker": 4,
     "audit.destinations": 5, "audit.graph": 5, "audit.policy": 5, "audit.diff": 5, "audit.rescan": 5,
-    "audit.corpus": 5, "audit.batch": 5, "audit.comparison": 5,
+    "audit.corpus": 5, "audit.batch": 5, "audit.comparison": 5, "audit.dnsview": 5,
     "audit.report": 6, "audit.pipeline": 6,
     "audit.cli": 7, "audit.output": 7, "audit.__main__": 7,
 }  # fmt: skip

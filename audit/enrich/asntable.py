@@ -513,6 +513,7 @@ class AsnTableGeoIp(GeoIpBackend):
     """An ASN table made by :func:`import_table`; opened read-only and validated on construction."""
 
     provides_asn = True
+    source_id = "asn-table"
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = str(path)

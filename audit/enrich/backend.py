@@ -11,7 +11,12 @@ import abc
 import re
 from dataclasses import dataclass
 
-__all__ = ["ISO_COUNTRY", "GeoAnswer", "GeoIpBackend"]
+__all__ = ["ISO_COUNTRY", "SOURCE_IDS", "GeoAnswer", "GeoIpBackend"]
+
+#: ``GeoIpBackend.source_id`` values (``Destination.asn_source``): the embedded ``geoip2fast``
+#: database, the IPFire location database (libloc), a user-supplied ``.mmdb`` file, an ASN table
+#: imported with ``audit geoip import``, and any other backend.
+SOURCE_IDS = ("embedded", "libloc", "mmdb", "asn-table", "other")
 
 #: An ISO 3166-1 alpha-2 code as databases write it.
 ISO_COUNTRY = re.compile(r"^[A-Z]{2}$")
@@ -38,6 +43,8 @@ class GeoIpBackend(abc.ABC):
     provides_asn: bool = False
     #: Does it answer the city?
     provides_city: bool = False
+    #: Which kind of database it is, as ``asn_source`` names it (:data:`SOURCE_IDS`).
+    source_id: str = "other"
 
     @property
     @abc.abstractmethod

@@ -27,6 +27,7 @@ class EmbeddedGeoIp(GeoIpBackend):
 
     provides_location = True
     provides_asn = True
+    source_id = "embedded"
 
     def __init__(self, data_file: str | os.PathLike[str] | None = None) -> None:
         self._data_file = str(data_file) if data_file else None

@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from audit.enrich.asntable import AsnTableGeoIp, open_default_table
@@ -34,9 +35,9 @@ from audit.enrich.locationdb import LocationDbGeoIp, open_default_location_db
 from audit.enrich.mmdb import MmdbGeoIp
 from audit.errors import ConfigError
 from audit.models import IpInfo
-from audit.names import SCOPES, ip_scope, normalize_ip, parse_ip  # noqa: F401  (re-exported for traffic/)
+from audit.names import SCOPES, ip_scope, lookup_ip, normalize_ip, parse_ip  # noqa: F401  (re-exported for traffic/)
 
-__all__ = ["EmbeddedGeoIp", "Enricher", "GeoAnswer", "GeoIpBackend", "MmdbGeoIp"]
+__all__ = ["EmbeddedGeoIp", "Enricher", "GeoAnswer", "GeoIpBackend", "MmdbGeoIp", "network_answer"]
 
 # --------------------------------------------------------------------------------------------
 
@@ -101,7 +102,9 @@ class Enricher:
         #: Network sources in order of preference.
         self.networks: tuple[GeoIpBackend, ...] = tuple(net)
         self.network: GeoIpBackend | None = net[0] if net else None
-        parts = [f"location {self.location.label}" if self.location else "no location"]
+        # "names filled": answers since issue 12 take a missing AS name from the next source and
+        # name their sources, so answers cached before that are made again.
+        parts = ["names filled", f"location {self.location.label}" if self.location else "no location"]
         parts += [f"network {n.label}" for n in self.networks]
         if self.location_db is not None:
             parts.append(f"flags {self.location_db.label}")
@@ -118,9 +121,11 @@ class Enricher:
     @property
     def labels(self) -> frozenset[str]:
         """Every ``database`` (and :attr:`IpInfo.evidence`) value this enricher can give: the location
-        database with each network source (a source without an answer hands over to the next), and
-        with the location database that gave network flags."""
-        out = {_join_labels(self.location, n) for n in self.networks} | {self.label}
+        database with each network source (a source without an answer hands over to the next) and
+        the later one that named the AS, and with the location database that gave network flags."""
+        nets = self.networks
+        out = {_join_labels(self.location, n) for n in nets} | {self.label}
+        out |= {_join_labels(self.location, n, m) for i, n in enumerate(nets) for m in nets[i + 1 :]}
         if self.flags_label:
             out |= {f"{x} + {self.flags_label}" if self.flags_label not in x else x for x in out if x}
         return frozenset(x for x in out if x)
@@ -154,20 +159,20 @@ class Enricher:
         scope = ip_scope(norm)
         if scope != "public":
             return IpInfo(ip=norm, scope=scope)
-        loc = self.location.lookup(norm) if self.location else GeoAnswer()
+        # A NAT64 address is answered for the IPv4 server it embeds; the IpInfo keeps the IPv6.
+        target = lookup_ip(norm) or norm
+        loc = self.location.lookup(target) if self.location else GeoAnswer()
         # The location database's flags hold whichever source answers the AS.
-        flagged = self.location_db.lookup(norm) if self.location_db is not None else GeoAnswer()
-        net, source = GeoAnswer(), self.network
+        flagged = self.location_db.lookup(target) if self.location_db is not None else GeoAnswer()
+        answers: list[tuple[GeoIpBackend, GeoAnswer]] = []
         for backend in self.networks:
             if backend is self.location:
-                ans = loc
+                answers.append((backend, loc))
             elif backend is self.location_db:
-                ans = flagged
+                answers.append((backend, flagged))
             else:
-                ans = backend.lookup(norm)
-            if ans.asn is not None or ans.asn_org is not None:
-                net, source = ans, backend
-                break
+                answers.append((backend, backend.lookup(target)))
+        net, source, named = network_answer(answers)
         return IpInfo(
             ip=norm,
             scope=scope,
@@ -175,7 +180,9 @@ class Enricher:
             city=loc.city,
             asn=net.asn,
             asn_org=net.asn_org,
-            database=_join_labels(self.location, source),
+            asn_source=source.source_id if source is not None and net.asn is not None else None,
+            asn_org_source=named.source_id if named is not None and net.asn_org is not None else None,
+            database=_join_labels(self.location, source or self.network, named),
             database_date=self.date,
             network_flags=flagged.flags,
             flags_database=self.flags_label,
@@ -212,11 +219,33 @@ class Enricher:
                 closer()
 
 
-def _join_labels(location: GeoIpBackend | None, network: GeoIpBackend | None) -> str | None:
-    labels = [b.label for b in (location, network) if b is not None]
-    if not labels:
-        return None
-    return labels[0] if len(labels) == 1 or labels[0] == labels[1] else " + ".join(labels)
+def network_answer(
+    answers: Sequence[tuple[GeoIpBackend, GeoAnswer]],
+) -> tuple[GeoAnswer, GeoIpBackend | None, GeoIpBackend | None]:
+    """One network answer from every source's, in order of preference: (answer, the source that
+    answered the AS, the source that named it). The first source with an AS number or a name answers;
+    a better source never loses a fact (issue 12): when it has the number but no name, the name comes
+    from the next source that has one and does not contradict the number (no AS number, as in the
+    embedded database, or the same one)."""
+    for i, (backend, ans) in enumerate(answers):
+        if ans.asn is None and ans.asn_org is None:
+            continue
+        if ans.asn_org is not None:
+            return ans, backend, backend
+        for other, later in answers[i + 1 :]:
+            if later.asn_org is not None and later.asn in (None, ans.asn):
+                return replace(ans, asn_org=later.asn_org), backend, other
+        return ans, backend, None
+    return GeoAnswer(), None, None
+
+
+def _join_labels(*backends: GeoIpBackend | None) -> str | None:
+    """Labels of the distinct backends given, joined by `` + ``, in order; None if none."""
+    labels: list[str] = []
+    for b in backends:
+        if b is not None and b.label not in labels:
+            labels.append(b.label)
+    return " + ".join(labels) or None
 
 
 def _backend(

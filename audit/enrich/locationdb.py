@@ -88,6 +88,7 @@ class LocationDbGeoIp(GeoIpBackend):
     network with its country and flags."""
 
     provides_asn = True
+    source_id = "libloc"
 
     @property
     def facts(self) -> tuple[str, ...]:

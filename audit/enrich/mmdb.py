@@ -33,6 +33,8 @@ def _mmdb_kind(database_type: str) -> str:
 class MmdbGeoIp(GeoIpBackend):
     """A MaxMind DB file (``.mmdb``) given by the user; opened (and validated) on construction."""
 
+    source_id = "mmdb"
+
     def __init__(self, path: str | os.PathLike[str]) -> None:
         import maxminddb
 

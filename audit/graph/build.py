@@ -47,6 +47,7 @@ def build_graph(
     companies: CompanyLookup | None = None,
     destinations: Iterable[Destination] | None = None,
     scans: Sequence[tuple[str, ScanResult]] | None = None,
+    background: bool = True,
 ) -> nx.MultiDiGraph:
     """Build the layered data-flow graph of one app (``app``) or of every app in the case.
 
@@ -56,6 +57,9 @@ def build_graph(
     (default: the case's stored scans of ``app``).
     Traffic without an app label is attributed to the only app of the case, or to
     ``app:(unlabelled)`` when the case holds several.
+    Local-network noise is never in the graph; well-known OS traffic (``Destination.background ==
+    "os"``) is, with ``background`` and ``background_reason`` on its host node, unless
+    ``background`` is false (the report's diagram shows only what may be the app's).
     """
     if companies is None:
         from audit.enrich.company import load_companies
@@ -102,6 +106,8 @@ def build_graph(
     ip_port_host: dict[tuple[str | None, int | None], str] = {}
     for label, dests in per_app:
         for d in dests:
+            if d.background == "local" or (d.background and not background):
+                continue
             if d.geo_database:
                 databases.setdefault(d.geo_database, "")
             _add_destination(G, label, d)
@@ -258,11 +264,15 @@ def _add_destination(G: nx.MultiDiGraph, label: str, d: Destination) -> None:
         _add_company(G, hid, d.company, d.company_country, None)
     if d.first_party:
         node["first_party"] = d.first_party
+    if d.background:
+        node["background"] = d.background
+        node["background_reason"] = d.background_reason or ""
     if not d.ip:
         return
     iid = _node(
         G, ip_id(d.ip), "ip", scope=d.ip_scope, country=d.server_country, city=d.server_city,
         asn=d.asn, asn_org=d.asn_org, database=d.geo_database, network_flags=",".join(d.network_flags),
+        asn_source=d.asn_source, via_nat64=True if d.via_nat64 else None, nat64_ipv4=d.nat64_ipv4,
     )  # fmt: skip
     e = _edge(G, hid, iid, "resolves", evidence="observed", flows=d.flows, bytes_out=d.bytes_out, bytes_in=d.bytes_in)
     ports = set(e.get("ports", [])) | ({d.port} if d.port is not None else set())

@@ -16,10 +16,11 @@ import networkx as nx
 
 from audit import __version__
 from audit.comparison import compare_hosts
+from audit.dnsview import DnsName, dns_names
 from audit.enrich.company import COMPANIES_FILE, CompanyLookup, resolve_owner
 from audit.enrich.geoip import Enricher
 from audit.graph import build_graph, host_facts, receivers_of
-from audit.models import Destination, ScanResult
+from audit.models import Destination, ScanResult, Vantage
 from audit.names import registrable_domain
 from audit.store import Store
 
@@ -134,6 +135,68 @@ class ReportData:
     """Hosts in the code by the owning company's home country (capability, not traffic)."""
     could_send_sdks: list[Capability] = field(default_factory=list)
     """SDKs in the code by their owner's home country (capability, not traffic)."""
+    local: list[Destination] = field(default_factory=list)
+    """Local-network noise (broadcast, multicast, mDNS …): listed apart, counted nowhere."""
+    background: list[Destination] = field(default_factory=list)
+    """Well-known OS traffic (connectivity checks, time sync, updates, push): listed apart, not
+    counted as the app's (:mod:`audit.traffic.background`)."""
+    attributions: tuple[str, ...] = ()
+    """How the recorded flows (local noise left out) are tied to the app (:data:`ATTRIBUTIONS`)."""
+
+    @property
+    def device_wide(self) -> bool:
+        """Only the analyst's label ties the traffic to the app: the capture may be the whole device's."""
+        return bool(self.attributions) and set(self.attributions) <= {"label"}
+
+    @property
+    def inspected_flows(self) -> int:
+        """Counted flows whose content was read."""
+        return sum(d.inspected_flows for d in self.destinations)
+
+    @property
+    def unread_flows(self) -> int:
+        return self.total_flows - self.inspected_flows
+
+    @property
+    def unread_bytes(self) -> int:
+        return sum(d.not_inspected_bytes for d in self.destinations)
+
+    @property
+    def unread_reasons(self) -> list[tuple[str, int]]:
+        """(reason, flows) of the counted flows whose content was not read, most flows first."""
+        c: Counter[str] = Counter()
+        for d in self.destinations:
+            for why, n in d.not_inspected:
+                c[why] += n
+        return sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))
+    vantages: list[Vantage] = field(default_factory=list)
+    """Where the device was for the captures (:func:`audit.destinations.capture_vantages`)."""
+    source_notes: list[str] = field(default_factory=list)
+    """Operators whose IPs got their network answers from different sources (:func:`source_notes`)."""
+    date_notes: list[str] = field(default_factory=list)
+    """Databases built far from the capture's dates (:func:`date_notes`)."""
+
+    @property
+    def seen_from(self) -> str:
+        """``seen from US (given)``: where the device was, next to every server-country figure."""
+        return seen_from(self.vantages)
+
+    @property
+    def seen_from_short(self) -> str:
+        """``from US``, ``from DE, US``, or ``vantage unknown``: the same, for table headers (the given
+        countries, else the observed ones, as :attr:`Destination.vantage` takes them)."""
+        given = {v.country for v in self.vantages if v.how == "given"}
+        countries = sorted(given or {v.country for v in self.vantages})
+        return f"from {', '.join(countries)}" if countries else "vantage unknown"
+
+    @property
+    def mixed_vantage(self) -> bool:
+        """Do the destinations come from captures made in different countries?"""
+        return len({c for d in self.destinations for c in d.vantage}) > 1
+    capture_decryption: tuple[int, int] = (0, 0)
+    """(requests read from decrypted capture TLS, capture TLS connections left encrypted)."""
+    looked_up: list[DnsName] = field(default_factory=list)
+    """Names looked up in DNS that no connection went to (``audit dns``, ``contacted`` false)."""
 
     @property
     def empty(self) -> bool:
@@ -295,13 +358,17 @@ def collect_report(
         companies = load_companies()
     labels = [app] if app else store.apps()
     scans = store.scans(app)  # parsed once, for the destinations, the graph and the tables
-    dests = sorted(
-        list_destinations(store, app=app, enricher=enricher, companies=companies, scans=scans),
+    everything = sorted(
+        list_destinations(store, app=app, enricher=enricher, companies=companies, scans=scans, local=True),
         key=lambda d: (-(d.bytes_out + d.bytes_in), -d.flows, d.host or "", d.ip or "", d.port or 0),
     )
+    # Local noise and OS background traffic are listed apart and counted nowhere (issue 12).
+    dests = [d for d in everything if not d.background]
+    local = [d for d in everything if d.background == "local"]
+    background = [d for d in everything if d.background == "os"]
     G = build_graph(
         store, app, enricher=enricher, companies=companies, destinations=dests if len(labels) <= 1 else None,
-        scans=scans,
+        scans=scans, background=False,
     )  # fmt: skip
     total_flows = sum(d.flows for d in dests)
     total_bytes = sum(d.bytes_out + d.bytes_in for d in dests)
@@ -352,7 +419,7 @@ def collect_report(
     sdks = _sdk_rows(G, scans)
     endpoints = _endpoint_rows(scans, {h for h in comparison.both})
     findings = _finding_rows(store, app, dests)
-    timeline = [(ts, host or ip or "?", b) for ts, host, ip, b in store.connection_times(app)]
+    timeline = _app_timeline(store.connection_times(app), dests, [*local, *background])
     databases = _databases(store, enricher, companies, dests)
 
     apps_info = []
@@ -366,6 +433,9 @@ def collect_report(
             }  # fmt: skip
         )
     could_hosts, could_sdks = _capabilities(scans, [*comparison.both, *comparison.static_only], companies)
+    from audit.destinations import capture_vantages
+
+    vantages = capture_vantages(store, enricher, app) if dests else []
     return ReportData(
         title=report_title(app, labels, scans),
         apps=apps_info,
@@ -398,7 +468,33 @@ def collect_report(
         labels=labels,
         could_send_hosts=could_hosts,
         could_send_sdks=could_sdks,
+        local=local,
+        background=background,
+        attributions=tuple(sorted({a for d in (*dests, *background) for a in d.attribution})),
+        vantages=vantages,
+        source_notes=source_notes(dests),
+        date_notes=date_notes(dests, enricher),
+        capture_decryption=store.capture_decryption(app),
+        looked_up=[n for n in dns_names(store, app) if not n.contacted],
     )
+
+
+def _app_timeline(
+    times: Iterable[tuple[float, str | None, str | None, int]], counted: Sequence[Destination],
+    apart: Sequence[Destination],
+) -> list[tuple[float, str, int]]:
+    """Timeline points (time, host, bytes) without the connections of destinations listed apart
+    (local noise, OS traffic): matched by host name, else by an IP no counted destination has."""
+    counted_hosts = {d.host for d in counted if d.host}
+    names = ({d.host for d in apart if d.host} | {d.sni for d in apart if d.sni}) - counted_hosts
+    ips = {d.ip for d in apart if d.ip} - {d.ip for d in counted if d.ip}
+    out = []
+    for ts, host, ip, b in times:
+        h = (host or "").lower()
+        if h in names or (ip in ips and h not in counted_hosts):
+            continue
+        out.append((ts, host or ip or "?", b))
+    return out
 
 
 def report_title(app: str | None, labels: Sequence[str], scans: Sequence[tuple[str, ScanResult]]) -> str:
@@ -587,4 +683,109 @@ def _databases(store: Store, enricher: Enricher | None, companies: CompanyLookup
     size = f" ({len(companies)} companies)" if isinstance(companies, Sized) else ""
     out.append({"name": f"audit/data/{COMPANIES_FILE}{size}", "date": __version__,
                 "role": "domain/SDK → company → home country"})  # fmt: skip
+    return out
+
+
+# ---- network facts: vantage, sources, database age (issue 12) ----------------------------------
+
+#: How the report names each ``asn_source`` kind.
+SOURCE_NAMES = {
+    "embedded": "the embedded database", "libloc": "the IPFire location database", "mmdb": "a .mmdb file",
+    "asn-table": "the imported ASN table", "other": "another database",
+}  # fmt: skip
+
+
+def seen_from(vantages: Sequence[Vantage]) -> str:
+    """``seen from US (given)``, ``seen from DE (observed from the device's public address)``, or
+    that the vantage is unknown."""
+    given = sorted({v.country for v in vantages if v.how == "given"})
+    observed = sorted({v.country for v in vantages if v.how == "observed"} - set(given))
+    parts = [f"{', '.join(given)} (given)"] if given else []
+    if observed:
+        parts.append(f"{', '.join(observed)} (observed from the device's public address)")
+    if not parts:
+        return "vantage unknown (no --vantage given, no public device address in the capture)"
+    return "seen from " + "; ".join(parts)
+
+
+def _source_text(d: Destination) -> str:
+    """Where a destination's network answer came from, in words."""
+    if d.asn is not None:
+        text = f"AS{d.asn} from {SOURCE_NAMES.get(d.asn_source or 'other', d.asn_source)}"
+        if d.asn_org and d.asn_org_source and d.asn_org_source != d.asn_source:
+            text += f", its name from {SOURCE_NAMES.get(d.asn_org_source, d.asn_org_source)}"
+        elif not d.asn_org:
+            text += ", no name"
+        return text
+    if d.asn_org:
+        return f"name only, no AS number, from {SOURCE_NAMES.get(d.asn_org_source or 'other', d.asn_org_source)}"
+    return "no network answer"
+
+
+def source_notes(dests: Sequence[Destination]) -> list[str]:
+    """One sentence per operator (same company, same AS number or same AS organisation) whose public
+    IPs got their network answers from different sources: which source answered each IP, so that two
+    answers that read differently ("AS132203 Tencent" and a name without a number) are not taken
+    for two operators."""
+    groups: dict[tuple[str, str], dict[str, Destination]] = defaultdict(dict)
+    for d in dests:
+        if d.ip_scope != "public" or not d.ip:
+            continue
+        for kind, key in (("company", d.company), ("AS", f"AS{d.asn}" if d.asn else None),
+                          ("network", d.asn_org.casefold() if d.asn_org else None)):  # fmt: skip
+            if key:
+                groups[(kind, key)].setdefault(d.ip, d)
+    out: list[str] = []
+    seen: set[frozenset[str]] = set()
+    for (kind, key), by_ip in sorted(groups.items()):
+        answers = {(d.asn_source, d.asn_org_source, d.asn is None) for d in by_ip.values()}
+        ips = frozenset(by_ip)
+        if len(answers) < 2 or ips in seen:
+            continue
+        seen.add(ips)
+        name = key if kind != "network" else next(d.asn_org for d in by_ip.values() if d.asn_org)
+        per_source: dict[str, list[str]] = defaultdict(list)
+        for ip, d in sorted(by_ip.items()):
+            per_source[_source_text(d)].append(ip)
+        parts = [f"{', '.join(ips_[:3])}{' …' if len(ips_) > 3 else ''}: {text}" for text, ips_ in sorted(per_source.items())]
+        out.append(f"{kind.capitalize()} {name}: its addresses were answered by different sources ({'; '.join(parts)}).")
+    return out
+
+
+#: Capture and database dates further apart than this (days) are noted in the methodology.
+DATE_GAP_DAYS = 365
+
+
+def date_notes(dests: Sequence[Destination], enricher: Enricher | None) -> list[str]:
+    """One sentence per database in use whose build date is more than :data:`DATE_GAP_DAYS` away from
+    the capture's dates (its plausible first and last times): servers move and networks change
+    hands, so its answers are as that database saw them."""
+    import datetime as dt
+
+    times = [t for d in dests for t in (d.first_seen, d.last_seen) if t is not None]
+    if not times or enricher is None or not hasattr(enricher, "describe"):
+        return []
+    first, last = (dt.datetime.fromtimestamp(t, dt.UTC).date() for t in (min(times), max(times)))
+    span = first.isoformat() if first == last else f"{first.isoformat()} to {last.isoformat()}"
+    out: list[str] = []
+    seen: set[str] = set()
+    for b in enricher.describe():
+        if b["database"] in seen or not b.get("date"):
+            continue
+        seen.add(b["database"])
+        try:
+            built = dt.date.fromisoformat(str(b["date"])[:10])
+        except ValueError:
+            continue
+        gap = (built - last).days if built > last else (first - built).days
+        if gap <= DATE_GAP_DAYS:
+            continue
+        years = gap / 365.25
+        when = f"{years:.0f} years" if years >= 1.5 else f"{gap // 30} months"
+        order = "after" if built > last else "before"
+        out.append(
+            f"The capture is from {span}; {b['database']} ({b['role']}) was built {built.isoformat()}, {when} "
+            f"{order} it: servers move and networks change hands, so its answers are as that database saw them, "
+            "not necessarily as they were during the capture."
+        )
     return out

@@ -126,9 +126,12 @@ def verdict(r: ReportData) -> list[VerdictLine]:
         unknown_owner = next((s.hosts for s in r.companies if s.key == UNKNOWN), 0)
         own = r.first_party_hosts
         n_dest = len(r.destinations)
+        if r.device_wide:
+            lines.append(VerdictLine(device_wide_text(r), warn=True))
+        subject = f"The capture labelled {r.title}" if r.device_wide else r.title
         lines.append(
             VerdictLine(
-                f"{r.title} contacted {_plural(r.hosts_contacted, 'host')} "
+                f"{subject} contacted {_plural(r.hosts_contacted, 'host')} "
                 f"({_plural(n_dest, 'destination')} by host, IP and port) in {_plural(r.total_flows, 'flow')} "
                 f"carrying {human_bytes(r.total_bytes)}, on servers in "
                 f"{_plural(len(r.known_countries), 'country', 'countries')}, owned by "
@@ -137,7 +140,9 @@ def verdict(r: ReportData) -> list[VerdictLine]:
                 + (f"; owner unknown for {_plural(unknown_owner, 'host')}." if unknown_owner else ".")
             )
         )
-        lines.append(VerdictLine("By server location (where the servers are): " + _top(r.server_countries) + "."))
+        lines.append(VerdictLine(
+            "By server location (where the servers are): " + _top(r.server_countries) + f"; {r.seen_from}."
+        ))  # fmt: skip
         lines.append(
             VerdictLine(
                 "By company home country (whose jurisdiction the receiving companies answer to): "
@@ -171,7 +176,9 @@ def verdict(r: ReportData) -> list[VerdictLine]:
             )
         )
     elif r.destinations:
-        lines.append(VerdictLine("No personal data was detected in the inspected traffic."))
+        lines.append(VerdictLine(no_data_text(r), warn=not r.inspected_flows))
+    if r.destinations:
+        lines.append(VerdictLine(inspection_text(r), warn=r.unread_flows > 0))
     if r.pinned:
         flows = sum(int(p["flows"]) for p in r.pinned)
         names = ", ".join(sorted({str(p["host"]) for p in r.pinned})[:5])
@@ -181,6 +188,21 @@ def verdict(r: ReportData) -> list[VerdictLine]:
                 f"interception (certificate pinning or TLS failure) and could not be inspected: {names}"
                 + (" …" if len(r.pinned) > 5 else "."),
                 warn=True,
+            )
+        )
+    if r.background:
+        lines.append(VerdictLine(background_text(r), warn=r.device_wide))
+    if r.local:
+        lines.append(VerdictLine(local_text(r)))
+    read, sealed = r.capture_decryption
+    if read:
+        lines.append(
+            VerdictLine(
+                f"{_plural(read, 'request')} {'was' if read == 1 else 'were'} read from captured TLS decrypted with "
+                "its session keys; "
+                + (f"{_plural(sealed, 'TLS connection')} of the captures {'was' if sealed == 1 else 'were'} not "
+                   "decrypted (no usable session keys) and not inspected."
+                   if sealed else "every captured TLS connection was decrypted.")  # fmt: skip
             )
         )
     if r.scans and r.destinations:
@@ -195,6 +217,73 @@ def verdict(r: ReportData) -> list[VerdictLine]:
             )
         )
     return lines
+
+
+def _pct(part: int, whole: int) -> str:
+    """A share as the report writes it: ``100 %``, ``35 %``, ``<1 %`` (never 0 % of something)."""
+    if not whole:
+        return "0 %"
+    share = part * 100 / whole
+    return "<1 %" if 0 < share < 1 else (">99 %" if 99 < share < 100 else f"{share:.0f} %")
+
+
+def _reasons(rows: Sequence[tuple[str, int]]) -> str:
+    return ", ".join(f"{why} {n}" for why, n in rows)
+
+
+def inspection_text(r: ReportData) -> str:
+    """How much of the counted traffic was read: the share of flows and bytes whose content was
+    not seen, and why (issue 12: never "every connection could be inspected" when some were not)."""
+    total, unread = r.total_flows, r.unread_flows
+    if not unread:
+        return f"The content of every counted flow was read ({_plural(total, 'flow')}, {human_bytes(r.total_bytes)})."
+    return (
+        f"Content was not seen for {_pct(unread, total)} of flows ({unread} of {total}) and "
+        f"{_pct(r.unread_bytes, r.total_bytes)} of bytes ({human_bytes(r.unread_bytes)} of "
+        f"{human_bytes(r.total_bytes)}): {_reasons(r.unread_reasons)}. What they carried, personal data "
+        "included, is unknown."
+    )
+
+
+def no_data_text(r: ReportData) -> str:
+    """The "no personal data" sentence, naming what it covers."""
+    read, total = r.inspected_flows, r.total_flows
+    if not read:
+        return (
+            f"No content was read ({_plural(total, 'flow')}, none inspected), so nothing can be said about "
+            "personal data."
+        )
+    if read < total:
+        return f"No personal data was detected in the {read} of {total} flows whose content was read."
+    return f"No personal data was detected in the {_plural(total, 'flow')}, all of whose content was read."
+
+
+def device_wide_text(r: ReportData) -> str:
+    return (
+        f"Nothing in the capture ties these flows to {r.title}: the label covers the whole device (only the "
+        "analyst's label attributes them, no per-app metadata or proxy process), so they may include other apps' "
+        "and the system's traffic."
+    )
+
+
+def background_text(r: ReportData) -> str:
+    flows = sum(d.flows for d in r.background)
+    hosts = sorted({d.host or d.ip or "" for d in r.background})
+    kinds = sorted({d.background_reason or "" for d in r.background} - {""})
+    return (
+        f"Well-known OS traffic, listed apart and not counted as {r.title}'s: {_plural(len(hosts), 'host')} in "
+        f"{_plural(flows, 'flow')} ({_some(kinds, 6)}): {_some(hosts, 4)}."
+    )
+
+
+def local_text(r: ReportData) -> str:
+    addresses = sorted({d.ip or d.host or "" for d in r.local})
+    kinds = sorted({d.background_reason or "" for d in r.local} - {""})
+    return (
+        f"Local network: {_plural(len(addresses), 'address', 'addresses')}, not counted "
+        f"({_some(kinds, 5)}; {_plural(sum(d.flows for d in r.local), 'flow')}): traffic that stays on the "
+        "network segment and reaches no server."
+    )
 
 
 @functools.cache
@@ -224,7 +313,7 @@ def render_charts(r: ReportData) -> dict[str, Any]:
     """Every chart of the report as base64 SVG (plus what the template says about them)."""
     shares = []
     for rows, title, caption in (
-        (r.server_countries, "By server country", "Where the servers are (geo-IP of the contacted IP)."),
+        (r.server_countries, "By server country", f"Where the servers are (geo-IP of the contacted IP), {r.seen_from}."),
         (
             [s for s in r.companies if s.key != UNKNOWN] or r.companies,
             "By company",
@@ -251,6 +340,8 @@ def render_html(r: ReportData) -> str:
     return template.render(
         r=r,
         verdict=verdict(r),
+        no_data=no_data_text(r),
+        inspection=inspection_text(r),
         charts=render_charts(r),
         generated=utc(r.generated_at),
         version=r.tool_version,

@@ -937,6 +937,22 @@ def _proto_strings(data: bytes) -> list[str]:
     return out
 
 
+def app_format(path: str | os.PathLike[str]) -> str | None:
+    """The app-package format of a file by its content (``apk``, ``aab``, ``xapk`` … ``dex``), or None
+    when it is not one (``audit run APP --capture APP`` is a mistake to name, issue 12)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+        if head.startswith(DEX_MAGIC):
+            return "dex"
+        if head[:4] not in ZIP_MAGICS:
+            return None
+        with Archive.open(path, str(path)) as archive:
+            return sniff_format(str(path), head, archive.names())
+    except (OSError, InputError):
+        return None
+
+
 def scan_path(
     path: str | Path, *, signatures: SignatureDb | None = None, limits: Limits | None = None
 ) -> ScanResult:

@@ -32,7 +32,7 @@ from mitmproxy import exceptions
 
 from audit.enrich.geoip import Enricher, ip_scope, normalize_ip
 from audit.errors import AuditError
-from audit.models import Connection, DnsRecord
+from audit.models import VANTAGE_INPUT, Connection, DnsRecord
 from audit.names import normalize_host
 from audit.store import Store, default_db_path
 from audit.traffic import flowconv
@@ -53,7 +53,23 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 OPTION_NAMES = (
     "audit_db", "audit_app", "audit_device", "audit_mmdb", "audit_asn_table", "audit_location_db", "audit_body_limit", "audit_flush_interval",
+    "audit_vantage",
 )  # fmt: skip
+
+
+def vantage_option(value: str | None) -> str | None:
+    """The ISO code of an ``audit_vantage`` value (None when unset); OptionsError otherwise."""
+    if not value:
+        return None
+    from audit.enrich.country import country_code
+
+    try:
+        code, how = country_code(value, "audit_vantage")
+    except AuditError as e:
+        raise exceptions.OptionsError(str(e)) from e
+    if how:
+        log.info("%s", how)
+    return code
 
 
 def guarded(f: F) -> F:
@@ -186,7 +202,7 @@ class ConnectionTracker:
         elif port is not None and any(self.ignored(h, port) for h in (target_host, st.sni, st.ip) if h):
             tls = "passthrough"  # relayed without looking (ignore_hosts / allow_hosts)
         else:
-            tls = "none"
+            tls = "unknown"  # nothing was sent: neither TLS nor plaintext was seen (issue 12)
         if st.tls_seen:
             protocol = "quic" if st.transport == "udp" else "tls"
         else:
@@ -196,7 +212,7 @@ class ConnectionTracker:
             error = "client closed the connection during the TLS handshake"
         elif error is None and tls == "intercepted":
             error = "no request on the intercepted connection"
-        elif error is None and tls == "none":
+        elif error is None and tls == "unknown":
             error = "closed before any request"
         ip = st.ip or (normalize_ip(target_host) if target_host else None)
         return Connection(
@@ -259,6 +275,8 @@ class Recorder:
         self.body_limit = DEFAULT_BODY_LIMIT
         self.flush_interval = DEFAULT_FLUSH_MS / 1000
         self.device: str | None = None
+        self.vantage: str | None = None
+        """ISO code of the country the device is in (``audit_vantage``)."""
         self.mmdb: tuple[str, ...] = ()
         self.asn_table: str | None = None
         self.location_db: str | None = None
@@ -307,6 +325,11 @@ class Recorder:
             "none. Default: $AUDIT_LOCATION_DB, else the system copy (Debian package libloc-database).",
         )  # fmt: skip
         loader.add_option(
+            "audit_vantage", typing.Optional[str], None,  # noqa: UP007,UP045 - mitmproxy's --set parses Optional[str]
+            "Country the device is in while it is captured (ISO 3166-1 code such as US, or an unambiguous "
+            "name), recorded with the capture: the report shows server countries as seen from there.",
+        )  # fmt: skip
+        loader.add_option(
             "audit_body_limit", int, DEFAULT_BODY_LIMIT,
             "Bytes of each request body kept in the case file for data detection (0 keeps none).",
         )  # fmt: skip
@@ -345,6 +368,8 @@ class Recorder:
             except AuditError as e:
                 raise exceptions.OptionsError(f"audit_device: {e}") from e
             self.device = opts.audit_device
+        if "audit_vantage" in updated:
+            self.vantage = vantage_option(opts.audit_vantage)
         old_enricher = None
         geo = {"audit_mmdb", "audit_asn_table", "audit_location_db"}
         if updated & geo:
@@ -368,7 +393,7 @@ class Recorder:
         else:
             if updated & ({"audit_device"} | geo):
                 self._configure_writer()
-            if updated & ({"audit_app", "audit_device"} | geo):
+            if updated & ({"audit_app", "audit_device", "audit_vantage"} | geo):
                 self._record_inputs()
         if old_enricher is not None:
             # Its files (.mmdb readers, the ASN table) are closed once nothing can still be using it.
@@ -414,6 +439,8 @@ class Recorder:
         self.writer.record_input("live", f"mitmproxy {mode}", app=self.app)
         if self.device:
             self.writer.record_input("device-profile", self.device, app=self.app)
+        if self.vantage:
+            self.writer.record_input(VANTAGE_INPUT, self.vantage, app=self.app)
         for p in self.mmdb:
             self.writer.record_input("mmdb", p, app=self.app)
         if self.asn_table:

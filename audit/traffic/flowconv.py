@@ -138,7 +138,7 @@ def http_connection(flow: Any, *, app: str, source: str, body_limit: int = recor
 def stream_connection(flow: Any, *, app: str, source: str) -> Connection:
     """A raw TCP or UDP flow, recognising passed-through TLS and QUIC by their first client bytes."""
     # Here, not at the top: the importers package imports this module.
-    from audit.traffic.tls import looks_like_tls_record, parse_tls_record
+    from audit.traffic.tls import looks_like_tls_record, parse_tls_record, unread_stream
 
     fields = connection_fields(flow.client_conn, flow.server_conn)
     messages = list(flow.messages or ())
@@ -160,6 +160,9 @@ def stream_connection(flow: Any, *, app: str, source: str) -> Connection:
         if hello is not None:
             protocol = "quic"
             tls = "passthrough" if tls == "none" else tls
+    if hello is None and tls == "none" and protocol in ("tcp", "udp"):
+        port = flow.server_conn.address[1] if flow.server_conn.address else None
+        protocol, tls = unread_stream(protocol, port, first, sum(len(m.content) for m in messages))
     if hello is not None:
         # Nothing was negotiated with mitmproxy: what the app offered is the evidence.
         fields["sni"] = hello.sni or fields["sni"]

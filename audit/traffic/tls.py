@@ -103,3 +103,34 @@ def _alpn(body: bytes) -> list[str]:
         out.append(body[p + 1 : p + 1 + n].decode("ascii", "replace"))
         p += 1 + n
     return out
+
+
+def looks_like_any_tls_record(data: bytes) -> bool:
+    """A TLS record of any content type (change_cipher_spec, alert, handshake, application_data;
+    version 3.x): how a stream captured after its handshake starts."""
+    return len(data) >= 5 and 20 <= data[0] <= 23 and data[1] == 3 and data[2] <= 4
+
+
+def looks_like_quic(datagram: bytes) -> bool:
+    """A QUIC packet (RFC 9000 §17: the fixed bit 0x40 is set in long and short headers alike;
+    RFC 9287 lets it be greased, so this is a heuristic, used only on UDP/443)."""
+    return len(datagram) >= 20 and bool(datagram[0] & 0x40)
+
+
+def unread_stream(transport: str, port: int | None, head: bytes, payload: int) -> tuple[str, str]:
+    """(protocol, tls) of a raw TCP or UDP stream no reader recognised (no ClientHello, no HTTP):
+    ``head`` is the client's first bytes, ``payload`` the bytes both ways. The one rule for the
+    recorder, the flow-file reader and the pcap reader (issue 12):
+
+    * a TCP stream starting with a TLS record (a capture begun after the handshake) is ``tls``,
+      ``passthrough``; a UDP/443 stream of QUIC packets is ``quic``, ``passthrough``;
+    * a stream that carried no payload at all is ``unknown``: nothing says it was plaintext (a
+      0-byte TCP/443 connection is not "no TLS");
+    * anything else is plaintext or an unknown protocol on the wire: ``none``."""
+    if transport == "tcp" and looks_like_any_tls_record(head):
+        return "tls", "passthrough"
+    if transport == "udp" and port == 443 and looks_like_quic(head):
+        return "quic", "passthrough"
+    if payload <= 0:
+        return transport, "unknown"
+    return transport, "none"

@@ -109,7 +109,11 @@ def test_numbers(plain: tuple[Store, ReportData, str], enricher: Enricher) -> No
     assert r.comparison.placeholders == 1
     assert {f["masked"] for f in r.findings} == {"35•••••••••1234", "ab••••••••cd"}
     lines = [v.text for v in verdict(r)]
-    assert lines[0].startswith(f"{APP} contacted 4 hosts (4 destinations by host, IP and port) in 27 flows")
+    # every connection of the case is tied to the app by its label only: device-wide (issue 12)
+    assert lines[0].startswith(f"Nothing in the capture ties these flows to {APP}: the label covers the whole device")
+    assert lines[1].startswith(
+        f"The capture labelled {APP} contacted 4 hosts (4 destinations by host, IP and port) in 27 flows"
+    )
     assert any("imei → 1 host (Example Messenger Ltd (DE))" in t for t in lines)
     assert any("pinned.example.org" in t and "could not be inspected" in t for t in lines)
 
@@ -258,7 +262,7 @@ def test_first_party_hosts_are_named_not_unknown(enricher: Enricher) -> None:
     companies = {s.key: s for s in r.companies}
     assert companies[f"{APP} (own servers)"].hosts == 1 and companies[UNKNOWN].hosts == 1
     assert {s.key for s in r.company_countries} == {"first party", UNKNOWN}
-    first = verdict(r)[0].text
+    first = verdict(r)[1].text  # [0]: the case is device-wide (label attribution only)
     assert "owned by 0 known companies and the app vendor itself (1 first-party host); owner unknown for 1 host." in first
     html = render_html(r)
     assert "the app vendor&#39;s own servers" in html or "the app vendor's own servers" in html

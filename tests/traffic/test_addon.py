@@ -291,7 +291,7 @@ def test_ignored_connection_is_passthrough(recorder: tuple[Recorder, Any], db: P
     r.done()
     bank, other = rows(db)
     assert (bank.protocol, bank.tls, bank.host, bank.ip, bank.port) == ("tcp", "passthrough", "bank.example", "203.0.113.9", 443)
-    assert (other.tls, other.host, other.error) == ("none", "idle.example", "closed before any request")
+    assert (other.tls, other.host, other.error) == ("unknown", "idle.example", "closed before any request")
 
 
 @pytest.mark.parametrize(

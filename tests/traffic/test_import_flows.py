@@ -6,7 +6,7 @@ import random
 from pathlib import Path
 
 import pytest
-from mitmproxy import http, tcp, udp
+from mitmproxy import tcp, udp
 from mitmproxy.test import tflow
 
 from audit.errors import ImportFormatError
@@ -17,18 +17,7 @@ from audit.traffic.pii import PiiDetector
 from audit.traffic.records import MAX_BODY
 from tests.conftest import FIXTURES
 from tests.fixtures.captures.build_captures import client_hello, quic_initial, tls_record
-from tests.helpers.traffic import write_flows
-
-
-def https_flow(host: str = "api.example.net", body: bytes = b"", ip: str = "203.0.113.10") -> http.HTTPFlow:
-    fl = tflow.tflow(resp=True)
-    fl.request = http.Request.make("POST", f"https://{host}/v1/track?uid=1&uid=2&ev=x", body,
-                                   [(b"Content-Type", b"application/json")])
-    fl.request.timestamp_start, fl.request.timestamp_end = 1_700_000_000.0, 1_700_000_000.1
-    fl.server_conn.address = (host, 443)
-    fl.server_conn.peername = (ip, 443)
-    fl.client_conn.sni = host
-    return fl
+from tests.helpers.traffic import https_flow, modern_state, write_flows
 
 
 class RecordingDetector:
@@ -193,7 +182,7 @@ def test_older_flow_format_is_migrated(tmp_path: Path) -> None:
     f = https_flow(host="old.example.net", ip="203.0.113.40")
     path = tmp_path / "old.flows"
     with path.open("wb") as fp:
-        tnetstring.dump(_as_version_17(f.get_state()), fp)
+        tnetstring.dump(_as_version_17(modern_state(f.get_state())), fp)
     store = Store()
     s = import_file(path, store, app="com.old")
     assert s.errors == ()
@@ -307,7 +296,7 @@ def test_1e300_timestamps_are_flagged_and_the_report_still_renders(tmp_path: Pat
     s = import_file(path, store)
     assert s.connections == 2
     assert s.errors == (
-        "1 record(s) with a time outside 1990-01-01..now+1 day: kept, but left out of timelines and "
+        "1 record(s) with a time outside 2008-01-01..now+1 day: kept, but left out of timelines and "
         "first/last-seen times (flow 2 1e+300)",
     )
     assert store.inputs()[0]["notes"] == list(s.errors)

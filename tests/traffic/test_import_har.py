@@ -256,6 +256,6 @@ def test_implausible_times_are_flagged_and_kept(tmp_path: Path) -> None:
     s = import_file(write_har(tmp_path / "t.har", entries), store)
     assert s.connections == 3
     (line,) = s.errors
-    assert line.startswith("2 record(s) with a time outside 1990-01-01..now+1 day: kept")
+    assert line.startswith("2 record(s) with a time outside 2008-01-01..now+1 day: kept")
     assert "log.entries[1] 1.0" in line and "log.entries[2]" in line
     assert len(store.connection_times()) == 1  # the timeline leaves them out

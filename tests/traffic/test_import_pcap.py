@@ -99,9 +99,13 @@ def test_pcapdroid_trailer(tmp_path: Path) -> None:
         "a.example.cn": "com.example.messenge",  # 20 bytes: PCAPdroid cuts longer names
         "b.example.com": "com.other",
     }
+    # --app names one app (its full name for the cut one); the other app keeps its own (issue 17)
     store2 = Store()
-    import_file(path, store2, app="label")
-    assert {c.app for _, c in store2.connections()} == {"label"}
+    import_file(path, store2, app="com.example.messenger")
+    assert {c.sni: (c.app, c.attribution) for _, c in store2.connections()} == {
+        "a.example.cn": ("com.example.messenger", "app-metadata"),
+        "b.example.com": ("com.other", "app-metadata"),
+    }
 
 
 def test_mid_connection_capture_guesses_direction(tmp_path: Path) -> None:

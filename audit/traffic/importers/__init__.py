@@ -26,10 +26,11 @@ from audit.traffic.importers.base import Detector, Importer, checked
 from audit.traffic.importers.detection import PARALLEL_MIN_BYTES, detected
 from audit.traffic.importers.flows import FlowsImporter
 from audit.traffic.importers.har import HarImporter
-from audit.traffic.importers.pcap import PcapImporter
+from audit.traffic.importers.pcap import DecryptionSummary, PcapImporter
+from audit.traffic.importers.pcapng import CaptureApp
 from audit.traffic.records import storable, utf8_text
 
-__all__ = ["IMPORTERS", "ImportSummary", "Importer", "import_file", "sniff_format"]
+__all__ = ["IMPORTERS", "TRAFFIC_KINDS", "ImportSummary", "Importer", "PcapImporter", "import_file", "sniff_format"]
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,21 @@ class ImportSummary:
     errors: tuple[str, ...]
     """Non-fatal problems: a truncated tail, packets that could not be decoded …"""
     sha256: str
+    apps: tuple[CaptureApp, ...] = ()
+    """The apps a capture names (PCAPdroid's pcapng UID map: uid, package, app name)."""
+    decryption: DecryptionSummary | None = None
+    """What TLS decryption gave, for a capture with session keys (``--keylog``, pcapng DSB)."""
+    skipped: bool = False
+    """The same file (by SHA-256) was already imported under the same app label: nothing was
+    stored (``import_file(..., replace=True)`` re-imports it)."""
+    replaced: int = 0
+    """Earlier imports of the same file and label whose rows this import replaced."""
 
     def to_dict(self) -> dict[str, object]:
         d = dataclasses.asdict(self)
         d["errors"] = list(self.errors)
+        d["apps"] = [dataclasses.asdict(a) for a in self.apps]
+        d["decryption"] = dataclasses.asdict(self.decryption) if self.decryption is not None else None
         return d
 
 
@@ -66,16 +78,33 @@ def sniff_format(path: Path, head: bytes) -> type[Importer]:
             return importer
     if not head:
         raise ImportFormatError(f"{path}: empty file")
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        raise ImportFormatError(
+            f"{path}: a ZIP archive (an APK or app bundle?), not saved traffic: scan apps with `audit scan` or "
+            "`audit run APP`; import takes mitmproxy flow files, HAR and pcap/pcapng captures"
+        )
     raise ImportFormatError(
         f"{path}: not a mitmproxy flow file, HAR (JSON with log.entries) or pcap/pcapng capture"
     )
 
 
-def import_file(path: Path, store: Store, *, app: str = "", detector: Detector | None = None) -> ImportSummary:
+#: The ``inputs.kind`` of imported traffic (an importer's ``format``).
+TRAFFIC_KINDS = tuple(i.format for i in IMPORTERS)
+
+
+def import_file(
+    path: Path, store: Store, *, app: str = "", detector: Detector | None = None, keylog: Path | None = None,
+    replace: bool = False,
+) -> ImportSummary:
     """Read one traffic file and store its connections and DNS records in one transaction.
 
-    ``app`` labels every row (a PCAPdroid capture's per-packet app name is used when it is empty);
-    ``detector`` (``audit.traffic.pii.PiiDetector``) fills ``Connection.findings`` from request content.
+    ``app`` labels every row the capture ties to no app (a PCAPdroid capture's per-packet app is
+    kept: :func:`audit.traffic.importers.pcap.app_label`); ``detector``
+    (``audit.traffic.pii.PiiDetector``) fills ``Connection.findings`` from request content;
+    ``keylog`` is an NSS key log for a capture's TLS (decrypted with tshark, docs/import.md).
+    A file already imported into the case under the same label (same SHA-256) is not read again
+    (``skipped``: counts never double); with ``replace`` it is, and its earlier rows are replaced in
+    the same transaction.
     """
     path = Path(path)
     app = utf8_text(app)
@@ -92,7 +121,17 @@ def import_file(path: Path, store: Store, *, app: str = "", detector: Detector |
     except OSError as e:
         raise ImportFormatError(f"{path}: cannot read ({e.strerror or e})") from e
     importer = sniff_format(path, head)()
+    if keylog is not None:
+        if not isinstance(importer, PcapImporter):
+            raise ImportFormatError(f"{path}: --keylog applies to pcap/pcapng captures, not to a {importer.format} file")
+        importer.keylog = Path(keylog)
     sha256 = digest.hexdigest()
+    # A file name is bytes on Linux: one that is not UTF-8 is stored with \xNN escapes.
+    name = os.fsencode(path).decode("utf-8", "backslashreplace")
+    earlier = store.imported_inputs(sha256, app, TRAFFIC_KINDS)
+    if earlier and not replace:
+        return ImportSummary(path=name, format=importer.format, connections=0, dns=0, errors=(), sha256=sha256,
+                             skipped=True)  # fmt: skip
 
     unusable = 0
     now = time.time()
@@ -110,19 +149,21 @@ def import_file(path: Path, store: Store, *, app: str = "", detector: Detector |
     if detector is not None:
         items = detected(items, detector, parallel=size >= PARALLEL_MIN_BYTES)
 
-    # A file name is bytes on Linux: one that is not UTF-8 is stored with \xNN escapes.
-    name = os.fsencode(path).decode("utf-8", "backslashreplace")
     def notes() -> list[str]:
         found = list(importer.errors) + importer.problems.lines()
         if unusable:
             found.append(f"{unusable} record(s) without a usable start time were skipped")
         return [utf8_text(n) for n in found]
 
-    n_conn, n_dns = store.add_traffic(items, kind=importer.format, path=name, sha256=sha256, app=app, notes=notes)
+    n_conn, n_dns = store.add_traffic(
+        items, kind=importer.format, path=name, sha256=sha256, app=app, notes=notes, replaces=earlier
+    )
     errors = notes()
     for err in errors:  # the caller shows them (ImportSummary.errors): logged for -v only
         log.info("%s: %s", path, err)
     return ImportSummary(
         path=name, format=importer.format, connections=n_conn, dns=n_dns,
-        errors=tuple(errors), sha256=sha256,
+        errors=tuple(errors), sha256=sha256, replaced=len(earlier),
+        apps=tuple(sorted(getattr(importer, "apps", {}).values(), key=lambda a: a.uid)),
+        decryption=getattr(importer, "decryption", None),
     )  # fmt: skip

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from struct import error as struct_error  # dpkt lets it escape on short headers
@@ -28,10 +28,18 @@ from audit.models import Connection, DnsRecord, HttpRequestData
 from audit.names import normalize_host
 from audit.traffic import records
 from audit.traffic.importers.base import BoundedReader, Importer
-from audit.traffic.importers.pcapng import PcapngError, PcapngReader
+from audit.traffic.importers.pcapng import CaptureApp, PcapngError, PcapngReader, has_tls_secrets
 from audit.traffic.quic import QuicInitialReader
 from audit.traffic.records import cap_body
-from audit.traffic.tls import ClientHello, looks_like_tls_record, parse_tls_record
+from audit.traffic.tls import ClientHello, looks_like_tls_record, parse_tls_record, unread_stream
+from audit.traffic.tshark import (
+    DecryptedRequest,
+    Decryption,
+    check_keylog,
+    find_tshark,
+    keylog_randoms,
+    tshark_problem,
+)
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +114,8 @@ class _Flow:
     http: tuple[str, str, tuple[tuple[str, str], ...], bytes, bool] | None = None
     quic: QuicInitialReader | None = None
     datagrams: int = 0
+    head: bytes = b""
+    """The client's first payload bytes (for :func:`audit.traffic.tls.unread_stream`)."""
 
 
 class PcapImporter(Importer):
@@ -114,11 +124,44 @@ class PcapImporter(Importer):
     format = "pcap"
     source = "pcap"
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.apps: dict[int, CaptureApp] = {}
+        """PCAPdroid's UID map of a pcapng (uid → app), once read."""
+        self.tls_secrets: list[bytes] = []
+        """TLS key logs embedded in a pcapng (Decryption Secrets Blocks), once read."""
+        self.keylog: Path | None = None
+        """An NSS key log for the capture's TLS (``audit import --keylog``)."""
+        self.decryption: DecryptionSummary | None = None
+        """What decryption did, when the capture had session keys (a key log, DSB blocks)."""
+
     @classmethod
     def sniff(cls, head: bytes) -> bool:
         return head[:4] in _PCAP_MAGICS or head[:4] == _PCAPNG_MAGIC
 
     def read(self, path: Path, *, app: str = "") -> Iterator[Connection | DnsRecord]:
+        early = self._start_decryption(path)
+        try:
+            yield from self._read(path, app, early)
+        finally:
+            if early is not None:
+                early.close()
+
+    def _start_decryption(self, path: Path) -> Decryption | None:
+        """tshark started on a capture that has keys (``--keylog``, a DSB found by its block
+        header), so that it decrypts while :meth:`_read` reads the packets itself (issue 17)."""
+        if self.keylog is not None:
+            check_keylog(self.keylog)  # a bad key log is refused before any work
+        elif not _has_secrets(path):
+            return None
+        tshark = find_tshark()
+        if tshark is None:
+            return None
+        run = Decryption(tshark, path, self.keylog)
+        run.start()
+        return run
+
+    def _read(self, path: Path, app: str, early: Decryption | None) -> Iterator[Connection | DnsRecord]:
         analyzer = _Analyzer(app=app)
         with path.open("rb") as raw:
             f = _TruncationWatch(BoundedReader(raw))
@@ -139,9 +182,53 @@ class PcapImporter(Importer):
         for record in analyzer.dns:
             self.where = f"DNS response for {one_line(record.name, 60)}"
             yield record
-        for conn in analyzer.connections():
+        decrypted: set[tuple[str, str, int, str, int]] = set()
+        if self.tls_secrets or self.keylog is not None:
+            yield from self._decrypted(path, analyzer, decrypted, early)
+        for conn in analyzer.connections(skip=decrypted):
             self.where = f"connection {conn.client} → {_endpoint(conn.ip or '?', conn.port or 0)}"
             yield conn
+
+    def _decrypted(
+        self, path: Path, analyzer: _Analyzer, decrypted: set[tuple[str, str, int, str, int]], early: Decryption | None
+    ) -> Iterator[Connection]:
+        """The HTTP requests tshark reads from the capture's TLS with its session keys; the keys of
+        the connections they came from are added to ``decrypted`` (issue 17)."""
+        keys = b"\n".join(self.tls_secrets)
+        sources = []
+        if self.keylog is not None:
+            sources.append("--keylog")
+            keys += b"\n" + check_keylog(self.keylog)
+        if self.tls_secrets:
+            sources.append(f"{len(self.tls_secrets)} Decryption Secrets Block(s)")
+        tls = [k for k, f in analyzer.flows.items() if f.proto == "tcp" and f.hello is not None]
+        summary = DecryptionSummary(keys=" + ".join(sources), tls_connections=len(tls))
+        self.decryption = summary
+        if not tls:
+            return
+        tshark = find_tshark()
+        if tshark is None:
+            summary.undecrypted = summary.without_keys = len(tls)
+            summary.note = f"not decrypted: {tshark_problem()}"
+            self.errors.append(
+                f"the capture comes with TLS session keys ({summary.keys}), but {tshark_problem()}: "
+                f"its {len(tls)} TLS connection(s) were imported without their content (inspected: false)"
+            )
+            return
+        run = early or Decryption(tshark, path, self.keylog)
+        for req in run.requests():
+            key = ("tcp", *req.key)
+            self.where = f"decrypted request {req.method} on {_endpoint(req.key[0], req.key[1])} → {_endpoint(req.key[2], req.key[3])}"
+            decrypted.add(key)
+            summary.requests += 1
+            yield _decrypted_connection(req, analyzer.flows.get(key), analyzer.app)
+        if run.failed:
+            self.errors.append(run.failed)
+        randoms = keylog_randoms(keys)
+        left = [k for k in tls if k not in decrypted]
+        summary.decrypted = len(tls) - len(left)
+        summary.undecrypted = len(left)
+        summary.without_keys = sum(1 for k in left if run.client_randoms.get(k[1:]) not in randoms)
 
     def _read_pcap(self, path: Path, f: _TruncationWatch, analyzer: _Analyzer) -> None:
         try:
@@ -178,13 +265,29 @@ class PcapImporter(Importer):
             if kinds and not any(k in SUPPORTED_LINKTYPES for k in kinds):
                 raise ImportFormatError(f"{path}: unsupported link type {kinds[0]} ({_UNSUPPORTED})")
         else:
-            analyzer.packet(*first)
+            apps = reader.apps
+
+            def app() -> str | None:  # the PCAPdroid app of the packet just read
+                found = apps.get(reader.uid) if reader.uid is not None else None
+                return found.package if found is not None else None
+
+            analyzer.packet(*first, app())
             for ts, frame, linktype in packets:
-                analyzer.packet(ts, frame, linktype)
+                analyzer.packet(ts, frame, linktype, app() if reader.uid is not None else None)
+        self.apps = dict(reader.apps)
+        self.tls_secrets = list(reader.tls_secrets)
         self.errors.extend(reader.notes)
 
 
 _UNSUPPORTED = "supported: Ethernet, Linux cooked SLL/SLL2, raw IP, BSD loopback"
+
+
+def _has_secrets(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return f.read(4) == _PCAPNG_MAGIC and (f.seek(0) == 0) and has_tls_secrets(f)
+    except OSError:
+        return False  # the read proper says what is wrong with the file
 
 
 def _reason(e: BaseException) -> str:
@@ -213,6 +316,66 @@ def pcapdroid_trailer(frame: bytes) -> tuple[int, str] | None:
     return None
 
 
+def app_label(label: str, captured: str | None) -> tuple[str, str]:
+    """(app, attribution) of a record whose capture names the app ``captured`` (None: it names none),
+    imported with the analyst's ``--app`` ``label`` ("" = none).
+
+    The capture's per-app data wins over a label for the whole file (issue 17): with ``--app X`` the
+    records of app X are labelled X, the other apps' records are kept under their own names, and only
+    records the capture ties to no app take the label (``attribution = label``). A name PCAPdroid's
+    trailer cut to 20 bytes counts as X when X starts with it (the label gives the full name)."""
+    if not captured:
+        return label, "label"
+    if label and (label == captured or (len(captured.encode()) == 20 and label.startswith(captured))):
+        return label, "app-metadata"
+    return captured, "app-metadata"
+
+
+@dataclass
+class DecryptionSummary:
+    """What decrypting a capture's TLS gave (``ImportSummary.decryption``)."""
+
+    keys: str
+    """Where the session keys came from: ``--keylog``, ``N Decryption Secrets Block(s)``."""
+    tls_connections: int = 0
+    """TLS connections over TCP in the capture."""
+    decrypted: int = 0
+    """Of them, read: at least one HTTP request came out (``tls = decrypted``, inspected)."""
+    undecrypted: int = 0
+    """Of them, left unread (``tls = passthrough``, ``inspected: false``)."""
+    without_keys: int = 0
+    """Of the unread ones, those whose client random is in no key log (the rest had keys but no
+    HTTP/1.1 or HTTP/2 content could be read)."""
+    requests: int = 0
+    """HTTP requests read from the decrypted connections."""
+    note: str = ""
+
+
+def _decrypted_connection(req: DecryptedRequest, flow: _Flow | None, label: str) -> Connection:
+    """A decrypted request as a connection record, built like every other HTTP record."""
+    client_ip, client_port, server_ip, server_port = req.key
+    if req.head:  # HTTP/1.x: the head as sent, parsed like a cleartext request
+        head = req.head.decode("latin-1").split("\r\n\r\n", 1)[0]
+        _, url, headers, _, _ = _parse_http(head, b"", False)
+        url = "https://" + url.removeprefix("http://")
+    else:
+        headers = req.headers
+        url = f"{req.scheme}://{req.authority}{req.target}"
+    host = records.split_url(url)[0]
+    hello = flow.hello if flow is not None else None
+    app, attribution = app_label(label, flow.app if flow is not None else None)
+    return records.http_connection(
+        ts=req.ts, end_ts=req.end_ts, source=PcapImporter.source, app=app, scheme=req.scheme or "https",
+        host=host or (hello.sni if hello else None), method=req.method, target=req.target, url=url,
+        headers=headers, body=req.body, tls="decrypted", bytes_out=req.head_size + req.body_size,
+        bytes_in=req.bytes_in, ip=server_ip, port=server_port, client=_endpoint(client_ip, client_port),
+        sni=hello.sni if hello else None, tls_version=hello.version if hello else None,
+        alpn=",".join(hello.alpn) or None if hello else None, http_version=req.http_version, status=req.status,
+        request_content_type=next((v for k, v in headers if k.lower() == "content-type"), None),
+        response_content_type=req.response_content_type, attribution=attribution,
+    )  # fmt: skip
+
+
 class _Analyzer:
     """Packet-by-packet state: connections being aggregated and DNS answers seen."""
 
@@ -228,16 +391,16 @@ class _Analyzer:
 
     # -- link and network layers ---------------------------------------------------------
 
-    def packet(self, ts: float, frame: bytes, linktype: int) -> None:
+    def packet(self, ts: float, frame: bytes, linktype: int, app_name: str | None = None) -> None:
+        """Account one packet; ``app_name`` is the app the capture names for it (PCAPdroid's UID map)."""
         self.packets += 1
         if linktype not in SUPPORTED_LINKTYPES:
             self.unsupported[linktype] = self.unsupported.get(linktype, 0) + 1
             return
-        app_name: str | None = None
         try:
             ip: Any
             if linktype == DLT_EN10MB:
-                trailer = pcapdroid_trailer(frame)
+                trailer = pcapdroid_trailer(frame) if app_name is None else None
                 if trailer is not None:
                     app_name = trailer[1] or None
                 ip = dpkt.ethernet.Ethernet(frame).data
@@ -322,6 +485,8 @@ class _Analyzer:
         payload = bytes(tcp.data)
         if outbound:
             flow.bytes_out += len(payload)
+            if payload and not flow.head:
+                flow.head = payload[:16]
             if syn:
                 flow.isn = (tcp.seq + 1) & 0xFFFFFFFF
             elif payload and not flow.done:
@@ -368,6 +533,8 @@ class _Analyzer:
         payload = bytes(udp.data)
         if outbound:
             flow.bytes_out += len(payload)
+            if payload and not flow.head:
+                flow.head = payload[:32]
             if flow.server_port == 443 and flow.datagrams < _MAX_QUIC_DATAGRAMS and not flow.done:
                 flow.datagrams += 1
                 flow.quic = flow.quic or QuicInitialReader()
@@ -400,7 +567,7 @@ class _Analyzer:
             self.dns.append(
                 DnsRecord(ts=ts, source=PcapImporter.source, name=normalize_host(str(q.name)) or "",
                           qtype=_DNS_TYPES.get(q.type, str(q.type)), answers=tuple(dict.fromkeys(answers)),
-                          app=self.app or app_name or "")
+                          app=app_label(self.app, app_name)[0])
             )  # fmt: skip
 
     # -- results --------------------------------------------------------------------------
@@ -413,10 +580,12 @@ class _Analyzer:
                 names.setdefault(answer, []).append((rec.ts, rec.name))
         return names
 
-    def connections(self) -> Iterator[Connection]:
+    def connections(self, skip: Collection[tuple[str, str, int, str, int]] = ()) -> Iterator[Connection]:
+        """Every flow as a connection, in time order, except those of ``skip`` (read otherwise)."""
         names = self._names()
-        for flow in sorted(self.flows.values(), key=lambda fl: fl.first):
-            yield self._connection(flow, names)
+        for key, flow in sorted(self.flows.items(), key=lambda kv: kv[1].first):
+            if key not in skip:
+                yield self._connection(flow, names)
 
     def _connection(self, flow: _Flow, names: dict[str, list[tuple[float, str]]]) -> Connection:
         if not flow.done and flow.segments:  # connection ended before the parse condition was met
@@ -452,17 +621,20 @@ class _Analyzer:
             query_keys = records.query_keys(query)
             request_content_type = next((v for k, v in headers if k.lower() == "content-type"), None)
             request = HttpRequestData(url=url, headers=headers, body=body, body_truncated=truncated)
+        elif protocol in ("tcp", "udp"):
+            protocol, tls = unread_stream(protocol, flow.server_port, flow.head, flow.bytes_out + flow.bytes_in)
         host = normalize_host(host)
         if host is None and protocol != "dns":
             host = _name_for(names.get(flow.server_ip, ()), flow.first)
+        app, attribution = app_label(self.app, flow.app)
         return Connection(
             ts=flow.first,
             end_ts=flow.last,
             source=PcapImporter.source,
             protocol=protocol,
             tls=tls,
-            app=self.app or flow.app or "",
-            attribution="app-metadata" if flow.app else "label",
+            app=app,
+            attribution=attribution,
             host=host,
             sni=sni,
             ip=flow.server_ip,

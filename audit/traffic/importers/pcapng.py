@@ -7,6 +7,18 @@ header ()" (issue 15). This one yields every packet with its own interface's lin
 resolution, reads every section in its own byte order, and says what it could not read:
 :attr:`PcapngReader.notes` counts unknown blocks, packets of undescribed interfaces and a damaged
 block where reading stopped (:attr:`damaged`).
+
+Time stamps: each Interface Description Block's ``if_tsresol`` (10^-n or, high bit set, 2^-n units)
+and ``if_tsoffset`` (seconds added) apply to the packets of that interface only (issue 12: dpkt
+applied the first interface's resolution to all, giving dates in the year 56326).
+
+What PCAPdroid (https://github.com/emanuele-f/PCAPdroid) puts in its pcapng is kept too (issue 17):
+its custom blocks (type 0x00000BAD, Private Enterprise Number 62652; custom data: version uint16 = 1,
+block type uint8, one reserved byte; block type 1 is a UID map: int32 uid, uint8 package name
+length, uint8 app name length, the package name, the app name) fill :attr:`PcapngReader.apps`, and
+each Enhanced Packet Block's comment ``u-<uid>`` gives :attr:`PcapngReader.uid` for the packet just
+yielded. Decryption Secrets Blocks of TLS key logs (secrets type 0x544c534b) are collected in
+:attr:`PcapngReader.tls_secrets`: they are not applied here (tshark does that), only counted.
 """
 
 from __future__ import annotations
@@ -14,11 +26,17 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 SHB, IDB, PB, SPB, NRB, ISB, EPB, DSB = 0x0A0D0D0A, 1, 2, 3, 4, 5, 6, 0x0A
-#: Blocks with nothing for this tool (names, statistics, decryption secrets, journal, custom).
-_IGNORED = {NRB, ISB, DSB, 9, 0x00000BAD, 0x40000BAD}
+CUSTOM, CUSTOM_NOCOPY = 0x00000BAD, 0x40000BAD
+#: Blocks with nothing for this tool (names, statistics, journal); DSB and custom blocks are read.
+_IGNORED = {NRB, ISB, 9}
+#: PCAPdroid's Private Enterprise Number, custom block version and UID-map block type.
+PCAPDROID_PEN, _PCAPDROID_VERSION, _PCAPDROID_UID_MAP = 62652, 1, 1
+#: Decryption Secrets Block secrets type of an NSS key log ("TLSK").
+SECRETS_TLS_KEYLOG = 0x544C534B
+_OPT_COMMENT = 1
 _MAGIC_LE, _MAGIC_BE = b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"
 _OPT_TSRESOL, _OPT_TSOFFSET = 9, 14
 MAX_BLOCK = 256 << 20
@@ -30,6 +48,16 @@ class _File(Protocol):
 
 class PcapngError(ValueError):
     """The file does not start with a readable section header."""
+
+
+@dataclass(frozen=True)
+class CaptureApp:
+    """One app of a PCAPdroid UID map."""
+
+    uid: int
+    package: str
+    name: str
+    """The app's display name ("" when PCAPdroid gave none)."""
 
 
 @dataclass
@@ -54,6 +82,12 @@ class PcapngReader:
         self._unknown: dict[int, int] = {}
         self._orphans = 0
         self._last_ts = 0.0
+        self.apps: dict[int, CaptureApp] = {}
+        """PCAPdroid UID map: uid → app, from the custom blocks read so far."""
+        self.uid: int | None = None
+        """The ``u-<uid>`` comment of the packet last yielded (None: no such comment)."""
+        self.tls_secrets: list[bytes] = []
+        """The TLS key logs of the Decryption Secrets Blocks read so far (NSS key log text)."""
         head = self.f.read(12)
         if len(head) < 12 or head[:4] != b"\x0a\x0d\x0d\x0a":
             raise PcapngError("not a pcapng section header")
@@ -149,8 +183,22 @@ class PcapngReader:
             if len(body) < 20:
                 return self._orphan()
             iid, high, low, caplen, _ = struct.unpack(e + "IIIII", body[:20])
+            end = 20 + caplen + (-caplen % 4)
+            self.uid = _uid_comment(body[end:], e) if len(body) > end else None
             return self._packet(iid, (high << 32) | low, body[20 : 20 + caplen])
+        if kind in (CUSTOM, CUSTOM_NOCOPY):
+            app = _pcapdroid_app(body, e)
+            if app is not None:
+                self.apps[app.uid] = app
+            return None
+        if kind == DSB:
+            if len(body) >= 8:
+                secrets_type, length = struct.unpack(e + "II", body[:8])
+                if secrets_type == SECRETS_TLS_KEYLOG:
+                    self.tls_secrets.append(body[8 : 8 + length])
+            return None
         if kind == PB:
+            self.uid = None
             if len(body) < 20:
                 return self._orphan()
             iid, _, high, low, caplen, _ = struct.unpack(e + "HHIIII", body[:20])
@@ -159,6 +207,7 @@ class PcapngReader:
             if len(body) < 4 or not self.interfaces:
                 return self._orphan()
             (orig,) = struct.unpack(e + "I", body[:4])
+            self.uid = None
             snap = self.interfaces[0].snaplen or orig
             # No time stamp in a Simple Packet Block: the previous packet's time stands in.
             return self._last_ts, body[4 : 4 + min(orig, snap)], self.interfaces[0].linktype
@@ -207,3 +256,50 @@ def _options(data: bytes, e: str) -> Iterator[tuple[int, bytes]]:
             return
         yield code, data[pos + 4 : pos + 4 + length]
         pos += 4 + (length + 3) // 4 * 4
+
+
+def _uid_comment(options: bytes, e: str) -> int | None:
+    """The uid of PCAPdroid's ``u-<uid>`` packet comment among an EPB's options."""
+    for code, value in _options(options, e):
+        if code == _OPT_COMMENT and value.startswith(b"u-"):
+            try:
+                return int(value[2:].rstrip(b"\0").decode("ascii"))
+            except (UnicodeDecodeError, ValueError):
+                return None
+    return None
+
+
+def _pcapdroid_app(body: bytes, e: str) -> CaptureApp | None:
+    """The app of a PCAPdroid UID-map custom block (``body`` after the block header), else None."""
+    if len(body) < 14:
+        return None
+    pen, version, block_type = struct.unpack(e + "IHB", body[:7])
+    if pen != PCAPDROID_PEN or version != _PCAPDROID_VERSION or block_type != _PCAPDROID_UID_MAP:
+        return None
+    uid, package_len, name_len = struct.unpack(e + "iBB", body[8:14])
+    package = body[14 : 14 + package_len]
+    name = body[14 + package_len : 14 + package_len + name_len]
+    if len(package) < package_len or not package:
+        return None
+    return CaptureApp(uid, package.decode("utf-8", "replace"), name.decode("utf-8", "replace"))
+
+
+def has_tls_secrets(f: BinaryIO, limit: int = 1 << 22) -> bool:
+    """Whether a pcapng holds a Decryption Secrets Block with a TLS key log, from its block headers
+    alone (seeking over the rest; at most ``limit`` blocks). A damaged block ends the walk: the
+    full read reports it."""
+    pos, e = 0, "<"
+    for _ in range(limit):
+        f.seek(pos)
+        head = f.read(12)
+        if len(head) < 12:
+            return False
+        if head[:4] == b"\x0a\x0d\x0d\x0a":
+            e = ">" if head[8:12] == _MAGIC_BE else "<"
+        kind, length = struct.unpack(e + "II", head[:8])
+        if kind == DSB and struct.unpack(e + "I", head[8:12])[0] == SECRETS_TLS_KEYLOG:
+            return True
+        if length < 12 or length % 4:
+            return False
+        pos += length
+    return False
