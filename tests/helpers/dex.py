@@ -16,13 +16,10 @@ import tempfile
 import zlib
 from pathlib import Path
 
-import pytest
-
 from audit.static.dex import DexFile, descriptor_to_name
 
 SMALI = shutil.which("smali")
 APKTOOL = shutil.which("apktool")
-needs_assembler = pytest.mark.skipif(SMALI is None and APKTOOL is None, reason="needs smali or apktool")
 
 #: Strings planted in the small DEX (only loaded by com.ex.Loader; shared by two classes; loaded by
 #: const-string/jumbo; in an inner class; not ASCII) and in the jumbo one (past the 16-bit index).
