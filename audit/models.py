@@ -545,9 +545,13 @@ def plausible_time(ts: object, now: float | None = None) -> bool:
 #: besides ``custom:<name>`` for a device profile's own values (:data:`CUSTOM_DATA_PREFIX`).
 DATA_TYPES = (
     "android_id", "aaid", "oaid", "imei", "meid", "serial", "wifi_mac", "bt_mac", "mac", "bssid", "phone",
-    "email", "account", "location", "carrier", "imsi", "iccid", "installed_apps",
+    "email", "account", "location", "coordinates", "carrier", "imsi", "iccid", "installed_apps",
 )  # fmt: skip
 CUSTOM_DATA_PREFIX = "custom:"
+#: Data types that are not personal data: ``coordinates`` are not the device's location (issue 12).
+#: Reported and checkable (``--deny-data``), listed among the data findings, but not as personal data
+#: in the report's verdict and "who receives it" (``audit.report.data``).
+NOT_PERSONAL_DATA = frozenset({"coordinates"})
 
 
 @dataclass(frozen=True)
@@ -556,7 +560,7 @@ class DataFinding:
 
     data_type: str
     """android_id, aaid, oaid, imei, serial, wifi_mac, bt_mac, phone, email, account, location,
-    carrier, installed_apps, custom:<name> …"""
+    coordinates (not the device's location, issue 12), carrier, installed_apps, custom:<name> …"""
     location: str
     """Where in the request: ``query:adid``, ``header:X-Device``, ``cookie:uid``, ``body.json:$.device.imei``,
     ``path``, ``body.form:mac`` …"""

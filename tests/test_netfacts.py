@@ -31,7 +31,7 @@ from tests.fixtures.captures.build_captures import (
 )
 from tests.helpers import locdb
 from tests.helpers.locdb import Net
-from tests.helpers.mobile import PHONE6, RESOLVER6, tls
+from tests.helpers.mobile import PHONE6, RESOLVER6, simple_capture, tls
 
 T0 = 1_718_703_000.0
 NAT64_GOOGLE, NAT64_TENCENT = "64:ff9b::808:808", "64:ff9b::cbcd:fe9d"  # 8.8.8.8, 203.205.254.157
@@ -67,15 +67,6 @@ def nat64_capture(path: Path) -> Path:
     pk += tls(PHONE6, 40002, NAT64_TENCENT, T0 + 2, "wx.example.cn")
     pk += tls(PHONE6, 40003, NAT64_LOCAL, T0 + 3, "wx2.example.cn")
     pk += tls(PHONE6, 40004, "2001:4860:4860::8888", T0 + 4, "dns.example.com")
-    write_pcap_packets(path, [(ts, ethernet(p)) for ts, p in pk])
-    return path
-
-
-def simple_capture(path: Path, client: str, server: str, extra: tuple[tuple[str, str], ...] = ()) -> Path:
-    """``client`` opens TLS to ``server`` as api.example.com; ``extra`` (client, server) pairs too."""
-    pk = tls(client, 40001, server, T0, "api.example.com")
-    for i, (c, s) in enumerate(extra):
-        pk += tls(c, 41000 + i, s, T0 + 1 + i, f"other{i}.example.com")
     write_pcap_packets(path, [(ts, ethernet(p)) for ts, p in pk])
     return path
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -164,15 +164,17 @@ class Enricher:
         loc = self.location.lookup(target) if self.location else GeoAnswer()
         # The location database's flags hold whichever source answers the AS.
         flagged = self.location_db.lookup(target) if self.location_db is not None else GeoAnswer()
-        answers: list[tuple[GeoIpBackend, GeoAnswer]] = []
-        for backend in self.networks:
-            if backend is self.location:
-                answers.append((backend, loc))
-            elif backend is self.location_db:
-                answers.append((backend, flagged))
-            else:
-                answers.append((backend, backend.lookup(target)))
-        net, source, named = network_answer(answers)
+
+        def answers() -> Iterator[tuple[GeoIpBackend, GeoAnswer]]:
+            for backend in self.networks:
+                if backend is self.location:
+                    yield backend, loc
+                elif backend is self.location_db:
+                    yield backend, flagged
+                else:
+                    yield backend, backend.lookup(target)
+
+        net, source, named = network_answer(answers())
         return IpInfo(
             ip=norm,
             scope=scope,
@@ -220,19 +222,21 @@ class Enricher:
 
 
 def network_answer(
-    answers: Sequence[tuple[GeoIpBackend, GeoAnswer]],
+    answers: Iterable[tuple[GeoIpBackend, GeoAnswer]],
 ) -> tuple[GeoAnswer, GeoIpBackend | None, GeoIpBackend | None]:
     """One network answer from every source's, in order of preference: (answer, the source that
     answered the AS, the source that named it). The first source with an AS number or a name answers;
     a better source never loses a fact (issue 12): when it has the number but no name, the name comes
     from the next source that has one and does not contradict the number (no AS number, as in the
-    embedded database, or the same one)."""
-    for i, (backend, ans) in enumerate(answers):
+    embedded database, or the same one). ``answers`` is consumed only as far as needed, so it can
+    be a generator that looks each source up on demand."""
+    rest = iter(answers)
+    for backend, ans in rest:
         if ans.asn is None and ans.asn_org is None:
             continue
         if ans.asn_org is not None:
             return ans, backend, backend
-        for other, later in answers[i + 1 :]:
+        for other, later in rest:
             if later.asn_org is not None and later.asn in (None, ans.asn):
                 return replace(ans, asn_org=later.asn_org), backend, other
         return ans, backend, None

@@ -20,8 +20,8 @@ from audit.dnsview import DnsName, dns_names
 from audit.enrich.company import COMPANIES_FILE, CompanyLookup, resolve_owner
 from audit.enrich.geoip import Enricher
 from audit.graph import build_graph, host_facts, receivers_of
-from audit.models import Destination, ScanResult, Vantage
-from audit.names import registrable_domain
+from audit.models import NOT_PERSONAL_DATA, Destination, ScanResult, Vantage
+from audit.names import parse_ip, registrable_domain
 from audit.store import Store
 
 UNKNOWN = "unknown"
@@ -200,8 +200,8 @@ class ReportData:
 
     @property
     def empty(self) -> bool:
-        """Nothing scanned and nothing recorded."""
-        return not self.scans and not self.destinations
+        """Nothing scanned and nothing recorded (OS traffic and local noise count as recorded)."""
+        return not self.scans and not self.destinations and not self.background and not self.local
 
     @property
     def known_companies(self) -> list[Share]:
@@ -388,7 +388,9 @@ def collect_report(
     networks = _shares(dests, _network, lambda d: d.asn_org if d.asn else "", **tot)
 
     receivers = []
-    data_nodes = sorted(n for n, a in G.nodes(data=True) if a["layer"] == "data")
+    data_nodes = sorted(
+        n for n, a in G.nodes(data=True) if a["layer"] == "data" and n.split(":", 1)[1] not in NOT_PERSONAL_DATA
+    )  # coordinates are listed among the data findings, not as personal data
     for did in data_nodes:
         recs = receivers_of(G, did)
         comps = sorted({f"{c} ({cc})" if cc else c for r in recs for c, cc in _company_pairs(G, r.host)})
@@ -722,6 +724,15 @@ def _source_text(d: Destination) -> str:
     return "no network answer"
 
 
+def _ip_order(ip: str) -> tuple[int, int, str]:
+    addr = parse_ip(ip)
+    return (addr.version, int(addr), ip) if addr is not None else (9, 0, ip)
+
+
+#: Operators named one by one by :func:`source_notes`; the rest are counted.
+MAX_SOURCE_NOTES = 10
+
+
 def source_notes(dests: Sequence[Destination]) -> list[str]:
     """One sentence per operator (same company, same AS number or same AS organisation) whose public
     IPs got their network answers from different sources: which source answered each IP, so that two
@@ -737,18 +748,26 @@ def source_notes(dests: Sequence[Destination]) -> list[str]:
                 groups[(kind, key)].setdefault(d.ip, d)
     out: list[str] = []
     seen: set[frozenset[str]] = set()
-    for (kind, key), by_ip in sorted(groups.items()):
+    more = 0
+    # The operators with most addresses first; past MAX_SOURCE_NOTES they are only counted.
+    for (kind, key), by_ip in sorted(groups.items(), key=lambda g: (-len(g[1]), g[0])):
         answers = {(d.asn_source, d.asn_org_source, d.asn is None) for d in by_ip.values()}
         ips = frozenset(by_ip)
         if len(answers) < 2 or ips in seen:
             continue
         seen.add(ips)
+        if len(out) == MAX_SOURCE_NOTES:
+            more += 1
+            continue
         name = key if kind != "network" else next(d.asn_org for d in by_ip.values() if d.asn_org)
         per_source: dict[str, list[str]] = defaultdict(list)
-        for ip, d in sorted(by_ip.items()):
+        for ip, d in sorted(by_ip.items(), key=lambda item: _ip_order(item[0])):
             per_source[_source_text(d)].append(ip)
         parts = [f"{', '.join(ips_[:3])}{' …' if len(ips_) > 3 else ''}: {text}" for text, ips_ in sorted(per_source.items())]
         out.append(f"{kind.capitalize()} {name}: its addresses were answered by different sources ({'; '.join(parts)}).")
+    if more:
+        out.append(f"{more} more operator{'s were' if more != 1 else ' was'} answered by different sources "
+                   "(asn_source and asn_org_source of each address: audit destinations).")  # fmt: skip
     return out
 
 

@@ -106,10 +106,15 @@ def verdict(r: ReportData) -> list[VerdictLine]:
     lines: list[VerdictLine] = []
     static_hosts = len(r.comparison.both) + len(r.comparison.static_only)
     if not r.destinations:
+        recorded = "No traffic was recorded for"
+        if r.background or r.local:
+            recorded = ("The capture holds only well-known OS traffic and local-network noise (listed apart): no "
+                        "traffic is counted for")  # fmt: skip
         lines.append(
             VerdictLine(
-                f"No traffic was recorded for {r.title}. What follows is what the app's code could do, not what it "
-                f"did: {_plural(static_hosts, 'endpoint host')} and {_plural(len(r.sdks), 'SDK')} in the code."
+                f"{recorded} {r.title}. What follows is what the app's code could do, not what it "
+                f"did: {_plural(static_hosts, 'endpoint host')} and {_plural(len(r.sdks), 'SDK')} in the code.",
+                warn=bool(r.background or r.local),
             )
         )
         if r.could_send_hosts:

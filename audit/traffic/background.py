@@ -164,6 +164,8 @@ def os_reason(names: Iterable[str | None], port: int | None = None, protocols: I
     it), or ``time sync`` for NTP (UDP 123) to any server; None when it is none of them."""
     for name in names:
         h = normalize_host(name)
+        if h is not None and len(h) > 253:  # no DNS name is longer (RFC 1035): hostile, and not ours to walk
+            continue
         while h:
             if h in _BY_NAME:
                 return _BY_NAME[h]

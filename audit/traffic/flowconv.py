@@ -161,8 +161,7 @@ def stream_connection(flow: Any, *, app: str, source: str) -> Connection:
             protocol = "quic"
             tls = "passthrough" if tls == "none" else tls
     if hello is None and tls == "none" and protocol in ("tcp", "udp"):
-        port = flow.server_conn.address[1] if flow.server_conn.address else None
-        protocol, tls = unread_stream(protocol, port, first, sum(len(m.content) for m in messages))
+        protocol, tls = unread_stream(protocol, fields["port"], first, sum(len(m.content) for m in messages))
     if hello is not None:
         # Nothing was negotiated with mitmproxy: what the app offered is the evidence.
         fields["sni"] = hello.sni or fields["sni"]

@@ -46,6 +46,9 @@ MIN_VERSION = (3, 0)
 #: Request bytes kept per request: one more than ``records.MAX_BODY`` so that the builder marks a
 #: longer body as cut.
 BODY_LIMIT = 64 * 1024 + 1
+#: Requests held while waiting for their answer, per HTTP/1 connection (x 32 HTTP/2 streams in all):
+#: beyond it the oldest goes out without one, so memory stays bounded whatever the capture.
+MAX_WAITING = 32
 
 TAP = r"""
 local f_http = Field.new("http")
@@ -111,7 +114,14 @@ function tap.packet(pinfo, tvb)
         size = fd.range:len()
         body = bytes(fd, LIMIT)
       end
-      print("H1\t" .. where .. "\t" .. bytes(h, LIMIT) .. "\t" .. body .. "\t" .. size)
+      -- the item may span the body too: print the head only (up to the blank line)
+      local head = h.range and h.range:string() or ""
+      local cut = string.find(head, "\r\n\r\n", 1, true)
+      local n = cut and (cut + 3) or #head
+      if n > LIMIT then n = LIMIT end
+      local hx = (h.range and n > 0) and tostring(h.range:range(0, n):bytes()) or ""
+      if string.sub(head, 1, 5) == "HTTP/" then body = "" end  -- a response: its size is enough
+      print("H1\t" .. where .. "\t" .. hx .. "\t" .. body .. "\t" .. size)
     end
   end
   local types = {f_type()}
@@ -373,7 +383,10 @@ class Decryption:
         req = DecryptedRequest(ts=ts, key=(src[0], src[1], dst[0], dst[1]), method=method, scheme="https",
                                authority="", target=target, headers=(), body=body, http_version=version or "HTTP/1.1",
                                head_size=len(head), body_size=size, head=head)  # fmt: skip
-        self._h1.setdefault(req.key, deque()).append(req)
+        waiting = self._h1.setdefault(req.key, deque())
+        waiting.append(req)
+        if len(waiting) > MAX_WAITING:  # a hostile or one-sided capture: answers that never come
+            return (waiting.popleft(),)
         return ()
 
     def _h2_frames(self, ts: float, src: Endpoint, dst: Endpoint, parts: list[bytes]) -> Iterable[DecryptedRequest]:
@@ -409,6 +422,13 @@ class Decryption:
                 continue
             headers = blocks.get(i, [])
             if kind == 1 and any(k == ":method" for k, _ in headers):
+                old = self._h2.pop((fwd, sid), None)  # a stream id used again: the old one is done
+                if old is not None:
+                    out.append(old.request or _h2_request(old, fwd))
+                if len(self._h2) >= MAX_WAITING * 32:
+                    (oldest_key, oldest) = next(iter(self._h2.items()))
+                    del self._h2[oldest_key]
+                    out.append(oldest.request or _h2_request(oldest, oldest_key[0]))
                 self._h2[(fwd, sid)] = _Stream(ts, headers, head_size=lengths[i])
                 stream, client_side, key = self._h2[(fwd, sid)], True, fwd
             elif (fwd, sid) in self._h2:

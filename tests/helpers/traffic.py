@@ -83,13 +83,18 @@ def modern_state(state: Any) -> Any:
     return state
 
 
+def modern(fl: Any) -> Any:
+    """A copy of a mitmproxy test flow with its 2000-01-01 times moved to 2023."""
+    return type(fl).from_state(modern_state(fl.get_state()))
+
+
 def write_flows(path: Path, flows: Sequence[flow.Flow]) -> Path:
     """``flows`` written to ``path`` as a mitmproxy flow file, with mitmproxy's own writer (tflow's
     2000-01-01 times moved to 2023, see :data:`_TFLOW_EPOCH`)."""
     with path.open("wb") as f:
         w = FlowWriter(f)
         for fl in flows:
-            w.add(type(fl).from_state(modern_state(fl.get_state())))
+            w.add(modern(fl))
     return path
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from audit.enrich.geoip import Enricher
-from audit.models import Connection
+from audit.models import Connection, DnsRecord
 from audit.report.html import write_report
 from audit.store import Store
 from tests.helpers.browser import console_messages, needs_chromium, run_chromium
@@ -27,6 +27,8 @@ pytestmark = [pytest.mark.slow, needs_chromium]
 
 #: A 446-character URL (issue 13: one such URL made the Endpoints table 3,880 px wide).
 LONG_URL = "https://log.example-messenger.com/collect/v2/" + "/".join(f"segment{i:03d}" for i in range(36)) + "?q=1"
+#: A name looked up and never contacted, hostile (issue 12's "Looked up, not contacted" section).
+LOOKED_UP = '<img src=x onerror="document.documentElement.dataset.pwned=1">.adjust.com'
 #: Viewport widths the report must read at without the page scrolling sideways.
 WIDTHS = (1024, 1400, 1920)
 
@@ -51,6 +53,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )  # fmt: skip
     for i in range(19):
         store.record_input("pcap", f"/captures/device-{i:02d}/capture-{i:02d}.pcapng", "cd" * 32, f"capture-{i:02d}.pcapng")
+    store.add_dns([DnsRecord(1_700_000_050.0, "pcap", LOOKED_UP, answers=("185.151.204.6", "app.adjust.com.cdn.example")),
+                   DnsRecord(1_700_000_051.0, "pcap", "x" * 60 + ".adjust.com")])  # issue 12: looked up, not contacted
     path = tmp_path_factory.mktemp("report") / "report.html"
     write_report(store, path, enricher=Enricher(), companies=COMPANIES)
     return path
@@ -130,3 +134,17 @@ def test_no_horizontal_overflow(report: Path, tmp_path: Path, width: int) -> Non
     _, err = run_chromium(tmp_path, report.as_uri(), f"--screenshot={shot}", f"--window-size={width},2400",
                            "--hide-scrollbars")  # fmt: skip
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_looked_up_not_contacted_section(report: Path, tmp_path: Path) -> None:
+    """Issue 12: the names looked up and not contacted are shown, escaped, with their answers."""
+    dom, err = run_chromium(tmp_path, report.as_uri(), "--dump-dom", "--virtual-time-budget=2000")
+    assert console_messages(err) == []
+    section = dom.split('<section id="looked-up">', 1)[1].split("</section>", 1)[0]
+    assert "<h2>Looked up, not contacted</h2>" in section
+    assert "2 names the traffic asked DNS for" in section and "185.151.204.6" in section
+    assert "&lt;img src=x onerror=" in section and "<img" not in section
+    assert '<a href="#looked-up">' in dom
+    tag = re.search(r"<html[^>]*>", dom)
+    assert tag is not None and "data-pwned" not in tag.group(0)
+

@@ -29,7 +29,7 @@ from tests.fixtures.captures.build_captures import (
 from tests.helpers import locdb
 from tests.helpers.browser import console_messages, needs_chromium, run_chromium
 from tests.helpers.locdb import Net
-from tests.helpers.mobile import PHONE6, RESOLVER6, tls
+from tests.helpers.mobile import PHONE6, RESOLVER6, simple_capture, tls
 
 T2017 = 1_493_802_000.0  # 2017-05-03 09:00 UTC
 SERVERS = {  # host → NAT64 address (the IPv4 inside)
@@ -107,3 +107,46 @@ def test_report_sentences_in_chromium(case: Path, tmp_path: Path) -> None:
     assert "server countries (from US)" in text
     assert "By server country (server location) seen from US (given)" in text
     assert text.count("Server country (from ") >= 2 and "Vantage seen from US (given)" in text
+
+
+def test_source_notes_name_the_biggest_operators_and_count_the_rest() -> None:
+    from audit.models import Destination
+    from audit.report.data import MAX_SOURCE_NOTES, source_notes
+
+    def dest(ip: str, org: str, asn: int | None, asn_source: str | None) -> Destination:
+        return Destination(host=None, ip=ip, port=443, protocol="tls", sni=None, tls="passthrough", flows=1,
+                           bytes_out=1, bytes_in=1, first_seen=None, last_seen=None, asn=asn, asn_org=org,
+                           asn_source=asn_source, asn_org_source="libloc" if asn_source else "embedded",
+                           ip_scope="public")  # fmt: skip
+
+    dests = []
+    for i in range(MAX_SOURCE_NOTES + 2):
+        org = f"Operator {i:02d}"
+        dests += [dest(f"198.18.{i}.{j}", org, 64500 + i, "libloc") for j in range(1 + i)]
+        dests.append(dest(f"198.19.{i}.1", org, None, None))
+    dests.append(dest("198.20.0.1", "Agreeing Operator", 64999, "libloc"))
+    dests.append(dest("198.20.0.2", "Agreeing Operator", 64999, "libloc"))
+    notes = source_notes(dests)
+    assert len(notes) == MAX_SOURCE_NOTES + 1
+    assert notes[0].startswith(f"Network Operator {MAX_SOURCE_NOTES + 1:02d}:")  # most addresses first
+    assert notes[-1].startswith("2 more operators were answered by different sources")
+    assert not any("Agreeing" in n for n in notes)
+    assert "198.18.11.0, 198.18.11.1, 198.18.11.2 …: AS64511 from the IPFire location database" in notes[0]
+
+
+def test_a_case_of_two_vantages_names_each_rows(tmp_path: Path) -> None:
+    case = str(tmp_path / "both.sqlite")
+    for cc, server in (("US", "8.8.8.8"), ("CN", "203.205.254.157")):
+        cap = simple_capture(tmp_path / f"{cc}.pcap", "192.168.1.23", server)
+        r = CliRunner().invoke(main, ["import", str(cap), "--db", case, "--app", f"phone-{cc}", "--vantage", cc])
+        assert r.exit_code == 0, r.output
+    out = tmp_path / "r.html"
+    with Store(case) as s:
+        data = write_report(s, out, enricher=Enricher())
+    assert data.mixed_vantage and data.seen_from == "seen from CN, US (given)"
+    assert {d.ip: d.vantage for d in data.destinations} == {"8.8.8.8": ("US",), "203.205.254.157": ("CN",)}
+    text = text_of(out.read_text(encoding="utf-8"))
+    assert "Server country (from CN, US)" in text
+    for ip, cc in (("8.8.8.8", "US"), ("203.205.254.157", "CN")):
+        country = EmbeddedGeoIp.default().lookup(ip).country
+        assert re.search(rf"api\.example\.com {re.escape(ip)} 443 \S+ \S+ 1 \S+ \S+ \S+ \S+ {country} from {cc} ", text), ip

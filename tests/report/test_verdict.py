@@ -4,6 +4,7 @@ local-network noise (listed apart, counted nowhere, ``audit destinations --all``
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import struct
@@ -274,6 +275,25 @@ def test_app_metadata_is_not_device_wide(tmp_path: Path, enricher: Enricher) -> 
     assert lines[0].startswith(f"{APP} contacted 2 hosts") and not any("Nothing in the capture" in t for t in lines)
 
 
+def test_capture_of_only_os_traffic_and_local_noise(tmp_path: Path, enricher: Enricher) -> None:
+    """Not "empty", not "no traffic was recorded": what it holds is said, and listed apart."""
+    with Store(tmp_path / "case.sqlite") as store:
+        search = ipaddress.ip_address("142.250.185.101").packed  # the Google search is not OS traffic
+        os_only = [(ts, p) for ts, p in os_packets() if search not in (p.src, p.dst)]
+        import_file(write(tmp_path / "idle.pcap", os_only + local_packets()), store, app=APP)
+        r = collect_report(store, enricher=enricher, companies=COMPANIES, generated_at=0)
+    assert not r.empty and r.destinations == [] and r.background and r.local
+    lines = [v.text for v in verdict(r)]
+    assert lines[0].startswith(
+        "The capture holds only well-known OS traffic and local-network noise (listed apart): no traffic is counted "
+        f"for {APP}."
+    )
+    assert any(t.startswith("Well-known OS traffic, listed apart") for t in lines)
+    assert any(t.startswith("Local network: 7 addresses") for t in lines)
+    html = render_html(r)
+    assert 'id="t-background"' in html and 'id="t-local"' in html and "This case is empty" not in html
+
+
 @pytest.mark.parametrize(
     ("ip", "port", "reason"),
     [
@@ -303,6 +323,12 @@ def test_local_reason(ip: str | None, port: int | None, reason: str | None) -> N
 )  # fmt: skip
 def test_os_reason(names: tuple[str | None, ...], port: int | None, protocols: tuple[str, ...], reason: str | None) -> None:
     assert os_reason(names, port, protocols) == reason
+
+
+def test_hostile_names_are_not_walked() -> None:
+    """A 200,000-label host from a hostile capture: no DNS name is that long, so it matches nothing."""
+    assert os_reason(["a." * 200_000 + "mtalk.google.com"]) is None
+    assert os_reason(["\u202emtalk.google.com", "\x00", "..."]) is None
 
 
 def test_classify_per_app_evidence_wins_over_the_table() -> None:

@@ -196,3 +196,14 @@ def test_keylog_errors(captured: Captured, tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["import", str(captured.plain), "--keylog", str(junk), "--db", str(tmp_path / "c.sqlite")])
     assert r.exit_code == 1 and "audit: error:" in r.output and "Traceback" not in r.output
     assert os.path.exists(tmp_path / "c.sqlite")
+
+
+def test_keys_found_later_replace_the_unread_rows(captured: Captured) -> None:
+    """A capture imported without its keys is skipped when given again with --keylog; --replace
+    re-imports it decrypted, and no count doubles."""
+    store = Store()
+    import_file(captured.plain, store)
+    assert import_file(captured.plain, store, keylog=captured.keylog).skipped
+    s = import_file(captured.plain, store, keylog=captured.keylog, replace=True)
+    assert s.replaced == 1 and s.decryption is not None and s.decryption.decrypted == 4
+    assert sorted((c.tls, c.protocol) for c in https(store)) == [("decrypted", "https")] * 6

@@ -118,6 +118,21 @@ def test_recorder_uses_the_shared_conversion(tmp_path: Path) -> None:
     assert (c.protocol, c.tls, c.sni, c.ip) == ("tls", "passthrough", "pinned.example.org", "203.0.113.20")
 
 
+def test_unrecognised_streams_follow_the_pcap_rule() -> None:
+    """Issue 12: one rule (audit.traffic.tls.unread_stream) for streams no reader recognised."""
+    idle = _bare(tflow.ttcpflow(messages=[]))  # nothing sent: not "no TLS"
+    idle.server_conn.peername = ("203.0.113.30", 443)
+    late = _bare(tflow.ttcpflow(messages=[tcp.TCPMessage(True, b"\x17\x03\x03\x00\x20" + b"a" * 32, 1.0)]))
+    late.server_conn.peername = ("203.0.113.31", 443)  # TLS application data: recorded after the handshake
+    short = _bare(tflow.tudpflow(messages=[udp.UDPMessage(True, b"\x41" + b"q" * 40, 1.0)]))
+    short.server_conn.peername = short.server_conn.address = ("203.0.113.32", 443)  # QUIC short header
+    other = _bare(tflow.tudpflow(messages=[udp.UDPMessage(True, b"\x41" + b"q" * 40, 1.0)]))
+    other.server_conn.peername = other.server_conn.address = ("203.0.113.33", 4433)  # not UDP/443: not guessed
+    got = [(c.protocol, c.tls, c.inspected) for c in map(_file_stream, (idle, late, short, other))]
+    assert got == [("tcp", "unknown", False), ("tls", "passthrough", False), ("quic", "passthrough", False),
+                   ("udp", "none", False)]  # fmt: skip
+
+
 def test_quic_client_hello_split_over_two_datagrams() -> None:
     # Chrome and Cronet split large (post-quantum) ClientHellos over several Initial packets.
     hello = client_hello("video.example.com", alpn=("h3",))

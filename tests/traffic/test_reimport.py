@@ -124,10 +124,10 @@ def test_migration_marks_older_inputs_as_untracked(tmp_path: Path) -> None:
     db = tmp_path / "old.sqlite"
     with Store(db) as s:
         s.record_input("pcap", "x.pcap", "ab" * 32, APP)
-    c = sqlite3.connect(db)  # back to schema 7: drop the columns and meta row migration 8 added
+    c = sqlite3.connect(db)  # back to schema 8: drop the columns and meta row migration 9 added
     c.executescript(
         "ALTER TABLE connections DROP COLUMN input_id; ALTER TABLE dns DROP COLUMN input_id;"
-        " DELETE FROM meta WHERE key = 'untracked_inputs'; PRAGMA user_version = 7;"
+        " DELETE FROM meta WHERE key = 'untracked_inputs'; PRAGMA user_version = 8;"
     )
     c.close()
     with Store(db) as s:

@@ -40,7 +40,7 @@ from audit.traffic.pii.known import (
     _profile_values,
     _trie_regex,
 )
-from audit.traffic.pii.patterns import _COORD, _DIGITS15_RUN, _KEYS_IN_TEXT, _MAC_SEP, _patterns
+from audit.traffic.pii.patterns import _COORD, _DIGITS15_RUN, _KEYS_IN_TEXT, _LATLON_PAIR, _MAC_SEP, _patterns
 from audit.traffic.pii.values import MAX_DECODED_PER_REQUEST, MAX_DEPTH, MAX_FIELD_LEN, MAX_FIELDS, mask
 from audit.traffic.profile import DeviceProfile
 
@@ -178,6 +178,9 @@ class _Scan:
         self.in_binary = False
         self.lat_hit: str | None = None
         self.lon_hit: str | None = None
+        self.coordinates: list[tuple[str, str, str | None, str, str]] = []
+        """Pattern coordinates (place, key, key class, value, encoding) met with a profile location:
+        the device's ``location`` or other ``coordinates``, decided once the request is read."""
         self.decode_budget = MAX_DECODED_PER_REQUEST
 
     # -- bookkeeping -----------------------------------------------------------------------
@@ -195,6 +198,8 @@ class _Scan:
             self.field(loc, key, value, 0, "")
         if self.det._geo is not None and self.lat_hit and self.lon_hit:
             self.add("location", self.lat_hit, "plain", "known", self.det._geo[4])
+        if self.coordinates:
+            self.place_coordinates()
         # Known findings first: a pattern hit at the same place adds nothing.
         known = [f for f in self.found.values() if f.confidence == "known"]
         seen = {(f.data_type, f.location) for f in known}
@@ -239,6 +244,9 @@ class _Scan:
         for data_type, hit in _patterns(value, kc, whole, det.is_known):
             if det.is_known(hit):
                 continue  # a profile value: reported above with its real type
+            if data_type == "location" and det._geo is not None:
+                self.coordinates.append((loc, key, kc, hit, _join(outer, "plain")))
+                continue
             self.add(data_type, loc, _join(outer, "plain"), "pattern", mask(hit))
         if depth >= MAX_DEPTH or len(whole) < 16:
             return
@@ -277,6 +285,30 @@ class _Scan:
                 self.lat_hit = loc
             elif self.lon_hit is None and abs(x - lon) <= dlon:
                 self.lon_hit = loc
+
+    def place_coordinates(self) -> None:
+        """Report each pattern coordinate as the device's ``location`` or as other ``coordinates``
+        (issue 12): within the profile's tolerance, a ``lat,lon`` pair on both axes; a latitude
+        with its longitude (the sibling field: ``dest_latitude`` with ``dest_longitude``) on both
+        axes, and a lone latitude (longitude) when the request carries a longitude (latitude) near
+        the device's. Anything else (a venue, a search centre, a place due east of the device) is
+        ``coordinates``."""
+        assert self.det._geo is not None
+        lat, lon, dlat, dlon, _ = self.det._geo
+        near: dict[tuple[str, str, str | None], bool] = {}
+        for loc, key, kc, hit, _enc in self.coordinates:
+            near[(_coordinate_stem(loc, key), _coordinate_stem(normalize_key(key), ""), kc)] = _near(kc, hit, lat, lon, dlat, dlon)
+        other = {"lat": "lon", "lon": "lat"}
+        for loc, key, kc, hit, enc in self.coordinates:
+            stem = (_coordinate_stem(loc, key), _coordinate_stem(normalize_key(key), ""))
+            mine = near[(*stem, kc)]
+            if kc in other:
+                partner = near.get((*stem, other[kc]))
+                if partner is not None:
+                    mine = mine and partner
+                else:
+                    mine = mine and (self.lon_hit if kc == "lat" else self.lat_hit) is not None
+            self.add("location" if mine else "coordinates", loc, enc, "pattern", mask(hit))
 
     # -- request → fields --------------------------------------------------------------------
 
@@ -348,6 +380,32 @@ class _Scan:
                 yield "body.text", key, value
             else:
                 yield f"body.{kind}:{sub}", key, value
+
+
+_AXIS_SUFFIXES = ("latitude", "longitude", "lat", "lng", "lon", "long")
+
+
+def _coordinate_stem(text: str, key: str) -> str:
+    """``text`` without its trailing ``key`` (a place without its field name), or a normalised key
+    without its axis (``destlatitude`` → ``dest``): what a latitude and its longitude share."""
+    if key:
+        return text[: -len(key)] if text.endswith(key) else text
+    for suffix in _AXIS_SUFFIXES:
+        if text.endswith(suffix):  # latitude pairs with longitude, lat with lng/lon/long
+            return text[: -len(suffix)] + ("/" if len(suffix) > 4 else "")
+    return text
+
+
+def _near(kc: str | None, value: str, lat: float, lon: float, dlat: float, dlon: float) -> bool:
+    """Whether a coordinate (a ``lat,lon`` pair, or one axis) is within the tolerance on its axes."""
+    try:
+        if kc == "latlon":
+            pair = _LATLON_PAIR.fullmatch(value)
+            return pair is not None and abs(float(pair.group(1)) - lat) <= dlat and abs(float(pair.group(2)) - lon) <= dlon
+        x = float(value)
+    except ValueError:
+        return False
+    return abs(x - lat) <= dlat if kc == "lat" else abs(x - lon) <= dlon
 
 
 def _nest(loc: str, sub: str) -> str:
