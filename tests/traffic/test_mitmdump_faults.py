@@ -12,11 +12,13 @@ from pathlib import Path
 
 import h2.config
 import h2.connection
+import pytest
 
 from audit.store import Store
-from tests.traffic.test_mitmdump_e2e import Proxy as _Proxy
-from tests.traffic.test_mitmdump_e2e import _Handler, https_server, make_cert, wait_until
-from tests.traffic.test_mitmdump_e2e import pytestmark as pytestmark  # slow; skipped without mitmdump
+from tests.helpers.mitm import JsonHandler, https_server, make_cert, needs_mitmdump, wait_until
+from tests.helpers.mitm import Proxy as _Proxy
+
+pytestmark = [pytest.mark.slow, needs_mitmdump]
 
 
 class Proxy(_Proxy):
@@ -68,7 +70,7 @@ class Proxy(_Proxy):
 def test_non_utf8_requests_do_not_stop_recording(tmp_path: Path) -> None:
     cert, key = make_cert(tmp_path)
     tls_srv = https_server(cert, key)
-    plain = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    plain = http.server.ThreadingHTTPServer(("127.0.0.1", 0), JsonHandler)
     threading.Thread(target=plain.serve_forever, daemon=True).start()
     tls_port, plain_port = tls_srv.server_address[1], plain.server_address[1]
     # lazy: mitmproxy offers the client h2 without asking the (HTTP/1-only) test server first
