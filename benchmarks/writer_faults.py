@@ -37,8 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.kill9 import BODY, RawClient, load_average, post_head, start_server  # noqa: E402
-from tests.traffic.test_mitmdump_e2e import https_server, make_cert  # noqa: E402
-from tests.traffic.test_mitmdump_faults import Proxy  # noqa: E402  (a real mitmdump with our addon, h2 client)
+from tests.helpers.mitm import RawProxy as Proxy  # noqa: E402  (a real mitmdump with our addon, h2 client)
+from tests.helpers.mitm import https_server, make_cert  # noqa: E402
 
 #: Poisoned kinds: (name, HTTP/2 or not, path, extra header lines or pairs, body); ``{i}``: request number.
 POISONS: list[tuple[str, bool, bytes, Any, bytes]] = [

@@ -27,6 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import h2.config
+import h2.connection
 import pytest
 
 from audit.models import Connection
@@ -296,3 +298,53 @@ async def h3_server(cert: Path, key: Path, port: int, host: str = "127.0.0.1") -
 
     server = await serve(host, port, configuration=config, create_protocol=create)
     return server, protocols
+
+
+class RawProxy(Proxy):
+    """A :class:`Proxy` whose clients send what a hostile app sends: HTTP/2 through a CONNECT tunnel with
+    no header validation, raw HTTP/1 bytes."""
+
+
+    def tls_tunnel(self, port: int, alpn: list[str]) -> ssl.SSLSocket:
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        s.sendall(f"CONNECT localhost:{port} HTTP/1.1\r\nHost: localhost:{port}\r\n\r\n".encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += s.recv(1024)
+        ctx = ssl.create_default_context(cafile=str(self.confdir / "mitmproxy-ca-cert.pem"))
+        ctx.set_alpn_protocols(alpn)
+        return ctx.wrap_socket(s, server_hostname="localhost")
+
+    def h2_get(self, port: int, path: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> str:
+        """One HTTP/2 GET through the proxy; the events the client saw, by name."""
+        t = self.tls_tunnel(port, ["h2"])
+        assert t.selected_alpn_protocol() == "h2"
+        # Our own client must not refuse to send what a hostile app sends.
+        c = h2.connection.H2Connection(
+            h2.config.H2Configuration(client_side=True, validate_outbound_headers=False, normalize_outbound_headers=False)
+        )
+        c.initiate_connection()
+        sid = c.get_next_available_stream_id()
+        headers = [(b":method", b"GET"), (b":scheme", b"https"), (b":authority", b"localhost:%d" % port), (b":path", path)]
+        c.send_headers(sid, headers + (extra or []), end_stream=True)
+        t.sendall(c.data_to_send())
+        seen: list[str] = []
+        try:
+            while not seen or seen[-1] not in ("StreamEnded", "StreamReset", "ConnectionTerminated"):
+                data = t.recv(65536)
+                if not data:
+                    break
+                seen += [type(ev).__name__ for ev in c.receive_data(data)]
+                t.sendall(c.data_to_send())
+        finally:
+            t.close()
+        return " ".join(seen)
+
+    def http1(self, port: int, request: bytes) -> bytes:
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        s.sendall(request)
+        out = b""
+        while data := s.recv(65536):
+            out += data
+        s.close()
+        return out
