@@ -21,9 +21,13 @@ def _private_audit_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: p
     """Keep the user's own signature overlay and imported ASN table out of every test: each test
     starts with an empty ``$AUDIT_HOME`` (tests that need one set their own). The system's IPFire
     location database (Debian's libloc-database) is off too, so that answers do not depend on what
-    the machine has installed; tests of it turn it on."""
-    monkeypatch.setenv("AUDIT_HOME", str(tmp_path_factory.mktemp("audit-home")))
+    the machine has installed; tests of it turn it on. ``$AUDIT_DB`` points into that home."""
+    home = tmp_path_factory.mktemp("audit-home")
+    monkeypatch.setenv("AUDIT_HOME", str(home))
     monkeypatch.setenv("AUDIT_LOCATION_DB", "off")
+    # The default case file (./audit.sqlite) of a command or addon given none goes there too, never
+    # into the directory the tests run from; tests of the default itself unset it.
+    monkeypatch.setenv("AUDIT_DB", str(home / "audit.sqlite"))
 
 
 @pytest.fixture(scope="session", autouse=True)
