@@ -280,12 +280,12 @@ def import_cmd(
                 failed += 1
                 error(str(e))
                 continue
+            if vantage:  # a fact about the capture: also for one imported before
+                record_vantage(store, vantage, app=app, sha256=s.sha256, capture=s.path)
             if s.skipped:
                 click.echo(f"{safe_cell(s.path)}: already imported{_label(app)}: skipped (--replace re-imports it)")
                 continue
             click.echo(_import_line(s))
-            if vantage:
-                record_vantage(store, vantage, app=app, sha256=s.sha256, capture=s.path)
             failed += _problems(s.path, s.errors)
     if failed:
         click.get_current_context().exit(ExitStatus.ERROR)
@@ -1151,9 +1151,11 @@ def scan_cmd(paths: tuple[str, ...], fmt: str | None, output: str | None, db: st
     if db and results:
         _store_scans(db, results)
     if results:
+        kind = resolve_format(fmt, output)
+        # CSV rows only for CSV: 100,000 endpoints as row dicts are memory a JSON or table run never uses
         text = render(
-            resolve_format(fmt, output), data=results[0].to_dict() if len(paths) == 1 else [r.to_dict() for r in results],
-            rows=[row for r in results for row in _scan_rows(r)], columns=SCAN_CSV_COLUMNS,
+            kind, data=results[0].to_dict() if len(paths) == 1 else [r.to_dict() for r in results],
+            rows=[row for r in results for row in _scan_rows(r)] if kind == "csv" else [], columns=SCAN_CSV_COLUMNS,
             table=lambda: "\n\n".join(_scan_table(r) for r in results),
         )  # fmt: skip
         _emit_or_fail(text, output)

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from audit.enrich.backend import ISO_COUNTRY
 from audit.enrich.company import CompanyLookup, load_companies
 from audit.enrich.geoip import Enricher
 from audit.errors import AuditError
@@ -203,9 +204,13 @@ def enricher_for(store: Store, mmdb_paths: Iterable[str] = ()) -> Enricher:
 
 def record_vantage(store: Store, country: str, *, app: str = "", sha256: str | None = None, capture: str = "") -> None:
     """Note in the case that the capture ``capture`` (``sha256``) was made with the device in
-    ``country`` (an ISO code the caller validated, :func:`audit.enrich.country.country_code`)."""
+    ``country`` (an ISO code the caller validated, :func:`audit.enrich.country.country_code`). A
+    vantage given again for the same capture and label replaces the earlier one."""
     note = f"given for {capture}" if capture else "given"
-    store.record_input(VANTAGE_INPUT, country, sha256, app, notes=[note])
+    if sha256:
+        store.set_input(VANTAGE_INPUT, country, sha256, app, notes=[note])
+    else:
+        store.record_input(VANTAGE_INPUT, country, None, app, notes=[note])
 
 
 def capture_vantages(store: Store, enricher: Enricher | None = None, app: str | None = None) -> list[Vantage]:
@@ -217,7 +222,9 @@ def capture_vantages(store: Store, enricher: Enricher | None = None, app: str | 
     :func:`enricher_for` the case)."""
     out: list[Vantage] = []
     for i in store.inputs():
-        if i["kind"] == VANTAGE_INPUT and (not app or i["app"] in ("", app)):
+        # Only what --vantage could have written counts: a damaged or foreign case file's other
+        # values are no country.
+        if i["kind"] == VANTAGE_INPUT and (not app or i["app"] in ("", app)) and ISO_COUNTRY.match(str(i["path"])):
             out.append(Vantage(str(i["path"]), str(i["app"]), "given", "; ".join(i["notes"]) or "given"))
     clients: dict[str, list[tuple[str, int, int]]] = {}
     for r in store.client_addresses(app):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -49,11 +50,17 @@ NAT64_PREFIXES = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("
 _PRIVATE_NETS = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"))
 
 
+#: A character no IPv4 or IPv6 literal holds (its zone index, after ``%``, is cut off first).
+_NOT_IP_CHAR = re.compile(r"[^0-9A-Fa-f.:]")
+
+
 def parse_ip(value: str) -> IpAddress | None:
     """Parse an IP literal as found in traffic and code: ``[::1]``, ``fe80::1%eth0`` and IPv4-mapped
     IPv6 (``::ffff:1.2.3.4``, how dual-stack sockets report IPv4 peers, given as the IPv4) are
     accepted; None if it is not an address."""
     s = value.strip().strip("[]").split("%", 1)[0]
+    if not s or _NOT_IP_CHAR.search(s):  # a name: no exception raised and caught per host (issue 15)
+        return None
     try:
         addr = ipaddress.ip_address(s)
     except ValueError:

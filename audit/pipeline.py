@@ -74,7 +74,8 @@ def run(
 ) -> RunSummary:
     """Scan ``app_path``, import ``captures`` (with the ``device`` profile for data detection) into
     the case file ``db`` under one app label, and write the HTML report to ``output``. ``vantage``
-    (an ISO country code) is recorded as where the device was for the captures imported now;
+    (an ISO country code) is recorded as where the device was for the captures given (also one
+    imported before: it replaces the vantage given then);
     ``keylog`` (an NSS key log) decrypts the TLS of the captures that are pcap/pcapng files."""
     from audit.destinations import enricher_for, record_vantage
     from audit.report.html import write_report
@@ -113,13 +114,13 @@ def run(
             is_capture = keylog is not None and PcapImporter.sniff(_head(cpath))
             s = import_file(cpath, store, app=label, detector=detector,
                             keylog=Path(keylog) if is_capture and keylog is not None else None)  # fmt: skip
+            if vantage:  # a fact about the capture: also for one imported before
+                record_vantage(store, vantage, app=label, sha256=s.sha256, capture=s.path)
             if s.skipped:
                 skipped.append(str(cpath))
                 log.info("%s already imported for %s", cpath, label)
                 continue
             imports.append(s)
-            if vantage:
-                record_vantage(store, vantage, app=label, sha256=s.sha256, capture=s.path)
         store.verify()
         enricher = enricher_for(store, mmdb)
         report = write_report(store, output, app=label, enricher=enricher, companies=companies)

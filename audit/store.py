@@ -316,12 +316,16 @@ _COLUMN_TYPES: dict[str, dict[str, tuple[str, ...]]] = {
                 **{c: _TEXT_NULL for c in ("country", "city", "asn_org", "database", "database_date", "flags_database", "setup",
                                              "asn_source", "asn_org_source")}},
 }  # fmt: skip
+#: Number columns read as integers (counts, ports, status codes): a real beyond 64 bits is damage.
+_COUNT_COLUMNS = frozenset({"port", "status", "bytes_out", "bytes_in", "asn", "body_truncated", "pending"})
 #: JSON columns and the JSON type their values have.
 _JSON_COLUMNS = {("connections", "query_keys"): "array", ("requests", "headers"): "array", ("scans", "result"): "object"}
 
 
 #: Tables of a case file at each schema version (the key is the first version that has them).
 _TABLES = {1: ("meta", "inputs", "scans", "connections", "findings", "dns", "ip_info"), 2: ("requests",)}
+#: Columns a read-only case file of an older readable schema may lack (reading tolerates them).
+_LATER_COLUMNS = frozenset({("inputs", "notes")})
 #: The oldest schema a read-only case file can be read with: later migrations only add columns that
 #: reading tolerates (``inputs.notes``); older ones lack tables and columns every command needs.
 READABLE_SCHEMA = 4
@@ -369,25 +373,29 @@ class _CaseCursor(sqlite3.Cursor):
 
     path = ""
 
-    def _fail(self, e: sqlite3.Error) -> BaseException:
+    def _fail(self, e: sqlite3.Error | UnicodeDecodeError) -> BaseException:
+        # UnicodeDecodeError: SQLite's own message quotes damaged schema bytes that are not UTF-8,
+        # and the sqlite3 module fails decoding it (found by benchmarks/fuzz_case.py)
+        if isinstance(e, UnicodeDecodeError):
+            return case_error(self.path, sqlite3.DatabaseError(f"unreadable schema or message: {e.reason}"))
         return case_error(self.path, e) if _is_case_fault(e) else e
 
     def execute(self, sql: str, parameters: Any = (), /) -> _CaseCursor:
         try:
             return super().execute(sql, parameters)
-        except sqlite3.Error as e:
+        except (sqlite3.Error, UnicodeDecodeError) as e:
             raise self._fail(e) from e
 
     def executemany(self, sql: str, seq_of_parameters: Any, /) -> _CaseCursor:
         try:
             return super().executemany(sql, seq_of_parameters)
-        except sqlite3.Error as e:
+        except (sqlite3.Error, UnicodeDecodeError) as e:
             raise self._fail(e) from e
 
     def executescript(self, sql_script: str, /) -> _CaseCursor:
         try:
             super().executescript(sql_script)
-        except sqlite3.Error as e:
+        except (sqlite3.Error, UnicodeDecodeError) as e:
             raise self._fail(e) from e
         return self
 
@@ -396,7 +404,7 @@ class _CaseCursor(sqlite3.Cursor):
         while True:
             try:
                 rows = super().fetchmany(256)
-            except sqlite3.Error as e:
+            except (sqlite3.Error, UnicodeDecodeError) as e:
                 raise self._fail(e) from e
             if not rows:
                 return
@@ -405,13 +413,13 @@ class _CaseCursor(sqlite3.Cursor):
     def fetchone(self) -> Any:
         try:
             return super().fetchone()
-        except sqlite3.Error as e:
+        except (sqlite3.Error, UnicodeDecodeError) as e:
             raise self._fail(e) from e
 
     def fetchall(self) -> list[Any]:
         try:
             return super().fetchall()
-        except sqlite3.Error as e:
+        except (sqlite3.Error, UnicodeDecodeError) as e:
             raise self._fail(e) from e
 
 
@@ -588,6 +596,21 @@ class Store:
                 f"{self.path}: not a complete case file (no table {', '.join(missing)}): damaged or written by "
                 f"another tool; {recovery_hint(self.path)}"
             )
+        # A table of the right name with other columns (a rewritten schema, a table recreated by
+        # another tool) is the same kind of damage, not a KeyError deep inside a command (issue 15).
+        lacking = [
+            f"{table}.{col}"
+            for table, columns in _COLUMN_TYPES.items()
+            if table in present
+            for have in [{r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}]
+            for col in columns
+            if col not in have and (table, col) not in _LATER_COLUMNS
+        ]
+        if lacking:
+            raise StoreError(
+                f"{self.path}: not a complete case file (no column {', '.join(lacking[:5])}"
+                f"{' …' if len(lacking) > 5 else ''}): damaged or written by another tool; {recovery_hint(self.path)}"
+            )
 
     def verify(self) -> None:
         """Check that every value has the type its column promises and every JSON column parses
@@ -605,6 +628,10 @@ class Store:
                     continue  # a read-only case file of an older schema (inputs.notes)
                 allowed = ", ".join(f"'{t}'" for t in types)
                 cases.append(f"WHEN typeof({col}) NOT IN ({allowed}) THEN '{col} holds ' || typeof({col})")
+                if "real" in types:  # SQLite reads the text '1e999' into a number column as infinity
+                    bound = "9.2e18" if col in _COUNT_COLUMNS else "1.7976931348623157e308"
+                    cases.append(f"WHEN typeof({col}) = 'real' AND NOT ({col} BETWEEN -{bound} AND {bound})"
+                                 f" THEN '{col} holds an out-of-range number'")  # fmt: skip
                 kind = _JSON_COLUMNS.get((table, col))
                 if kind and json_checks:
                     cases.append(
@@ -674,6 +701,17 @@ class Store:
     ) -> int:
         """Add an ``inputs`` row; returns its id (for :meth:`set_input_notes`)."""
         with self.conn:
+            cur = self.conn.execute(
+                "INSERT INTO inputs(kind, path, sha256, app, added_at, notes) VALUES (?, ?, ?, ?, ?, ?)",
+                (kind, path, sha256, app, time.time(), _notes_text(notes)),
+            )
+        return int(cur.lastrowid or 0)
+
+    def set_input(self, kind: str, path: str, sha256: str, app: str = "", notes: Sequence[str] = ()) -> int:
+        """Record the one ``inputs`` row of ``kind`` for the input ``sha256`` under ``app``, replacing
+        earlier ones (a capture's vantage: said again, it replaces what was said before); its id."""
+        with self.conn:
+            self.conn.execute("DELETE FROM inputs WHERE kind = ? AND sha256 = ? AND app = ?", (kind, sha256, app))
             cur = self.conn.execute(
                 "INSERT INTO inputs(kind, path, sha256, app, added_at, notes) VALUES (?, ?, ?, ?, ?, ?)",
                 (kind, path, sha256, app, time.time(), _notes_text(notes)),

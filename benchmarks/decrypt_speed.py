@@ -5,7 +5,7 @@ Usage:
 
 Builds (once, cached in benchmarks/.cache/decrypt-<mb>mb.pcapng) a real capture: curl sessions
 (HTTP/1.1 and HTTP/2, TLS 1.2 and 1.3, 50 requests each, JSON bodies of 1-40 KB with an IMEI, answers
-of 1-40 KB) against the local TLS server of tests/traffic/tls_capture.py, captured with dumpcap and
+of 1-40 KB) against the local TLS server of tests/helpers/tls_capture.py, captured with dumpcap and
 the key log embedded with ``editcap --inject-secrets``. As root it runs in a network namespace whose
 loopback has an MTU of 1500 and no segmentation offload, so that packets are the size a phone's are
 (the host's lo has an MTU of 65536); elsewhere it uses lo as it is and says so.
@@ -44,7 +44,7 @@ IMEI = "354678112345612"
 
 
 def sessions(mb: int) -> list[object]:
-    from tests.traffic.tls_capture import Request, Session
+    from tests.helpers.tls_capture import Request, Session
 
     rng = random.Random(17)
     out = []
@@ -63,7 +63,7 @@ def sessions(mb: int) -> list[object]:
 
 def build_here(path: Path, mb: int) -> None:
     """Record the capture in this network namespace (called inside the namespace as root)."""
-    from tests.traffic.tls_capture import inject_secrets, record
+    from tests.helpers.tls_capture import inject_secrets, record
 
     with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
         plain, keylog, received = record(Path(tmp), sessions(mb))  # type: ignore[arg-type]

@@ -1,8 +1,8 @@
-"""Fuzz the traffic importers (and data detection) with mutated captures.
+"""Fuzz the traffic importers (and data detection, the live recorder, the formatters) with mutated captures.
 
 Usage:
-    .venv/bin/python benchmarks/fuzz_import.py [--seconds 600] [--seed 1] [--jobs 2]
-                                               [--timeout 10] [--mem 2048] [--only har,pcap,flows,pii]
+    .venv/bin/python benchmarks/fuzz_import.py [--cases 2500] [--seed 1] [--jobs 2] [--seconds 0]
+                                               [--timeout 10] [--mem 2048] [--only har,pcap,flows,pii,live]
 
 Starts from small captures built with ``tests/fixtures/captures/build_captures.py`` (and the
 committed fixtures), and writes inputs of every kind the importers meet in the wild from apps under
@@ -18,6 +18,17 @@ profile, into a case file that already holds an earlier import. Flagged, with th
 ``benchmarks/.cache/fuzz/``: any exception that is not an ``AuditError``, a run over ``--timeout``
 seconds, a worker that dies (memory), and an earlier import's rows gone missing afterwards.
 Exit status 1 if anything was flagged.
+
+A quarter of each format's inputs aim at the fault classes of issue 15 (``TARGETS``): HAR entries
+with 1e300/0 times, megabytes of ``serverIPAddress`` or an IP field that is no address, ``request.url``
+and other fields of the wrong JSON type; flow files with 1e300/0/negative timestamps; captures with
+link types the importer does not read, a swapped pcapng byte-order magic, interfaces of mixed link
+types, unknown and inconsistent blocks; and ``live``: flows with lone surrogates (path, query,
+headers, host, body, error) and odd times through the real recorder (``Recorder`` in mitmproxy's
+test context, writer thread), where every good flow must be stored. The targeted inputs and 3 % of
+the others are also imported alone into a new case and rendered (report HTML, destinations as
+JSON, CSV and table): formatters must not crash on what the import stored. The shared entry point
+is ``run(cases, seed)`` (``benchmarks/fuzz_common.py``).
 """
 
 from __future__ import annotations
@@ -37,6 +48,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -49,6 +61,7 @@ if str(ROOT) not in sys.path:  # for tests.fixtures; appended, so that PYTHONPAT
 
 import dpkt  # noqa: E402
 
+from benchmarks.fuzz_common import FuzzResult, add_arguments, finish  # noqa: E402
 from tests.fixtures.captures import build_captures as bc  # noqa: E402
 
 CAPTURES = ROOT / "tests" / "fixtures" / "captures"
@@ -581,11 +594,153 @@ def gen_pii(rng: random.Random, corpus: list[bytes]) -> bytes:
     return json.dumps(doc).encode()
 
 
+# ---------------------------------------------------------------------------------------------
+# The fault classes of issue 15, aimed at directly (an imported case of these is also rendered)
+# ---------------------------------------------------------------------------------------------
+
+ODD_TIMES = [1e300, -1e300, 0, 0.0, -1, 2**63, 1e18, 253402300800.0, 32503680000.0, 1e-300, 631152000 - 1]
+ODD_ISO_TIMES = ["+275760-09-13T00:00:00Z", "0001-01-01T00:00:00Z", "1970-01-01T00:00:00Z", "9999-12-31T23:59:59Z",
+                 "2024-13-45T99:99:99Z", "1e300", "", "2024-06-18T09:00:00+99:00", "1989-12-31T23:59:59Z"]  # fmt: skip
+ODD_URLS: list[Any] = [{"name": 5}, 5, [], None, ["https://a.example/"], True, 1e300, {"url": "https://x.example/"}]
+ODD_IPS: list[Any] = ["not an ip", "999.1.1.1", "1.2.3.4\u0000", "[::1", "::ffff:", 5, {"ip": 1}, [], "1.2.3.4, 5.6.7.8",
+                      "fe80::1%" + "x" * 300]  # fmt: skip
+
+
+def har_issue15(rng: random.Random, corpus: list[bytes]) -> bytes:
+    """A HAR whose entries hold 1e300/0 times, huge or odd serverIPAddress, wrong JSON types."""
+    doc = har_seed(rng)
+    for e in doc["log"]["entries"]:
+        k = rng.randrange(6)
+        if k == 0:
+            e["startedDateTime"] = rng.choice(ODD_ISO_TIMES + ODD_TIMES)
+        elif k == 1:
+            e["time"] = rng.choice(ODD_TIMES + [float("inf"), float("nan")])
+            e["timings"] = {"send": rng.choice(ODD_TIMES), "wait": 1e300, "receive": -1}
+        elif k == 2:  # 1-8 MiB of serverIPAddress (the fuzz of the issue found 40 MiB stored as the IP)
+            big = e is doc["log"]["entries"][0]  # one entry of megabytes (40 MiB rarely), the others kilobytes
+            e["serverIPAddress"] = rng.choice(["1", "a", "2001:db8::", "9"]) * ((rng.choice([1, 1, 2, 40]) << 20) if big else 1000)
+        elif k == 3:
+            e["serverIPAddress"] = rng.choice(ODD_IPS)
+        elif k == 4:
+            e["request"]["url"] = rng.choice(ODD_URLS)
+        else:  # other fields of the wrong JSON type
+            target = rng.choice([e, e["request"], e.get("response", {})])
+            if target:
+                target[rng.choice(list(target))] = odd_value(rng)
+    return json.dumps(doc, allow_nan=True).encode()
+
+
+def flows_issue15(rng: random.Random, corpus: list[bytes]) -> bytes:
+    """A flow file whose records hold 1e300/0/negative timestamps (the report's time.gmtime crash)."""
+    from mitmproxy.io import tnetstring
+
+    src = rng.choice(corpus)
+    out, pos = b"", 0
+    while pos < len(src):
+        try:
+            obj, rest = tnetstring.pop(memoryview(src[pos:]))
+        except Exception:
+            break
+        pos = len(src) - len(rest)
+        _odd_times(rng, obj)
+        out += tnetstring.dumps(obj)
+    return out or src
+
+
+def _odd_times(rng: random.Random, node: Any, depth: int = 0) -> None:
+    if isinstance(node, dict) and depth < 8:
+        for k in list(node):
+            name = k.decode("latin-1") if isinstance(k, bytes) else str(k)
+            if name.startswith("timestamp") and rng.random() < 0.5:
+                node[k] = rng.choice(ODD_TIMES)
+            else:
+                _odd_times(rng, node[k], depth + 1)
+    elif isinstance(node, list) and depth < 8:
+        for v in node:
+            _odd_times(rng, v, depth + 1)
+
+
+def pcap_issue15(rng: random.Random, corpus: list[bytes]) -> bytes:
+    """Link types the importer does not read, a pcapng whose byte-order magic is swapped, pcapng
+    interfaces of mixed link types, and unreadable blocks: each must be a warning, not silence."""
+    k = rng.randrange(4)
+    if k == 0:  # an unknown link type in the file header (pcap) or the interface block (pcapng)
+        linktype = rng.choice([147, 148, 162, 276, 9999, 0xFFFF, 0x7FFFFFFF & 0xFFFF])
+        frames = encode_frames(rng, pcap_packets(rng), 101)
+        return write_capture(rng, frames, linktype)
+    frames = encode_frames(rng, pcap_packets(rng), 1)
+    import io
+
+    buf = io.BytesIO()
+    w = dpkt.pcapng.Writer(buf, linktype=1, snaplen=65535)
+    for ts, f in frames:
+        w.writepkt(f, ts=ts)
+    data = bytearray(buf.getvalue())
+    if k == 1:  # the section header's byte-order magic swapped, nothing else
+        data[8:12] = data[8:12][::-1]
+    elif k == 2:  # a second interface of another link type, and packets on an interface that is not there
+        idb = struct.pack("<IIHHI", 1, 20, rng.choice([147, 9999, 105]), 0, 65535) + struct.pack("<I", 20)
+        at = struct.unpack_from("<I", data, 4)[0]
+        data[at:at] = idb
+        epb_at = data.find(b"\x06\x00\x00\x00", at + len(idb))
+        if epb_at > 0:
+            data[epb_at + 8 : epb_at + 12] = struct.pack("<I", rng.choice([1, 2, 0xFFFF]))
+    else:  # an unknown block type, and a block whose two lengths disagree
+        blk = struct.pack("<II", rng.choice([0x0BAD, 0x80000001, 0x0A0D0D0A ^ 1]), 16) + b"\x00" * 4 + struct.pack("<I", 16)
+        at = struct.unpack_from("<I", data, 4)[0]
+        data[at:at] = blk
+        if rng.random() < 0.5 and len(data) > at + 40:
+            struct.pack_into("<I", data, len(data) - 4, 0xFFFF)
+    return bytes(data)
+
+
+def live_issue15(rng: random.Random, corpus: list[bytes]) -> bytes:
+    """Flows for the live recorder (JSON; lone surrogates as mitmproxy's surrogateescape makes them)
+    in path, query, headers, host, body, error and odd timestamps, among good flows."""
+    flows = []
+    for i in range(rng.randint(5, 30)):
+        poisoned = rng.random() < 0.4
+        f: dict[str, Any] = {"i": i, "host": "good.example", "path": f"/ok/{i}", "headers": [["accept", "*/*"]],
+                             "method": "GET", "body": "", "poisoned": poisoned}  # fmt: skip
+        if poisoned:
+            for _ in range(rng.randint(1, 3)):
+                where = rng.choice(["path", "query", "header", "host", "body", "error", "time", "ctype"])
+                # surrogateescape makes U+DC80..U+DCFF only: what mitmproxy's str fields can hold
+                junk = rng.choice(["\udcff", "\udcfe\udcff", "\udc80", "\udcc3\udca9", "\x00", "\u202e", "\udc80" * 1000])
+                if where == "path":
+                    f["path"] = f"/p{junk}/{i}"
+                elif where == "query":
+                    f["path"] = f"/q/{i}?k{junk}=1&{junk}=2&ok=3"
+                elif where == "header":
+                    f["headers"].append([f"x-{junk}", junk])
+                elif where == "host":
+                    f["host"] = f"h{junk}.example"
+                elif where == "body":
+                    f["method"], f["body"] = "POST", f'{{"a": "{junk}"}}'
+                    f["headers"].append(["content-encoding", rng.choice(["gzip", "br", "zstd", "deflate"])])
+                elif where == "error":
+                    f["error"] = f"upstream said {junk}"
+                elif where == "time":
+                    f["time"] = rng.choice(ODD_TIMES)
+                else:
+                    f["headers"].append(["content-type", f"text/{junk}; charset={junk}"])
+        flows.append(f)
+    return json.dumps(flows).encode()
+
+
+#: Share of the inputs of each format that get its issue-15 target instead of a random mutation.
+TARGETED = 0.25
+TARGETS: dict[str, Callable[[random.Random, list[bytes]], bytes]] = {
+    "har": har_issue15, "flows": flows_issue15, "pcap": pcap_issue15, "live": live_issue15,
+}  # fmt: skip
+
+
 GENERATORS: dict[str, tuple[str, Callable[[random.Random, list[bytes]], bytes]]] = {
     "har": (".har", gen_har),
     "pcap": (".pcap", gen_pcap),
     "flows": (".flows", gen_flows),
     "pii": (".har", gen_pii),
+    "live": (".live.json", live_issue15),
 }
 
 
@@ -593,6 +748,8 @@ def corpus_for(fmt: str, rng: random.Random) -> list[bytes]:
     if fmt in ("har", "pii"):
         seeds = [json.dumps(har_seed(rng)).encode() for _ in range(6)]
         return seeds + [(CAPTURES / "hostile.har").read_bytes()]
+    if fmt == "live":
+        return []
     if fmt == "pcap":
         seeds = []
         for lt in (1, 101, 113, 0):
@@ -645,14 +802,21 @@ def worker(mem_mib: int, workdir: Path) -> None:
         return store, int(store.conn.execute("SELECT count(*) FROM connections").fetchone()[0])
 
     store, seed_rows = fresh_store()
+    render_check(CAPTURES / "hostile.har")  # the report's imports (matplotlib, jinja2) before the clock runs
     print(json.dumps({"ready": True}), flush=True)
     for n, line in enumerate(sys.stdin, 1):
-        path = Path(line.strip())
+        request = json.loads(line)
+        path = Path(request["path"])
         t = time.monotonic()
         verdict: dict[str, Any]
         try:
-            import_file(path, store, detector=detector)
-            verdict = {"status": "ok"}
+            if path.name.endswith(".live.json"):
+                verdict = live_check(path, workdir)
+            else:
+                import_file(path, store, detector=detector)
+                verdict = {"status": "ok"}
+                if request.get("render"):
+                    verdict = render_check(path) or verdict
         except AuditError as e:
             msg = str(e)
             verdict = {"status": "error", "msg": msg}
@@ -660,12 +824,10 @@ def worker(mem_mib: int, workdir: Path) -> None:
             if len(shown) > 400 or not shown.isprintable():
                 verdict = {"status": "crash", "msg": f"unprintable or huge AuditError message: {shown[:300]!r}",
                            "sig": f"huge message: {shown[:60]}"}  # fmt: skip
+            elif request.get("render"):  # a partly read file: what was read is still rendered
+                verdict = render_check(path) or verdict
         except BaseException as e:  # noqa: BLE001 - everything else is a finding
-            frames = traceback.extract_tb(e.__traceback__)
-            ours = [f for f in frames if "/audit/" in f.filename]
-            where = [f"{Path(f.filename).name}:{f.lineno}" for f in (ours[-1:] + frames[-1:])]
-            verdict = {"status": "crash", "msg": f"{type(e).__name__}: {str(e)[:300]}",
-                       "tb": traceback.format_exc()[-4000:], "sig": f"{type(e).__name__} at {' / '.join(where)}"}  # fmt: skip
+            verdict = crash_verdict(e)
         verdict["secs"] = round(time.monotonic() - t, 3)
         try:
             rows = store.conn.execute("SELECT count(*) FROM connections WHERE id <= ?", (seed_rows,)).fetchone()[0]
@@ -677,6 +839,90 @@ def worker(mem_mib: int, workdir: Path) -> None:
             store.close()  # so that this does not count against the next input's time
             store, seed_rows = fresh_store()
         print(json.dumps(verdict), flush=True)
+
+
+def crash_verdict(e: BaseException, stage: str = "") -> dict[str, Any]:
+    frames = traceback.extract_tb(e.__traceback__)
+    ours = [f for f in frames if "/audit/" in f.filename]
+    where = [f"{Path(f.filename).name}:{f.lineno}" for f in (ours[-1:] + frames[-1:])]
+    return {"status": "crash", "msg": f"{stage}{type(e).__name__}: {str(e)[:300]}", "tb": traceback.format_exc()[-4000:],
+            "sig": f"{stage}{type(e).__name__} at {' / '.join(where)}"}  # fmt: skip
+
+
+def render_check(path: Path) -> dict[str, Any] | None:
+    """The input imported alone into a new case, then every formatter on it as the commands use
+    them: the report (HTML with charts and times) and the destinations as JSON, CSV and table.
+    None if all of them work."""
+    from audit.destinations import CSV_COLUMNS, TABLE_COLUMNS, enricher_for
+    from audit.errors import AuditError
+    from audit.output import render_rows
+    from audit.report.data import collect_report
+    from audit.report.html import render_html
+    from audit.store import Store
+    from audit.traffic.importers import import_file
+
+    with Store(":memory:") as mem:
+        try:
+            import_file(path, mem)
+        except AuditError:
+            pass  # said by the import above; what was read is rendered
+        try:
+            mem.verify()
+            if not _ENRICHER:
+                _ENRICHER.append(enricher_for(mem))
+            r = collect_report(mem, enricher=_ENRICHER[0])
+            render_html(r).encode("utf-8")
+            rows = [d.to_dict() for d in r.destinations]
+            for kind in ("json", "csv", "table"):
+                render_rows(rows, kind, CSV_COLUMNS, TABLE_COLUMNS, "none").encode("utf-8")
+        except AuditError:
+            return None
+        except BaseException as e:  # noqa: BLE001 - a formatter crashing on what the store holds
+            return crash_verdict(e, "render: ")
+    return None
+
+
+_ENRICHER: list[Any] = []
+
+
+def live_check(path: Path, workdir: Path) -> dict[str, Any]:
+    """The flows of ``path`` through the real recorder (mitmproxy's test context, the writer thread):
+    no exception, every good flow stored, the writer still running after the poisoned ones."""
+    from mitmproxy.flow import Error
+    from mitmproxy.test import taddons, tflow
+
+    from audit.store import Store
+    from audit.traffic.addon import Recorder
+
+    spec = json.loads(path.read_text())
+    db = workdir / f"live-{os.getpid()}.sqlite"
+    for old in workdir.glob(db.name + "*"):
+        old.unlink()
+    r = Recorder(writer="thread")
+    with taddons.context(r) as tctx:
+        tctx.configure(r, audit_db=str(db), audit_app="fuzz", audit_flush_interval=20)
+        for f in spec:
+            fl = tflow.tflow(resp=True)
+            fl.request.host, fl.request.path, fl.request.method = f["host"], f["path"], f["method"]
+            fl.server_conn.peername = ("10.0.0.1", 443)
+            for k, v in f["headers"]:
+                fl.request.headers[k] = v
+            if f["body"]:
+                fl.request.raw_content = f["body"].encode("utf-8", "surrogateescape")
+            if "error" in f:
+                fl.error = Error(f["error"])
+            if "time" in f:
+                fl.request.timestamp_start = f["time"]
+            r.response(fl)
+        writer = r.writer
+        r.done()
+    with Store(db) as st:
+        paths = {c.path for _, c in st.connections()}
+    good = {f["path"] for f in spec if not f["poisoned"]}
+    if not good <= paths:
+        return {"status": "lost", "msg": f"good flows not stored: {sorted(good - paths)[:5]}", "sig": "live: good flow lost"}
+    stats = getattr(writer, "stats", None)
+    return {"status": "ok", "msg": f"skipped {getattr(stats, 'skipped', '?')}"}
 
 
 class Runner:
@@ -702,14 +948,15 @@ class Runner:
             self.proc.wait()
             self.proc = None
 
-    def run(self, path: Path) -> dict[str, Any]:
+    def run(self, path: Path, render: bool = False) -> dict[str, Any]:
         if self.proc is None:
             self.start()
         assert self.proc is not None and self.proc.stdin is not None and self.proc.stdout is not None
         t = time.monotonic()
-        self.proc.stdin.write(f"{path}\n")
+        self.proc.stdin.write(json.dumps({"path": str(path), "render": render}) + "\n")
         self.proc.stdin.flush()
-        ready, _, _ = select.select([self.proc.stdout], [], [], self.timeout)
+        # a rendered input also builds a report (charts): three times the limit
+        ready, _, _ = select.select([self.proc.stdout], [], [], self.timeout * (3 if render else 1))
         line = self.proc.stdout.readline() if ready else ""
         if line:
             v: dict[str, Any] = json.loads(line)
@@ -723,103 +970,115 @@ class Runner:
                 "secs": secs, "sig": f"worker died ({rc})"}  # fmt: skip
 
 
-def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seconds", type=float, default=600, help="total fuzzing time, split between the formats")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--timeout", type=float, default=10)
-    ap.add_argument("--mem", type=int, default=2048, help="address-space cap per worker, MiB")
-    ap.add_argument("--only", default="har,pcap,flows,pii")
-    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
-    if args.worker:
-        worker(args.mem, args.workdir)
-        return 0
+FORMATS = "har,pcap,flows,pii,live"
+
+
+def run(cases: int, seed: int = 1, *, only: str = FORMATS, jobs: int = 2, timeout: float = 10, mem: int = 2048,
+        seconds: float = 0.0, render: float = 0.03, quiet: bool = False) -> FuzzResult:
+    """``cases`` inputs split between the formats of ``only`` (``random.Random(f"{seed}-{fmt}")`` each:
+    the same seed gives the same inputs), ``jobs`` worker processes. A share :data:`TARGETED` of each
+    format's inputs is its issue-15 target (:data:`TARGETS`); those, and a share ``render`` of the
+    others, are also rendered (report, destinations) from a case of their own. ``seconds`` > 0 also
+    stops each format after its share of that time."""
     import concurrent.futures as cf
     import threading
 
-    formats = [f for f in args.only.split(",") if f]
+    formats = [f for f in only.split(",") if f]
     OUT.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="fuzz"))
     local = threading.local()
     runners: list[Runner] = []
     lock = threading.Lock()
+    result = FuzzResult("fuzz_import", seed)
+    start = time.monotonic()
 
     def runner() -> Runner:
         if not hasattr(local, "r"):
-            local.r = Runner(args.mem, args.timeout, work)
+            local.r = Runner(mem, timeout, work)
             with lock:
                 runners.append(local.r)
         r: Runner = local.r
         return r
 
     flagged: list[tuple[str, dict[str, Any], Path]] = []
-    sigs: dict[str, list[Path]] = {}
-    slow: list[tuple[float, Path]] = []
-    totals: dict[str, dict[str, int]] = {}
-    slowest: dict[str, float] = {}
     try:
-        for fmt in formats:
+        for fi, fmt in enumerate(formats):
             ext, gen = GENERATORS[fmt]
-            rng = random.Random(f"{args.seed}-{fmt}")
+            rng = random.Random(f"{seed}-{fmt}")
             corpus = corpus_for(fmt, rng)
-            deadline = time.monotonic() + args.seconds / len(formats)
-            counts = totals.setdefault(fmt, {})
+            quota = cases // len(formats) + (1 if fi < cases % len(formats) else 0)
+            deadline = time.monotonic() + seconds / len(formats) if seconds else float("inf")
+            counts: Counter[str] = Counter()
             n = 0
 
-            def one(i: int, data: bytes, fmt: str = fmt, ext: str = ext) -> tuple[int, dict[str, Any], Path]:
+            def one(i: int, data: bytes, rendered: bool, fmt: str = fmt, ext: str = ext) -> tuple[int, dict[str, Any], Path]:
                 p = work / f"{fmt}-{i}{ext}"
                 p.write_bytes(data)
-                v = runner().run(p)
+                v = runner().run(p, rendered)
                 return i, v, p
 
-            with cf.ThreadPoolExecutor(args.jobs) as pool:
+            with cf.ThreadPoolExecutor(jobs) as pool:
                 pending: set[cf.Future[tuple[int, dict[str, Any], Path]]] = set()
-                while time.monotonic() < deadline or pending:
-                    while time.monotonic() < deadline and len(pending) < args.jobs * 2:
+                while (n < quota and time.monotonic() < deadline) or pending:
+                    while n < quota and time.monotonic() < deadline and len(pending) < jobs * 2:
+                        targeted = fmt in TARGETS and (fmt == "live" or rng.random() < TARGETED)
                         try:
-                            data = gen(rng, corpus)
+                            data = (TARGETS[fmt] if targeted else gen)(rng, corpus)
                         except Exception as e:  # noqa: BLE001 - a generator bug must not stop the run
                             print(f"generator error ({fmt}): {e!r}", file=sys.stderr)
+                            n += 1
                             continue
-                        pending.add(pool.submit(one, n, data))
+                        counts["targeted" if targeted else "random"] += 1
+                        rendered = fmt != "live" and (targeted or rng.random() < render)
+                        counts["rendered"] += rendered
+                        pending.add(pool.submit(one, n, data, rendered))
                         n += 1
+                    if not pending:
+                        break
                     finished, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
                     for fut in finished:
                         i, v, p = fut.result()
-                        counts[v["status"]] = counts.get(v["status"], 0) + 1
-                        slowest[fmt] = max(slowest.get(fmt, 0.0), float(v.get("secs", 0)))
-                        if v["status"] in ("ok", "error") and float(v.get("secs", 0)) > args.timeout / 4:
-                            slow.append((float(v["secs"]), OUT / f"slow-{p.name}"))
-                            shutil.copy(p, slow[-1][1])
-                        if v["status"] in ("crash", "hang", "lost"):
-                            sig = f"{fmt}: {v.get('sig') or v['status']}"
-                            seen = sigs.setdefault(sig, [])
-                            if len(seen) < 3:  # a few inputs per distinct problem
-                                keep = OUT / p.name
-                                shutil.copy(p, keep)
-                                seen.append(keep)
-                                flagged.append((sig, v, keep))
-                                print(f"[{v['status']}] {keep} ({keep.stat().st_size} bytes): {v['msg'][:200]}", flush=True)
-                            else:
-                                seen.append(p)
+                        status = {"crash": "exception"}.get(v["status"], v["status"])
+                        sig = result.add(status, f"{fmt}: {v.get('sig') or ''}".rstrip(": "), v.get("tb") or v.get("msg", ""),
+                                         float(v.get("secs", 0)))  # fmt: skip
+                        counts[v["status"]] += 1
+                        if v["status"] in ("ok", "error") and float(v.get("secs", 0)) > timeout / 4:
+                            shutil.copy(p, OUT / f"slow-{p.name}")
+                        if sig is not None and result.findings[sig] <= 3:
+                            keep = OUT / p.name
+                            shutil.copy(p, keep)
+                            flagged.append((sig, v, keep))
+                            print(f"[{v['status']}] {keep} ({keep.stat().st_size} bytes): {v.get('msg', '')[:200]}", flush=True)
                         p.unlink(missing_ok=True)
-            print(f"{fmt}: {n} inputs {counts}, slowest {slowest.get(fmt, 0):.2f} s", flush=True)
+            result.outcomes.update({f"{fmt} {k}": c for k, c in counts.items()})
+            if not quiet:
+                print(f"{fmt}: {n} inputs {dict(counts)}", flush=True)
     finally:
         for r in runners:
             r.stop()
         shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps({"totals": totals, "problems": {k: len(v) for k, v in sigs.items()}}, indent=1))
-    for secs, p in sorted(slow, reverse=True)[:10]:
-        print(f"slow (under the limit): {secs:.2f} s {p}")
-    shown: set[str] = set()
-    for sig, v, p in flagged:
-        if "tb" in v and sig not in shown:
-            shown.add(sig)
-            print(f"--- {sig}: {p}\n{v['tb']}")
-    return 1 if flagged else 0
+    result.seconds = time.monotonic() - start
+    return result
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_arguments(ap, cases=2500)
+    ap.add_argument("--seconds", type=float, default=0.0, help="also stop after this long, split between the formats")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--timeout", type=float, default=10)
+    ap.add_argument("--mem", type=int, default=2048, help="address-space cap per worker, MiB")
+    ap.add_argument("--only", default=FORMATS)
+    ap.add_argument("--render", type=float, default=0.03, help="share of the untargeted inputs also rendered (0.03)")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        worker(args.mem, args.workdir)
+        return 0
+    result = run(args.cases, args.seed, only=args.only, jobs=args.jobs, timeout=args.timeout, mem=args.mem,
+                 seconds=args.seconds, render=args.render)  # fmt: skip
+    return finish(result, args.json_out)
 
 
 if __name__ == "__main__":

@@ -4,9 +4,10 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/fuzz_static.py --minutes 6                  # sequential path
-    .venv/bin/python benchmarks/fuzz_static.py --minutes 6 --fork           # two-process path
-    .venv/bin/python benchmarks/fuzz_static.py --seed 7 --count 2000 --only dex
+    .venv/bin/python benchmarks/fuzz_static.py --cases 2000 --seed 1        # sequential path
+    .venv/bin/python benchmarks/fuzz_static.py --cases 2000 --fork          # two-process path
+    .venv/bin/python benchmarks/fuzz_static.py --seed 7 --cases 500 --only dex
+    .venv/bin/python benchmarks/fuzz_static.py --minutes 6 --cases 100000   # a time budget
     .venv/bin/python benchmarks/fuzz_static.py --replay benchmarks/.cache/fuzz/findings/x.apk
 
 Seeds are ``tests/fixtures/apks/*.{apk,aab,apks,xapk,apkm,dex}``, ``tests/fixtures/hostile/*`` and the
@@ -16,7 +17,12 @@ truncation, inserted/duplicated/deleted ranges) or structure-aware: DEX header f
 string data (uleb128 overruns, no NUL), class_data and code items; AXML/arsc chunk headers, string
 pools and attributes; protobuf lengths, wire types and deep nesting; zip central directory, local
 headers and EOCD fields, duplicated, overlong or many entries, odd methods and flags, and the content
-of one entry (the zip is rebuilt around it, so CRCs still match).
+of one entry (the zip is rebuilt around it, so CRCs still match). A share of the archives (``--targeted``,
+15 %) gets one of the fault classes of issue 15 instead (``TARGETS``): ``resources.arsc`` cut inside a
+chunk or its header, a string pool claiming up to 0xFFFFFFFF strings or styles, and an asset dense with
+5,000 to 250,000 distinct URLs or host names (text, minified JavaScript, NUL-separated binary).
+The shared entry point is ``run(cases, seed)`` (``benchmarks/fuzz_common.py``): the same seed gives
+the same inputs.
 
 Each input is scanned by ``scan_path`` in a forked child (its own process group) with an address-space
 cap (``--mem``, MiB above the parent's size) and a wall-time limit (``--timeout``). ``--fork`` forces
@@ -38,9 +44,6 @@ import json
 import os
 import random
 import re
-import resource
-import select
-import signal
 import struct
 import subprocess
 import sys
@@ -55,12 +58,21 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-OUT = Path(__file__).resolve().parent / ".cache" / "fuzz"
 
 from audit.cli import _scan_table  # noqa: E402  (imported here, not in each forked child)
 from audit.errors import AuditError  # noqa: E402
 from audit.static import scanner  # noqa: E402
 from audit.static.signatures import SignatureDb, load_signatures  # noqa: E402
+from benchmarks.fuzz_common import (  # noqa: E402
+    BAD,
+    CACHE,
+    FuzzResult,
+    add_arguments,
+    exception_outcome,
+    finish,
+    keep,
+    run_forked,
+)
 from tests.fixtures.build import pb_varint as _varint  # noqa: E402
 
 Mutator = Callable[[random.Random, bytes], bytes]
@@ -466,23 +478,70 @@ def zip_mutate(rng: random.Random, data: bytes, depth: int = 0) -> bytes:
 
 
 # --------------------------------------------------------------------------------------------
-# running one input
+# the fault classes of issue 15, aimed at directly (each a named target, counted in the summary)
 # --------------------------------------------------------------------------------------------
 
 
-def _vm_size() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmSize:"):
-                return int(line.split()[1]) * 1024
-    return 0
+def _with_entry(items: list[tuple[zipfile.ZipInfo, bytes]], name: str, content: bytes) -> bytes:
+    out = [(i, c) for i, c in items if i.filename != name]
+    zi = zipfile.ZipInfo(name, (2024, 6, 18, 9, 0, 0))
+    zi.compress_type = zipfile.ZIP_DEFLATED
+    return _build(out + [(zi, content)])
 
 
-def _innermost_audit_frame(tb: traceback.StackSummary) -> str:
-    for fr in reversed(tb):
-        if "/audit/" in fr.filename:
-            return f"{Path(fr.filename).name}:{fr.lineno}"
-    return "?"
+def truncated_arsc(rng: random.Random, items: list[tuple[zipfile.ZipInfo, bytes]]) -> bytes | None:
+    """resources.arsc cut inside a chunk, at a chunk boundary or inside its header."""
+    arsc = dict((i.filename, c) for i, c in items).get("resources.arsc")
+    if not arsc:
+        return None
+    chunks = _chunk_positions(arsc)
+    cut = rng.choice([rng.randrange(len(arsc)), rng.choice(chunks) if chunks else 0, rng.randrange(12),
+                      (rng.choice(chunks) + rng.randint(1, 27)) if chunks else 5])  # fmt: skip
+    return _with_entry(items, "resources.arsc", arsc[: max(0, min(cut, len(arsc) - 1))])
+
+
+def huge_pool_count(rng: random.Random, items: list[tuple[zipfile.ZipInfo, bytes]]) -> bytes | None:
+    """A string pool (of resources.arsc or the binary manifest) claiming up to 0xFFFFFFFF strings or styles."""
+    names = [i.filename for i, _ in items if i.filename in ("resources.arsc", "AndroidManifest.xml")]
+    if not names:
+        return None
+    name = rng.choice(names)
+    data = bytearray(dict((i.filename, c) for i, c in items)[name])
+    pools = [pos for pos in _chunk_positions(bytes(data)) if struct.unpack_from("<H", data, pos)[0] == 0x0001]
+    if not pools:
+        return None
+    pos = rng.choice(pools)
+    count = rng.choice([0xFFFFFFFF, 0x7FFFFFFF, 0x10000000, 0x00FFFFFF, 1 << 20])
+    put32(data, pos + 8 + (4 if rng.random() < 0.25 else 0), count)  # the string count, or the style count
+    return _with_entry(items, name, bytes(data))
+
+
+def hostile_asset(rng: random.Random, items: list[tuple[zipfile.ZipInfo, bytes]]) -> bytes | None:
+    """An asset dense with distinct URLs or host names, past the endpoint cap (issue 15, point 4)."""
+    n = rng.choice([5_000, 120_000, 250_000])
+    shape = rng.randrange(4)
+    if shape == 0:  # one URL a line
+        text = "\n".join(f"https://h{i}.cdn{i % 997}.example{i % 17}.com/p/{i}" for i in range(n))
+    elif shape == 1:  # minified JavaScript: one line
+        text = ";".join(f'u{i}="https://a{i}.t{i % 31}.example.net/v?{i}"' for i in range(n))
+    elif shape == 2:  # bare host names
+        text = " ".join(f"s{i}.x{i % 101}.example.org" for i in range(n))
+    else:  # binary: URLs between NUL runs, as in a packed resource
+        text = "\x00\x00".join(f"http://b{i}.example.io/{i}" for i in range(n))
+    name = rng.choice(["assets/endpoints.txt", "assets/www/app.min.js", "assets/hosts.dat", "res/raw/x.bin"])
+    return _with_entry(items, name, text.encode())
+
+
+TARGETS: dict[str, Callable[[random.Random, list[tuple[zipfile.ZipInfo, bytes]]], bytes | None]] = {
+    "truncated resources.arsc": truncated_arsc,
+    "huge string-pool count": huge_pool_count,
+    "hostile asset": hostile_asset,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# running one input
+# --------------------------------------------------------------------------------------------
 
 
 def check_one(path: Path, sigs: SignatureDb) -> dict[str, object]:
@@ -497,15 +556,8 @@ def check_one(path: Path, sigs: SignatureDb) -> dict[str, object]:
         if "\n" in msg or not msg.startswith(label):
             return {"kind": "message", "where": type(e).__name__, "msg": msg}
         return {"kind": "error", "msg": msg}
-    except MemoryError:
-        return {"kind": "memory", "where": _innermost_audit_frame(traceback.extract_tb(sys.exc_info()[2])),
-                "msg": traceback.format_exc()[-2000:]}  # fmt: skip
-    except RecursionError as e:
-        return {"kind": "recursion", "where": _innermost_audit_frame(traceback.extract_tb(e.__traceback__)),
-                "msg": traceback.format_exc()[-2000:]}  # fmt: skip
-    except Exception as e:
-        where = _innermost_audit_frame(traceback.extract_tb(e.__traceback__))
-        return {"kind": "exception", "where": f"{type(e).__name__}@{where}", "msg": traceback.format_exc()[-3000:]}
+    except Exception as e:  # MemoryError and RecursionError included
+        return exception_outcome(e)
     try:
         table = _scan_table(result)
     except Exception as e:
@@ -524,59 +576,7 @@ def check_one(path: Path, sigs: SignatureDb) -> dict[str, object]:
 
 
 def run_one(path: Path, sigs: SignatureDb, timeout: float, mem_mib: int) -> tuple[dict[str, object], float]:
-    rfd, wfd = os.pipe()
-    start = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        os.close(rfd)
-        code = 0
-        try:
-            os.setpgid(0, 0)
-            cap = _vm_size() + mem_mib * (1 << 20)
-            resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-            answer = check_one(path, sigs)
-        except BaseException as e:  # noqa: BLE001
-            answer = {"kind": "harness", "where": type(e).__name__, "msg": traceback.format_exc()[-2000:]}
-            code = 1
-        try:
-            os.write(wfd, json.dumps(answer).encode())
-        finally:
-            os._exit(code)
-    os.close(wfd)
-    chunks = []
-    deadline = start + timeout
-    timed_out = False
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            timed_out = True
-            break
-        ready, _, _ = select.select([rfd], [], [], left)
-        if ready:
-            chunk = os.read(rfd, 1 << 16)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    os.close(rfd)
-    if timed_out:
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    _, status = os.waitpid(pid, 0)
-    elapsed = time.monotonic() - start
-    if timed_out:
-        return {"kind": "hang", "where": "timeout", "msg": f"no answer in {timeout} s"}, elapsed
-    if os.WIFSIGNALED(status):
-        return {"kind": "crash", "where": f"signal {os.WTERMSIG(status)}", "msg": ""}, elapsed
-    try:
-        return json.loads(b"".join(chunks)), elapsed
-    except ValueError:
-        return {"kind": "crash", "where": "no answer", "msg": f"exit status {status}"}, elapsed
-
-
-BAD = ("internal", "message", "memory", "recursion", "exception", "table", "control", "json", "hang", "crash",
-       "harness")  # fmt: skip
+    return run_forked(lambda: check_one(path, sigs), timeout, mem_mib)
 
 
 def seeds(only: str | None) -> list[tuple[str, bytes]]:
@@ -633,91 +633,107 @@ def cli_check(path: Path, timeout: float) -> str | None:
     return None
 
 
+def run(cases: int, seed: int = 1, *, fork: bool = False, only: str | None = None, timeout: float = 10.0,
+        mem: int = 1024, slow: float = 3.0, cli: int = 0, minutes: float = 0.0, targeted: float = 0.15,
+        quiet: bool = False) -> FuzzResult:
+    """Scan ``cases`` mutated inputs (``random.Random(seed)``; ``minutes`` > 0 also stops after that long).
+    A share ``targeted`` of the archive inputs gets one of :data:`TARGETS` instead of a random mutation."""
+    if fork:
+        os.environ.pop("AUDIT_NO_FORK", None)
+        scanner.PARALLEL_MIN_DEX = 0
+    else:
+        os.environ["AUDIT_NO_FORK"] = "1"
+    sigs = _warm()
+    rng = random.Random(seed)
+    pool = seeds(only)
+    if not pool:
+        raise SystemExit(f"no seed file matches --only {only!r}")
+    mode = "fork" if fork else "sequential"
+    findings = CACHE / "findings" / mode
+    result = FuzzResult(f"fuzz_static ({mode})", seed)
+    targets: Counter[str] = Counter()
+    start = time.monotonic()
+    deadline = start + minutes * 60 if minutes else float("inf")
+    cli_done = 0
+    n = 0
+    with tempfile.TemporaryDirectory(prefix="fuzz-static-") as tmp:
+        while n < cases and time.monotonic() < deadline:
+            name, data = pool[n % len(pool)]
+            n += 1
+            items = _entries(data) if data[:2] == b"PK" and rng.random() < targeted else None
+            target = rng.choice(list(TARGETS)) if items else "random"
+            made = TARGETS[target](rng, items) if items else None
+            if made is None:
+                target = "random"
+                made = mutate(rng, name, data)
+            targets[target] += 1
+            path = Path(tmp) / f"in{n % 7}{Path(name).suffix}"
+            path.write_bytes(made)
+            answer, elapsed = run_one(path, sigs, timeout, mem)
+            kind, where = str(answer["kind"]), str(answer.get("where", ""))
+            if elapsed > slow and kind not in BAD:
+                kind, where = "slow", f"{elapsed:.0f}s"
+            sig = result.add(kind, where, str(answer.get("msg", "")), elapsed)
+            if sig is not None and result.findings[sig] <= 3:
+                out = keep(findings, sig, result.findings[sig], made, Path(name).suffix,
+                           f"seed {name}, target {target}\n{answer.get('msg', '')}")  # fmt: skip
+                print(f"[{n}] {sig} (from {name}, {target}) -> {out.name}", flush=True)
+            if kind == "slow":
+                keep(findings, "slow", n, made, Path(name).suffix, f"seed {name}, target {target}, {elapsed:.1f} s")
+            if cli and cli_done < cli and (kind in ("error", "partial") or rng.random() < 0.05):
+                cli_done += 1
+                problem = cli_check(path, timeout * 2)
+                result.outcomes["cli"] += 1
+                if problem:
+                    sig = result.add("exit" if "exit" in problem else "message", "cli " + problem.split(":")[0], problem)
+                    result.cases -= 1  # the same input, counted once
+                    if sig is not None:
+                        keep(findings, sig, result.findings[sig], made, Path(name).suffix, f"seed {name}\n{problem}")
+                    print(f"[{n}] {problem[:200]} (from {name})", flush=True)
+            if not quiet and n % 500 == 0:
+                print(f"... {n} inputs, {dict(result.outcomes)}", flush=True)
+    result.seconds = time.monotonic() - start
+    result.outcomes.update({f"target {t}": c for t, c in targets.items()})
+    return result
+
+
+_SIGS: list[SignatureDb] = []
+
+
+def _warm() -> SignatureDb:
+    """Warm every lazy cache (public suffix list, regexes) once, not in each forked child; freeze the
+    heap so that the children's garbage collections do not copy it page by page."""
+    if not _SIGS:
+        _SIGS.append(load_signatures())
+        scanner.scan_path(ROOT / "tests" / "fixtures" / "apks" / "messenger.apk", signatures=_SIGS[0])
+        gc.freeze()
+    return _SIGS[0]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--minutes", type=float, default=5.0, help="time budget (default 5)")
-    ap.add_argument("--count", type=int, default=0, help="stop after this many inputs (0: time budget only)")
+    add_arguments(ap, cases=2000)
+    ap.add_argument("--minutes", type=float, default=0.0, help="also stop after this long (default: no limit)")
+    ap.add_argument("--count", type=int, help=argparse.SUPPRESS)  # the old name of --cases
     ap.add_argument("--only", help="seed files whose name ends with .ONLY or contains ONLY")
     ap.add_argument("--fork", action="store_true", help="force the scanner's two-process path")
     ap.add_argument("--timeout", type=float, default=10.0)
     ap.add_argument("--slow", type=float, default=3.0, help="also keep inputs slower than this (s), not a failure")
     ap.add_argument("--mem", type=int, default=1024, help="MiB of address space above the parent's (default 1024)")
+    ap.add_argument("--targeted", type=float, default=0.15, help="share of archives given an issue-15 target (0.15)")
     ap.add_argument("--cli", type=int, default=0, help="also run the real CLI on this many sampled inputs")
     ap.add_argument("--replay", nargs="*", type=Path, help="scan these files instead of fuzzing")
     args = ap.parse_args()
     warnings.simplefilter("ignore")  # zipfile's "Duplicate name" when building duplicated entries
-
-    if args.fork:
-        os.environ.pop("AUDIT_NO_FORK", None)
-        scanner.PARALLEL_MIN_DEX = 0
-    else:
-        os.environ["AUDIT_NO_FORK"] = "1"
-    sigs = load_signatures()
-    # Warm every lazy cache (public suffix list, regexes) here, once, not in each forked child; freeze
-    # the heap so that the children's garbage collections do not copy it page by page.
-    scanner.scan_path(ROOT / "tests" / "fixtures" / "apks" / "messenger.apk", signatures=sigs)
-    gc.freeze()
     if args.replay:
+        sigs = _warm()
         for p in args.replay:
             answer, elapsed = run_one(p, sigs, args.timeout, args.mem)
             print(f"{p}: {answer['kind']} {answer.get('where', '')} ({elapsed:.2f} s)\n{answer.get('msg', '')}")
         return 0
-
-    rng = random.Random(args.seed)
-    pool = seeds(args.only)
-    if not pool:
-        sys.exit(f"no seed file matches --only {args.only!r}")
-    findings = OUT / "findings" / ("fork" if args.fork else "sequential")
-    findings.mkdir(parents=True, exist_ok=True)
-    kinds: Counter[str] = Counter()
-    seen: dict[str, int] = {}
-    slowest: tuple[float, str] = (0.0, "")
-    deadline = time.monotonic() + args.minutes * 60
-    cli_every = 0
-    n = 0
-    with tempfile.TemporaryDirectory(prefix="fuzz-static-") as tmp:
-        while time.monotonic() < deadline and (not args.count or n < args.count):
-            name, data = pool[n % len(pool)]
-            n += 1
-            data = mutate(rng, name, data)
-            path = Path(tmp) / f"in{n % 7}{Path(name).suffix}"
-            path.write_bytes(data)
-            answer, elapsed = run_one(path, sigs, args.timeout, args.mem)
-            kind = str(answer["kind"])
-            kinds[kind] += 1
-            if elapsed > slowest[0]:
-                slowest = (elapsed, f"{name} #{n}")
-            if elapsed > args.slow and kind not in BAD:
-                kind = "slow"
-                answer = {**answer, "where": f"{elapsed:.0f}s"}
-            if kind in BAD or kind == "slow":
-                sig = f"{kind}:{answer.get('where')}"
-                seen[sig] = seen.get(sig, 0) + 1
-                if seen[sig] <= 3:
-                    stem = re.sub(r"[^\w.@-]+", "_", sig)[:80]
-                    out = findings / f"{stem}.{seen[sig]}{Path(name).suffix}"
-                    out.write_bytes(data)
-                    out.with_suffix(out.suffix + ".txt").write_text(f"seed {name}\n{answer.get('msg', '')}\n")
-                    print(f"[{n}] {sig} (from {name}) -> {out.name}", flush=True)
-            if args.cli and cli_every < args.cli and (kind in ("error", "partial") or rng.random() < 0.05):
-                cli_every += 1
-                problem = cli_check(path, args.timeout * 2)
-                kinds["cli"] += 1
-                if problem:
-                    sig = "cli:" + problem.split(":")[0]
-                    seen[sig] = seen.get(sig, 0) + 1
-                    out = findings / f"cli.{seen[sig]}{Path(name).suffix}"
-                    out.write_bytes(data)
-                    out.with_suffix(out.suffix + ".txt").write_text(f"seed {name}\n{problem}\n")
-                    print(f"[{n}] {problem[:200]} (from {name}) -> {out.name}", flush=True)
-            if n % 500 == 0:
-                print(f"... {n} inputs, {dict(kinds)}", flush=True)
-    mode = "fork" if args.fork else "sequential"
-    print(f"{n} inputs ({mode}), outcomes {dict(kinds)}, slowest {slowest[0]:.2f} s ({slowest[1]})")
-    for sig, count in sorted(seen.items()):
-        print(f"  {count:5d}  {sig}")
-    return 1 if any(not sig.startswith("slow:") for sig in seen) else 0
+    result = run(args.count or args.cases, args.seed, fork=args.fork, only=args.only, timeout=args.timeout,
+                 mem=args.mem, slow=args.slow, cli=args.cli, minutes=args.minutes, targeted=args.targeted)  # fmt: skip
+    return finish(result, args.json_out)
 
 
 if __name__ == "__main__":

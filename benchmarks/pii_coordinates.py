@@ -3,7 +3,7 @@
 Usage:
     .venv/bin/python benchmarks/pii_coordinates.py [--requests 400]
 
-The held-out set (``tests.traffic.pii_corpus.generate_held_out``: its own seed, map / place-search /
+The held-out set (``tests.helpers.pii_corpus.generate_held_out``: its own seed, map / place-search /
 ride / weather requests) carries venue coordinates that are not the device's, the device's own
 location (within the profile's 1 km tolerance) beside them or alone, and look-alike noise. It is
 scored with the device profile's location known: venue coordinates count as correct when reported
@@ -27,7 +27,7 @@ sys.path.append(str(Path(__file__).resolve().parents[1]))  # after PYTHONPATH: s
 
 from audit.models import HttpRequestData  # noqa: E402
 from audit.traffic.pii import PiiDetector  # noqa: E402
-from tests.traffic.pii_corpus import (  # noqa: E402
+from tests.helpers.pii_corpus import (  # noqa: E402
     PROFILE,
     Labelled,
     _offset,

@@ -32,6 +32,8 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("static_speed", ["--quick", "--only", "Yosemite.apk", "--no-androguard", "--no-chart"]),
     ("batch_speed", ["--copies", "1", "--runs", "1"]),
     ("batch_resume", ["--apps", "200"]),
+    ("kill9", ["--runs", "1", "--seconds", "3"]),
+    ("writer_faults", ["--good", "1000", "--poisoned", "100"]),
 ]
 
 

@@ -19,7 +19,7 @@ For every input:
   (once), each in its own process with a time limit; by default on the registry APKs and the two
   smaller scaling apps (``--androguard-on``);
 * ``exact``: on the registry APKs, the reader against the androguard reference of
-  tests/static/test_dex_reference.py (strings, classes, string → classes), DEX by DEX.
+  tests/helpers/dex.py (strings, classes, string → classes), DEX by DEX.
 
 It then prints the floors of issue 6 with PASS/FAIL, a Markdown table for docs/benchmarks.md, and
 draws docs/static_speed.png (time against classes for the scaling apps, log-log).
@@ -168,7 +168,7 @@ def exactness(apk: Path) -> dict[str, object]:
     from loguru import logger
 
     logger.remove()
-    from tests.static.test_dex_reference import fast, reference
+    from tests.helpers.dex import fast, reference
 
     checked = []
     for name, data in dex_entries(apk):

@@ -25,22 +25,10 @@ from audit.cli import ExitStatus, main
 from audit.errors import AuditError, InputError
 from audit.static.scanner import scan_path
 from audit.store import Store
+from tests.helpers.batch import batch_case, make_corpus, outcomes
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 ROOT = FIXTURES.parents[1]
-
-
-def make_corpus(root: Path) -> Path:
-    """apks/, hostile/ and signed/ copied, a duplicate of messenger.apk under another name, a zip
-    that is no Android package, and files that are not packages at all."""
-    for sub in ("apks", "hostile", "signed"):
-        shutil.copytree(FIXTURES / sub, root / sub)
-    (root / "dup" / "deeper").mkdir(parents=True)
-    shutil.copy(FIXTURES / "apks" / "messenger.apk", root / "dup" / "deeper" / "same-app-other-name.bin")
-    with zipfile.ZipFile(root / "dup" / "photos.zip", "w") as z:
-        z.writestr("a.txt", "hello")
-    (root / "notes.txt").write_text("not a package")
-    return root
 
 
 @pytest.fixture(scope="module")
@@ -48,34 +36,9 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_corpus(tmp_path_factory.mktemp("corpus"))
 
 
-def batch_case(root: Path, db: Path) -> Path:
-    """``db`` filled by a batch of ``root`` on a local pool of 2."""
-    pool = LocalPool(2)
-    try:
-        with Store(db) as store:
-            run_batch([root], store, pool)
-    finally:
-        pool.close()
-    return db
-
-
 @pytest.fixture(scope="module")
 def local_case(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return batch_case(corpus, tmp_path_factory.mktemp("case") / "corpus.sqlite")
-
-
-def outcomes(db: Path) -> dict[str, Any]:
-    """sha256 → (status, reason, sorted paths, stored result dict or None): everything a batch recorded."""
-    conn = sqlite3.connect(db)
-    paths: dict[str, list[str]] = {}
-    for sha, path in conn.execute("SELECT sha256, path FROM batch_paths ORDER BY path"):
-        paths.setdefault(sha, []).append(path)
-    out = {}
-    for sha, status, reason, scan_id in conn.execute("SELECT sha256, status, reason, scan_id FROM batch_apps"):
-        row = conn.execute("SELECT result FROM scans WHERE id = ?", (scan_id,)).fetchone()
-        out[sha] = (status, reason, paths.get(sha), json.loads(row[0]) if row else None)
-    conn.close()
-    return out
 
 
 def test_discover_by_content(corpus: Path) -> None:

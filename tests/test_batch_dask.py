@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from audit.cli import ExitStatus, main
-from tests.test_batch import make_corpus, outcomes
+from tests.helpers.batch import make_corpus, outcomes
 
 distributed = pytest.importorskip("distributed", reason="the dask extra is not installed (pip install '.[dask]')")
 

@@ -173,7 +173,7 @@ def test_error_lines_escape_hostile_file_names(home: Path, tmp_path: Path) -> No
 
 @pytest.fixture
 def location_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    from tests.enrich import locdb
+    from tests.helpers import locdb
 
     path = locdb.write(
         tmp_path / "location.db",
@@ -235,7 +235,7 @@ def test_location_db_the_recorder_used_is_reused(
     location_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     from audit.enrich import locationdb
-    from tests.enrich import locdb
+    from tests.helpers import locdb
 
     system = locdb.write(tmp_path / "system.db", [locdb.Net("142.250.0.0/15", "US", 64999)], {64999: "System"})
     monkeypatch.setattr(locationdb, "SYSTEM_PATHS", (str(system),))

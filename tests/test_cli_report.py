@@ -12,7 +12,7 @@ from audit.cli import ExitStatus, main
 from audit.graph import read_graph
 from audit.store import Store
 from tests.conftest import FIXTURES
-from tests.test_graph import APP, make_case
+from tests.helpers.cases import APP, make_case
 
 COMMANDS = ("graph", "report", "run", "check", "diff")
 

@@ -24,7 +24,7 @@ from audit.models import DATA_TYPES, Connection, DataFinding, HttpRequestData
 from audit.policy import data_type, make_policy
 from audit.store import Store
 from tests.conftest import FIXTURES
-from tests.test_graph import APP, make_case
+from tests.helpers.cases import APP, make_case
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = FIXTURES / "captures"
@@ -133,7 +133,7 @@ def test_data_types_are_the_documented_ones() -> None:
     row = next(line for line in text.splitlines() if line.startswith("| `data_type` |"))
     assert re.findall(r"`([a-z_]+(?::<name>)?)`", row.split("|")[2]) == [*DATA_TYPES, "custom:<name>"]
     from audit.traffic.pii import PiiDetector
-    from tests.traffic.pii_corpus import PROFILE, generate
+    from tests.helpers.pii_corpus import PROFILE, generate
 
     detector = PiiDetector(PROFILE)
     seen = {f.data_type for lab in generate(n=300) for f in detector.scan(lab.req)}

@@ -16,8 +16,8 @@ from audit.corpus import collect_corpus, sdk_in_code
 from audit.models import Sdk
 from audit.static.scanner import scan_path
 from audit.store import Store
-from tests.report.test_chromium import CHROMIUM, _chromium, _console
-from tests.test_batch import batch_case
+from tests.helpers.batch import batch_case
+from tests.helpers.browser import console_messages, needs_chromium, run_chromium
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -132,11 +132,11 @@ def test_cli_formats_and_html(case: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed")
+@needs_chromium
 def test_corpus_report_in_chromium(case: Path, tmp_path: Path) -> None:
     out = tmp_path / "corpus.html"
     assert CliRunner().invoke(main, ["corpus", "--db", str(case), "-o", str(out)]).exit_code == 0
-    dom, err = _chromium(tmp_path, out.as_uri(), "--dump-dom", "--virtual-time-budget=2000")
-    assert _console(err) == []  # no script error, no blocked request
+    dom, err = run_chromium(tmp_path, out.as_uri(), "--dump-dom", "--virtual-time-budget=2000")
+    assert console_messages(err) == []  # no script error, no blocked request
     assert 'class="js"' in dom.split(">", 2)[1] or '<html lang="en" class="js">' in dom
     assert dom.count("<script") == 1

@@ -67,6 +67,17 @@ def _garble_page(n: int) -> Callable[[Path], None]:
     return damage
 
 
+def _rewrite_schema(table: str, sql: str | bytes) -> Callable[[Path], None]:
+    def damage(p: Path) -> None:
+        c = sqlite3.connect(p)
+        c.execute("PRAGMA writable_schema = ON")
+        c.execute("UPDATE sqlite_master SET sql = CAST(? AS TEXT) WHERE name = ?", (sql, table))
+        c.commit()
+        c.close()
+
+    return damage
+
+
 def _foreign(p: Path) -> None:
     p.unlink(missing_ok=True)
     _sql("CREATE TABLE users(id INTEGER, name TEXT); INSERT INTO users VALUES (1, 'x');")(p)
@@ -84,6 +95,10 @@ DAMAGES: dict[str, tuple[Callable[[Path], None], str | tuple[str, ...] | None]] 
     "JSON of another type in query_keys": (_sql("UPDATE connections SET query_keys = '{}' WHERE id = 4"), "not a JSON array"),
     "invalid JSON in request headers": (_sql("UPDATE requests SET headers = 'x' WHERE connection_id = 2"),
                                         "requests row 2: headers is not a JSON array"),
+    # found by benchmarks/fuzz_case.py: SQLite reads '1e999' into a number column as infinity (OverflowError)
+    "infinity in a byte count": (_sql("UPDATE connections SET bytes_in = '1e999' WHERE id = 2"),
+                                 "connections row 2: bytes_in holds an out-of-range number"),
+    "a real beyond 64 bits in a port": (_sql("UPDATE connections SET port = 1e30 WHERE id = 2"), "port holds an out-of-range"),
     "text in a time column": (_sql("UPDATE connections SET ts = 'yesterday' WHERE id = 5"), "connections row 5: ts holds text"),
     "bit flip: header magic": (_flip(0, 0x01), "not a case file (file is not a database)"),
     "bit flip: read version (PRAGMA journal_mode fails)": (_flip(19, 0x04), "file is not a database"),
@@ -93,6 +108,13 @@ DAMAGES: dict[str, tuple[Callable[[Path], None], str | tuple[str, ...] | None]] 
     "garbled page 6": (_garble_page(6), GARBLED),
     "cut after 5 pages": (lambda p: p.write_bytes(p.read_bytes()[: 5 * 4096 + 100]), GARBLED),
     "another program's database": (_foreign, "not a case file (an SQLite database with other tables: users)"),
+    # found by benchmarks/fuzz_case.py: a KeyError in every command that reads the inputs
+    "garbled schema text": (_rewrite_schema("inputs", "CREATE TABLE inputs(x)"), "no column inputs.kind, inputs.path"),
+    # SQLite's message quotes the schema's bytes; the sqlite3 module failed to decode it (UnicodeDecodeError)
+    "schema text that is not UTF-8": (_rewrite_schema("inputs", b"CREATE \xc5\x28"), "unreadable schema or message"),
+    "table recreated without a column": (_sql("CREATE TABLE t AS SELECT id, ts, app, source, protocol, tls FROM "
+                                              "connections; DROP TABLE connections; ALTER TABLE t RENAME TO connections;"),
+                                         "(no column connections.end_ts, connections.port,"),
 }  # fmt: skip
 
 

@@ -16,7 +16,7 @@ from audit.destinations import CSV_COLUMNS, enricher_for, list_destinations
 from audit.enrich.geoip import Enricher
 from audit.models import CompanyInfo, Connection, DataFinding, DnsRecord, IpInfo
 from audit.store import Store
-from tests.enrich.mmdb import asn, city, write_mmdb
+from tests.helpers.mmdb import asn, city, write_mmdb
 
 
 class FakeCompanies:

@@ -12,7 +12,7 @@ from audit.errors import InputError
 from audit.models import Connection, DataFinding
 from audit.store import Store
 from tests.conftest import FIXTURES
-from tests.test_graph import APP, COMPANIES, make_case, make_scan
+from tests.helpers.cases import APP, COMPANIES, make_case, make_scan
 
 
 def _case(path: Path, *, new: bool) -> Path:

@@ -22,24 +22,20 @@ from audit.enrich.geoip import Enricher
 from audit.graph import build_graph
 from audit.store import Store
 from audit.traffic.addon import Recorder
-from tests.enrich import locdb
-from tests.enrich.locdb import Net
 from tests.fixtures.captures.build_captures import (
-    client_hello,
     dns_query,
     dns_response,
     ethernet,
-    tcp_session,
-    tls_record,
     udp_packet,
     write_pcap_packets,
 )
+from tests.helpers import locdb
+from tests.helpers.locdb import Net
+from tests.helpers.mobile import PHONE6, RESOLVER6, simple_capture, tls
 
 T0 = 1_718_703_000.0
-PHONE6 = "2a01:598:a0::23"  # an IPv6-only phone on a mobile network (public address)
 NAT64_GOOGLE, NAT64_TENCENT = "64:ff9b::808:808", "64:ff9b::cbcd:fe9d"  # 8.8.8.8, 203.205.254.157
 NAT64_LOCAL = "64:ff9b:1:cbcd:fe:9d00::"  # 203.205.254.157 under the RFC 8215 local-use /48
-RESOLVER6 = "2a01:598:7ff:0:10:74:210:210"
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +53,6 @@ def location_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def tls(client: str, port: int, server: str, ts: float, sni: str) -> list[tuple[float, dpkt.Packet]]:
-    return tcp_session(client, port, server, 443, ts, [tls_record(client_hello(sni))], [b"\x16\x03\x03" + b"s" * 80])
-
-
 def nat64_capture(path: Path) -> Path:
     """The phone asks AAAA for two IPv4-only services, gets NAT64 answers, connects to them (and
     to one through the local-use prefix); one native IPv6 server for comparison."""
@@ -75,15 +67,6 @@ def nat64_capture(path: Path) -> Path:
     pk += tls(PHONE6, 40002, NAT64_TENCENT, T0 + 2, "wx.example.cn")
     pk += tls(PHONE6, 40003, NAT64_LOCAL, T0 + 3, "wx2.example.cn")
     pk += tls(PHONE6, 40004, "2001:4860:4860::8888", T0 + 4, "dns.example.com")
-    write_pcap_packets(path, [(ts, ethernet(p)) for ts, p in pk])
-    return path
-
-
-def simple_capture(path: Path, client: str, server: str, extra: tuple[tuple[str, str], ...] = ()) -> Path:
-    """``client`` opens TLS to ``server`` as api.example.com; ``extra`` (client, server) pairs too."""
-    pk = tls(client, 40001, server, T0, "api.example.com")
-    for i, (c, s) in enumerate(extra):
-        pk += tls(c, 41000 + i, s, T0 + 1 + i, f"other{i}.example.com")
     write_pcap_packets(path, [(ts, ethernet(p)) for ts, p in pk])
     return path
 
@@ -219,3 +202,25 @@ def test_addon_option_audit_vantage(tmp_path: Path, writer: str) -> None:
         r.done()
     with Store(db) as s:
         assert [(v.country, v.app, v.how) for v in capture_vantages(s, Enricher())] == [("CN", "com.x", "given")]
+
+
+def test_vantage_given_again_replaces_the_earlier_one(tmp_path: Path) -> None:
+    case = str(tmp_path / "case.sqlite")
+    cap = str(simple_capture(tmp_path / "a.pcap", "192.168.1.23", "8.8.8.8"))
+    invoke("import", cap, "--db", case, "--app", "com.x")
+    out = invoke("import", cap, "--db", case, "--app", "com.x", "--vantage", "JP")  # skipped, vantage recorded
+    assert "skipped" in out
+    invoke("import", cap, "--db", case, "--app", "com.x", "--vantage", "KR", "--replace")
+    invoke("import", cap, "--db", case, "--app", "other", "--vantage", "BR")
+    with Store(case) as s:
+        vs = capture_vantages(s, Enricher())
+        assert sorted((v.country, v.app) for v in vs) == [("BR", "other"), ("KR", "com.x")]
+        assert sum(1 for i in s.inputs() if i["kind"] == "pcap") == 2
+
+
+def test_a_vantage_row_that_is_no_country_is_ignored(tmp_path: Path) -> None:
+    with Store(tmp_path / "case.sqlite") as s:
+        s.record_input("vantage", "<script>alert(1)</script>", None, "com.x")
+        s.record_input("vantage", "us", None, "com.x")  # --vantage always stores the upper-case code
+        s.record_input("vantage", "NL", None, "com.x", notes=["given"])
+        assert [(v.country, v.evidence) for v in capture_vantages(s, Enricher())] == [("NL", "given")]

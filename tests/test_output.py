@@ -180,3 +180,15 @@ def test_write_atomic_writes_special_files_in_place(tmp_path: Path) -> None:
     write_atomic(fifo, "through the pipe")
     reader.join(timeout=10)
     assert got == [b"through the pipe"] and stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+def test_json_is_written_piece_by_piece_and_reads_as_json_dumps() -> None:
+    """``dumps`` streams the encoder's pieces (a 100,000-endpoint scan joined a list of millions of
+    them: hundreds of MB); the text is the one ``json.dumps`` gives."""
+    import json
+
+    from audit.output import dumps
+
+    doc = {"a": [1, 2.5, None, True, {"é": "\u202e", "n": []}], "b": {}, "c": "x" * 10, "d": [[{}]]}
+    assert dumps(doc) == json.dumps(doc, indent=2, ensure_ascii=False)
+    assert dumps([]) == "[]" and dumps("s") == '"s"'

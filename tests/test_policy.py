@@ -8,7 +8,7 @@ from audit.enrich.geoip import Enricher
 from audit.errors import ConfigError
 from audit.policy import Policy, check, make_policy
 from audit.store import Store
-from tests.test_graph import COMPANIES, IP_BUGLY, make_case
+from tests.helpers.cases import COMPANIES, IP_BUGLY, make_case
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,7 @@ def network_case(tmp_path: object) -> tuple[Store, Enricher]:
     from pathlib import Path
 
     from audit.models import Connection
-    from tests.enrich import locdb
+    from tests.helpers import locdb
 
     db = locdb.write(
         Path(str(tmp_path)) / "location.db",

@@ -437,7 +437,7 @@ def collect_report(
     could_hosts, could_sdks = _capabilities(scans, [*comparison.both, *comparison.static_only], companies)
     from audit.destinations import capture_vantages
 
-    vantages = capture_vantages(store, enricher, app) if dests else []
+    vantages = capture_vantages(store, enricher, app) if everything else []
     return ReportData(
         title=report_title(app, labels, scans),
         apps=apps_info,

@@ -245,7 +245,10 @@ def occurrence_context(text: str, start: int, end: int) -> str:
         return ""
     line_start = text.rfind("\n", max(0, start - 64), start) + 1
     before = text[max(line_start, start - 64) : start]
-    if _LIST_BEFORE.search(text[max(line_start - 1, 0) : start]):
+    # Bounded: with no newline in the 64 characters before, rfind gives -1 and an unbounded slice
+    # would be the whole text before the host (quadratic on an asset of bare host names, issue 15).
+    # ``^`` still matches only at the real start of the text, not at ``pos``.
+    if _LIST_BEFORE.search(text, max(line_start - 1, start - 66, 0), start):
         return "list"
     m = _KEY_BEFORE.search(before) if ":" in tail or "=" in tail else None
     if m and any(w.lower() in HOST_KEY_WORDS for w in _KEY_WORD.findall(m.group(1))):

@@ -19,7 +19,7 @@ from audit.enrich.asntable import (
 )
 from audit.enrich.geoip import EmbeddedGeoIp, Enricher
 from audit.errors import ConfigError, InputError
-from tests.enrich.mmdb import asn, write_mmdb
+from tests.helpers.mmdb import asn, write_mmdb
 
 # Ranges in ip-location-db / DB-IP lite shape: start,end,asn,organisation (documentation AS numbers).
 CSV = """\

@@ -8,7 +8,7 @@ import pytest
 
 from audit.enrich.geoip import EmbeddedGeoIp, Enricher, MmdbGeoIp, ip_scope, normalize_ip
 from audit.errors import ConfigError
-from tests.enrich.mmdb import asn, city, write_mmdb
+from tests.helpers.mmdb import asn, city, write_mmdb
 
 
 @pytest.fixture(scope="module")

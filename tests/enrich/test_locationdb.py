@@ -1,6 +1,6 @@
 """The IPFire location database reader (libloc format 1): lookups, header facts, damaged and hostile
 files, discovery, and its place in the Enricher's network chain. Files are written by
-``tests/enrich/locdb.py``; the real Debian ``libloc-database`` copy is checked when installed."""
+``tests/helpers/locdb.py``; the real Debian ``libloc-database`` copy is checked when installed."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from audit.enrich.locationdb import (
     open_default_location_db,
 )
 from audit.errors import ConfigError
-from tests.enrich import locdb
-from tests.enrich.locdb import Net
+from tests.helpers import locdb
+from tests.helpers.locdb import Net
 
 NETS = [
     Net("1.1.1.0/24", "AU", 64500, FLAG_ANYCAST),
@@ -367,7 +367,7 @@ def test_off_spellings(value: str) -> None:
 
 def test_given_backends_stay_open(dbfile: Path, tmp_path: Path, embedded: EmbeddedGeoIp) -> None:
     """The enricher closes what it opened, not what the caller passed in, also when it fails."""
-    from tests.enrich.mmdb import asn, write_mmdb
+    from tests.helpers.mmdb import asn, write_mmdb
 
     given = LocationDbGeoIp(dbfile)
     Enricher(embedded=embedded, asn_table=False, location_db=given).close()

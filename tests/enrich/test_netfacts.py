@@ -13,8 +13,8 @@ from audit.enrich.geoip import EmbeddedGeoIp, Enricher, network_answer
 from audit.enrich.locationdb import LocationDbGeoIp
 from audit.names import ip_scope, lookup_ip, nat64_ipv4
 from audit.store import Store
-from tests.enrich import locdb
-from tests.enrich.locdb import Net
+from tests.helpers import locdb
+from tests.helpers.locdb import Net
 
 DEBIAN_DB = Path("/usr/share/libloc-location/location.db")
 

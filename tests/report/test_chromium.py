@@ -8,10 +8,7 @@ saved to test-artifacts/report.png for a human look.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,35 +17,12 @@ from audit.enrich.geoip import Enricher
 from audit.models import Connection, DnsRecord
 from audit.report.html import write_report
 from audit.store import Store
-from tests.test_graph import COMPANIES, make_case
+from tests.helpers.browser import console_messages, needs_chromium, run_chromium
+from tests.helpers.cases import COMPANIES, make_case
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed"),
-]
-
-
-def _chromium(tmp_path: Path, url: str, *extra: str) -> tuple[str, str]:
-    profile = tmp_path / f"profile{len(list(tmp_path.glob('profile*')))}"
-    args = [
-        str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-extensions", "--disable-dev-shm-usage", f"--user-data-dir={profile}",
-        "--enable-logging=stderr", "--v=0", *extra, url,
-    ]  # fmt: skip
-    # Own session so that a hang can be ended with every helper process chromium started.
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        pytest.fail("chromium did not finish within 120 s")
-    assert proc.returncode == 0, err[-2000:]
-    return out, err
+pytestmark = [pytest.mark.slow, needs_chromium]
 
 
 #: A 446-character URL (issue 13: one such URL made the Endpoints table 3,880 px wide).
@@ -86,13 +60,9 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _console(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if ":CONSOLE" in line]
-
-
 def test_renders_without_errors_and_injection(report: Path, tmp_path: Path) -> None:
-    dom, err = _chromium(tmp_path, report.as_uri(), "--dump-dom", "--virtual-time-budget=2000")
-    assert _console(err) == []
+    dom, err = run_chromium(tmp_path, report.as_uri(), "--dump-dom", "--virtual-time-budget=2000")
+    assert console_messages(err) == []
     html_tag = re.search(r"<html[^>]*>", dom)
     assert html_tag is not None
     assert 'class="js"' in html_tag.group(0)  # our script ran to its end under the CSP
@@ -112,9 +82,9 @@ def test_screenshot(report: Path, tmp_path: Path) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "report.png"
     shot.unlink(missing_ok=True)
-    _, err = _chromium(tmp_path, report.as_uri(), f"--screenshot={shot}", "--window-size=1400,2600",
-                       "--hide-scrollbars")  # fmt: skip
-    assert _console(err) == []
+    _, err = run_chromium(tmp_path, report.as_uri(), f"--screenshot={shot}", "--window-size=1400,2600",
+                           "--hide-scrollbars")  # fmt: skip
+    assert console_messages(err) == []
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
 
 
@@ -143,9 +113,9 @@ def test_no_horizontal_overflow(report: Path, tmp_path: Path, width: int) -> Non
     per width goes to test-artifacts/."""
     probe = tmp_path / "probe.html"
     probe.write_text(report.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")
-    dom, err = _chromium(tmp_path, probe.as_uri(), "--dump-dom", "--virtual-time-budget=3000",
-                         f"--window-size={width},900", "--hide-scrollbars")  # fmt: skip
-    assert _console(err) == []
+    dom, err = run_chromium(tmp_path, probe.as_uri(), "--dump-dom", "--virtual-time-budget=3000",
+                             f"--window-size={width},900", "--hide-scrollbars")  # fmt: skip
+    assert console_messages(err) == []
     tag = re.search(r"<html[^>]*>", dom)
     assert tag is not None
     m = re.search(r'data-probe="(\d+) (\d+) ([^"]*)"', tag.group(0))
@@ -161,15 +131,15 @@ def test_no_horizontal_overflow(report: Path, tmp_path: Path, width: int) -> Non
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / f"report-{width}.png"
     shot.unlink(missing_ok=True)
-    _, err = _chromium(tmp_path, report.as_uri(), f"--screenshot={shot}", f"--window-size={width},2400",
-                       "--hide-scrollbars")  # fmt: skip
+    _, err = run_chromium(tmp_path, report.as_uri(), f"--screenshot={shot}", f"--window-size={width},2400",
+                           "--hide-scrollbars")  # fmt: skip
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_looked_up_not_contacted_section(report: Path, tmp_path: Path) -> None:
     """Issue 12: the names looked up and not contacted are shown, escaped, with their answers."""
-    dom, err = _chromium(tmp_path, report.as_uri(), "--dump-dom", "--virtual-time-budget=2000")
-    assert _console(err) == []
+    dom, err = run_chromium(tmp_path, report.as_uri(), "--dump-dom", "--virtual-time-budget=2000")
+    assert console_messages(err) == []
     section = dom.split('<section id="looked-up">', 1)[1].split("</section>", 1)[0]
     assert "<h2>Looked up, not contacted</h2>" in section
     assert "2 names the traffic asked DNS for" in section and "185.151.204.6" in section

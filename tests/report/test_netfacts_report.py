@@ -19,8 +19,6 @@ from audit.enrich.geoip import Enricher
 from audit.report.data import collect_report
 from audit.report.html import write_report
 from audit.store import Store
-from tests.enrich import locdb
-from tests.enrich.locdb import Net
 from tests.fixtures.captures.build_captures import (
     dns_query,
     dns_response,
@@ -28,8 +26,10 @@ from tests.fixtures.captures.build_captures import (
     udp_packet,
     write_pcap_packets,
 )
-from tests.report.test_chromium import CHROMIUM, _chromium, _console
-from tests.test_netfacts import PHONE6, RESOLVER6, tls
+from tests.helpers import locdb
+from tests.helpers.browser import console_messages, needs_chromium, run_chromium
+from tests.helpers.locdb import Net
+from tests.helpers.mobile import PHONE6, RESOLVER6, simple_capture, tls
 
 T2017 = 1_493_802_000.0  # 2017-05-03 09:00 UTC
 SERVERS = {  # host → NAT64 address (the IPv4 inside)
@@ -83,13 +83,13 @@ def test_report_data(case: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed")
+@needs_chromium
 def test_report_sentences_in_chromium(case: Path, tmp_path: Path) -> None:
     out = tmp_path / "report.html"
     with Store(case) as s:
         write_report(s, out, app="com.tencent.mm", enricher=Enricher())
-    dom, err = _chromium(tmp_path, out.as_uri(), "--dump-dom", "--virtual-time-budget=2000")
-    assert _console(err) == []
+    dom, err = run_chromium(tmp_path, out.as_uri(), "--dump-dom", "--virtual-time-budget=2000")
+    assert console_messages(err) == []
     text = text_of(dom)
     country = EmbeddedGeoIp.default().lookup("203.205.254.157").country
     # NAT64: each address marked, with the IPv4 it was located by; the country is that IPv4's.
@@ -135,8 +135,6 @@ def test_source_notes_name_the_biggest_operators_and_count_the_rest() -> None:
 
 
 def test_a_case_of_two_vantages_names_each_rows(tmp_path: Path) -> None:
-    from tests.test_netfacts import simple_capture
-
     case = str(tmp_path / "both.sqlite")
     for cc, server in (("US", "8.8.8.8"), ("CN", "203.205.254.157")):
         cap = simple_capture(tmp_path / f"{cc}.pcap", "192.168.1.23", server)

@@ -15,7 +15,7 @@ from audit.report import charts
 from audit.report.data import UNKNOWN, ReportData, collect_report
 from audit.report.html import render_html, verdict, write_report
 from audit.store import Store
-from tests.test_graph import APP, COMPANIES, EVIL, IP_BUGLY, make_case
+from tests.helpers.cases import APP, COMPANIES, EVIL, IP_BUGLY, make_case
 
 
 class _Tags(HTMLParser):
@@ -246,7 +246,7 @@ def test_chart_labels_are_not_mathtext() -> None:
 
 
 def test_first_party_hosts_are_named_not_unknown(enricher: Enricher) -> None:
-    from tests.test_graph import make_scan
+    from tests.helpers.cases import make_scan
 
     store = Store(":memory:")
     scan = make_scan(extra_hosts=("push.example.com",))

@@ -32,9 +32,9 @@ from tests.fixtures.captures.build_captures import (
     udp_packet,
     write_pcap_packets,
 )
-from tests.report.test_chromium import CHROMIUM, _chromium, _console
-from tests.test_graph import COMPANIES
-from tests.traffic.test_import_pcap import frames
+from tests.helpers.browser import console_messages, needs_chromium, run_chromium
+from tests.helpers.cases import COMPANIES
+from tests.helpers.traffic import frames
 
 APP = "com.tencent.mm"
 PHONE, PHONE6, LL = "192.168.1.23", "2001:db8:42::23", "fe80::1c2:3ff:fe45:6789"
@@ -343,14 +343,14 @@ def test_classify_per_app_evidence_wins_over_the_table() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed")
+@needs_chromium
 def test_new_sentences_in_chromium(device_case: Path, enricher: Enricher, tmp_path: Path) -> None:
     """The verdict's new sentences and the tables apart, as rendered by real headless chromium."""
     page = tmp_path / "report.html"
     with Store(device_case) as store:
         write_report(store, page, enricher=enricher, companies=COMPANIES, generated_at=0)
-    dom, err = _chromium(tmp_path, page.as_uri(), "--dump-dom", "--virtual-time-budget=2000")
-    assert _console(err) == []
+    dom, err = run_chromium(tmp_path, page.as_uri(), "--dump-dom", "--virtual-time-budget=2000")
+    assert console_messages(err) == []
     verdict_html = dom[dom.index('id="verdict"') : dom.index('id="where"')]
     items = [re.sub(r"<[^>]+>", "", li) for li in re.findall(r"<li[^>]*>(.*?)</li>", verdict_html, re.S)]
     assert items[0].startswith(f"Nothing in the capture ties these flows to {APP}: the label covers the whole device")

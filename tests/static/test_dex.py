@@ -1,4 +1,5 @@
-"""The fast DEX reader on DEX files assembled from smali written here, plus corrupt/hostile inputs.
+"""The fast DEX reader on DEX files assembled from smali (``tests/helpers/dex.py``, fixtures
+``small_dex`` and ``jumbo_dex`` in ``tests/static/conftest.py``), plus corrupt/hostile inputs.
 
 The DEX files are built with ``smali`` (the assembler apktool uses) into a temporary directory; the
 payload tests plant the byte patterns of ``const-string <wanted index>`` inside switch/array payloads and
@@ -7,220 +8,24 @@ wide literals, where a naive byte scan would report them.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import random
-import shutil
 import struct
-import subprocess
-import tempfile
 import time
-import zlib
-from pathlib import Path
 
 import pytest
 
 from audit.errors import DexError
 from audit.static.dex import INSTRUCTION_WIDTHS, DexFile, decode_mutf8, descriptor_to_name
-
-SMALI = shutil.which("smali")
-APKTOOL = shutil.which("apktool")
-needs_assembler = pytest.mark.skipif(SMALI is None and APKTOOL is None, reason="needs smali or apktool")
-
-PAYLOAD_ONLY = "https://payload-only.example.com/"
-SHARED_URL = "https://shared.example.com/"
-JUMBO_SMALL = "https://jumbo-small.example.org/"
-INNER_URL = "https://inner.example.net/path"
-NON_ASCII = ["caf\u00e9 \u4e2d\u6587", "emoji \U0001f600 end", "nul\x00inside", "lone \ud800 surrogate"]
-JUMBO_BIG = "zz https://jumbo.example.net/"
-FILLER_COUNT = 70_000
-
-# --------------------------------------------------------------------------------------------
-# Building DEX files from smali
-# --------------------------------------------------------------------------------------------
-
-_APKTOOL_YML = """version: 2.7.0
-apkFileName: t.apk
-isFrameworkApk: false
-usesFramework:
-  ids:
-  - 1
-sdkInfo:
-  minSdkVersion: '21'
-  targetSdkVersion: '30'
-versionInfo:
-  versionCode: '1'
-  versionName: '1.0'
-"""
-_MANIFEST = '<?xml version="1.0" encoding="utf-8"?>\n<manifest package="com.ex"/>\n'
-
-
-def assemble(smali: dict[str, str], work: Path) -> bytes:
-    """Assemble {"com/ex/A": source, …} into one DEX; return its bytes."""
-    src = work / "smali"
-    for name, text in smali.items():
-        path = src / f"{name}.smali"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    out = work / "classes.dex"
-    if SMALI:
-        subprocess.run([SMALI, "a", str(src), "-o", str(out)], check=True, capture_output=True, timeout=300)
-        return out.read_bytes()
-    assert APKTOOL
-    (work / "apktool.yml").write_text(_APKTOOL_YML)
-    (work / "AndroidManifest.xml").write_text(_MANIFEST)
-    apk = work / "out.apk"
-    subprocess.run([APKTOOL, "b", str(work), "-o", str(apk)], check=True, capture_output=True, timeout=300)
-    import zipfile
-
-    with zipfile.ZipFile(apk) as z:
-        return z.read("classes.dex")
-
-
-def _smali_string(s: str) -> str:
-    out = []
-    for ch in s.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass"):
-        o = ord(ch)
-        if 0x20 <= o < 0x7F and ch not in '"\\':
-            out.append(ch)
-        elif o > 0xFFFF:
-            hi, lo = divmod(o - 0x10000, 0x400)
-            out.append(f"\\u{0xD800 + hi:04x}\\u{0xDC00 + lo:04x}")
-        else:
-            out.append(f"\\u{o:04x}")
-    return '"' + "".join(out) + '"'
-
-
-def _class(name: str, body: str) -> str:
-    return f".class public L{name};\n.super Ljava/lang/Object;\n\n{body}"
-
-
-def _returns(method: str, *strings: str, jumbo: bool = False) -> str:
-    op = "const-string/jumbo" if jumbo else "const-string"
-    loads = "".join(f"    {op} v0, {_smali_string(s)}\n" for s in strings)
-    return f".method public static {method}()Ljava/lang/String;\n    .registers 1\n{loads}    return-object v0\n.end method\n"
-
-
-def payload_smali(idx: int, desc_idx: int) -> str:
-    """A class whose payloads and literals contain ``1a 00 <idx>`` / ``1b 00 <desc_idx> 00 00`` at even
-    offsets but which loads no string at all."""
-    key = 0x1A | idx << 16
-    jumbo = 0x1B | desc_idx << 16
-    return _class(
-        "com/ex/Payload",
-        f"""
-.method public static sw(I)I
-    .registers 3
-    packed-switch p0, :pswitch_data
-    sparse-switch p0, :sswitch_data
-    const/4 v0, 0x0
-    return v0
-    :case0
-    const/4 v0, 0x1
-    return v0
-    :pswitch_data
-    .packed-switch {key:#x}
-        :case0
-        :case0
-    .end packed-switch
-    :sswitch_data
-    .sparse-switch
-        {key:#x} -> :case0
-        {key + 0x10000:#x} -> :case0
-    .end sparse-switch
-.end method
-
-.method public static arr()[I
-    .registers 2
-    const/4 v0, 0x4
-    new-array v0, v0, [I
-    fill-array-data v0, :array_data
-    return-object v0
-    :array_data
-    .array-data 4
-        {key:#x}
-        {jumbo:#x}
-        0x0
-        {key:#x}
-    .end array-data
-.end method
-
-.method public static wide()J
-    .registers 2
-    const-wide v0, {key:#x}L
-    return-wide v0
-.end method
-""",
-    )
-
-
-def small_sources(idx: int = 0, desc_idx: int = 0) -> dict[str, str]:
-    return {
-        "com/ex/A": _class(
-            "com/ex/A",
-            _returns("url", "https://api.example.com/v1/track")
-            + _returns("shared", SHARED_URL)
-            + _returns("jumbo", JUMBO_SMALL, jumbo=True)
-            + _returns("texts", *NON_ASCII),
-        ),
-        "com/ex/Outer": _class("com/ex/Outer", _returns("shared", SHARED_URL)),
-        "com/ex/Outer$Inner": _class("com/ex/Outer$Inner", _returns("inner", INNER_URL)),
-        "com/ex/Loader": _class("com/ex/Loader", _returns("load", PAYLOAD_ONLY)),
-        "com/ex/Payload": payload_smali(idx, desc_idx),
-        "com/ex/Empty": ".class public interface abstract Lcom/ex/Empty;\n.super Ljava/lang/Object;\n",
-    }
-
-
-def build_small_dex(work: Path) -> bytes:
-    """Two passes: the first fixes the string indices, the second plants them in the payloads
-    (payload numbers add no strings, so the indices do not move)."""
-    first = DexFile(assemble(small_sources(), work / "pass1"), "pass1")
-    strings = first.strings()
-    data = assemble(
-        small_sources(strings.index(PAYLOAD_ONLY), strings.index("Lcom/ex/Payload;")), work / "pass2"
-    )
-    assert DexFile(data, "pass2").strings() == strings
-    return data
-
-
-def build_jumbo_dex(work: Path) -> bytes:
-    """More than 65535 strings, so the last ones can only be loaded by const-string/jumbo. The filler
-    strings sit in a class annotation (no code needed to put them in the string table); a few are
-    loaded, the high ones by const-string/jumbo."""
-    filler = ",\n".join(f'        "f{i:05d}"' for i in range(FILLER_COUNT))
-    annotation = f".annotation runtime Lcom/ex/Strings;\n    value = {{\n{filler}\n    }}\n.end annotation\n\n"
-    high = [f"f{i:05d}" for i in range(FILLER_COUNT - 10, FILLER_COUNT)]
-    return assemble(
-        {
-            "com/ex/Filler": _class(
-                "com/ex/Filler", annotation + _returns("low", "f01234", "f00007") + _returns("high", *high, jumbo=True)
-            ),
-            "com/ex/Big": _class("com/ex/Big", _returns("big", JUMBO_BIG, jumbo=True)),
-        },
-        work,
-    )
-
-
-@functools.cache
-def built(kind: str) -> bytes:
-    """Each DEX is assembled once per test session, whichever test module asks first."""
-    with tempfile.TemporaryDirectory(prefix="dex-test-") as tmp:
-        return (build_small_dex if kind == "small" else build_jumbo_dex)(Path(tmp))
-
-
-@pytest.fixture
-def small_dex() -> bytes:
-    if SMALI is None and APKTOOL is None:
-        pytest.skip("needs smali or apktool")
-    return built("small")
-
-
-@pytest.fixture
-def jumbo_dex() -> bytes:
-    if SMALI is None and APKTOOL is None:
-        pytest.skip("needs smali or apktool")
-    return built("jumbo")
-
+from tests.helpers.dex import (
+    FILLER_COUNT,
+    INNER_URL,
+    JUMBO_BIG,
+    JUMBO_SMALL,
+    NON_ASCII,
+    PAYLOAD_ONLY,
+    SHARED_URL,
+    with_unused_opcode,
+)
 
 # --------------------------------------------------------------------------------------------
 # Pure helpers
@@ -317,18 +122,6 @@ def test_payload_patterns_are_really_in_the_bytes(small_dex: bytes) -> None:
     pattern = bytes([0x1A, 0x00]) + struct.pack("<H", strings.index(PAYLOAD_ONLY))
     hits = [i for i in range(0, len(small_dex) - 3, 2) if small_dex[i : i + 4] == pattern]
     assert len(hits) >= 6  # packed key, 2 sparse keys, 2 array values, wide literal (+ the real load)
-
-
-def with_unused_opcode(dex: bytes) -> tuple[bytes, int]:
-    """``dex`` with com.ex.A.texts()'s first const-string replaced by an unused opcode (0x3e) and a
-    nop; returns it and the index of a string only the rest of texts() loads."""
-    strings = DexFile(dex, "x").strings()
-    first = bytes([0x1A, 0x00]) + struct.pack("<H", strings.index(NON_ASCII[0]))
-    pos = next(i for i in range(0, len(dex), 2) if dex[i : i + 4] == first)
-    patched = bytearray(dex[:pos] + b"\x3e\x00\x00\x00" + dex[pos + 4 :])
-    patched[12:32] = hashlib.sha1(patched[32:]).digest()
-    struct.pack_into("<I", patched, 8, zlib.adler32(patched[12:]))
-    return bytes(patched), strings.index(NON_ASCII[1])
 
 
 def test_unused_opcode_ends_the_method(small_dex: bytes) -> None:

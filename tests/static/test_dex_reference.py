@@ -2,7 +2,7 @@
 
 Reference: ``androguard.core.dex.DEX`` strings, class names, and const-string/const-string/jumbo found by
 decoding every instruction of every method (up to the first invalid one, where androguard stops). Inputs: each ``classes*.dex`` of the committed fixture APKs
-(tests/fixtures/apks/*.apk) and the DEX files assembled from smali in ``test_dex``.
+(tests/fixtures/apks/*.apk) and the DEX files assembled from smali by ``tests/helpers/dex.py``.
 """
 
 from __future__ import annotations
@@ -14,36 +14,7 @@ import pytest
 
 from audit.static.dex import DexFile, descriptor_to_name
 from tests.conftest import FIXTURES
-from tests.static.test_dex import jumbo_dex, small_dex, with_unused_opcode  # noqa: F401  (fixtures built once)
-
-OP_CONST_STRING = 0x1A
-OP_CONST_STRING_JUMBO = 0x1B
-
-
-def reference(data: bytes) -> tuple[list[str], list[str], dict[int, set[str]]]:
-    """strings, class names and string index → loading classes, the slow way."""
-    from androguard.core.dex import DEX, InvalidInstruction
-
-    dex = DEX(data)
-    classes = [descriptor_to_name(c.get_name()) for c in dex.get_classes()]
-    refs: dict[int, set[str]] = {}
-    for cls in dex.get_classes():
-        name = descriptor_to_name(cls.get_name())
-        for method in cls.get_methods():
-            try:
-                for ins in method.get_instructions():
-                    if ins.get_op_value() in (OP_CONST_STRING, OP_CONST_STRING_JUMBO):
-                        refs.setdefault(ins.get_ref_kind(), set()).add(name)
-            except InvalidInstruction:
-                continue  # androguard stops decoding the method at an invalid instruction
-    return dex.get_strings(), classes, refs
-
-
-def fast(data: bytes, name: str) -> tuple[list[str], list[str], dict[int, set[str]]]:
-    dex = DexFile(data, name)
-    strings = dex.strings()
-    refs = dex.string_references(range(len(strings)))
-    return strings, dex.class_names(), {i: c for i, c in refs.items() if c}
+from tests.helpers.dex import OP_CONST_STRING, OP_CONST_STRING_JUMBO, fast, reference, with_unused_opcode
 
 
 def assert_same(data: bytes, name: str) -> None:
@@ -77,15 +48,15 @@ def test_fixture_apks_match_androguard(label: str, apk: Path, entry: str) -> Non
     assert_same(data, label)
 
 
-def test_payloads_and_text_match_androguard(small_dex: bytes) -> None:  # noqa: F811
+def test_payloads_and_text_match_androguard(small_dex: bytes) -> None:
     assert_same(small_dex, "small.dex")
 
 
-def test_unused_opcode_matches_androguard(small_dex: bytes) -> None:  # noqa: F811
+def test_unused_opcode_matches_androguard(small_dex: bytes) -> None:
     assert_same(with_unused_opcode(small_dex)[0], "unused.dex")
 
 
-def test_jumbo_matches_androguard(jumbo_dex: bytes) -> None:  # noqa: F811
+def test_jumbo_matches_androguard(jumbo_dex: bytes) -> None:
     assert_same(jumbo_dex, "jumbo.dex")
 
 

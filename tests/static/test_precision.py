@@ -23,7 +23,7 @@ if str(ROOT) not in sys.path:  # run as a script to regenerate the doc table
 
 from audit.models import ScanResult  # noqa: E402
 from audit.static.scanner import scan_path  # noqa: E402
-from tests.static.test_fixtures import _is_ip  # noqa: E402
+from tests.helpers.apks import is_ip  # noqa: E402
 
 LABELLED = ROOT / "tests" / "fixtures" / "labelled"
 DOC = ROOT / "docs" / "static-precision.md"
@@ -68,8 +68,8 @@ def evaluate() -> dict[str, dict[str, Counts]]:
         sdks = {s.id for s in result.sdks}
         row = {
             "hosts": Counts(len(claimed), len(true_hosts), len(claimed & true_hosts)),
-            "bare hosts": Counts(len(bare), len({h for h in true_bare if not _is_ip(h)}), len(bare & true_hosts)),
-            "bare IPs": Counts(len(bare_ip), len({h for h in true_bare if _is_ip(h)}), len(bare_ip & true_hosts)),
+            "bare hosts": Counts(len(bare), len({h for h in true_bare if not is_ip(h)}), len(bare & true_hosts)),
+            "bare IPs": Counts(len(bare_ip), len({h for h in true_bare if is_ip(h)}), len(bare_ip & true_hosts)),
             "sdks": Counts(len(sdks), len(labels["sdks"]), len(sdks & set(labels["sdks"]))),
         }
         out[labels["fixture"]] = row
@@ -123,7 +123,7 @@ def test_every_labelled_app_is_built() -> None:
 def test_labels_are_planted_and_complete(label_path: Path) -> None:
     """Every labelled string is in the app (read with androguard, not our scanner), and every URL in
     the app is labelled, so the counts cannot leave out what the labels forgot."""
-    from tests.static.test_fixtures import URLISH, read_contents
+    from tests.helpers.apks import URLISH, read_contents
 
     labels = json.loads(label_path.read_text(encoding="utf-8"))
     texts = list(read_contents(LABELLED / labels["fixture"]).all_texts())

@@ -18,7 +18,8 @@ from mitmproxy.test import taddons, tflow
 from audit.models import Connection
 from audit.store import Store
 from audit.traffic.addon import META_KEY, ConnectionTracker, Recorder, host_rules
-from tests.enrich.mmdb import asn, city, write_mmdb
+from tests.helpers.mmdb import asn, city, write_mmdb
+from tests.helpers.traffic import http_flow
 
 AAID = "38400000-8cf0-11bd-b23e-10b96e40000d"
 IMEI = "490154203237518"
@@ -54,20 +55,6 @@ def recorder(db: Path) -> Iterator[tuple[Recorder, Any]]:
 def rows(db: Path) -> list[Connection]:
     with Store(db) as s:
         return [c for _, c in s.connections()]
-
-
-def http_flow(url: str, ip: str = "8.8.8.8", port: int = 443, body: bytes = b"", **kw: Any) -> Any:
-    f = tflow.tflow(resp=True, **kw)
-    f.request.url = url
-    f.request.method = "POST" if body else "GET"
-    f.request.content = body
-    f.request.headers["content-type"] = "application/json"
-    f.server_conn.address = (f.request.host, port)
-    f.server_conn.peername = (ip, port)
-    f.response.headers["content-type"] = "text/plain"
-    if url.startswith("http://"):
-        f.client_conn.timestamp_tls_setup = None  # tflow's client speaks TLS by default
-    return f
 
 
 def test_http_flow_recorded_with_everything(recorder: tuple[Recorder, Any], db: Path) -> None:
@@ -627,7 +614,7 @@ def test_location_db_option_discovery_and_off(
 ) -> None:
     """audit_location_db names an IPFire location database; without it the one $AUDIT_LOCATION_DB
     (or the system) names is used; 'off' uses none. The file is recorded as evidence."""
-    from tests.enrich import locdb
+    from tests.helpers import locdb
 
     own = locdb.write(tmp_path / "own.db", [locdb.Net("8.8.8.0/24", "US", 64502)], {64502: "Example Resolver LLC"},
                       vendor="Own")  # fmt: skip

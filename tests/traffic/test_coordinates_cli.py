@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from audit.cli import main
 from audit.output import ExitStatus
 from tests.conftest import FIXTURES
-from tests.traffic.test_import_har import entry, write_har
+from tests.helpers.traffic import entry, write_har
 
 
 def test_venue_coordinates_are_coordinates_and_can_be_denied(tmp_path: Path) -> None:

@@ -24,8 +24,8 @@ from audit.traffic.pii import PiiDetector
 from audit.traffic.profile import load_profile
 from audit.traffic.tshark import keylog_randoms
 from tests.conftest import FIXTURES
-from tests.traffic.pcapng_build import App, relabel
-from tests.traffic.tls_capture import Received, Request, Session, inject_secrets, missing_tools, record
+from tests.helpers.pcapng_build import App, relabel
+from tests.helpers.tls_capture import Received, Request, Session, inject_secrets, missing_tools, record
 
 pytestmark = pytest.mark.skipif(bool(missing_tools()), reason=f"needs {', '.join(missing_tools())}")
 

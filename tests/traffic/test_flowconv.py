@@ -16,7 +16,7 @@ from audit.traffic import flowconv
 from audit.traffic.addon import Recorder, dns_records, stream_connection
 from audit.traffic.importers import import_file
 from tests.fixtures.captures.build_captures import client_hello, quic_initial, tls_record
-from tests.traffic.test_import_flows import write_flows
+from tests.helpers.traffic import write_flows
 
 
 def _file_stream(flow: Any, **kw: Any) -> Any:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Any
 
 import pytest
-from mitmproxy import http, tcp, udp
-from mitmproxy.io import FlowWriter
+from mitmproxy import tcp, udp
 from mitmproxy.test import tflow
 
 from audit.errors import ImportFormatError
@@ -19,45 +17,7 @@ from audit.traffic.pii import PiiDetector
 from audit.traffic.records import MAX_BODY
 from tests.conftest import FIXTURES
 from tests.fixtures.captures.build_captures import client_hello, quic_initial, tls_record
-
-#: mitmproxy's test flows are stamped 2000-01-01, before Android (an implausible time since issue 12):
-#: written at the same time of day in 2023 instead, so that only a test's own odd times are flagged.
-_TFLOW_EPOCH = (946_681_200.0, 946_767_600.0)
-_SHIFT = 1_700_000_000.0 - 946_681_200.0
-
-
-def _modern(state: Any) -> Any:
-    if isinstance(state, dict):
-        return {k: _modern(v) for k, v in state.items()}
-    if isinstance(state, list | tuple):
-        return type(state)(_modern(v) for v in state)
-    if isinstance(state, float | int) and not isinstance(state, bool) and _TFLOW_EPOCH[0] <= state <= _TFLOW_EPOCH[1]:
-        return state + _SHIFT
-    return state
-
-
-def modern(fl: Any) -> Any:
-    """A copy of a mitmproxy test flow with its 2000-01-01 times moved to 2023."""
-    return type(fl).from_state(_modern(fl.get_state()))
-
-
-def write_flows(path: Path, flows: list) -> Path:
-    with path.open("wb") as f:
-        w = FlowWriter(f)
-        for fl in flows:
-            w.add(modern(fl))
-    return path
-
-
-def https_flow(host: str = "api.example.net", body: bytes = b"", ip: str = "203.0.113.10") -> http.HTTPFlow:
-    fl = tflow.tflow(resp=True)
-    fl.request = http.Request.make("POST", f"https://{host}/v1/track?uid=1&uid=2&ev=x", body,
-                                   [(b"Content-Type", b"application/json")])
-    fl.request.timestamp_start, fl.request.timestamp_end = 1_700_000_000.0, 1_700_000_000.1
-    fl.server_conn.address = (host, 443)
-    fl.server_conn.peername = (ip, 443)
-    fl.client_conn.sni = host
-    return fl
+from tests.helpers.traffic import https_flow, modern_state, write_flows
 
 
 class RecordingDetector:
@@ -222,7 +182,7 @@ def test_older_flow_format_is_migrated(tmp_path: Path) -> None:
     f = https_flow(host="old.example.net", ip="203.0.113.40")
     path = tmp_path / "old.flows"
     with path.open("wb") as fp:
-        tnetstring.dump(_as_version_17(_modern(f.get_state())), fp)
+        tnetstring.dump(_as_version_17(modern_state(f.get_state())), fp)
     store = Store()
     s = import_file(path, store, app="com.old")
     assert s.errors == ()

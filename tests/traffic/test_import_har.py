@@ -13,34 +13,9 @@ from audit.errors import ImportFormatError
 from audit.store import Store
 from audit.traffic.importers import har, import_file
 from tests.conftest import FIXTURES
+from tests.helpers.traffic import entry, write_har
 
 CAPTURES = FIXTURES / "captures"
-
-
-def entry(url: str = "https://api.example.net/v1/x?a=1&b=2", **over: Any) -> dict[str, Any]:
-    e: dict[str, Any] = {
-        "startedDateTime": "2024-06-18T09:30:00.250Z",
-        "time": 120.5,
-        "request": {
-            "method": "POST", "url": url, "httpVersion": "HTTP/2.0",
-            "headers": [{"name": "Content-Type", "value": "application/json"}],
-            "queryString": [{"name": "a", "value": "1"}, {"name": "b", "value": "2"}],
-            "postData": {"mimeType": "application/json", "text": '{"k": 1}'},
-            "headersSize": -1, "bodySize": 8,
-        },
-        "response": {"status": 200, "headersSize": 100, "bodySize": -1,
-                     "content": {"size": 640, "mimeType": "application/json"}},
-        "serverIPAddress": "203.0.113.7",
-    }  # fmt: skip
-    for k, v in over.items():
-        e[k] = v
-    return e
-
-
-def write_har(path: Path, entries: list[Any], *, bom: bool = False) -> Path:
-    text = json.dumps({"log": {"version": "1.2", "creator": {"name": "t", "version": "1"}, "entries": entries}})
-    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode())
-    return path
 
 
 def import_one(tmp_path: Path, e: dict[str, Any]) -> tuple[Any, Any]:

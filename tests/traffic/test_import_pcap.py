@@ -26,54 +26,13 @@ from audit.traffic.tls import parse_tls_record
 from tests.conftest import FIXTURES
 from tests.fixtures.captures.build_captures import (
     client_hello,
-    dns_query,
-    dns_response,
-    ethernet,
     quic_initial,
     tcp_session,
     tls_record,
     udp_packet,
     write_pcap_packets,
 )
-
-PHONE, PHONE6 = "192.168.1.23", "2001:db8:42::23"
-T0 = 1_718_703_000.0
-HTTP_REQ = (b"POST /d/report?aid=7&dev=x HTTP/1.1\r\nHost: log.example.cn\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 14\r\n\r\n{\"imei\": \"1\"}\n")  # fmt: skip
-
-
-def session_packets() -> list[tuple[float, dpkt.Packet]]:
-    """DNS lookup + TLS connection, an HTTP request, a QUIC connection, an IPv6 TLS connection."""
-    pk: list[tuple[float, dpkt.Packet]] = [
-        (T0, udp_packet(PHONE, 5353, "8.8.8.8", 53, dns_query("api.example.cn", 7))),
-        (T0 + 0.01, udp_packet("8.8.8.8", 53, PHONE, 5353, dns_response("api.example.cn", ["43.156.32.17"], 7))),
-        (T0 + 0.02, udp_packet(PHONE, 5354, "8.8.8.8", 53, dns_query("bare.example.cn", 8))),
-        (T0 + 0.03, udp_packet("8.8.8.8", 53, PHONE, 5354, dns_response("bare.example.cn", ["43.156.32.99"], 8))),
-    ]
-    pk += tcp_session(PHONE, 40001, "43.156.32.17", 443, T0 + 1, [tls_record(client_hello("api.example.cn"))], [b"\x16\x03\x03" + b"s" * 200])
-    pk += tcp_session(PHONE, 40002, "119.29.29.29", 80, T0 + 2, [HTTP_REQ], [b"HTTP/1.1 204 No Content\r\n\r\n"])
-    pk.append((T0 + 3, udp_packet(PHONE, 40003, "142.250.74.194", 443, quic_initial("ads.example.com", b"\x83\x94\xc8\xf0\x3e\x51\x57\x08"))))
-    pk.append((T0 + 3.1, udp_packet("142.250.74.194", 443, PHONE, 40003, b"\xc0" + b"r" * 1199)))
-    pk += tcp_session(PHONE6, 40004, "2a03:2880:f12f:83:face:b00c:0:25de", 443, T0 + 4, [tls_record(client_hello("graph.example.com"))], [b"x" * 50])
-    # a connection without SNI or HTTP, to an IP resolved before: named from DNS
-    pk += tcp_session(PHONE, 40005, "43.156.32.99", 8883, T0 + 5, [b"\x10\x20MQTT"], [b"\x20\x02\x00\x00"])
-    return pk
-
-
-def frames(linktype: int, packets: list[tuple[float, dpkt.Packet]]) -> list[tuple[float, bytes]]:
-    out = []
-    for ts, ip in packets:
-        raw = bytes(ip)
-        is6 = isinstance(ip, dpkt.ip6.IP6)
-        if linktype == dpkt.pcap.DLT_EN10MB:
-            out.append((ts, ethernet(ip)))
-        elif linktype == 113:  # Linux cooked v1
-            out.append((ts, struct.pack("!HHH8sH", 4, 1, 6, b"\x02" * 6 + b"\0\0", 0x86DD if is6 else 0x0800) + raw))
-        elif linktype == 276:  # Linux cooked v2
-            out.append((ts, struct.pack("!HHiHBB8s", 0x86DD if is6 else 0x0800, 0, 3, 1, 4, 6, b"\x02" * 6 + b"\0\0") + raw))
-        else:
-            out.append((ts, raw))
-    return out
+from tests.helpers.traffic import PHONE, PHONE6, T0, frames, session_packets
 
 
 def by_key(store: Store) -> dict[tuple[str | None, int | None], object]:

@@ -14,7 +14,7 @@ from audit.errors import ImportFormatError
 from audit.store import Store
 from audit.traffic.importers import import_file
 from tests.fixtures.captures.build_captures import write_pcap_packets
-from tests.traffic.test_import_pcap import T0, frames, session_packets
+from tests.helpers.traffic import T0, frames, session_packets
 
 #: Connections in session_packets() (two DNS exchanges, four TLS/HTTP/MQTT connections, one QUIC).
 SESSION = 7

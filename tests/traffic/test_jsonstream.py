@@ -16,7 +16,7 @@ from audit.store import Store
 from audit.traffic.importers import detection, import_file, jsonstream
 from audit.traffic.importers.jsonstream import JsonStream, JsonStreamError
 from audit.traffic.pii import PiiDetector
-from tests.traffic.test_import_har import entry, write_har
+from tests.helpers.traffic import entry, write_har
 
 
 def random_value(rng: random.Random, depth: int = 0) -> Any:

@@ -9,22 +9,13 @@ Everything stays on 127.0.0.1; DNS answers come from the hosts file (``localhost
 
 from __future__ import annotations
 
-import datetime as dt
-import http.client
-import http.server
-import os
-import shutil
 import signal
 import socket
 import socketserver
 import sqlite3
 import ssl
-import struct
-import subprocess
-import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,97 +23,19 @@ import pytest
 
 from audit.models import Connection
 from audit.store import Store
+from tests.helpers.mitm import (
+    Proxy,
+    dns_query,
+    free_port,
+    https_server,
+    make_cert,
+    needs_mitmdump,
+    wait_until,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-MITMDUMP = Path(sys.executable).parent / "mitmdump"
-ADDON = ROOT / "addons" / "dataflow.py"
 AAID = "38400000-8cf0-11bd-b23e-10b96e40000d"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not MITMDUMP.exists() and not shutil.which("mitmdump"), reason="mitmdump not installed"),
-]
-
-
-def _mitmdump() -> str:
-    return str(MITMDUMP) if MITMDUMP.exists() else str(shutil.which("mitmdump"))
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_until(pred: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def make_cert(tmp: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for localhost / 127.0.0.1."""
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp / "server.pem", tmp / "server.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def _reply(self) -> None:
-        length = int(self.headers.get("content-length") or 0)
-        if length:
-            self.rfile.read(length)
-        body = b'{"ok": true}'
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_GET = do_POST = _reply
-
-    def log_message(self, *args: Any) -> None:  # keep test output quiet
-        pass
-
-
-def https_server(cert: Path, key: Path) -> http.server.ThreadingHTTPServer:
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert, key)
-    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv
+pytestmark = [pytest.mark.slow, needs_mitmdump]
 
 
 class _Echo(socketserver.BaseRequestHandler):
@@ -136,64 +49,6 @@ def echo_server() -> socketserver.ThreadingTCPServer:
     srv.daemon_threads = True
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv
-
-
-class Proxy:
-    def __init__(self, tmp: Path, extra: list[str], flush_ms: int = 100) -> None:
-        self.port = free_port()
-        self.confdir = tmp / "conf"
-        self.db = tmp / "capture.sqlite"
-        self.log = (tmp / "mitmdump.log").open("wb")
-        args = [
-            _mitmdump(), "-q", "-s", str(ADDON), "--listen-host", "127.0.0.1", "--listen-port", str(self.port),
-            "--set", f"confdir={self.confdir}", "--set", f"audit_db={self.db}", "--set", "audit_app=e2e",
-            "--set", f"audit_flush_interval={flush_ms}", "--set", "ssl_insecure=true",
-            *extra,
-        ]  # fmt: skip
-        env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, cwd=tmp, env=env)
-        wait_until(self._listening, 30, "mitmdump to listen")
-        wait_until((self.confdir / "mitmproxy-ca-cert.pem").exists, 10, "the mitmproxy CA")
-
-    def _listening(self) -> bool:
-        if self.proc.poll() is not None:
-            raise AssertionError(f"mitmdump exited with {self.proc.returncode}: {self.output()}")
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-            return True
-        except OSError:
-            return False
-
-    def output(self) -> str:
-        self.log.flush()
-        return Path(self.log.name).read_text(errors="replace")[-4000:]
-
-    def tunnel(self, host: str, port: int, ctx: ssl.SSLContext) -> http.client.HTTPSConnection:
-        c = http.client.HTTPSConnection("127.0.0.1", self.port, context=ctx, timeout=10)
-        c.set_tunnel(host, port)
-        return c
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.log.close()
-
-    def rows(self) -> list[Connection]:
-        if not self.db.exists():
-            return []
-        with Store(self.db) as s:
-            return [c for _, c in s.connections()]
-
-
-def dns_query(name: str, qid: int = 0x1234) -> bytes:
-    header = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0)
-    qname = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\x00"
-    return header + qname + struct.pack("!HH", 1, 1)
 
 
 @pytest.fixture(scope="module")

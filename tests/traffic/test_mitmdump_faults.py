@@ -5,74 +5,25 @@ path, query and headers hold bytes that are not UTF-8. mitmproxy decodes them wi
 from __future__ import annotations
 
 import http.server
-import socket
-import ssl
 import threading
 from pathlib import Path
 
-import h2.config
-import h2.connection
+import pytest
 
 from audit.store import Store
-from tests.traffic.test_mitmdump_e2e import Proxy as _Proxy
-from tests.traffic.test_mitmdump_e2e import _Handler, https_server, make_cert, wait_until
-from tests.traffic.test_mitmdump_e2e import pytestmark as pytestmark  # slow; skipped without mitmdump
+from tests.helpers.mitm import JsonHandler, RawProxy, https_server, make_cert, needs_mitmdump, wait_until
 
-
-class Proxy(_Proxy):
-    def tls_tunnel(self, port: int, alpn: list[str]) -> ssl.SSLSocket:
-        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
-        s.sendall(f"CONNECT localhost:{port} HTTP/1.1\r\nHost: localhost:{port}\r\n\r\n".encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            head += s.recv(1024)
-        ctx = ssl.create_default_context(cafile=str(self.confdir / "mitmproxy-ca-cert.pem"))
-        ctx.set_alpn_protocols(alpn)
-        return ctx.wrap_socket(s, server_hostname="localhost")
-
-    def h2_get(self, port: int, path: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> str:
-        """One HTTP/2 GET through the proxy; the events the client saw, by name."""
-        t = self.tls_tunnel(port, ["h2"])
-        assert t.selected_alpn_protocol() == "h2"
-        # Our own client must not refuse to send what a hostile app sends.
-        c = h2.connection.H2Connection(
-            h2.config.H2Configuration(client_side=True, validate_outbound_headers=False, normalize_outbound_headers=False)
-        )
-        c.initiate_connection()
-        sid = c.get_next_available_stream_id()
-        headers = [(b":method", b"GET"), (b":scheme", b"https"), (b":authority", b"localhost:%d" % port), (b":path", path)]
-        c.send_headers(sid, headers + (extra or []), end_stream=True)
-        t.sendall(c.data_to_send())
-        seen: list[str] = []
-        try:
-            while not seen or seen[-1] not in ("StreamEnded", "StreamReset", "ConnectionTerminated"):
-                data = t.recv(65536)
-                if not data:
-                    break
-                seen += [type(ev).__name__ for ev in c.receive_data(data)]
-                t.sendall(c.data_to_send())
-        finally:
-            t.close()
-        return " ".join(seen)
-
-    def http1(self, port: int, request: bytes) -> bytes:
-        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
-        s.sendall(request)
-        out = b""
-        while data := s.recv(65536):
-            out += data
-        s.close()
-        return out
+pytestmark = [pytest.mark.slow, needs_mitmdump]
 
 
 def test_non_utf8_requests_do_not_stop_recording(tmp_path: Path) -> None:
     cert, key = make_cert(tmp_path)
     tls_srv = https_server(cert, key)
-    plain = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    plain = http.server.ThreadingHTTPServer(("127.0.0.1", 0), JsonHandler)
     threading.Thread(target=plain.serve_forever, daemon=True).start()
     tls_port, plain_port = tls_srv.server_address[1], plain.server_address[1]
     # lazy: mitmproxy offers the client h2 without asking the (HTTP/1-only) test server first
-    proxy = Proxy(tmp_path, ["--set", "connection_strategy=lazy"], flush_ms=50)
+    proxy = RawProxy(tmp_path, ["--set", "connection_strategy=lazy"], flush_ms=50)
     try:
         for round_ in range(3):
             assert "ResponseReceived" in proxy.h2_get(tls_port, b"/p\xff\xfe/%d?k\xff=1&ok=2" % round_)

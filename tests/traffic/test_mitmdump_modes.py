@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.traffic.test_mitmdump_e2e import MITMDUMP, Proxy, https_server, make_cert, wait_until
+from tests.helpers.mitm import MITMDUMP, Proxy, https_server, make_cert, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not MITMDUMP.exists(), reason="mitmdump not installed")]
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import http.server
 import importlib.metadata
 import importlib.util
 import ipaddress
@@ -33,7 +32,6 @@ import re
 import shutil
 import signal
 import socket
-import ssl
 import subprocess
 import sys
 import threading
@@ -46,12 +44,13 @@ import pytest
 
 from audit.models import Connection
 from audit.store import Store
-from tests.traffic.test_mitmdump_e2e import (
+from tests.helpers.mitm import (
     ADDON,
     MITMDUMP,
+    H3Loop,
     Proxy,
-    _Handler,
     dns_query,
+    h3_server,
     https_server,
     make_cert,
     wait_until,
@@ -270,16 +269,6 @@ class NetProxy(Proxy):
                         os.kill(pid, signal.SIGKILL)
 
 
-def https_server_at(host: str, port: int, cert: Path, key: Path) -> http.server.ThreadingHTTPServer:
-    """test_mitmdump_e2e's HTTPS server, on a given address."""
-    srv = http.server.ThreadingHTTPServer((host, port), _Handler)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert, key)
-    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv
-
-
 def udp_echo_at(host: str) -> socket.socket:
     """A UDP echo server on ``host``; closing the socket stops it."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -411,7 +400,7 @@ def test_transparent_mode_records_the_original_destination(lab: Lab, tmp_path: P
         pytest.skip(f"iptables REDIRECT not available in a network namespace: {e.stderr.strip()}")
     run("ip", "-n", lab.client, "route", "add", "default", "via", lab.gateway_ip)
     cert, key = make_cert(tmp_path)
-    srv = https_server_at(lab.server_ip, 443, cert, key)
+    srv = https_server(cert, key, lab.server_ip, 443)
     mode = f"transparent@{listen}"
     proxy = NetProxy(tmp_path, [mode], prefix=in_router(lab),
                      ready=lambda pid: bound(pid, listen, "tcp"))  # fmt: skip
@@ -509,7 +498,7 @@ def test_wireguard_mode_records_tunnelled_traffic(
     port = 51820
     keys = tmp_path / "wireguard.json"  # created by mitmproxy: what an analyst gives the device
     cert, key = make_cert(tmp_path)
-    srv = https_server_at(lab.server_ip, 443, cert, key)
+    srv = https_server(cert, key, lab.server_ip, 443)
     udp = udp_echo_at(lab.server_ip)
     udp_port = udp.getsockname()[1]
     mode = f"wireguard:{keys}@{port}"
@@ -554,8 +543,6 @@ def test_wireguard_mode_records_http3(
     """QUIC from a device through the tunnel is intercepted as HTTP/3 (mitmproxy's default
     ``http3=true``): recorded as an https flow with HTTP/3, its SNI and the server really reached."""
     import mitmproxy_rs
-
-    from tests.traffic.test_mitmdump_protocols import H3Loop, h3_server
 
     port = 51820
     keys = tmp_path / "wireguard.json"

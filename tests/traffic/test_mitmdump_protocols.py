@@ -11,7 +11,6 @@ test_mitmdump_e2e.py, test_mitmdump_modes.py and test_mitmdump_netmodes.py.
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import ssl
 import threading
@@ -24,12 +23,21 @@ import pytest
 
 from audit.models import Connection
 from audit.store import Store
-from tests.traffic.test_mitmdump_e2e import MITMDUMP, Proxy, free_port, https_server, make_cert, wait_until
+from tests.helpers.mitm import (
+    BODY,
+    MITMDUMP,
+    TIMEOUT,
+    H3Loop,
+    Proxy,
+    free_port,
+    h3_protocol,
+    h3_server,
+    https_server,
+    make_cert,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not MITMDUMP.exists(), reason="mitmdump not installed")]
-
-BODY = b'{"ok": true}'
-TIMEOUT = 10.0
 
 
 def _header_bytes(headers: Any) -> int:
@@ -279,102 +287,6 @@ def test_http2_offer_to_http1_upstream_eager(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-class H3Loop:
-    """An asyncio loop in a thread, for aioquic's server and client."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Any, timeout: float = TIMEOUT) -> Any:
-        return asyncio.run_coroutine_threadsafe(asyncio.wait_for(coro, timeout), self.loop).result(timeout + 1)
-
-    def close(self, *servers: Any) -> None:
-        for server in servers:
-            self.loop.call_soon_threadsafe(server.close)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
-
-
-def _h3_protocol(client: bool) -> type:
-    from aioquic.asyncio.protocol import QuicConnectionProtocol
-    from aioquic.h3.connection import H3Connection
-    from aioquic.h3.events import DataReceived, H3Event, HeadersReceived
-    from aioquic.quic.events import QuicEvent
-
-    class H3Protocol(QuicConnectionProtocol):
-        """Both ends of a minimal HTTP/3 exchange: the server answers every request with BODY, the
-        client collects ``stream id -> (headers, body)`` and wakes the waiter when a stream ends."""
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.h3 = H3Connection(self._quic)
-            self.heads: dict[int, dict[bytes, bytes]] = {}
-            self.bodies: dict[int, bytes] = {}
-            self.ended: dict[int, asyncio.Future[None]] = {}
-            self.requests: list[dict[bytes, bytes]] = []
-
-        def quic_event_received(self, event: QuicEvent) -> None:
-            for ev in self.h3.handle_event(event):
-                self._h3_event(ev)
-
-        def _h3_event(self, ev: H3Event) -> None:
-            if isinstance(ev, HeadersReceived):
-                self.heads.setdefault(ev.stream_id, {}).update(dict(ev.headers))
-            elif isinstance(ev, DataReceived):
-                self.bodies[ev.stream_id] = self.bodies.get(ev.stream_id, b"") + ev.data
-            else:
-                return
-            if ev.stream_ended:
-                self._ended(ev.stream_id)
-
-        def _ended(self, sid: int) -> None:
-            if client:
-                fut = self.ended.get(sid)
-                if fut is not None and not fut.done():
-                    fut.set_result(None)
-                return
-            self.requests.append(self.heads[sid])
-            self.h3.send_headers(sid, [
-                (b":status", b"200"), (b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode()),
-            ])  # fmt: skip
-            self.h3.send_data(sid, BODY, end_stream=True)
-            self.transmit()
-
-        async def request(self, headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[dict[bytes, bytes], bytes]:
-            sid = self._quic.get_next_available_stream_id()
-            self.ended[sid] = asyncio.get_running_loop().create_future()
-            self.h3.send_headers(sid, headers, end_stream=not body)
-            if body:
-                self.h3.send_data(sid, body, end_stream=True)
-            self.transmit()
-            await self.ended[sid]
-            return self.heads[sid], self.bodies.get(sid, b"")
-
-    return H3Protocol
-
-
-async def h3_server(cert: Path, key: Path, port: int, host: str = "127.0.0.1") -> tuple[Any, list[Any]]:
-    from aioquic.asyncio import serve
-    from aioquic.h3.connection import H3_ALPN
-    from aioquic.quic.configuration import QuicConfiguration
-
-    config = QuicConfiguration(is_client=False, alpn_protocols=H3_ALPN)
-    config.load_cert_chain(cert, key)
-    protocols: list[Any] = []
-    base = _h3_protocol(client=False)
-
-    def create(*args: Any, **kwargs: Any) -> Any:
-        p = base(*args, **kwargs)
-        protocols.append(p)
-        return p
-
-    server = await serve(host, port, configuration=config, create_protocol=create)
-    return server, protocols
-
-
 async def h3_request(port: int, cafile: Path, path: str, body: bytes) -> tuple[str | None, int, bytes]:
     """One HTTP/3 request to 127.0.0.1:port (SNI localhost); the ALPN, status and body."""
     from aioquic.asyncio import connect
@@ -383,7 +295,7 @@ async def h3_request(port: int, cafile: Path, path: str, body: bytes) -> tuple[s
 
     config = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN, server_name="localhost")
     config.load_verify_locations(str(cafile))
-    async with connect("127.0.0.1", port, configuration=config, create_protocol=_h3_protocol(client=True)) as client:
+    async with connect("127.0.0.1", port, configuration=config, create_protocol=h3_protocol(client=True)) as client:
         headers = [(b":method", b"POST" if body else b"GET"), (b":scheme", b"https"),
                    (b":authority", f"localhost:{port}".encode()), (b":path", path.encode())]  # fmt: skip
         if body:

@@ -17,8 +17,8 @@ from tests.fixtures.captures.build_captures import (
     tls_record,
     udp_packet,
 )
-from tests.traffic.pcapng_build import App, epb, idb, pcapdroid, shb, uid_map
-from tests.traffic.test_import_pcap import PHONE, T0, frames
+from tests.helpers.pcapng_build import App, epb, idb, pcapdroid, shb, uid_map
+from tests.helpers.traffic import PHONE, T0, frames
 
 MESSENGER = App(10123, "com.example.messenger", "Messenger")
 MAPS = App(10200, "org.example.maps", "Maps")

@@ -392,7 +392,7 @@ def _slow(det: PiiDetector) -> PiiDetector:
 
 @pytest.mark.parametrize("det", [DET, BARE], ids=["profile", "no-profile"])
 def test_prefilter_gives_the_same_answers_as_the_fallback(det: PiiDetector) -> None:
-    from tests.traffic.pii_corpus import generate
+    from tests.helpers.pii_corpus import generate
 
     slow = _slow(det)
     for lab in generate(n=200):

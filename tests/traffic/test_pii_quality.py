@@ -1,6 +1,6 @@
-"""Quality floor of the PII detectors on the synthetic labelled set (tests/traffic/pii_corpus.py),
+"""Quality floor of the PII detectors on the synthetic labelled set (tests/helpers/pii_corpus.py),
 read back from a HAR file and from a mitmproxy flow file. The table in docs/pii.md comes from the
-same helper (``python -m tests.traffic.pii_corpus``)."""
+same helper (``python -m tests.helpers.pii_corpus``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from audit.models import HttpRequestData
 from audit.traffic.pii import PiiDetector
-from tests.traffic.pii_corpus import (
+from tests.helpers.pii_corpus import (
     PLACES,
     PROFILE,
     Labelled,
@@ -76,20 +76,20 @@ def test_round_trips_keep_the_requests(corpus: list[Labelled], tmp_path: Path) -
 
 
 def test_doc_table_matches_the_helper(corpus: list[Labelled]) -> None:
-    from tests.traffic.pii_corpus import markdown_table
+    from tests.helpers.pii_corpus import markdown_table
 
     reqs = [lab.req for lab in corpus]
     table = markdown_table(
         evaluate(corpus, reqs, PiiDetector(PROFILE).scan, located=True), evaluate(corpus, reqs, PiiDetector(None).scan)
     )
-    assert table in DOC.read_text(encoding="utf-8"), "refresh docs/pii.md: python -m tests.traffic.pii_corpus"
+    assert table in DOC.read_text(encoding="utf-8"), "refresh docs/pii.md: python -m tests.helpers.pii_corpus"
 
 
 def test_held_out_venue_coordinates_are_not_the_device_location(tmp_path: Path) -> None:
     """Issue 12 point 10: with a profile location, coordinates outside its tolerance (venues, search
     centres, due east or north of the device) are `coordinates`, not `location`; the device's own
     location beside them is still found. Held-out set (its own seed and places), read from a HAR."""
-    from tests.traffic.pii_corpus import generate_held_out
+    from tests.helpers.pii_corpus import generate_held_out
 
     items = generate_held_out()
     assert sum(lab.venue for lab in items) >= 150 and sum("location" in lab.known for lab in items) >= 150

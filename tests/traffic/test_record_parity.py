@@ -20,8 +20,7 @@ from audit.store import Store
 from audit.traffic.addon import Recorder
 from audit.traffic.importers import import_file
 from audit.traffic.pii import PiiDetector
-from tests.traffic.test_addon import http_flow
-from tests.traffic.test_import_flows import modern, write_flows
+from tests.helpers.traffic import http_flow, modern, write_flows
 
 #: What a HAR entry cannot say: who the client was and how TLS was negotiated.
 NOT_IN_HAR = {"client", "sni", "tls_version", "alpn", "end_ts", "bytes_out", "bytes_in", "http_version", "error"}

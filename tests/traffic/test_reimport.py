@@ -9,6 +9,7 @@ import sqlite3
 from pathlib import Path
 
 import dpkt
+import pytest
 from click.testing import CliRunner
 
 from audit.cli import main
@@ -149,3 +150,32 @@ def test_import_of_an_apk_names_it(tmp_path: Path) -> None:
     apk = FIXTURES / "apks" / "messenger.apk"
     code, out, err = invoke("import", str(apk), "--db", str(tmp_path / "case.sqlite"))
     assert code == ExitStatus.ERROR and "a ZIP archive (an APK or app bundle?), not saved traffic" in err
+
+
+class FailingDetector:
+    """Fails half-way through a file, as a crash of data detection would."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def scan(self, request: object) -> tuple[()]:
+        self.calls += 1
+        raise RuntimeError("detector crashed")
+
+
+def test_a_failing_replace_keeps_the_earlier_rows(tmp_path: Path) -> None:
+    from audit.traffic.importers import import_file
+
+    db, pcap = tmp_path / "case.sqlite", capture(tmp_path / "cap.pcap")
+    with Store(db) as s:
+        first = import_file(pcap, s, app=APP)
+        assert not first.skipped and first.connections == 3
+        before = sorted(cid for cid, _ in s.connections())
+        det = FailingDetector()
+        with pytest.raises(RuntimeError, match="detector crashed"):
+            import_file(pcap, s, app=APP, detector=det, replace=True)
+        assert det.calls >= 1
+        assert sorted(cid for cid, _ in s.connections()) == before  # deleted and re-read in one transaction: rolled back
+        assert len(s.inputs()) == 1
+        again = import_file(pcap, s, app=APP)
+        assert again.skipped and (again.connections, again.dns) == (0, 0)

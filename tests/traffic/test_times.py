@@ -17,8 +17,7 @@ from audit.cli import main
 from audit.models import EARLIEST_TIME
 from audit.report.data import collect_report
 from audit.store import Store
-from tests.traffic.test_import_flows import https_flow, write_flows
-from tests.traffic.test_import_har import entry, write_har
+from tests.helpers.traffic import entry, https_flow, write_flows, write_har
 
 GOOD = 1_700_000_000.0
 APP = "com.example.app"

@@ -7,7 +7,7 @@ round-trip the set through a HAR file and a mitmproxy flow file, the two forms t
 
 Run as a script to print the precision/recall table used in docs/pii.md::
 
-    .venv/bin/python -m tests.traffic.pii_corpus
+    .venv/bin/python -m tests.helpers.pii_corpus
 """
 
 from __future__ import annotations
