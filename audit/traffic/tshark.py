@@ -70,7 +70,7 @@ local LIMIT = %(limit)d
 local clients = {}
 
 local function hex(s)
-  return (string.gsub(s, ".", function(c) return string.format("%%02x", string.byte(c)) end))
+  return tostring(ByteArray.new(s, true))
 end
 
 local function bytes(fi, limit)
@@ -98,7 +98,7 @@ function tap.packet(pinfo, tvb)
     local randoms = {f_random()}
     for i, t in ipairs(hs) do
       if t.value == 1 and randoms[1] ~= nil then
-        print("CH\t" .. where .. "\t" .. bytes(randoms[1], 32))
+        io.write("CH\t", where, "\t", bytes(randoms[1], 32), "\n")
         break
       end
     end
@@ -121,7 +121,7 @@ function tap.packet(pinfo, tvb)
         -- a response: its size is enough
         if string.sub(head, 1, 5) ~= "HTTP/" then body = bytes(fd, LIMIT) end
       end
-      print("H1\t" .. where .. "\t" .. hx .. "\t" .. body .. "\t" .. size)
+      io.write("H1\t", where, "\t", hx, "\t", body, "\t", size, "\n")
     end
   end
   local types = {f_type()}
@@ -136,9 +136,9 @@ function tap.packet(pinfo, tvb)
     end
     local d = function(fi) return bytes(fi, LIMIT) end
     if clients[sk] ~= nil and clients[sk] ~= me then d = function(fi) return "" end end
-    print("H2\t" .. where .. "\t" .. values(f_type, n) .. "\t" .. values(f_sid, n) .. "\t" .. values(f_flags, n)
-      .. "\t" .. values(f_len, n) .. "\t" .. values(f_count, n) .. "\t" .. values(f_name, s)
-      .. "\t" .. values(f_value, s) .. "\t" .. values(f_data, d))
+    io.write("H2\t", where, "\t", values(f_type, n), "\t", values(f_sid, n), "\t", values(f_flags, n), "\t",
+      values(f_len, n), "\t", values(f_count, n), "\t", values(f_name, s), "\t", values(f_value, s), "\t",
+      values(f_data, d), "\n")
   end
 end
 """

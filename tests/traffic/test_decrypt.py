@@ -207,3 +207,18 @@ def test_keys_found_later_replace_the_unread_rows(captured: Captured) -> None:
     s = import_file(captured.plain, store, keylog=captured.keylog, replace=True)
     assert s.replaced == 1 and s.decryption is not None and s.decryption.decrypted == 4
     assert sorted((c.tls, c.protocol) for c in https(store)) == [("decrypted", "https")] * 6
+
+
+def test_run_decrypts_its_captures_with_keylog(captured: Captured, tmp_path: Path) -> None:
+    """audit run --keylog applies the key log to its pcap/pcapng captures, not to a HAR beside them;
+    the report's verdict counts the decrypted requests."""
+    apk = FIXTURES / "apks" / "messenger.apk"
+    har = FIXTURES / "captures" / "messenger.har"
+    db, out = tmp_path / "case.sqlite", tmp_path / "r.html"
+    r = CliRunner().invoke(main, ["run", str(apk), "--capture", str(captured.plain), "--capture", str(har),
+                                  "--keylog", str(captured.keylog), "--db", str(db), "-o", str(out)])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "TLS decrypted: 4 of 4 connections (6 requests)" in r.output
+    with Store(str(db)) as s:
+        assert s.capture_decryption("com.example.messenger") == (6, 0)
+    assert "6 requests were read from captured TLS decrypted with its session keys" in out.read_text(encoding="utf-8")
