@@ -375,11 +375,24 @@ def run_case(args: list[str], drop_privileges: bool) -> dict[str, Any]:
     return _classify(r.exit_code, r.stderr, r.exception)
 
 
+_PREFIX: list[list[str]] = []
+
+
+def _unprivileged() -> list[str]:
+    """``setpriv`` to nobody, if this interpreter runs that way (not one installed under root's
+    private home, as CI's Python 3.12 is); else nothing, and the file is read-only to no one."""
+    if not _PREFIX:
+        prefix = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+        ok = os.geteuid() == 0 and shutil.which("setpriv") is not None
+        if ok:
+            ok = subprocess.run([*prefix, sys.executable, "-c", "pass"], capture_output=True, timeout=60).returncode == 0
+        _PREFIX.append(prefix if ok else [])
+    return _PREFIX[0]
+
+
 def run_cli(args: list[str], drop_privileges: bool, timeout: float, home: Path) -> dict[str, Any]:
     """The same command as a real ``python -m audit`` process."""
-    prefix: list[str] = []
-    if drop_privileges and os.geteuid() == 0 and shutil.which("setpriv"):
-        prefix = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+    prefix = _unprivileged() if drop_privileges else []
     env = {**os.environ, "PYTHONPATH": str(ROOT), "AUDIT_HOME": str(home), "PYTHONIOENCODING": "utf-8"}
     try:
         r = subprocess.run([*prefix, sys.executable, "-m", "audit", *args], capture_output=True, text=True,

@@ -48,7 +48,8 @@ def test_case_subset() -> None:
     cases = len(fuzz_case.DAMAGES)  # one of each damage, each with some command
     result = fuzz_case.run(cases, SEED, timeout=60, quiet=True)
     _clean(result, cases)
-    assert result.outcomes["error"] >= cases // 2  # most damage is said, in one line
+    # every case answered as docs/cli.md allows: damage said in one line, or tolerated (success)
+    assert result.outcomes["error"] + result.outcomes["ok"] == cases and result.outcomes["error"] >= 1
 
 
 def test_same_seed_same_inputs() -> None:

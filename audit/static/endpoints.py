@@ -336,12 +336,26 @@ def _url_path(url: str) -> str:
     return rest[slash:] if slash != -1 else "/"
 
 
+def _by_host(pairs: tuple[tuple[str, str], ...]) -> dict[str, tuple[str, ...]]:
+    """(host, path prefix) pairs as host → prefixes: one dict lookup per URL, not a loop over every
+    pair (a capped hostile asset holds 100,000 URLs, issue 15)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for h, prefix in pairs:
+        out[h] = (*out.get(h, ()), prefix)
+    return out
+
+
+_NAMESPACE_PREFIXES = _by_host(NAMESPACE_URL_PREFIXES)
+_DOC_PREFIXES = _by_host(tuple((h, p) for h, p in DOC_URL_PREFIXES if p))
+_DOC_HOSTS = frozenset(h for h, p in DOC_URL_PREFIXES if not p)
+
+
 def _is_namespace_url(host: str, url: str) -> bool:
     """An XML namespace, feature or property URI (``http://apache.org/xml/features/…``)."""
     if host in NAMESPACE_HOSTS:
         return True
-    path = _url_path(url)
-    return any(host == h and path.startswith(p) for h, p in NAMESPACE_URL_PREFIXES)
+    prefixes = _NAMESPACE_PREFIXES.get(host)
+    return prefixes is not None and _url_path(url).startswith(prefixes)
 
 
 #: OAuth client ids of Google APIs (``1234-abc.apps.googleusercontent.com``): identifiers, not hosts.
@@ -349,12 +363,12 @@ _OAUTH_CLIENT_SUFFIX = ".apps.googleusercontent.com"
 
 
 def _is_doc_url(host: str, url: str) -> bool:
-    path = _url_path(url)
-    if host in _SOURCE_HOSTS and any(seg in path for seg in DOC_PATH_SEGMENTS):
+    if host in _DOC_HOSTS:
         return True
-    return any(host == h and path.lower().startswith(p) for h, p in DOC_URL_PREFIXES if p) or any(
-        host == h for h, p in DOC_URL_PREFIXES if not p
-    )
+    if host in _SOURCE_HOSTS and any(seg in _url_path(url) for seg in DOC_PATH_SEGMENTS):
+        return True
+    prefixes = _DOC_PREFIXES.get(host)
+    return prefixes is not None and _url_path(url).lower().startswith(prefixes)
 
 
 class EndpointExtractor:
@@ -469,7 +483,7 @@ class EndpointExtractor:
         if scheme.lower() not in NETWORK_SCHEMES:
             return None
         host = _split_authority(rest)
-        if not host or any(ch in _TEMPLATE_CHARS for ch in host):
+        if not host or not _TEMPLATE_CHARS.isdisjoint(host):
             return None
         ip = _ip(host)
         if ip is not None:
