@@ -382,11 +382,11 @@ class _Scan:
         entries = archive.entries()
         if archive.find("AndroidManifest.xml") is None:
             self.note(f"{prefix}AndroidManifest.xml missing (no package name or permissions)")
-        self._read_signers(archive)
         dex_size = sum(i.compress_size for i in entries if _APK_DEX.fullmatch(i.filename))
         if dex_size >= PARALLEL_MIN_DEX and _can_fork() and len(entries) > 1:
-            self._scan_entries_parallel(archive, entries, prefix)
+            self._scan_entries_parallel(archive, entries, prefix)  # the child reads the signers
         else:
+            self._read_signers(archive)
             self._scan_entries(archive, entries, prefix)
 
     def _read_signers(self, archive: Archive) -> None:
@@ -406,6 +406,7 @@ class _Scan:
         here after all."""
         before = len(self.errors)
         dex_before = len(self.dex_classes)
+        signer_at = len(self.signers)
         theirs_idx = _child_share(entries)
         mine_idx = set(range(len(entries))) - theirs_idx
         rfd, wfd = os.pipe()
@@ -426,6 +427,7 @@ class _Scan:
             answer = None
         if answer is None:
             log.warning("%s: parallel scan worker gave no answer; reading the rest here", self.label)
+            signers, signer_notes = read_signers(archive)
             theirs = self._scan_entries(archive, entries, prefix, theirs_idx)
         elif answer[0] == "error":
             _, kind, message = answer
@@ -433,7 +435,8 @@ class _Scan:
                 kind, AuditError
             )(message)
         else:
-            _, found, dex_classes, manifests, theirs, read_total, notes, configs, code_pins, xml_files = answer
+            (_, found, dex_classes, manifests, theirs, read_total, notes, configs, code_pins, xml_files, signers,
+             signer_notes) = answer  # fmt: skip
             self.dex_classes.extend(dex_classes)
             self.security_configs.extend(configs)
             self.xml_files.update(xml_files)
@@ -454,8 +457,13 @@ class _Scan:
                 raise ArchiveError(
                     f"{self.label}: more than {self.limits.total // (1 << 20)} MiB decompressed in total (zip bomb?)"
                 )
-        # Notes and DEX files in entry order, as a sequential scan gives them.
-        self.errors[before:] = [m for _, m in sorted(mine + theirs, key=lambda t: t[0])]
+        # Signers and their notes first, then notes and DEX files in entry order, as a sequential
+        # scan gives them.
+        self.signers.insert(signer_at, signers)
+        for n in signer_notes:
+            log.info("%s", n)
+        tagged = [(-1, m) for m in signer_notes] + mine + theirs
+        self.errors[before:] = [m for _, m in sorted(tagged, key=lambda t: t[0])]
         order = {prefix + e.filename: i for i, e in enumerate(entries)}
         self.dex_classes[dex_before:] = sorted(self.dex_classes[dex_before:], key=lambda d: order.get(d[0], -1))
 
@@ -872,10 +880,11 @@ def _child_scan(
         # Only the child's own findings go back: the parent has everything found before the fork.
         scan.found, scan.dex_classes, scan.manifests = {}, [], []
         scan.security_configs, scan.code_pins, scan.xml_files = [], {}, {}
+        signers, signer_notes = read_signers(archive)  # here, off the parent's path (cryptography loads)
         tagged = scan._scan_entries(archive, entries, prefix, share)
         answer: tuple[object, ...] = (
             "ok", scan.found, scan.dex_classes, scan.manifests, tagged, archive._read_total - start_total,
-            archive.notes, scan.security_configs, scan.code_pins, scan.xml_files,
+            archive.notes, scan.security_configs, scan.code_pins, scan.xml_files, signers, signer_notes,
         )  # fmt: skip
     except AuditError as e:
         answer = ("error", type(e).__name__, str(e))
