@@ -84,6 +84,16 @@ local function raw(fi, limit)
   return r:range(0, n):raw()
 end
 
+-- the first bytes of a field as a string (NULs cut it short: for finding the end of a head only)
+local function first(fi, limit)
+  local r = fi.range
+  if r == nil then return "" end
+  local n = r:len()
+  if n > limit then n = limit end
+  if n <= 0 then return "" end
+  return r:range(0, n):string()
+end
+
 local function hexof(fi, limit)
   local r = fi.range
   if r == nil or r:len() <= 0 then return "" end
@@ -118,8 +128,12 @@ function tap.packet(pinfo, tvb)
     local files = {f_file()}
     for i, h in ipairs(https) do
       -- the item may span the body too: print the head only (up to the blank line)
-      local head = h.range and h.range:string() or ""
+      local head = first(h, 4096)
       local cut = string.find(head, "\r\n\r\n", 1, true)
+      if cut == nil and #head == 4096 then -- a long head: look further
+        head = first(h, LIMIT)
+        cut = string.find(head, "\r\n\r\n", 1, true)
+      end
       local n = cut and (cut + 3) or #head
       if n > LIMIT then n = LIMIT end
       local hx = (h.range and n > 0) and tostring(h.range:range(0, n):bytes()) or ""
