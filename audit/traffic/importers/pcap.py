@@ -14,6 +14,7 @@ the connection. A capture cut off mid-packet keeps what was read and reports the
 from __future__ import annotations
 
 import logging
+import shutil
 import socket
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from audit.traffic.tls import ClientHello, looks_like_tls_record, parse_tls_reco
 from audit.traffic.tshark import (
     DecryptedRequest,
     Decryption,
+    Tshark,
     check_keylog,
     find_tshark,
     keylog_randoms,
@@ -163,11 +165,16 @@ class PcapImporter(Importer):
             check_keylog(self.keylog)  # a bad key log is refused before any work
         elif not _has_secrets(path):
             return None
-        tshark = find_tshark()
-        if tshark is None:
+        on_path = shutil.which("tshark")
+        if on_path is None:
             return None
-        run = Decryption(tshark, path, self.keylog)
+        # started before asking its version (`tshark -v`, a third of a second), which then runs
+        # while this one loads its dissectors; stopped if it is not one the tap runs in
+        run = Decryption(Tshark(on_path, ()), path, self.keylog)
         run.start()
+        if find_tshark() is None:
+            run.close()
+            return None
         return run
 
     def _read(self, path: Path, app: str, early: Decryption | None) -> Iterator[Connection | DnsRecord]:
