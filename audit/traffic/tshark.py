@@ -74,33 +74,20 @@ local function hex(s)
   return tostring(ByteArray.new(s, true))
 end
 
--- the first bytes of a field as they are (raw), or hex-encoded
-local function raw(fi, limit)
-  local r = fi.range
-  if r == nil then return "" end
-  local n = r:len()
-  if n > limit then n = limit end
-  if n <= 0 then return "" end
-  return r:range(0, n):raw()
-end
-
--- the first bytes of a field as a string (NULs cut it short: for finding the end of a head only)
+-- the first bytes of a field (at most limit), nil when it has none
 local function first(fi, limit)
   local r = fi.range
-  if r == nil then return "" end
+  if r == nil then return nil end
   local n = r:len()
   if n > limit then n = limit end
-  if n <= 0 then return "" end
-  return r:range(0, n):string()
+  if n <= 0 then return nil end
+  return r:range(0, n)
 end
 
-local function hexof(fi, limit)
-  local r = fi.range
-  if r == nil or r:len() <= 0 then return "" end
-  local n = r:len()
-  if n > limit then n = limit end
-  return tostring(r:range(0, n):bytes())
-end
+-- ... as they are, hex-encoded, or as a string (NULs cut it short: for finding the end of a head)
+local function raw(fi, limit) local r = first(fi, limit) return r and r:raw() or "" end
+local function hexof(fi, limit) local r = first(fi, limit) return r and tostring(r:bytes()) or "" end
+local function text(fi, limit) local r = first(fi, limit) return r and r:string() or "" end
 
 local function values(f, conv)
   local out = {}
@@ -128,10 +115,10 @@ function tap.packet(pinfo, tvb)
     local files = {f_file()}
     for i, h in ipairs(https) do
       -- the item may span the body too: print the head only (up to the blank line)
-      local head = first(h, 4096)
+      local head = text(h, 4096)
       local cut = string.find(head, "\r\n\r\n", 1, true)
       if cut == nil and #head == 4096 then -- a long head: look further
-        head = first(h, LIMIT)
+        head = text(h, LIMIT)
         cut = string.find(head, "\r\n\r\n", 1, true)
       end
       local n = cut and (cut + 3) or #head
