@@ -222,3 +222,20 @@ def test_run_decrypts_its_captures_with_keylog(captured: Captured, tmp_path: Pat
     with Store(str(db)) as s:
         assert s.capture_decryption("com.example.messenger") == (6, 0)
     assert "6 requests were read from captured TLS decrypted with its session keys" in out.read_text(encoding="utf-8")
+
+
+def test_long_heads_and_binary_bodies_over_http1(tmp_path: Path) -> None:
+    # a request head longer than the tap's first look (4 KB) and bodies holding every byte value
+    # (tabs, newlines: they follow the tap's line as they are) come out whole
+    sessions = (Session((Request("GET", "/long?pad=" + "p" * 6000 + "&end=1"),
+                         Request("POST", "/bin", bytes(range(256)) * 40),
+                         Request("POST", "/after", b'{"imei": "%s"}' % IMEI.encode())), http2=False, tls12=False),
+                Session((Request("POST", "/bin2", b"\n\t" * 3000 + bytes(range(256))),), http2=True, tls12=True))  # fmt: skip
+    plain, keylog, received = record(tmp_path, sessions)
+    store = Store()
+    s = import_file(inject_secrets(plain, keylog, tmp_path / "dsb.pcapng"), store, detector=detector())
+    assert s.errors == () and len(received.items) == 4
+    assert stored(store) == sent(received)
+    conns = {c.path: c for c in https(store)}
+    assert [f.data_type for f in conns["/after"].findings] == ["imei"]
+    assert all(c.status == 200 for c in conns.values())

@@ -139,3 +139,34 @@ def test_a_failing_worker_falls_back_to_detection_here(tmp_path: Path, monkeypat
     store = Store()
     s = import_file(path, store, detector=PiiDetector(None))
     assert s.connections == 300 and store.connection_count() == 300
+
+
+def test_big_bodies_make_short_batches_with_the_same_findings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a decrypted capture's requests carry bodies of tens of KB: batches are cut at BATCH_BYTES of
+    # bodies, not only at BATCH requests, and the findings are those of detection in this process
+    aaid = "38400000-8cf0-11bd-b23e-10b96e40000d"
+
+    def big(i: int) -> dict[str, Any]:
+        text = json.dumps({"i": i, "adid": aaid if i % 2 else "none", "pad": "x" * 50_000})
+        return entry(f"https://t.example/{i}", request={
+            "method": "POST", "url": f"https://t.example/{i}", "httpVersion": "HTTP/1.1", "headers": [],
+            "queryString": [], "postData": {"mimeType": "application/json", "text": text}, "headersSize": -1,
+            "bodySize": len(text)})  # fmt: skip
+
+    path = write_har(tmp_path / "big.har", [big(i) for i in range(120)])
+    inline, parallel = Store(), Store()
+    import_file(path, inline, detector=PiiDetector(None))
+    sizes: list[int] = []
+    requests = detection._requests
+
+    def counted(batch: list[Any]) -> Any:
+        sizes.append(len(batch))
+        return requests(batch)
+
+    monkeypatch.setattr(detection, "_requests", counted)
+    monkeypatch.setattr(detection, "BATCH_BYTES", 1 << 20)
+    monkeypatch.setattr("audit.traffic.importers.PARALLEL_MIN_BYTES", 0)
+    import_file(path, parallel, detector=PiiDetector(None))
+    assert _findings(parallel) == _findings(inline)
+    assert sum(1 for _, types in _findings(parallel) if "aaid" in types) == 60
+    assert sum(sizes) == 120 and len(sizes) >= 5 and max(sizes[:-1]) == 21  # 21 x 50 KB > 1 MiB

@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 #: Files at least this big get a worker process; below it the process costs more than it saves.
 PARALLEL_MIN_BYTES = 16 << 20
 BATCH = 1000
+#: ... or requests whose bodies make this many bytes, whichever comes first: big bodies (a decrypted
+#: capture's) make short batches, so that little detection is left once the last record is read and
+#: the batches in flight hold a bounded number of body bytes.
+BATCH_BYTES = 4 << 20
 IN_FLIGHT = 3
 
 
@@ -73,11 +77,14 @@ def detected(
     pending: deque[tuple[list[Connection | DnsRecord], Future[list[tuple[DataFinding, ...] | None]]]] = deque()
     try:
         batch: list[Connection | DnsRecord] = []
+        body_bytes = 0
         for item in items:
             batch.append(item)
-            if len(batch) >= BATCH:
+            if isinstance(item, Connection) and item.request is not None:
+                body_bytes += len(item.request.body)
+            if len(batch) >= BATCH or body_bytes >= BATCH_BYTES:
                 pending.append((batch, pool.submit(_scan_batch, _requests(batch))))
-                batch = []
+                batch, body_bytes = [], 0
                 if len(pending) >= IN_FLIGHT:
                     yield from _answered(*pending.popleft(), detector)
         if batch:

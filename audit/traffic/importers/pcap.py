@@ -14,10 +14,12 @@ the connection. A capture cut off mid-packet keeps what was read and reports the
 from __future__ import annotations
 
 import logging
+import shutil
 import socket
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from struct import Struct
 from struct import error as struct_error  # dpkt lets it escape on short headers
 from typing import Any, BinaryIO
 
@@ -35,6 +37,7 @@ from audit.traffic.tls import ClientHello, looks_like_tls_record, parse_tls_reco
 from audit.traffic.tshark import (
     DecryptedRequest,
     Decryption,
+    Tshark,
     check_keylog,
     find_tshark,
     keylog_randoms,
@@ -61,6 +64,14 @@ _MAX_QUIC_DATAGRAMS = 8
 
 _HTTP_METHODS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ", b"PATCH ", b"OPTIONS ", b"CONNECT ", b"TRACE ")
 _DNS_TYPES = {1: "A", 2: "NS", 5: "CNAME", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA", 33: "SRV", 65: "HTTPS"}
+#: EtherTypes of IPv4 and IPv6, and the fixed header fields read without dpkt (:meth:`_Analyzer._plain`).
+_ETH_IP = {b"\x08\x00": 4, b"\x86\xdd": 6}
+_U16_PAIR = Struct("!HH")
+_U16_BYTE = Struct("!HB")
+_IP4_LEN_FLAGS = Struct("!H2xH")
+_TCP_PORTS_SEQ = Struct("!HHI")
+_AF_INET, _AF_INET6 = socket.AF_INET, socket.AF_INET6
+_inet_ntop = socket.inet_ntop
 _SERVER_PORTS = {53, 80, 443, 853, 993, 995, 5222, 5223, 5228, 8080, 8443, 1883, 8883}
 
 
@@ -154,11 +165,16 @@ class PcapImporter(Importer):
             check_keylog(self.keylog)  # a bad key log is refused before any work
         elif not _has_secrets(path):
             return None
-        tshark = find_tshark()
-        if tshark is None:
+        on_path = shutil.which("tshark")
+        if on_path is None:
             return None
-        run = Decryption(tshark, path, self.keylog)
+        # started before asking its version (`tshark -v`, a third of a second), which then runs
+        # while this one loads its dissectors; stopped if it is not one the tap runs in
+        run = Decryption(Tshark(on_path, ()), path, self.keylog)
         run.start()
+        if find_tshark() is None:
+            run.close()
+            return None
         return run
 
     def _read(self, path: Path, app: str, early: Decryption | None) -> Iterator[Connection | DnsRecord]:
@@ -403,6 +419,9 @@ class _Analyzer:
                 trailer = pcapdroid_trailer(frame) if app_name is None else None
                 if trailer is not None:
                     app_name = trailer[1] or None
+                version = _ETH_IP.get(frame[12:14])
+                if version is not None and self._plain(ts, frame, 14, app_name, version):
+                    return
                 ip = dpkt.ethernet.Ethernet(frame).data
             elif linktype == DLT_LINUX_SLL:
                 ip = dpkt.sll.SLL(frame).data
@@ -413,6 +432,8 @@ class _Analyzer:
                 # 10, 24, 28, 30): the IP version nibble after it says more than the family does.
                 ip = self._raw_ip(frame[4:])
             else:
+                if self._plain(ts, frame, 0, app_name):
+                    return
                 ip = self._raw_ip(frame)
         except (dpkt.UnpackError, struct_error, ValueError, IndexError):
             self.undecodable += 1
@@ -429,9 +450,49 @@ class _Analyzer:
             return  # ARP, LLDP …: not traffic to a destination
         transport = ip.data
         if isinstance(transport, dpkt.tcp.TCP):
-            self._tcp(ts, src, dst, transport, app_name)
+            self._tcp(ts, src, dst, transport.sport, transport.dport, transport.flags, transport.seq,
+                      bytes(transport.data), app_name)  # fmt: skip
         elif isinstance(transport, dpkt.udp.UDP):
-            self._udp(ts, src, dst, transport, app_name)
+            self._udp(ts, src, dst, transport.sport, transport.dport, bytes(transport.data), app_name)
+
+    def _plain(self, ts: float, frame: bytes, at: int, app_name: str | None, version: int | None = None) -> bool:
+        """Account a packet that is plain IPv4 (no options needed, not a fragment) or IPv6 (no
+        extension header) carrying TCP or UDP, read at offset ``at`` of ``frame`` without dpkt,
+        which takes most of a big capture's time otherwise; False (nothing done) for anything else,
+        which dpkt then decodes. Gives what the dpkt path gives: the same slices and fields.
+        ``version`` is the IP version the link layer announces (an EtherType), if any."""
+        if len(frame) < at + 40 or (version is not None and frame[at] >> 4 != version):
+            return False
+        version = frame[at] >> 4
+        if version == 4:
+            hl = (frame[at] & 15) * 4
+            total, flags_offset = _IP4_LEN_FLAGS.unpack_from(frame, at + 2)
+            proto = frame[at + 9]
+            if hl < 20 or total < hl + 8 or flags_offset & 0x3FFF or proto not in (6, 17):
+                return False
+            src, dst = _inet_ntop(_AF_INET, frame[at + 12 : at + 16]), _inet_ntop(_AF_INET, frame[at + 16 : at + 20])
+            seg = frame[at + hl : at + total]
+        elif version == 6:
+            plen, proto = _U16_BYTE.unpack_from(frame, at + 4)
+            if plen == 0 or proto not in (6, 17):
+                return False
+            src, dst = _inet_ntop(_AF_INET6, frame[at + 8 : at + 24]), _inet_ntop(_AF_INET6, frame[at + 24 : at + 40])
+            seg = frame[at + 40 : at + 40 + plen]
+        else:
+            return False
+        if proto == 6:
+            if len(seg) < 20 or (seg[12] >> 4) < 5:
+                return False
+            sport, dport, seq = _TCP_PORTS_SEQ.unpack_from(seg)
+            self.ip_packets += 1
+            self._tcp(ts, src, dst, sport, dport, seg[13], seq, seg[(seg[12] >> 4) * 4 :], app_name)
+            return True
+        if len(seg) < 8:
+            return False
+        sport, dport = _U16_PAIR.unpack_from(seg)
+        self.ip_packets += 1
+        self._udp(ts, src, dst, sport, dport, seg[8:], app_name)
+        return True
 
     @staticmethod
     def _raw_ip(frame: bytes) -> Any:
@@ -478,19 +539,21 @@ class _Analyzer:
             self.flows[rev] = flow
         return flow, client_is_src
 
-    def _tcp(self, ts: float, src: str, dst: str, tcp: Any, app_name: str | None) -> None:
-        syn, ack = bool(tcp.flags & dpkt.tcp.TH_SYN), bool(tcp.flags & dpkt.tcp.TH_ACK)
+    def _tcp(
+        self, ts: float, src: str, dst: str, sport: int, dport: int, flags: int, seq: int, payload: bytes,
+        app_name: str | None,
+    ) -> None:
+        syn, ack = bool(flags & dpkt.tcp.TH_SYN), bool(flags & dpkt.tcp.TH_ACK)
         hint = True if syn and not ack else (False if syn and ack else None)
-        flow, outbound = self._flow("tcp", ts, src, tcp.sport, dst, tcp.dport, hint, app_name)
-        payload = bytes(tcp.data)
+        flow, outbound = self._flow("tcp", ts, src, sport, dst, dport, hint, app_name)
         if outbound:
             flow.bytes_out += len(payload)
             if payload and not flow.head:
                 flow.head = payload[:16]
             if syn:
-                flow.isn = (tcp.seq + 1) & 0xFFFFFFFF
+                flow.isn = (seq + 1) & 0xFFFFFFFF
             elif payload and not flow.done:
-                self._client_segment(flow, tcp.seq, payload)
+                self._client_segment(flow, seq, payload)
         else:
             flow.bytes_in += len(payload)
 
@@ -528,9 +591,8 @@ class _Analyzer:
         flow.done = True
         flow.segments = {}
 
-    def _udp(self, ts: float, src: str, dst: str, udp: Any, app_name: str | None) -> None:
-        flow, outbound = self._flow("udp", ts, src, udp.sport, dst, udp.dport, None, app_name)
-        payload = bytes(udp.data)
+    def _udp(self, ts: float, src: str, dst: str, sport: int, dport: int, payload: bytes, app_name: str | None) -> None:
+        flow, outbound = self._flow("udp", ts, src, sport, dst, dport, None, app_name)
         if outbound:
             flow.bytes_out += len(payload)
             if payload and not flow.head:
