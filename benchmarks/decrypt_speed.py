@@ -22,7 +22,9 @@ process and its children):
   and the test device profile: our pcapng pass, the tshark tap run, record building, detection and
   SQLite.
 
-Floor (docs/benchmarks.md): import <= 3x tshark's time.
+Floors (docs/benchmarks.md): import <= 3x the wall time of ``tshark -r FILE -q`` (the issue's, which
+that run cannot give: it decrypts nothing), and <= 3x the wall and CPU time of tshark decrypting and
+dissecting HTTP (the exit status follows the first).
 """
 
 from __future__ import annotations
@@ -207,8 +209,9 @@ def main() -> int:
     ratio = wall["import"] / wall[base]
     ok = ratio <= 3
     print(f"import / ({base}): {ratio:.2f}x wall, {cpu['import'] / cpu[base]:.2f}x CPU (floor <= 3x wall): {'PASS' if ok else 'FAIL'}")
+    near = wall["import"] / wall[dissect] <= 3 and cpu["import"] / cpu[dissect] <= 3
     print(f"import / tshark decrypting and dissecting: {wall['import'] / wall[dissect]:.2f}x wall, "
-          f"{cpu['import'] / cpu[dissect]:.2f}x CPU")  # fmt: skip
+          f"{cpu['import'] / cpu[dissect]:.2f}x CPU (<= 3x both): {'PASS' if near else 'FAIL'}")  # fmt: skip
     return 0 if ok else 1
 
 
