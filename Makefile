@@ -20,6 +20,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check audit tests addons benchmarks
+	$(PY) -m ruff format --check audit tests addons benchmarks
 
 typecheck: $(STAMP)
 	$(PY) -m mypy

@@ -85,11 +85,16 @@ def _mmdb_option(f: F) -> F:
 
 def _app_option(f: F) -> F:
     return click.option(
-        "--app", "app", default=None, help="Only this app label (default: every app in the case; an unknown label is an error)."
+        "--app",
+        "app",
+        default=None,
+        help="Only this app label (default: every app in the case; an unknown label is an error).",
     )(f)
 
 
-def _output_option(what: str = "Write the output to FILE instead of stdout (missing folders are created).") -> Callable[[F], F]:
+def _output_option(
+    what: str = "Write the output to FILE instead of stdout (missing folders are created).",
+) -> Callable[[F], F]:
     return click.option("-o", "--output", "output", type=click.Path(dir_okay=False), default=None, help=what)
 
 
@@ -124,7 +129,9 @@ def main(verbose: int) -> None:
 @format_options()
 @_output_option()
 @_mmdb_option
-@click.option("--all", "show_all", is_flag=True, help="Also list local-network noise (broadcast, multicast, mDNS …).")
+@click.option(
+    "--all", "show_all", is_flag=True, help="Also list local-network noise (broadcast, multicast, mDNS …)."
+)
 @translate_errors
 def destinations_cmd(
     db: str, app: str | None, fmt: str | None, output: str | None, mmdb: tuple[str, ...], show_all: bool
@@ -147,7 +154,12 @@ def destinations_cmd(
     with _case(db, app) as store:
         found = list_destinations(store, app=app, enricher=enricher_for(store, mmdb), local=show_all)
         rows = [d.to_dict() for d in found]
-    emit(render_rows(rows, resolve_format(fmt, output), CSV_COLUMNS, TABLE_COLUMNS, "no destinations recorded"), output)
+    emit(
+        render_rows(
+            rows, resolve_format(fmt, output), CSV_COLUMNS, TABLE_COLUMNS, "no destinations recorded"
+        ),
+        output,
+    )
 
 
 # ---- audit dns ------------------------------------------------------------------------------
@@ -175,7 +187,10 @@ def dns_cmd(db: str, app: str | None, fmt: str | None, output: str | None) -> No
 
     with _case(db, app) as store:
         rows = [n.to_dict() for n in dns_names(store, app)]
-    emit(render_rows(rows, resolve_format(fmt, output), CSV_COLUMNS, TABLE_COLUMNS, "no DNS lookups recorded"), output)
+    emit(
+        render_rows(rows, resolve_format(fmt, output), CSV_COLUMNS, TABLE_COLUMNS, "no DNS lookups recorded"),
+        output,
+    )
 
 
 def _case(db: str, app: str | None = None) -> Any:
@@ -184,7 +199,9 @@ def _case(db: str, app: str | None = None) -> Any:
     from audit.store import Store
 
     if db != ":memory:" and not Path(db).is_file():
-        raise click.ClickException(f"{db}: no such case file; run `audit scan --db`, `audit import` or `audit run` first")
+        raise click.ClickException(
+            f"{db}: no such case file; run `audit scan --db`, `audit import` or `audit run` first"
+        )
     store = Store(db)
     try:
         store.verify()  # a damaged case gives one line here, not a traceback in a formatter
@@ -283,7 +300,9 @@ def import_cmd(
             if vantage:  # a fact about the capture: also for one imported before
                 record_vantage(store, vantage, app=app, sha256=s.sha256, capture=s.path)
             if s.skipped:
-                click.echo(f"{safe_cell(s.path)}: already imported{_label(app)}: skipped (--replace re-imports it)")
+                click.echo(
+                    f"{safe_cell(s.path)}: already imported{_label(app)}: skipped (--replace re-imports it)"
+                )
                 continue
             click.echo(_import_line(s))
             failed += _problems(s.path, s.errors)
@@ -322,7 +341,15 @@ def _problems(path: str, problems: Sequence[str]) -> int:
 
 
 #: ``audit graph --receivers TYPE`` columns.
-RECEIVER_COLUMNS = ("host", "flows", "server_countries", "networks", "companies", "company_countries", "locations")
+RECEIVER_COLUMNS = (
+    "host",
+    "flows",
+    "server_countries",
+    "networks",
+    "companies",
+    "company_countries",
+    "locations",
+)
 
 
 @main.command("graph")
@@ -334,8 +361,18 @@ RECEIVER_COLUMNS = ("host", "flows", "server_countries", "networks", "companies"
     help="With -o: graphml, json or dot (default: from the extension: .graphml, .json, .dot). With --receivers "
     "or --paths-to: json, csv or table (default: table on a terminal, JSON when piped).",
 )  # fmt: skip
-@click.option("--receivers", "receivers", metavar="TYPE", help="Print the hosts receiving a data type (imei, android_id …).")
-@click.option("--paths-to", "target", metavar="NODE", help="Print every path from the app to a node: country:CN, company:Tencent, jurisdiction:CN.")
+@click.option(
+    "--receivers",
+    "receivers",
+    metavar="TYPE",
+    help="Print the hosts receiving a data type (imei, android_id …).",
+)
+@click.option(
+    "--paths-to",
+    "target",
+    metavar="NODE",
+    help="Print every path from the app to a node: country:CN, company:Tencent, jurisdiction:CN.",
+)
 @_mmdb_option
 @translate_errors
 def graph_cmd(
@@ -383,7 +420,9 @@ def graph_cmd(
         kind = graph_format(output, fmt)
         write_output(output, render_graph(G, kind))
         layers = ", ".join(f"{n} {k}" for k, n in layer_counts(G).items())
-        click.echo(f"{safe_cell(output)}: {kind}, {G.number_of_nodes()} nodes ({layers}), {G.number_of_edges()} edges")
+        click.echo(
+            f"{safe_cell(output)}: {kind}, {G.number_of_nodes()} nodes ({layers}), {G.number_of_edges()} edges"
+        )
         return
     kind = resolve_format(fmt)
     if receivers is not None:
@@ -629,12 +668,16 @@ def signatures_import_cmd(file: str, overlay: str | None, fmt: str | None) -> No
 
 @signatures_group.command("list")
 @format_options()
-@click.option("--category", "category", default=None, help="Only this category (analytics, advertising, push …).")
+@click.option(
+    "--category", "category", default=None, help="Only this category (analytics, advertising, push …)."
+)
 @click.option("--country", "country", default=None, metavar="CC",
               help="Only SDKs whose owner is based in CC (ISO 3166-1 code, or an unambiguous name).")  # fmt: skip
 @_overlay_option
 @translate_errors
-def signatures_list_cmd(fmt: str | None, category: str | None, country: str | None, overlay: str | None) -> None:
+def signatures_list_cmd(
+    fmt: str | None, category: str | None, country: str | None, overlay: str | None
+) -> None:
     """List known SDKs: id, owner and its country, category, code prefixes, domains.
 
     \b
@@ -646,14 +689,18 @@ def signatures_list_cmd(fmt: str | None, category: str | None, country: str | No
     from audit.static.signatures import CATEGORIES, load_signatures
 
     if category and category.casefold() not in CATEGORIES:
-        raise click.BadParameter(f"unknown category (choose from: {', '.join(CATEGORIES)})", param_hint="--category")
+        raise click.BadParameter(
+            f"unknown category (choose from: {', '.join(CATEGORIES)})", param_hint="--category"
+        )
     if country:
         country, how = country_code(country, "--country")
         if how:
             note(how)
     db = load_signatures(Path(overlay) if overlay else None)
     rows = [s.to_dict() for s in db.filter(category=category, country=country)]
-    emit(render_rows(rows, resolve_format(fmt), SIGNATURE_COLUMNS, SIGNATURE_TABLE_COLUMNS, "no matching SDKs"))
+    emit(
+        render_rows(rows, resolve_format(fmt), SIGNATURE_COLUMNS, SIGNATURE_TABLE_COLUMNS, "no matching SDKs")
+    )
 
 
 @signatures_group.command("show")
@@ -724,7 +771,9 @@ def geoip_group() -> None:
 
 @geoip_group.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--label", "label", default=None, help="Name of the data, shown as evidence (default: the file names).")
+@click.option(
+    "--label", "label", default=None, help="Name of the data, shown as evidence (default: the file names)."
+)
 @click.option(
     "--date", "date", default=None, metavar="YYYY-MM-DD",
     help="Date of the data, YYYY-MM-DD or YYYY-MM (default: a date in the file names, else their modification date).",
@@ -863,7 +912,12 @@ def pii_cmd(db: str, device: str | None, app: str | None, fmt: str | None, outpu
         head = f"{result.requests} requests scanned, {result.with_findings} with personal data"
         return head + ("\n\n" + render_table(rows, PII_COLUMNS) if rows else "")
 
-    emit(render(resolve_format(fmt, output), data=result.to_dict(), rows=rows, columns=PII_COLUMNS, table=table), output)
+    emit(
+        render(
+            resolve_format(fmt, output), data=result.to_dict(), rows=rows, columns=PII_COLUMNS, table=table
+        ),
+        output,
+    )
 
 
 # ---- audit batch / corpus -------------------------------------------------------------------------
@@ -908,7 +962,12 @@ class _ProgressLine:
               help="Per-app time limit in seconds: a scan past it is killed and recorded as failed.")  # fmt: skip
 @click.option("--max-memory", "max_memory", type=click.IntRange(min=128), default=4096, show_default=True, metavar="MB",
               help="Per-app memory limit (address space of the scan process), in MB.")  # fmt: skip
-@click.option("--resume", "resume", is_flag=True, help="Continue a batch in this case file: packages already recorded are skipped.")
+@click.option(
+    "--resume",
+    "resume",
+    is_flag=True,
+    help="Continue a batch in this case file: packages already recorded are skipped.",
+)
 @format_options(help="Summary format (default: table on a terminal, JSON when piped).")
 @translate_errors
 def batch_cmd(
@@ -933,7 +992,9 @@ def batch_cmd(
     from audit.store import Store
 
     if scheduler and workers:
-        raise click.UsageError("--workers is for the local pool; a Dask cluster has its own workers (give one of them)")
+        raise click.UsageError(
+            "--workers is for the local pool; a Dask cluster has its own workers (give one of them)"
+        )
     line = _ProgressLine()
     with Store(db) as store:
         backend = make_backend(workers, scheduler)
@@ -944,7 +1005,9 @@ def batch_cmd(
             interrupted = False
         except KeyboardInterrupt:
             line.clear()
-            raise click.ClickException(f"interrupted; continue with: audit batch … --db {safe_cell(db)} --resume") from None
+            raise click.ClickException(
+                f"interrupted; continue with: audit batch … --db {safe_cell(db)} --resume"
+            ) from None
         finally:
             line.clear()
             backend.close(interrupted=interrupted)
@@ -965,15 +1028,23 @@ def _corpus_table(c: Any) -> str:
     blocks = [safe_cell(head)]
     sdks = [{**r, "share": f"{r['share'] * 100:.0f}%"} for r in c.sdks[:30]]
     if sdks:
-        blocks.append(render_table(sdks, ("id", "owner", "owner_country", "category", "apps", "share", "network_only")))
-    countries = [{"owner country": cc, "apps": k, "share": f"{k / n * 100:.0f}%" if n else ""} for cc, k in c.countries.items()]
+        blocks.append(
+            render_table(sdks, ("id", "owner", "owner_country", "category", "apps", "share", "network_only"))
+        )
+    countries = [
+        {"owner country": cc, "apps": k, "share": f"{k / n * 100:.0f}%" if n else ""}
+        for cc, k in c.countries.items()
+    ]
     if countries:
         blocks.append(render_table(countries, ("owner country", "apps", "share")))
     if c.signers:
         blocks.append(render_table([{**s, "sha256": s["sha256"][:16] + "…"} for s in c.signers[:20]],
                                    ("subject", "sha256", "schemes", "apps", "packages")))  # fmt: skip
     for r in c.resigned:
-        copies = "; ".join(f"{', '.join(x[:12] for x in k['signers']) or 'unsigned'}: {len(k['apps'])} copies" for k in r["copies"])
+        copies = "; ".join(
+            f"{', '.join(x[:12] for x in k['signers']) or 'unsigned'}: {len(k['apps'])} copies"
+            for k in r["copies"]
+        )
         blocks.append(safe_cell(f"re-signed: {r['package']}: {copies}"))
     for f in c.failed:
         blocks.append(safe_cell(f"failed: {f['reason']}"))
@@ -982,7 +1053,9 @@ def _corpus_table(c: Any) -> str:
 
 @main.command("corpus")
 @db_option
-@format_options(help="Output on stdout (default: table on a terminal, JSON when piped; with -o only a summary line).")
+@format_options(
+    help="Output on stdout (default: table on a terminal, JSON when piped; with -o only a summary line)."
+)
 @_output_option("Write the corpus HTML report to FILE (missing folders are created).")
 @translate_errors
 def corpus_cmd(db: str, fmt: str | None, output: str | None) -> None:
@@ -1011,7 +1084,15 @@ def corpus_cmd(db: str, fmt: str | None, output: str | None) -> None:
             click.echo(f"{safe_cell(output)}: {c.apps} apps, {len(c.sdks)} SDKs, {len(c.countries)} owner countries, "
                        f"{len(c.failed)} failed")  # fmt: skip
             return
-    emit(render(resolve_format(fmt), data=c.to_dict(), rows=c.sdks, columns=CORPUS_CSV_COLUMNS, table=lambda: _corpus_table(c)))
+    emit(
+        render(
+            resolve_format(fmt),
+            data=c.to_dict(),
+            rows=c.sdks,
+            columns=CORPUS_CSV_COLUMNS,
+            table=lambda: _corpus_table(c),
+        )
+    )
 
 
 # ---- audit scan ---------------------------------------------------------------------------------
@@ -1063,12 +1144,17 @@ def _scan_table(result: Any) -> str:
         ]  # fmt: skip
         lines += ["", render_table(sdks, ("sdk", "owner", "country", "category", "classes", "evidence"), 80)]
     if result.capabilities:
-        lines += ["", "capabilities: " + ", ".join(f"{s.name} ({s.class_count} classes)" for s in result.capabilities)]
+        lines += [
+            "",
+            "capabilities: " + ", ".join(f"{s.name} ({s.class_count} classes)" for s in result.capabilities),
+        ]
     if result.sdk_mentions:
         lines += [
             "",
             "named, code not in the app: "
-            + safe_cell(", ".join(f"{s.name} ({s.presence}: {', '.join(s.hosts[:3])})" for s in result.sdk_mentions)),
+            + safe_cell(
+                ", ".join(f"{s.name} ({s.presence}: {', '.join(s.hosts[:3])})" for s in result.sdk_mentions)
+            ),
         ]
     shown = [e for e in result.endpoints if e.network]
     if shown:
@@ -1082,7 +1168,10 @@ def _scan_table(result: Any) -> str:
         lines += ["", "data access: " + ", ".join(d.type for d in result.data_access)]
     if a.format != "dex":
         signed = [f"{s.subject or '?'} (sha256 {s.sha256[:16]}…, {'+'.join(s.schemes)})" for s in a.signers]
-        lines += ["", safe_cell("signed by: " + ("; ".join(signed) if signed else "nobody (no v1/v2/v3 signature)"))]
+        lines += [
+            "",
+            safe_cell("signed by: " + ("; ".join(signed) if signed else "nobody (no v1/v2/v3 signature)")),
+        ]
     lines += _transport_lines(result.transport)
     return "\n".join(lines)
 

@@ -129,7 +129,9 @@ def collect_corpus(store: Store, companies: CompanyDb | None = None) -> Corpus:
         failed=[_outcome(r) for r in store.batch_rows("failed")],
         ignored=[_outcome(r) for r in store.batch_rows("ignored")],
         sdks=_by_apps(sdk_rows, "id"),
-        companies=_group(in_code, packages, lambda r: (r["owner"], r["owner_country"]), ("company", "country")),
+        companies=_group(
+            in_code, packages, lambda r: (r["owner"], r["owner_country"]), ("company", "country")
+        ),
         countries=_country_counts(in_code),
         categories=_group(in_code, packages, lambda r: (r["category"],), ("category",)),
         sdks_per_app=_distribution([len(p["sdks"]) for p in packages]),
@@ -152,7 +154,12 @@ def _app_row(paths: list[str], r: ScanResult) -> dict[str, Any]:
 
 
 def _outcome(row: dict[str, Any]) -> dict[str, Any]:
-    return {"sha256": row["sha256"], "paths": row["paths"], "reason": row["reason"], "attempts": row["attempts"]}
+    return {
+        "sha256": row["sha256"],
+        "paths": row["paths"],
+        "reason": row["reason"],
+        "attempts": row["attempts"],
+    }
 
 
 def _group(

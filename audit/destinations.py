@@ -99,7 +99,9 @@ def _aggregate(store: Store, app: str | None) -> list[_Row]:
     rank_to_tls = {v: k for k, v in TLS_RANK.items()}
     rows: dict[tuple[str | None, str | None, int | None], _Row] = {}
 
-    def key_for(host: str | None, ip: str | None, port: int | None) -> tuple[str | None, str | None, int | None]:
+    def key_for(
+        host: str | None, ip: str | None, port: int | None
+    ) -> tuple[str | None, str | None, int | None]:
         if _is_bare_ip(host):
             host = _name_for_ip(ip, dns) or host
         return host, ip, port
@@ -150,7 +152,11 @@ def _aggregate(store: Store, app: str | None) -> list[_Row]:
 
 def _background(r: _Row) -> Background | None:
     return classify(
-        ip=r.ip, port=r.port, names=(r.host, r.sni), protocols=r.protocols, attribution=r.attribution,
+        ip=r.ip,
+        port=r.port,
+        names=(r.host, r.sni),
+        protocols=r.protocols,
+        attribution=r.attribution,
         check_path_only=r.flows > 0 and r.check_flows == r.flows,
     )
 
@@ -175,7 +181,9 @@ def _ip_infos(store: Store, ips: Iterable[str], enricher: Enricher) -> dict[str,
         try:
             store.cache_ip_info(fresh)
         except (sqlite3.Error, AuditError) as e:  # a read-only or damaged case file still gets its answer
-            log.warning("geo-IP answers not cached: %s", e if isinstance(e, AuditError) else f"{store.path}: {e}")
+            log.warning(
+                "geo-IP answers not cached: %s", e if isinstance(e, AuditError) else f"{store.path}: {e}"
+            )
     return out
 
 
@@ -202,7 +210,9 @@ def enricher_for(store: Store, mmdb_paths: Iterable[str] = ()) -> Enricher:
     return Enricher(paths, asn_table=table, location_db=location_db)
 
 
-def record_vantage(store: Store, country: str, *, app: str = "", sha256: str | None = None, capture: str = "") -> None:
+def record_vantage(
+    store: Store, country: str, *, app: str = "", sha256: str | None = None, capture: str = ""
+) -> None:
     """Note in the case that the capture ``capture`` (``sha256``) was made with the device in
     ``country`` (an ISO code the caller validated, :func:`audit.enrich.country.country_code`). A
     vantage given again for the same capture and label replaces the earlier one."""
@@ -224,7 +234,11 @@ def capture_vantages(store: Store, enricher: Enricher | None = None, app: str | 
     for i in store.inputs():
         # Only what --vantage could have written counts: a damaged or foreign case file's other
         # values are no country.
-        if i["kind"] == VANTAGE_INPUT and (not app or i["app"] in ("", app)) and ISO_COUNTRY.match(str(i["path"])):
+        if (
+            i["kind"] == VANTAGE_INPUT
+            and (not app or i["app"] in ("", app))
+            and ISO_COUNTRY.match(str(i["path"]))
+        ):
             out.append(Vantage(str(i["path"]), str(i["app"]), "given", "; ".join(i["notes"]) or "given"))
     clients: dict[str, list[tuple[str, int, int]]] = {}
     for r in store.client_addresses(app):
@@ -307,7 +321,10 @@ def own_code_domains(scans: Iterable[tuple[str, ScanResult]]) -> dict[str, dict[
 
 
 def _first_party(
-    r: _Row, company: CompanyInfo | None, scanned: dict[str, set[str]], code: dict[str, dict[str, tuple[str, str]]]
+    r: _Row,
+    company: CompanyInfo | None,
+    scanned: dict[str, set[str]],
+    code: dict[str, dict[str, tuple[str, str]]],
 ) -> tuple[str | None, str | None]:
     """(package, evidence) when the destination is the app vendor's own server."""
     packages = {p for a in r.apps for p in (a, *scanned.get(a, ()))}
@@ -322,7 +339,9 @@ def _first_party(
         for a in sorted(r.apps):
             hit = code.get(a, {}).get(domain or "")
             if hit:
-                return hit[0], f"{domain} is in the APK, loaded by the app's own code ({hit[1]}), and no SDK claims it"
+                return hit[
+                    0
+                ], f"{domain} is in the APK, loaded by the app's own code ({hit[1]}), and no SDK claims it"
     return None, None
 
 
@@ -378,7 +397,9 @@ def list_destinations(
         # App labels are package names when the recorder/importer was given one; a stored scan of
         # the app gives its real package name and the domains its own code loads.
         first_party, first_party_evidence = _first_party(r, company, scanned, code)
-        protocols = sorted(r.protocols, key=lambda p: (PROTOCOL_ORDER.index(p) if p in PROTOCOL_ORDER else 99, p))
+        protocols = sorted(
+            r.protocols, key=lambda p: (PROTOCOL_ORDER.index(p) if p in PROTOCOL_ORDER else 99, p)
+        )
         out.append(
             Destination(
                 host=r.host,

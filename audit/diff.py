@@ -236,7 +236,13 @@ def _traffic_sets(dests: Iterable[Destination], sets: dict[str, set[str]]) -> No
         sets["data_types"].update(d.data_types)
 
 
-def snapshot(path: str | Path, *, app: str | None = None, enricher: Enricher | None = None, companies: CompanyLookup | None = None) -> Snapshot:
+def snapshot(
+    path: str | Path,
+    *,
+    app: str | None = None,
+    enricher: Enricher | None = None,
+    companies: CompanyLookup | None = None,
+) -> Snapshot:
     """The comparable facts of an APK (scanned now) or a case file."""
     p = Path(path)
     if companies is None:
@@ -280,26 +286,41 @@ def compare(old: Snapshot, new: Snapshot) -> DiffResult:
         a = old.sets.get(key, frozenset())
         b = new.sets.get(key, frozenset())
         changes.append(
-            Change(key, title, tuple(sorted(b - a, key=str.casefold)), tuple(sorted(a - b, key=str.casefold)), len(a & b))
+            Change(
+                key,
+                title,
+                tuple(sorted(b - a, key=str.casefold)),
+                tuple(sorted(a - b, key=str.casefold)),
+                len(a & b),
+            )
         )
     hosts: tuple[HostCountries, ...] = ()
     if old.kind == new.kind == "case":
         hosts = tuple(
-            HostCountries(h, tuple(sorted(old.host_countries.get(h, ()))), tuple(sorted(new.host_countries.get(h, ()))))
+            HostCountries(
+                h, tuple(sorted(old.host_countries.get(h, ()))), tuple(sorted(new.host_countries.get(h, ())))
+            )
             for h in sorted(old.host_countries.keys() | new.host_countries.keys(), key=str.casefold)
         )
     return DiffResult(old.label, new.label, old.kind, new.kind, tuple(changes), old.versions, new.versions,
                       hosts, old.vantages, new.vantages)  # fmt: skip
 
 
-def diff_paths(old: str | Path, new: str | Path, *, enricher: Enricher | None = None, companies: CompanyLookup | None = None) -> DiffResult:
+def diff_paths(
+    old: str | Path,
+    new: str | Path,
+    *,
+    enricher: Enricher | None = None,
+    companies: CompanyLookup | None = None,
+) -> DiffResult:
     """Compare two APKs, two case files, or one of each."""
     if companies is None:
         from audit.enrich.company import load_companies
 
         companies = load_companies()
     return compare(
-        snapshot(old, enricher=enricher, companies=companies), snapshot(new, enricher=enricher, companies=companies)
+        snapshot(old, enricher=enricher, companies=companies),
+        snapshot(new, enricher=enricher, companies=companies),
     )
 
 
@@ -311,7 +332,9 @@ def render_text(result: DiffResult) -> str:
     if result.vantage_line:
         lines.append(f"Vantage: {result.vantage_line}")
     if not result.changed:
-        lines.append("No change in versions, companies, countries, data, SDKs, hosts, domains or permissions.")
+        lines.append(
+            "No change in versions, companies, countries, data, SDKs, hosts, domains or permissions."
+        )
     for c in result.changes:
         if not (c.added or c.removed):
             continue

@@ -153,9 +153,13 @@ class TransportSecurity:
             debug_trust_anchors=tuple(d.get("debug_trust_anchors", ())),
             domains=tuple(
                 DomainRule(
-                    domain=r["domain"], include_subdomains=bool(r.get("include_subdomains")), cleartext=r.get("cleartext"),
-                    pins=tuple(r.get("pins", ())), pin_expiration=r.get("pin_expiration"),
-                    trust_anchors=tuple(r.get("trust_anchors", ())), file=r.get("file", ""),
+                    domain=r["domain"],
+                    include_subdomains=bool(r.get("include_subdomains")),
+                    cleartext=r.get("cleartext"),
+                    pins=tuple(r.get("pins", ())),
+                    pin_expiration=r.get("pin_expiration"),
+                    trust_anchors=tuple(r.get("trust_anchors", ())),
+                    file=r.get("file", ""),
                 )  # fmt: skip
                 for r in d.get("domains", ())
             ),
@@ -516,6 +520,7 @@ def unread_reason(tls: str, protocol: str) -> str:
         return "DNS"
     return "raw TCP/UDP"
 
+
 #: ``Connection.source`` values.
 TRAFFIC_SOURCES = ("live", "mitm-file", "har", "pcap")
 
@@ -637,7 +642,9 @@ class Connection:
         """Was the content read? Intercepted or decrypted TLS, and plaintext HTTP/WebSocket; never
         passed-through, refused or undecrypted TLS, QUIC, raw TCP/UDP or DNS. The one rule: the case
         file stores it with every connection, and every count of inspected traffic reads that."""
-        return self.tls in ("intercepted", "decrypted") or (self.tls == "none" and self.protocol in _PLAINTEXT_READ)
+        return self.tls in ("intercepted", "decrypted") or (
+            self.tls == "none" and self.protocol in _PLAINTEXT_READ
+        )
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -47,7 +47,9 @@ _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 #: NAT64 prefixes (RFC 6052 well-known prefix, RFC 8215 local-use prefix) with their lengths: an
 #: IPv6-only network reaches an IPv4 server through an address that embeds the server's IPv4.
 NAT64_PREFIXES = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
-_PRIVATE_NETS = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"))
+_PRIVATE_NETS = tuple(
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+)
 
 
 #: A character no IPv4 or IPv6 literal holds (its zone index, after ``%``, is cut off first).

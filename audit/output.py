@@ -149,7 +149,9 @@ def format_options(*extra: str, help: str = "") -> Callable[[F], F]:
             chosen = [(name, value if name == "--format" else name[2:]) for name, value in given if value]
             if len(chosen) > 1:
                 names = [f"--format {v}" if n == "--format" else n for n, v in chosen]
-                raise click.UsageError(f"{' and '.join(names)} cannot be used together: give one output format")
+                raise click.UsageError(
+                    f"{' and '.join(names)} cannot be used together: give one output format"
+                )
             return f(*args, fmt=chosen[0][1] if chosen else None, **kwargs)
 
         w: Any = wrapper
@@ -165,7 +167,12 @@ def format_options(*extra: str, help: str = "") -> Callable[[F], F]:
     return decorator
 
 
-_FORMAT_KEYS = (("--format", "_fmt_format"), ("--json", "_fmt_json"), ("--csv", "_fmt_csv"), ("--table", "_fmt_table"))
+_FORMAT_KEYS = (
+    ("--format", "_fmt_format"),
+    ("--json", "_fmt_json"),
+    ("--csv", "_fmt_csv"),
+    ("--table", "_fmt_table"),
+)
 
 
 def resolve_format(fmt: str | None, output: str | None = None) -> str:
@@ -202,7 +209,9 @@ def text_width(s: str) -> int:
     """Columns ``s`` takes on a terminal: wide East Asian characters two, combining marks none."""
     if s.isascii():
         return len(s)
-    return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in s)
+    return sum(
+        0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in s
+    )
 
 
 def truncate(s: str, width: int) -> str:
@@ -268,7 +277,8 @@ def render_table(
     cells = [[safe_cell(r.get(c)) for c in columns] for r in rows]
     heads = [c.upper() for c in columns]
     natural = [
-        min(max_width, max([text_width(h)] + [text_width(row[i]) for row in cells])) for i, h in enumerate(heads)
+        min(max_width, max([text_width(h)] + [text_width(row[i]) for row in cells]))
+        for i, h in enumerate(heads)
     ]
     widths = fit_widths(natural, limit)
 
@@ -286,8 +296,10 @@ def render_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
     for r in rows:
         w.writerow(
             [
-                ";".join(str(x) for x in v) if isinstance(v, list | tuple)
-                else ";".join(f"{k}={x}" for k, x in v.items()) if isinstance(v, dict)
+                ";".join(str(x) for x in v)
+                if isinstance(v, list | tuple)
+                else ";".join(f"{k}={x}" for k, x in v.items())
+                if isinstance(v, dict)
                 else ("" if v is None else v)
                 for v in (r.get(c) for c in columns)
             ]
@@ -332,14 +344,22 @@ def render(
 
 def render_summary(kind: str, record: dict[str, Any], line: str) -> str:
     """A command's one-record summary: ``record`` as JSON or ``key,value`` CSV, ``line`` as the table."""
-    return render(kind, data=record, rows=record_rows(record), columns=("key", "value"), table=lambda: safe_cell(line))
+    return render(
+        kind, data=record, rows=record_rows(record), columns=("key", "value"), table=lambda: safe_cell(line)
+    )
 
 
 def render_rows(
-    rows: Sequence[dict[str, Any]], kind: str, csv_columns: Sequence[str], table_columns: Sequence[str], empty: str
+    rows: Sequence[dict[str, Any]],
+    kind: str,
+    csv_columns: Sequence[str],
+    table_columns: Sequence[str],
+    empty: str,
 ) -> str:
     """A list of row dicts: the list as JSON, the rows as CSV or a table."""
-    return render(kind, data=list(rows), rows=rows, columns=csv_columns, table_columns=table_columns, empty=empty)
+    return render(
+        kind, data=list(rows), rows=rows, columns=csv_columns, table_columns=table_columns, empty=empty
+    )
 
 
 def emit(text: str, output: str | None = None) -> None:

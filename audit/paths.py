@@ -48,7 +48,9 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError) as e:
-        raise OutputError(f"{target}: cannot create the folder {folder} (a file of that name is in the way)") from e
+        raise OutputError(
+            f"{target}: cannot create the folder {folder} (a file of that name is in the way)"
+        ) from e
     except OSError as e:
         raise OutputError(f"{target}: cannot create the folder {folder} ({e.strerror or e})") from e
     mode = stat.S_IMODE(st.st_mode) if st is not None else 0o666 & ~_umask()

@@ -46,7 +46,9 @@ class Policy:
 
     @property
     def empty(self) -> bool:
-        return not (self.deny_countries or self.deny_companies or self.deny_data or self.deny_asns or self.deny_flags)
+        return not (
+            self.deny_countries or self.deny_companies or self.deny_data or self.deny_asns or self.deny_flags
+        )
 
 
 #: The network flags a policy can deny (``IpInfo.network_flags``, from the IPFire location database).
@@ -61,7 +63,7 @@ def data_type(value: str, option: str = "--deny-data") -> str:
     t = value.strip().lower()
     if t in DATA_TYPES:
         return t
-    if t.startswith(CUSTOM_DATA_PREFIX) and _CUSTOM_NAME.fullmatch(t[len(CUSTOM_DATA_PREFIX):]):
+    if t.startswith(CUSTOM_DATA_PREFIX) and _CUSTOM_NAME.fullmatch(t[len(CUSTOM_DATA_PREFIX) :]):
         return t
     close = difflib.get_close_matches(t, DATA_TYPES, n=3, cutoff=0.6)
     hint = f"did you mean {' or '.join(close)}? " if close else ""
@@ -227,11 +229,18 @@ def check(
             asn_org=d.asn_org, network_flags=d.network_flags,
         )  # fmt: skip
         if d.server_country and d.server_country.upper() in policy.deny_countries:
-            out.append(replace(base, rule="deny-country", value=d.server_country.upper(), fact="server_country"))
+            out.append(
+                replace(base, rule="deny-country", value=d.server_country.upper(), fact="server_country")
+            )
         if d.company_country and d.company_country.upper() in policy.deny_countries:
-            out.append(replace(base, rule="deny-country", value=d.company_country.upper(), fact="company_country"))
+            out.append(
+                replace(base, rule="deny-country", value=d.company_country.upper(), fact="company_country")
+            )
         if d.company:
-            hit = next((denied_companies[k] for k in _company_keys(d.company, companies) if k in denied_companies), None)
+            hit = next(
+                (denied_companies[k] for k in _company_keys(d.company, companies) if k in denied_companies),
+                None,
+            )
             if hit:
                 out.append(replace(base, rule="deny-company", value=hit, fact="company"))
         for t in d.data_types:
@@ -256,7 +265,10 @@ def check(
                               company_country=country, sdk=s.id, static_evidence="sdk-code")
                 )  # fmt: skip
             if owner:
-                hit = next((denied_companies[k] for k in _company_keys(owner, companies) if k in denied_companies), None)
+                hit = next(
+                    (denied_companies[k] for k in _company_keys(owner, companies) if k in denied_companies),
+                    None,
+                )
                 if hit and (s.id, "o", hit) not in seen:
                     seen.add((s.id, "o", hit))
                     out.append(
@@ -294,7 +306,9 @@ class CheckResult:
         }  # fmt: skip
 
 
-def evidence_gaps(policy: Policy, counts: dict[str, int], destinations: Iterable[Destination], app: str | None = None) -> list[str]:
+def evidence_gaps(
+    policy: Policy, counts: dict[str, int], destinations: Iterable[Destination], app: str | None = None
+) -> list[str]:
     """Why the case (``Store.evidence_counts``) cannot show that ``policy`` holds: an empty case
     judges nothing; a data rule needs inspected requests; network rules need contacted servers,
     and ``--deny-asn`` a database that gives AS numbers."""
@@ -312,7 +326,11 @@ def evidence_gaps(policy: Policy, counts: dict[str, int], destinations: Iterable
             f"HTTP): {seen}"
         )
     if (policy.deny_asns or policy.deny_flags) and not counts["connections"]:
-        rules = " and ".join(r for r, on in (("--deny-asn", policy.deny_asns), ("--deny-network-flag", policy.deny_flags)) if on)
+        rules = " and ".join(
+            r
+            for r, on in (("--deny-asn", policy.deny_asns), ("--deny-network-flag", policy.deny_flags))
+            if on
+        )
         gaps.append(f"{rules} judge contacted servers: no traffic recorded{whose}")
     elif policy.deny_asns:
         public = [d for d in destinations if d.ip_scope == "public"]
@@ -373,7 +391,14 @@ def _static_endpoint_violations(
         if info.country and info.country.upper() in policy.deny_countries:
             out.append(replace(base, rule="deny-country", value=info.country.upper(), fact="company_country"))
         if in_code:
-            hit = next((denied_companies[k] for k in _company_keys(info.company, companies) if k in denied_companies), None)
+            hit = next(
+                (
+                    denied_companies[k]
+                    for k in _company_keys(info.company, companies)
+                    if k in denied_companies
+                ),
+                None,
+            )
             if hit:
                 out.append(replace(base, rule="deny-company", value=hit, fact="company"))
     return out

@@ -230,12 +230,8 @@ _INSERT_CONNECTION = (
     f"INSERT INTO connections(id, {', '.join((*_CONN_COLS, *_CONN_DERIVED))}, input_id)"
     f" VALUES ({', '.join('?' * (len(_CONN_COLS) + len(_CONN_DERIVED) + 2))})"
 )
-_INSERT_FINDING = (
-    "INSERT INTO findings(connection_id, data_type, location, encoding, confidence, masked) VALUES (?, ?, ?, ?, ?, ?)"
-)
-_INSERT_REQUEST = (
-    "INSERT INTO requests(connection_id, url, headers, body, body_truncated, pending) VALUES (?, ?, ?, ?, ?, ?)"
-)
+_INSERT_FINDING = "INSERT INTO findings(connection_id, data_type, location, encoding, confidence, masked) VALUES (?, ?, ?, ?, ?, ?)"
+_INSERT_REQUEST = "INSERT INTO requests(connection_id, url, headers, body, body_truncated, pending) VALUES (?, ?, ?, ?, ?, ?)"
 _INSERT_DNS = "INSERT INTO dns(ts, app, source, name, qtype, answer, input_id) VALUES (?, ?, ?, ?, ?, ?, ?)"
 
 
@@ -285,16 +281,25 @@ def _json(text: Any, kind: type, path: str, where: str) -> Any:
     try:
         value = json.loads(text)
     except (TypeError, ValueError, RecursionError) as e:
-        raise StoreError(f"{path}: {where} is not valid JSON (damaged case file); {recovery_hint(path)}") from e
+        raise StoreError(
+            f"{path}: {where} is not valid JSON (damaged case file); {recovery_hint(path)}"
+        ) from e
     if not isinstance(value, kind):
-        raise StoreError(f"{path}: {where} is not a JSON {kind.__name__} (damaged case file); {recovery_hint(path)}")
+        raise StoreError(
+            f"{path}: {where} is not a JSON {kind.__name__} (damaged case file); {recovery_hint(path)}"
+        )
     return value
 
 
 #: What each column may hold (SQLite ``typeof``), checked by :meth:`Store.verify`. Formatters rely on
 #: it: a blob or a number in a text column (a bit flip turns a text serial type into a blob one)
 #: would otherwise fail deep inside a sort or a template.
-_TEXT, _TEXT_NULL, _NUM, _NUM_NULL = ("text",), ("text", "null"), ("integer", "real"), ("integer", "real", "null")
+_TEXT, _TEXT_NULL, _NUM, _NUM_NULL = (
+    ("text",),
+    ("text", "null"),
+    ("integer", "real"),
+    ("integer", "real", "null"),
+)
 _COLUMN_TYPES: dict[str, dict[str, tuple[str, ...]]] = {
     "meta": {"key": _TEXT, "value": _TEXT_NULL},
     "inputs": {"kind": _TEXT, "path": _TEXT, "sha256": _TEXT_NULL, "app": _TEXT, "added_at": _NUM, "notes": _TEXT},
@@ -319,7 +324,11 @@ _COLUMN_TYPES: dict[str, dict[str, tuple[str, ...]]] = {
 #: Number columns read as integers (counts, ports, status codes): a real beyond 64 bits is damage.
 _COUNT_COLUMNS = frozenset({"port", "status", "bytes_out", "bytes_in", "asn", "body_truncated", "pending"})
 #: JSON columns and the JSON type their values have.
-_JSON_COLUMNS = {("connections", "query_keys"): "array", ("requests", "headers"): "array", ("scans", "result"): "object"}
+_JSON_COLUMNS = {
+    ("connections", "query_keys"): "array",
+    ("requests", "headers"): "array",
+    ("scans", "result"): "object",
+}
 
 
 #: Tables of a case file at each schema version (the key is the first version that has them).
@@ -338,7 +347,7 @@ _decode_text = functools.partial(str, encoding="utf-8", errors="replace")
 def recovery_hint(path: str) -> str:
     """What to do with a damaged case file, in one line."""
     return (
-        f"recover what is left with `sqlite3 {shlex.quote(path)} \".recover\" | sqlite3 recovered.sqlite`, "
+        f'recover what is left with `sqlite3 {shlex.quote(path)} ".recover" | sqlite3 recovered.sqlite`, '
         "or re-import its captures into a new case file"
     )
 
@@ -349,22 +358,32 @@ def case_error(path: str, e: BaseException) -> StoreError:
     msg = " ".join((str(e) or type(e).__name__).split())
     low = msg.lower()
     if "readonly" in low or "read-only" in low:
-        return StoreError(f"{path}: read-only ({msg}); this command writes to the case file: work on a writable copy")
+        return StoreError(
+            f"{path}: read-only ({msg}); this command writes to the case file: work on a writable copy"
+        )
     if "locked" in low or "busy" in low:
         return StoreError(f"{path}: in use by another writer ({msg}); retry when it has finished")
     if "no such table" in low or "no such column" in low:
-        return StoreError(f"{path}: not a complete case file ({msg}): damaged or written by another tool; {recovery_hint(path)}")
+        return StoreError(
+            f"{path}: not a complete case file ({msg}): damaged or written by another tool; {recovery_hint(path)}"
+        )
     if "disk is full" in low or "i/o error" in low or "unable to open" in low:
-        return StoreError(f"{path}: cannot be read or written ({msg}); check the file, its disk and its permissions")
+        return StoreError(
+            f"{path}: cannot be read or written ({msg}); check the file, its disk and its permissions"
+        )
     if "not a database" in low:
-        return StoreError(f"{path}: not a case file ({msg}): is it the right file? If it is, {recovery_hint(path)}")
+        return StoreError(
+            f"{path}: not a case file ({msg}): is it the right file? If it is, {recovery_hint(path)}"
+        )
     return StoreError(f"{path}: damaged case file ({msg}); {recovery_hint(path)}")
 
 
 def _is_case_fault(e: sqlite3.Error) -> bool:
     """Errors of the file rather than of one statement's values (those stay sqlite3 errors, so that
     the live writer can tell a record it cannot store from a case file it cannot write)."""
-    return not isinstance(e, sqlite3.IntegrityError | sqlite3.InterfaceError | sqlite3.ProgrammingError | sqlite3.DataError)
+    return not isinstance(
+        e, sqlite3.IntegrityError | sqlite3.InterfaceError | sqlite3.ProgrammingError | sqlite3.DataError
+    )
 
 
 class _CaseCursor(sqlite3.Cursor):
@@ -512,7 +531,11 @@ class Store:
     :class:`StoreError` too, naming the file and what to do (:func:`case_error`)."""
 
     def __init__(
-        self, path: str | os.PathLike[str] = ":memory:", *, check_same_thread: bool = True, readonly: bool = False
+        self,
+        path: str | os.PathLike[str] = ":memory:",
+        *,
+        check_same_thread: bool = True,
+        readonly: bool = False,
     ) -> None:
         self.path = str(path)
         self.readonly = readonly
@@ -523,7 +546,9 @@ class Store:
             parent = Path(self.path).parent
             if not parent.is_dir():
                 raise StoreError(f"{self.path}: directory {parent} does not exist")
-            if Path(self.path).is_file() and not (os.access(self.path, os.W_OK) and os.access(parent, os.W_OK)):
+            if Path(self.path).is_file() and not (
+                os.access(self.path, os.W_OK) and os.access(parent, os.W_OK)
+            ):
                 self.readonly = True
         try:
             if self.readonly:
@@ -577,7 +602,9 @@ class Store:
         self.conn.execute("PRAGMA busy_timeout = 30000")
         current = self.schema_version
         if current > SCHEMA_VERSION:
-            raise StoreError(f"{self.path}: schema version {current} is newer than this tool ({SCHEMA_VERSION}); upgrade")
+            raise StoreError(
+                f"{self.path}: schema version {current} is newer than this tool ({SCHEMA_VERSION}); upgrade"
+            )
         if current < READABLE_SCHEMA:
             raise StoreError(
                 f"{self.path}: read-only, and its schema (version {current}) needs an upgrade this tool cannot "
@@ -590,7 +617,9 @@ class Store:
         if version == 0:
             return
         present = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        missing = [t for since, names in _TABLES.items() if since <= version for t in names if t not in present]
+        missing = [
+            t for since, names in _TABLES.items() if since <= version for t in names if t not in present
+        ]
         if missing:
             raise StoreError(
                 f"{self.path}: not a complete case file (no table {', '.join(missing)}): damaged or written by "
@@ -711,7 +740,9 @@ class Store:
         """Record the one ``inputs`` row of ``kind`` for the input ``sha256`` under ``app``, replacing
         earlier ones (a capture's vantage: said again, it replaces what was said before); its id."""
         with self.conn:
-            self.conn.execute("DELETE FROM inputs WHERE kind = ? AND sha256 = ? AND app = ?", (kind, sha256, app))
+            self.conn.execute(
+                "DELETE FROM inputs WHERE kind = ? AND sha256 = ? AND app = ?", (kind, sha256, app)
+            )
             cur = self.conn.execute(
                 "INSERT INTO inputs(kind, path, sha256, app, added_at, notes) VALUES (?, ?, ?, ?, ?, ?)",
                 (kind, path, sha256, app, time.time(), _notes_text(notes)),
@@ -856,7 +887,12 @@ class Store:
             )
         for r in self.conn.execute(q + " ORDER BY ts, id", args):
             kw = {k: r[k] for k in _CONN_COLS}
-            kw["query_keys"] = tuple(str(k) for k in _json(r["query_keys"] or "[]", list, self.path, f"connections row {r['id']}: query_keys"))
+            kw["query_keys"] = tuple(
+                str(k)
+                for k in _json(
+                    r["query_keys"] or "[]", list, self.path, f"connections row {r['id']}: query_keys"
+                )
+            )
             yield r["id"], Connection(**kw, findings=tuple(findings.get(r["id"], ())))
 
     def requests(self, app: str | None = None) -> Iterator[tuple[int, HttpRequestData]]:
@@ -871,7 +907,9 @@ class Store:
 
     def connection_count(self, app: str | None = None) -> int:
         if app:
-            return int(self.conn.execute("SELECT count(*) FROM connections WHERE app = ?", (app,)).fetchone()[0])
+            return int(
+                self.conn.execute("SELECT count(*) FROM connections WHERE app = ?", (app,)).fetchone()[0]
+            )
         return int(self.conn.execute("SELECT count(*) FROM connections").fetchone()[0])
 
     def capture_decryption(self, app: str | None = None) -> tuple[int, int]:
@@ -879,7 +917,11 @@ class Store:
         imported from captures (``source = pcap``; issue 17)."""
         sql = ("SELECT coalesce(sum(tls = 'decrypted'), 0), coalesce(sum(tls = 'passthrough' AND protocol = 'tls'), 0) "
                "FROM connections WHERE source = 'pcap'")  # fmt: skip
-        row = self.conn.execute(sql + " AND app = ?", (app,)).fetchone() if app else self.conn.execute(sql).fetchone()
+        row = (
+            self.conn.execute(sql + " AND app = ?", (app,)).fetchone()
+            if app
+            else self.conn.execute(sql).fetchone()
+        )
         return int(row[0]), int(row[1])
 
     def add_dns(self, records: Iterable[DnsRecord]) -> int:
@@ -953,7 +995,9 @@ class Store:
                     next_id = flush(next_id)
             flush(next_id)
             if notes:
-                self.conn.execute("UPDATE inputs SET notes = ? WHERE id = ?", (_notes_text(notes()), input_id))
+                self.conn.execute(
+                    "UPDATE inputs SET notes = ? WHERE id = ?", (_notes_text(notes()), input_id)
+                )
         return n_conn, n_dns
 
     def imported_inputs(self, sha256: str, app: str, kinds: Iterable[str]) -> list[int]:
@@ -1089,16 +1133,22 @@ class Store:
         first and last times
         inside ``window`` (implausible times left out, :func:`audit.models.time_window`)."""
         where = "WHERE app = :app" if app else ""
-        return list(self.conn.execute(_GROUP_SQL.format(where=where), {"lo": window[0], "hi": window[1], "app": app}))
+        return list(
+            self.conn.execute(_GROUP_SQL.format(where=where), {"lo": window[0], "hi": window[1], "app": app})
+        )
 
     def connection_labels(self, app: str | None) -> list[sqlite3.Row]:
         """The distinct (host, IP, port, protocol, source, app) of the connections."""
-        return list(self.conn.execute(_LABELS_SQL.format(where="WHERE app = ?" if app else ""), (app,) if app else ()))
+        return list(
+            self.conn.execute(_LABELS_SQL.format(where="WHERE app = ?" if app else ""), (app,) if app else ())
+        )
 
     def unread_groups(self, app: str | None) -> list[sqlite3.Row]:
         """Connections whose content was not read, grouped by (host, IP, port, tls, protocol): flows
         and bytes."""
-        return list(self.conn.execute(_UNREAD_SQL.format(where="AND app = ?" if app else ""), (app,) if app else ()))
+        return list(
+            self.conn.execute(_UNREAD_SQL.format(where="AND app = ?" if app else ""), (app,) if app else ())
+        )
 
     def path_groups(self, app: str | None, paths: Sequence[str]) -> list[sqlite3.Row]:
         """Flows per (host, IP, port) that asked for one of ``paths``."""
@@ -1109,7 +1159,11 @@ class Store:
 
     def finding_groups(self, app: str | None) -> list[sqlite3.Row]:
         """The distinct (host, IP, port, data type) of the data findings."""
-        return list(self.conn.execute(_FINDINGS_SQL.format(where="WHERE c.app = ?" if app else ""), (app,) if app else ()))
+        return list(
+            self.conn.execute(
+                _FINDINGS_SQL.format(where="WHERE c.app = ?" if app else ""), (app,) if app else ()
+            )
+        )
 
     # -- corpus batches (audit batch, audit corpus) -----------------------------------------------
 
@@ -1119,7 +1173,10 @@ class Store:
 
     def batch_paths(self) -> dict[str, tuple[str, int, float]]:
         """path → (sha256 key, size, mtime) of every path a batch has recorded."""
-        return {r[0]: (r[1], int(r[2]), float(r[3])) for r in self.conn.execute("SELECT path, sha256, size, mtime FROM batch_paths")}
+        return {
+            r[0]: (r[1], int(r[2]), float(r[3]))
+            for r in self.conn.execute("SELECT path, sha256, size, mtime FROM batch_paths")
+        }
 
     def batch_outcomes(self) -> dict[str, tuple[str, int | None]]:
         """sha256 key → (status, file size) of every recorded package."""
@@ -1220,7 +1277,9 @@ class Store:
         from audit.errors import OptionError
 
         if not labels:
-            raise OptionError(f"--app {app!r}: {self.path} has no app labels (empty, or traffic imported without --app)")
+            raise OptionError(
+                f"--app {app!r}: {self.path} has no app labels (empty, or traffic imported without --app)"
+            )
         close = difflib.get_close_matches(app.casefold(), [x.casefold() for x in labels], n=3, cutoff=0.6)
         hint = [x for x in labels if x.casefold() in close]
         shown = ", ".join(labels[:20]) + (f" … ({len(labels)} labels)" if len(labels) > 20 else "")
@@ -1249,9 +1308,12 @@ class Store:
             "scans": count("SELECT count(*) FROM scans" + one, args),
             "connections": count("SELECT count(*) FROM connections" + one, args),
             "dns": count("SELECT count(*) FROM dns" + one, args),
-            "requests": count("SELECT count(*) FROM requests r JOIN connections c ON c.id = r.connection_id" + where, args),
+            "requests": count(
+                "SELECT count(*) FROM requests r JOIN connections c ON c.id = r.connection_id" + where, args
+            ),
             "inspected": count(
-                "SELECT count(*) FROM connections c" + (where + " AND" if where else " WHERE")
+                "SELECT count(*) FROM connections c"
+                + (where + " AND" if where else " WHERE")
                 + " c.tls IN ('intercepted', 'none') AND (EXISTS (SELECT 1 FROM requests r WHERE r.connection_id = c.id)"
                 " OR EXISTS (SELECT 1 FROM findings f WHERE f.connection_id = c.id))",
                 args,

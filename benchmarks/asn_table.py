@@ -61,7 +61,9 @@ def main() -> None:
         t_import = time.perf_counter() - t0
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(summary.describe())
-        print(f"import: {t_import:.2f} s, peak RSS {rss:.0f} MiB, table {dest.stat().st_size / 2**20:.1f} MiB")
+        print(
+            f"import: {t_import:.2f} s, peak RSS {rss:.0f} MiB, table {dest.stat().st_size / 2**20:.1f} MiB"
+        )
 
         rnd = random.Random(3)
         ips = [f"{rnd.randrange(1, 224)}.{rnd.randrange(256)}.{rnd.randrange(256)}.{rnd.randrange(256)}"
@@ -73,13 +75,17 @@ def main() -> None:
             t0 = time.perf_counter()
             hits = sum(1 for ip in part if table.lookup(ip).asn is not None)
             per.append((time.perf_counter() - t0) / len(part) * 1e6)
-        print(f"table lookup: median {statistics.median(per):.1f} µs per address ({hits} of the last 10,000 hit)")
+        print(
+            f"table lookup: median {statistics.median(per):.1f} µs per address ({hits} of the last 10,000 hit)"
+        )
         enricher = Enricher(embedded=EmbeddedGeoIp.default(), asn_table=table, cache_size=1)
         enricher.ip_info("8.8.8.8")  # load the embedded database outside the timing
         t0 = time.perf_counter()
         for ip in ips[:20_000]:
             enricher.ip_info(ip)
-        print(f"Enricher.ip_info (embedded + table, uncached): {(time.perf_counter() - t0) / 20_000 * 1e6:.1f} µs")
+        print(
+            f"Enricher.ip_info (embedded + table, uncached): {(time.perf_counter() - t0) / 20_000 * 1e6:.1f} µs"
+        )
         table.close()
 
 

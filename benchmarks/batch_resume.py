@@ -51,7 +51,9 @@ def recorded(db: Path) -> int:
         return 0
 
 
-def watch(proc: subprocess.Popen[str], db: Path, apps: int, stop_at: int | None) -> tuple[list[tuple[float, int, int]], int]:
+def watch(
+    proc: subprocess.Popen[str], db: Path, apps: int, stop_at: int | None
+) -> tuple[list[tuple[float, int, int]], int]:
     """Samples (seconds, apps recorded, coordinator RSS KiB) until the process ends, or until
     ``stop_at`` apps are recorded, when it is killed with SIGKILL. Returns the samples and the
     count recorded at the end."""
@@ -89,16 +91,32 @@ def main() -> int:
     args = ap.parse_args()
     corpus = CACHE / f"corpus-{args.apps}"
     if not corpus.is_dir() or len(list(corpus.glob("*.apk"))) != args.apps:
-        subprocess.run([sys.executable, str(Path(__file__).with_name("synth_corpus.py")), "--apps", str(args.apps)], check=True)
+        subprocess.run(
+            [sys.executable, str(Path(__file__).with_name("synth_corpus.py")), "--apps", str(args.apps)],
+            check=True,
+        )
     files = sorted(str(p) for p in corpus.glob("*.apk"))
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "corpus.sqlite"
-        cmd = [sys.executable, "-m", "audit", "batch", str(corpus), "--db", str(db), "--workers", str(args.workers), "--json"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "audit",
+            "batch",
+            str(corpus),
+            "--db",
+            str(db),
+            "--workers",
+            str(args.workers),
+            "--json",
+        ]
         t0 = time.monotonic()
         first = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         samples1, killed_at = watch(first, db, args.apps, int(args.kill_at * args.apps))
         t1 = time.monotonic()
-        second = subprocess.Popen([*cmd, "--resume"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        second = subprocess.Popen(
+            [*cmd, "--resume"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         samples2 = []
         start = time.monotonic()
         while second.poll() is None:

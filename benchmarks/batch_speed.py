@@ -46,7 +46,9 @@ def make_corpus(out: Path, copies: int) -> int:
     apps += [CACHE / name for name in REGISTRY]
     missing = [p for p in apps if not p.exists()]
     if missing:
-        raise SystemExit(f"missing inputs {', '.join(p.name for p in missing)}: run benchmarks/fetch_inputs.py")
+        raise SystemExit(
+            f"missing inputs {', '.join(p.name for p in missing)}: run benchmarks/fetch_inputs.py"
+        )
     out.mkdir(parents=True)
     n = 0
     for src in apps:
@@ -79,7 +81,9 @@ def recorded(db: Path) -> dict[str, tuple[object, ...]]:
 
     conn = sqlite3.connect(db)
     out = {}
-    for sha, status, reason, scan_id in conn.execute("SELECT sha256, status, reason, scan_id FROM batch_apps"):
+    for sha, status, reason, scan_id in conn.execute(
+        "SELECT sha256, status, reason, scan_id FROM batch_apps"
+    ):
         row = conn.execute("SELECT result FROM scans WHERE id = ?", (scan_id,)).fetchone()
         out[sha] = (status, reason, row[0] if row else None)
     conn.close()
@@ -163,8 +167,10 @@ def main() -> int:
     print("|---|---|---|")
     for w in (1, 2):
         print(f"| {w} | {med[w]:.0f} | {', '.join(f'{r:.0f}' for r in rates[w])} |")
-    print(f"\n2 workers / 1 worker: {speedup:.2f}x (floor 1.7x): {'met' if speedup >= 1.7 else 'MISSED'}"
-          f" (2 independent processes on this machine: {results['ceiling']['scan_speedup']}x)")  # type: ignore[index]
+    print(
+        f"\n2 workers / 1 worker: {speedup:.2f}x (floor 1.7x): {'met' if speedup >= 1.7 else 'MISSED'}"
+        f" (2 independent processes on this machine: {results['ceiling']['scan_speedup']}x)"
+    )  # type: ignore[index]
     if identical is not None:
         print(f"Dask LocalCluster outcomes identical to the local pool's: {identical}")
     return 0 if speedup >= 1.7 and identical is not False else 1

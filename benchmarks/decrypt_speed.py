@@ -71,7 +71,10 @@ def build_here(path: Path, mb: int) -> None:
         plain, keylog, received = record(Path(tmp), sessions(mb))  # type: ignore[arg-type]
         inject_secrets(plain, keylog, path.with_suffix(".tmp"))
         path.with_suffix(".tmp").replace(path)
-        print(f"built {path}: {path.stat().st_size / 1e6:.0f} MB, {len(received.items)} requests", file=sys.stderr)
+        print(
+            f"built {path}: {path.stat().st_size / 1e6:.0f} MB, {len(received.items)} requests",
+            file=sys.stderr,
+        )
 
 
 def build(path: Path, mb: int) -> str:
@@ -84,7 +87,9 @@ def build(path: Path, mb: int) -> str:
         try:
             subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True)
             try:
-                subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "mtu", "1500", "up"], check=True)
+                subprocess.run(
+                    ["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "mtu", "1500", "up"], check=True
+                )
                 for offload in (["gso_max_size", "1500"], ["gro_max_size", "1500"]):
                     subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", *offload], check=False,
                                    capture_output=True)  # fmt: skip
@@ -203,12 +208,16 @@ def main() -> int:
               "import": "audit import (tap + packet pass + records + detection + SQLite)"}  # fmt: skip
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     for name in runs:
-        print(f"{labels.get(name, name)}: {wall[name]:.2f} s wall, {cpu[name]:.2f} s CPU, peak RSS {peak[name]} MB")
+        print(
+            f"{labels.get(name, name)}: {wall[name]:.2f} s wall, {cpu[name]:.2f} s CPU, peak RSS {peak[name]} MB"
+        )
     print(f"  requests with an IMEI finding: {found[0] if found else '?'}; {found[1] if found else ''}")
     base, dissect = list(TSHARK)
     ratio = wall["import"] / wall[base]
     ok = ratio <= 3
-    print(f"import / ({base}): {ratio:.2f}x wall, {cpu['import'] / cpu[base]:.2f}x CPU (floor <= 3x wall): {'PASS' if ok else 'FAIL'}")
+    print(
+        f"import / ({base}): {ratio:.2f}x wall, {cpu['import'] / cpu[base]:.2f}x CPU (floor <= 3x wall): {'PASS' if ok else 'FAIL'}"
+    )
     near = wall["import"] / wall[dissect] <= 3 and cpu["import"] / cpu[dissect] <= 3
     print(f"import / tshark decrypting and dissecting: {wall['import'] / wall[dissect]:.2f}x wall, "
           f"{cpu['import'] / cpu[dissect]:.2f}x CPU (<= 3x both): {'PASS' if near else 'FAIL'}")  # fmt: skip

@@ -85,7 +85,12 @@ def _sql(path: Path, script: str, params: tuple[Any, ...] = ()) -> None:
 def _tables(path: Path) -> list[str]:
     c = sqlite3.connect(path)
     try:
-        return [r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+        return [
+            r[0]
+            for r in c.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
     finally:
         c.close()
 
@@ -108,9 +113,16 @@ def _row_ids(path: Path, table: str) -> list[int]:
         c.close()
 
 
-def _set_cell(rng: random.Random, path: Path, types: tuple[str, ...], value: Any, raw_sql: str | None = None) -> None:
+def _set_cell(
+    rng: random.Random, path: Path, types: tuple[str, ...], value: Any, raw_sql: str | None = None
+) -> None:
     """One cell of a random row of a random table with a column of ``types`` set to ``value``."""
-    choices = [(t, col) for t in _tables(path) if _row_ids(path, t) for col in _columns(path, t, types, value is None and raw_sql is None)]
+    choices = [
+        (t, col)
+        for t in _tables(path)
+        if _row_ids(path, t)
+        for col in _columns(path, t, types, value is None and raw_sql is None)
+    ]
     if not choices:
         return
     table, col = rng.choice(choices)
@@ -132,7 +144,9 @@ def garbled_page(rng: random.Random, p: Path) -> None:
     pages = max(1, len(b) // size)
     n = rng.randrange(1, pages) if pages > 1 else 0
     start = n * size + rng.choice([0, 8, rng.randrange(size)])
-    pattern = rng.choice([lambda i: (i * 131) % 256, lambda i: 0, lambda i: 0xFF, lambda i: rng.randrange(256)])
+    pattern = rng.choice(
+        [lambda i: (i * 131) % 256, lambda i: 0, lambda i: 0xFF, lambda i: rng.randrange(256)]
+    )
     for i in range(start, min((n + 1) * size, len(b)), rng.choice([1, 7, 64])):
         b[i] = pattern(i)
     p.write_bytes(bytes(b))
@@ -174,13 +188,13 @@ def blob_in_text(rng: random.Random, p: Path) -> None:
 def invalid_json_query_keys(rng: random.Random, p: Path) -> None:
     ids = _row_ids(p, "connections") if "connections" in _tables(p) else []
     if ids:
-        value = rng.choice(["[1, ", "{", "nul", "\"", "[\"a\"", "]", "\x00", "[" * 5000])
+        value = rng.choice(["[1, ", "{", "nul", '"', '["a"', "]", "\x00", "[" * 5000])
         _sql(p, "UPDATE connections SET query_keys = ? WHERE rowid = ?", (value, rng.choice(ids)))
 
 
 def wrong_json_type(rng: random.Random, p: Path) -> None:
     """JSON of another type where a list is kept (query keys, headers, answers, notes …)."""
-    value = rng.choice(["{}", "5", "\"x\"", "null", "[1, {}]", "[[\"a\", 1]]", "true", "[null]", "1e400"])
+    value = rng.choice(["{}", "5", '"x"', "null", "[1, {}]", '[["a", 1]]', "true", "[null]", "1e400"])
     choices = [(t, c) for t in _tables(p) for c in _columns(p, t, ("TEXT",))
                if c in ("query_keys", "headers", "answers", "notes", "data", "errors", "evidence", "value")]  # fmt: skip
     if choices:
@@ -193,7 +207,11 @@ def wrong_json_type(rng: random.Random, p: Path) -> None:
 def invalid_json_headers(rng: random.Random, p: Path) -> None:
     ids = _row_ids(p, "requests") if "requests" in _tables(p) else []
     if ids:
-        _sql(p, "UPDATE requests SET headers = ? WHERE rowid = ?", (rng.choice(["x", "[", "{\"a\": }", ""]), rng.choice(ids)))
+        _sql(
+            p,
+            "UPDATE requests SET headers = ? WHERE rowid = ?",
+            (rng.choice(["x", "[", '{"a": }', ""]), rng.choice(ids)),
+        )
 
 
 def text_in_number(rng: random.Random, p: Path) -> None:
@@ -201,7 +219,12 @@ def text_in_number(rng: random.Random, p: Path) -> None:
 
 
 def odd_number(rng: random.Random, p: Path) -> None:
-    _set_cell(rng, p, ("INTEGER", "REAL"), rng.choice([1e300, -1e300, -1, 2**63 - 1, -(2**63), 0, 1e-300, 253402300800.0]))
+    _set_cell(
+        rng,
+        p,
+        ("INTEGER", "REAL"),
+        rng.choice([1e300, -1e300, -1, 2**63 - 1, -(2**63), 0, 1e-300, 253402300800.0]),
+    )
 
 
 def null_cell(rng: random.Random, p: Path) -> None:
@@ -253,7 +276,13 @@ def foreign_database(rng: random.Random, p: Path) -> None:
 def garbled_schema(rng: random.Random, p: Path) -> None:
     """The schema text itself (``sqlite_master.sql``) rewritten, as a hex editor or a bug would."""
     table = rng.choice(_tables(p))
-    sql = rng.choice([f"CREATE TABLE {table}(x)", "CREATE TABL garbage", f"CREATE TABLE {table}(id INTEGER PRIMARY KEY, \xff)"])
+    sql = rng.choice(
+        [
+            f"CREATE TABLE {table}(x)",
+            "CREATE TABL garbage",
+            f"CREATE TABLE {table}(id INTEGER PRIMARY KEY, \xff)",
+        ]
+    )
     c = sqlite3.connect(p)
     try:
         c.execute("PRAGMA writable_schema = ON")
@@ -385,7 +414,12 @@ def _unprivileged() -> list[str]:
         prefix = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
         ok = os.geteuid() == 0 and shutil.which("setpriv") is not None
         if ok:
-            ok = subprocess.run([*prefix, sys.executable, "-c", "pass"], capture_output=True, timeout=60).returncode == 0
+            ok = (
+                subprocess.run(
+                    [*prefix, sys.executable, "-c", "pass"], capture_output=True, timeout=60
+                ).returncode
+                == 0
+            )
         _PREFIX.append(prefix if ok else [])
     return _PREFIX[0]
 
@@ -417,8 +451,17 @@ def _open_up(folder: Path) -> None:
             pass
 
 
-def run(cases: int, seed: int = 1, *, only: list[str] | None = None, commands: list[str] | None = None,
-        timeout: float = 60.0, mem: int = 2048, cli: int = 0, quiet: bool = False) -> FuzzResult:
+def run(
+    cases: int,
+    seed: int = 1,
+    *,
+    only: list[str] | None = None,
+    commands: list[str] | None = None,
+    timeout: float = 60.0,
+    mem: int = 2048,
+    cli: int = 0,
+    quiet: bool = False,
+) -> FuzzResult:
     """``cases`` damaged case files, each with one command (``random.Random(seed)``)."""
     kinds = [k for k in DAMAGES if not only or k in only]
     cmds = [c for c in COMMANDS if not commands or c in commands]
@@ -464,7 +507,10 @@ def run(cases: int, seed: int = 1, *, only: list[str] | None = None, commands: l
                 DAMAGES[kind](rng, db)
             except (sqlite3.Error, OSError, ValueError, IndexError) as e:
                 if not quiet:
-                    print(f"[{n}] damage {kind!r} not applied ({e}); the command runs on what there is", flush=True)
+                    print(
+                        f"[{n}] damage {kind!r} not applied ({e}); the command runs on what there is",
+                        flush=True,
+                    )
             damaged = db.read_bytes() if db.is_file() else b""
             _open_up(out)
             os.chmod(case_dir, 0o755 if kind != "read-only file" else 0o555)
@@ -480,7 +526,9 @@ def run(cases: int, seed: int = 1, *, only: list[str] | None = None, commands: l
                 answer, elapsed = run_forked(lambda args=args, ro=ro: run_case(args, ro), timeout, mem)
             pairs_seen[f"{kind} × {cmd}"] += 1
             where = str(answer.get("where", ""))
-            sig = result.add(str(answer["kind"]), f"{kind} × {cmd}: {where}", str(answer.get("msg", "")), elapsed)
+            sig = result.add(
+                str(answer["kind"]), f"{kind} × {cmd}: {where}", str(answer.get("msg", "")), elapsed
+            )
             if sig is not None and result.findings[sig] <= 3:
                 kept = keep(findings, sig, result.findings[sig], damaged, ".sqlite",
                             f"damage {kind}, command {' '.join(args)}\n{answer.get('msg', '')}")  # fmt: skip
@@ -505,12 +553,18 @@ def main() -> int:
     ap.add_argument("--only", help="comma-separated damage kinds (default: all): " + ", ".join(DAMAGES))
     ap.add_argument("--commands", help="comma-separated commands (default: all): " + ", ".join(COMMANDS))
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds per command (default 60)")
-    ap.add_argument("--mem", type=int, default=2048, help="MiB of address space above the parent's (default 2048)")
-    ap.add_argument("--cli", type=int, default=0, help="run about this many sampled cases as real processes too")
+    ap.add_argument(
+        "--mem", type=int, default=2048, help="MiB of address space above the parent's (default 2048)"
+    )
+    ap.add_argument(
+        "--cli", type=int, default=0, help="run about this many sampled cases as real processes too"
+    )
     args = ap.parse_args()
     only = [k.strip() for k in args.only.split(",")] if args.only else None
     commands = [c.strip() for c in args.commands.split(",")] if args.commands else None
-    result = run(args.cases, args.seed, only=only, commands=commands, timeout=args.timeout, mem=args.mem, cli=args.cli)
+    result = run(
+        args.cases, args.seed, only=only, commands=commands, timeout=args.timeout, mem=args.mem, cli=args.cli
+    )
     return finish(result, args.json_out)
 
 

@@ -97,7 +97,9 @@ class FuzzResult:
 def add_arguments(ap: argparse.ArgumentParser, cases: int) -> None:
     """The options every fuzzer takes: how many inputs and which sequence of them."""
     ap.add_argument("--cases", type=int, default=cases, help=f"number of inputs (default {cases})")
-    ap.add_argument("--seed", type=int, default=1, help="random seed: the same seed gives the same inputs (default 1)")
+    ap.add_argument(
+        "--seed", type=int, default=1, help="random seed: the same seed gives the same inputs (default 1)"
+    )
     ap.add_argument("--json", dest="json_out", type=Path, help="also write the counts as JSON to this file")
 
 
@@ -131,7 +133,13 @@ def innermost_audit_frame(tb: traceback.StackSummary) -> str:
 def exception_outcome(e: BaseException) -> dict[str, str]:
     """The outcome of an exception that is not an accepted error: kind, where, traceback."""
     where = innermost_audit_frame(traceback.extract_tb(e.__traceback__))
-    kind = "memory" if isinstance(e, MemoryError) else "recursion" if isinstance(e, RecursionError) else "exception"
+    kind = (
+        "memory"
+        if isinstance(e, MemoryError)
+        else "recursion"
+        if isinstance(e, RecursionError)
+        else "exception"
+    )
     name = "" if kind != "exception" else f"{type(e).__name__}@"
     return {"kind": kind, "where": name + where, "msg": "".join(traceback.format_exception(e))[-3000:]}
 
@@ -185,7 +193,9 @@ def group_cpu_seconds(pgid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def run_forked(fn: Callable[[], dict[str, Any]], timeout: float, mem_mib: int) -> tuple[dict[str, Any], float]:
+def run_forked(
+    fn: Callable[[], dict[str, Any]], timeout: float, mem_mib: int
+) -> tuple[dict[str, Any], float]:
     """Run ``fn`` in a forked child (its own process group) with an address-space cap of ``mem_mib``
     MiB above the parent's size, ``timeout`` seconds of CPU (``RLIMIT_CPU``) and ``WALL_FACTOR`` times
     that of wall time; its answer (a JSON-able dict with ``kind``) or a ``hang`` / ``crash`` /

@@ -107,7 +107,9 @@ def mutate_bytes(rng: random.Random, data: bytes, others: list[bytes]) -> bytes:
             j = rng.randrange(len(o)) if o else 0
             b[i:] = o[j:]
         else:
-            b[i:i] = rng.choice([b"\x00" * 64, b"\xff" * 64, b"\xc0\x0c" * 8, "\u202e<script>".encode(), b"\xed\xa0\x80"])
+            b[i:i] = rng.choice(
+                [b"\x00" * 64, b"\xff" * 64, b"\xc0\x0c" * 8, "\u202e<script>".encode(), b"\xed\xa0\x80"]
+            )
     return bytes(b)
 
 
@@ -147,10 +149,21 @@ def hostile_body(rng: random.Random) -> tuple[bytes, list[tuple[str, str]]]:
     if kind == 12:  # base64(gzip(text of 64 tokens, each base64(gzip(8 MiB of text))))
         return nested_bomb(rng.randint(1, 20)), [("Content-Type", "application/json")]
     if kind == 13:  # megabyte strings dense with e-mails, IMEIs, MACs, coordinates, profile values
-        unit = rng.choice(["imei=354678112345612 ", "a@b.example ", "a4:5e:60:c2:11:9f ", "52.520008,13.404954 ",
-                           "imei=490154203237518 ", "3f9a2c7d81e4b605 "])
+        unit = rng.choice(
+            [
+                "imei=354678112345612 ",
+                "a@b.example ",
+                "a4:5e:60:c2:11:9f ",
+                "52.520008,13.404954 ",
+                "imei=490154203237518 ",
+                "3f9a2c7d81e4b605 ",
+            ]
+        )
         doc = {f"k{i}": unit * ((1 << 20) // len(unit)) for i in range(8)}
-        return gzip.compress(json.dumps(doc).encode(), 9)[: 64 * 1024], [("Content-Encoding", "gzip"), ("Content-Type", "application/json")]
+        return gzip.compress(json.dumps(doc).encode(), 9)[: 64 * 1024], [
+            ("Content-Encoding", "gzip"),
+            ("Content-Type", "application/json"),
+        ]
     if kind == 0:
         return gzip_bomb(rng.choice((8, 60)) * 1024 * 1024)[: 64 * 1024], [("Content-Encoding", "gzip")]
     if kind == 1:
@@ -170,7 +183,9 @@ def hostile_body(rng: random.Random) -> tuple[bytes, list[tuple[str, str]]]:
         return (json.dumps({"a@b.example": [tok] * 2}) if len(tok) < 30000 else tok).encode(), []
     if kind == 6:  # form body shaped to make regexes backtrack
         n = rng.randint(4, 40)
-        return ("a@b.example=1" + "&" + "&".join("a" * rng.randint(4, 30) for _ in range(n)) + "&=").encode(), []
+        return (
+            "a@b.example=1" + "&" + "&".join("a" * rng.randint(4, 30) for _ in range(n)) + "&="
+        ).encode(), []
     if kind == 7:  # deeply nested JSON
         d = rng.randint(1000, 200000)
         return ("[" * d + "]" * d).encode(), [("Content-Type", "application/json")]
@@ -178,15 +193,22 @@ def hostile_body(rng: random.Random) -> tuple[bytes, list[tuple[str, str]]]:
         d = rng.randint(1000, 100000)
         if rng.random() < 0.5:
             return ("<a>" * d + "imei" + "</a>" * d).encode(), [("Content-Type", "text/xml")]
-        return b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa">]><l>&a;&a;</l>', [("Content-Type", "text/xml")]
+        return b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa">]><l>&a;&a;</l>', [
+            ("Content-Type", "text/xml")
+        ]
     if kind == 9:  # multipart with many parts and weird boundary
         bd = rng.choice(["x", "", "--", "\u00ff", "a" * 200])
-        parts = "".join(f"--{bd}\r\nContent-Disposition: form-data; name=\"imei{i}\"\r\n\r\n354678112345612\r\n" for i in range(rng.randint(1, 2000)))
+        parts = "".join(
+            f'--{bd}\r\nContent-Disposition: form-data; name="imei{i}"\r\n\r\n354678112345612\r\n'
+            for i in range(rng.randint(1, 2000))
+        )
         return parts.encode("utf-8", "replace"), [("Content-Type", f"multipart/form-data; boundary={bd}")]
     if kind == 10:  # long runs for the pattern regexes
         chunk = rng.choice(["1", "a", "-1.", "@", "a.", ":aa", "1 ", "\\u00", "+1-(", "89"])
         return (chunk * rng.randint(1000, 200000)).encode(), []
-    return bytes(rng.randrange(256) for _ in range(rng.randint(0, 70000))), [("Content-Type", "application/octet-stream")]
+    return bytes(rng.randrange(256) for _ in range(rng.randint(0, 70000))), [
+        ("Content-Type", "application/octet-stream")
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -197,10 +219,37 @@ def hostile_body(rng: random.Random) -> tuple[bytes, list[tuple[str, str]]]:
 def odd_value(rng: random.Random) -> Any:
     return rng.choice(
         [
-            None, -1, 0, -(2**63), 2**64, 10**400, 1e308, -1e308, float("nan"), float("inf"), True, [], {}, [1, 2],
-            {"a": None}, "", "x" * 100000, "\ud800", "\udfff\ud800", "\x00\x1b[31m<script>", "1e999",
-            "9999-99-99T99:99:99Z", "-1", "[::1]", "http://[::1", "http://a:99999/", "http://a:-1/",
-            "https://\u202eexample/", "::::", "[", "http://" + "a." * 5000 + "com/",
+            None,
+            -1,
+            0,
+            -(2**63),
+            2**64,
+            10**400,
+            1e308,
+            -1e308,
+            float("nan"),
+            float("inf"),
+            True,
+            [],
+            {},
+            [1, 2],
+            {"a": None},
+            "",
+            "x" * 100000,
+            "\ud800",
+            "\udfff\ud800",
+            "\x00\x1b[31m<script>",
+            "1e999",
+            "9999-99-99T99:99:99Z",
+            "-1",
+            "[::1]",
+            "http://[::1",
+            "http://a:99999/",
+            "http://a:-1/",
+            "https://\u202eexample/",
+            "::::",
+            "[",
+            "http://" + "a." * 5000 + "com/",
         ]
     )
 
@@ -258,7 +307,14 @@ def gen_har(rng: random.Random, corpus: list[bytes]) -> bytes:
         return f'{{"log": {{"entries": [{{"request": {inner}}}]}}}}'.encode()
     else:  # non-UTF-8 / BOMs / encodings
         raw = json.dumps(doc).encode()
-        return rng.choice([b"\xef\xbb\xbf" + raw, raw.replace(b"GET", b"G\xffT"), raw.decode().encode("utf-16"), raw + b"\x00" * 10])
+        return rng.choice(
+            [
+                b"\xef\xbb\xbf" + raw,
+                raw.replace(b"GET", b"G\xffT"),
+                raw.decode().encode("utf-16"),
+                raw + b"\x00" * 10,
+            ]
+        )
     try:
         out = json.dumps(doc, ensure_ascii=rng.random() < 0.5, allow_nan=True)
     except (ValueError, OverflowError):
@@ -279,14 +335,18 @@ def dns_loop(qid: int, rng: random.Random) -> bytes:
     if kind == 1:  # two pointers to each other
         return hdr + b"\x01a\xc0\x10" + b"\x01b\xc0\x0c" + b"\x00\x01\x00\x01"
     if kind == 2:  # answer name points forward into garbage, rdlength huge
-        return hdr + b"\x01a\x00\x00\x01\x00\x01" + b"\xc0\x30\x00\x01\x00\x01\x00\x00\x00\x3c\xff\xff\x01\x02"
+        return (
+            hdr + b"\x01a\x00\x00\x01\x00\x01" + b"\xc0\x30\x00\x01\x00\x01\x00\x00\x00\x3c\xff\xff\x01\x02"
+        )
     # many labels / long chains of pointers
     body = b"".join(b"\x3f" + b"a" * 63 for _ in range(rng.randint(1, 300))) + b"\x00\x00\x01\x00\x01"
     return hdr + body
 
 
 def tls_bad(rng: random.Random) -> bytes:
-    hello = bytearray(bc.client_hello(rng.choice(["api.example.cn", "x" * 300, "\u00e9.example", ""]) or None, rng=rng))
+    hello = bytearray(
+        bc.client_hello(rng.choice(["api.example.cn", "x" * 300, "\u00e9.example", ""]) or None, rng=rng)
+    )
     for _ in range(rng.randint(0, 4)):
         i = rng.randrange(len(hello))
         hello[i : i + 2] = rng.choice(INTERESTING[:8]).to_bytes(2, "big")
@@ -338,8 +398,12 @@ def _varint(v: int) -> bytes:
 def quic_custom(rng: random.Random, dcid: bytes) -> bytes:
     """A correctly encrypted Initial whose frames (not its header) are hostile."""
     hello = bc.client_hello("q.example.com", alpn=("h3",))
-    pkt = bc.quic_initial("q.example.com", dcid, crypto=hello[: rng.randint(0, len(hello))] if rng.random() < 0.3 else hello,
-                          crypto_offset=rng.choice((0, 0, 100, 65535, 2**30)))
+    pkt = bc.quic_initial(
+        "q.example.com",
+        dcid,
+        crypto=hello[: rng.randint(0, len(hello))] if rng.random() < 0.3 else hello,
+        crypto_offset=rng.choice((0, 0, 100, 65535, 2**30)),
+    )
     if rng.random() < 0.5:
         return pkt
     # re-seal with arbitrary frames: reuse the builder by passing frames as "crypto" of offset 0 is not
@@ -352,7 +416,9 @@ def quic_custom(rng: random.Random, dcid: bytes) -> bytes:
     h = hmac.HMAC(salt, hashes.SHA256())
     h.update(dcid)
     secret = bc._hkdf_label(h.finalize(), b"client in", 32)
-    key, iv, hp = (bc._hkdf_label(secret, lbl, n) for lbl, n in ((b"quic key", 16), (b"quic iv", 12), (b"quic hp", 16)))
+    key, iv, hp = (
+        bc._hkdf_label(secret, lbl, n) for lbl, n in ((b"quic key", 16), (b"quic iv", 12), (b"quic hp", 16))
+    )
     frames = quic_frames(rng)
     frames += b"\x00" * max(0, 40 - len(frames))
     pn_len = 2
@@ -388,7 +454,16 @@ def http_request(rng: random.Random) -> bytes:
 def tcp_chaos(rng: random.Random, client_stream: bytes, cport: int) -> list[tuple[float, dpkt.Packet]]:
     """Client segments out of order, overlapping, duplicated, with wrapping sequence numbers."""
     isn = rng.choice((1000, 0xFFFFFFF0, 0xFFFFFFFF, 0, rng.getrandbits(32)))
-    out = [(T0, bc.ip_packet(PHONE, SERVER, dpkt.tcp.TCP(sport=cport, dport=rng.choice((443, 80, 8080)), seq=isn, flags=dpkt.tcp.TH_SYN)))]
+    out = [
+        (
+            T0,
+            bc.ip_packet(
+                PHONE,
+                SERVER,
+                dpkt.tcp.TCP(sport=cport, dport=rng.choice((443, 80, 8080)), seq=isn, flags=dpkt.tcp.TH_SYN),
+            ),
+        )
+    ]
     segs = []
     pos = 0
     while pos < len(client_stream):
@@ -402,7 +477,9 @@ def tcp_chaos(rng: random.Random, client_stream: bytes, cport: int) -> list[tupl
         rng.shuffle(segs)
     dport = out[0][1].data.dport
     for i, (off, data) in enumerate(segs[:3000]):
-        tcp = dpkt.tcp.TCP(sport=cport, dport=dport, seq=(isn + 1 + off) & 0xFFFFFFFF, flags=dpkt.tcp.TH_ACK, data=data)
+        tcp = dpkt.tcp.TCP(
+            sport=cport, dport=dport, seq=(isn + 1 + off) & 0xFFFFFFFF, flags=dpkt.tcp.TH_ACK, data=data
+        )
         out.append((T0 + 0.001 * (i + 1), bc.ip_packet(PHONE, SERVER, tcp)))
     return out
 
@@ -441,38 +518,83 @@ def pcap_packets(rng: random.Random) -> list[tuple[float, dpkt.Packet]]:
                 resp = bytearray(mutate_bytes(rng, bytes(resp), []))
             pk.append((t, bc.udp_packet(RESOLVER, 53, PHONE, port, bytes(resp))))
         elif kind == 2:
-            pk += bc.tcp_session(PHONE, port, SERVER, 443, t, chunks(tls_bad(rng)), [b"\x16\x03\x03" + b"s" * 20])
+            pk += bc.tcp_session(
+                PHONE, port, SERVER, 443, t, chunks(tls_bad(rng)), [b"\x16\x03\x03" + b"s" * 20]
+            )
         elif kind == 3:
-            pk += tcp_chaos(rng, rng.choice([bc.tls_record(bc.client_hello("c.example")) * 3, http_request(rng), tls_bad(rng)]), port)
+            pk += tcp_chaos(
+                rng,
+                rng.choice(
+                    [bc.tls_record(bc.client_hello("c.example")) * 3, http_request(rng), tls_bad(rng)]
+                ),
+                port,
+            )
         elif kind == 4:
             dcid = bytes(rng.randrange(256) for _ in range(8))
             for i in range(rng.randint(1, 10)):
                 d = quic_custom(rng, dcid) if rng.random() < 0.7 else quic_bad_header(rng)
                 pk.append((t + i * 0.01, bc.udp_packet(PHONE, port, SERVER, 443, d)))
         elif kind == 5:
-            pk += bc.tcp_session(PHONE, port, "119.29.29.29", 80, t, chunks(http_request(rng)), [b"HTTP/1.1 204 No Content\r\n\r\n"])
+            pk += bc.tcp_session(
+                PHONE,
+                port,
+                "119.29.29.29",
+                80,
+                t,
+                chunks(http_request(rng)),
+                [b"HTTP/1.1 204 No Content\r\n\r\n"],
+            )
         elif kind == 6:
-            big = bc.udp_packet(PHONE, port, SERVER, 443, bc.quic_initial("frag.example", b"\x01\x02\x03\x04\x05\x06\x07\x08"))
+            big = bc.udp_packet(
+                PHONE, port, SERVER, 443, bc.quic_initial("frag.example", b"\x01\x02\x03\x04\x05\x06\x07\x08")
+            )
             pk += [(t, f) for f in fragment(rng, big)]
         else:
-            pk.append((t, bc.udp_packet(PHONE, port, SERVER, rng.choice((443, 53, 0, 65535)), bytes(rng.randrange(256) for _ in range(rng.randint(0, 1500))))))
+            pk.append(
+                (
+                    t,
+                    bc.udp_packet(
+                        PHONE,
+                        port,
+                        SERVER,
+                        rng.choice((443, 53, 0, 65535)),
+                        bytes(rng.randrange(256) for _ in range(rng.randint(0, 1500))),
+                    ),
+                )
+            )
     return pk
 
 
 def pcapdroid(ip: dpkt.Packet, rng: random.Random) -> bytes:
     frame = bc.ethernet(ip)
-    name = rng.choice([b"com.example.messenge", b"\xff\xfe\x00bad", bytes(rng.randrange(256) for _ in range(20)), b"<script>alert(1)</sc"])
-    trailer = struct.pack(rng.choice(("!I", "<I")), 0x01072021) + struct.pack("!i", rng.choice((-1, 10123, 2**31 - 1))) + name[:20].ljust(20, b"\0") + b"\0" * 4
+    name = rng.choice(
+        [
+            b"com.example.messenge",
+            b"\xff\xfe\x00bad",
+            bytes(rng.randrange(256) for _ in range(20)),
+            b"<script>alert(1)</sc",
+        ]
+    )
+    trailer = (
+        struct.pack(rng.choice(("!I", "<I")), 0x01072021)
+        + struct.pack("!i", rng.choice((-1, 10123, 2**31 - 1)))
+        + name[:20].ljust(20, b"\0")
+        + b"\0" * 4
+    )
     return frame + trailer
 
 
-def encode_frames(rng: random.Random, packets: list[tuple[float, dpkt.Packet]], linktype: int) -> list[tuple[float, bytes]]:
+def encode_frames(
+    rng: random.Random, packets: list[tuple[float, dpkt.Packet]], linktype: int
+) -> list[tuple[float, bytes]]:
     out = []
     for ts, ip in packets:
         if linktype == dpkt.pcap.DLT_EN10MB:
             out.append((ts, pcapdroid(ip, rng) if rng.random() < 0.3 else bc.ethernet(ip)))
         elif linktype == 113:
-            out.append((ts, bytes(dpkt.sll.SLL(type=0x0800 if isinstance(ip, dpkt.ip.IP) else 0x86DD, data=ip))))
+            out.append(
+                (ts, bytes(dpkt.sll.SLL(type=0x0800 if isinstance(ip, dpkt.ip.IP) else 0x86DD, data=ip)))
+            )
         elif linktype == 0:
             out.append((ts, struct.pack("=I", 2 if isinstance(ip, dpkt.ip.IP) else 30) + bytes(ip)))
         else:
@@ -505,7 +627,9 @@ def gen_pcap(rng: random.Random, corpus: list[bytes]) -> bytes:
         b = bytearray(data)
         # record header caplen huge (pcap) / block length huge (pcapng) at a random record start
         pos = rng.choice((24, 28, 32, 8, 4, 0)) if len(b) > 40 else 0
-        b[pos : pos + 4] = rng.choice((0xFFFFFFFF, 0x7FFFFFFF, 0, 3, 0x10000000)).to_bytes(4, rng.choice(("big", "little")))
+        b[pos : pos + 4] = rng.choice((0xFFFFFFFF, 0x7FFFFFFF, 0, 3, 0x10000000)).to_bytes(
+            4, rng.choice(("big", "little"))
+        )
         data = bytes(b)
     return data
 
@@ -543,7 +667,14 @@ def gen_flows(rng: random.Random, corpus: list[bytes]) -> bytes:
         except Exception:
             out += tnetstring.dumps(records[0])
     if r > 0.9:  # huge declared length / deep nesting
-        out = rng.choice([b"99999999999:" + out, b"999999999999:", deep_tnetstring(rng.choice((100, 2000, 100000))), b"4294967295:" + out])
+        out = rng.choice(
+            [
+                b"99999999999:" + out,
+                b"999999999999:",
+                deep_tnetstring(rng.choice((100, 2000, 100000))),
+                b"4294967295:" + out,
+            ]
+        )
     return out
 
 
@@ -558,8 +689,26 @@ def deep_tnetstring(d: int) -> bytes:
 
 
 def mutate_tnet(rng: random.Random, node: Any, depth: int = 0) -> Any:
-    odd = [None, -1, 2**70, 1.5, float("nan"), True, b"\xff\xfe", b"", "\u202e<x>", [], {}, [b"a"], {b"k": b"v"}, "x" * 10000,
-           b"/\xff\xfe?a=\xc3", b"h\xffst.example", -(2**63), 2**63]
+    odd = [
+        None,
+        -1,
+        2**70,
+        1.5,
+        float("nan"),
+        True,
+        b"\xff\xfe",
+        b"",
+        "\u202e<x>",
+        [],
+        {},
+        [b"a"],
+        {b"k": b"v"},
+        "x" * 10000,
+        b"/\xff\xfe?a=\xc3",
+        b"h\xffst.example",
+        -(2**63),
+        2**63,
+    ]
     if isinstance(node, dict) and node and depth < 20:
         k = rng.choice(list(node))
         r = rng.random()
@@ -588,7 +737,11 @@ def gen_pii(rng: random.Random, corpus: list[bytes]) -> bytes:
     req = doc["log"]["entries"][0]["request"]
     body, extra = hostile_body(rng)
     req["headers"] = [{"name": k, "value": v} for k, v in extra]
-    req["postData"] = {"mimeType": dict(extra).get("Content-Type", ""), "text": base64.b64encode(body).decode(), "encoding": "base64"}
+    req["postData"] = {
+        "mimeType": dict(extra).get("Content-Type", ""),
+        "text": base64.b64encode(body).decode(),
+        "encoding": "base64",
+    }
     if rng.random() < 0.3:
         req["headers"].append({"name": "Cookie", "value": body[:8000].decode("latin-1")})
     return json.dumps(doc).encode()
@@ -601,7 +754,16 @@ def gen_pii(rng: random.Random, corpus: list[bytes]) -> bytes:
 ODD_TIMES = [1e300, -1e300, 0, 0.0, -1, 2**63, 1e18, 253402300800.0, 32503680000.0, 1e-300, 631152000 - 1]
 ODD_ISO_TIMES = ["+275760-09-13T00:00:00Z", "0001-01-01T00:00:00Z", "1970-01-01T00:00:00Z", "9999-12-31T23:59:59Z",
                  "2024-13-45T99:99:99Z", "1e300", "", "2024-06-18T09:00:00+99:00", "1989-12-31T23:59:59Z"]  # fmt: skip
-ODD_URLS: list[Any] = [{"name": 5}, 5, [], None, ["https://a.example/"], True, 1e300, {"url": "https://x.example/"}]
+ODD_URLS: list[Any] = [
+    {"name": 5},
+    5,
+    [],
+    None,
+    ["https://a.example/"],
+    True,
+    1e300,
+    {"url": "https://x.example/"},
+]
 ODD_IPS: list[Any] = ["not an ip", "999.1.1.1", "1.2.3.4\u0000", "[::1", "::ffff:", 5, {"ip": 1}, [], "1.2.3.4, 5.6.7.8",
                       "fe80::1%" + "x" * 300]  # fmt: skip
 
@@ -617,8 +779,12 @@ def har_issue15(rng: random.Random, corpus: list[bytes]) -> bytes:
             e["time"] = rng.choice(ODD_TIMES + [float("inf"), float("nan")])
             e["timings"] = {"send": rng.choice(ODD_TIMES), "wait": 1e300, "receive": -1}
         elif k == 2:  # 1-8 MiB of serverIPAddress (the fuzz of the issue found 40 MiB stored as the IP)
-            big = e is doc["log"]["entries"][0]  # one entry of megabytes (40 MiB rarely), the others kilobytes
-            e["serverIPAddress"] = rng.choice(["1", "a", "2001:db8::", "9"]) * ((rng.choice([1, 1, 2, 40]) << 20) if big else 1000)
+            big = (
+                e is doc["log"]["entries"][0]
+            )  # one entry of megabytes (40 MiB rarely), the others kilobytes
+            e["serverIPAddress"] = rng.choice(["1", "a", "2001:db8::", "9"]) * (
+                (rng.choice([1, 1, 2, 40]) << 20) if big else 1000
+            )
         elif k == 3:
             e["serverIPAddress"] = rng.choice(ODD_IPS)
         elif k == 4:
@@ -686,7 +852,11 @@ def pcap_issue15(rng: random.Random, corpus: list[bytes]) -> bytes:
         if epb_at > 0:
             data[epb_at + 8 : epb_at + 12] = struct.pack("<I", rng.choice([1, 2, 0xFFFF]))
     else:  # an unknown block type, and a block whose two lengths disagree
-        blk = struct.pack("<II", rng.choice([0x0BAD, 0x80000001, 0x0A0D0D0A ^ 1]), 16) + b"\x00" * 4 + struct.pack("<I", 16)
+        blk = (
+            struct.pack("<II", rng.choice([0x0BAD, 0x80000001, 0x0A0D0D0A ^ 1]), 16)
+            + b"\x00" * 4
+            + struct.pack("<I", 16)
+        )
         at = struct.unpack_from("<I", data, 4)[0]
         data[at:at] = blk
         if rng.random() < 0.5 and len(data) > at + 40:
@@ -706,7 +876,9 @@ def live_issue15(rng: random.Random, corpus: list[bytes]) -> bytes:
             for _ in range(rng.randint(1, 3)):
                 where = rng.choice(["path", "query", "header", "host", "body", "error", "time", "ctype"])
                 # surrogateescape makes U+DC80..U+DCFF only: what mitmproxy's str fields can hold
-                junk = rng.choice(["\udcff", "\udcfe\udcff", "\udc80", "\udcc3\udca9", "\x00", "\u202e", "\udc80" * 1000])
+                junk = rng.choice(
+                    ["\udcff", "\udcfe\udcff", "\udc80", "\udcc3\udca9", "\x00", "\u202e", "\udc80" * 1000]
+                )
                 if where == "path":
                     f["path"] = f"/p{junk}/{i}"
                 elif where == "query":
@@ -830,9 +1002,13 @@ def worker(mem_mib: int, workdir: Path) -> None:
             verdict = crash_verdict(e)
         verdict["secs"] = round(time.monotonic() - t, 3)
         try:
-            rows = store.conn.execute("SELECT count(*) FROM connections WHERE id <= ?", (seed_rows,)).fetchone()[0]
+            rows = store.conn.execute(
+                "SELECT count(*) FROM connections WHERE id <= ?", (seed_rows,)
+            ).fetchone()[0]
             if rows != seed_rows:
-                verdict.update(status="lost", msg=f"earlier import had {seed_rows} rows, now {rows}", sig="lost")
+                verdict.update(
+                    status="lost", msg=f"earlier import had {seed_rows} rows, now {rows}", sig="lost"
+                )
         except Exception as e:  # noqa: BLE001
             verdict.update(status="lost", msg=f"case file unusable after the import: {e!r}", sig="lost")
         if verdict["status"] == "lost" or n % 200 == 0:  # keep the case file small; before answering,
@@ -920,7 +1096,11 @@ def live_check(path: Path, workdir: Path) -> dict[str, Any]:
         paths = {c.path for _, c in st.connections()}
     good = {f["path"] for f in spec if not f["poisoned"]}
     if not good <= paths:
-        return {"status": "lost", "msg": f"good flows not stored: {sorted(good - paths)[:5]}", "sig": "live: good flow lost"}
+        return {
+            "status": "lost",
+            "msg": f"good flows not stored: {sorted(good - paths)[:5]}",
+            "sig": "live: good flow lost",
+        }
     stats = getattr(writer, "stats", None)
     return {"status": "ok", "msg": f"skipped {getattr(stats, 'skipped', '?')}"}
 
@@ -973,8 +1153,18 @@ class Runner:
 FORMATS = "har,pcap,flows,pii,live"
 
 
-def run(cases: int, seed: int = 1, *, only: str = FORMATS, jobs: int = 2, timeout: float = 10, mem: int = 2048,
-        seconds: float = 0.0, render: float = 0.03, quiet: bool = False) -> FuzzResult:
+def run(
+    cases: int,
+    seed: int = 1,
+    *,
+    only: str = FORMATS,
+    jobs: int = 2,
+    timeout: float = 10,
+    mem: int = 2048,
+    seconds: float = 0.0,
+    render: float = 0.03,
+    quiet: bool = False,
+) -> FuzzResult:
     """``cases`` inputs split between the formats of ``only`` (``random.Random(f"{seed}-{fmt}")`` each:
     the same seed gives the same inputs), ``jobs`` worker processes. A share :data:`TARGETED` of each
     format's inputs is its issue-15 target (:data:`TARGETS`); those, and a share ``render`` of the
@@ -1011,7 +1201,9 @@ def run(cases: int, seed: int = 1, *, only: str = FORMATS, jobs: int = 2, timeou
             counts: Counter[str] = Counter()
             n = 0
 
-            def one(i: int, data: bytes, rendered: bool, fmt: str = fmt, ext: str = ext) -> tuple[int, dict[str, Any], Path]:
+            def one(
+                i: int, data: bytes, rendered: bool, fmt: str = fmt, ext: str = ext
+            ) -> tuple[int, dict[str, Any], Path]:
                 p = work / f"{fmt}-{i}{ext}"
                 p.write_bytes(data)
                 v = runner().run(p, rendered)
@@ -1048,7 +1240,10 @@ def run(cases: int, seed: int = 1, *, only: str = FORMATS, jobs: int = 2, timeou
                             keep = OUT / p.name
                             shutil.copy(p, keep)
                             flagged.append((sig, v, keep))
-                            print(f"[{v['status']}] {keep} ({keep.stat().st_size} bytes): {v.get('msg', '')[:200]}", flush=True)
+                            print(
+                                f"[{v['status']}] {keep} ({keep.stat().st_size} bytes): {v.get('msg', '')[:200]}",
+                                flush=True,
+                            )
                         p.unlink(missing_ok=True)
             result.outcomes.update({f"{fmt} {k}": c for k, c in counts.items()})
             if not quiet:
@@ -1064,12 +1259,16 @@ def run(cases: int, seed: int = 1, *, only: str = FORMATS, jobs: int = 2, timeou
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_arguments(ap, cases=2500)
-    ap.add_argument("--seconds", type=float, default=0.0, help="also stop after this long, split between the formats")
+    ap.add_argument(
+        "--seconds", type=float, default=0.0, help="also stop after this long, split between the formats"
+    )
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=10)
     ap.add_argument("--mem", type=int, default=2048, help="address-space cap per worker, MiB")
     ap.add_argument("--only", default=FORMATS)
-    ap.add_argument("--render", type=float, default=0.03, help="share of the untargeted inputs also rendered (0.03)")
+    ap.add_argument(
+        "--render", type=float, default=0.03, help="share of the untargeted inputs also rendered (0.03)"
+    )
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)

@@ -210,7 +210,11 @@ def dex_mutate(rng: random.Random, data: bytes) -> bytes:
         put32(b, 32 + 4 * rng.randrange(20), _value(rng, len(b)))
     elif choice == 3:  # a table size huge or an offset past the end
         field = rng.choice([6, 7, 8, 9, 16, 17, 5])
-        put32(b, 32 + 4 * field, rng.choice([len(b), len(b) - 1, len(b) - 3, 0x3FFFFFFF, 0xFFFFFFFF, 0x10000000]))
+        put32(
+            b,
+            32 + 4 * field,
+            rng.choice([len(b), len(b) - 1, len(b) - 3, 0x3FFFFFFF, 0xFFFFFFFF, 0x10000000]),
+        )
     elif choice == 4 and lay["ids"]:  # a string id pointing somewhere odd
         put32(b, rng.choice(lay["ids"]), rng.choice([len(b) - 1, len(b), 0, 0x70, rng.randrange(len(b)),
                                                       rng.choice(lay["strings"]) + rng.randint(-3, 3)]))  # fmt: skip
@@ -454,7 +458,9 @@ def zip_mutate(rng: random.Random, data: bytes, depth: int = 0) -> bytes:
     eocd, recs = _cd_records(data)
     if choice <= 8 and recs:  # a central directory field
         r = rng.choice(recs)
-        field = rng.choice([(8, 2), (10, 2), (16, 4), (20, 4), (24, 4), (28, 2), (30, 2), (32, 2), (42, 4), (38, 4)])
+        field = rng.choice(
+            [(8, 2), (10, 2), (16, 4), (20, 4), (24, 4), (28, 2), (30, 2), (32, 2), (42, 4), (38, 4)]
+        )
         value = rng.choice([0, 1, 8, 12, 14, 98, 99, 0xFFFF, 0xFFFFFFFF, 0x7FFFFFFF, len(b), len(b) + 1,
                             rng.getrandbits(32)])  # fmt: skip
         (put16 if field[1] == 2 else put32)(b, r + field[0], value)
@@ -552,7 +558,11 @@ def check_one(path: Path, sigs: SignatureDb) -> dict[str, object]:
     except AuditError as e:
         msg = str(e)
         if "internal error" in msg:
-            return {"kind": "internal", "where": msg.split("internal error while scanning: ")[-1][:80], "msg": msg}
+            return {
+                "kind": "internal",
+                "where": msg.split("internal error while scanning: ")[-1][:80],
+                "msg": msg,
+            }
         if "\n" in msg or not msg.startswith(label):
             return {"kind": "message", "where": type(e).__name__, "msg": msg}
         return {"kind": "error", "msg": msg}
@@ -583,7 +593,9 @@ def seeds(only: str | None) -> list[tuple[str, bytes]]:
     fx = ROOT / "tests" / "fixtures"
     paths = [p for p in sorted((fx / "apks").iterdir()) if p.suffix in (".apk", ".aab", ".apks", ".xapk", ".apkm",
                                                                         ".dex")]  # fmt: skip
-    paths += [p for p in sorted((fx / "hostile").iterdir()) if p.suffix != ".md" and p.stat().st_size < 100_000]
+    paths += [
+        p for p in sorted((fx / "hostile").iterdir()) if p.suffix != ".md" and p.stat().st_size < 100_000
+    ]
     paths += sorted((fx / "labelled").glob("*.apk"))  # code that calls networking APIs (issue 11 evidence)
     out = [(p.name, p.read_bytes()) for p in paths]
     if only:
@@ -612,7 +624,9 @@ def cli_check(path: Path, timeout: float) -> str | None:
     env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
     for mode in ("--table", "--json"):
         try:
-            r = subprocess.run([audit, "scan", str(path), mode], capture_output=True, timeout=timeout, env=env)
+            r = subprocess.run(
+                [audit, "scan", str(path), mode], capture_output=True, timeout=timeout, env=env
+            )
         except subprocess.TimeoutExpired:
             return f"cli {mode}: hang"
         err = r.stderr.decode("utf-8", "replace")
@@ -633,9 +647,20 @@ def cli_check(path: Path, timeout: float) -> str | None:
     return None
 
 
-def run(cases: int, seed: int = 1, *, fork: bool = False, only: str | None = None, timeout: float = 10.0,
-        mem: int = 1024, slow: float = 3.0, cli: int = 0, minutes: float = 0.0, targeted: float = 0.15,
-        quiet: bool = False) -> FuzzResult:
+def run(
+    cases: int,
+    seed: int = 1,
+    *,
+    fork: bool = False,
+    only: str | None = None,
+    timeout: float = 10.0,
+    mem: int = 1024,
+    slow: float = 3.0,
+    cli: int = 0,
+    minutes: float = 0.0,
+    targeted: float = 0.15,
+    quiet: bool = False,
+) -> FuzzResult:
     """Scan ``cases`` mutated inputs (``random.Random(seed)``; ``minutes`` > 0 also stops after that long).
     A share ``targeted`` of the archive inputs gets one of :data:`TARGETS` instead of a random mutation."""
     if fork:
@@ -679,16 +704,32 @@ def run(cases: int, seed: int = 1, *, fork: bool = False, only: str | None = Non
                            f"seed {name}, target {target}\n{answer.get('msg', '')}")  # fmt: skip
                 print(f"[{n}] {sig} (from {name}, {target}) -> {out.name}", flush=True)
             if kind == "slow":
-                keep(findings, "slow", n, made, Path(name).suffix, f"seed {name}, target {target}, {elapsed:.1f} s")
+                keep(
+                    findings,
+                    "slow",
+                    n,
+                    made,
+                    Path(name).suffix,
+                    f"seed {name}, target {target}, {elapsed:.1f} s",
+                )
             if cli and cli_done < cli and (kind in ("error", "partial") or rng.random() < 0.05):
                 cli_done += 1
                 problem = cli_check(path, timeout * 2)
                 result.outcomes["cli"] += 1
                 if problem:
-                    sig = result.add("exit" if "exit" in problem else "message", "cli " + problem.split(":")[0], problem)
+                    sig = result.add(
+                        "exit" if "exit" in problem else "message", "cli " + problem.split(":")[0], problem
+                    )
                     result.cases -= 1  # the same input, counted once
                     if sig is not None:
-                        keep(findings, sig, result.findings[sig], made, Path(name).suffix, f"seed {name}\n{problem}")
+                        keep(
+                            findings,
+                            sig,
+                            result.findings[sig],
+                            made,
+                            Path(name).suffix,
+                            f"seed {name}\n{problem}",
+                        )
                     print(f"[{n}] {problem[:200]} (from {name})", flush=True)
             if not quiet and n % 500 == 0:
                 print(f"... {n} inputs, {dict(result.outcomes)}", flush=True)
@@ -713,14 +754,22 @@ def _warm() -> SignatureDb:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(ap, cases=2000)
-    ap.add_argument("--minutes", type=float, default=0.0, help="also stop after this long (default: no limit)")
+    ap.add_argument(
+        "--minutes", type=float, default=0.0, help="also stop after this long (default: no limit)"
+    )
     ap.add_argument("--count", type=int, help=argparse.SUPPRESS)  # the old name of --cases
     ap.add_argument("--only", help="seed files whose name ends with .ONLY or contains ONLY")
     ap.add_argument("--fork", action="store_true", help="force the scanner's two-process path")
     ap.add_argument("--timeout", type=float, default=10.0)
-    ap.add_argument("--slow", type=float, default=3.0, help="also keep inputs slower than this (s), not a failure")
-    ap.add_argument("--mem", type=int, default=1024, help="MiB of address space above the parent's (default 1024)")
-    ap.add_argument("--targeted", type=float, default=0.15, help="share of archives given an issue-15 target (0.15)")
+    ap.add_argument(
+        "--slow", type=float, default=3.0, help="also keep inputs slower than this (s), not a failure"
+    )
+    ap.add_argument(
+        "--mem", type=int, default=1024, help="MiB of address space above the parent's (default 1024)"
+    )
+    ap.add_argument(
+        "--targeted", type=float, default=0.15, help="share of archives given an issue-15 target (0.15)"
+    )
     ap.add_argument("--cli", type=int, default=0, help="also run the real CLI on this many sampled inputs")
     ap.add_argument("--replay", nargs="*", type=Path, help="scan these files instead of fuzzing")
     args = ap.parse_args()
@@ -729,7 +778,9 @@ def main() -> int:
         sigs = _warm()
         for p in args.replay:
             answer, elapsed = run_one(p, sigs, args.timeout, args.mem)
-            print(f"{p}: {answer['kind']} {answer.get('where', '')} ({elapsed:.2f} s)\n{answer.get('msg', '')}")
+            print(
+                f"{p}: {answer['kind']} {answer.get('where', '')} ({elapsed:.2f} s)\n{answer.get('msg', '')}"
+            )
         return 0
     result = run(args.count or args.cases, args.seed, fork=args.fork, only=args.only, timeout=args.timeout,
                  mem=args.mem, slow=args.slow, cli=args.cli, minutes=args.minutes, targeted=args.targeted)  # fmt: skip

@@ -85,7 +85,9 @@ def run(args: list[str]) -> tuple[float, float, int, int]:
     """(wall seconds, CPU seconds, peak RSS bytes, exit status) of one child."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     t = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "audit", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "audit", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
@@ -127,7 +129,9 @@ def main() -> int:
             apk = CACHE / f"urls-{args.urls}.apk"
             if not apk.exists():
                 build_apk(apk, args.urls)
-            print(f"APK: one asset with {args.urls:,} distinct URLs, {apk.stat().st_size / 2**20:.0f} MiB compressed")
+            print(
+                f"APK: one asset with {args.urls:,} distinct URLs, {apk.stat().st_size / 2**20:.0f} MiB compressed"
+            )
             for i in range(args.runs):
                 wall, cpu, rss, code = run(["scan", str(apk), "--json", "-o", str(Path(d) / "scan.json")])
                 # exit 1: the scan says that it listed only the first 100,000 endpoints

@@ -43,7 +43,9 @@ def build(path: Path, n: int) -> None:
         for i in range(n):
             host = rng.choice(HOSTS)
             fl = tflow.tflow(resp=True)
-            body = json.dumps({"seq": i, "device": {"id": f"{rng.getrandbits(64):016x}"}, "pad": "x" * rng.randint(0, 600)})
+            body = json.dumps(
+                {"seq": i, "device": {"id": f"{rng.getrandbits(64):016x}"}, "pad": "x" * rng.randint(0, 600)}
+            )
             fl.request = http.Request.make(
                 "POST", f"https://{host}/v2/event?seq={i}&k={rng.randint(0, 99)}", body.encode(),
                 [(b"Content-Type", b"application/json"), (b"User-Agent", b"okhttp/4.12.0")],
@@ -52,7 +54,9 @@ def build(path: Path, n: int) -> None:
             fl.request.timestamp_end = fl.request.timestamp_start + 0.002
             fl.server_conn.address = (host, 443)
             fl.server_conn.peername = (f"203.0.113.{HOSTS.index(host) + 1}", 443)
-            fl.response = http.Response.make(200, b"{}" * rng.randint(1, 200), [(b"Content-Type", b"application/json")])
+            fl.response = http.Response.make(
+                200, b"{}" * rng.randint(1, 200), [(b"Content-Type", b"application/json")]
+            )
             w.add(fl)
     tmp.replace(path)
 
@@ -92,8 +96,12 @@ def main() -> int:
         imports.append(i)
     r, i = statistics.median(reader), statistics.median(imports)
     print(f"flows: {args.flows}, file: {path.stat().st_size / 1e6:.1f} MB, runs: {args.runs}")
-    print(f"FlowReader alone: {r:.2f} s median ({args.flows / r:,.0f} flows/s)  runs: {', '.join(f'{x:.2f}' for x in reader)}")
-    print(f"audit import:     {i:.2f} s median ({args.flows / i:,.0f} flows/s)  runs: {', '.join(f'{x:.2f}' for x in imports)}")
+    print(
+        f"FlowReader alone: {r:.2f} s median ({args.flows / r:,.0f} flows/s)  runs: {', '.join(f'{x:.2f}' for x in reader)}"
+    )
+    print(
+        f"audit import:     {i:.2f} s median ({args.flows / i:,.0f} flows/s)  runs: {', '.join(f'{x:.2f}' for x in imports)}"
+    )
     print(f"ratio import/reader: {i / r:.2f} (floor: < 2)")
     return 0 if i / r < 2 else 1
 

@@ -42,7 +42,9 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.proxy_throughput import ADDON, Mitmdump  # noqa: E402
 
-BODY = json.dumps({"device": {"model": "Pixel 7", "android_id": "9774d56d682e549c"}, "events": list(range(40))}).encode()
+BODY = json.dumps(
+    {"device": {"model": "Pixel 7", "android_id": "9774d56d682e549c"}, "events": list(range(40))}
+).encode()
 
 
 # ---- a raw keep-alive HTTP/1.1 client (it must send bytes http.client refuses: writer_faults.py) -----
@@ -106,8 +108,10 @@ def start_server(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
     """The keep-alive HTTP server of proxy_throughput.py, in its own process; (process, port)."""
     port_file = tmp / "server-port"
     # its stderr: tracebacks of connections reset by the kill, not ours
-    proc = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "proxy_throughput.py"), "--serve", str(port_file)],
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "benchmarks" / "proxy_throughput.py"), "--serve", str(port_file)],
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 30
     while not (port_file.exists() and port_file.read_text()):
         if time.monotonic() > deadline or proc.poll() is not None:
@@ -219,15 +223,21 @@ def main() -> int:
         finally:
             server.terminate()
             server.wait()
-    print("\n| run | load before the kill | answered | stored | answered > 1 s before the kill | lost of those "
-          "| answered in the last 1 s | not stored of those |")
+    print(
+        "\n| run | load before the kill | answered | stored | answered > 1 s before the kill | lost of those "
+        "| answered in the last 1 s | not stored of those |"
+    )
     print("|---:|---|---:|---:|---:|---:|---:|---:|")
     for r in results:
-        print(f"| {r['run']} | {r['load']} | {r['answered']} | {r['stored']} | {r['answered_before']} | "
-              f"{r['lost_before']} | {r['last_second']} | {r['lost_last_second']} |")
+        print(
+            f"| {r['run']} | {r['load']} | {r['answered']} | {r['stored']} | {r['answered_before']} | "
+            f"{r['lost_before']} | {r['last_second']} | {r['lost_last_second']} |"
+        )
     lost = sum(int(r["lost_before"]) for r in results)
-    print(f"\nFloor (0 records lost that were answered > 1 s before kill -9, {len(results)} runs): "
-          f"{'PASS' if lost == 0 else 'FAIL'} ({lost} lost)")
+    print(
+        f"\nFloor (0 records lost that were answered > 1 s before kill -9, {len(results)} runs): "
+        f"{'PASS' if lost == 0 else 'FAIL'} ({lost} lost)"
+    )
     if a.json_out:
         a.json_out.write_text(json.dumps(results, indent=1) + "\n")
     return 0 if lost == 0 else 1

@@ -83,7 +83,9 @@ def main() -> None:
         us, us_hit, hits = timed(db.lookup, ips)
         print(f"IPv{version}: lookup median {us:.1f} µs ({_us(us_hit)} for answered ones), "
               f"AS number for {hits / len(ips):.1%} of {len(ips)} random addresses")  # fmt: skip
-    print(f"RSS after lookups: +{rss_mib() - before:.1f} MiB (pages of the mapped file, shared and reclaimable)")
+    print(
+        f"RSS after lookups: +{rss_mib() - before:.1f} MiB (pages of the mapped file, shared and reclaimable)"
+    )
     embedded = EmbeddedGeoIp.default()
     enricher = Enricher(embedded=embedded, asn_table=False, location_db=db)
     enricher.ip_info("8.8.8.8")  # load the embedded data outside the timing

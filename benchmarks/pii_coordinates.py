@@ -45,7 +45,9 @@ def inside_tolerance(n: int, seed: int = 7) -> list[Labelled]:
     for i in range(n):
         lat, lon = _offset(rnd, 0.2, 0.9)
         fields = [("latitude", f"{lat:.6f}"), ("longitude", f"{lon:.6f}"), *noise_fields(rnd)]
-        lab = Labelled(req=HttpRequestData(url=""), pattern={"location"}, venue=True, desc=["query", "near venue"])
+        lab = Labelled(
+            req=HttpRequestData(url=""), pattern={"location"}, venue=True, desc=["query", "near venue"]
+        )
         lab.req = place(fields, "query" if i % 2 else "json", rnd, "maps.example.com")
         out.append(lab)
     return out

@@ -276,8 +276,12 @@ def main() -> None:
             finally:
                 for p in proxies:
                     p.stop()
-            rows_written = sqlite3.connect(tmp / "a.sqlite").execute("SELECT count(*) FROM connections").fetchone()[0]
-            findings = sqlite3.connect(tmp / "b.sqlite").execute("SELECT count(*) FROM findings").fetchone()[0]
+            rows_written = (
+                sqlite3.connect(tmp / "a.sqlite").execute("SELECT count(*) FROM connections").fetchone()[0]
+            )
+            findings = (
+                sqlite3.connect(tmp / "b.sqlite").execute("SELECT count(*) FROM findings").fetchone()[0]
+            )
 
             base = statistics.median(rates["plain mitmdump"])
             base_cpu = statistics.median(cpu_ms["plain mitmdump"])
@@ -290,17 +294,23 @@ def main() -> None:
             }
             print(f"\n{platform.python_version()}, mitmproxy {_mitmproxy_version()}, {os.cpu_count()} cores; "
                   f"{rounds} interleaved rounds x {n} POST requests, {a.concurrency} keep-alive connections\n")  # fmt: skip
-            print("| configuration | median req/s | min–max req/s | median of per-round ratios to plain "
-                  "| ratio of medians | proxy CPU ms/req | proxy-CPU-bound throughput vs plain "
-                  "| writer process CPU ms/req |")
+            print(
+                "| configuration | median req/s | min–max req/s | median of per-round ratios to plain "
+                "| ratio of medians | proxy CPU ms/req | proxy-CPU-bound throughput vs plain "
+                "| writer process CPU ms/req |"
+            )
             print("|---|---:|---:|---:|---:|---:|---:|---:|")
             for name, rs in rates.items():
                 med, cpu = statistics.median(rs), statistics.median(cpu_ms[name])
-                print(f"| {name} | {med:.0f} | {min(rs):.0f}–{max(rs):.0f} | {paired[name]:.1%} | {med / base:.1%} "
-                      f"| {cpu:.2f} | {base_cpu / cpu:.1%} | {statistics.median(child_ms[name]):.2f} |")
+                print(
+                    f"| {name} | {med:.0f} | {min(rs):.0f}–{max(rs):.0f} | {paired[name]:.1%} | {med / base:.1%} "
+                    f"| {cpu:.2f} | {base_cpu / cpu:.1%} | {statistics.median(child_ms[name]):.2f} |"
+                )
             verdict = min(v for k, v in paired.items() if k != "plain mitmdump")
-            print(f"\nFloor (recorder >= 90 % of plain, median of per-round ratios): "
-                  f"{'PASS' if verdict >= 0.9 else 'FAIL'} ({verdict:.1%})")
+            print(
+                f"\nFloor (recorder >= 90 % of plain, median of per-round ratios): "
+                f"{'PASS' if verdict >= 0.9 else 'FAIL'} ({verdict:.1%})"
+            )
             print(f"\nrecorder rows written: {rows_written}; findings with device profile: {findings}; "
                   f"client errors: {errors}")  # fmt: skip
 
@@ -325,8 +335,10 @@ def main() -> None:
             print("| proxy RSS MiB | " + " | ".join(f"{v:.0f}" for _, v in samples) + " |")
             print("| writer process RSS MiB | " + " | ".join(f"{v:.0f}" for v in child_samples) + " |")
             first_loaded = samples[1][1]
-            print(f"\ngrowth after the first {samples[1][0]} requests: proxy {samples[-1][1] - first_loaded:+.1f} MiB, "
-                  f"writer process {child_samples[-1] - child_samples[1]:+.1f} MiB")
+            print(
+                f"\ngrowth after the first {samples[1][0]} requests: proxy {samples[-1][1] - first_loaded:+.1f} MiB, "
+                f"writer process {child_samples[-1] - child_samples[1]:+.1f} MiB"
+            )
         finally:
             server.terminate()
             server.wait()

@@ -35,7 +35,10 @@ FLOOR_RSS = 1 << 30
 
 def build_case(path: Path, flows: int, hosts: int, seed: int = 7) -> None:
     rng = random.Random(seed)
-    names = [f"h{i:04d}.{rng.choice(['cdn', 'api', 'log', 'ads'])}{i % 97}.example{i % 13}.com" for i in range(hosts)]
+    names = [
+        f"h{i:04d}.{rng.choice(['cdn', 'api', 'log', 'ads'])}{i % 97}.example{i % 13}.com"
+        for i in range(hosts)
+    ]
     # Public addresses spread over many networks (not reserved ranges, which have no geo answer).
     ips = [f"{rng.choice([3, 13, 23, 31, 52, 64, 101, 104, 119, 151, 185, 203])}.{rng.randrange(256)}."
            f"{rng.randrange(256)}.{rng.randrange(1, 255)}" for _ in range(hosts)]  # fmt: skip
@@ -102,7 +105,9 @@ def main() -> int:
             wall, cpu, rss, code = measure(args)
             good = code == 0 and wall < FLOOR_S and rss < FLOOR_RSS
             ok &= good
-            print(f"{name:22s} {wall:6.1f} s wall  {cpu:6.1f} s CPU  {rss / 2**20:7.0f} MiB  {'ok' if good else 'FAIL'}")
+            print(
+                f"{name:22s} {wall:6.1f} s wall  {cpu:6.1f} s CPU  {rss / 2**20:7.0f} MiB  {'ok' if good else 'FAIL'}"
+            )
         size = (Path(tmp) / "report.html").stat().st_size
         print(f"report size: {size / 2**20:.1f} MiB")
     return 0 if ok else 1

@@ -40,7 +40,9 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--full", action="store_true", help="each script with its default (long) settings")
-    ap.add_argument("--only", nargs="*", default=None, help="benchmark names: " + ", ".join(n for n, _ in BENCHMARKS))
+    ap.add_argument(
+        "--only", nargs="*", default=None, help="benchmark names: " + ", ".join(n for n, _ in BENCHMARKS)
+    )
     args = ap.parse_args()
     if args.only is not None and not args.only:
         ap.error("--only needs at least one benchmark name")

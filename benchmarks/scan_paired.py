@@ -56,7 +56,9 @@ def main() -> int:
         for name, checkout in order:
             times[name].append(one_run(args.apk, checkout))
     load1 = os.getloadavg()
-    print(f"{args.apk.name}, {args.runs} alternating runs each; load average {load0[0]:.2f} before, {load1[0]:.2f} after")
+    print(
+        f"{args.apk.name}, {args.runs} alternating runs each; load average {load0[0]:.2f} before, {load1[0]:.2f} after"
+    )
     for name, runs in times.items():
         walls = [w for w, _ in runs]
         cpus = [c for _, c in runs]

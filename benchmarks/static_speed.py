@@ -157,7 +157,10 @@ print(sum(len(DEX(d).get_strings()) for d in apk.get_all_dex()))
 
 def measure_androguard(apk: Path, timeout: float) -> dict[str, float]:
     out = {}
-    for key, code in (("androguard_strings_s", _ANDROGUARD_STRINGS), ("androguard_analyze_s", _ANDROGUARD_ANALYZE)):
+    for key, code in (
+        ("androguard_strings_s", _ANDROGUARD_STRINGS),
+        ("androguard_analyze_s", _ANDROGUARD_ANALYZE),
+    ):
         wall, peak, status, _ = run_child([sys.executable, "-c", code, str(apk)], timeout)
         out[key] = wall if status == 0 else float("inf")
         out[key.removesuffix("_s") + "_rss_mb"] = peak / 2**20
@@ -245,8 +248,10 @@ def markdown(results: dict[str, dict]) -> str:
             return "timeout"
         return format(v, fmt) if isinstance(v, float) else str(v)
 
-    head = ("| input | APK MB | DEX files | DEX MB | classes | strings | scan s (median) | scan CPU s "
-            "| scan peak RSS MB | reader s | floor s | APK+get_strings s | AnalyzeAPK s |")
+    head = (
+        "| input | APK MB | DEX files | DEX MB | classes | strings | scan s (median) | scan CPU s "
+        "| scan peak RSS MB | reader s | floor s | APK+get_strings s | AnalyzeAPK s |"
+    )
     rows = [head, "|" + "---|" * 13]
     for r in results.values():
         rows.append(
@@ -268,19 +273,33 @@ def chart(results: dict[str, dict], out: Path) -> Path | None:
     fig = Figure(figsize=(6, 4))
     ax = fig.add_subplot()
     xs = [p["classes"] for p in points]
-    for key, label in (("scan_s", "audit scan (whole process)"), ("reader_s", "DEX reader"),
-                       ("floor_s", "floor: inflate + one regex")):
+    for key, label in (
+        ("scan_s", "audit scan (whole process)"),
+        ("reader_s", "DEX reader"),
+        ("floor_s", "floor: inflate + one regex"),
+    ):
         ax.plot(xs, [p[key] for p in points], marker="o", label=label)
     big = results.get(BIG)
     if big:  # 50 DEX files: a different shape of app, drawn as separate points
-        ax.scatter([big["classes"]] * 2, [big["scan_s"], big["reader_s"]], marker="s", color="black", zorder=3,
-                   label=f"{BIG} (scan, reader)")
+        ax.scatter(
+            [big["classes"]] * 2,
+            [big["scan_s"], big["reader_s"]],
+            marker="s",
+            color="black",
+            zorder=3,
+            label=f"{BIG} (scan, reader)",
+        )
         xs_line = [*xs, big["classes"]]
     else:
         xs_line = xs
     base = points[-1]["reader_s"]
-    ax.plot(xs_line, [base * x / xs[-1] for x in xs_line], linestyle=":", color="grey",
-            label="linear (through reader)")
+    ax.plot(
+        xs_line,
+        [base * x / xs[-1] for x in xs_line],
+        linestyle=":",
+        color="grey",
+        label="linear (through reader)",
+    )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("classes")
@@ -313,9 +332,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-androguard", action="store_true")
     parser.add_argument("--no-exact", action="store_true")
     parser.add_argument("--reader-only", action="store_true", help="re-measure only reader and floor")
-    parser.add_argument("--report", action="store_true", help="measure nothing: table, chart and floors from --out")
     parser.add_argument(
-        "--androguard-on", nargs="*", default=[*REGISTRY, "synth-1k.apk", "synth-10k.apk"],
+        "--report", action="store_true", help="measure nothing: table, chart and floors from --out"
+    )
+    parser.add_argument(
+        "--androguard-on",
+        nargs="*",
+        default=[*REGISTRY, "synth-1k.apk", "synth-10k.apk"],
         help="inputs to run androguard on (it needs minutes on the bigger ones)",
     )
     parser.add_argument("--androguard-timeout", type=float, default=1800.0)
@@ -326,7 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     names = [] if args.report else args.only or [*REGISTRY, *SCALING, BIG]
     missing = [n for n in names if not (CACHE / n).exists()]
     if missing:
-        raise SystemExit(f"missing inputs {missing}: run benchmarks/fetch_inputs.py and benchmarks/synth_apps.py")
+        raise SystemExit(
+            f"missing inputs {missing}: run benchmarks/fetch_inputs.py and benchmarks/synth_apps.py"
+        )
     previous = json.loads(args.out.read_text()) if args.out.exists() else {}
     args.previous = previous
     results: dict[str, dict] = {n: previous[n] for n in previous if n not in names}
@@ -335,7 +360,9 @@ def main(argv: list[str] | None = None) -> int:
         args.out.write_text(json.dumps(results, indent=1))
     ordered = {n: results[n] for n in [*REGISTRY, *SCALING, BIG] if n in results}
 
-    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, Python {sys.version.split()[0]}")
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, Python {sys.version.split()[0]}"
+    )
     print(markdown(ordered))
     for key in ("scan_s", "reader_s"):
         s = slope(ordered, key)

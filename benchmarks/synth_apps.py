@@ -106,8 +106,9 @@ def build_scaling(classes: int, out: Path) -> Path:
 
 def mutf8(s: str) -> bytes:
     out = bytearray()
-    for unit in struct.unpack(f"<{len(s.encode('utf-16-le', 'surrogatepass')) // 2}H",
-                              s.encode("utf-16-le", "surrogatepass")):
+    for unit in struct.unpack(
+        f"<{len(s.encode('utf-16-le', 'surrogatepass')) // 2}H", s.encode("utf-16-le", "surrogatepass")
+    ):
         if unit == 0:
             out += b"\xc0\x80"
         elif unit < 0x80:
@@ -128,7 +129,8 @@ def write_dex(classes: Sequence[tuple[str, Sequence[str]]]) -> bytes:
     ``public static void init()`` loads the given strings in order and returns."""
     descriptors = ["L" + name.replace(".", "/") + ";" for name, _ in classes]
     strings = sorted(
-        {"Ljava/lang/Object;", "V", "init", *descriptors, *(s for _, ss in classes for s in ss)}, key=_utf16_key
+        {"Ljava/lang/Object;", "V", "init", *descriptors, *(s for _, ss in classes for s in ss)},
+        key=_utf16_key,
     )
     sidx = {s: i for i, s in enumerate(strings)}
     types = sorted(["Ljava/lang/Object;", "V", *descriptors], key=sidx.__getitem__)
@@ -199,10 +201,30 @@ def write_dex(classes: Sequence[tuple[str, Sequence[str]]]) -> bytes:
     assert len(out) == data_off
     out += data
     struct.pack_into(
-        "<8s4x20x20I", out, 0, b"dex\n035\x00",
-        file_size, 0x70, 0x12345678, 0, 0, map_off,
-        n_str, string_ids_off, n_types, type_ids_off, 1, proto_ids_off, 0, 0,
-        n_methods, method_ids_off, n_classes, class_defs_off, file_size - data_off, data_off,
+        "<8s4x20x20I",
+        out,
+        0,
+        b"dex\n035\x00",
+        file_size,
+        0x70,
+        0x12345678,
+        0,
+        0,
+        map_off,
+        n_str,
+        string_ids_off,
+        n_types,
+        type_ids_off,
+        1,
+        proto_ids_off,
+        0,
+        0,
+        n_methods,
+        method_ids_off,
+        n_classes,
+        class_defs_off,
+        file_size - data_off,
+        data_off,
     )
     out[12:32] = hashlib.sha1(out[32:]).digest()
     struct.pack_into("<I", out, 8, zlib.adler32(out[12:]))

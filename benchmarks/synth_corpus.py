@@ -73,7 +73,11 @@ def sdk_pool() -> list[tuple[str, str, str]]:
     """(id, code prefix, domain) of every SDK in our database with both a prefix and a domain."""
     from audit.static.signatures import load_signatures
 
-    return [(s.id, s.code_prefixes[0], s.domains[0]) for s in load_signatures().filter() if s.code_prefixes and s.domains]
+    return [
+        (s.id, s.code_prefixes[0], s.domains[0])
+        for s in load_signatures().filter()
+        if s.code_prefixes and s.domains
+    ]
 
 
 def app_dex(rng: random.Random, package: str, sdks: list[tuple[str, str, str]]) -> bytes:

@@ -104,9 +104,14 @@ def main() -> int:
                         count(kinds, name)
                         if h2:
                             events = proxy.h2_get(tls_port, path, extra)
-                            count(statuses, f"{name} {'answered' if 'ResponseReceived' in events else events}")
+                            count(
+                                statuses, f"{name} {'answered' if 'ResponseReceived' in events else events}"
+                            )
                         else:
-                            count(statuses, f"{name} {c.request(poisoned_http1(sport, name, path, extra), body)}")
+                            count(
+                                statuses,
+                                f"{name} {c.request(poisoned_http1(sport, name, path, extra), body)}",
+                            )
                     else:
                         count(statuses, f"good {c.request(post_head(sport, b'/ok/%d' % i), BODY)}")
                     with lock:
@@ -148,8 +153,10 @@ def main() -> int:
     }  # fmt: skip
     print(json.dumps(result, indent=1, ensure_ascii=False))
     ok = not good_missing and errors[0] == 0
-    print(f"\nFloor (all {len(good_expected):,} good flows stored among {bad:,} poisoned ones): "
-          f"{'PASS' if ok else 'FAIL'}")
+    print(
+        f"\nFloor (all {len(good_expected):,} good flows stored among {bad:,} poisoned ones): "
+        f"{'PASS' if ok else 'FAIL'}"
+    )
     if a.json_out:
         a.json_out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
     return 0 if ok else 1

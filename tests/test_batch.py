@@ -72,7 +72,9 @@ def test_every_app_as_audit_scan_alone(local_case: Path, corpus: Path) -> None:
     assert seen_paths == {c.path for c in found}  # every file recorded, none twice
     statuses = sorted(s for s, *_ in recorded.values())
     assert statuses.count("ignored") == 1  # photos.zip
-    assert statuses.count("failed") == 6  # empty, not a zip, bad DEX magic, two zip bombs, nested bundles only
+    assert (
+        statuses.count("failed") == 6
+    )  # empty, not a zip, bad DEX magic, two zip bombs, nested bundles only
     assert statuses.count("done") == 19
 
 
@@ -80,10 +82,15 @@ def test_same_app_twice_is_one_row_with_both_paths(local_case: Path, corpus: Pat
     sha = scan_path(FIXTURES / "apks" / "messenger.apk").app.sha256
     status, _, paths, _ = outcomes(local_case)[sha]
     assert status == "done"
-    assert paths == sorted([str(corpus / "apks" / "messenger.apk"), str(corpus / "dup" / "deeper" / "same-app-other-name.bin")])
+    assert paths == sorted(
+        [str(corpus / "apks" / "messenger.apk"), str(corpus / "dup" / "deeper" / "same-app-other-name.bin")]
+    )
     conn = sqlite3.connect(local_case)
     assert conn.execute("SELECT count(*) FROM scans WHERE sha256 = ?", (sha,)).fetchone()[0] == 1
-    assert conn.execute("SELECT count(*) FROM scans").fetchone()[0] == conn.execute("SELECT count(DISTINCT sha256) FROM scans").fetchone()[0]
+    assert (
+        conn.execute("SELECT count(*) FROM scans").fetchone()[0]
+        == conn.execute("SELECT count(DISTINCT sha256) FROM scans").fetchone()[0]
+    )
 
 
 def test_hostile_failures_have_reasons(local_case: Path) -> None:
@@ -143,18 +150,30 @@ w.main()
 """
 
 
-def run_wrapped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str, target: str, **kw: Any) -> dict[str, Any]:
+def run_wrapped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str, target: str, **kw: Any
+) -> dict[str, Any]:
     src = tmp_path / "in"
     src.mkdir(exist_ok=True)
     for name in ("messenger.apk", "multidex.apk"):
         shutil.copy(FIXTURES / "apks" / name, src / name)
-    monkeypatch.setattr(batch_worker, "HELPER_COMMAND", [sys.executable, "-c", WRAPPER, mode, target, str(tmp_path / "marker")])
+    monkeypatch.setattr(
+        batch_worker,
+        "HELPER_COMMAND",
+        [sys.executable, "-c", WRAPPER, mode, target, str(tmp_path / "marker")],
+    )
     pool = LocalPool(2)
     try:
         with Store(tmp_path / "case.sqlite") as store:
             summary = run_batch([src], store, pool, **kw)
-            rows = {Path(r["paths"][0]).name: r for status in ("done", "failed") for r in store.batch_rows(status)}
-            statuses = {Path(r["paths"][0]).name: status for status in ("done", "failed") for r in store.batch_rows(status)}
+            rows = {
+                Path(r["paths"][0]).name: r for status in ("done", "failed") for r in store.batch_rows(status)
+            }
+            statuses = {
+                Path(r["paths"][0]).name: status
+                for status in ("done", "failed")
+                for r in store.batch_rows(status)
+            }
     finally:
         pool.close()
     return {"summary": summary, "rows": rows, "status": statuses}
@@ -259,9 +278,13 @@ def test_cli_batch_rejects_workers_with_scheduler(corpus: Path, tmp_path: Path) 
     assert r.exit_code == ExitStatus.USAGE and "--workers" in r.output
 
 
-def test_cli_scheduler_without_dask_says_how_to_install(corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_scheduler_without_dask_says_how_to_install(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed → ImportError
-    r = CliRunner().invoke(main, ["batch", str(corpus), "--db", str(tmp_path / "x.sqlite"), "--scheduler", "tcp://127.0.0.1:1"])
+    r = CliRunner().invoke(
+        main, ["batch", str(corpus), "--db", str(tmp_path / "x.sqlite"), "--scheduler", "tcp://127.0.0.1:1"]
+    )
     assert r.exit_code == ExitStatus.ERROR
     assert "pip install 'dataflow-audit[dask]'" in r.output
 

@@ -20,7 +20,9 @@ from click.testing import CliRunner
 from audit.cli import ExitStatus, main
 from tests.helpers.batch import make_corpus, outcomes
 
-distributed = pytest.importorskip("distributed", reason="the dask extra is not installed (pip install '.[dask]')")
+distributed = pytest.importorskip(
+    "distributed", reason="the dask extra is not installed (pip install '.[dask]')"
+)
 
 pytestmark = pytest.mark.slow
 DASK = Path(sys.executable).with_name("dask")
@@ -66,7 +68,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def test_dask_cluster_matches_local_pool(cluster: str, tmp_path: Path) -> None:
     corpus = make_corpus(tmp_path / "corpus")
     dask_db, local_db = tmp_path / "dask.sqlite", tmp_path / "local.sqlite"
-    r = CliRunner().invoke(main, ["batch", str(corpus), "--db", str(dask_db), "--scheduler", cluster, "--table"])
+    r = CliRunner().invoke(
+        main, ["batch", str(corpus), "--db", str(dask_db), "--scheduler", cluster, "--table"]
+    )
     assert r.exit_code == ExitStatus.ERROR, r.output  # the hostile ones failed
     assert "on Dask cluster" in r.stdout and "(2 workers, 2 threads)" in r.stdout
     r = CliRunner().invoke(main, ["batch", str(corpus), "--db", str(local_db), "--workers", "2"])
@@ -83,7 +87,9 @@ def test_dask_resume(cluster: str, tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["batch", str(src), "--db", str(db), "--scheduler", cluster, "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["done"] == 5
-    r = CliRunner().invoke(main, ["batch", str(src), "--db", str(db), "--scheduler", cluster, "--resume", "--json"])
+    r = CliRunner().invoke(
+        main, ["batch", str(src), "--db", str(db), "--scheduler", cluster, "--resume", "--json"]
+    )
     assert r.exit_code == 0, r.output
     assert (json.loads(r.stdout)["skipped"], json.loads(r.stdout)["done"]) == (5, 0)
 
@@ -92,6 +98,8 @@ def test_unreachable_scheduler_is_one_line(tmp_path: Path, monkeypatch: pytest.M
     from audit.batch import backends
 
     monkeypatch.setattr(backends, "CONNECT_TIMEOUT", 2)
-    r = CliRunner().invoke(main, ["batch", str(tmp_path), "--db", str(tmp_path / "x.sqlite"), "--scheduler", "tcp://127.0.0.1:9"])
+    r = CliRunner().invoke(
+        main, ["batch", str(tmp_path), "--db", str(tmp_path / "x.sqlite"), "--scheduler", "tcp://127.0.0.1:9"]
+    )
     assert r.exit_code == ExitStatus.ERROR
     assert "cannot connect to the Dask scheduler" in r.output and "Traceback" not in r.output

@@ -15,7 +15,9 @@ from audit.cli import ExitStatus, main
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
-def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:
+def _commands(
+    group: click.Group, prefix: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], click.Command]]:
     for name, cmd in sorted(group.commands.items()):
         path = (*prefix, name)
         yield path, cmd
@@ -69,6 +71,8 @@ def test_python_dash_m_audit() -> None:
     import subprocess
     import sys
 
-    r = subprocess.run([sys.executable, "-m", "audit", "--version"], capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "audit", "--version"], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 0, r.stderr
     assert __version__ in r.stdout

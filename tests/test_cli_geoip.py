@@ -44,7 +44,9 @@ def test_import_then_lookup(home: Path, ranges: Path) -> None:
     assert summary["ranges"] == 3 and summary["ipv6"] == 1 and summary["date"] == "2026-06-17"
     assert Path(summary["path"]) == home / "asn-table.sqlite"
 
-    r = CliRunner().invoke(main, ["geoip", "lookup", "142.250.1.1", "2a00:1450:4001::200e", "10.1.2.3", "--json"])
+    r = CliRunner().invoke(
+        main, ["geoip", "lookup", "142.250.1.1", "2a00:1450:4001::200e", "10.1.2.3", "--json"]
+    )
     assert r.exit_code == 0, r.output
     a, b, c = json.loads(r.output)
     assert (a["asn"], a["asn_org"], a["scope"]) == (64500, "Example Search Co", "public")
@@ -58,7 +60,9 @@ def test_import_then_lookup(home: Path, ranges: Path) -> None:
     info = json.loads(r.output)
     roles = [(d["role"], d["database"].split(" (")[0]) for d in info]
     assert roles == [("location", "geoip2fast"), ("network", "example asn"), ("network", "geoip2fast")]
-    assert info[1]["provenance"].startswith("imported ") and f"{ranges.name} (sha256 " in info[1]["provenance"]
+    assert (
+        info[1]["provenance"].startswith("imported ") and f"{ranges.name} (sha256 " in info[1]["provenance"]
+    )
     assert info[0]["provenance"] is None
 
 
@@ -152,16 +156,25 @@ def test_missing_asn_note_only_when_no_asn_database(home: Path, ranges: Path, tm
     table = tmp_path / "t.sqlite"
     import_table([ranges], table)
     # A table in use that does not cover the IP: no advice to import one.
-    assert not collect_report(case("8.8.8.8"), enricher=Enricher(asn_table=table), generated_at=0).missing_asn_database
-    assert collect_report(case("8.8.8.8"), enricher=Enricher(asn_table=False), generated_at=0).missing_asn_database
+    assert not collect_report(
+        case("8.8.8.8"), enricher=Enricher(asn_table=table), generated_at=0
+    ).missing_asn_database
+    assert collect_report(
+        case("8.8.8.8"), enricher=Enricher(asn_table=False), generated_at=0
+    ).missing_asn_database
     # Only private servers: AS numbers would not apply.
-    assert not collect_report(case("10.0.0.7"), enricher=Enricher(asn_table=False), generated_at=0).missing_asn_database
+    assert not collect_report(
+        case("10.0.0.7"), enricher=Enricher(asn_table=False), generated_at=0
+    ).missing_asn_database
 
 
 def test_error_lines_escape_hostile_file_names(home: Path, tmp_path: Path) -> None:
     hostile = tmp_path / "evil\x1b[31m\u202ename.csv"
     hostile.write_text("not a range\n", encoding="utf-8")
-    for args in (["geoip", "import", str(hostile)], ["import", str(hostile), "--db", str(tmp_path / "c.sqlite")]):
+    for args in (
+        ["geoip", "import", str(hostile)],
+        ["import", str(hostile), "--db", str(tmp_path / "c.sqlite")],
+    ):
         r = CliRunner().invoke(main, args)
         assert r.exit_code == 1, r.output
         assert "\x1b" not in r.output and "\u202e" not in r.output
@@ -186,7 +199,9 @@ def location_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def test_location_db_in_info_lookup_destinations_and_report(home: Path, location_db: Path, tmp_path: Path) -> None:
+def test_location_db_in_info_lookup_destinations_and_report(
+    home: Path, location_db: Path, tmp_path: Path
+) -> None:
     info = CliRunner().invoke(main, ["geoip", "info", "--json"])
     assert info.exit_code == 0, info.output
     rows = json.loads(info.output)
@@ -194,7 +209,9 @@ def test_location_db_in_info_lookup_destinations_and_report(home: Path, location
     assert net and net[0]["database"] == "Example Project location database (2022-10-29)"
     assert "licence CC BY-SA 4.0" in net[0]["provenance"]
 
-    look = CliRunner().invoke(main, ["geoip", "lookup", "142.250.1.1", "2a00:1450::5", "104.16.1.1", "--json"])
+    look = CliRunner().invoke(
+        main, ["geoip", "lookup", "142.250.1.1", "2a00:1450::5", "104.16.1.1", "--json"]
+    )
     assert [(r["asn"], r["asn_org"], r["network_flags"]) for r in json.loads(look.output)] == [
         (64500, "Example Search Co", []), (64500, "Example Search Co", []), (64501, "Example CDN", ["anycast"]),
     ]  # fmt: skip
@@ -205,12 +222,17 @@ def test_location_db_in_info_lookup_destinations_and_report(home: Path, location
                                       host="www.google.com", ip="142.250.1.1", port=443, bytes_in=300),
                        Connection(ts=2.0, source="live", protocol="https", tls="intercepted", app="com.x",
                                   host="cdn.example", ip="104.16.1.1", port=443, bytes_in=100)])  # fmt: skip
-    dest = {d["host"]: d for d in json.loads(CliRunner().invoke(main, ["destinations", "--db", str(case), "--json"]).output)}
+    dest = {
+        d["host"]: d
+        for d in json.loads(CliRunner().invoke(main, ["destinations", "--db", str(case), "--json"]).output)
+    }
     google = dest["www.google.com"]
     assert google["asn"] == 64500 and "Example Project location database" in google["geo_database"]
     assert google["network_flags"] == [] and dest["cdn.example"]["network_flags"] == ["anycast"]
     csv_out = CliRunner().invoke(main, ["destinations", "--db", str(case), "--csv"]).output
-    assert "network_flags" in csv_out.splitlines()[0].split(",") and ",anycast" in csv_out  # columns are only appended
+    assert (
+        "network_flags" in csv_out.splitlines()[0].split(",") and ",anycast" in csv_out
+    )  # columns are only appended
     out = tmp_path / "r.html"
     assert CliRunner().invoke(main, ["report", "--db", str(case), "-o", str(out)]).exit_code == 0
     html = out.read_text(encoding="utf-8")
@@ -221,7 +243,9 @@ def test_location_db_in_info_lookup_destinations_and_report(home: Path, location
     assert "hostile" not in html
 
 
-def test_location_db_named_but_unreadable_is_one_line(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_location_db_named_but_unreadable_is_one_line(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bad = tmp_path / "location.db"
     bad.write_bytes(b"\x00" * 10)
     monkeypatch.setenv("AUDIT_LOCATION_DB", str(bad))
@@ -237,7 +261,9 @@ def test_location_db_the_recorder_used_is_reused(
     from audit.enrich import locationdb
     from tests.helpers import locdb
 
-    system = locdb.write(tmp_path / "system.db", [locdb.Net("142.250.0.0/15", "US", 64999)], {64999: "System"})
+    system = locdb.write(
+        tmp_path / "system.db", [locdb.Net("142.250.0.0/15", "US", 64999)], {64999: "System"}
+    )
     monkeypatch.setattr(locationdb, "SYSTEM_PATHS", (str(system),))
     with Store(tmp_path / "case.sqlite") as s:
         s.record_input("location-db", str(location_db), app="com.x")
@@ -259,7 +285,9 @@ def test_location_db_the_recorder_used_is_reused(
     assert "too short" in caplog.text and "using the system copy" in caplog.text
 
 
-def test_cached_flags_follow_the_location_db_in_use(location_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cached_flags_follow_the_location_db_in_use(
+    location_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """An answer cached without the location database gets its flags once it is in use, and loses
     them when it is turned off, also when another source gives the AS."""
     from audit.destinations import list_destinations
@@ -283,7 +311,9 @@ def test_cached_flags_follow_the_location_db_in_use(location_db: Path, tmp_path:
     asn, flags, db = row(location_db=False)
     assert (asn, flags) == (64777, ()) and "location database" not in str(db)
     asn, flags, db = row(location_db=location_db)
-    assert (asn, flags) == (64777, ("anycast",)) and str(db).endswith("+ Example Project location database (2022-10-29)")
+    assert (asn, flags) == (64777, ("anycast",)) and str(db).endswith(
+        "+ Example Project location database (2022-10-29)"
+    )
     assert "tbl (2026-11-01, data " in str(db)
     assert s.cached_ip_info()["104.16.1.1"].flags_database == "Example Project location database (2022-10-29)"
     asn, flags, db = row(location_db=False)
@@ -299,7 +329,9 @@ def test_missing_asn_note_not_shown_with_location_db(location_db: Path) -> None:
     s.add_connections([Connection(ts=1.0, source="live", protocol="https", tls="intercepted", app="com.x",
                                   host="h.example", ip="8.8.8.8", port=443)])  # fmt: skip
     assert not collect_report(s, enricher=Enricher(asn_table=False), generated_at=0).missing_asn_database
-    assert collect_report(s, enricher=Enricher(asn_table=False, location_db=False), generated_at=0).missing_asn_database
+    assert collect_report(
+        s, enricher=Enricher(asn_table=False, location_db=False), generated_at=0
+    ).missing_asn_database
 
 
 def test_fallback_answers_are_not_called_earlier_ones(location_db: Path) -> None:
@@ -319,17 +351,25 @@ def test_fallback_answers_are_not_called_earlier_ones(location_db: Path) -> None
     r = collect_report(s, enricher=enricher, generated_at=0)
     assert {d.ip: d.asn for d in r.destinations} == {"8.8.4.4": None, "142.250.1.1": 64500}
     assert not [d for d in r.databases if "earlier" in d["role"]]
-    s.cache_ip_info([IpInfo("9.9.9.9", "public", "CH", database="Old DB (2020-01-01)", database_date="2020-01-01")])
+    s.cache_ip_info(
+        [IpInfo("9.9.9.9", "public", "CH", database="Old DB (2020-01-01)", database_date="2020-01-01")]
+    )
     r = collect_report(s, enricher=enricher, generated_at=0)
     assert [d["name"] for d in r.databases if "earlier" in d["role"]] == ["Old DB (2020-01-01)"]
 
 
-def test_info_says_when_no_database_gives_as_numbers(home: Path, location_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_info_says_when_no_database_gives_as_numbers(
+    home: Path, location_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     r = CliRunner().invoke(main, ["geoip", "info"])
     assert r.exit_code == 0 and "no database in use gives AS numbers" not in r.stderr
     monkeypatch.setenv("AUDIT_LOCATION_DB", "off")
     r = CliRunner().invoke(main, ["geoip", "info"])
-    assert r.exit_code == 0 and "no database in use gives AS numbers" in r.stderr and "libloc-database" in r.stderr
+    assert (
+        r.exit_code == 0
+        and "no database in use gives AS numbers" in r.stderr
+        and "libloc-database" in r.stderr
+    )
     assert "location.db" not in r.stdout
 
 

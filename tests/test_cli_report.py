@@ -139,7 +139,11 @@ def test_run_end_to_end(tmp_path: Path) -> None:
     args = ("run", str(apk), "--capture", str(har), "--device", str(device), "--db", str(db), "-o", str(out))
     code, text = invoke(*args)
     assert code == 0, text
-    assert "scanned" in text and "connections" in text and out.read_text(encoding="utf-8").startswith("<!DOCTYPE")
+    assert (
+        "scanned" in text
+        and "connections" in text
+        and out.read_text(encoding="utf-8").startswith("<!DOCTYPE")
+    )
     with Store(db) as s:
         n = s.connection_count()
         assert n > 0 and s.apps() == ["com.example.messenger"]

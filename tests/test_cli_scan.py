@@ -55,7 +55,18 @@ def test_json_schema_keys(runner: CliRunner) -> None:
         "company", "company_country",
     }  # fmt: skip
     assert set(d["endpoints"][0]["sources"][0]) == {"kind", "file"}
-    sdk_keys = {"id", "name", "owner", "owner_country", "category", "evidence", "class_count", "presence", "packages", "hosts"}
+    sdk_keys = {
+        "id",
+        "name",
+        "owner",
+        "owner_country",
+        "category",
+        "evidence",
+        "class_count",
+        "presence",
+        "packages",
+        "hosts",
+    }
     assert set(d["sdks"][0]) == sdk_keys
     assert set(d["data_access"][0]) == {"type", "permissions"}
     t = d["transport_security"]
@@ -84,7 +95,10 @@ def test_several_inputs_and_a_bad_one(runner: CliRunner) -> None:
     ("name", "message"),
     [
         ("empty.apk", "empty file"),
-        ("truncated.apk", "truncated or corrupt zip archive (no readable central directory): 6 entries recovered"),
+        (
+            "truncated.apk",
+            "truncated or corrupt zip archive (no readable central directory): 6 entries recovered",
+        ),
         ("zipbomb.apk", "zip bomb"),
         ("nested.apks", "no APK inside the bundle"),
         ("corrupt.dex", "not a DEX file"),
@@ -164,7 +178,9 @@ def test_db_stores_each_scan(runner: CliRunner, tmp_path: Path) -> None:
     assert len(scans[0][1].endpoints) == 31
 
 
-def test_no_db_written_without_the_option(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_db_written_without_the_option(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("AUDIT_DB", raising=False)
     r = runner.invoke(main, ["scan", MULTIDEX, "--json"])

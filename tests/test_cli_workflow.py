@@ -71,7 +71,10 @@ def empty_case(tmp_path_factory: pytest.TempPathFactory) -> str:
     [
         (["--deny-data", "notatype"], "--deny-data 'notatype': not a data type"),
         (["--deny-data", "imie"], "did you mean imsi or imei?"),
-        (["--deny-company", "Tencnt"], "--deny-company 'Tencnt': not in the company database; did you mean 'Tencent'"),
+        (
+            ["--deny-company", "Tencnt"],
+            "--deny-company 'Tencnt': not in the company database; did you mean 'Tencent'",
+        ),
         (["--deny-country", "XX"], "--deny-country 'XX': not an ISO 3166-1 alpha-2 country code"),
         (["--deny-country", "Korea"], "names more than one country (KP (North Korea), KR (South Korea))"),
         (["--app", "com.tencnt.mm", "--deny-country", "CN"], "--app 'com.tencnt.mm': no such app label"),
@@ -91,7 +94,13 @@ def test_unknown_app_lists_the_labels_and_the_closest(case: str) -> None:
 
 @pytest.mark.parametrize(
     "cmd",
-    [["report", "-o", "r.html"], ["graph", "-o", "g.json"], ["destinations"], ["pii"], ["graph", "--receivers", "imei"]],
+    [
+        ["report", "-o", "r.html"],
+        ["graph", "-o", "g.json"],
+        ["destinations"],
+        ["pii"],
+        ["graph", "--receivers", "imei"],
+    ],
 )
 def test_app_is_validated_by_every_command(case: str, cmd: list[str], tmp_path: Path) -> None:
     args = [a if not a.endswith((".html", ".json")) else str(tmp_path / a) for a in cmd]
@@ -166,7 +175,9 @@ def test_a_data_rule_without_inspected_traffic_is_not_enough_evidence(static_cas
     assert code == ExitStatus.INSUFFICIENT_EVIDENCE
     assert "--deny-data needs inspected traffic" in err and "no traffic recorded (static scan only)" in err
     # a country rule is judged from the static evidence alone: Bugly's owner is based in CN
-    code, out, err = invoke("check", "--db", static_case, "--deny-country", "CN", "--deny-data", "imei", "--table")
+    code, out, err = invoke(
+        "check", "--db", static_case, "--deny-country", "CN", "--deny-data", "imei", "--table"
+    )
     assert code == ExitStatus.POLICY and "SDK tencent_bugly owner Tencent is based in CN" in out
     assert "not enough evidence: --deny-data" in err  # the other rule's gap is still said
     code, _, _ = invoke("check", "--db", static_case, "--deny-country", "KP")
@@ -324,7 +335,9 @@ def versions(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
         scan, app=dataclasses.replace(scan.app, version_name="2.6.2", version_code="53"),
         permissions=tuple(p for p in scan.permissions if p not in gained), sdks=scan.sdks[:1],
     )  # fmt: skip
-    new = dataclasses.replace(scan, app=dataclasses.replace(scan.app, version_name="3.4.1", version_code="78"))
+    new = dataclasses.replace(
+        scan, app=dataclasses.replace(scan.app, version_name="3.4.1", version_code="78")
+    )
     folder = tmp_path_factory.mktemp("versions")
     paths = []
     for name, result in (("old", old), ("new", new)):
@@ -342,7 +355,11 @@ def test_diff_versions_data_kinds_and_order(versions: tuple[str, str]) -> None:
     assert lines[1] == "Version: com.example.messenger 2.6.2 (53) → 3.4.1 (78)"
     assert "  + location (fine)" in lines and "  + location (coarse)" in lines and "  + SMS" in lines
     titles = [line.split(":")[0] for line in lines[2:] if not line.startswith(" ")]
-    assert titles.index("Data the app can reach (permissions)") < titles.index("SDKs") < titles.index("Permissions")
+    assert (
+        titles.index("Data the app can reach (permissions)")
+        < titles.index("SDKs")
+        < titles.index("Permissions")
+    )
     data = json.loads(invoke("diff", old, new, "--json")[1])
     assert (data["old_versions"], data["new_versions"]) == (["com.example.messenger 2.6.2 (53)"],
                                                             ["com.example.messenger 3.4.1 (78)"])  # fmt: skip

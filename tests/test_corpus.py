@@ -38,9 +38,13 @@ def corpus(case: Path) -> dict:
 
 def test_sdk_in_code() -> None:
     """The presence of an SDK decides (issue 11): its code, not a host of its vendor."""
-    assert sdk_in_code(Sdk("x", "X", "Co", "US", "ads", ("code: 3 classes under x (classes.dex)",), 3, presence="code"))
+    assert sdk_in_code(
+        Sdk("x", "X", "Co", "US", "ads", ("code: 3 classes under x (classes.dex)",), 3, presence="code")
+    )
     for presence in ("host-in-code", "host-string"):
-        assert not sdk_in_code(Sdk("x", "X", "Co", "US", "ads", ("host: a.x.com (classes.dex)",), presence=presence))
+        assert not sdk_in_code(
+            Sdk("x", "X", "Co", "US", "ads", ("host: a.x.com (classes.dex)",), presence=presence)
+        )
 
 
 def test_counts_rest_on_code_evidence(corpus: dict) -> None:
@@ -48,10 +52,19 @@ def test_counts_rest_on_code_evidence(corpus: dict) -> None:
     assert corpus["apps"] == 19
     by_id = {s["id"]: s for s in corpus["sdks"]}
     # obfuscated.apk: AppsFlyer only by its host names: never "embedded", shown as network_only
-    assert by_id["appsflyer"]["apps"] == 0 and by_id["appsflyer"]["network_only"] == 2  # obfuscated + its v2 copy
+    assert (
+        by_id["appsflyer"]["apps"] == 0 and by_id["appsflyer"]["network_only"] == 2
+    )  # obfuscated + its v2 copy
     assert by_id["jpush"]["apps"] == 2  # multidex.apk and its v1-signed copy
     for s in corpus["sdks"]:
-        assert s["apps"] == len(s["app_sha256"]) and set(s) >= {"id", "name", "owner", "owner_country", "category", "apps"}
+        assert s["apps"] == len(s["app_sha256"]) and set(s) >= {
+            "id",
+            "name",
+            "owner",
+            "owner_country",
+            "category",
+            "apps",
+        }
     # per app, the SDKs are exactly those with code evidence
     mine = {p["sha256"]: p["sdks"] for p in corpus["packages"]}
     for r in results:
@@ -80,7 +93,9 @@ def test_sdks_per_app_distribution(corpus: dict) -> None:
 def test_domains_with_owners(corpus: dict) -> None:
     top = {d["domain"]: d for d in corpus["domains"]}
     assert top["qq.com"]["owner"] == "Tencent" and top["qq.com"]["owner_country"] == "CN"
-    assert all(d["apps"] >= 1 for d in corpus["domains"]) and corpus["domains_total"] >= len(corpus["domains"])
+    assert all(d["apps"] >= 1 for d in corpus["domains"]) and corpus["domains_total"] >= len(
+        corpus["domains"]
+    )
     assert "example.com" not in top  # placeholders are left out
 
 
@@ -99,7 +114,14 @@ def test_signers_and_resigned_copies(corpus: dict) -> None:
 
 def test_failures_listed_with_reasons(corpus: dict) -> None:
     reasons = {Path(f["paths"][0]).name: f["reason"] for f in corpus["failed"]}
-    assert set(reasons) == {"empty.apk", "not_a_zip.apk", "corrupt.dex", "zipbomb.apk", "zipbomb_total.apk", "nested.apks"}
+    assert set(reasons) == {
+        "empty.apk",
+        "not_a_zip.apk",
+        "corrupt.dex",
+        "zipbomb.apk",
+        "zipbomb_total.apk",
+        "nested.apks",
+    }
     assert all(r for r in reasons.values())
 
 

@@ -32,7 +32,9 @@ READING = [
 @pytest.fixture(scope="module")
 def base_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
     db = tmp_path_factory.mktemp("case") / "base.sqlite"
-    r = CliRunner().invoke(main, ["import", str(CAPTURES / "messenger.har"), "--db", str(db), "--app", "com.example.messenger"])
+    r = CliRunner().invoke(
+        main, ["import", str(CAPTURES / "messenger.har"), "--db", str(db), "--app", "com.example.messenger"]
+    )
     assert r.exit_code == 0, r.output
     return db
 
@@ -183,7 +185,9 @@ def _as_nobody() -> list[str]:
     if setpriv is None:
         pytest.skip("running as root without setpriv: cannot drop the right to write")
     prefix = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
-    probe = subprocess.run([*prefix, sys.executable, "-c", "pass"], capture_output=True, text=True, timeout=60)
+    probe = subprocess.run(
+        [*prefix, sys.executable, "-c", "pass"], capture_output=True, text=True, timeout=60
+    )
     if probe.returncode != 0:  # e.g. an interpreter installed under root's private home directory
         pytest.skip(f"this interpreter cannot run as an unprivileged user: {probe.stderr.strip()[:200]}")
     return prefix

@@ -55,7 +55,13 @@ def mmdbs(tmp_path: Path) -> list[Path]:
 
 
 def _conn(**kw: object) -> Connection:
-    base: dict[str, object] = {"ts": T0 + 100, "source": "live", "protocol": "https", "tls": "intercepted", "app": "com.x"}
+    base: dict[str, object] = {
+        "ts": T0 + 100,
+        "source": "live",
+        "protocol": "https",
+        "tls": "intercepted",
+        "app": "com.x",
+    }
     base.update(kw)
     return Connection(**base)  # type: ignore[arg-type]
 
@@ -80,7 +86,9 @@ def store(tmp_path: Path) -> Store:
                   app="com.other"),
         ]
     )  # fmt: skip
-    s.add_dns([DnsRecord(ts=T0 + 90, source="live", name="Pingma.QQ.com.", answers=("119.29.29.29",), app="com.x")])
+    s.add_dns(
+        [DnsRecord(ts=T0 + 90, source="live", name="Pingma.QQ.com.", answers=("119.29.29.29",), app="com.x")]
+    )
     return s
 
 
@@ -154,7 +162,12 @@ def test_company_falls_back_to_sni(tmp_path: Path) -> None:
 
 
 def test_empty_case(tmp_path: Path) -> None:
-    assert list_destinations(Store(tmp_path / "e.sqlite"), enricher=Enricher(embedded=False), companies=COMPANIES) == []
+    assert (
+        list_destinations(
+            Store(tmp_path / "e.sqlite"), enricher=Enricher(embedded=False), companies=COMPANIES
+        )
+        == []
+    )
 
 
 def test_enricher_for_uses_recorded_mmdbs(store: Store, mmdbs: list[Path], tmp_path: Path) -> None:
@@ -288,7 +301,10 @@ def test_first_party_from_package_name_and_from_own_code(tmp_path: Path) -> None
                    "api.sdkvendor.cn")]
         + [_conn(host="push.example.com", ip="119.29.1.2", port=443, app="other.app")]
     )  # fmt: skip
-    rows = {(d.host, d.apps): d for d in list_destinations(s, enricher=Enricher(embedded=False), companies=COMPANIES)}
+    rows = {
+        (d.host, d.apps): d
+        for d in list_destinations(s, enricher=Enricher(embedded=False), companies=COMPANIES)
+    }
     gw = rows[("gw.messenger-example.cn", (app,))]
     assert gw.first_party == app and gw.company is None
     assert gw.first_party_evidence and "com.example.messenger.chat.ChatService" in gw.first_party_evidence

@@ -34,7 +34,9 @@ def test_two_case_files(tmp_path: Path) -> None:
     old = _case(tmp_path / "old.sqlite", new=False)
     new = _case(tmp_path / "new.sqlite", new=True)
     e = Enricher()
-    r = compare(snapshot(old, enricher=e, companies=COMPANIES), snapshot(new, enricher=e, companies=COMPANIES))
+    r = compare(
+        snapshot(old, enricher=e, companies=COMPANIES), snapshot(new, enricher=e, companies=COMPANIES)
+    )
     assert (r.old_kind, r.new_kind) == ("case", "case") and r.changed
     c = {x.category: x for x in r.changes}
     assert c["hosts"].added == ("ads.newtracker.example",)

@@ -34,11 +34,15 @@ APP = "com.viber.voip"
 
 
 def cname_response(name: str, target: str, ip: str, qid: int) -> bytes:
-    msg = dpkt.dns.DNS(id=qid, op=dpkt.dns.DNS_RA | dpkt.dns.DNS_RD, qr=dpkt.dns.DNS_R, rcode=dpkt.dns.DNS_RCODE_NOERR)
+    msg = dpkt.dns.DNS(
+        id=qid, op=dpkt.dns.DNS_RA | dpkt.dns.DNS_RD, qr=dpkt.dns.DNS_R, rcode=dpkt.dns.DNS_RCODE_NOERR
+    )
     msg.qd = [dpkt.dns.DNS.Q(name=name, type=dpkt.dns.DNS_A, cls=dpkt.dns.DNS_IN)]
     cname = dpkt.dns.DNS.RR(name=name, type=dpkt.dns.DNS_CNAME, cls=dpkt.dns.DNS_IN, ttl=300)
     cname.cname = target
-    a = dpkt.dns.DNS.RR(name=target, type=dpkt.dns.DNS_A, cls=dpkt.dns.DNS_IN, ttl=300, rdata=bytes(map(int, ip.split("."))))
+    a = dpkt.dns.DNS.RR(
+        name=target, type=dpkt.dns.DNS_A, cls=dpkt.dns.DNS_IN, ttl=300, rdata=bytes(map(int, ip.split(".")))
+    )
     msg.an = [cname, a]
     return bytes(msg)
 
@@ -60,7 +64,9 @@ def capture(path: Path) -> Path:
         *lookup(T0 + 9, 5005, 5, "APP.adjust.com.", dns_response("app.adjust.com", ["185.151.204.6"], 5)),
     ]  # fmt: skip
     pk += tcp_session(PHONE, 40001, "43.156.32.17", 8883, T0 + 1, [b"\x10\x20MQTT"], [b"\x20\x02\x00\x00"])
-    pk += tcp_session(PHONE, 40002, "203.0.113.50", 443, T0 + 2, [tls_record(client_hello("edge.example.net"))], [b"x" * 40])
+    pk += tcp_session(
+        PHONE, 40002, "203.0.113.50", 443, T0 + 2, [tls_record(client_hello("edge.example.net"))], [b"x" * 40]
+    )
     write_pcap_packets(path, [(ts, ethernet(ip)) for ts, ip in pk])
     return path
 
@@ -85,7 +91,12 @@ def test_names_answers_and_contacted(db: Path) -> None:
         got = {n.name: n for n in dns_names(s, APP)}
     assert sorted(got) == ["api.example.cn", "app.adjust.com", "cdn.example.net", "nx.example.org"]
     adjust = got["app.adjust.com"]
-    assert (adjust.answers, adjust.lookups, adjust.contacted, adjust.connections) == (("185.151.204.6",), 2, False, 0)
+    assert (adjust.answers, adjust.lookups, adjust.contacted, adjust.connections) == (
+        ("185.151.204.6",),
+        2,
+        False,
+        0,
+    )
     assert adjust.first_seen == pytest.approx(T0 + 0.01)  # the time of the answer
     api = got["api.example.cn"]
     assert (api.answers, api.contacted, api.connections) == (("43.156.32.17",), True, 1)
@@ -104,18 +115,27 @@ def test_cli_formats(db: Path) -> None:
     code, out, err = invoke("dns", "--db", str(db), "--csv")
     assert code == 0, err
     table = list(csv.DictReader(io.StringIO(out)))
-    assert table[1]["name"] == "app.adjust.com" and table[1]["answers"] == "185.151.204.6" and table[1]["contacted"] == "False"
+    assert (
+        table[1]["name"] == "app.adjust.com"
+        and table[1]["answers"] == "185.151.204.6"
+        and table[1]["contacted"] == "False"
+    )
     assert table[2]["answers"] == "edge.example.net;203.0.113.9"
     code, out, err = invoke("dns", "--db", str(db), "--table")
     assert code == 0, err
     assert out.splitlines()[0].split() == ["NAME", "ANSWERS", "LOOKUPS", "CONTACTED", "CONNECTIONS", "APPS"]
-    assert any(line.split()[:5] == ["app.adjust.com", "185.151.204.6", "2", "False", "0"] for line in out.splitlines())
+    assert any(
+        line.split()[:5] == ["app.adjust.com", "185.151.204.6", "2", "False", "0"]
+        for line in out.splitlines()
+    )
 
 
 def test_app_label_is_checked_and_kept_apart(db: Path, tmp_path: Path) -> None:
     code, out, err = invoke("dns", "--db", str(db), "--app", "com.viber")
     assert code == ExitStatus.USAGE and "no such app label" in err
-    other = tmp_path / "other.pcap"  # another app connects to app.adjust.com's address: not this app's contact
+    other = (
+        tmp_path / "other.pcap"
+    )  # another app connects to app.adjust.com's address: not this app's contact
     write_pcap_packets(other, [(ts, ethernet(ip)) for ts, ip in
                                tcp_session(PHONE, 41000, "185.151.204.6", 443, T0 + 20, [b"x"], [b"y"])])  # fmt: skip
     with Store(db) as s:

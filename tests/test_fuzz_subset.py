@@ -32,16 +32,32 @@ def test_static_subset(monkeypatch: pytest.MonkeyPatch) -> None:
     _clean(result, 40)
     # the issue-15 targets were among them, and the scanner answered each (a result or one line)
     assert sum(n for k, n in result.outcomes.items() if k.startswith("target ") and k != "target random") >= 5
-    assert result.outcomes["ok"] + result.outcomes["partial"] + result.outcomes["error"] + result.outcomes["slow"] == 40
+    assert (
+        result.outcomes["ok"]
+        + result.outcomes["partial"]
+        + result.outcomes["error"]
+        + result.outcomes["slow"]
+        == 40
+    )
 
 
 def test_import_subset() -> None:
     result = fuzz_import.run(25, SEED, jobs=1, render=0.0, timeout=30, quiet=True)
     _clean(result, 25)
     for fmt in ("har", "pcap", "flows", "pii", "live"):
-        assert sum(n for k, n in result.outcomes.items() if k.startswith(f"{fmt} ") and k.endswith((" ok", " error"))) == 5
+        assert (
+            sum(
+                n
+                for k, n in result.outcomes.items()
+                if k.startswith(f"{fmt} ") and k.endswith((" ok", " error"))
+            )
+            == 5
+        )
     assert result.outcomes["live ok"] == 5  # every good flow stored beside the poisoned ones
-    assert result.outcomes["har rendered"] + result.outcomes["flows rendered"] + result.outcomes["pcap rendered"] >= 1
+    assert (
+        result.outcomes["har rendered"] + result.outcomes["flows rendered"] + result.outcomes["pcap rendered"]
+        >= 1
+    )
 
 
 def test_case_subset() -> None:
@@ -54,8 +70,10 @@ def test_case_subset() -> None:
 
 def test_same_seed_same_inputs() -> None:
     """Determinism of the long runs: a seed names a sequence of inputs."""
-    seed = (fuzz_static.seeds(None)[0][1])
-    assert fuzz_static.mutate(random.Random(7), "a.apk", seed) == fuzz_static.mutate(random.Random(7), "a.apk", seed)
+    seed = fuzz_static.seeds(None)[0][1]
+    assert fuzz_static.mutate(random.Random(7), "a.apk", seed) == fuzz_static.mutate(
+        random.Random(7), "a.apk", seed
+    )
     for fmt in ("har", "pcap", "live"):
         a = fuzz_import.TARGETS[fmt](random.Random(7), fuzz_import.corpus_for(fmt, random.Random(1)))
         b = fuzz_import.TARGETS[fmt](random.Random(7), fuzz_import.corpus_for(fmt, random.Random(1)))
@@ -82,7 +100,10 @@ def test_case_damages_change_the_file(tmp_path: Path) -> None:
 
 def test_cli_verdict() -> None:
     assert cli_problem(0, "") is None and cli_problem(1, "audit: error: x: damaged case file (…)") is None
-    assert cli_problem(1, "Traceback (most recent call last):\n  ...\nKeyError: 'path'") == ("traceback", "KeyError")
+    assert cli_problem(1, "Traceback (most recent call last):\n  ...\nKeyError: 'path'") == (
+        "traceback",
+        "KeyError",
+    )
     assert cli_problem(1, "something went wrong") == ("message", "exit 1 without an 'audit: error:' line")
     assert cli_problem(70, "") == ("exit", "70")
     assert cli_problem(0, "ValueError: x") == ("message", "ValueError")

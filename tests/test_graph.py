@@ -176,7 +176,9 @@ def test_bare_ip_findings_follow_dns_names(enricher: Enricher) -> None:
 
 def _same_graph(a: nx.MultiDiGraph, b: nx.MultiDiGraph) -> None:
     assert set(a.nodes) == set(b.nodes)
-    assert {(u, v, str(k)) for u, v, k in a.edges(keys=True)} == {(u, v, str(k)) for u, v, k in b.edges(keys=True)}
+    assert {(u, v, str(k)) for u, v, k in a.edges(keys=True)} == {
+        (u, v, str(k)) for u, v, k in b.edges(keys=True)
+    }
     for n in a.nodes:
         assert dict(a.nodes[n]) == dict(b.nodes[n]), n
     for u, v, k, attrs in a.edges(keys=True, data=True):
@@ -204,7 +206,9 @@ def test_export_round_trip(tmp_path: Path, enricher: Enricher, suffix: str) -> N
 
 def test_graphml_survives_control_characters(tmp_path: Path, enricher: Enricher) -> None:
     store = Store(":memory:")
-    store.add_connections([Connection(1.0, "har", "http", app=APP, host="bad\x01host\x1b.example", ip="192.0.2.1")])
+    store.add_connections(
+        [Connection(1.0, "har", "http", app=APP, host="bad\x01host\x1b.example", ip="192.0.2.1")]
+    )
     G = build_graph(store, enricher=enricher, companies=COMPANIES)
     export_graph(G, tmp_path / "g.graphml")
     back = read_graph(tmp_path / "g.graphml")
@@ -263,7 +267,10 @@ def test_pinned_hosts_and_app_transport_facts(tmp_path: Path, enricher: Enricher
                                       sni="gw.messenger-example.cn", ip="43.156.32.20", port=443)])  # fmt: skip
     G = build_graph(store, enricher=enricher, companies=COMPANIES)
     gw = G.nodes["host:gw.messenger-example.cn"]
-    assert (gw["pinned"], gw["pin_count"]) == ("gw.messenger-example.cn (res/xml/network_security_config.xml)", 2)
+    assert (gw["pinned"], gw["pin_count"]) == (
+        "gw.messenger-example.cn (res/xml/network_security_config.xml)",
+        2,
+    )
     assert "pinned" not in G.nodes["host:api.messenger-example.cn"]
     app = G.nodes["app:com.example.messenger"]
     assert (app["cleartext_default"], app["user_cas_trusted"]) == (False, False)

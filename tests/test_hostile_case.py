@@ -39,7 +39,10 @@ def hostile_case(db: Path) -> Path:
     c = sqlite3.connect(db)
     for row in HOSTILE_CONNECTIONS:
         values = {"source": "har", "protocol": "https", "tls": "intercepted", "app": "", **row}
-        c.execute(f"INSERT INTO connections({', '.join(values)}) VALUES ({', '.join('?' * len(values))})", list(values.values()))
+        c.execute(
+            f"INSERT INTO connections({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+            list(values.values()),
+        )
     c.executescript(
         """
         INSERT INTO findings(connection_id, data_type, location, encoding, confidence, masked)

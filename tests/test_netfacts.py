@@ -59,9 +59,17 @@ def nat64_capture(path: Path) -> Path:
     aaaa = dpkt.dns.DNS_AAAA
     pk = [
         (T0, udp_packet(PHONE6, 5353, RESOLVER6, 53, dns_query("api.example-v4only.net", 1, aaaa))),
-        (T0 + 0.01, udp_packet(RESOLVER6, 53, PHONE6, 5353, dns_response("api.example-v4only.net", [NAT64_GOOGLE], 1, aaaa))),
+        (
+            T0 + 0.01,
+            udp_packet(
+                RESOLVER6, 53, PHONE6, 5353, dns_response("api.example-v4only.net", [NAT64_GOOGLE], 1, aaaa)
+            ),
+        ),
         (T0 + 0.02, udp_packet(PHONE6, 5354, RESOLVER6, 53, dns_query("wx.example.cn", 2, aaaa))),
-        (T0 + 0.03, udp_packet(RESOLVER6, 53, PHONE6, 5354, dns_response("wx.example.cn", [NAT64_TENCENT], 2, aaaa))),
+        (
+            T0 + 0.03,
+            udp_packet(RESOLVER6, 53, PHONE6, 5354, dns_response("wx.example.cn", [NAT64_TENCENT], 2, aaaa)),
+        ),
     ]
     pk += tls(PHONE6, 40001, NAT64_GOOGLE, T0 + 1, "api.example-v4only.net")
     pk += tls(PHONE6, 40002, NAT64_TENCENT, T0 + 2, "wx.example.cn")
@@ -83,19 +91,31 @@ def test_nat64_capture_is_located_by_the_embedded_ipv4(
     case = str(tmp_path / "case.sqlite")
     invoke("import", str(nat64_capture(tmp_path / "nat64.pcap")), "--db", case, "--app", "com.example.app")
     rows = {d["ip"]: d for d in json.loads(invoke("destinations", "--db", case, "--json"))}
-    google, tencent, local, native = rows[NAT64_GOOGLE], rows[NAT64_TENCENT], rows[NAT64_LOCAL], rows["2001:4860:4860::8888"]
+    google, tencent, local, native = (
+        rows[NAT64_GOOGLE],
+        rows[NAT64_TENCENT],
+        rows[NAT64_LOCAL],
+        rows["2001:4860:4860::8888"],
+    )
     assert google["host"] == "api.example-v4only.net" and tencent["host"] == "wx.example.cn"  # named from DNS
     assert (google["via_nat64"], google["nat64_ipv4"]) == (True, "8.8.8.8")
     assert google["server_country"] == embedded.lookup("8.8.8.8").country and google["server_country"]
     assert (google["asn"], google["asn_org"], google["asn_source"], google["asn_org_source"]) == (
-        64502, "Example Resolver LLC", "libloc", "libloc")
+        64502,
+        "Example Resolver LLC",
+        "libloc",
+        "libloc",
+    )
     assert google["ip_scope"] == "public"
     # The AS has no name in the location database: the embedded database's name stays.
     for row in (tencent, local):
         assert (row["via_nat64"], row["nat64_ipv4"]) == (True, "203.205.254.157")
         assert row["server_country"] == embedded.lookup("203.205.254.157").country and row["server_country"]
         assert row["asn"] == 64599 and row["asn_source"] == "libloc"
-        assert row["asn_org"] == embedded.lookup("203.205.254.157").asn_org and row["asn_org_source"] == "embedded"
+        assert (
+            row["asn_org"] == embedded.lookup("203.205.254.157").asn_org
+            and row["asn_org_source"] == "embedded"
+        )
     assert (native["via_nat64"], native["nat64_ipv4"]) == (False, None)
     assert native["asn_source"] is None and native["asn_org_source"] == "embedded"
     # The phone's public IPv6 shows where it was.
@@ -103,7 +123,9 @@ def test_nat64_capture_is_located_by_the_embedded_ipv4(
 
     out = invoke("destinations", "--db", case, "--csv")
     by_ip = {r["ip"]: r for r in csv.DictReader(io.StringIO(out))}
-    assert by_ip[NAT64_TENCENT]["via_nat64"] == "True" and by_ip["2001:4860:4860::8888"]["via_nat64"] == "False"
+    assert (
+        by_ip[NAT64_TENCENT]["via_nat64"] == "True" and by_ip["2001:4860:4860::8888"]["via_nat64"] == "False"
+    )
     assert by_ip[NAT64_TENCENT]["nat64_ipv4"] == "203.205.254.157"
     assert by_ip[NAT64_TENCENT]["asn_org_source"] == "embedded"
     table = invoke("destinations", "--db", case, "--table")
@@ -119,7 +141,12 @@ def test_nat64_capture_is_located_by_the_embedded_ipv4(
 
 def test_geoip_lookup_of_a_nat64_address(location_db: Path) -> None:
     (row,) = json.loads(invoke("geoip", "lookup", NAT64_TENCENT, "--json"))
-    assert (row["via_nat64"], row["nat64_ipv4"], row["asn"], row["asn_org_source"]) == (True, "203.205.254.157", 64599, "embedded")
+    assert (row["via_nat64"], row["nat64_ipv4"], row["asn"], row["asn_org_source"]) == (
+        True,
+        "203.205.254.157",
+        64599,
+        "embedded",
+    )
 
 
 def test_vantage_given_on_import_and_checked(tmp_path: Path) -> None:
@@ -137,7 +164,10 @@ def test_vantage_given_on_import_and_checked(tmp_path: Path) -> None:
         (v,) = capture_vantages(s, Enricher())
         (row,) = [i for i in s.inputs() if i["kind"] == "vantage"]
     assert (v.country, v.app, v.how) == ("DE", "com.x", "given") and "a.pcap" in v.evidence
-    assert row["path"] == "DE" and row["sha256"] == [i for i in Store(case).inputs() if i["kind"] == "pcap"][0]["sha256"]
+    assert (
+        row["path"] == "DE"
+        and row["sha256"] == [i for i in Store(case).inputs() if i["kind"] == "pcap"][0]["sha256"]
+    )
     (d,) = json.loads(invoke("destinations", "--db", case, "--json"))
     assert d["vantage"] == ["DE"]  # given beats nothing observed (a private client address)
 
@@ -159,7 +189,14 @@ def test_diff_compares_server_countries_from_two_vantages(tmp_path: Path, embedd
     """Geo-DNS: the same host answered from a US server for a phone in the US and from Hong Kong
     for a phone in China."""
     us, cn = str(tmp_path / "us.sqlite"), str(tmp_path / "cn.sqlite")
-    invoke("import", str(simple_capture(tmp_path / "us.pcap", "192.168.1.23", "8.8.8.8")), "--db", us, "--vantage", "US")
+    invoke(
+        "import",
+        str(simple_capture(tmp_path / "us.pcap", "192.168.1.23", "8.8.8.8")),
+        "--db",
+        us,
+        "--vantage",
+        "US",
+    )
     invoke("import", str(simple_capture(tmp_path / "cn.pcap", "192.168.1.23", "203.205.254.157")), "--db", cn,
            "--vantage", "CN")  # fmt: skip
     old_cc, new_cc = embedded.lookup("8.8.8.8").country, embedded.lookup("203.205.254.157").country
@@ -184,10 +221,23 @@ def test_run_records_the_vantage(tmp_path: Path, fixtures_dir: Path) -> None:
     case = str(tmp_path / "case.sqlite")
     cap = simple_capture(tmp_path / "a.pcap", "192.168.1.23", "8.8.8.8")
     apk = fixtures_dir / "apks" / "messenger.apk"
-    invoke("run", str(apk), "--capture", str(cap), "--db", case, "-o", str(tmp_path / "r.html"), "--vantage", "fr")
+    invoke(
+        "run",
+        str(apk),
+        "--capture",
+        str(cap),
+        "--db",
+        case,
+        "-o",
+        str(tmp_path / "r.html"),
+        "--vantage",
+        "fr",
+    )
     with Store(case) as s:
         assert [(v.country, v.how) for v in capture_vantages(s, Enricher())] == [("FR", "given")]
-    r = CliRunner().invoke(main, ["run", str(apk), "--db", case, "-o", str(tmp_path / "r.html"), "--vantage", "ZZ"])
+    r = CliRunner().invoke(
+        main, ["run", str(apk), "--db", case, "-o", str(tmp_path / "r.html"), "--vantage", "ZZ"]
+    )
     assert r.exit_code == 2 and "--vantage" in r.output
 
 
@@ -201,14 +251,18 @@ def test_addon_option_audit_vantage(tmp_path: Path, writer: str) -> None:
         tctx.configure(r, audit_db=str(db), audit_vantage="cn", audit_app="com.x")
         r.done()
     with Store(db) as s:
-        assert [(v.country, v.app, v.how) for v in capture_vantages(s, Enricher())] == [("CN", "com.x", "given")]
+        assert [(v.country, v.app, v.how) for v in capture_vantages(s, Enricher())] == [
+            ("CN", "com.x", "given")
+        ]
 
 
 def test_vantage_given_again_replaces_the_earlier_one(tmp_path: Path) -> None:
     case = str(tmp_path / "case.sqlite")
     cap = str(simple_capture(tmp_path / "a.pcap", "192.168.1.23", "8.8.8.8"))
     invoke("import", cap, "--db", case, "--app", "com.x")
-    out = invoke("import", cap, "--db", case, "--app", "com.x", "--vantage", "JP")  # skipped, vantage recorded
+    out = invoke(
+        "import", cap, "--db", case, "--app", "com.x", "--vantage", "JP"
+    )  # skipped, vantage recorded
     assert "skipped" in out
     invoke("import", cap, "--db", case, "--app", "com.x", "--vantage", "KR", "--replace")
     invoke("import", cap, "--db", case, "--app", "other", "--vantage", "BR")

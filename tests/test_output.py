@@ -54,7 +54,9 @@ def test_format_aliases_exclude_each_other_in_one_line(args: list[str], names: s
     assert r.output.startswith(f"audit: error: {names} cannot be used together")
 
 
-@pytest.mark.parametrize(("args", "first"), [(["--json"], "["), (["--format", "json"], "["), (["--csv"], "a,b"), ([], "[")])
+@pytest.mark.parametrize(
+    ("args", "first"), [(["--json"], "["), (["--format", "json"], "["), (["--csv"], "a,b"), ([], "[")]
+)
 def test_format_and_its_aliases(args: list[str], first: str) -> None:
     r = CliRunner().invoke(demo, ["show", *args])
     assert r.exit_code == 0, r.output
@@ -63,7 +65,11 @@ def test_format_and_its_aliases(args: list[str], first: str) -> None:
 
 def test_click_parse_errors_get_the_prefix_too() -> None:
     r = CliRunner().invoke(demo, ["show", "--format", "xml"])
-    assert r.exit_code == ExitStatus.USAGE and r.output.startswith("audit: error: ") and r.output.count("\n") == 1
+    assert (
+        r.exit_code == ExitStatus.USAGE
+        and r.output.startswith("audit: error: ")
+        and r.output.count("\n") == 1
+    )
     r = CliRunner().invoke(demo, ["nope"])
     assert r.exit_code == ExitStatus.USAGE and r.output.startswith("audit: error: No such command")
 

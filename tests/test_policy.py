@@ -108,8 +108,14 @@ def test_deny_asn_and_network_flag(network_case: tuple[Store, Enricher]) -> None
         ("deny-asn", "AS64666", "asn", "c2.example"),
         ("deny-network-flag", "drop", "network_flag", "c2.example"),
     ]
-    assert vs[0].message == "deny-asn AS45090: a.example [203.205.1.1:443] network AS45090 (Example Tencent Net) (1 flows)"
-    assert vs[2].message == "deny-network-flag drop: c2.example [5.188.10.7:8443] on a network flagged drop (1 flows)"
+    assert (
+        vs[0].message
+        == "deny-asn AS45090: a.example [203.205.1.1:443] network AS45090 (Example Tencent Net) (1 flows)"
+    )
+    assert (
+        vs[2].message
+        == "deny-network-flag drop: c2.example [5.188.10.7:8443] on a network flagged drop (1 flows)"
+    )
     d = vs[2].to_dict()
     assert (d["asn"], d["asn_org"], d["network_flags"]) == (64666, "Example Bulletproof Host", ["drop"])
     assert check(store, make_policy(deny_asns=("4134",), deny_flags=("anycast",)), enricher=enricher,
@@ -128,7 +134,9 @@ def test_bad_flag() -> None:
     assert not make_policy(deny_flags=("drop",)).empty and not make_policy(deny_asns=(1,)).empty
 
 
-def test_cli_check_network_rules(network_case: tuple[Store, Enricher], tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_check_network_rules(
+    network_case: tuple[Store, Enricher], tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import json
     from pathlib import Path
 

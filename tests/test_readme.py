@@ -45,7 +45,9 @@ FILES = {
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not (BIN / "audit").exists(), reason="the audit entry point is not installed in this venv"),
+    pytest.mark.skipif(
+        not (BIN / "audit").exists(), reason="the audit entry point is not installed in this venv"
+    ),
 ]
 
 
@@ -98,17 +100,23 @@ def _run_mitmdump(command: str, cwd: Path, env: dict[str, str]) -> None:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     log = (cwd / "mitmdump.log").open("wb")
-    proc = subprocess.Popen(["bash", "-c", "exec " + command], cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        ["bash", "-c", "exec " + command], cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     try:
         for _ in range(600):
             if proc.poll() is not None:
-                pytest.fail(f"mitmdump exited with {proc.returncode}: {(cwd / 'mitmdump.log').read_text()[-2000:]}")
+                pytest.fail(
+                    f"mitmdump exited with {proc.returncode}: {(cwd / 'mitmdump.log').read_text()[-2000:]}"
+                )
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
                 break
             except OSError:
                 time.sleep(0.05)
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": f"http://127.0.0.1:{port}"}))
+        opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({"http": f"http://127.0.0.1:{port}"})
+        )
         with opener.open(f"http://127.0.0.1:{server.server_address[1]}/readme?hello=1", timeout=20) as r:
             assert r.read() == b"ok"
     finally:
@@ -130,14 +138,20 @@ def test_the_typical_case_runs_verbatim(tmp_path: Path) -> None:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, tmp_path / name)
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy") and k not in ("AUDIT_DB",)}
-    env |= {"PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}", "HOME": str(tmp_path / "home"), "COLUMNS": "100"}
+    env |= {
+        "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        "HOME": str(tmp_path / "home"),
+        "COLUMNS": "100",
+    }
     ran = []
     for command in commands:
         if command.startswith("mitmdump"):
             _run_mitmdump(command, tmp_path, env)
             ran.append("mitmdump")
             continue
-        r = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        r = subprocess.run(
+            ["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        )
         assert r.returncode == expected_status(command), f"{command}\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}"
         assert "Traceback" not in r.stderr, r.stderr
         ran.append(command.split()[1])

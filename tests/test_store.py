@@ -91,7 +91,14 @@ def test_ip_info_cache() -> None:
     with Store() as s:
         s.cache_ip_info([info])
         assert s.cached_ip_info() == {"8.8.8.8": info}
-        flagged = IpInfo("1.1.1.1", "public", "AU", asn=13335, network_flags=("anycast", "drop"), flags_database="X (2022-10-29)")
+        flagged = IpInfo(
+            "1.1.1.1",
+            "public",
+            "AU",
+            asn=13335,
+            network_flags=("anycast", "drop"),
+            flags_database="X (2022-10-29)",
+        )
         s.cache_ip_info([flagged])
         assert s.cached_ip_info()["1.1.1.1"] == flagged
 

@@ -76,7 +76,12 @@ def test_no_module_imports_another_test_module() -> None:
 def test_the_walk_sees_the_test_modules() -> None:
     """The walk covers the suite, the helpers and the benchmarks (a walk over nothing passes)."""
     names = {module_name(p) for p in python_files()}
-    assert {"tests.test_graph", "tests.traffic.test_mitmdump_e2e", "tests.helpers.cases", "benchmarks.static_speed"} <= names
+    assert {
+        "tests.test_graph",
+        "tests.traffic.test_mitmdump_e2e",
+        "tests.helpers.cases",
+        "benchmarks.static_speed",
+    } <= names
     assert sum(n.rsplit(".", 1)[-1].startswith("test_") for n in names) >= 50
 
 
@@ -84,15 +89,32 @@ def test_the_walk_sees_the_test_modules() -> None:
     ("source", "module", "is_package", "expected"),
     [
         ("from tests.test_graph import make_case", "tests.test_diff", False, "test module tests.test_graph"),
-        ("from tests.static import test_dex", "tests.static.test_x", False, "test module tests.static.test_dex"),
-        ("from .test_addon import http_flow", "tests.traffic.test_x", False, "test module tests.traffic.test_addon"),
+        (
+            "from tests.static import test_dex",
+            "tests.static.test_x",
+            False,
+            "test module tests.static.test_dex",
+        ),
+        (
+            "from .test_addon import http_flow",
+            "tests.traffic.test_x",
+            False,
+            "test module tests.traffic.test_addon",
+        ),
         ("from . import test_addon", "tests.traffic", True, "test module tests.traffic.test_addon"),
-        ("def f():\n    import tests.traffic.test_addon", "benchmarks.b", False, "test module tests.traffic.test_addon"),
+        (
+            "def f():\n    import tests.traffic.test_addon",
+            "benchmarks.b",
+            False,
+            "test module tests.traffic.test_addon",
+        ),
         ("from tests.traffic.helpers_of_mine import x", "tests.test_x", False, "belong in tests/helpers/"),
         ("from ..enrich import mmdb", "tests.traffic.test_x", False, "imports tests.enrich (shared builders"),
     ],
 )
-def test_the_walk_finds_each_kind_of_import(source: str, module: str, is_package: bool, expected: str) -> None:
+def test_the_walk_finds_each_kind_of_import(
+    source: str, module: str, is_package: bool, expected: str
+) -> None:
     (problem,) = problems(source, module, is_package)
     assert expected in problem
 

@@ -96,8 +96,14 @@ class DaskCluster:
         try:
             self.client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
         except (OSError, TimeoutError) as e:
-            raise AuditError(f"cannot connect to the Dask scheduler at {address} ({e}); is `dask scheduler` running?") from e
-        info = self.client.scheduler_info(n_workers=-1) if _takes_n_workers(self.client) else self.client.scheduler_info()
+            raise AuditError(
+                f"cannot connect to the Dask scheduler at {address} ({e}); is `dask scheduler` running?"
+            ) from e
+        info = (
+            self.client.scheduler_info(n_workers=-1)
+            if _takes_n_workers(self.client)
+            else self.client.scheduler_info()
+        )
         workers = info.get("workers", {})
         self.threads = sum(int(w.get("nthreads", 1)) for w in workers.values()) or 1
         self.workers = len(workers)

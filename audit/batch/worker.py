@@ -110,7 +110,9 @@ def _child(path: str, max_memory_mb: int, wfd: int) -> None:
         except MemoryError:
             data = out_of_memory
     except BaseException as e:  # a bug: reported as this app's failure, the run goes on
-        data = json.dumps({"status": "failed", "sha256": None, "reason": f"internal error: {type(e).__name__}: {e}"}).encode()
+        data = json.dumps(
+            {"status": "failed", "sha256": None, "reason": f"internal error: {type(e).__name__}: {e}"}
+        ).encode()
         code = 1
     try:
         view = memoryview(data)
@@ -155,7 +157,11 @@ def scan_in_child(path: str, timeout: float, max_memory_mb: int) -> dict[str, An
     _, status, usage = os.wait4(pid, 0)
     answer: dict[str, Any]
     if timed_out:
-        answer = {"status": "failed", "sha256": None, "reason": f"time limit of {timeout:g} s exceeded (scan killed)"}
+        answer = {
+            "status": "failed",
+            "sha256": None,
+            "reason": f"time limit of {timeout:g} s exceeded (scan killed)",
+        }
     else:
         try:
             answer = json.loads(data)
@@ -248,7 +254,9 @@ class ScanHelper:
         if not line:
             code = proc.poll()
             self.close()
-            raise WorkerLost("scan worker stopped answering" if line is None else f"scan worker died (exit status {code})")
+            raise WorkerLost(
+                "scan worker stopped answering" if line is None else f"scan worker died (exit status {code})"
+            )
         answer: dict[str, Any] = json.loads(line)
         return answer
 

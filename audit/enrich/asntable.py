@@ -188,7 +188,9 @@ def _lines(path: Path, stats: FileStats, text: io.TextIOBase) -> Iterator[str]:
 def _rows(path: Path, stats: FileStats, text: io.TextIOBase) -> Iterator[Row]:
     """Ranges of one file; updates ``stats`` (format, malformed, unrouted) as it goes."""
     try:
-        lines = (line for line in _lines(path, stats, text) if line.strip() and not line.lstrip().startswith("#"))
+        lines = (
+            line for line in _lines(path, stats, text) if line.strip() and not line.lstrip().startswith("#")
+        )
         first = next(lines, None)
         if first is None:
             return
@@ -303,7 +305,9 @@ class ImportSummary:
     files: tuple[dict[str, Any], ...] = field(default_factory=tuple)
 
     def describe(self) -> str:
-        skipped = f"{self.malformed:,} malformed, {self.overlapping:,} overlapping, {self.unrouted:,} not routed"
+        skipped = (
+            f"{self.malformed:,} malformed, {self.overlapping:,} overlapping, {self.unrouted:,} not routed"
+        )
         return (
             f"imported {self.ranges:,} ranges ({self.ipv4:,} IPv4, {self.ipv6:,} IPv6) from "
             f"{len(self.files)} file(s) as {self.label!r} ({self.date or 'undated'}) into {self.path}; "
@@ -485,7 +489,8 @@ def _write(
             used = sorted({o for _s, _e, _a, o in rows if o})
             con.executemany("INSERT INTO orgs (id, name) VALUES (?, ?)", ((i, names[i]) for i in used))
             con.executemany(
-                "INSERT INTO ranges VALUES (?, ?, ?, ?)", ((_key(s), _key(e), a, o or None) for s, e, a, o in rows)
+                "INSERT INTO ranges VALUES (?, ?, ?, ?)",
+                ((_key(s), _key(e), a, o or None) for s, e, a, o in rows),
             )
             meta = {
                 "schema": str(SCHEMA_VERSION),
@@ -533,7 +538,9 @@ class AsnTableGeoIp(GeoIpBackend):
             ) from e
         if meta.get("schema") != str(SCHEMA_VERSION):
             self._con.close()
-            raise ConfigError(f"{self.path}: ASN table schema {meta.get('schema')!r} is not supported; import it again")
+            raise ConfigError(
+                f"{self.path}: ASN table schema {meta.get('schema')!r} is not supported; import it again"
+            )
         self._label = str(meta.get("label") or "ASN table")
         self._date = str(meta.get("date") or "") or None
         self.imported_at = str(meta.get("imported_at") or "") or None
@@ -543,7 +550,9 @@ class AsnTableGeoIp(GeoIpBackend):
             summary = {}
         self.summary: dict[str, Any] = summary if isinstance(summary, dict) else {}
         files = self.summary.get("files")
-        self.files: list[dict[str, Any]] = [f for f in files if isinstance(f, dict)] if isinstance(files, list) else []
+        self.files: list[dict[str, Any]] = (
+            [f for f in files if isinstance(f, dict)] if isinstance(files, list) else []
+        )
         shas = "".join(sorted(str(f.get("sha256", "")) for f in self.files))
         #: Short digest of the source files: two imports of different data under the same label and
         #: date still get different labels, so answers cached from the old data are not reused.
@@ -562,7 +571,8 @@ class AsnTableGeoIp(GeoIpBackend):
     def provenance(self) -> str | None:
         """``imported 2026-11-28T20:00:00+00:00 from asn-ipv4.csv (sha256 1f2e…), …``."""
         parts = [
-            f"{f.get('name')} (sha256 {str(f.get('sha256', ''))[:16]}…, {f.get('ranges')} ranges)" for f in self.files
+            f"{f.get('name')} (sha256 {str(f.get('sha256', ''))[:16]}…, {f.get('ranges')} ranges)"
+            for f in self.files
         ]
         when = f"imported {self.imported_at}" if self.imported_at else "imported"
         return f"{when} from {', '.join(parts)}" if parts else when

@@ -73,13 +73,17 @@ def country_code(value: str, option: str = "--country") -> tuple[str, str | None
         if _fold(text) in by_name and len(by_name[_fold(text)]) == 1:
             code = next(iter(by_name[_fold(text)]))
             return code, f"{option} {value!r} read as {code} ({names[code]}): {up} is not an ISO 3166-1 code"
-        raise OptionError(f"{option} {value!r}: not an ISO 3166-1 alpha-2 country code (two-letter, such as CN)")
+        raise OptionError(
+            f"{option} {value!r}: not an ISO 3166-1 alpha-2 country code (two-letter, such as CN)"
+        )
     codes = sorted(by_name.get(_fold(text), ()))
     if len(codes) == 1:
         return codes[0], f"{option} {value!r} read as {codes[0]} ({names[codes[0]]})"
     if len(codes) > 1:
         choices = ", ".join(f"{c} ({names[c]})" for c in codes)
-        raise OptionError(f"{option} {value!r}: names more than one country ({choices}); give the two-letter code")
+        raise OptionError(
+            f"{option} {value!r}: names more than one country ({choices}); give the two-letter code"
+        )
     hint = ""
     if up in alpha3:
         hint = f"; did you mean {alpha3[up]} ({names[alpha3[up]]})?"
@@ -88,4 +92,6 @@ def country_code(value: str, option: str = "--country") -> tuple[str, str | None
         found = sorted({c for n in close for c in by_name[n]})
         if found:
             hint = "; did you mean " + " or ".join(f"{c} ({names[c]})" for c in found) + "?"
-    raise OptionError(f"{option} {value!r}: expected a two-letter ISO 3166-1 country code such as CN, or a country name{hint}")
+    raise OptionError(
+        f"{option} {value!r}: expected a two-letter ISO 3166-1 country code such as CN, or a country name{hint}"
+    )

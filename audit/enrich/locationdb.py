@@ -117,7 +117,9 @@ class LocationDbGeoIp(GeoIpBackend):
         if magic != MAGIC:
             raise ConfigError(f"{self.path}: not an IPFire location database (no LOCDBXX magic)")
         if version != VERSION:
-            raise ConfigError(f"{self.path}: location database format version {version} is not supported (only 1)")
+            raise ConfigError(
+                f"{self.path}: location database format version {version} is not supported (only 1)"
+            )
         fields = _HEADER.unpack_from(m, _MAGIC.size)
         created_at, vendor, description, licence = fields[:4]
         sections = fields[4:14]
@@ -126,9 +128,13 @@ class LocationDbGeoIp(GeoIpBackend):
         def section(index: int, name: str, record: int) -> tuple[int, int]:
             offset, length = sections[2 * index], sections[2 * index + 1]
             if offset + length > size:
-                raise ConfigError(f"{self.path}: damaged location database ({name} section runs past the end)")
+                raise ConfigError(
+                    f"{self.path}: damaged location database ({name} section runs past the end)"
+                )
             if record and length % record:
-                raise ConfigError(f"{self.path}: damaged location database ({name} section has a partial record)")
+                raise ConfigError(
+                    f"{self.path}: damaged location database ({name} section has a partial record)"
+                )
             return offset, length // record if record else length
 
         self._as_off, self._as_count = section(0, "AS", _AS.size)
@@ -161,7 +167,9 @@ class LocationDbGeoIp(GeoIpBackend):
         text = _SPACE.sub(" ", raw.decode("utf-8", "replace")).strip()
         return text[:MAX_STRING] or None
 
-    def _walk(self, key: int, node: int, level: int, stop: int, best: tuple[int, int] | None) -> tuple[int, tuple[int, int] | None]:
+    def _walk(
+        self, key: int, node: int, level: int, stop: int, best: tuple[int, int] | None
+    ) -> tuple[int, tuple[int, int] | None]:
         """Follow ``key``'s bits from ``node`` at ``level`` down to ``stop`` at most; returns the last
         node reached (-1 once the path ends) and the deepest (network index, prefix length) seen."""
         m, base, count = self._map, self._node_off, self._node_count
@@ -176,7 +184,9 @@ class LocationDbGeoIp(GeoIpBackend):
                 return -1, best
             node, level = child, level + 1
 
-    def network_of(self, ip: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str | None, int, int] | None:
+    def network_of(
+        self, ip: str
+    ) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str | None, int, int] | None:
         """The longest matching network of ``ip``: (network, country code, AS number, flags), or None."""
         addr = parse_ip(ip)
         if addr is None:

@@ -55,7 +55,9 @@ class MmdbGeoIp(GeoIpBackend):
                 "use a City, Country or ASN database (GeoLite2, GeoIP2 or DB-IP lite)"
             )
         try:
-            self._date: str | None = dt.datetime.fromtimestamp(int(meta.build_epoch), dt.UTC).date().isoformat()
+            self._date: str | None = (
+                dt.datetime.fromtimestamp(int(meta.build_epoch), dt.UTC).date().isoformat()
+            )
         except (OverflowError, OSError, ValueError):
             self._date = None
         self.provides_location = self.kind in ("city", "country")
@@ -94,7 +96,9 @@ class MmdbGeoIp(GeoIpBackend):
         country = _get(rec, "country", "iso_code")
         city = _get(rec, "city", "names", "en") if self.kind == "city" else None
         return GeoAnswer(
-            country=country.upper() if isinstance(country, str) and ISO_COUNTRY.match(country.upper()) else None,
+            country=country.upper()
+            if isinstance(country, str) and ISO_COUNTRY.match(country.upper())
+            else None,
             city=city if isinstance(city, str) and city else None,
         )
 

@@ -97,7 +97,12 @@ def build_graph(
         for label in labels:
             label_scans = [s for s in scans if s[0] == label]
             per_app.append(
-                (label, list_destinations(store, app=label, enricher=enricher, companies=companies, scans=label_scans))
+                (
+                    label,
+                    list_destinations(
+                        store, app=label, enricher=enricher, companies=companies, scans=label_scans
+                    ),
+                )
             )
 
     for label, result in scans:
@@ -219,7 +224,10 @@ def _mark_pinned(G: nx.MultiDiGraph, scans: Sequence[tuple[str, ScanResult]]) ->
         t = result.transport
         aid = app_id(label)
         if aid in G:
-            for key, value in (("cleartext_default", t.cleartext_default), ("user_cas_trusted", t.user_cas_trusted)):
+            for key, value in (
+                ("cleartext_default", t.cleartext_default),
+                ("user_cas_trusted", t.user_cas_trusted),
+            ):
                 if value is not None:
                     G.nodes[aid][key] = value
         if not t.pinned_domains:
@@ -274,7 +282,16 @@ def _add_destination(G: nx.MultiDiGraph, label: str, d: Destination) -> None:
         asn=d.asn, asn_org=d.asn_org, database=d.geo_database, network_flags=",".join(d.network_flags),
         asn_source=d.asn_source, via_nat64=True if d.via_nat64 else None, nat64_ipv4=d.nat64_ipv4,
     )  # fmt: skip
-    e = _edge(G, hid, iid, "resolves", evidence="observed", flows=d.flows, bytes_out=d.bytes_out, bytes_in=d.bytes_in)
+    e = _edge(
+        G,
+        hid,
+        iid,
+        "resolves",
+        evidence="observed",
+        flows=d.flows,
+        bytes_out=d.bytes_out,
+        bytes_in=d.bytes_in,
+    )
     ports = set(e.get("ports", [])) | ({d.port} if d.port is not None else set())
     e["ports"] = sorted(ports)
     if d.server_country:

@@ -68,7 +68,9 @@ def _xml_safe(G: nx.MultiDiGraph) -> nx.MultiDiGraph:
     for n, a in G.nodes(data=True):
         H.add_node(_xml_text(n), **{k: _xml_text(v) for k, v in a.items()})
     for u, v, k, a in G.edges(keys=True, data=True):
-        H.add_edge(_xml_text(u), _xml_text(v), key=_xml_text(k), **{kk: _xml_text(vv) for kk, vv in a.items()})
+        H.add_edge(
+            _xml_text(u), _xml_text(v), key=_xml_text(k), **{kk: _xml_text(vv) for kk, vv in a.items()}
+        )
     return H
 
 

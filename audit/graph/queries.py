@@ -70,8 +70,10 @@ def receivers_of(G: nx.MultiDiGraph, data_type: str) -> list[Receiver]:
             continue
         out.append(
             Receiver(
-                host=str(G.nodes[hid]["label"]), flows=int(e.get("flows", 0)),
-                locations=tuple(e.get("locations", ())), **host_facts(G, hid),
+                host=str(G.nodes[hid]["label"]),
+                flows=int(e.get("flows", 0)),
+                locations=tuple(e.get("locations", ())),
+                **host_facts(G, hid),
             )  # fmt: skip
         )
     return sorted(out, key=lambda r: (-r.flows, r.host))
@@ -98,7 +100,9 @@ def paths_to(G: nx.MultiDiGraph, target: str, *, cutoff: int = 8) -> list[list[s
     tid = target_node(target)[0]
     if tid not in G and tid.startswith("company:"):
         wanted = tid.split(":", 1)[1].casefold()
-        tid = next((str(n) for n in G if str(n).startswith("company:") and str(n)[8:].casefold() == wanted), tid)
+        tid = next(
+            (str(n) for n in G if str(n).startswith("company:") and str(n)[8:].casefold() == wanted), tid
+        )
     if tid not in G:
         return []
     simple = nx.DiGraph(G)  # parallel edges would repeat paths

@@ -63,12 +63,17 @@ def to_svg(fig: Figure, *, tight: bool = False) -> bytes:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "Glyph missing from font" for exotic hostile labels
             fig.savefig(
-                buf, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight" if tight else None
+                buf,
+                format="svg",
+                metadata={"Date": None, "Creator": None},
+                bbox_inches="tight" if tight else None,
             )
     return buf.getvalue()
 
 
-def _figure(width: float, height: float, labels: Sequence[str] = (), bottom: float = 0.5, top: float = 0.35) -> Figure:
+def _figure(
+    width: float, height: float, labels: Sequence[str] = (), bottom: float = 0.5, top: float = 0.35
+) -> Figure:
     """A figure with margins (inches) computed from the y tick labels: a layout engine would cost
     two extra draws per chart, which matters for a 2,000-host report."""
     left = 0.25 + 0.062 * max([len(x) for x in labels] + [4])
@@ -100,11 +105,19 @@ def share_chart(rows: Sequence[tuple[str, float, float]], title: str, max_rows: 
         ax = fig.add_subplot()
         ys = list(range(len(rows)))
         h = 0.38
-        ax.barh([y - h / 2 for y in ys], [r[1] * 100 for r in rows], height=h, color=FLOW_COLOR, label="flows")
-        ax.barh([y + h / 2 for y in ys], [r[2] * 100 for r in rows], height=h, color=BYTE_COLOR, label="bytes")
+        ax.barh(
+            [y - h / 2 for y in ys], [r[1] * 100 for r in rows], height=h, color=FLOW_COLOR, label="flows"
+        )
+        ax.barh(
+            [y + h / 2 for y in ys], [r[2] * 100 for r in rows], height=h, color=BYTE_COLOR, label="bytes"
+        )
         for y, r in zip(ys, rows, strict=True):
-            ax.text(r[1] * 100 + 0.8, y - h / 2, f"{r[1] * 100:.0f}%", va="center", fontsize=6.5, color="#333b44")
-            ax.text(r[2] * 100 + 0.8, y + h / 2, f"{r[2] * 100:.0f}%", va="center", fontsize=6.5, color="#333b44")
+            ax.text(
+                r[1] * 100 + 0.8, y - h / 2, f"{r[1] * 100:.0f}%", va="center", fontsize=6.5, color="#333b44"
+            )
+            ax.text(
+                r[2] * 100 + 0.8, y + h / 2, f"{r[2] * 100:.0f}%", va="center", fontsize=6.5, color="#333b44"
+            )
         ax.set_yticks(ys, ticks)
         ax.invert_yaxis()
         ax.set_xlim(0, 109)
@@ -163,7 +176,9 @@ def histogram_chart(counts: Sequence[tuple[int, int]], title: str, xlabel: str, 
 # --------------------------------------------------------------------------------------------
 
 
-def timeline_chart(events: Sequence[tuple[float, str, int]], max_hosts: int = 14, bins: int = 72) -> bytes | None:
+def timeline_chart(
+    events: Sequence[tuple[float, str, int]], max_hosts: int = 14, bins: int = 72
+) -> bytes | None:
     """Flows over the capture: one row per busiest host, dots sized by flows per time bin.
     ``events`` = (unix ts, host, bytes). None when there is nothing to draw."""
     if not events:
@@ -228,7 +243,9 @@ def _host_score(G: nx.MultiDiGraph, hid: str) -> tuple[int, int, int, str]:
     return (-data, -(int(a.get("bytes_out", 0)) + int(a.get("bytes_in", 0))), -int(a.get("flows", 0)), hid)
 
 
-def diagram_from_graph(G: nx.MultiDiGraph, max_hosts: int = 28, max_sdks: int = 14, max_right: int = 12) -> Diagram:
+def diagram_from_graph(
+    G: nx.MultiDiGraph, max_hosts: int = 28, max_sdks: int = 14, max_right: int = 12
+) -> Diagram:
     """Reduce the full graph to a legible four-column diagram: the busiest hosts (those receiving
     personal data first) are drawn, the rest grouped into one "other (N hosts)" box."""
     layer = {n: a["layer"] for n, a in G.nodes(data=True)}
@@ -277,7 +294,9 @@ def diagram_from_graph(G: nx.MultiDiGraph, max_hosts: int = 28, max_sdks: int = 
             acc = right.setdefault((box, t), [0, "observed" if observed else "static", kind])
             acc[0] += hw
             right_weight[t] += hw + 1
-    countries = sorted((t for t in right_weight if layer[t] == "country"), key=lambda t: (-right_weight[t], t))
+    countries = sorted(
+        (t for t in right_weight if layer[t] == "country"), key=lambda t: (-right_weight[t], t)
+    )
     comps = sorted((t for t in right_weight if layer[t] == "company"), key=lambda t: (-right_weight[t], t))
     right_box: dict[str, str] = {}
     for other_key, items in (("country:*other*", countries), ("company:*other*", comps)):
@@ -434,7 +453,9 @@ def flow_diagram_chart(d: Diagram) -> bytes:
                     FancyBboxPatch((x - w / 2, y - 0.36), w, 0.72, boxstyle="round,pad=0,rounding_size=0.12",
                                    facecolor=fc, edgecolor="#b7bec6", linewidth=0.5, zorder=3)
                 )  # fmt: skip
-                ax.text(x, y, label(text, _LIMITS[ci]), ha="center", va="center", fontsize=7, color=tc, zorder=4)
+                ax.text(
+                    x, y, label(text, _LIMITS[ci]), ha="center", va="center", fontsize=7, color=tc, zorder=4
+                )
         for r in edge_routes(d):
             path = MplPath(
                 [(r.x1, r.y1), (r.mid, r.y1), (r.mid, r.y2), (r.x2, r.y2)],

@@ -169,6 +169,7 @@ class ReportData:
             for why, n in d.not_inspected:
                 c[why] += n
         return sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))
+
     vantages: list[Vantage] = field(default_factory=list)
     """Where the device was for the captures (:func:`audit.destinations.capture_vantages`)."""
     source_notes: list[str] = field(default_factory=list)
@@ -193,6 +194,7 @@ class ReportData:
     def mixed_vantage(self) -> bool:
         """Do the destinations come from captures made in different countries?"""
         return len({c for d in self.destinations for c in d.vantage}) > 1
+
     capture_decryption: tuple[int, int] = (0, 0)
     """(requests read from decrypted capture TLS, capture TLS connections left encrypted)."""
     looked_up: list[DnsName] = field(default_factory=list)
@@ -251,7 +253,10 @@ def _shares(
             notes[k] = note(d) or ""
     rows = [
         Share(
-            key=k, flows=flows[k], bytes=nbytes[k], hosts=len(hosts[k]),
+            key=k,
+            flows=flows[k],
+            bytes=nbytes[k],
+            hosts=len(hosts[k]),
             flow_share=flows[k] / total_flows if total_flows else 0.0,
             byte_share=nbytes[k] / total_bytes if total_bytes else 0.0,
             note=notes.get(k, ""),
@@ -276,7 +281,11 @@ def _pin_evidence(scans: Sequence[tuple[str, ScanResult]], d: Destination, today
             if rule.expired(today):
                 return f"pin-set for {rule.scope} in {rule.file} expired {rule.pin_expiration} (no longer enforced)"
             expires = f", expire {rule.pin_expiration}" if rule.pin_expiration else ""
-            bypass = "; overridden for some trust anchors (overridePins/debug)" if r.transport.pins_overridden else ""
+            bypass = (
+                "; overridden for some trust anchors (overridePins/debug)"
+                if r.transport.pins_overridden
+                else ""
+            )
             return f"pinned for {rule.scope} in {rule.file} ({len(rule.pins)} pins{expires}){bypass}"
     for r in mine:
         if r.transport.code_pins:
@@ -306,8 +315,13 @@ def _transport_row(label: str, r: ScanResult, today: str) -> dict[str, Any]:
         "debug_user_cas": "user" in t.debug_trust_anchors,
         "debuggable": t.debuggable,
         "pinned": [
-            {"domain": d.scope, "pins": len(d.pins),
-             "expiration": d.pin_expiration or "", "expired": d.expired(today), "file": d.file}
+            {
+                "domain": d.scope,
+                "pins": len(d.pins),
+                "expiration": d.pin_expiration or "",
+                "expired": d.expired(today),
+                "file": d.file,
+            }
             for d in t.pinned_domains
         ],  # fmt: skip
         "code_pins": [
@@ -378,18 +392,31 @@ def collect_report(
     company_rows = _shares(
         dests,
         lambda d: d.company or first_party_owner(d),
-        lambda d: d.company_country
-        or ("" if d.company else "the app vendor; home country unknown" if d.first_party else "no owner known"),
+        lambda d: (
+            d.company_country
+            or (
+                ""
+                if d.company
+                else "the app vendor; home country unknown"
+                if d.first_party
+                else "no owner known"
+            )
+        ),
         **tot,
     )
     company_countries = _shares(
-        dests, lambda d: d.company_country or (FIRST_PARTY if d.first_party and not d.company else None), None, **tot
+        dests,
+        lambda d: d.company_country or (FIRST_PARTY if d.first_party and not d.company else None),
+        None,
+        **tot,
     )
     networks = _shares(dests, _network, lambda d: d.asn_org if d.asn else "", **tot)
 
     receivers = []
     data_nodes = sorted(
-        n for n, a in G.nodes(data=True) if a["layer"] == "data" and n.split(":", 1)[1] not in NOT_PERSONAL_DATA
+        n
+        for n, a in G.nodes(data=True)
+        if a["layer"] == "data" and n.split(":", 1)[1] not in NOT_PERSONAL_DATA
     )  # coordinates are listed among the data findings, not as personal data
     for did in data_nodes:
         recs = receivers_of(G, did)
@@ -408,8 +435,12 @@ def collect_report(
     today = time.strftime("%Y-%m-%d", time.gmtime(time.time() if generated_at is None else generated_at))
     pinned = [
         {
-            "host": d.host or d.ip or "", "ip": d.ip or "", "port": d.port, "flows": d.flows,
-            "server_country": d.server_country or "", "company": d.company or "",
+            "host": d.host or d.ip or "",
+            "ip": d.ip or "",
+            "port": d.port,
+            "flows": d.flows,
+            "server_country": d.server_country or "",
+            "company": d.company or "",
             "static": _pin_evidence(scans, d, today),
         }  # fmt: skip
         for d in dests
@@ -429,9 +460,16 @@ def collect_report(
         a = r.app
         apps_info.append(
             {
-                "label": label, "package": a.package or "", "version": a.version_name or "",
-                "version_code": a.version_code or "", "sha256": a.sha256, "file": a.file, "format": a.format,
-                "sdks": len(r.sdks), "endpoints": len(r.servers), "errors": list(r.errors),
+                "label": label,
+                "package": a.package or "",
+                "version": a.version_name or "",
+                "version_code": a.version_code or "",
+                "sha256": a.sha256,
+                "file": a.file,
+                "format": a.format,
+                "sdks": len(r.sdks),
+                "endpoints": len(r.servers),
+                "errors": list(r.errors),
             }  # fmt: skip
         )
     could_hosts, could_sdks = _capabilities(scans, [*comparison.both, *comparison.static_only], companies)
@@ -482,7 +520,8 @@ def collect_report(
 
 
 def _app_timeline(
-    times: Iterable[tuple[float, str | None, str | None, int]], counted: Sequence[Destination],
+    times: Iterable[tuple[float, str | None, str | None, int]],
+    counted: Sequence[Destination],
     apart: Sequence[Destination],
 ) -> list[tuple[float, str, int]]:
     """Timeline points (time, host, bytes) without the connections of destinations listed apart
@@ -530,14 +569,18 @@ def _capabilities(
     for _, r in scans:
         for sdk in r.sdks:
             owner, country = resolve_owner(sdk.owner, sdk.owner_country, companies)
-            by_sdk[country.upper() if country else UNKNOWN].add(f"{sdk.name} ({owner})" if owner else sdk.name)
+            by_sdk[country.upper() if country else UNKNOWN].add(
+                f"{sdk.name} ({owner})" if owner else sdk.name
+            )
 
     def order(key: str, n: int) -> tuple[bool, int, str]:
         return key == UNKNOWN, -n, key
 
     host_rows = [Capability(cc, len(ex), tuple(sorted(names, key=str.casefold)), tuple(ex[:5]))
                  for cc, (names, ex) in by_host.items()]  # fmt: skip
-    sdk_rows = [Capability(cc, len(names), tuple(sorted(names, key=str.casefold))) for cc, names in by_sdk.items()]
+    sdk_rows = [
+        Capability(cc, len(names), tuple(sorted(names, key=str.casefold))) for cc, names in by_sdk.items()
+    ]
     return (sorted(host_rows, key=lambda c: order(c.country, c.count)),
             sorted(sdk_rows, key=lambda c: order(c.country, c.count)))  # fmt: skip
 
@@ -561,8 +604,10 @@ def _compare(
     rows = []
     for h in sorted(set(static_hosts) | set(observed)):
         facts = host_facts(G, f"host:{h}") if f"host:{h}" in G else {}
-        status = "binary + contacted" if h in static_hosts and h in observed else (
-            "binary only" if h in static_hosts else "contacted only"
+        status = (
+            "binary + contacted"
+            if h in static_hosts and h in observed
+            else ("binary only" if h in static_hosts else "contacted only")
         )
         rows.append(
             {
@@ -590,9 +635,7 @@ def _sdk_rows(G: nx.MultiDiGraph, scans: Sequence[tuple[str, ScanResult]]) -> li
         for s in r.sdks:
             sid = f"sdk:{s.id}"
             hosts = [v for _, v, k in G.out_edges(sid, keys=True) if k == "contacts"] if sid in G else []
-            contacted = [
-                v for v in hosts if G.nodes[v].get("evidence") in ("observed", "both")
-            ]
+            contacted = [v for v in hosts if G.nodes[v].get("evidence") in ("observed", "both")]
             row = rows.setdefault(
                 s.id,
                 {
@@ -636,13 +679,21 @@ def _endpoint_rows(scans: Sequence[tuple[str, ScanResult]], contacted: set[str])
             seen.add((label, e.value))
             rows.append(
                 {
-                    "value": e.value, "host": e.host or "", "kind": e.kind, "sdk": e.sdk or "",
-                    "placeholder": "yes" if e.placeholder else "", "sources": _sources_text(e.sources),
-                    "evidence": e.network_evidence or "", "in_code": "yes" if e.in_code else "",
-                    "contacted": "yes" if e.host and e.host in contacted else "", "app": label,
+                    "value": e.value,
+                    "host": e.host or "",
+                    "kind": e.kind,
+                    "sdk": e.sdk or "",
+                    "placeholder": "yes" if e.placeholder else "",
+                    "sources": _sources_text(e.sources),
+                    "evidence": e.network_evidence or "",
+                    "in_code": "yes" if e.in_code else "",
+                    "contacted": "yes" if e.host and e.host in contacted else "",
+                    "app": label,
                 }  # fmt: skip
             )
-    return sorted(rows, key=lambda r: (r["contacted"] != "yes", r["placeholder"] == "yes", r["host"], r["value"]))
+    return sorted(
+        rows, key=lambda r: (r["contacted"] != "yes", r["placeholder"] == "yes", r["host"], r["value"])
+    )
 
 
 def _finding_rows(store: Store, app: str | None, dests: Sequence[Destination]) -> list[dict[str, Any]]:
@@ -653,9 +704,13 @@ def _finding_rows(store: Store, app: str | None, dests: Sequence[Destination]) -
         d = by_ipport.get((r["ip"], r["port"])) or by_host.get(r["host"])
         rows.append(
             {
-                "data_type": r["data_type"], "host": r["host"] or (d.host if d else None) or r["ip"] or "",
-                "location": r["location"], "encoding": r["encoding"], "confidence": r["confidence"],
-                "masked": r["masked"], "flows": int(r["flows"]),
+                "data_type": r["data_type"],
+                "host": r["host"] or (d.host if d else None) or r["ip"] or "",
+                "location": r["location"],
+                "encoding": r["encoding"],
+                "confidence": r["confidence"],
+                "masked": r["masked"],
+                "flows": int(r["flows"]),
                 "server_country": (d.server_country if d else None) or "",
                 "company": (d.company if d else None) or "",
                 "company_country": (d.company_country if d else None) or "",
@@ -664,12 +719,17 @@ def _finding_rows(store: Store, app: str | None, dests: Sequence[Destination]) -
     return rows
 
 
-def _databases(store: Store, enricher: Enricher | None, companies: CompanyLookup | None, dests: Sequence[Destination]) -> list[dict[str, str]]:
+def _databases(
+    store: Store, enricher: Enricher | None, companies: CompanyLookup | None, dests: Sequence[Destination]
+) -> list[dict[str, str]]:
     out: list[dict[str, str]] = []
     current: frozenset[str] = frozenset()
     if enricher is not None and hasattr(enricher, "describe"):
         current = frozenset(getattr(enricher, "labels", None) or {str(enricher.label)})
-        roles = {"location": "server location (geo-IP)", "network": "network owner (AS number / organisation)"}
+        roles = {
+            "location": "server location (geo-IP)",
+            "network": "network owner (AS number / organisation)",
+        }
         for b in enricher.describe():
             name = f"{b['database']}; {b['provenance']}" if b.get("provenance") else b["database"]
             out.append({"name": name, "date": b["date"] or "", "role": roles.get(b["role"], b["role"])})
@@ -681,7 +741,9 @@ def _databases(store: Store, enricher: Enricher | None, companies: CompanyLookup
     for d in dests:
         if d.geo_database and d.geo_database not in current:
             older.setdefault(d.geo_database, "")
-    out += [{"name": k, "date": v, "role": "geo-IP / ASN (earlier answers)"} for k, v in sorted(older.items())]
+    out += [
+        {"name": k, "date": v, "role": "geo-IP / ASN (earlier answers)"} for k, v in sorted(older.items())
+    ]
     size = f" ({len(companies)} companies)" if isinstance(companies, Sized) else ""
     out.append({"name": f"audit/data/{COMPANIES_FILE}{size}", "date": __version__,
                 "role": "domain/SDK → company → home country"})  # fmt: skip
@@ -720,7 +782,9 @@ def _source_text(d: Destination) -> str:
             text += ", no name"
         return text
     if d.asn_org:
-        return f"name only, no AS number, from {SOURCE_NAMES.get(d.asn_org_source or 'other', d.asn_org_source)}"
+        return (
+            f"name only, no AS number, from {SOURCE_NAMES.get(d.asn_org_source or 'other', d.asn_org_source)}"
+        )
     return "no network answer"
 
 
@@ -763,8 +827,13 @@ def source_notes(dests: Sequence[Destination]) -> list[str]:
         per_source: dict[str, list[str]] = defaultdict(list)
         for ip, d in sorted(by_ip.items(), key=lambda item: _ip_order(item[0])):
             per_source[_source_text(d)].append(ip)
-        parts = [f"{', '.join(ips_[:3])}{' …' if len(ips_) > 3 else ''}: {text}" for text, ips_ in sorted(per_source.items())]
-        out.append(f"{kind.capitalize()} {name}: its addresses were answered by different sources ({'; '.join(parts)}).")
+        parts = [
+            f"{', '.join(ips_[:3])}{' …' if len(ips_) > 3 else ''}: {text}"
+            for text, ips_ in sorted(per_source.items())
+        ]
+        out.append(
+            f"{kind.capitalize()} {name}: its addresses were answered by different sources ({'; '.join(parts)})."
+        )
     if more:
         out.append(f"{more} more operator{'s were' if more != 1 else ' was'} answered by different sources "
                    "(asn_source and asn_org_source of each address: audit destinations).")  # fmt: skip

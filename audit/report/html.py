@@ -61,8 +61,7 @@ def utc(ts: object) -> str:
 
 def _top(shares: Sequence[Share], n: int = 3) -> str:
     parts = [
-        f"{s.key} {s.byte_share * 100:.0f}% of bytes ({s.flow_share * 100:.0f}% of flows)"
-        for s in shares[:n]
+        f"{s.key} {s.byte_share * 100:.0f}% of bytes ({s.flow_share * 100:.0f}% of flows)" for s in shares[:n]
     ]
     rest = len(shares) - n
     return "; ".join(parts) + (f"; {rest} more" if rest > 0 else "")
@@ -91,7 +90,8 @@ def _some(names: Sequence[str], n: int = 5) -> str:
 
 def _capability_text(rows: Sequence[Capability], what: str) -> str:
     return "; ".join(
-        f"{c.country} {_plural(c.count, what)}" + (f" ({_some(c.names, 3)})" if c.names else "") for c in rows[:6]
+        f"{c.country} {_plural(c.count, what)}" + (f" ({_some(c.names, 3)})" if c.names else "")
+        for c in rows[:6]
     ) + (f"; {len(rows) - 6} more countries" if len(rows) > 6 else "")
 
 
@@ -175,7 +175,8 @@ def verdict(r: ReportData) -> list[VerdictLine]:
         more = len(r.receivers) - 6
         lines.append(
             VerdictLine(
-                f"Personal data seen in traffic ({_plural(len(r.receivers), 'type')}): " + "; ".join(parts)
+                f"Personal data seen in traffic ({_plural(len(r.receivers), 'type')}): "
+                + "; ".join(parts)
                 + (f"; {more} more." if more > 0 else "."),
                 warn=True,
             )
@@ -205,9 +206,12 @@ def verdict(r: ReportData) -> list[VerdictLine]:
             VerdictLine(
                 f"{_plural(read, 'request')} {'was' if read == 1 else 'were'} read from captured TLS decrypted with "
                 "its session keys; "
-                + (f"{_plural(sealed, 'TLS connection')} of the captures {'was' if sealed == 1 else 'were'} not "
-                   "decrypted (no usable session keys) and not inspected."
-                   if sealed else "every captured TLS connection was decrypted.")  # fmt: skip
+                + (
+                    f"{_plural(sealed, 'TLS connection')} of the captures {'was' if sealed == 1 else 'were'} not "
+                    "decrypted (no usable session keys) and not inspected."
+                    if sealed
+                    else "every captured TLS connection was decrypted."
+                )  # fmt: skip
             )
         )
     if r.scans and r.destinations:
@@ -318,7 +322,11 @@ def render_charts(r: ReportData) -> dict[str, Any]:
     """Every chart of the report as base64 SVG (plus what the template says about them)."""
     shares = []
     for rows, title, caption in (
-        (r.server_countries, "By server country", f"Where the servers are (geo-IP of the contacted IP), {r.seen_from}."),
+        (
+            r.server_countries,
+            "By server country",
+            f"Where the servers are (geo-IP of the contacted IP), {r.seen_from}.",
+        ),
         (
             [s for s in r.companies if s.key != UNKNOWN] or r.companies,
             "By company",

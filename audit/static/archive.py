@@ -79,7 +79,11 @@ class Archive:
 
     @classmethod
     def open(
-        cls, source: str | os.PathLike[str] | bytes, label: str, limits: Limits | None = None, prefix: str = ""
+        cls,
+        source: str | os.PathLike[str] | bytes,
+        label: str,
+        limits: Limits | None = None,
+        prefix: str = "",
     ) -> Archive:
         """Open a path or in-memory bytes; raises :class:`ArchiveError` if it is not a readable zip."""
         limits = limits or Limits()
@@ -102,7 +106,9 @@ class Archive:
                 raise ArchiveError(f"{where}not a zip archive") from e
             recovered = _recover(source, size, limits)
             if recovered is None:
-                raise ArchiveError(f"{where}truncated or corrupt zip archive (no readable central directory)") from e
+                raise ArchiveError(
+                    f"{where}truncated or corrupt zip archive (no readable central directory)"
+                ) from e
             zf, count, cut = recovered
             if isinstance(e, UnicodeDecodeError):
                 notes.append(
@@ -117,7 +123,9 @@ class Archive:
         archive = cls(label, zf, prefix, limits, size, notes, cut=cut)
         if len(zf.infolist()) > limits.entries:
             zf.close()
-            raise ArchiveError(f"{label}: {len(zf.infolist())} entries, more than the {limits.entries} allowed")
+            raise ArchiveError(
+                f"{label}: {len(zf.infolist())} entries, more than the {limits.entries} allowed"
+            )
         return archive
 
     def __enter__(self) -> Archive:
@@ -167,7 +175,9 @@ class Archive:
         info.flag_bits &= ~0x1
         declared = max(1, min(info.compress_size, self.size))
         if info.header_offset < 0:  # zipfile shifts offsets by the EOCD's central directory offset
-            raise EntryError(f"{self.prefix}{info.filename}: cannot be read (local header offset before the file)")
+            raise EntryError(
+                f"{self.prefix}{info.filename}: cannot be read (local header offset before the file)"
+            )
         out = bytearray()
         try:
             with self.zf.open(info) as f:
@@ -198,7 +208,6 @@ class Archive:
             raise ArchiveError(
                 f"{self.label}: more than {self.limits.total // MIB} MiB decompressed in total (zip bomb?)"
             )
-
 
 
 def _consumed(f: object, declared: int) -> int:
@@ -234,7 +243,9 @@ def _recover(
     pos = data.find(b"PK\x03\x04")
     while 0 <= pos and pos + _LOCAL.size <= len(data) and count < limits.entries:
         # the "version needed" is not copied: Android ignores it, zipfile refuses anything above 6.3
-        (_sig, _version, flags, method, mtime, mdate, crc, csize, usize, nlen, xlen) = _LOCAL.unpack_from(data, pos)
+        (_sig, _version, flags, method, mtime, mdate, crc, csize, usize, nlen, xlen) = _LOCAL.unpack_from(
+            data, pos
+        )
         start = pos + _LOCAL.size + nlen + xlen
         if start > len(data):
             break

@@ -52,11 +52,36 @@ def _width_table() -> bytes:
     """Instruction width in 16-bit code units, indexed by opcode (the format's first digit)."""
     widths = [1] * 256  # 10x/11x/12x/11n/10t
     ranges = {
-        2: [(0x02, 0x02), (0x05, 0x05), (0x08, 0x08), (0x13, 0x13), (0x15, 0x16), (0x19, 0x1A),
-            (0x1C, 0x1C), (0x1F, 0x20), (0x22, 0x23), (0x29, 0x29), (0x2D, 0x3D), (0x44, 0x6D),
-            (0x90, 0xAF), (0xD0, 0xE2), (0xFE, 0xFF)],
-        3: [(0x03, 0x03), (0x06, 0x06), (0x09, 0x09), (0x14, 0x14), (0x17, 0x17), (0x1B, 0x1B),
-            (0x24, 0x26), (0x2A, 0x2C), (0x6E, 0x72), (0x74, 0x78), (0xFC, 0xFD)],
+        2: [
+            (0x02, 0x02),
+            (0x05, 0x05),
+            (0x08, 0x08),
+            (0x13, 0x13),
+            (0x15, 0x16),
+            (0x19, 0x1A),
+            (0x1C, 0x1C),
+            (0x1F, 0x20),
+            (0x22, 0x23),
+            (0x29, 0x29),
+            (0x2D, 0x3D),
+            (0x44, 0x6D),
+            (0x90, 0xAF),
+            (0xD0, 0xE2),
+            (0xFE, 0xFF),
+        ],
+        3: [
+            (0x03, 0x03),
+            (0x06, 0x06),
+            (0x09, 0x09),
+            (0x14, 0x14),
+            (0x17, 0x17),
+            (0x1B, 0x1B),
+            (0x24, 0x26),
+            (0x2A, 0x2C),
+            (0x6E, 0x72),
+            (0x74, 0x78),
+            (0xFC, 0xFD),
+        ],
         4: [(0xFA, 0xFB)],
         5: [(0x18, 0x18)],
     }
@@ -180,11 +205,28 @@ class DexFile:
             raise self._corrupt(f"truncated: {len(data)} bytes, header needs {_HEADER_SIZE}")
         if not _MAGIC.match(data, 0, 8):
             raise self._corrupt(f"bad magic {bytes(data[:8])!r}")
-        (file_size, header_size, endian_tag, link_size, link_off, map_off,
-         self._string_ids_size, self._string_ids_off, self._type_ids_size, self._type_ids_off,
-         proto_ids_size, proto_ids_off, field_ids_size, field_ids_off,
-         self._method_ids_size, self._method_ids_off, self._class_defs_size, self._class_defs_off,
-         data_size, data_off) = _HEADER.unpack_from(data, 32)
+        (
+            file_size,
+            header_size,
+            endian_tag,
+            link_size,
+            link_off,
+            map_off,
+            self._string_ids_size,
+            self._string_ids_off,
+            self._type_ids_size,
+            self._type_ids_off,
+            proto_ids_size,
+            proto_ids_off,
+            field_ids_size,
+            field_ids_off,
+            self._method_ids_size,
+            self._method_ids_off,
+            self._class_defs_size,
+            self._class_defs_off,
+            data_size,
+            data_off,
+        ) = _HEADER.unpack_from(data, 32)
         if endian_tag != _ENDIAN_CONSTANT:
             raise self._corrupt(f"unsupported endian tag {endian_tag:#x}")
         if file_size > len(data):
@@ -457,7 +499,9 @@ class DexFile:
             return cached
         result = ("", "")
         if 0 <= method_idx < self._method_ids_size:
-            class_idx, _proto, name_idx = struct.unpack_from("<HHI", self._data, self._method_ids_off + 8 * method_idx)
+            class_idx, _proto, name_idx = struct.unpack_from(
+                "<HHI", self._data, self._method_ids_off + 8 * method_idx
+            )
             if class_idx < self._type_ids_size and name_idx < self._string_ids_size:
                 type_string = struct.unpack_from("<I", self._data, self._type_ids_off + 4 * class_idx)[0]
                 if type_string < self._string_ids_size:

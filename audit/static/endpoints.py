@@ -83,7 +83,9 @@ NAMESPACE_URL_PREFIXES: tuple[tuple[str, str], ...] = (
 
 #: Top-level labels of special-use and private names (RFC 6761/6762/8375, common intranet TLDs): a URL
 #: on one is kept as a placeholder, it names no public server.
-SPECIAL_USE_TLDS = frozenset({"local", "lan", "internal", "intranet", "corp", "home", "localdomain", "private"})
+SPECIAL_USE_TLDS = frozenset(
+    {"local", "lan", "internal", "intranet", "corp", "home", "localdomain", "private"}
+)
 
 #: Addresses reserved for documentation and examples (RFC 5737, RFC 3849), and the 1.2.3.4 of every
 #: tutorial: placeholders, not servers.
@@ -110,7 +112,9 @@ DOC_URL_PREFIXES: tuple[tuple[str, str], ...] = (
 #: loaded by library code, documents something (gson's ``github.com/google/gson/blob/main/…``).
 DOC_PATH_SEGMENTS = ("/blob/", "/tree/", "/wiki/", "/issues/", "/issues", "/pull/", "/discussions/")
 #: Hosts where those segments are such pages.
-_SOURCE_HOSTS = frozenset({"github.com", "gitlab.com", "bitbucket.org", "sourceforge.net", "gitee.com", "youtrack.jetbrains.com"})
+_SOURCE_HOSTS = frozenset(
+    {"github.com", "gitlab.com", "bitbucket.org", "sourceforge.net", "gitee.com", "youtrack.jetbrains.com"}
+)
 
 #: First labels of Java/Android package names (``android.app``, ``java.net``).
 JAVA_ROOTS = frozenset(
@@ -321,7 +325,12 @@ def host_placeholder(host: str) -> bool:
     intranet names (:data:`SPECIAL_USE_TLDS`, ``home.arpa``) and localhost."""
     host = host.rstrip(".")
     tld = host.rpartition(".")[2]
-    if host == "localhost" or tld in _PLACEHOLDER_TLDS or tld in SPECIAL_USE_TLDS or host.endswith(".home.arpa"):
+    if (
+        host == "localhost"
+        or tld in _PLACEHOLDER_TLDS
+        or tld in SPECIAL_USE_TLDS
+        or host.endswith(".home.arpa")
+    ):
         return True
     return any(host == d or host.endswith("." + d) for d in _PLACEHOLDER_DOMAINS)
 
@@ -423,7 +432,11 @@ class EndpointExtractor:
             if spans and in_url(start):
                 continue
             if start > 0 and text[start - 1] in _BAD_BEFORE:
-                if not (text[start - 1] == "." and text[start - 2 : start] == "*." or text[start - 2 : start] == "//"):
+                if not (
+                    text[start - 1] == "."
+                    and text[start - 2 : start] == "*."
+                    or text[start - 2 : start] == "//"
+                ):
                     continue
             if len(raw) > _MAX_HOST:
                 continue  # not a host name (RFC 1035: 253 characters at most)
@@ -489,7 +502,11 @@ class EndpointExtractor:
         if ip is not None:
             return Candidate(start, url, ip.compressed, None, "url", _ip_placeholder(ip))
         host = normalize_host(host) or ""
-        if not _HOSTNAME.fullmatch(host) or _is_namespace_url(host, url) or host.endswith(_OAUTH_CLIENT_SUFFIX):
+        if (
+            not _HOSTNAME.fullmatch(host)
+            or _is_namespace_url(host, url)
+            or host.endswith(_OAUTH_CLIENT_SUFFIX)
+        ):
             return None
         if "." not in host and host != "localhost":
             return None

@@ -13,7 +13,14 @@ from collections.abc import Iterable, Mapping
 
 from audit.models import DataAccess
 
-__all__ = ["DATA_KINDS", "DATA_KIND_TITLES", "PERMISSION_DATA", "PERMISSION_QUALIFIERS", "data_access", "data_access_labels"]
+__all__ = [
+    "DATA_KINDS",
+    "DATA_KIND_TITLES",
+    "PERMISSION_DATA",
+    "PERMISSION_QUALIFIERS",
+    "data_access",
+    "data_access_labels",
+]
 
 _A = "android.permission."
 

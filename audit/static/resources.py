@@ -220,7 +220,9 @@ def parse_axml(data: bytes) -> list[XmlElement]:
                 n = (size - header_size) // 4
                 res_ids = struct.unpack_from(f"<{n}I", data, pos + header_size)
             elif ctype == RES_XML_START_ELEMENT_TYPE:
-                elements.append(_start_element(data, pos + header_size, pos + size, strings, res_ids, len(stack)))
+                elements.append(
+                    _start_element(data, pos + header_size, pos + size, strings, res_ids, len(stack))
+                )
                 stack.append(len(elements) - 1)
             elif ctype == RES_XML_END_ELEMENT_TYPE:
                 if stack:
@@ -347,7 +349,9 @@ def arsc_xml_files(data: bytes, pool: list[str] | None = None) -> dict[int, str]
     if not refs or (pool is None and pool_at < 0):
         return {}
     strings = pool if pool is not None else read_string_pool(data, pool_at)
-    return {rid: strings[i] for rid, i in refs.items() if i < len(strings) and strings[i].startswith("res/xml/")}
+    return {
+        rid: strings[i] for rid, i in refs.items() if i < len(strings) and strings[i].startswith("res/xml/")
+    }
 
 
 def _type_offsets(data: bytes, start: int, end: int, count: int, flags: int) -> Iterator[tuple[int, int]]:

@@ -160,10 +160,14 @@ def _is_text(name: str, data: bytes) -> bool:
 _PLAIN_CONTEXTS = frozenset({"port", "nsc", "msg", "code"})
 #: Names of files that hold licence texts and notices: a URL in one credits someone (``<http://fsf.org/>``
 #: in the GPL), it names no server the app uses.
-_LICENCE_FILE = re.compile(r"(?i)(?:^|/)[^/]*(?:licen[cs]|notice|copying|\bgpl|credits|acknowledg|third[-_]?party|open[-_]?source)[^/]*$")
+_LICENCE_FILE = re.compile(
+    r"(?i)(?:^|/)[^/]*(?:licen[cs]|notice|copying|\bgpl|credits|acknowledg|third[-_]?party|open[-_]?source)[^/]*$"
+)
 #: Text files where a line starting with ``#`` is a comment (a dictionary's source credits, a config's
 #: disabled entries): their comments are not read.
-_HASH_COMMENT_EXTENSIONS = frozenset({"yaml", "yml", "properties", "conf", "cfg", "ini", "toml", "sh", "py", "txt", "env", ""})
+_HASH_COMMENT_EXTENSIONS = frozenset(
+    {"yaml", "yml", "properties", "conf", "cfg", "ini", "toml", "sh", "py", "txt", "env", ""}
+)
 _BLANK_BEFORE_HASH = 64
 #: Bytes around each ``://`` of binary data in which its URL is looked for: a scheme is at most 16
 #: characters, and a URL longer than this in binary data is cut there.
@@ -465,10 +469,16 @@ class _Scan:
         tagged = [(-1, m) for m in signer_notes] + mine + theirs
         self.errors[before:] = [m for _, m in sorted(tagged, key=lambda t: t[0])]
         order = {prefix + e.filename: i for i, e in enumerate(entries)}
-        self.dex_classes[dex_before:] = sorted(self.dex_classes[dex_before:], key=lambda d: order.get(d[0], -1))
+        self.dex_classes[dex_before:] = sorted(
+            self.dex_classes[dex_before:], key=lambda d: order.get(d[0], -1)
+        )
 
     def _scan_entries(
-        self, archive: Archive, entries: list[zipfile.ZipInfo], prefix: str, only: Container[int] | None = None
+        self,
+        archive: Archive,
+        entries: list[zipfile.ZipInfo],
+        prefix: str,
+        only: Container[int] | None = None,
     ) -> list[tuple[int, str]]:
         """Scan ``entries`` (only those whose index is in ``only`` when it is given); returns the
         notes added, each with the index of its entry."""
@@ -496,7 +506,9 @@ class _Scan:
                         self.xml_files.update(arsc_xml_files(data, pool))
                     except (ResourceError, struct.error, IndexError, UnicodeDecodeError) as e:
                         # Its strings were read; say that the rest of the table was not (issue 15).
-                        self.note(f"{file}: resource table damaged after its string pool ({e}); resource ids not resolved")
+                        self.note(
+                            f"{file}: resource table damaged after its string pool ({e}); resource ids not resolved"
+                        )
                 elif kind == "xml":
                     data = archive.read(info)
                     if int.from_bytes(data[:2], "little") == RES_XML_TYPE:
@@ -594,7 +606,11 @@ class _Scan:
     def scan_bundle(self, archive: Archive) -> None:
         """A split bundle: every inner ``*.apk`` scanned; bundles inside it are not opened (one level)."""
         apks = [i for i in archive.entries() if i.filename.lower().endswith(".apk")]
-        nested = [i.filename for i in archive.entries() if i.filename.lower().endswith((".apks", ".xapk", ".apkm", ".aab"))]
+        nested = [
+            i.filename
+            for i in archive.entries()
+            if i.filename.lower().endswith((".apks", ".xapk", ".apkm", ".aab"))
+        ]
         for name in nested:
             self.note(f"nested bundle {name} skipped (bundles are opened one level deep)")
         if not apks:
@@ -673,7 +689,9 @@ class _Scan:
         endpoints.sort(key=lambda e: e.value)
         permissions = sorted({p for m in self.manifests for p in m.permissions})
         base = _app_manifest(self.manifests)
-        pins = {p: (files, {_encodable(c) for c in classes}) for p, (files, classes) in self.code_pins.items()}
+        pins = {
+            p: (files, {_encodable(c) for c in classes}) for p, (files, classes) in self.code_pins.items()
+        }
         transport = merge_transport(
             self.security_configs, pins, all_classes,
             manifest_config=bool(base and base.network_security_config),
@@ -727,7 +745,9 @@ class _Scan:
                 if sid in out:
                     q, lines = out[sid]
                     merged = CodePresence(
-                        q.classes + p.classes, q.stubs + p.stubs, tuple(sorted({*q.prefixes, *p.prefixes})),
+                        q.classes + p.classes,
+                        q.stubs + p.stubs,
+                        tuple(sorted({*q.prefixes, *p.prefixes})),
                         q.marker or p.marker,
                     )
                     out[sid] = (merged, [*lines, line])
@@ -754,7 +774,9 @@ class _Scan:
                 continue
             p, lines = code[sid]
             evidence = [x for x in lines if x.startswith("code:")]
-            evidence += [f"network: {h} ({', '.join(sorted(f))})" for h, f in sorted(network.get(sid, {}).items())]
+            evidence += [
+                f"network: {h} ({', '.join(sorted(f))})" for h, f in sorted(network.get(sid, {}).items())
+            ]
             out.append(sig.to_sdk(evidence, p.classes, packages=p.prefixes))
         return out
 
@@ -799,9 +821,13 @@ class _Scan:
             if sig is None:
                 continue
             in_code = any(code for _, code in by_host.values())
-            evidence = [f"host: {h} ({', '.join(sorted(files))})" for h, (files, _) in sorted(by_host.items())]
+            evidence = [
+                f"host: {h} ({', '.join(sorted(files))})" for h, (files, _) in sorted(by_host.items())
+            ]
             out.append(
-                sig.to_sdk(evidence, presence="host-in-code" if in_code else "host-string", hosts=sorted(by_host))
+                sig.to_sdk(
+                    evidence, presence="host-in-code" if in_code else "host-string", hosts=sorted(by_host)
+                )
             )
         return tuple(out)
 
@@ -839,7 +865,9 @@ def _child_share(entries: list[zipfile.ZipInfo]) -> set[int]:
     child = {i for i, k in enumerate(kinds) if k != "dex"}
     child_load = sum(entries[i].compress_size for i in child if kinds[i] is not None)
     parent_load = 0
-    dex = sorted((i for i in range(len(entries)) if i not in child), key=lambda i: (-entries[i].compress_size, i))
+    dex = sorted(
+        (i for i in range(len(entries)) if i not in child), key=lambda i: (-entries[i].compress_size, i)
+    )
     for i in dex:
         if parent_load <= child_load:
             parent_load += entries[i].compress_size
@@ -889,7 +917,11 @@ def _child_scan(
     except AuditError as e:
         answer = ("error", type(e).__name__, str(e))
     except BaseException as e:  # a bug: the parent reports it rather than losing it
-        answer = ("error", "AuditError", f"{scan.label}: internal error while scanning: {type(e).__name__}: {e}")
+        answer = (
+            "error",
+            "AuditError",
+            f"{scan.label}: internal error while scanning: {type(e).__name__}: {e}",
+        )
         code = 1
     try:
         data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)

@@ -98,6 +98,7 @@ def is_message(text: str) -> bool:
     """``text`` reads as a sentence (``See http://netty.io/wiki/… for details``)."""
     return _MESSAGE.search(text) is not None
 
+
 #: URL schemes whose presence in the same method as a bare host means the host is put into a URL.
 _SCHEME_PREFIXES = ("http://", "https://", "ws://", "wss://", "tcp://", "ssl://", "mqtt://", "mqtts://")
 
@@ -115,7 +116,21 @@ PUBLIC_RESOLVERS = frozenset(
 
 #: First labels of Android system property keys (``ro.build.display.id``, ``persist.sys.timezone``).
 _SYSPROP_ROOTS = frozenset(
-    {"ro", "persist", "sys", "debug", "dalvik", "gsm", "ril", "init", "vold", "ctl", "hw", "wlan", "telephony"}
+    {
+        "ro",
+        "persist",
+        "sys",
+        "debug",
+        "dalvik",
+        "gsm",
+        "ril",
+        "init",
+        "vold",
+        "ctl",
+        "hw",
+        "wlan",
+        "telephony",
+    }
 )
 #: First labels of JavaScript/Java member expressions (``this.style.top``, ``window.screen.top``).
 _MEMBER_ROOTS = frozenset(
@@ -176,7 +191,9 @@ def code_use(
             elif name in NOTICE_APIS.get(owner, ()):
                 notices.add(f"{owner}.{name} ({cls})")
         n = len(strings)  # a hostile const-string may name an index past the table
-        if cls not in schemes and any(j < n and strings[j].startswith(_SCHEME_PREFIXES) for j in method_strings(off)):
+        if cls not in schemes and any(
+            j < n and strings[j].startswith(_SCHEME_PREFIXES) for j in method_strings(off)
+        ):
             schemes.add(cls)
     return CodeUse(tuple(sorted(apis)), tuple(sorted(schemes)), tuple(sorted(notices)))
 

@@ -309,7 +309,6 @@ def builtin_signatures() -> tuple[SdkSignature, ...]:
 # --------------------------------------------------------------------------------------------
 
 
-
 def _lookup_prefix(index: Mapping[str, Any], dotted: str) -> Any:
     """Longest entry of ``index`` equal to ``dotted`` or a dotted-component prefix of it."""
     s = dotted
@@ -429,7 +428,9 @@ class SignatureDb:
                 continue
             sid = m[0].id
             outer = name.partition("$")[0] if "$" in name else name
-            if outer.endswith(_STUB_SUFFIXES) or (sid in stub_index and _lookup_prefix(stub_index[sid], outer)):
+            if outer.endswith(_STUB_SUFFIXES) or (
+                sid in stub_index and _lookup_prefix(stub_index[sid], outer)
+            ):
                 stubs[sid] = stubs.get(sid, 0) + 1
                 continue
             own[sid] = own.get(sid, 0) + 1
@@ -441,7 +442,10 @@ class SignatureDb:
             prefixes.setdefault(sid, []).append(prefix)
         return {
             sid: CodePresence(
-                own.get(sid, 0), stubs.get(sid, 0), tuple(sorted(prefixes.get(sid, ()))), sid not in markers or sid in marked
+                own.get(sid, 0),
+                stubs.get(sid, 0),
+                tuple(sorted(prefixes.get(sid, ()))),
+                sid not in markers or sid in marked,
             )
             for sid in own.keys() | stubs.keys()
         }

@@ -147,7 +147,9 @@ def _key(cert: Any) -> str:
     try:
         key = cert.public_key()
     except (ValueError, TypeError):  # a key algorithm cryptography does not know
-        return cert.public_key_algorithm_oid.dotted_string if hasattr(cert, "public_key_algorithm_oid") else ""
+        return (
+            cert.public_key_algorithm_oid.dotted_string if hasattr(cert, "public_key_algorithm_oid") else ""
+        )
     if isinstance(key, rsa.RSAPublicKey):
         return f"RSA {key.key_size}"
     if isinstance(key, ec.EllipticCurvePublicKey):
@@ -185,7 +187,9 @@ def describe(der: bytes, schemes: Iterable[str]) -> tuple[Signer, str | None]:
             key=_key(cert),
         )
     except (ValueError, TypeError) as e:
-        return Signer(fingerprint, order, "", "", "", "", "", ""), f"certificate {fingerprint[:16]}… cannot be decoded ({e})"
+        return Signer(
+            fingerprint, order, "", "", "", "", "", ""
+        ), f"certificate {fingerprint[:16]}… cannot be decoded ({e})"
     return signer, None
 
 
@@ -239,5 +243,7 @@ def merge_signers(groups: Iterable[Sequence[Signer]]) -> tuple[Signer, ...]:
                 merged[s.sha256] = s
             else:
                 schemes = set(seen.schemes) | set(s.schemes)
-                merged[s.sha256] = dataclasses.replace(seen, schemes=tuple(x for x in SIGNATURE_SCHEMES if x in schemes))
+                merged[s.sha256] = dataclasses.replace(
+                    seen, schemes=tuple(x for x in SIGNATURE_SCHEMES if x in schemes)
+                )
     return tuple(merged[k] for k in sorted(merged))

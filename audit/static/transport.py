@@ -225,7 +225,9 @@ def pin_indices(strings: Sequence[str]) -> list[int]:
 
 
 def applied_config(
-    configs: Sequence[NetworkSecurityConfig], manifest_config: bool, ref: str | None = None,
+    configs: Sequence[NetworkSecurityConfig],
+    manifest_config: bool,
+    ref: str | None = None,
     xml_files: dict[int, str] | None = None,
 ) -> NetworkSecurityConfig | None:
     """The config Android applies: none unless the manifest names one; then the file ``ref`` names

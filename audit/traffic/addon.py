@@ -80,7 +80,9 @@ def guarded(f: F) -> F:
         try:
             return f(*args, **kwargs)
         except Exception as e:
-            log.error("dataflow-audit: %s hook failed: %s: %s", f.__name__, type(e).__name__, e, exc_info=True)
+            log.error(
+                "dataflow-audit: %s hook failed: %s: %s", f.__name__, type(e).__name__, e, exc_info=True
+            )
             return None
 
     return wrapper  # type: ignore[return-value]

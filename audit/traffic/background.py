@@ -159,7 +159,9 @@ def local_reason(ip: str | None, port: int | None = None) -> str | None:
     return None
 
 
-def os_reason(names: Iterable[str | None], port: int | None = None, protocols: Iterable[str] = ()) -> str | None:
+def os_reason(
+    names: Iterable[str | None], port: int | None = None, protocols: Iterable[str] = ()
+) -> str | None:
     """What well-known OS service one of ``names`` is (a name matches itself and every name under
     it), or ``time sync`` for NTP (UDP 123) to any server; None when it is none of them."""
     for name in names:

@@ -193,7 +193,9 @@ class BatchWriter:
         self._queue.put(_STOP)
         self._thread.join(timeout)
         if self._thread.is_alive():  # pragma: no cover - a wedged disk
-            log.error("%s: writer did not finish within %ss; some records may be lost", self.store.path, timeout)
+            log.error(
+                "%s: writer did not finish within %ss; some records may be lost", self.store.path, timeout
+            )
             return
         self.store.close()
 
@@ -224,7 +226,12 @@ class BatchWriter:
                     attempts += 1
                     if attempts >= MAX_ATTEMPTS or item is _STOP:
                         self.stats.dropped += len(pending)
-                        log.error("%s: dropped %d records after %d failed writes", self.store.path, len(pending), attempts)
+                        log.error(
+                            "%s: dropped %d records after %d failed writes",
+                            self.store.path,
+                            len(pending),
+                            attempts,
+                        )
                         pending, attempts = [], 0
             if time.monotonic() >= deadline:
                 deadline = time.monotonic() + self.flush_interval
@@ -276,7 +283,9 @@ class BatchWriter:
                     except Exception as err:
                         if is_store_fault(err):
                             self.stats.errors += 1
-                            log.error("%s: could not write %d records: %s", self.store.path, len(ready) - i, err)
+                            log.error(
+                                "%s: could not write %d records: %s", self.store.path, len(ready) - i, err
+                            )
                             rest = ready[i:]
                             break
                         self._log_skipped(entry, err)

@@ -24,8 +24,20 @@ QUIC_V2 = 0x6B3343CF
 
 # RFC 9001 §5.2 and RFC 9369 §3.3.1: (salt, key label, iv label, hp label, Initial packet type bits)
 _VERSIONS = {
-    QUIC_V1: (bytes.fromhex("38762cf7f55934b34d179ae6a4c80cadccbb7f0a"), b"quic key", b"quic iv", b"quic hp", 0),
-    QUIC_V2: (bytes.fromhex("0dede3def700a6db819381be6e269dcbf9bd2ed9"), b"quicv2 key", b"quicv2 iv", b"quicv2 hp", 1),
+    QUIC_V1: (
+        bytes.fromhex("38762cf7f55934b34d179ae6a4c80cadccbb7f0a"),
+        b"quic key",
+        b"quic iv",
+        b"quic hp",
+        0,
+    ),
+    QUIC_V2: (
+        bytes.fromhex("0dede3def700a6db819381be6e269dcbf9bd2ed9"),
+        b"quicv2 key",
+        b"quicv2 iv",
+        b"quicv2 hp",
+        1,
+    ),
 }
 
 _MAX_CRYPTO = 64 * 1024
@@ -120,7 +132,9 @@ def decrypt_initial(datagram: bytes, keys: InitialKeys | None = None) -> Initial
         mask = hp_mask(keys.hp, datagram[pn_offset + 4 : pn_offset + 20])
         first = datagram[0] ^ (mask[0] & 0x0F)
         pn_len = (first & 0x03) + 1
-        pn_bytes = bytes(b ^ m for b, m in zip(datagram[pn_offset : pn_offset + pn_len], mask[1 : 1 + pn_len], strict=True))
+        pn_bytes = bytes(
+            b ^ m for b, m in zip(datagram[pn_offset : pn_offset + pn_len], mask[1 : 1 + pn_len], strict=True)
+        )
         header_bytes = bytes([first]) + datagram[1:pn_offset] + pn_bytes
         pn = int.from_bytes(pn_bytes, "big")
         nonce = (int.from_bytes(keys.iv, "big") ^ pn).to_bytes(12, "big")

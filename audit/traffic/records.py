@@ -76,7 +76,9 @@ def cap_body(body: bytes | None, limit: int = MAX_BODY) -> tuple[bytes, bool]:
     return body, False
 
 
-def request_data(url: str, headers: tuple[tuple[str, str], ...], body: bytes | None, limit: int = MAX_BODY) -> HttpRequestData:
+def request_data(
+    url: str, headers: tuple[tuple[str, str], ...], body: bytes | None, limit: int = MAX_BODY
+) -> HttpRequestData:
     """What a request carried, for data detection: the body capped (still content-encoded)."""
     capped, truncated = cap_body(body, limit)
     return HttpRequestData(url=url, headers=headers, body=capped, body_truncated=truncated)
@@ -194,10 +196,14 @@ def storable(item: Connection | DnsRecord) -> Connection | DnsRecord | None:
             changes[name] = default
         elif isinstance(value, HttpRequestData):
             if _dirty(value.url) or _dirty(value.headers):
-                changes[name] = dataclasses.replace(value, url=utf8_text(value.url), headers=_clean(value.headers))
+                changes[name] = dataclasses.replace(
+                    value, url=utf8_text(value.url), headers=_clean(value.headers)
+                )
         elif _dirty(value):
             changes[name] = _clean(value)
     return dataclasses.replace(item, **changes) if changes else item
 
 
-_DEFAULTS = {cls: tuple((f.name, f.default) for f in dataclasses.fields(cls)) for cls in (Connection, DnsRecord)}
+_DEFAULTS = {
+    cls: tuple((f.name, f.default) for f in dataclasses.fields(cls)) for cls in (Connection, DnsRecord)
+}

@@ -171,7 +171,9 @@ class Tshark:
 @functools.lru_cache(maxsize=1)
 def _probe(path: str) -> tuple[tuple[int, ...], bool] | None:
     try:
-        out = subprocess.run([path, "-v"], capture_output=True, timeout=60, check=False).stdout.decode("utf-8", "replace")
+        out = subprocess.run([path, "-v"], capture_output=True, timeout=60, check=False).stdout.decode(
+            "utf-8", "replace"
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     m = re.search(r"TShark \(Wireshark\) (\d+)\.(\d+)(?:\.(\d+))?", out)
@@ -307,7 +309,9 @@ class Decryption:
         out = Path(self._tmp.name) / "tap.out"
         self._out = out.open("wb")
         self._err = (Path(self._tmp.name) / "tap.err").open("w+b")
-        self._proc = subprocess.Popen(self.command(tap), stdout=self._out, stderr=self._err, stdin=subprocess.DEVNULL)
+        self._proc = subprocess.Popen(
+            self.command(tap), stdout=self._out, stderr=self._err, stdin=subprocess.DEVNULL
+        )
 
     def close(self) -> None:
         """Stop tshark if it still runs and remove its files."""
@@ -431,7 +435,11 @@ class Decryption:
             types, sids, flags, lengths = (_ints(p) for p in parts[:4])
             counts = _ints(parts[4])
             names = [bytes.fromhex(x.decode()).decode("utf-8", "replace") for x in parts[5].split(b",") if x]
-            values = [bytes.fromhex(x.decode()).decode("utf-8", "replace") for x in parts[6].split(b",")] if names else []
+            values = (
+                [bytes.fromhex(x.decode()).decode("utf-8", "replace") for x in parts[6].split(b",")]
+                if names
+                else []
+            )
             sizes = _ints(parts[7])
         except ValueError:
             return ()

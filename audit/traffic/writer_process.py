@@ -321,7 +321,12 @@ def child_main(db_path: str) -> int:
 
 
 def _handle(
-    msg: Any, writer: BatchWriter, worker: DetectionWorker | None, reader: Store, db_path: str, stdout: IO[bytes]
+    msg: Any,
+    writer: BatchWriter,
+    worker: DetectionWorker | None,
+    reader: Store,
+    db_path: str,
+    stdout: IO[bytes],
 ) -> DetectionWorker | None:
     """Act on one frame in the child; returns the detection worker (a new one after ``config``)."""
     from audit.enrich.geoip import Enricher

@@ -138,7 +138,11 @@ def test_caida_prefix2as_longest_prefix_wins(tmp_path: Path) -> None:
     assert s.files[0]["format"] == "tsv (pfx2as)" and s.date == "2026-11-27" and s.malformed == 2
     t = AsnTableGeoIp(tmp_path / "t.sqlite")
     assert t.lookup("8.8.8.8") == t.lookup("8.8.4.4") != t.lookup("8.8.9.1")
-    assert (t.lookup("8.8.8.8").asn, t.lookup("8.8.9.1").asn, t.lookup("8.127.0.1").asn) == (64501, 64500, 64500)
+    assert (t.lookup("8.8.8.8").asn, t.lookup("8.8.9.1").asn, t.lookup("8.127.0.1").asn) == (
+        64501,
+        64500,
+        64500,
+    )
     assert t.lookup("8.8.8.8").asn_org is None  # prefix2as has no organisation names
     assert t.lookup("1.1.1.1").asn is None and t.lookup("2001:4860::1").asn == 64501
 
@@ -243,7 +247,9 @@ def test_default_place_is_audit_home(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert t is not None and t.lookup("8.8.8.8").asn == 64501
 
 
-def test_enricher_number_from_table_location_from_embedded(table: AsnTableGeoIp, embedded: EmbeddedGeoIp) -> None:
+def test_enricher_number_from_table_location_from_embedded(
+    table: AsnTableGeoIp, embedded: EmbeddedGeoIp
+) -> None:
     e = Enricher(embedded=embedded, asn_table=table)
     info = e.ip_info("8.8.8.8")
     assert (info.asn, info.asn_org) == (64501, "Example Resolver LLC")
@@ -265,7 +271,9 @@ def test_asn_mmdb_beats_the_table(tmp_path: Path, table: AsnTableGeoIp, embedded
     assert e.ip_info("1.1.1.1").asn == 64500  # not in the .mmdb: the table answers
 
 
-def test_enricher_finds_the_imported_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedded: EmbeddedGeoIp) -> None:
+def test_enricher_finds_the_imported_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedded: EmbeddedGeoIp
+) -> None:
     monkeypatch.setenv("AUDIT_HOME", str(tmp_path))
     assert Enricher(embedded=embedded).asn_table is None
     import_table([_write(tmp_path / "a.csv", CSV)], label="mine")
@@ -320,18 +328,27 @@ def test_corrupt_gzip_and_odd_digits_and_v4_block(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="garbled.csv.gz: cannot read"):
         import_table([bad], tmp_path / "t.sqlite")
     # A non-ASCII digit is a malformed line, not the end of the import.
-    odd = _write(tmp_path / "odd.csv", "1.1.1.0,1.1.1.255,64500,A\n\u00b2,5,1,x\n8.8.8.0,8.8.8.255,6\u00b2,y\n9.9.9.0,9.9.9.255,64501,B\n")
+    odd = _write(
+        tmp_path / "odd.csv",
+        "1.1.1.0,1.1.1.255,64500,A\n\u00b2,5,1,x\n8.8.8.0,8.8.8.255,6\u00b2,y\n9.9.9.0,9.9.9.255,64501,B\n",
+    )
     s = import_table([odd], tmp_path / "t.sqlite")
     assert (s.ranges, s.malformed) == (2, 2)
     # An IPv6 row over ::ffff:0:0/96 must not answer for IPv4 addresses.
     v6 = _write(tmp_path / "v6.csv", "::,ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff,64502,all of v6\n")
     import_table([v6], tmp_path / "v6.sqlite")
     t = AsnTableGeoIp(tmp_path / "v6.sqlite")
-    assert t.lookup("1.0.1.1").asn is None and t.lookup("2001:db8::1").asn == 64502 and t.lookup("::1").asn == 64502
+    assert (
+        t.lookup("1.0.1.1").asn is None
+        and t.lookup("2001:db8::1").asn == 64502
+        and t.lookup("::1").asn == 64502
+    )
 
 
 def test_bad_first_line_that_looks_like_a_range_is_counted(tmp_path: Path) -> None:
-    s = import_table([_write(tmp_path / "a.csv", "1.0.0.0,2001::,64500,mixed\n" + CSV)], tmp_path / "t.sqlite")
+    s = import_table(
+        [_write(tmp_path / "a.csv", "1.0.0.0,2001::,64500,mixed\n" + CSV)], tmp_path / "t.sqlite"
+    )
     # the mixed-family first line, CSV's header (no longer first) and its two bad lines
     assert s.malformed == 4
 

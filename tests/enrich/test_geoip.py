@@ -122,9 +122,13 @@ def test_mmdb_city_and_asn(city_db: Path, asn_db: Path) -> None:
     assert missing.scope == "public" and missing.country is None and missing.asn is None
 
 
-def test_mmdb_order_does_not_matter_and_city_beats_country(tmp_path: Path, city_db: Path, asn_db: Path) -> None:
+def test_mmdb_order_does_not_matter_and_city_beats_country(
+    tmp_path: Path, city_db: Path, asn_db: Path
+) -> None:
     country_db = write_mmdb(
-        tmp_path / "Country.mmdb", [("8.8.8.0/24", {"country": {"iso_code": "ZZ"}})], database_type="GeoLite2-Country"
+        tmp_path / "Country.mmdb",
+        [("8.8.8.0/24", {"country": {"iso_code": "ZZ"}})],
+        database_type="GeoLite2-Country",
     )
     e = Enricher([asn_db, country_db, city_db], embedded=False)
     assert e.location is not None and e.location.label.startswith("GeoLite2-City")
@@ -168,7 +172,9 @@ def test_bad_mmdb_is_a_config_error(tmp_path: Path, content: bytes, message: str
 
 
 def test_unsupported_mmdb_type(tmp_path: Path) -> None:
-    p = write_mmdb(tmp_path / "anon.mmdb", [("8.8.8.0/24", {"is_anonymous": True})], database_type="GeoIP2-Anonymous-IP")
+    p = write_mmdb(
+        tmp_path / "anon.mmdb", [("8.8.8.0/24", {"is_anonymous": True})], database_type="GeoIP2-Anonymous-IP"
+    )
     with pytest.raises(ConfigError, match="unsupported database type"):
         MmdbGeoIp(p)
 

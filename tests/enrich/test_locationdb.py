@@ -154,11 +154,19 @@ def test_wrong_magic_and_version(tmp_path: Path) -> None:
     _expect_error(tmp_path, locdb.build(NETS, ASES, version=2), "version 2 is not supported")
 
 
-@pytest.mark.parametrize(("section", "what"), [(0, "AS"), (1, "network"), (2, "network tree"), (4, "string pool")])
+@pytest.mark.parametrize(
+    ("section", "what"), [(0, "AS"), (1, "network"), (2, "network tree"), (4, "string pool")]
+)
 def test_section_past_the_end(tmp_path: Path, section: int, what: str) -> None:
     good = locdb.build(NETS, ASES)
-    _expect_error(tmp_path, locdb.patch_header(good, 5 + 2 * section, 0xFFFFFFF0), f"{what} section runs past")
-    _expect_error(tmp_path, good[: len(good) - 5] if section == 4 else locdb.patch_header(good, 4 + 2 * section, 0xFFFFFFFF), "runs past")
+    _expect_error(
+        tmp_path, locdb.patch_header(good, 5 + 2 * section, 0xFFFFFFF0), f"{what} section runs past"
+    )
+    _expect_error(
+        tmp_path,
+        good[: len(good) - 5] if section == 4 else locdb.patch_header(good, 4 + 2 * section, 0xFFFFFFFF),
+        "runs past",
+    )
 
 
 def test_partial_record_and_empty_tree(tmp_path: Path) -> None:
@@ -220,7 +228,9 @@ def test_random_corruption_never_raises(tmp_path: Path) -> None:
 # ---- discovery -----------------------------------------------------------------------------------
 
 
-def test_discovery_env_and_system_paths(dbfile: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_discovery_env_and_system_paths(
+    dbfile: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(locationdb, "SYSTEM_PATHS", (str(tmp_path / "missing.db"), str(dbfile)))
     monkeypatch.delenv("AUDIT_LOCATION_DB")
     assert location_db_path() == dbfile
@@ -266,7 +276,9 @@ def test_enricher_uses_it_ahead_of_embedded(dbfile: Path, embedded: EmbeddedGeoI
     e.close()
 
 
-def test_enricher_discovers_it(dbfile: Path, embedded: EmbeddedGeoIp, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_enricher_discovers_it(
+    dbfile: Path, embedded: EmbeddedGeoIp, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AUDIT_LOCATION_DB", str(dbfile))
     e = Enricher(embedded=embedded)
     assert e.location_db is not None and e.location_db.path == str(dbfile)
@@ -275,7 +287,9 @@ def test_enricher_discovers_it(dbfile: Path, embedded: EmbeddedGeoIp, monkeypatc
     assert Enricher(embedded=embedded, location_db=False).location_db is None
 
 
-def test_enricher_keeps_flags_whoever_answers_the_as(dbfile: Path, tmp_path: Path, embedded: EmbeddedGeoIp) -> None:
+def test_enricher_keeps_flags_whoever_answers_the_as(
+    dbfile: Path, tmp_path: Path, embedded: EmbeddedGeoIp
+) -> None:
     from audit.enrich.asntable import AsnTableGeoIp, import_table
 
     src = tmp_path / "asn.csv"
@@ -351,7 +365,9 @@ def test_newest_system_copy_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.delenv("AUDIT_LOCATION_DB")
     monkeypatch.setattr(locationdb, "SYSTEM_PATHS", (str(fresh), str(packaged)))
     assert location_db_path() == packaged  # the "fresh" place holds an older build
-    monkeypatch.setattr(locationdb, "SYSTEM_PATHS", (str(tmp_path / "none.db"), str(fresh), str(tmp_path / "x")))
+    monkeypatch.setattr(
+        locationdb, "SYSTEM_PATHS", (str(tmp_path / "none.db"), str(fresh), str(tmp_path / "x"))
+    )
     assert location_db_path() == fresh
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"junk")
@@ -372,7 +388,9 @@ def test_given_backends_stay_open(dbfile: Path, tmp_path: Path, embedded: Embedd
     given = LocationDbGeoIp(dbfile)
     Enricher(embedded=embedded, asn_table=False, location_db=given).close()
     assert given.lookup("8.8.8.8").asn == 64502  # still open
-    mmdb = write_mmdb(tmp_path / "asn.mmdb", [("8.8.8.0/24", asn(64501, "Example"))], database_type="GeoLite2-ASN")
+    mmdb = write_mmdb(
+        tmp_path / "asn.mmdb", [("8.8.8.0/24", asn(64501, "Example"))], database_type="GeoLite2-ASN"
+    )
     bad = tmp_path / "bad.db"
     bad.write_bytes(b"nope")
     opened: list[object] = []

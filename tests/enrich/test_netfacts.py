@@ -58,8 +58,14 @@ def embedded() -> EmbeddedGeoIp:
 
 @pytest.fixture
 def dbfile(tmp_path: Path) -> Path:
-    nets = [Net("8.8.8.0/24", "US", 64502), Net("5.5.5.0/24", "DE", 64599), Net("2001:4860::/32", "US", 64502)]
-    return locdb.write(tmp_path / "location.db", nets, {64502: "Example Resolver LLC"}, created_at=1_667_023_194)
+    nets = [
+        Net("8.8.8.0/24", "US", 64502),
+        Net("5.5.5.0/24", "DE", 64599),
+        Net("2001:4860::/32", "US", 64502),
+    ]
+    return locdb.write(
+        tmp_path / "location.db", nets, {64502: "Example Resolver LLC"}, created_at=1_667_023_194
+    )
 
 
 def test_nat64_address_is_located_and_resolved_by_its_ipv4(dbfile: Path, embedded: EmbeddedGeoIp) -> None:
@@ -80,7 +86,11 @@ def test_an_as_without_a_name_keeps_the_next_sources_name(dbfile: Path, embedded
     e = Enricher(embedded=embedded, asn_table=False, location_db=dbfile)
     named = e.ip_info("8.8.8.8")
     assert (named.asn, named.asn_org, named.asn_source, named.asn_org_source) == (
-        64502, "Example Resolver LLC", "libloc", "libloc")
+        64502,
+        "Example Resolver LLC",
+        "libloc",
+        "libloc",
+    )
     unnamed = e.ip_info("5.5.5.5")  # AS64599 has no name in the location database
     assert unnamed.asn == 64599 and unnamed.asn_source == "libloc"
     assert unnamed.asn_org == embedded.lookup("5.5.5.5").asn_org and unnamed.asn_org
@@ -88,11 +98,17 @@ def test_an_as_without_a_name_keeps_the_next_sources_name(dbfile: Path, embedded
     assert unnamed.database == f"{embedded.label} + Test Vendor location database (2022-10-29)"
     assert unnamed.database in e.labels
     only_embedded = e.ip_info("9.9.9.9")  # not in the location database: the embedded name, no number
-    assert (only_embedded.asn, only_embedded.asn_source, only_embedded.asn_org_source) == (None, None, "embedded")
+    assert (only_embedded.asn, only_embedded.asn_source, only_embedded.asn_org_source) == (
+        None,
+        None,
+        "embedded",
+    )
     e.close()
 
 
-def test_a_name_for_another_as_number_is_not_taken(dbfile: Path, tmp_path: Path, embedded: EmbeddedGeoIp) -> None:
+def test_a_name_for_another_as_number_is_not_taken(
+    dbfile: Path, tmp_path: Path, embedded: EmbeddedGeoIp
+) -> None:
     src = tmp_path / "asn.csv"
     src.write_text("5.5.5.0,5.5.5.255,64700,Another Network\n", encoding="utf-8")
     import_table([src], tmp_path / "t.sqlite", label="mine", date="2026-11-01")
@@ -100,7 +116,11 @@ def test_a_name_for_another_as_number_is_not_taken(dbfile: Path, tmp_path: Path,
     loc = LocationDbGeoIp(dbfile)
     # The location database first, then a table that says another AS, then the embedded name.
     answer, number, name = network_answer(
-        [(loc, loc.lookup("5.5.5.5")), (table, table.lookup("5.5.5.5")), (embedded, embedded.lookup("5.5.5.5"))]
+        [
+            (loc, loc.lookup("5.5.5.5")),
+            (table, table.lookup("5.5.5.5")),
+            (embedded, embedded.lookup("5.5.5.5")),
+        ]
     )
     assert (answer.asn, number, name) == (64599, loc, embedded)
     assert answer.asn_org == embedded.lookup("5.5.5.5").asn_org

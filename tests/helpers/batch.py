@@ -47,7 +47,9 @@ def outcomes(db: Path) -> dict[str, Any]:
     for sha, path in conn.execute("SELECT sha256, path FROM batch_paths ORDER BY path"):
         paths.setdefault(sha, []).append(path)
     out = {}
-    for sha, status, reason, scan_id in conn.execute("SELECT sha256, status, reason, scan_id FROM batch_apps"):
+    for sha, status, reason, scan_id in conn.execute(
+        "SELECT sha256, status, reason, scan_id FROM batch_apps"
+    ):
         row = conn.execute("SELECT result FROM scans WHERE id = ?", (scan_id,)).fetchone()
         out[sha] = (status, reason, paths.get(sha), json.loads(row[0]) if row else None)
     conn.close()

@@ -27,7 +27,9 @@ def run_chromium(tmp_path: Path, url: str, *extra: str) -> tuple[str, str]:
         "--enable-logging=stderr", "--v=0", *extra, url,
     ]  # fmt: skip
     # Own session so that a hang can be ended with every helper process chromium started.
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         out, err = proc.communicate(timeout=120)
     except subprocess.TimeoutExpired:

@@ -22,7 +22,7 @@ from audit.store import Store
 #: The demo app's package name.
 APP = "com.example.messenger"
 #: A string hostile everywhere it lands (HTML, attribute, script): report tests check it stays inert.
-EVIL = '<script>document.title="PWNED";window.__pwned=1</script><img src=x onerror="document.documentElement.setAttribute(\'data-pwned\',\'1\')">'
+EVIL = "<script>document.title=\"PWNED\";window.__pwned=1</script><img src=x onerror=\"document.documentElement.setAttribute('data-pwned','1')\">"
 
 #: Owners of the case's domains (one Chinese, two US, one German).
 COMPANIES = CompanyDb(
@@ -53,10 +53,29 @@ def make_scan(app: str = APP, *, evil: bool = False, extra_hosts: tuple[str, ...
                  sources=(Source("asset", "assets/cfg.json"),), sdk="facebook"),
         Endpoint("http://localhost:8080", "localhost", None, "url", placeholder=True),
     ]  # fmt: skip
-    eps += [Endpoint(h, h, registrable_domain(h), "host", sources=(Source("dex", "classes.dex"),)) for h in extra_hosts]
+    eps += [
+        Endpoint(h, h, registrable_domain(h), "host", sources=(Source("dex", "classes.dex"),))
+        for h in extra_hosts
+    ]
     sdks = [
-        Sdk("tencent_bugly", "Tencent Bugly", "Tencent", "CN", "crash", ("code: 10 classes under com.tencent.bugly",), 10),
-        Sdk("facebook", "Facebook SDK", "Meta", "US", "analytics", ("code: 50 classes under com.facebook",), 50),
+        Sdk(
+            "tencent_bugly",
+            "Tencent Bugly",
+            "Tencent",
+            "CN",
+            "crash",
+            ("code: 10 classes under com.tencent.bugly",),
+            10,
+        ),
+        Sdk(
+            "facebook",
+            "Facebook SDK",
+            "Meta",
+            "US",
+            "analytics",
+            ("code: 50 classes under com.facebook",),
+            50,
+        ),
     ]
     if evil:
         eps.append(Endpoint(f"https://{EVIL}.evil.com/$x$", f"{EVIL}.evil.com", "evil.com", "url",
@@ -99,4 +118,3 @@ def make_case(store: Store, app: str = APP, *, evil: bool = False, traffic: bool
     if traffic:
         store.add_connections(make_traffic(app, evil=evil))
     return scan
-

@@ -182,12 +182,15 @@ def build_jumbo_dex(work: Path) -> bytes:
     strings sit in a class annotation (no code needed to put them in the string table); a few are
     loaded, the high ones by const-string/jumbo."""
     filler = ",\n".join(f'        "f{i:05d}"' for i in range(FILLER_COUNT))
-    annotation = f".annotation runtime Lcom/ex/Strings;\n    value = {{\n{filler}\n    }}\n.end annotation\n\n"
+    annotation = (
+        f".annotation runtime Lcom/ex/Strings;\n    value = {{\n{filler}\n    }}\n.end annotation\n\n"
+    )
     high = [f"f{i:05d}" for i in range(FILLER_COUNT - 10, FILLER_COUNT)]
     return assemble(
         {
             "com/ex/Filler": _class(
-                "com/ex/Filler", annotation + _returns("low", "f01234", "f00007") + _returns("high", *high, jumbo=True)
+                "com/ex/Filler",
+                annotation + _returns("low", "f01234", "f00007") + _returns("high", *high, jumbo=True),
             ),
             "com/ex/Big": _class("com/ex/Big", _returns("big", JUMBO_BIG, jumbo=True)),
         },

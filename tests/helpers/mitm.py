@@ -93,7 +93,9 @@ def make_cert(tmp: Path) -> tuple[Path, Path]:
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=30))
         .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
@@ -102,7 +104,9 @@ def make_cert(tmp: Path) -> tuple[Path, Path]:
     cert_path, key_path = tmp / "server.pem", tmp / "server.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
     )
     return cert_path, key_path
 
@@ -127,7 +131,9 @@ class JsonHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def https_server(cert: Path, key: Path, host: str = "127.0.0.1", port: int = 0) -> http.server.ThreadingHTTPServer:
+def https_server(
+    cert: Path, key: Path, host: str = "127.0.0.1", port: int = 0
+) -> http.server.ThreadingHTTPServer:
     """A :class:`JsonHandler` over TLS on ``host:port`` (default: a free loopback port), served from a
     daemon thread."""
     srv = http.server.ThreadingHTTPServer((host, port), JsonHandler)
@@ -210,7 +216,9 @@ class H3Loop:
         self.thread.start()
 
     def run(self, coro: Any, timeout: float = TIMEOUT) -> Any:
-        return asyncio.run_coroutine_threadsafe(asyncio.wait_for(coro, timeout), self.loop).result(timeout + 1)
+        return asyncio.run_coroutine_threadsafe(asyncio.wait_for(coro, timeout), self.loop).result(
+            timeout + 1
+        )
 
     def close(self, *servers: Any) -> None:
         for server in servers:
@@ -266,7 +274,9 @@ def h3_protocol(client: bool) -> type:
             self.h3.send_data(sid, BODY, end_stream=True)
             self.transmit()
 
-        async def request(self, headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[dict[bytes, bytes], bytes]:
+        async def request(
+            self, headers: list[tuple[bytes, bytes]], body: bytes
+        ) -> tuple[dict[bytes, bytes], bytes]:
             sid = self._quic.get_next_available_stream_id()
             self.ended[sid] = asyncio.get_running_loop().create_future()
             self.h3.send_headers(sid, headers, end_stream=not body)
@@ -304,7 +314,6 @@ class RawProxy(Proxy):
     """A :class:`Proxy` whose clients send what a hostile app sends: HTTP/2 through a CONNECT tunnel with
     no header validation, raw HTTP/1 bytes."""
 
-
     def tls_tunnel(self, port: int, alpn: list[str]) -> ssl.SSLSocket:
         s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
         s.sendall(f"CONNECT localhost:{port} HTTP/1.1\r\nHost: localhost:{port}\r\n\r\n".encode())
@@ -321,11 +330,18 @@ class RawProxy(Proxy):
         assert t.selected_alpn_protocol() == "h2"
         # Our own client must not refuse to send what a hostile app sends.
         c = h2.connection.H2Connection(
-            h2.config.H2Configuration(client_side=True, validate_outbound_headers=False, normalize_outbound_headers=False)
+            h2.config.H2Configuration(
+                client_side=True, validate_outbound_headers=False, normalize_outbound_headers=False
+            )
         )
         c.initiate_connection()
         sid = c.get_next_available_stream_id()
-        headers = [(b":method", b"GET"), (b":scheme", b"https"), (b":authority", b"localhost:%d" % port), (b":path", path)]
+        headers = [
+            (b":method", b"GET"),
+            (b":scheme", b"https"),
+            (b":authority", b"localhost:%d" % port),
+            (b":path", path),
+        ]
         c.send_headers(sid, headers + (extra or []), end_stream=True)
         t.sendall(c.data_to_send())
         seen: list[str] = []

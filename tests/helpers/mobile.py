@@ -26,7 +26,9 @@ RESOLVER6 = "2a01:598:7ff:0:10:74:210:210"
 def tls(client: str, port: int, server: str, ts: float, sni: str) -> list[tuple[float, dpkt.Packet]]:
     """A TCP session from ``client:port`` to ``server:443`` at ``ts``: a ClientHello for ``sni`` and 80
     bytes of TLS back."""
-    return tcp_session(client, port, server, 443, ts, [tls_record(client_hello(sni))], [b"\x16\x03\x03" + b"s" * 80])
+    return tcp_session(
+        client, port, server, 443, ts, [tls_record(client_hello(sni))], [b"\x16\x03\x03" + b"s" * 80]
+    )
 
 
 def simple_capture(path: Path, client: str, server: str, extra: tuple[tuple[str, str], ...] = ()) -> Path:

@@ -70,7 +70,10 @@ class App:
 
 
 def pcapdroid(
-    packets: Iterable[tuple[float, bytes, App | None]], apps: Sequence[App], *, linktype: int = 101,
+    packets: Iterable[tuple[float, bytes, App | None]],
+    apps: Sequence[App],
+    *,
+    linktype: int = 101,
     keylog: bytes | None = None,
 ) -> bytes:
     """A pcapng in PCAPdroid's layout: one interface (raw IP by default, µs time stamps), a UID map
@@ -100,5 +103,9 @@ def relabel(capture: Path, out: Path, app_of: dict[int, App], keylog: bytes | No
         ihl = (ip[0] & 0x0F) * 4
         sport, dport = struct.unpack("!HH", ip[ihl : ihl + 4])
         packets.append((ts, frame, app_of.get(sport) or app_of.get(dport)))
-    out.write_bytes(pcapdroid(packets, list({a.uid: a for a in app_of.values()}.values()), linktype=linktype, keylog=keylog))
+    out.write_bytes(
+        pcapdroid(
+            packets, list({a.uid: a for a in app_of.values()}.values()), linktype=linktype, keylog=keylog
+        )
+    )
     return out

@@ -464,8 +464,21 @@ def generate(seed: int = SEED, n: int = 600) -> list[Labelled]:
 #: Seed of the held-out set: not the seed the detectors were tuned on.
 HELD_OUT_SEED = 20261203
 #: Places where map, ride and weather APIs put coordinates.
-HELD_OUT_PLACES = ("query", "form", "json", "json_nested_string", "gzip_json", "multipart", "base64_json_blob", "xml")
-_VENUE_KEYS = (("latitude", "longitude"), ("dest_latitude", "dest_longitude"), ("venueLatitude", "venueLongitude"))
+HELD_OUT_PLACES = (
+    "query",
+    "form",
+    "json",
+    "json_nested_string",
+    "gzip_json",
+    "multipart",
+    "base64_json_blob",
+    "xml",
+)
+_VENUE_KEYS = (
+    ("latitude", "longitude"),
+    ("dest_latitude", "dest_longitude"),
+    ("venueLatitude", "venueLongitude"),
+)
 _VENUE_PAIR_KEYS = ("ll", "location", "coords", "position", "geo")
 
 
@@ -531,11 +544,16 @@ def generate_held_out(seed: int = HELD_OUT_SEED, n: int = 400) -> list[Labelled]
                 fields.append(("gps", f"{lat:.6f},{lon:.6f}"))
             lab.known.add("location")
             lab.desc.append("device location")
-        fields += [("radius", str(rnd.choice([500, 1000, 5000]))), ("q", rnd.choice(["cafe", "pharmacy", "museum"]))]
+        fields += [
+            ("radius", str(rnd.choice([500, 1000, 5000]))),
+            ("q", rnd.choice(["cafe", "pharmacy", "museum"])),
+        ]
         fields += noise_fields(rnd)
         fields = _unique_keys(fields)
         rnd.shuffle(fields)
-        lab.req = place(fields, where, rnd, rnd.choice(("maps.example.com", "rides.example.net", "weather.example.org")))
+        lab.req = place(
+            fields, where, rnd, rnd.choice(("maps.example.com", "rides.example.net", "weather.example.org"))
+        )
         lab.desc.insert(0, where)
         out.append(lab)
     return out
@@ -741,7 +759,8 @@ def main() -> None:  # pragma: no cover - manual table refresh for docs/pii.md
     print(f"{len(items)} requests, seed {SEED}\n")
     print(
         markdown_table(
-            evaluate(items, reqs, PiiDetector(PROFILE).scan, located=True), evaluate(items, reqs, PiiDetector(None).scan)
+            evaluate(items, reqs, PiiDetector(PROFILE).scan, located=True),
+            evaluate(items, reqs, PiiDetector(None).scan),
         )
     )
 

@@ -77,7 +77,9 @@ def certificate(directory: Path) -> tuple[Path, Path]:
     cert_path, key_path = directory / "server.crt", directory / "server.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
     )
     return cert_path, key_path
 
@@ -145,7 +147,10 @@ class TlsServer:
             body, buf = buf[:length], buf[length:]
             self.received.add("http/1.1", method, path, body)
             reply = _reply(path)
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(reply), reply))
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                % (len(reply), reply)
+            )
 
     def _h2(self, conn: ssl.SSLSocket) -> None:
         import h2.config
@@ -178,7 +183,9 @@ class TlsServer:
                     h2c.send_headers(event.stream_id, [(":status", "200"), ("content-type", "application/json"),
                                                        ("content-length", str(len(reply)))])  # fmt: skip
                     pending[event.stream_id] = reply
-                if isinstance(event, h2.events.WindowUpdated | h2.events.StreamEnded | h2.events.RequestReceived):
+                if isinstance(
+                    event, h2.events.WindowUpdated | h2.events.StreamEnded | h2.events.RequestReceived
+                ):
                     for sid in list(pending):
                         pending[sid] = _send_h2(h2c, sid, pending[sid])
                         if not pending[sid]:
@@ -256,7 +263,10 @@ def _packets(path: Path) -> int:
     data = path.read_bytes() if path.exists() else b""
     pos = n = 0
     while pos + 8 <= len(data):
-        kind, length = int.from_bytes(data[pos : pos + 4], "little"), int.from_bytes(data[pos + 4 : pos + 8], "little")
+        kind, length = (
+            int.from_bytes(data[pos : pos + 4], "little"),
+            int.from_bytes(data[pos + 4 : pos + 8], "little"),
+        )
         if length < 12 or pos + length > len(data):
             break
         n += kind == 6
@@ -265,7 +275,13 @@ def _packets(path: Path) -> int:
 
 
 def curl(
-    port: int, requests: Sequence[Request], *, http2: bool, tls12: bool, bodies: Path, keylog: Path | None = None
+    port: int,
+    requests: Sequence[Request],
+    *,
+    http2: bool,
+    tls12: bool,
+    bodies: Path,
+    keylog: Path | None = None,
 ) -> None:
     """Send ``requests`` with one curl process (so they share a connection where the protocol allows);
     request bodies are written under ``bodies`` (curl reads them byte for byte with ``@file``)."""

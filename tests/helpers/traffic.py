@@ -57,8 +57,9 @@ def https_flow(host: str = "api.example.net", body: bytes = b"", ip: str = "203.
     """A finished JSON POST to ``https://host/v1/track?uid=1&uid=2&ev=x`` with ``body``, server ``ip:443``,
     SNI ``host``, at 1,700,000,000 s."""
     fl = tflow.tflow(resp=True)
-    fl.request = http.Request.make("POST", f"https://{host}/v1/track?uid=1&uid=2&ev=x", body,
-                                   [(b"Content-Type", b"application/json")])
+    fl.request = http.Request.make(
+        "POST", f"https://{host}/v1/track?uid=1&uid=2&ev=x", body, [(b"Content-Type", b"application/json")]
+    )
     fl.request.timestamp_start, fl.request.timestamp_end = 1_700_000_000.0, 1_700_000_000.1
     fl.server_conn.address = (host, 443)
     fl.server_conn.peername = (ip, 443)
@@ -78,7 +79,11 @@ def modern_state(state: Any) -> Any:
         return {k: modern_state(v) for k, v in state.items()}
     if isinstance(state, list | tuple):
         return type(state)(modern_state(v) for v in state)
-    if isinstance(state, float | int) and not isinstance(state, bool) and _TFLOW_EPOCH[0] <= state <= _TFLOW_EPOCH[1]:
+    if (
+        isinstance(state, float | int)
+        and not isinstance(state, bool)
+        and _TFLOW_EPOCH[0] <= state <= _TFLOW_EPOCH[1]
+    ):
         return state + _SHIFT
     return state
 
@@ -122,7 +127,9 @@ def entry(url: str = "https://api.example.net/v1/x?a=1&b=2", **over: Any) -> dic
 
 def write_har(path: Path, entries: list[Any], *, bom: bool = False) -> Path:
     """A HAR file at ``path`` holding ``entries`` (after a UTF-8 byte order mark if ``bom``)."""
-    text = json.dumps({"log": {"version": "1.2", "creator": {"name": "t", "version": "1"}, "entries": entries}})
+    text = json.dumps(
+        {"log": {"version": "1.2", "creator": {"name": "t", "version": "1"}, "entries": entries}}
+    )
     path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode())
     return path
 
@@ -131,15 +138,50 @@ def session_packets() -> list[tuple[float, dpkt.Packet]]:
     """DNS lookup + TLS connection, an HTTP request, a QUIC connection, an IPv6 TLS connection."""
     pk: list[tuple[float, dpkt.Packet]] = [
         (T0, udp_packet(PHONE, 5353, "8.8.8.8", 53, dns_query("api.example.cn", 7))),
-        (T0 + 0.01, udp_packet("8.8.8.8", 53, PHONE, 5353, dns_response("api.example.cn", ["43.156.32.17"], 7))),
+        (
+            T0 + 0.01,
+            udp_packet("8.8.8.8", 53, PHONE, 5353, dns_response("api.example.cn", ["43.156.32.17"], 7)),
+        ),
         (T0 + 0.02, udp_packet(PHONE, 5354, "8.8.8.8", 53, dns_query("bare.example.cn", 8))),
-        (T0 + 0.03, udp_packet("8.8.8.8", 53, PHONE, 5354, dns_response("bare.example.cn", ["43.156.32.99"], 8))),
+        (
+            T0 + 0.03,
+            udp_packet("8.8.8.8", 53, PHONE, 5354, dns_response("bare.example.cn", ["43.156.32.99"], 8)),
+        ),
     ]
-    pk += tcp_session(PHONE, 40001, "43.156.32.17", 443, T0 + 1, [tls_record(client_hello("api.example.cn"))], [b"\x16\x03\x03" + b"s" * 200])
-    pk += tcp_session(PHONE, 40002, "119.29.29.29", 80, T0 + 2, [HTTP_REQ], [b"HTTP/1.1 204 No Content\r\n\r\n"])
-    pk.append((T0 + 3, udp_packet(PHONE, 40003, "142.250.74.194", 443, quic_initial("ads.example.com", b"\x83\x94\xc8\xf0\x3e\x51\x57\x08"))))
+    pk += tcp_session(
+        PHONE,
+        40001,
+        "43.156.32.17",
+        443,
+        T0 + 1,
+        [tls_record(client_hello("api.example.cn"))],
+        [b"\x16\x03\x03" + b"s" * 200],
+    )
+    pk += tcp_session(
+        PHONE, 40002, "119.29.29.29", 80, T0 + 2, [HTTP_REQ], [b"HTTP/1.1 204 No Content\r\n\r\n"]
+    )
+    pk.append(
+        (
+            T0 + 3,
+            udp_packet(
+                PHONE,
+                40003,
+                "142.250.74.194",
+                443,
+                quic_initial("ads.example.com", b"\x83\x94\xc8\xf0\x3e\x51\x57\x08"),
+            ),
+        )
+    )
     pk.append((T0 + 3.1, udp_packet("142.250.74.194", 443, PHONE, 40003, b"\xc0" + b"r" * 1199)))
-    pk += tcp_session(PHONE6, 40004, "2a03:2880:f12f:83:face:b00c:0:25de", 443, T0 + 4, [tls_record(client_hello("graph.example.com"))], [b"x" * 50])
+    pk += tcp_session(
+        PHONE6,
+        40004,
+        "2a03:2880:f12f:83:face:b00c:0:25de",
+        443,
+        T0 + 4,
+        [tls_record(client_hello("graph.example.com"))],
+        [b"x" * 50],
+    )
     # a connection without SNI or HTTP, to an IP resolved before: named from DNS
     pk += tcp_session(PHONE, 40005, "43.156.32.99", 8883, T0 + 5, [b"\x10\x20MQTT"], [b"\x20\x02\x00\x00"])
     return pk
@@ -155,9 +197,17 @@ def frames(linktype: int, packets: list[tuple[float, dpkt.Packet]]) -> list[tupl
         if linktype == dpkt.pcap.DLT_EN10MB:
             out.append((ts, ethernet(ip)))
         elif linktype == 113:  # Linux cooked v1
-            out.append((ts, struct.pack("!HHH8sH", 4, 1, 6, b"\x02" * 6 + b"\0\0", 0x86DD if is6 else 0x0800) + raw))
+            out.append(
+                (ts, struct.pack("!HHH8sH", 4, 1, 6, b"\x02" * 6 + b"\0\0", 0x86DD if is6 else 0x0800) + raw)
+            )
         elif linktype == 276:  # Linux cooked v2
-            out.append((ts, struct.pack("!HHiHBB8s", 0x86DD if is6 else 0x0800, 0, 3, 1, 4, 6, b"\x02" * 6 + b"\0\0") + raw))
+            out.append(
+                (
+                    ts,
+                    struct.pack("!HHiHBB8s", 0x86DD if is6 else 0x0800, 0, 3, 1, 4, 6, b"\x02" * 6 + b"\0\0")
+                    + raw,
+                )
+            )
         else:
             out.append((ts, raw))
     return out

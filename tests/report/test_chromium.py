@@ -26,7 +26,9 @@ pytestmark = [pytest.mark.slow, needs_chromium]
 
 
 #: A 446-character URL (issue 13: one such URL made the Endpoints table 3,880 px wide).
-LONG_URL = "https://log.example-messenger.com/collect/v2/" + "/".join(f"segment{i:03d}" for i in range(36)) + "?q=1"
+LONG_URL = (
+    "https://log.example-messenger.com/collect/v2/" + "/".join(f"segment{i:03d}" for i in range(36)) + "?q=1"
+)
 #: A name looked up and never contacted, hostile (issue 12's "Looked up, not contacted" section).
 LOOKED_UP = '<img src=x onerror="document.documentElement.dataset.pwned=1">.adjust.com'
 #: Viewport widths the report must read at without the page scrolling sideways.
@@ -52,9 +54,17 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for i in range(19)
     )  # fmt: skip
     for i in range(19):
-        store.record_input("pcap", f"/captures/device-{i:02d}/capture-{i:02d}.pcapng", "cd" * 32, f"capture-{i:02d}.pcapng")
-    store.add_dns([DnsRecord(1_700_000_050.0, "pcap", LOOKED_UP, answers=("185.151.204.6", "app.adjust.com.cdn.example")),
-                   DnsRecord(1_700_000_051.0, "pcap", "x" * 60 + ".adjust.com")])  # issue 12: looked up, not contacted
+        store.record_input(
+            "pcap", f"/captures/device-{i:02d}/capture-{i:02d}.pcapng", "cd" * 32, f"capture-{i:02d}.pcapng"
+        )
+    store.add_dns(
+        [
+            DnsRecord(
+                1_700_000_050.0, "pcap", LOOKED_UP, answers=("185.151.204.6", "app.adjust.com.cdn.example")
+            ),
+            DnsRecord(1_700_000_051.0, "pcap", "x" * 60 + ".adjust.com"),
+        ]
+    )  # issue 12: looked up, not contacted
     path = tmp_path_factory.mktemp("report") / "report.html"
     write_report(store, path, enricher=Enricher(), companies=COMPANIES)
     return path
@@ -69,7 +79,11 @@ def test_renders_without_errors_and_injection(report: Path, tmp_path: Path) -> N
     assert "data-pwned" not in html_tag.group(0)  # the injected onerror handler did not
     title = re.search(r"<title>(.*?)</title>", dom, re.S)
     # the title names the app by its (hostile) package, escaped; the injected script would have set it to PWNED
-    assert title is not None and title.group(1).startswith("Data-flow audit: ") and "&lt;script&gt;" in title.group(1)
+    assert (
+        title is not None
+        and title.group(1).startswith("Data-flow audit: ")
+        and "&lt;script&gt;" in title.group(1)
+    )
     assert "capture-18" not in title.group(1)  # 19 labels are not the title
     assert dom.count("<script") == 1
     # the hostile strings are there, as text
@@ -112,7 +126,9 @@ def test_no_horizontal_overflow(report: Path, tmp_path: Path, width: int) -> Non
     inside their box, long values wrap or are shortened), hostile strings stay text; a screenshot
     per width goes to test-artifacts/."""
     probe = tmp_path / "probe.html"
-    probe.write_text(report.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    probe.write_text(
+        report.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8"
+    )
     dom, err = run_chromium(tmp_path, probe.as_uri(), "--dump-dom", "--virtual-time-budget=3000",
                              f"--window-size={width},900", "--hide-scrollbars")  # fmt: skip
     assert console_messages(err) == []
@@ -147,4 +163,3 @@ def test_looked_up_not_contacted_section(report: Path, tmp_path: Path) -> None:
     assert '<a href="#looked-up">' in dom
     tag = re.search(r"<html[^>]*>", dom)
     assert tag is not None and "data-pwned" not in tag.group(0)
-

@@ -45,7 +45,9 @@ def capture_2017(path: Path) -> Path:
     for i, (host, ip) in enumerate(SERVERS.items()):
         t = T2017 + 10 * i
         pk.append((t, udp_packet(PHONE6, 5300 + i, RESOLVER6, 53, dns_query(host, i + 1, aaaa))))
-        pk.append((t + 0.01, udp_packet(RESOLVER6, 53, PHONE6, 5300 + i, dns_response(host, [ip], i + 1, aaaa))))
+        pk.append(
+            (t + 0.01, udp_packet(RESOLVER6, 53, PHONE6, 5300 + i, dns_response(host, [ip], i + 1, aaaa)))
+        )
         pk += tls(PHONE6, 40000 + i, ip, t + 1, host)
     write_pcap_packets(path, [(ts, ethernet(p)) for ts, p in pk])
     return path
@@ -73,12 +75,22 @@ def test_report_data(case: Path) -> None:
     emb = EmbeddedGeoIp.default()
     with Store(case) as s:
         r = collect_report(s, enricher=Enricher(), generated_at=0)
-    assert r.seen_from == f"seen from US (given); {emb.lookup(PHONE6).country} (observed from the device's public address)"
+    assert (
+        r.seen_from
+        == f"seen from US (given); {emb.lookup(PHONE6).country} (observed from the device's public address)"
+    )
     (note,) = r.source_notes
     assert note.startswith("Company Tencent: its addresses were answered by different sources")
-    assert "203.205.254.157" not in note and "64:ff9b::cbcd:fe9d: AS64599 from the IPFire location database, its name from the embedded database" in note
+    assert (
+        "203.205.254.157" not in note
+        and "64:ff9b::cbcd:fe9d: AS64599 from the IPFire location database, its name from the embedded database"
+        in note
+    )
     assert "64:ff9b::771c:101: name only, no AS number, from the embedded database" in note
-    assert any("The capture is from 2017-05-03;" in n and "built 2022-10-29, 5 years after it" in n for n in r.date_notes)
+    assert any(
+        "The capture is from 2017-05-03;" in n and "built 2022-10-29, 5 years after it" in n
+        for n in r.date_notes
+    )
     assert any("built 2024-06-18, 7 years after it" in n for n in r.date_notes)
 
 
@@ -95,7 +107,9 @@ def test_report_sentences_in_chromium(case: Path, tmp_path: Path) -> None:
     # NAT64: each address marked, with the IPv4 it was located by; the country is that IPv4's.
     for ip4 in ("203.205.254.157", "119.28.1.1", "8.8.8.8"):
         assert f"via NAT64 {ip4}" in text
-    assert re.search(r"wx\.qq\.com 64:ff9b::cbcd:fe9d via NAT64 203\.205\.254\.157 443 .*? " + str(country), text)
+    assert re.search(
+        r"wx\.qq\.com 64:ff9b::cbcd:fe9d via NAT64 203\.205\.254\.157 443 .*? " + str(country), text
+    )
     # Which source answered each address of the same operator.
     assert "Company Tencent: its addresses were answered by different sources" in text
     assert "(libloc; name: embedded)" in text and "(libloc)" in text and "(embedded)" in text
@@ -103,7 +117,9 @@ def test_report_sentences_in_chromium(case: Path, tmp_path: Path) -> None:
     assert "The capture is from 2017-05-03; Test Vendor location database (2022-10-29)" in text
     assert "built 2022-10-29, 5 years after it" in text and "built 2024-06-18, 7 years after it" in text
     # The vantage next to every server-country figure: verdict, KPI, country table, column headers.
-    assert re.search(r"By server location \(where the servers are\): .*?; seen from US \(given\); \w\w \(observed", text)
+    assert re.search(
+        r"By server location \(where the servers are\): .*?; seen from US \(given\); \w\w \(observed", text
+    )
     assert "server countries (from US)" in text
     assert "By server country (server location) seen from US (given)" in text
     assert text.count("Server country (from ") >= 2 and "Vantage seen from US (given)" in text
@@ -138,7 +154,9 @@ def test_a_case_of_two_vantages_names_each_rows(tmp_path: Path) -> None:
     case = str(tmp_path / "both.sqlite")
     for cc, server in (("US", "8.8.8.8"), ("CN", "203.205.254.157")):
         cap = simple_capture(tmp_path / f"{cc}.pcap", "192.168.1.23", server)
-        r = CliRunner().invoke(main, ["import", str(cap), "--db", case, "--app", f"phone-{cc}", "--vantage", cc])
+        r = CliRunner().invoke(
+            main, ["import", str(cap), "--db", case, "--app", f"phone-{cc}", "--vantage", cc]
+        )
         assert r.exit_code == 0, r.output
     out = tmp_path / "r.html"
     with Store(case) as s:
@@ -149,4 +167,6 @@ def test_a_case_of_two_vantages_names_each_rows(tmp_path: Path) -> None:
     assert "Server country (from CN, US)" in text
     for ip, cc in (("8.8.8.8", "US"), ("203.205.254.157", "CN")):
         country = EmbeddedGeoIp.default().lookup(ip).country
-        assert re.search(rf"api\.example\.com {re.escape(ip)} 443 \S+ \S+ 1 \S+ \S+ \S+ \S+ {country} from {cc} ", text), ip
+        assert re.search(
+            rf"api\.example\.com {re.escape(ip)} 443 \S+ \S+ 1 \S+ \S+ \S+ \S+ {country} from {cc} ", text
+        ), ip

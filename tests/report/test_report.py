@@ -100,7 +100,8 @@ def test_numbers(plain: tuple[Store, ReportData, str], enricher: Enricher) -> No
     server = enricher.ip_info(IP_BUGLY).country or UNKNOWN
     assert any(s.key == server and s.flows >= 5 for s in r.server_countries)
     assert [(d.data_type, d.hosts) for d in r.receivers] == [
-        ("android_id", ("android.bugly.qq.com",)), ("imei", ("api.example-messenger.com",))
+        ("android_id", ("android.bugly.qq.com",)),
+        ("imei", ("api.example-messenger.com",)),
     ]
     assert [p["host"] for p in r.pinned] == ["pinned.example.org"]
     assert r.comparison.both == ("android.bugly.qq.com", "api.example-messenger.com")
@@ -110,7 +111,9 @@ def test_numbers(plain: tuple[Store, ReportData, str], enricher: Enricher) -> No
     assert {f["masked"] for f in r.findings} == {"35•••••••••1234", "ab••••••••cd"}
     lines = [v.text for v in verdict(r)]
     # every connection of the case is tied to the app by its label only: device-wide (issue 12)
-    assert lines[0].startswith(f"Nothing in the capture ties these flows to {APP}: the label covers the whole device")
+    assert lines[0].startswith(
+        f"Nothing in the capture ties these flows to {APP}: the label covers the whole device"
+    )
     assert lines[1].startswith(
         f"The capture labelled {APP} contacted 4 hosts (4 destinations by host, IP and port) in 27 flows"
     )
@@ -118,7 +121,9 @@ def test_numbers(plain: tuple[Store, ReportData, str], enricher: Enricher) -> No
     assert any("pinned.example.org" in t and "could not be inspected" in t for t in lines)
 
 
-def test_methodology_lists_inputs_and_databases(plain: tuple[Store, ReportData, str], enricher: Enricher) -> None:
+def test_methodology_lists_inputs_and_databases(
+    plain: tuple[Store, ReportData, str], enricher: Enricher
+) -> None:
     _, _, html = plain
     assert "ab" * 32 in html  # the APK's SHA-256
     assert str(enricher.label) in html
@@ -171,7 +176,9 @@ def test_empty_case_says_only_that_it_is_empty(enricher: Enricher) -> None:
     r = collect_report(Store(":memory:"), enricher=enricher, companies=COMPANIES, generated_at=0)
     assert r.empty and r.title == "empty case"
     lines = [v.text for v in verdict(r)]
-    assert len(lines) == 1 and lines[0].startswith("This case is empty: no APK was scanned and no traffic was recorded")
+    assert len(lines) == 1 and lines[0].startswith(
+        "This case is empty: no APK was scanned and no traffic was recorded"
+    )
     html = render_html(r)
     assert "traffic only" not in html and "static scan only" not in html and "Empty case" in html
 
@@ -263,10 +270,16 @@ def test_first_party_hosts_are_named_not_unknown(enricher: Enricher) -> None:
     assert companies[f"{APP} (own servers)"].hosts == 1 and companies[UNKNOWN].hosts == 1
     assert {s.key for s in r.company_countries} == {"first party", UNKNOWN}
     first = verdict(r)[1].text  # [0]: the case is device-wide (label attribution only)
-    assert "owned by 0 known companies and the app vendor itself (1 first-party host); owner unknown for 1 host." in first
+    assert (
+        "owned by 0 known companies and the app vendor itself (1 first-party host); owner unknown for 1 host."
+        in first
+    )
     html = render_html(r)
     assert "the app vendor&#39;s own servers" in html or "the app vendor's own servers" in html
-    assert 'title="host name push.example.com matches the package name com.example.messenger">first party' in html
+    assert (
+        'title="host name push.example.com matches the package name com.example.messenger">first party'
+        in html
+    )
 
 
 def test_static_claims_follow_their_evidence(enricher: Enricher) -> None:

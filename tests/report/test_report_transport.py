@@ -46,12 +46,16 @@ def test_failed_connection_names_the_pin(enricher: Enricher) -> None:
         "pinned for gw.messenger-example.cn in res/xml/network_security_config.xml (2 pins, expire 2027-06-30)"
     )
     # No pin-set covers this host: the code's pins are mentioned, without claiming they cover it.
-    assert by_host["other.example.net"].startswith("2 certificate pins in the code (com.example.messenger.net.GatewayPins)")
+    assert by_host["other.example.net"].startswith(
+        "2 certificate pins in the code (com.example.messenger.net.GatewayPins)"
+    )
     html = render_html(r)
     assert '<section id="transport">' in html and 'href="#transport"' in html
-    assert "Cleartext HTTP by default: <b>blocked</b>; allowed for legacy.messenger-example.cn, 10.0.0.2" in html
+    assert (
+        "Cleartext HTTP by default: <b>blocked</b>; allowed for legacy.messenger-example.cn, 10.0.0.2" in html
+    )
     assert "User-installed CAs (e.g. mitmproxy's): <b>not trusted</b>" in html
-    assert "<tr><td>gw.messenger-example.cn</td><td class=\"num\">2</td><td>2027-06-30</td>" in html
+    assert '<tr><td>gw.messenger-example.cn</td><td class="num">2</td><td>2027-06-30</td>' in html
 
 
 def test_no_pins_anywhere(enricher: Enricher) -> None:
@@ -65,8 +69,10 @@ def test_no_pins_anywhere(enricher: Enricher) -> None:
 def test_hostile_config_values_are_escaped(enricher: Enricher) -> None:
     from audit.models import DomainRule
 
-    evil = '<script>alert(1)</script>'
-    t = TransportSecurity(domains=(DomainRule(evil, False, True, ("sha256/" + "A" * 43 + "=",), evil, (), evil),))
+    evil = "<script>alert(1)</script>"
+    t = TransportSecurity(
+        domains=(DomainRule(evil, False, True, ("sha256/" + "A" * 43 + "=",), evil, (), evil),)
+    )
     html = render_html(collect_report(_case(t), enricher=enricher, generated_at=0))
     assert evil not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 

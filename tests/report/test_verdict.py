@@ -52,16 +52,23 @@ def app_packets() -> list[tuple[float, dpkt.Packet]]:
     only), a 0-byte TCP/443 connection and a TLS stream captured after its handshake."""
     pk: list[tuple[float, dpkt.Packet]] = [
         (T0, udp_packet(PHONE, 40100, "8.8.8.8", 53, dns_query("short.weixin.qq.com", 1))),
-        (T0 + 0.01, udp_packet("8.8.8.8", 53, PHONE, 40100, dns_response("short.weixin.qq.com", ["43.156.32.17"], 1))),
+        (
+            T0 + 0.01,
+            udp_packet("8.8.8.8", 53, PHONE, 40100, dns_response("short.weixin.qq.com", ["43.156.32.17"], 1)),
+        ),
     ]
     for i in range(2):
         pk += tcp_session(PHONE, 40001 + i, "43.156.32.17", 443, T0 + 1 + i, [tls_record(client_hello("short.weixin.qq.com"))], [b"\x16\x03\x03" + b"s" * 4000])  # fmt: skip
-    pk += tcp_session(PHONE, 40010, "119.29.29.29", 80, T0 + 3, [PLAIN], [b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
+    pk += tcp_session(
+        PHONE, 40010, "119.29.29.29", 80, T0 + 3, [PLAIN], [b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"]
+    )
     pk.append((T0 + 4, udp_packet(PHONE, 40020, "142.250.74.194", 443, quic_initial("ads.example.com", b"\x83\x94\xc8\xf0\x3e\x51\x57\x08"))))  # fmt: skip
     # QUIC whose Initial was before the capture: short-header packets (fixed bit 0x40) only
     pk.append((T0 + 5, udp_packet(PHONE, 40021, "43.156.32.40", 443, b"\x41" + b"q" * 40)))
     pk.append((T0 + 5.1, udp_packet("43.156.32.40", 443, PHONE, 40021, b"\x45" + b"r" * 900)))
-    pk += tcp_session(PHONE, 40030, "43.156.32.41", 443, T0 + 6, [], [])  # 0 bytes: nothing says it was not TLS
+    pk += tcp_session(
+        PHONE, 40030, "43.156.32.41", 443, T0 + 6, [], []
+    )  # 0 bytes: nothing says it was not TLS
     pk += tcp_session(PHONE, 40040, "43.156.32.42", 443, T0 + 7, [b"\x17\x03\x03\x00\x20" + b"a" * 32], [b"\x17\x03\x03\x00\x10" + b"b" * 16], handshake=False)  # fmt: skip
     return pk
 
@@ -69,8 +76,12 @@ def app_packets() -> list[tuple[float, dpkt.Packet]]:
 def os_packets() -> list[tuple[float, dpkt.Packet]]:
     """What Android sends on its own: connectivity checks, NTP, push, safe browsing, a Google
     search (not OS traffic: only /generate_204 on www.google.com is)."""
-    pk = tcp_session(PHONE, 41001, "142.250.185.99", 80, T0 + 10, [CHECK], [b"HTTP/1.1 204 No Content\r\n\r\n"])
-    pk += tcp_session(PHONE, 41002, "142.250.185.100", 80, T0 + 11, [CHECK2], [b"HTTP/1.1 204 No Content\r\n\r\n"])
+    pk = tcp_session(
+        PHONE, 41001, "142.250.185.99", 80, T0 + 10, [CHECK], [b"HTTP/1.1 204 No Content\r\n\r\n"]
+    )
+    pk += tcp_session(
+        PHONE, 41002, "142.250.185.100", 80, T0 + 11, [CHECK2], [b"HTTP/1.1 204 No Content\r\n\r\n"]
+    )
     pk += tcp_session(PHONE, 41003, "142.250.185.101", 80, T0 + 12, [SEARCH], [b"HTTP/1.1 200 OK\r\n\r\n"])
     pk.append((T0 + 13, udp_packet(PHONE, 123, "216.239.35.4", 123, NTP)))
     pk.append((T0 + 13.1, udp_packet("216.239.35.4", 123, PHONE, 123, NTP)))
@@ -184,7 +195,10 @@ def test_destinations_leave_local_noise_out_unless_all(device_case: Path, enrich
     assert local[("239.255.255.250", 1900)] == "SSDP" and local[("224.0.0.252", 5355)] == "LLMNR"
     assert local[("192.168.1.255", 137)] == "broadcast" and local[("169.254.12.7", 8009)] == "link-local"
     # DHCP: whichever end the reader takes for the server, it is local (limited broadcast or 0.0.0.0)
-    assert {local.get(("255.255.255.255", 67)), local.get(("0.0.0.0", 68))} & {"broadcast", "unspecified address"}
+    assert {local.get(("255.255.255.255", 67)), local.get(("0.0.0.0", 68))} & {
+        "broadcast",
+        "unspecified address",
+    }
 
     r = CliRunner().invoke(main, ["destinations", "--db", str(device_case), "--all", "--csv"])
     assert r.exit_code == 0, r.output
@@ -220,17 +234,25 @@ def test_verdict_of_a_device_wide_capture(device_report: ReportData) -> None:
     # what was seen: the two plaintext HTTP flows of the counted ones (the app's and the search)
     assert r.inspected_flows == 2 and r.unread_flows == r.total_flows - 2
     assert f"No personal data was detected in the 2 of {r.total_flows} flows whose content was read." in lines
-    share = re.search(r"Content was not seen for (\d+) % of flows \((\d+) of (\d+)\) and (\S+) % of bytes", text)
-    assert share is not None and int(share.group(2)) == r.unread_flows and int(share.group(3)) == r.total_flows
+    share = re.search(
+        r"Content was not seen for (\d+) % of flows \((\d+) of (\d+)\) and (\S+) % of bytes", text
+    )
+    assert (
+        share is not None and int(share.group(2)) == r.unread_flows and int(share.group(3)) == r.total_flows
+    )
     assert round(100 * r.unread_flows / r.total_flows) == int(share.group(1))
     reasons = dict(r.unread_reasons)
     assert reasons["TLS passthrough"] == 3 and reasons["QUIC"] == 2 and reasons["no payload"] == 1
     assert "TLS passthrough 3" in text and "QUIC 2" in text
     assert "could be inspected" not in text
     # OS traffic and local noise, called out
-    assert re.search(r"Well-known OS traffic, listed apart and not counted as com\.tencent\.mm's: 5 hosts in 5 flows", text)
+    assert re.search(
+        r"Well-known OS traffic, listed apart and not counted as com\.tencent\.mm's: 5 hosts in 5 flows", text
+    )
     assert "connectivity check (Android)" in text and "time sync" in text
-    assert "Local network: 7 addresses, not counted (LLMNR, SSDP, broadcast, link-local, mDNS; 7 flows)" in text
+    assert (
+        "Local network: 7 addresses, not counted (LLMNR, SSDP, broadcast, link-local, mDNS; 7 flows)" in text
+    )
     # the timeline and charts leave them out too
     assert {h for _, h, _ in r.timeline} == {d.host or d.ip for d in r.destinations}
 
@@ -255,9 +277,14 @@ def test_passthrough_only_case(tmp_path: Path, enricher: Enricher) -> None:
         import_file(write(tmp_path / "wechat.pcap", pk), store, app=APP)
         r = collect_report(store, enricher=enricher, companies=COMPANIES, generated_at=0)
     lines = [v.text for v in verdict(r)]
-    assert "No content was read (3 flows, none inspected), so nothing can be said about personal data." in lines
+    assert (
+        "No content was read (3 flows, none inspected), so nothing can be said about personal data." in lines
+    )
     unseen = next(t for t in lines if t.startswith("Content was not seen"))
-    assert unseen.startswith("Content was not seen for 100 % of flows (3 of 3) and 100 % of bytes") and "TLS passthrough 3" in unseen
+    assert (
+        unseen.startswith("Content was not seen for 100 % of flows (3 of 3) and 100 % of bytes")
+        and "TLS passthrough 3" in unseen
+    )
     assert not any("No personal data was detected" in t for t in lines)
     html = render_html(r)
     assert "flows not inspected" in html and "No content was read" in html
@@ -266,13 +293,17 @@ def test_passthrough_only_case(tmp_path: Path, enricher: Enricher) -> None:
 def test_app_metadata_is_not_device_wide(tmp_path: Path, enricher: Enricher) -> None:
     """PCAPdroid names the app: not device-wide, and an OS-looking host it called is the app's."""
     pk = tcp_session(PHONE, 43001, "142.250.186.42", 443, T0, [tls_record(client_hello("safebrowsing.googleapis.com"))], [b"y"])  # fmt: skip
-    pk += tcp_session(PHONE, 43002, "43.156.32.17", 443, T0 + 1, [tls_record(client_hello("short.weixin.qq.com"))], [b"z"])
+    pk += tcp_session(
+        PHONE, 43002, "43.156.32.17", 443, T0 + 1, [tls_record(client_hello("short.weixin.qq.com"))], [b"z"]
+    )
     with Store(tmp_path / "case.sqlite") as store:
         import_file(write(tmp_path / "pcapdroid.pcap", pk, trailer=APP), store)
         r = collect_report(store, enricher=enricher, companies=COMPANIES, generated_at=0)
     assert r.attributions == ("app-metadata",) and not r.device_wide and r.background == []
     lines = [v.text for v in verdict(r)]
-    assert lines[0].startswith(f"{APP} contacted 2 hosts") and not any("Nothing in the capture" in t for t in lines)
+    assert lines[0].startswith(f"{APP} contacted 2 hosts") and not any(
+        "Nothing in the capture" in t for t in lines
+    )
 
 
 def test_capture_of_only_os_traffic_and_local_noise(tmp_path: Path, enricher: Enricher) -> None:
@@ -321,7 +352,9 @@ def test_local_reason(ip: str | None, port: int | None, reason: str | None) -> N
         (("notmtalk.google.com",), 5228, (), None), (("gstatic.com",), 443, (), None), (("",), None, (), None),
     ],
 )  # fmt: skip
-def test_os_reason(names: tuple[str | None, ...], port: int | None, protocols: tuple[str, ...], reason: str | None) -> None:
+def test_os_reason(
+    names: tuple[str | None, ...], port: int | None, protocols: tuple[str, ...], reason: str | None
+) -> None:
     assert os_reason(names, port, protocols) == reason
 
 
@@ -334,7 +367,12 @@ def test_hostile_names_are_not_walked() -> None:
 def test_classify_per_app_evidence_wins_over_the_table() -> None:
     assert classify(ip="142.250.186.42", port=443, names=("safebrowsing.googleapis.com",), attribution=("label",)) \
         == classify(ip="142.250.186.42", port=443, names=("safebrowsing.googleapis.com",))  # fmt: skip
-    assert classify(ip="142.250.186.42", port=443, names=("safebrowsing.googleapis.com",), attribution=("proxy",)) is None
+    assert (
+        classify(
+            ip="142.250.186.42", port=443, names=("safebrowsing.googleapis.com",), attribution=("proxy",)
+        )
+        is None
+    )
     # local noise is local whoever sent it
     local = classify(ip="224.0.0.251", port=5353, attribution=("app-metadata",))
     assert local is not None and (local.kind, local.reason) == ("local", "mDNS")
@@ -353,7 +391,9 @@ def test_new_sentences_in_chromium(device_case: Path, enricher: Enricher, tmp_pa
     assert console_messages(err) == []
     verdict_html = dom[dom.index('id="verdict"') : dom.index('id="where"')]
     items = [re.sub(r"<[^>]+>", "", li) for li in re.findall(r"<li[^>]*>(.*?)</li>", verdict_html, re.S)]
-    assert items[0].startswith(f"Nothing in the capture ties these flows to {APP}: the label covers the whole device")
+    assert items[0].startswith(
+        f"Nothing in the capture ties these flows to {APP}: the label covers the whole device"
+    )
     assert any(t.startswith("Content was not seen for ") and "TLS passthrough 3" in t for t in items)
     assert any(t.startswith("No personal data was detected in the 2 of ") for t in items)
     assert any(t.startswith("Well-known OS traffic, listed apart") for t in items)

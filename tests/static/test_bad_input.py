@@ -39,9 +39,17 @@ def sigs() -> SignatureDb:
     [
         ("not_a_zip.apk", ArchiveError, "not_a_zip.apk: not a zip archive"),
         ("empty.apk", InputError, "empty.apk: empty file"),
-        ("zipbomb.apk", ArchiveError, "zipbomb.apk: classes.dex has a compression ratio over 200:1 (zip bomb?)"),
+        (
+            "zipbomb.apk",
+            ArchiveError,
+            "zipbomb.apk: classes.dex has a compression ratio over 200:1 (zip bomb?)",
+        ),
         ("zipbomb_total.apk", ArchiveError, "zipbomb_total.apk: assets/chunk00.js has a compression ratio"),
-        ("nested.apks", ArchiveError, "nested.apks: no APK inside the bundle (nested bundle inner.apks not opened"),
+        (
+            "nested.apks",
+            ArchiveError,
+            "nested.apks: no APK inside the bundle (nested bundle inner.apks not opened",
+        ),
         ("corrupt.dex", DexError, "corrupt.dex: not a DEX file (bad magic"),
     ],
 )
@@ -60,7 +68,9 @@ def test_truncated_apk_gives_a_partial_result(sigs: SignatureDb) -> None:
     result = scan_path(HOSTILE / "truncated.apk", signatures=sigs)
     assert result.app.package == "com.example.messenger" and result.app.version_name == "3.2.1"
     assert "android.permission.INTERNET" in result.permissions
-    assert result.errors[0].startswith("truncated or corrupt zip archive (no readable central directory): 6 entries")
+    assert result.errors[0].startswith(
+        "truncated or corrupt zip archive (no readable central directory): 6 entries"
+    )
     assert "classes.dex: cannot be read (data cut off)" in result.errors
     values = {e.value for e in result.endpoints}
     assert {"https://config.messenger-example.cn/v1", "wss://im.messenger-example.cn/ws"} <= values
@@ -173,7 +183,9 @@ def _scan_bytes(tmp_path: Path, data: bytes, sigs: SignatureDb, name: str = "fuz
         (14, "Invalid or unsupported options"),  # LZMA with bad properties: lzma.LZMAError
     ],
 )
-def test_entry_with_undecodable_method_is_a_note(tmp_path: Path, sigs: SignatureDb, method: int, reason: str) -> None:
+def test_entry_with_undecodable_method_is_a_note(
+    tmp_path: Path, sigs: SignatureDb, method: int, reason: str
+) -> None:
     patch = _set_method(method)
 
     def lzma_props(data: bytearray) -> None:
@@ -212,7 +224,9 @@ def test_version_needed_above_what_zipfile_knows(tmp_path: Path, sigs: Signature
                 i = data.find(sig, i + 4)
 
     result = _scan_bytes(tmp_path, _apk_with(patch), sigs)
-    assert result.errors[0].startswith("truncated or corrupt zip archive (no readable central directory): 3 entries")
+    assert result.errors[0].startswith(
+        "truncated or corrupt zip archive (no readable central directory): 3 entries"
+    )
     assert result.app.package is not None and result.endpoints
 
 
@@ -339,9 +353,10 @@ def test_string_ids_sharing_one_string(tmp_path: Path) -> None:
     out = json.loads(run_bounded(SCAN_JSON, str(_apk(tmp_path, {"resources.arsc": arsc[0]}))))
     assert LONG_URL in out["endpoints"]
     out = json.loads(run_bounded(SCAN_JSON, str(_apk(tmp_path, {"resources.arsc": arsc[1]}))))
-    assert "resources.arsc: cannot be parsed (string pool strings overlap (more text than the pool holds))" in out[
-        "errors"
-    ]
+    assert (
+        "resources.arsc: cannot be parsed (string pool strings overlap (more text than the pool holds))"
+        in out["errors"]
+    )
     strings = read_string_pool(shared, 0)
     assert len(strings) == 60_000 and all(s is strings[0] for s in strings)
 
@@ -352,7 +367,10 @@ def test_repeated_text_chunks(tmp_path: Path) -> None:
     pool = _pool(["network-security-config", LONG_URL, "a", "b"])
     xml = _xml(pool, _start(0), *[_cdata(1)] * 4_000)
     out = json.loads(run_bounded(SCAN_JSON, str(_apk(tmp_path, {"res/xml/n.xml": xml})), timeout=30))
-    assert "res/xml/n.xml: cannot be parsed (XML text longer than the file (repeated text chunks))" in out["errors"]
+    assert (
+        "res/xml/n.xml: cannot be parsed (XML text longer than the file (repeated text chunks))"
+        in out["errors"]
+    )
     (element,) = parse_axml(_xml(pool, _start(0), _cdata(2), _cdata(3), _cdata(2)))
     assert element.text == "aba"
 
@@ -433,7 +451,9 @@ def test_printable_protobuf_nesting_keeps_bounded_text() -> None:
     assert strings[0] == data[2:].decode() and sum(map(len, strings)) <= 2 * len(data)
 
 
-def test_lone_surrogates_in_class_names_become_replacement_characters(tmp_path: Path, sigs: SignatureDb) -> None:
+def test_lone_surrogates_in_class_names_become_replacement_characters(
+    tmp_path: Path, sigs: SignatureDb
+) -> None:
     """MUTF-8 encodes lone surrogates, and DexFile keeps them; a class name holding one reached the
     JSON/CSV output and the case file, where UTF-8 encoding failed with a traceback."""
     data = bytearray((FIXTURES / "apks" / "messenger.dex").read_bytes())
@@ -475,12 +495,17 @@ def test_truncated_resource_table_gives_a_note(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setenv("AUDIT_NO_FORK", "1")
     arsc = zipfile.ZipFile(FIXTURES / "apks" / "messenger.apk").read("resources.arsc")
     r = scan_path(_with_arsc(tmp_path, arsc[: len(arsc) // 2]))
-    assert f"resources.arsc: truncated: the table declares {len(arsc)} bytes, the file holds {len(arsc) // 2}" in r.errors
+    assert (
+        f"resources.arsc: truncated: the table declares {len(arsc)} bytes, the file holds {len(arsc) // 2}"
+        in r.errors
+    )
     assert any(e.startswith("resources.arsc: resource table damaged after its string pool") for e in r.errors)
     assert r.endpoints  # what could be read still is
 
 
-def test_string_pool_claiming_0xffffffff_strings_gives_a_note(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_string_pool_claiming_0xffffffff_strings_gives_a_note(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AUDIT_NO_FORK", "1")
     arsc = bytearray(zipfile.ZipFile(FIXTURES / "apks" / "messenger.apk").read("resources.arsc"))
     pool = struct.unpack_from("<H", arsc, 2)[0]  # the pool chunk follows the table header

@@ -211,7 +211,10 @@ def test_corrupt_class_def_type(small_dex: bytes) -> None:
 
 def test_overlapping_class_data_is_bounded(small_dex: bytes) -> None:
     """Every class pointing at one class_data with absurd member counts: an error, not a long walk."""
-    class_defs_off, n = struct.unpack_from("<I", small_dex, 100)[0], struct.unpack_from("<I", small_dex, 96)[0]
+    class_defs_off, n = (
+        struct.unpack_from("<I", small_dex, 100)[0],
+        struct.unpack_from("<I", small_dex, 96)[0],
+    )
     data = bytearray(small_dex)
     class_data = len(data) - 8
     data[class_data:] = bytes([0xFF, 0xFF, 0xFF, 0xFF, 0x0F, 0, 0, 0])

@@ -91,7 +91,11 @@ def labelled_dex_files() -> list[tuple[str, Path, str]]:
     out = []
     for apk in sorted((FIXTURES / "labelled").glob("*.apk")):
         with zipfile.ZipFile(apk) as z:
-            out += [(f"{apk.name}!{e}", apk, e) for e in z.namelist() if e.startswith("classes") and e.endswith(".dex")]
+            out += [
+                (f"{apk.name}!{e}", apk, e)
+                for e in z.namelist()
+                if e.startswith("classes") and e.endswith(".dex")
+            ]
     return out
 
 

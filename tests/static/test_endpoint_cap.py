@@ -18,7 +18,10 @@ from tests.conftest import FIXTURES
 
 def apk_with_asset(tmp_path: Path, text: str, name: str = "assets/endpoints.txt") -> Path:
     out = tmp_path / "app.apk"
-    with zipfile.ZipFile(FIXTURES / "apks" / "messenger.apk") as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+    with (
+        zipfile.ZipFile(FIXTURES / "apks" / "messenger.apk") as src,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z,
+    ):
         for info in src.infolist():
             if info.filename == "AndroidManifest.xml":
                 z.writestr(info, src.read(info))
@@ -94,7 +97,11 @@ def test_bare_host_context_looks_at_a_bounded_window(monkeypatch: pytest.MonkeyP
     for doc in ("0.0.0.0 ads.example.com", "x\n127.0.0.1 ads.example.com", "||ads.example.com"):
         (c,) = [c for c in EndpointExtractor().find(doc) if c.kind == "host" and c.host == "ads.example.com"]
         assert c.context == "list", doc
-    (c,) = [c for c in EndpointExtractor().find("k" * 100 + " 0.0.0.0 ads.example.com") if c.host == "ads.example.com"]
+    (c,) = [
+        c
+        for c in EndpointExtractor().find("k" * 100 + " 0.0.0.0 ads.example.com")
+        if c.host == "ads.example.com"
+    ]
     assert c.context != "list"
 
 
@@ -106,6 +113,11 @@ def test_host_names_are_not_parsed_as_addresses(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(names.ipaddress, "ip_address", lambda s: calls.append(s) or real(s))
     assert names.parse_ip("h1.cdn1.example1.com") is None and names.parse_ip("localhost") is None
     assert calls == []
-    assert str(names.parse_ip("[fe80::1%wlan0]")) == "fe80::1" and str(names.parse_ip("::ffff:10.0.0.1")) == "10.0.0.1"
+    assert (
+        str(names.parse_ip("[fe80::1%wlan0]")) == "fe80::1"
+        and str(names.parse_ip("::ffff:10.0.0.1")) == "10.0.0.1"
+    )
     assert str(names.parse_ip("DEAD:beef::1")) == "dead:beef::1" and names.parse_ip("1.2.3.4 ") is not None
-    assert names.parse_ip("1.2.3") is None and names.parse_ip("") is None and names.parse_ip("١.٢.٣.٤") is None
+    assert (
+        names.parse_ip("1.2.3") is None and names.parse_ip("") is None and names.parse_ip("١.٢.٣.٤") is None
+    )

@@ -9,7 +9,9 @@ from audit.static.endpoints import EndpointExtractor, is_code_name, normalize, p
 
 @pytest.fixture(scope="module")
 def ex() -> EndpointExtractor:
-    return EndpointExtractor(package_names(["com.tencent.bugly.crashreport.CrashReport", "cn.jpush.android.PushService"]))
+    return EndpointExtractor(
+        package_names(["com.tencent.bugly.crashreport.CrashReport", "cn.jpush.android.PushService"])
+    )
 
 
 def values(ex: EndpointExtractor, text: str) -> list[str]:
@@ -35,7 +37,9 @@ def values(ex: EndpointExtractor, text: str) -> list[str]:
          "2001:db8:85a3::8a2e:370:7334", None),
     ],
 )  # fmt: skip
-def test_found(ex: EndpointExtractor, text: str, value: str, kind: str, host: str, domain: str | None) -> None:
+def test_found(
+    ex: EndpointExtractor, text: str, value: str, kind: str, host: str, domain: str | None
+) -> None:
     (c,) = list(ex.find(text))
     assert (c.value, c.kind, c.host, c.domain) == (value, kind, host, domain)
 
@@ -184,7 +188,9 @@ def test_code_names_from_dex() -> None:
 
 
 def test_binary_text_separators(ex: EndpointExtractor) -> None:
-    blob = b"\x7fELF\x00\x02https://native.example.cn/report\x00\xe4\xbd\xa0api.example.cn\xff".decode("latin-1")
+    blob = b"\x7fELF\x00\x02https://native.example.cn/report\x00\xe4\xbd\xa0api.example.cn\xff".decode(
+        "latin-1"
+    )
     assert values(ex, blob) == ["https://native.example.cn/report", "api.example.cn"]
 
 

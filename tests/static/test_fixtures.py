@@ -64,7 +64,13 @@ def test_every_fixture_has_a_truth() -> None:
     fixtures = {p.name for p in APKS.iterdir() if not p.name.endswith(".json")}
     described = {load_truth(t)["fixture"] for t in TRUTHS}
     assert fixtures == described
-    assert {"messenger.apk", "multidex.apk", "obfuscated.apk", "hostile_strings.apk", "messenger.aab"} <= fixtures
+    assert {
+        "messenger.apk",
+        "multidex.apk",
+        "obfuscated.apk",
+        "hostile_strings.apk",
+        "messenger.aab",
+    } <= fixtures
 
 
 @pytest.mark.parametrize("truth_path", TRUTHS, ids=lambda p: p.name)
@@ -165,7 +171,11 @@ def test_messenger_shape() -> None:
     kinds = {k for e in t["endpoints"] for k in e["source_kinds"]}
     assert kinds == set(SOURCE_KINDS) - {"xml"}
     assert {e["kind"] for e in t["endpoints"]} == {"url", "host", "ip"}
-    assert {e["value"] for e in t["endpoints"] if e["placeholder"]} >= {"127.0.0.1", "192.168.1.1", "10.0.0.2"}
+    assert {e["value"] for e in t["endpoints"] if e["placeholder"]} >= {
+        "127.0.0.1",
+        "192.168.1.1",
+        "10.0.0.2",
+    }
     assert {s["id"] for s in t["sdks"]} == {
         "wechat_opensdk",
         "tencent_bugly",
@@ -194,8 +204,16 @@ def test_multidex_layout() -> None:
     ("fixture", "meta", "apks"),
     [
         ("messenger.apks", None, ("base.apk", "split_config.arm64_v8a.apk", "split_config.xxhdpi.apk")),
-        ("messenger.apkm", "info.json", ("base.apk", "split_config.arm64_v8a.apk", "split_config.xxhdpi.apk")),
-        ("messenger.xapk", "manifest.json", ("com.example.messenger.apk", "config.arm64_v8a.apk", "config.xxhdpi.apk")),
+        (
+            "messenger.apkm",
+            "info.json",
+            ("base.apk", "split_config.arm64_v8a.apk", "split_config.xxhdpi.apk"),
+        ),
+        (
+            "messenger.xapk",
+            "manifest.json",
+            ("com.example.messenger.apk", "config.arm64_v8a.apk", "config.xxhdpi.apk"),
+        ),
     ],
 )
 def test_split_bundle_layout(fixture: str, meta: str | None, apks: tuple[str, str, str]) -> None:
@@ -234,7 +252,10 @@ def test_aab_layout_and_proto_manifest() -> None:
 
 def test_hostile_strings_survive_into_the_package() -> None:
     apk = APK(str(APKS / "hostile_strings.apk"))
-    values = [m.get("{http://schemas.android.com/apk/res/android}value") for m in apk.get_android_manifest_xml().iter("meta-data")]
+    values = [
+        m.get("{http://schemas.android.com/apk/res/android}value")
+        for m in apk.get_android_manifest_xml().iter("meta-data")
+    ]
     assert '"><img src=x onerror=alert(1)>' in values
     assert "<script>alert(1)</script>" in apk.get_app_name()
     strings = read_contents(APKS / "hostile_strings.apk").texts[("dex", "classes.dex")]
@@ -323,7 +344,9 @@ def test_committed_truths_match_the_builder(spec_name: str, truth_name: str) -> 
     from tests.fixtures import build
 
     spec = getattr(build, spec_name)()
-    assert build.truth(spec, fixture=f"{spec.name}.apk", fmt="apk") == load_truth(APKS / f"{truth_name}.truth.json")
+    assert build.truth(spec, fixture=f"{spec.name}.apk", fmt="apk") == load_truth(
+        APKS / f"{truth_name}.truth.json"
+    )
 
 
 @pytest.mark.skipif(shutil.which("apktool") is None, reason="apktool not installed")

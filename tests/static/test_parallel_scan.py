@@ -45,7 +45,9 @@ def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 @pytest.mark.parametrize("path", APKS + BUNDLES + PARTIAL, ids=lambda p: p.name)
-def test_parallel_equals_sequential(path: Path, sigs: SignatureDb, forks: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_parallel_equals_sequential(
+    path: Path, sigs: SignatureDb, forks: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
     parallel = scan_path(path, signatures=sigs)
     assert forks, "the parallel path was not taken"
     n = len(forks)  # one per inner APK of a bundle
@@ -114,7 +116,9 @@ def test_dex_files_split_between_both_processes(
     # The fixtures' DEX files are tiny, so the byte balance keeps them all here: force the child
     # to read DEX files (every one, for the bundles, each of whose inner APKs forks anew).
     monkeypatch.setattr(
-        scanner, "_child_share", lambda entries: {i for i, e in enumerate(entries) if e.filename != parent_reads}
+        scanner,
+        "_child_share",
+        lambda entries: {i for i, e in enumerate(entries) if e.filename != parent_reads},
     )
     path = FIXTURES / "apks" / name
     parallel = scan_path(path, signatures=sigs)

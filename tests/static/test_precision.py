@@ -68,8 +68,12 @@ def evaluate() -> dict[str, dict[str, Counts]]:
         sdks = {s.id for s in result.sdks}
         row = {
             "hosts": Counts(len(claimed), len(true_hosts), len(claimed & true_hosts)),
-            "bare hosts": Counts(len(bare), len({h for h in true_bare if not is_ip(h)}), len(bare & true_hosts)),
-            "bare IPs": Counts(len(bare_ip), len({h for h in true_bare if is_ip(h)}), len(bare_ip & true_hosts)),
+            "bare hosts": Counts(
+                len(bare), len({h for h in true_bare if not is_ip(h)}), len(bare & true_hosts)
+            ),
+            "bare IPs": Counts(
+                len(bare_ip), len({h for h in true_bare if is_ip(h)}), len(bare_ip & true_hosts)
+            ),
             "sdks": Counts(len(sdks), len(labels["sdks"]), len(sdks & set(labels["sdks"]))),
         }
         out[labels["fixture"]] = row
@@ -218,10 +222,18 @@ def test_non_network_strings_are_set_aside() -> None:
     assert listed["gw.noise-example.cn"].network_evidence == "written with a port (host:port)"
     assert listed["push.noise-example.cn"].network_evidence.startswith("value of a host or server key")
     # messages, credits, comments, licence files and binary data (found on real apps)
-    assert listed["netlib.example-docs.org"].network_evidence == "named only in a message (log, exception or help text)"
+    assert (
+        listed["netlib.example-docs.org"].network_evidence
+        == "named only in a message (log, exception or help text)"
+    )
     assert "java.lang.Runtime.exec" in (listed["www.noise-ping.cn"].network_evidence or "")
     assert listed["icons.example-credits.org"].network_evidence.startswith("licence notice")
-    for gone in ("credits.example-dict.org", "widgets.example-credits.org", "bin.noise-example.cn", "www.googleapis.com"):
+    for gone in (
+        "credits.example-dict.org",
+        "widgets.example-credits.org",
+        "bin.noise-example.cn",
+        "www.googleapis.com",
+    ):
         assert gone not in listed, gone
     assert listed["lua.noise-example.cn"].counted and listed["dict.noise-example.cn"].counted
 

@@ -17,6 +17,7 @@ from tests.conftest import FIXTURES
 APKS = FIXTURES / "apks"
 TRUTHS = sorted(APKS.glob("*.truth.json"))
 
+
 @pytest.fixture(scope="module")
 def sigs() -> SignatureDb:
     return load_signatures()
@@ -96,7 +97,9 @@ def test_sdks(scanned: tuple[dict, ScanResult]) -> None:
 def test_sdk_mentions(scanned: tuple[dict, ScanResult]) -> None:
     """Vendors whose hosts are named while their code is not there are mentions, never SDKs."""
     truth, result = scanned
-    assert {s.id: s.presence for s in result.sdk_mentions} == {m["id"]: m["presence"] for m in truth["sdk_mentions"]}
+    assert {s.id: s.presence for s in result.sdk_mentions} == {
+        m["id"]: m["presence"] for m in truth["sdk_mentions"]
+    }
     assert not {s.id for s in result.sdk_mentions} & {s.id for s in result.sdks}
     for s in result.sdk_mentions:
         assert s.class_count == 0 and s.hosts and all(ev.startswith("host: ") for ev in s.evidence)
@@ -105,7 +108,9 @@ def test_sdk_mentions(scanned: tuple[dict, ScanResult]) -> None:
 def test_evidence_wording(sigs: SignatureDb) -> None:
     result = scan_path(APKS / "multidex.apk", signatures=sigs)
     jpush = next(s for s in result.sdks if s.id == "jpush")
-    assert any(ev.startswith("code: ") and "cn.jpush.android" in ev and ev.endswith(".dex)") for ev in jpush.evidence)
+    assert any(
+        ev.startswith("code: ") and "cn.jpush.android" in ev and ev.endswith(".dex)") for ev in jpush.evidence
+    )
     assert "network: tsis.jpush.cn (classes3.dex)" in jpush.evidence
 
 

@@ -100,7 +100,9 @@ def test_not_endpoints(text: str) -> None:
 
 
 def test_apache_pages_stay_urls() -> None:
-    (c,) = list(EndpointExtractor().find("https://apache.org/licenses/x https://www.apache.org/dyn/closer.cgi"))[:1]
+    (c,) = list(
+        EndpointExtractor().find("https://apache.org/licenses/x https://www.apache.org/dyn/closer.cgi")
+    )[:1]
     assert c.host == "apache.org"
 
 
@@ -175,7 +177,9 @@ def test_old_stored_scans_move_host_only_sdks_to_mentions() -> None:
     for e in old["endpoints"]:
         del e["network"]
     r = ScanResult.from_dict(old)
-    assert [s.id for s in r.sdks] == ["a"] and [(s.id, s.presence) for s in r.sdk_mentions] == [("b", "host-string")]
+    assert [s.id for s in r.sdks] == ["a"] and [(s.id, s.presence) for s in r.sdk_mentions] == [
+        ("b", "host-string")
+    ]
     assert r.endpoints[0].network  # endpoints of old scans keep counting, as they were judged then
 
 

@@ -18,7 +18,9 @@ from tests.fixtures import sign
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SIGNED = FIXTURES / "signed"
-DEVELOPER = hashlib.sha256(sign.signer("developer")[1].public_bytes(sign.serialization.Encoding.DER)).hexdigest()
+DEVELOPER = hashlib.sha256(
+    sign.signer("developer")[1].public_bytes(sign.serialization.Encoding.DER)
+).hexdigest()
 STORE = hashlib.sha256(sign.signer("store")[1].public_bytes(sign.serialization.Encoding.DER)).hexdigest()
 
 
@@ -41,7 +43,9 @@ def test_signers_of_signed_fixtures(fixture: str, fingerprint: str, schemes: tup
     assert (s.not_before, s.not_after) == ("2024-01-01T00:00:00Z", "2054-01-01T00:00:00Z")
     assert s.subject == s.issuer  # self-signed, as nearly every app signing certificate
     if fingerprint == DEVELOPER:
-        assert s.subject == "CN=Example Messenger Developer,O=Example Messenger Ltd,C=DE" and s.serial == "1001"
+        assert (
+            s.subject == "CN=Example Messenger Developer,O=Example Messenger Ltd,C=DE" and s.serial == "1001"
+        )
     else:
         assert s.subject == "CN=Third-Party Store Re-signer,O=Example App Store,C=CN" and s.serial == "2002"
 
@@ -53,7 +57,9 @@ def test_resigned_copy_is_the_same_app_with_another_signer() -> None:
     assert a.app.signers[0].sha256 != b.app.signers[0].sha256
 
 
-@pytest.mark.parametrize("fixture", ["messenger-signed.apk", "messenger-resigned.apk", "multidex-v1.apk", "obfuscated-v2.apk"])
+@pytest.mark.parametrize(
+    "fixture", ["messenger-signed.apk", "messenger-resigned.apk", "multidex-v1.apk", "obfuscated-v2.apk"]
+)
 def test_agrees_with_androguard(fixture: str) -> None:
     """Our bounded reader of the signing block finds what androguard's finds; androguard also
     verifies the v1 PKCS#7 signature over CERT.SF (so the fixture signer is right)."""
@@ -75,7 +81,9 @@ def test_agrees_with_androguard(fixture: str) -> None:
     assert ours == theirs
 
 
-@pytest.mark.parametrize("fixture", ["apks/messenger.apk", "apks/messenger.aab", "apks/messenger.apks", "apks/messenger.dex"])
+@pytest.mark.parametrize(
+    "fixture", ["apks/messenger.apk", "apks/messenger.aab", "apks/messenger.apks", "apks/messenger.dex"]
+)
 def test_unsigned_inputs_have_no_signers(fixture: str) -> None:
     r = scan_path(FIXTURES / fixture)
     assert r.app.signers == ()
@@ -135,7 +143,9 @@ def test_broken_v2_signer_is_a_note_and_the_rest_is_read() -> None:
     r = scan_path(SIGNED / "bad-signing-block.apk")
     assert [(s.sha256, s.schemes) for s in r.app.signers] == [(DEVELOPER, ("v1", "v3"))]
     assert len(r.errors) == 1 and r.errors[0].startswith("v2 signature cannot be read (")
-    assert {e.value for e in r.endpoints} == {e.value for e in scan_path(SIGNED / "messenger-signed.apk").endpoints}
+    assert {e.value for e in r.endpoints} == {
+        e.value for e in scan_path(SIGNED / "messenger-signed.apk").endpoints
+    }
 
 
 def _block_footer(data: bytes) -> int:
@@ -194,5 +204,7 @@ def test_v1_signature_that_is_not_pkcs7(tmp_path: Path) -> None:
     path.write_bytes(buf.getvalue())
     r = scan_path(path)
     assert r.app.signers == ()
-    assert [e for e in r.errors if "signature" in e] == [e for e in r.errors if e.startswith("META-INF/CERT.RSA: signature cannot be read")]
+    assert [e for e in r.errors if "signature" in e] == [
+        e for e in r.errors if e.startswith("META-INF/CERT.RSA: signature cannot be read")
+    ]
     assert len([e for e in r.errors if "signature" in e]) == 1

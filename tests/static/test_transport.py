@@ -28,7 +28,9 @@ APKS = Path(__file__).resolve().parents[1] / "fixtures" / "apks"
 
 
 def pin(seed: str, algo: str = "sha256") -> str:
-    digest = hashlib.sha256(seed.encode()).digest() if algo == "sha256" else hashlib.sha1(seed.encode()).digest()
+    digest = (
+        hashlib.sha256(seed.encode()).digest() if algo == "sha256" else hashlib.sha1(seed.encode()).digest()
+    )
     return f"{algo}/{base64.b64encode(digest).decode()}"
 
 
@@ -50,7 +52,12 @@ CONFIG = [
     X("pin", 3, P1.split("/", 1)[1], digest="SHA-256"),
     X("pin", 3, "not base64!", digest="SHA-256"),
     # wrapped over lines, without its padding, lower-case digest: Android reads it all the same
-    X("pin", 3, "\n  " + P2.split("/", 1)[1][:20] + "\n  " + P2.split("/", 1)[1][20:].rstrip("=") + "\n", digest="sha-256"),
+    X(
+        "pin",
+        3,
+        "\n  " + P2.split("/", 1)[1][:20] + "\n  " + P2.split("/", 1)[1][20:].rstrip("=") + "\n",
+        digest="sha-256",
+    ),
     X("pin", 3, P3.split("/", 1)[1]),  # no digest attribute: not a pin
     X("pin", 3, P3.split("/", 1)[1], digest="SHA-1"),  # not SHA-256: not a pin
     X("trust-anchors", 2),
@@ -73,10 +80,19 @@ CONFIG = [
 def test_parse_config() -> None:
     c = parse_network_security_config(CONFIG, "res/xml/nsc.xml")
     assert c is not None
-    assert (c.base_cleartext, c.base_trust_anchors, c.debug_trust_anchors) == (False, ("system", "user"), ("user",))
+    assert (c.base_cleartext, c.base_trust_anchors, c.debug_trust_anchors) == (
+        False,
+        ("system", "user"),
+        ("user",),
+    )
     rules = {d.domain: d for d in c.domains}
     top = rules["example.com"]
-    assert (top.include_subdomains, top.cleartext, top.pins, top.pin_expiration) == (True, True, (P1, P2), "2027-01-01")
+    assert (top.include_subdomains, top.cleartext, top.pins, top.pin_expiration) == (
+        True,
+        True,
+        (P1, P2),
+        "2027-01-01",
+    )
     assert top.trust_anchors == ("@0x7f0b0001",) and top.file == "res/xml/nsc.xml"
     nested = rules["api.example.com"]
     assert (nested.include_subdomains, nested.cleartext, nested.pins, nested.trust_anchors) == (
@@ -106,7 +122,9 @@ def test_rule_matching_and_most_specific_pin_rule() -> None:
 def test_hostile_config_is_bounded() -> None:
     many = [X("network-security-config", 0), X("domain-config", 1)]
     many += [X("domain", 2, f"h{i}.example") for i in range(MAX_RULES + 50)]
-    many += [X("pin-set", 2)] + [X("pin", 3, pin(str(i)).split("/", 1)[1], digest="SHA-256") for i in range(MAX_RULES + 50)]
+    many += [X("pin-set", 2)] + [
+        X("pin", 3, pin(str(i)).split("/", 1)[1], digest="SHA-256") for i in range(MAX_RULES + 50)
+    ]
     deep = [X("network-security-config", 0)]
     deep += [X("domain-config", 1 + i) for i in range(500)] + [X("domain", 501, "deep.example")]
     c = parse_network_security_config(many, "f")
@@ -189,7 +207,9 @@ def sigs() -> SignatureDb:
     return load_signatures()
 
 
-@pytest.mark.parametrize("name", ["messenger.apk", "messenger.apks", "messenger.xapk", "messenger.apkm", "messenger.aab"])
+@pytest.mark.parametrize(
+    "name", ["messenger.apk", "messenger.apks", "messenger.xapk", "messenger.apkm", "messenger.aab"]
+)
 def test_messenger_pins_its_gateway(name: str, sigs: SignatureDb) -> None:
     from tests.fixtures.build import MESSENGER_PINS
 
@@ -269,14 +289,18 @@ def test_override_pins() -> None:
     assert c is not None and c.base_override_pins and c.debug_override_pins
     t = merge([c], {}, [], manifest_config=True, target_sdk=33)
     assert t.pins_overridden and t.to_dict()["pins_overridden"] is True
-    quiet = parse_network_security_config(els[:4] + els[5:7] + [X("certificates", 3, src="user", overridePins="false")], "f")
+    quiet = parse_network_security_config(
+        els[:4] + els[5:7] + [X("certificates", 3, src="user", overridePins="false")], "f"
+    )
     assert quiet is not None and not quiet.base_override_pins and not quiet.debug_override_pins
     assert not merge([quiet], {}, [], manifest_config=True).pins_overridden
 
 
 def test_which_config_applies() -> None:
     def cfg(file: str) -> object:
-        return parse_network_security_config([X("network-security-config", 0), X("base-config", 1, cleartextTrafficPermitted="true")], file)
+        return parse_network_security_config(
+            [X("network-security-config", 0), X("base-config", 1, cleartextTrafficPermitted="true")], file
+        )
 
     one, named, other = cfg("res/xml/a.xml"), cfg("res/xml/network_security_config.xml"), cfg("res/xml/b.xml")
     assert merge([one], {}, [], manifest_config=False).applied_config is None  # not named by the manifest
@@ -310,7 +334,10 @@ def test_the_manifest_reference_picks_the_config() -> None:
     assert applied_config([a, b], False, "@0x7f020001", files) is None  # type: ignore[list-item]
     bundled = cfg("base.apk!res/xml/b.xml")
     assert applied_config([a, bundled], True, "@0x7f020001", files) is bundled  # type: ignore[list-item]
-    assert applied_config([a, b], True, "@0xZZ", files) is None and applied_config([a, b], True, "@xml/../x", {}) is None  # type: ignore[list-item]
+    assert (
+        applied_config([a, b], True, "@0xZZ", files) is None
+        and applied_config([a, b], True, "@xml/../x", {}) is None
+    )  # type: ignore[list-item]
 
 
 def test_arsc_resolves_the_fixture_reference() -> None:

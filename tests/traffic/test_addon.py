@@ -68,7 +68,13 @@ def test_http_flow_recorded_with_everything(recorder: tuple[Recorder, Any], db: 
     r.done()
     (c,) = rows(db)
     assert (c.source, c.protocol, c.tls, c.app) == ("live", "https", "intercepted", "com.example.app")
-    assert (c.host, c.ip, c.port, c.method, c.path) == ("api.tracker.example", "8.8.8.8", 443, "POST", "/v1/collect")
+    assert (c.host, c.ip, c.port, c.method, c.path) == (
+        "api.tracker.example",
+        "8.8.8.8",
+        443,
+        "POST",
+        "/v1/collect",
+    )
     assert c.query_keys == ("adid", "lang")
     assert (c.status, c.tls_version, c.alpn) == (200, "TLSv1.3", "h2")
     assert c.request_content_type == "application/json" and c.response_content_type == "text/plain"
@@ -77,7 +83,12 @@ def test_http_flow_recorded_with_everything(recorder: tuple[Recorder, Any], db: 
     # Pattern detectors always run: the advertising ID in the query is found, masked.
     aaid = [x for x in c.findings if x.data_type == "aaid"]
     assert aaid and aaid[0].location == "query:adid" and AAID not in aaid[0].masked
-    assert f.metadata[META_KEY] == {"recorded": True, "protocol": "https", "tls": "intercepted", "ip_scope": "public"}
+    assert f.metadata[META_KEY] == {
+        "recorded": True,
+        "protocol": "https",
+        "tls": "intercepted",
+        "ip_scope": "public",
+    }
     with Store(db) as s:
         ((_, req),) = list(s.requests())
         assert req.body == b'{"k": "v"}' and not req.body_truncated
@@ -131,7 +142,13 @@ def test_http2_and_http3_flows(recorder: tuple[Recorder, Any], db: Path, version
     r.done()
     (c,) = rows(db)
     assert (c.protocol, c.tls, c.http_version, c.alpn) == ("https", "intercepted", version, alpn.decode())
-    assert (c.host, c.ip, c.port, c.path, c.query_keys) == ("video.example.com", "8.8.8.8", 443, "/seg/1.ts", ("uid",))
+    assert (c.host, c.ip, c.port, c.path, c.query_keys) == (
+        "video.example.com",
+        "8.8.8.8",
+        443,
+        "/seg/1.ts",
+        ("uid",),
+    )
 
 
 def test_websocket_one_row_with_messages(recorder: tuple[Recorder, Any], db: Path) -> None:
@@ -167,7 +184,10 @@ def test_tcp_udp_and_passthrough_tls(recorder: tuple[Recorder, Any], db: Path) -
     tunnel.server_conn.peername = ("142.250.1.1", 443)
     from mitmproxy import tcp
 
-    tunnel.messages = [tcp.TCPMessage(True, client_hello_record("pinned.example")), tcp.TCPMessage(False, b"\x16\x03\x03")]
+    tunnel.messages = [
+        tcp.TCPMessage(True, client_hello_record("pinned.example")),
+        tcp.TCPMessage(False, b"\x16\x03\x03"),
+    ]
     r.tcp_start(tunnel)
     r.tcp_error(tunnel)
 
@@ -258,7 +278,9 @@ def test_connection_with_flows_is_not_a_separate_row(recorder: tuple[Recorder, A
     ctx = _tls_context(client, server)
     r.client_connected(client)
     r.server_connect(server_hooks.ServerConnectionHookData(server, client))
-    r.tls_clienthello(tls.ClientHelloData(ctx, parse_client_hello(client_hello_record("intercepted.example"))))
+    r.tls_clienthello(
+        tls.ClientHelloData(ctx, parse_client_hello(client_hello_record("intercepted.example")))
+    )
     r.tls_established_client(tls.TlsData(client, ctx))
     r.requestheaders(f)
     r.response(f)
@@ -290,7 +312,13 @@ def test_ignored_connection_is_passthrough(recorder: tuple[Recorder, Any], db: P
     r.client_disconnected(idle)
     r.done()
     bank, other = rows(db)
-    assert (bank.protocol, bank.tls, bank.host, bank.ip, bank.port) == ("tcp", "passthrough", "bank.example", "203.0.113.9", 443)
+    assert (bank.protocol, bank.tls, bank.host, bank.ip, bank.port) == (
+        "tcp",
+        "passthrough",
+        "bank.example",
+        "203.0.113.9",
+        443,
+    )
     assert (other.tls, other.host, other.error) == ("unknown", "idle.example", "closed before any request")
 
 
@@ -547,7 +575,9 @@ def test_running_freezes_the_startup_heap() -> None:
 
 
 @pytest.mark.parametrize("writer", ["thread", "process"])
-def test_asn_table_option_and_default(tmp_path: Path, db: Path, writer: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_asn_table_option_and_default(
+    tmp_path: Path, db: Path, writer: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from audit.enrich.asntable import import_table
 
     ranges = tmp_path / "asn.csv"
@@ -566,7 +596,9 @@ def test_asn_table_option_and_default(tmp_path: Path, db: Path, writer: str, mon
     with Store(db) as s:
         info = s.cached_ip_info()["8.8.8.8"]
         kinds = [(i["kind"], i["path"]) for i in s.inputs()]
-    assert (info.asn, info.asn_org) == (64501, "Example Resolver LLC") and "own table" in (info.database or "")
+    assert (info.asn, info.asn_org) == (64501, "Example Resolver LLC") and "own table" in (
+        info.database or ""
+    )
     assert ("asn-table", str(own)) in kinds
 
     # Without the option: the table imported into $AUDIT_HOME, if any.
@@ -632,7 +664,9 @@ def test_location_db_option_discovery_and_off(
     with Store(db) as s:
         info = s.cached_ip_info()["8.8.8.8"]
         kinds = [(i["kind"], i["path"]) for i in s.inputs()]
-    assert (info.asn, info.asn_org) == (64502, "Example Resolver LLC") and "Own location database" in str(info.database)
+    assert (info.asn, info.asn_org) == (64502, "Example Resolver LLC") and "Own location database" in str(
+        info.database
+    )
     assert ("location-db", str(own)) in kinds
 
     monkeypatch.setenv("AUDIT_LOCATION_DB", str(found))

@@ -27,7 +27,9 @@ def test_imports_several_files_and_reports_bad_ones(tmp_path: Path) -> None:
     assert any(ln.startswith(f"{CAPTURES / 'messenger.har'}: har, 197 connections") for ln in lines), r.output
     assert any(ln.startswith(f"{CAPTURES / 'messenger.pcap'}: pcap, ") for ln in lines), r.output
     errors = [ln for ln in lines if ln.startswith("audit: error: ")]
-    assert errors == [f"audit: error: {garbage}: not a mitmproxy flow file, HAR (JSON with log.entries) or pcap/pcapng capture"]
+    assert errors == [
+        f"audit: error: {garbage}: not a mitmproxy flow file, HAR (JSON with log.entries) or pcap/pcapng capture"
+    ]
     assert "Traceback" not in r.output
     with Store(db) as store:
         assert {i["kind"] for i in store.inputs()} == {"har", "pcap"}
@@ -37,11 +39,24 @@ def test_imports_several_files_and_reports_bad_ones(tmp_path: Path) -> None:
 def test_device_profile_finds_identifiers(tmp_path: Path) -> None:
     db = tmp_path / "case.sqlite"
     r = CliRunner().invoke(
-        main, ["import", str(CAPTURES / "messenger.flows"), "--db", str(db), "--device", str(CAPTURES / "device.toml")]
+        main,
+        [
+            "import",
+            str(CAPTURES / "messenger.flows"),
+            "--db",
+            str(db),
+            "--device",
+            str(CAPTURES / "device.toml"),
+        ],
     )
     assert r.exit_code == 0, r.output
     with Store(db) as store:
-        found = {(f.data_type, c.host) for _, c in store.connections() for f in c.findings if f.confidence == "known"}
+        found = {
+            (f.data_type, c.host)
+            for _, c in store.connections()
+            for f in c.findings
+            if f.confidence == "known"
+        }
         kinds = [i["kind"] for i in store.inputs()]
     assert ("aaid", "api-access.pangle.io") in found and ("imei", "android.bugly.qq.com") in found
     assert ("email", "api.messenger-example.cn") in found
@@ -95,7 +110,9 @@ def test_run_with_a_partly_read_capture_writes_the_report_and_exits_1(tmp_path: 
     data = (CAPTURES / "messenger.pcap").read_bytes()
     cut.write_bytes(data[: len(data) // 2])
     out = tmp_path / "r.html"
-    r = CliRunner().invoke(main, ["run", str(apk), "--capture", str(cut), "--db", str(tmp_path / "c.sqlite"), "-o", str(out)])
+    r = CliRunner().invoke(
+        main, ["run", str(apk), "--capture", str(cut), "--db", str(tmp_path / "c.sqlite"), "-o", str(out)]
+    )
     assert r.exit_code == ExitStatus.ERROR, r.output
     assert out.stat().st_size > 10_000
     assert any(ln.startswith(f"audit: error: {cut}: capture truncated") for ln in r.stderr.splitlines())

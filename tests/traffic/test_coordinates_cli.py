@@ -21,7 +21,19 @@ def test_venue_coordinates_are_coordinates_and_can_be_denied(tmp_path: Path) -> 
     ])  # fmt: skip
     db = str(tmp_path / "case.sqlite")
     run = CliRunner().invoke
-    r = run(main, ["import", str(har), "--db", db, "--app", "com.maps", "--device", str(FIXTURES / "captures" / "device.toml")])
+    r = run(
+        main,
+        [
+            "import",
+            str(har),
+            "--db",
+            db,
+            "--app",
+            "com.maps",
+            "--device",
+            str(FIXTURES / "captures" / "device.toml"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     r = run(main, ["check", "--db", db, "--deny-data", "coordinates", "--json"])  # found at import
     assert r.exit_code == ExitStatus.POLICY, r.output
@@ -38,10 +50,17 @@ def test_venue_coordinates_are_coordinates_and_can_be_denied(tmp_path: Path) -> 
 
 
 def test_report_lists_coordinates_as_findings_not_as_personal_data(tmp_path: Path) -> None:
-    har = write_har(tmp_path / "maps.har", [entry("https://maps.example.com/v1/search?ll=48.858370,2.294481&q=museum")])
+    har = write_har(
+        tmp_path / "maps.har", [entry("https://maps.example.com/v1/search?ll=48.858370,2.294481&q=museum")]
+    )
     db = str(tmp_path / "case.sqlite")
     run = CliRunner().invoke
-    assert run(main, ["import", str(har), "--db", db, "--device", str(FIXTURES / "captures" / "device.toml")]).exit_code == 0
+    assert (
+        run(
+            main, ["import", str(har), "--db", db, "--device", str(FIXTURES / "captures" / "device.toml")]
+        ).exit_code
+        == 0
+    )
     r = run(main, ["report", "--db", db, "-o", str(tmp_path / "r.html")])
     assert r.exit_code == 0, r.output
     html = (tmp_path / "r.html").read_text(encoding="utf-8")

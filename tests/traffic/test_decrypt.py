@@ -75,7 +75,9 @@ def stored(store: Store) -> list[tuple[str, str, bytes]]:
 
 
 def https(store: Store) -> list:
-    return [c for _, c in store.connections() if c.protocol != "udp"]  # the UDP probe that synchronises dumpcap
+    return [
+        c for _, c in store.connections() if c.protocol != "udp"
+    ]  # the UDP probe that synchronises dumpcap
 
 
 def test_the_server_saw_every_request(captured: Captured) -> None:
@@ -94,7 +96,9 @@ def test_every_request_is_in_the_case_with_its_body_and_findings(captured: Captu
     assert stored(store) == sent(captured.received)
     conns = https(store)
     assert len(conns) == 6
-    assert all(c.tls == "decrypted" and c.inspected and c.protocol == "https" and c.status == 200 for c in conns)
+    assert all(
+        c.tls == "decrypted" and c.inspected and c.protocol == "https" and c.status == 200 for c in conns
+    )
     assert {c.http_version for c in conns} == {"HTTP/1.1", "HTTP/2.0"}
     assert {c.tls_version for c in conns} == {"TLSv1.2", "TLSv1.3"}
     imei = sorted(c.path or "" for c in conns if any(f.data_type == "imei" for f in c.findings))
@@ -102,7 +106,12 @@ def test_every_request_is_in_the_case_with_its_body_and_findings(captured: Captu
     upload = next(c for c in conns if c.path == "/v4/upload")
     assert upload.bytes_out >= 100_000
     assert s.decryption is not None
-    assert (s.decryption.tls_connections, s.decryption.decrypted, s.decryption.undecrypted, s.decryption.requests) == (4, 4, 0, 6)
+    assert (
+        s.decryption.tls_connections,
+        s.decryption.decrypted,
+        s.decryption.undecrypted,
+        s.decryption.requests,
+    ) == (4, 4, 0, 6)
     # the case stores the rule's value: the inspected count in SQL agrees
     assert store.conn.execute("SELECT count(*) FROM connections WHERE inspected = 1").fetchone()[0] == 6
 
@@ -122,8 +131,10 @@ def test_a_key_log_missing_one_connection_counts_it_unread(captured: Captured, t
     read = len([c for c in https(store) if c.tls == "decrypted"])
     assert read == len(stored(store)) >= 4
     lines = [v.text for v in verdict(collect_report(store, generated_at=0))]
-    assert f"{read} requests were read from captured TLS decrypted with its session keys; 1 TLS connection of the " \
+    assert (
+        f"{read} requests were read from captured TLS decrypted with its session keys; 1 TLS connection of the "
         "captures was not decrypted (no usable session keys) and not inspected." in lines
+    )
 
 
 def test_without_keys_nothing_is_decrypted_and_tshark_is_not_needed(captured: Captured) -> None:
@@ -133,11 +144,15 @@ def test_without_keys_nothing_is_decrypted_and_tshark_is_not_needed(captured: Ca
     assert {(c.protocol, c.tls, c.inspected) for c in https(store)} == {("tls", "passthrough", False)}
 
 
-def test_tshark_missing_is_said_and_the_capture_still_imported(captured: Captured, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_tshark_missing_is_said_and_the_capture_still_imported(
+    captured: Captured, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     store = Store()
     s = import_file(captured.dsb, store)
-    assert len(s.errors) == 1 and "tshark is not on PATH" in s.errors[0] and "4 TLS connection(s)" in s.errors[0]
+    assert (
+        len(s.errors) == 1 and "tshark is not on PATH" in s.errors[0] and "4 TLS connection(s)" in s.errors[0]
+    )
     assert s.decryption is not None and s.decryption.undecrypted == 4
     assert all(not c.inspected for c in https(store))
 
@@ -145,7 +160,9 @@ def test_tshark_missing_is_said_and_the_capture_still_imported(captured: Capture
 def test_pcapdroid_capture_with_two_apps_and_embedded_keys(captured: Captured, tmp_path: Path) -> None:
     """The real capture rewritten in PCAPdroid's layout: the first two curl sessions are the
     messenger's, the others the maps app's; the key log rides in a DSB."""
-    ports = [int((c.client or ":0").rsplit(":", 1)[1]) for c in sorted(https(_plain(captured)), key=lambda c: c.ts)]
+    ports = [
+        int((c.client or ":0").rsplit(":", 1)[1]) for c in sorted(https(_plain(captured)), key=lambda c: c.ts)
+    ]
     assert len(ports) == 4
     app_of = {ports[0]: MESSENGER, ports[1]: MESSENGER, ports[2]: MAPS, ports[3]: MAPS}
     path = relabel(captured.plain, tmp_path / "droid.pcapng", app_of, keylog=captured.keylog.read_bytes())
@@ -166,7 +183,10 @@ def test_pcapdroid_capture_with_two_apps_and_embedded_keys(captured: Captured, t
     # --app picks the maps app: the messenger's requests keep their own label
     store2 = Store()
     import_file(path, store2, app="org.example.maps")
-    assert {c.path for _, c in store2.connections(app="org.example.maps") if c.protocol == "https"} == {"/v3/log", "/v4/upload"}
+    assert {c.path for _, c in store2.connections(app="org.example.maps") if c.protocol == "https"} == {
+        "/v3/log",
+        "/v4/upload",
+    }
     assert {c.app for c in https(store2)} == {"com.example.messenger", "org.example.maps"}
 
 
@@ -178,10 +198,15 @@ def _plain(captured: Captured) -> Store:
 
 def test_cli_keylog_summary(captured: Captured, tmp_path: Path) -> None:
     db = tmp_path / "case.sqlite"
-    r = CliRunner().invoke(main, ["import", str(captured.plain), "--keylog", str(captured.keylog), "--db", str(db)])
+    r = CliRunner().invoke(
+        main, ["import", str(captured.plain), "--keylog", str(captured.keylog), "--db", str(db)]
+    )
     assert r.exit_code == 0, r.output
     assert "TLS decrypted: 4 of 4 connections (6 requests); 0 not inspected (0 without keys)" in r.output
-    assert Store(str(db)).conn.execute("SELECT count(*) FROM connections WHERE tls = 'decrypted'").fetchone()[0] == 6
+    assert (
+        Store(str(db)).conn.execute("SELECT count(*) FROM connections WHERE tls = 'decrypted'").fetchone()[0]
+        == 6
+    )
 
 
 def test_keylog_errors(captured: Captured, tmp_path: Path) -> None:
@@ -193,7 +218,9 @@ def test_keylog_errors(captured: Captured, tmp_path: Path) -> None:
     har.write_text(json.dumps({"log": {"entries": []}}))
     with pytest.raises(ImportFormatError, match="--keylog applies to pcap/pcapng"):
         import_file(har, Store(), keylog=captured.keylog)
-    r = CliRunner().invoke(main, ["import", str(captured.plain), "--keylog", str(junk), "--db", str(tmp_path / "c.sqlite")])
+    r = CliRunner().invoke(
+        main, ["import", str(captured.plain), "--keylog", str(junk), "--db", str(tmp_path / "c.sqlite")]
+    )
     assert r.exit_code == 1 and "audit: error:" in r.output and "Traceback" not in r.output
     assert os.path.exists(tmp_path / "c.sqlite")
 
@@ -221,7 +248,9 @@ def test_run_decrypts_its_captures_with_keylog(captured: Captured, tmp_path: Pat
     assert "TLS decrypted: 4 of 4 connections (6 requests)" in r.output
     with Store(str(db)) as s:
         assert s.capture_decryption("com.example.messenger") == (6, 0)
-    assert "6 requests were read from captured TLS decrypted with its session keys" in out.read_text(encoding="utf-8")
+    assert "6 requests were read from captured TLS decrypted with its session keys" in out.read_text(
+        encoding="utf-8"
+    )
 
 
 def test_long_heads_and_binary_bodies_over_http1(tmp_path: Path) -> None:

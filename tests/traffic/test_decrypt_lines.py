@@ -16,8 +16,18 @@ def where(ts: float, src: tuple[str, int], dst: tuple[str, int]) -> str:
     return f"{ts:.9f}\t{src[0]}\t{src[1]}\t{dst[0]}\t{dst[1]}"
 
 
-def h1(ts: float, src: tuple[str, int], dst: tuple[str, int], head: bytes, body: bytes = b"", size: int | None = None) -> bytes:
-    return f"H1\t{where(ts, src, dst)}\t{head.hex()}\t{len(body)}\t{len(body) if size is None else size}\n".encode() + body
+def h1(
+    ts: float,
+    src: tuple[str, int],
+    dst: tuple[str, int],
+    head: bytes,
+    body: bytes = b"",
+    size: int | None = None,
+) -> bytes:
+    return (
+        f"H1\t{where(ts, src, dst)}\t{head.hex()}\t{len(body)}\t{len(body) if size is None else size}\n".encode()
+        + body
+    )
 
 
 def h2(ts: float, src: tuple[str, int], dst: tuple[str, int], frames: list[tuple[int, int, int, int]],
@@ -53,12 +63,24 @@ def test_http1_request_paired_with_its_answer() -> None:
     req = b"POST /v1/x?a=1 HTTP/1.1\r\nHost: api.example.com\r\nContent-Length: 4\r\n\r\n"
     (r,) = feed([h1(1.0, CLIENT, SERVER, req + b"body", b"body"),
                  h1(1.5, SERVER, CLIENT, b"HTTP/1.1 201 Created\r\nContent-Type: text/plain\r\n\r\nok", size=2)])  # fmt: skip
-    assert (r.method, r.target, r.body, r.status, r.response_content_type) == ("POST", "/v1/x?a=1", b"body", 201, "text/plain")
+    assert (r.method, r.target, r.body, r.status, r.response_content_type) == (
+        "POST",
+        "/v1/x?a=1",
+        b"body",
+        201,
+        "text/plain",
+    )
     assert r.head == req and r.head_size == len(req) and r.body_size == 4 and r.end_ts == 1.5
 
 
 def test_http2_blocks_and_data_by_frame() -> None:
-    a = [(":method", "POST"), (":path", "/a"), (":authority", "x.example"), (":scheme", "https"), ("content-type", "application/json")]
+    a = [
+        (":method", "POST"),
+        (":path", "/a"),
+        (":authority", "x.example"),
+        (":scheme", "https"),
+        ("content-type", "application/json"),
+    ]
     b = [(":method", "GET"), (":path", "/b"), (":authority", "x.example"), (":scheme", "https")]
     lines = [
         # HEADERS a (stream 1), DATA a (END_STREAM), HEADERS b (stream 3, END_STREAM) in one packet
@@ -67,7 +89,11 @@ def test_http2_blocks_and_data_by_frame() -> None:
         h2(1.3, SERVER, CLIENT, [(1, 1, 5, 10)], [[(":status", "200")]], []),
     ]
     got = {r.target: r for r in feed(lines)}
-    assert got["/a"].body == b"hello" and got["/a"].status == 200 and got["/a"].headers == (("content-type", "application/json"),)
+    assert (
+        got["/a"].body == b"hello"
+        and got["/a"].status == 200
+        and got["/a"].headers == (("content-type", "application/json"),)
+    )
     assert got["/b"].body == b"" and got["/b"].status == 404 and got["/b"].bytes_in == 17
     assert {r.http_version for r in got.values()} == {"HTTP/2.0"}
 

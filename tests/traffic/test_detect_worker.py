@@ -67,7 +67,9 @@ def test_drain_waits_for_stop_and_picks_up_late_rows(tmp_path: Path) -> None:
     _pending_case(db, 1)
     stop = threading.Event()
     with Store(db, check_same_thread=False) as s:
-        t = threading.Thread(target=drain, args=(s, PiiDetector(None).scan), kwargs={"stop": stop, "poll": 0.02})
+        t = threading.Thread(
+            target=drain, args=(s, PiiDetector(None).scan), kwargs={"stop": stop, "poll": 0.02}
+        )
         t.start()
         with Store(db) as w:
             w.add_connections([_conn(7, f"adid={AAID}")], pending_detection=True)

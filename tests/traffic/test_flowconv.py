@@ -49,7 +49,9 @@ def _failed_handshake() -> Any:
 
 
 def _quic() -> Any:
-    f = _bare(tflow.tudpflow(messages=[udp.UDPMessage(True, quic_initial("video.example.com", b"\x11" * 8), 1.0)]))
+    f = _bare(
+        tflow.tudpflow(messages=[udp.UDPMessage(True, quic_initial("video.example.com", b"\x11" * 8), 1.0)])
+    )
     f.server_conn.peername = ("203.0.113.22", 443)
     return f
 
@@ -96,7 +98,9 @@ def test_passthrough_cut_by_an_error_is_still_passthrough() -> None:
 def test_dns_same_live_and_imported() -> None:
     f = tflow.tdnsflow(resp=True)
     live, imported = dns_records(f, app="a"), flowconv.dns_records(f, app="a", source="mitm-file")
-    assert [dataclasses.replace(r, source="x") for r in live] == [dataclasses.replace(r, source="x") for r in imported]
+    assert [dataclasses.replace(r, source="x") for r in live] == [
+        dataclasses.replace(r, source="x") for r in imported
+    ]
     assert [type(r).__name__ for r in live] == ["DnsRecord", "Connection"]
     f.server_conn.peername = None  # mitmproxy answered itself: no resolver was contacted
     assert [type(r).__name__ for r in dns_records(f, app="a")] == ["DnsRecord"]
@@ -127,7 +131,10 @@ def test_unrecognised_streams_follow_the_pcap_rule() -> None:
     short = _bare(tflow.tudpflow(messages=[udp.UDPMessage(True, b"\x41" + b"q" * 40, 1.0)]))
     short.server_conn.peername = short.server_conn.address = ("203.0.113.32", 443)  # QUIC short header
     other = _bare(tflow.tudpflow(messages=[udp.UDPMessage(True, b"\x41" + b"q" * 40, 1.0)]))
-    other.server_conn.peername = other.server_conn.address = ("203.0.113.33", 4433)  # not UDP/443: not guessed
+    other.server_conn.peername = other.server_conn.address = (
+        "203.0.113.33",
+        4433,
+    )  # not UDP/443: not guessed
     got = [(c.protocol, c.tls, c.inspected) for c in map(_file_stream, (idle, late, short, other))]
     assert got == [("tcp", "unknown", False), ("tls", "passthrough", False), ("quic", "passthrough", False),
                    ("udp", "none", False)]  # fmt: skip
@@ -146,5 +153,7 @@ def test_quic_client_hello_split_over_two_datagrams() -> None:
     assert (c.protocol, c.tls, c.sni, c.host, c.alpn) == ("quic", "passthrough", "video.example.com",
                                                           "video.example.com", "h3")  # fmt: skip
     # Plain UDP whose first datagram is not a QUIC Initial stays UDP.
-    g = _bare(tflow.tudpflow(messages=[udp.UDPMessage(True, b"\x00hello", 1.0), udp.UDPMessage(True, first, 1.1)]))
+    g = _bare(
+        tflow.tudpflow(messages=[udp.UDPMessage(True, b"\x00hello", 1.0), udp.UDPMessage(True, first, 1.1)])
+    )
     assert stream_connection(g, app="").protocol == "udp"

@@ -34,8 +34,14 @@ class RecordingDetector:
 
 
 def test_flow_types_round_trip(tmp_path: Path) -> None:
-    flows = [https_flow(body=b'{"imei": "1"}'), tflow.twebsocketflow(), tflow.ttcpflow(), tflow.tudpflow(),
-             tflow.tdnsflow(resp=True), tflow.tflow(err=True)]
+    flows = [
+        https_flow(body=b'{"imei": "1"}'),
+        tflow.twebsocketflow(),
+        tflow.ttcpflow(),
+        tflow.tudpflow(),
+        tflow.tdnsflow(resp=True),
+        tflow.tflow(err=True),
+    ]
     path = write_flows(tmp_path / "s.flows", flows)
     store = Store()
     det = RecordingDetector()
@@ -45,7 +51,14 @@ def test_flow_types_round_trip(tmp_path: Path) -> None:
     by_proto = {c.protocol: c for c in conns}
     assert set(by_proto) == {"https", "ws", "tcp", "udp", "dns", "http"}
     h = by_proto["https"]
-    assert (h.host, h.ip, h.port, h.method, h.path, h.status) == ("api.example.net", "203.0.113.10", 443, "POST", "/v1/track", 200)
+    assert (h.host, h.ip, h.port, h.method, h.path, h.status) == (
+        "api.example.net",
+        "203.0.113.10",
+        443,
+        "POST",
+        "/v1/track",
+        200,
+    )
     assert h.query_keys == ("uid", "ev")
     assert h.source == "mitm-file" and h.app == "com.example.app"
     assert [f.data_type for f in h.findings] == ["imei"]
@@ -56,7 +69,9 @@ def test_flow_types_round_trip(tmp_path: Path) -> None:
     assert by_proto["dns"].host is None  # the resolver is the destination; names go to the dns table
     assert store.dns_names() == {"8.8.8.8": ["dns.google"], "8.8.4.4": ["dns.google"]}
     reqs = dict(store.requests())
-    assert any(r.body == b'{"imei": "1"}' and r.url.startswith("https://api.example.net/") for r in reqs.values())
+    assert any(
+        r.body == b'{"imei": "1"}' and r.url.startswith("https://api.example.net/") for r in reqs.values()
+    )
     assert [i["kind"] for i in store.inputs()] == ["flows"]
 
 
@@ -64,13 +79,17 @@ def test_body_capped(tmp_path: Path) -> None:
     big = bytes(random.Random(1).randrange(256) for _ in range(MAX_BODY + 5000))
     store = Store()
     import_file(write_flows(tmp_path / "big.flows", [https_flow(body=big)]), store)
-    (_, req), = store.requests()
+    ((_, req),) = store.requests()
     assert req.body == big[:MAX_BODY] and req.body_truncated
 
 
 def test_passthrough_tls_and_quic_sni(tmp_path: Path) -> None:
-    t = tflow.ttcpflow(messages=[tcp.TCPMessage(True, tls_record(client_hello("pinned.example.org")), 1.0),
-                                 tcp.TCPMessage(False, b"\x16\x03\x03" + b"x" * 90, 2.0)])
+    t = tflow.ttcpflow(
+        messages=[
+            tcp.TCPMessage(True, tls_record(client_hello("pinned.example.org")), 1.0),
+            tcp.TCPMessage(False, b"\x16\x03\x03" + b"x" * 90, 2.0),
+        ]
+    )
     t.client_conn.timestamp_tls_setup = None  # mitmproxy did not intercept it
     t.client_conn.sni = None
     u = tflow.tudpflow(messages=[udp.UDPMessage(True, quic_initial("video.example.com", b"\x11" * 8), 1.0)])
@@ -91,7 +110,7 @@ def test_failed_tls_handshake(tmp_path: Path) -> None:
     t.client_conn.error = "Client TLS handshake failed"
     store = Store()
     import_file(write_flows(tmp_path / "f.flows", [t]), store)
-    (_, c), = store.connections()
+    ((_, c),) = store.connections()
     assert (c.protocol, c.tls, c.sni, c.error) == ("tls", "failed", "pinned.example.org", "error")
 
 
@@ -187,7 +206,13 @@ def test_older_flow_format_is_migrated(tmp_path: Path) -> None:
     s = import_file(path, store, app="com.old")
     assert s.errors == ()
     ((_, c),) = store.connections()
-    assert (c.host, c.ip, c.port, c.tls, c.status) == ("old.example.net", "203.0.113.40", 443, "intercepted", 200)
+    assert (c.host, c.ip, c.port, c.tls, c.status) == (
+        "old.example.net",
+        "203.0.113.40",
+        443,
+        "intercepted",
+        200,
+    )
 
 
 def test_newer_flow_format_is_a_clear_error(tmp_path: Path) -> None:

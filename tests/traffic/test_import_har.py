@@ -28,11 +28,22 @@ def import_one(tmp_path: Path, e: dict[str, Any]) -> tuple[Any, Any]:
 
 def test_entry_fields(tmp_path: Path) -> None:
     c, r = import_one(tmp_path, entry())
-    assert (c.source, c.protocol, c.tls, c.host, c.ip, c.port) == ("har", "https", "intercepted", "api.example.net", "203.0.113.7", 443)
+    assert (c.source, c.protocol, c.tls, c.host, c.ip, c.port) == (
+        "har",
+        "https",
+        "intercepted",
+        "api.example.net",
+        "203.0.113.7",
+        443,
+    )
     assert (c.method, c.path, c.query_keys, c.status) == ("POST", "/v1/x", ("a", "b"), 200)
     assert c.ts == pytest.approx(1718703000.25) and c.end_ts == pytest.approx(1718703000.3705)
     assert (c.bytes_out, c.bytes_in) == (8, 100)  # -1 sizes are unknown, not negative
-    assert (c.request_content_type, c.response_content_type, c.http_version) == ("application/json", "application/json", "HTTP/2.0")
+    assert (c.request_content_type, c.response_content_type, c.http_version) == (
+        "application/json",
+        "application/json",
+        "HTTP/2.0",
+    )
     assert r.url == "https://api.example.net/v1/x?a=1&b=2" and r.body == b'{"k": 1}'
     assert ("Content-Type", "application/json") in r.headers
 
@@ -46,10 +57,14 @@ def test_entry_fields(tmp_path: Path) -> None:
         ({"connection": "[2001:db8::5]:8443"}, lambda c, r: c.port == 8443),
         ({"connection": "1234"}, lambda c, r: c.port == 443),  # Chrome: a connection id, not a port
         ({"startedDateTime": "2024-06-18T11:30:00.000+02:00"}, lambda c, r: c.ts == 1718703000.0),
-        ({"response": {"status": 0, "_error": "net::ERR_CONNECTION_REFUSED"}},
-         lambda c, r: c.status is None and c.error == "net::ERR_CONNECTION_REFUSED"),
-        ({"response": {"status": 200, "headersSize": -1, "bodySize": -1, "content": {"size": 77}}},
-         lambda c, r: c.bytes_in == 77),
+        (
+            {"response": {"status": 0, "_error": "net::ERR_CONNECTION_REFUSED"}},
+            lambda c, r: c.status is None and c.error == "net::ERR_CONNECTION_REFUSED",
+        ),
+        (
+            {"response": {"status": 200, "headersSize": -1, "bodySize": -1, "content": {"size": 77}}},
+            lambda c, r: c.bytes_in == 77,
+        ),
     ],
 )
 def test_entry_variants(tmp_path: Path, over: dict[str, Any], check: Any) -> None:
@@ -59,19 +74,29 @@ def test_entry_variants(tmp_path: Path, over: dict[str, Any], check: Any) -> Non
 
 def test_post_data_forms(tmp_path: Path) -> None:
     e = entry()
-    e["request"]["postData"] = {"mimeType": "application/octet-stream", "encoding": "base64",
-                                "text": base64.b64encode(b"\x00\x01binary").decode()}
+    e["request"]["postData"] = {
+        "mimeType": "application/octet-stream",
+        "encoding": "base64",
+        "text": base64.b64encode(b"\x00\x01binary").decode(),
+    }
     _, r = import_one(tmp_path, e)
     assert r.body == b"\x00\x01binary"
-    e["request"]["postData"] = {"mimeType": "application/x-www-form-urlencoded",
-                                "params": [{"name": "adid", "value": "a b"}, {"name": "x", "value": "1"}]}
+    e["request"]["postData"] = {
+        "mimeType": "application/x-www-form-urlencoded",
+        "params": [{"name": "adid", "value": "a b"}, {"name": "x", "value": "1"}],
+    }
     c, r = import_one(tmp_path, e)
     assert r.body == b"adid=a%20b&x=1" and c.request_content_type == "application/x-www-form-urlencoded"
 
 
 def test_websocket_and_plain_http(tmp_path: Path) -> None:
     store = Store()
-    import_file(write_har(tmp_path / "w.har", [entry("wss://im.example.net/ws"), entry("http://cdn.example.net:8080/a.js")]), store)
+    import_file(
+        write_har(
+            tmp_path / "w.har", [entry("wss://im.example.net/ws"), entry("http://cdn.example.net:8080/a.js")]
+        ),
+        store,
+    )
     got = sorted((c.protocol, c.tls, c.port) for _, c in store.connections())
     assert got == [("http", "none", 8080), ("wss", "intercepted", 443)]
 
@@ -87,9 +112,14 @@ def test_bom_and_sniffing_ignore_extension(tmp_path: Path) -> None:
     [
         ('{"log": {"entries": [', "invalid JSON at line 1"),
         ('{"log": {"version": "1.2"}, "entries": []}', "no log.entries list"),
-        ('{"log": {"entries": [{"request": {"url": "https://x.example"}}]}}', "log.entries[0] is malformed (missing 'startedDateTime')"),
-        ('{"log": {"entries": [{"startedDateTime": "yesterday", "request": {"url": "https://x.example"}}]}}',
-         "log.entries[0] is malformed"),
+        (
+            '{"log": {"entries": [{"request": {"url": "https://x.example"}}]}}',
+            "log.entries[0] is malformed (missing 'startedDateTime')",
+        ),
+        (
+            '{"log": {"entries": [{"startedDateTime": "yesterday", "request": {"url": "https://x.example"}}]}}',
+            "log.entries[0] is malformed",
+        ),
         ('{"log": {"entries": ' + "[" * 5000 + "]" * 5000 + "}}", "JSON nested too deeply"),
     ],
 )
@@ -162,7 +192,9 @@ def test_demo_hosts_agree_with_the_apk_truth() -> None:
     if not truth.exists():
         pytest.skip("APK fixtures not built")
     text = truth.read_text(encoding="utf-8")
-    assert {h for h, v in HOSTS.items() if v.in_binary} == {h for h in HOSTS if f'"{h}' in text or f"//{h}" in text}
+    assert {h for h, v in HOSTS.items() if v.in_binary} == {
+        h for h in HOSTS if f'"{h}' in text or f"//{h}" in text
+    }
 
 
 # ---- found by fuzzing (benchmarks/fuzz_import.py) --------------------------------------------
@@ -180,8 +212,14 @@ def test_lone_surrogate_escapes_are_stored(tmp_path: Path) -> None:
 
 def test_numbers_sqlite_cannot_store(tmp_path: Path) -> None:
     """An integer beyond 64 bits raised OverflowError in the insert; now it counts as unknown."""
-    e = entry(response={"status": 10**30, "headersSize": 10**400, "bodySize": 1,
-                        "content": {"size": 2, "mimeType": "text/plain"}})
+    e = entry(
+        response={
+            "status": 10**30,
+            "headersSize": 10**400,
+            "bodySize": 1,
+            "content": {"size": 2, "mimeType": "text/plain"},
+        }
+    )
     e["request"]["bodySize"] = 2**63
     c, _ = import_one(tmp_path, e)
     assert (c.status, c.bytes_in, c.bytes_out) == (None, 0, 0)
@@ -228,7 +266,10 @@ def test_post_mime_type_of_another_json_type(tmp_path: Path, mime: Any) -> None:
 
 
 def test_huge_server_ip_is_left_out_with_a_warning_naming_the_entry(tmp_path: Path) -> None:
-    path = write_har(tmp_path / "ip.har", [entry(), entry(serverIPAddress="9" * (40 << 20)), entry(serverIPAddress={"a": 1})])
+    path = write_har(
+        tmp_path / "ip.har",
+        [entry(), entry(serverIPAddress="9" * (40 << 20)), entry(serverIPAddress={"a": 1})],
+    )
     store = Store()
     s = import_file(path, store)
     assert s.connections == 3
@@ -239,7 +280,9 @@ def test_huge_server_ip_is_left_out_with_a_warning_naming_the_entry(tmp_path: Pa
     assert store.inputs()[0]["notes"] == list(s.errors)
 
 
-@pytest.mark.parametrize(("url", "kind"), [({"name": 5}, "an object"), (5, "a number"), (["x"], "an array"), (None, "null")])
+@pytest.mark.parametrize(
+    ("url", "kind"), [({"name": 5}, "an object"), (5, "a number"), (["x"], "an array"), (None, "null")]
+)
 def test_url_of_another_json_type_is_skipped_with_a_warning(tmp_path: Path, url: Any, kind: str) -> None:
     bad = entry()
     bad["request"]["url"] = url
@@ -251,7 +294,11 @@ def test_url_of_another_json_type_is_skipped_with_a_warning(tmp_path: Path, url:
 
 
 def test_implausible_times_are_flagged_and_kept(tmp_path: Path) -> None:
-    entries = [entry(), entry(startedDateTime="1970-01-01T00:00:01Z"), entry(startedDateTime="9999-12-31T23:59:59Z")]
+    entries = [
+        entry(),
+        entry(startedDateTime="1970-01-01T00:00:01Z"),
+        entry(startedDateTime="9999-12-31T23:59:59Z"),
+    ]
     store = Store()
     s = import_file(write_har(tmp_path / "t.har", entries), store)
     assert s.connections == 3

@@ -49,14 +49,31 @@ def test_link_types(tmp_path: Path, linktype: int) -> None:
     got = by_key(store)
     tls = got[("43.156.32.17", 443)]
     assert (tls.protocol, tls.tls, tls.sni, tls.host, tls.alpn, tls.tls_version) == (  # type: ignore[attr-defined]
-        "tls", "passthrough", "api.example.cn", "api.example.cn", "h2,http/1.1", "TLSv1.3")
+        "tls",
+        "passthrough",
+        "api.example.cn",
+        "api.example.cn",
+        "h2,http/1.1",
+        "TLSv1.3",
+    )
     assert tls.client == f"{PHONE}:40001" and tls.bytes_in == 203  # type: ignore[attr-defined]
     http = got[("119.29.29.29", 80)]
     assert (http.protocol, http.host, http.method, http.path, http.query_keys) == (  # type: ignore[attr-defined]
-        "http", "log.example.cn", "POST", "/d/report", ("aid", "dev"))
+        "http",
+        "log.example.cn",
+        "POST",
+        "/d/report",
+        ("aid", "dev"),
+    )
     quic = got[("142.250.74.194", 443)]
     initial = quic_initial("ads.example.com", b"\x83\x94\xc8\xf0\x3e\x51\x57\x08")
-    assert (quic.protocol, quic.sni, quic.alpn, quic.bytes_out, quic.bytes_in) == ("quic", "ads.example.com", "h3", len(initial), 1200)  # type: ignore[attr-defined]
+    assert (quic.protocol, quic.sni, quic.alpn, quic.bytes_out, quic.bytes_in) == (
+        "quic",
+        "ads.example.com",
+        "h3",
+        len(initial),
+        1200,
+    )  # type: ignore[attr-defined]
     v6 = got[("2a03:2880:f12f:83:face:b00c:0:25de", 443)]
     assert v6.sni == "graph.example.com" and v6.client == f"[{PHONE6}]:40004"  # type: ignore[attr-defined]
     named = got[("43.156.32.99", 8883)]
@@ -65,7 +82,10 @@ def test_link_types(tmp_path: Path, linktype: int) -> None:
     assert dns.protocol == "dns" and dns.host is None  # type: ignore[attr-defined]
     assert store.dns_names() == {"43.156.32.17": ["api.example.cn"], "43.156.32.99": ["bare.example.cn"]}
     (cid_req,) = dict(store.requests()).items()
-    assert cid_req[1].url == "http://log.example.cn/d/report?aid=7&dev=x" and cid_req[1].body == b'{"imei": "1"}\n'
+    assert (
+        cid_req[1].url == "http://log.example.cn/d/report?aid=7&dev=x"
+        and cid_req[1].body == b'{"imei": "1"}\n'
+    )
     assert {c.app for _, c in store.connections()} == {"com.example.app"}
 
 
@@ -86,9 +106,19 @@ def test_pcapdroid_trailer(tmp_path: Path) -> None:
         return struct.pack("!Ii", 0x01072021, uid) + name.encode()[:20].ljust(20, b"\0") + b"\0\0\0\0"
 
     packets = []
-    for ts, frame in frames(1, tcp_session(PHONE, 40001, "43.156.32.17", 443, T0, [tls_record(client_hello("a.example.cn"))], [b"x"])):
+    for ts, frame in frames(
+        1,
+        tcp_session(
+            PHONE, 40001, "43.156.32.17", 443, T0, [tls_record(client_hello("a.example.cn"))], [b"x"]
+        ),
+    ):
         packets.append((ts, frame + trailer(10123, "com.example.messenger")))
-    for ts, frame in frames(1, tcp_session(PHONE, 40002, "157.240.17.35", 443, T0 + 1, [tls_record(client_hello("b.example.com"))], [b"x"])):
+    for ts, frame in frames(
+        1,
+        tcp_session(
+            PHONE, 40002, "157.240.17.35", 443, T0 + 1, [tls_record(client_hello("b.example.com"))], [b"x"]
+        ),
+    ):
         packets.append((ts, frame + trailer(10200, "com.other")))
     path = tmp_path / "droid.pcap"
     write_pcap_packets(path, packets)
@@ -109,13 +139,22 @@ def test_pcapdroid_trailer(tmp_path: Path) -> None:
 
 
 def test_mid_connection_capture_guesses_direction(tmp_path: Path) -> None:
-    pk = tcp_session(PHONE, 51000, "43.156.32.17", 443, T0, [tls_record(client_hello("late.example.cn"))], [b"y" * 10], handshake=False)
+    pk = tcp_session(
+        PHONE,
+        51000,
+        "43.156.32.17",
+        443,
+        T0,
+        [tls_record(client_hello("late.example.cn"))],
+        [b"y" * 10],
+        handshake=False,
+    )
     pk.reverse()  # the server's FIN comes first
     path = tmp_path / "mid.pcap"
     write_pcap_packets(path, frames(1, pk))
     store = Store()
     import_file(path, store)
-    (_, c), = store.connections()
+    ((_, c),) = store.connections()
     assert (c.ip, c.port, c.client, c.sni) == ("43.156.32.17", 443, f"{PHONE}:51000", "late.example.cn")
 
 
@@ -144,7 +183,10 @@ def test_truncated_record_header(tmp_path: Path) -> None:
         (b"\xd4\xc3\xb2\xa1\x02\x00", "unreadable capture header"),
         (b"\xd4\xc3\xb2\xa1" + struct.pack("<HHiIII", 2, 4, 0, 0, 65535, 147), "unsupported link type 147"),
         (b"\x0a\x0d\x0d\x0a" + b"\xff" * 40, "unreadable capture header"),
-        (b"\xd4\xc3\xb2\xa1" + struct.pack("<HHiIII", 2, 4, 0, 0, 65535, 1) + b"\x05\x00", "truncated before its first packet"),
+        (
+            b"\xd4\xc3\xb2\xa1" + struct.pack("<HHiIII", 2, 4, 0, 0, 65535, 1) + b"\x05\x00",
+            "truncated before its first packet",
+        ),
     ],
 )
 def test_bad_captures(tmp_path: Path, content: bytes, message: str) -> None:
@@ -157,7 +199,9 @@ def test_bad_captures(tmp_path: Path, content: bytes, message: str) -> None:
 
 def test_garbage_packets_are_counted_not_fatal(tmp_path: Path) -> None:
     rng = random.Random(3)
-    packets = frames(101, session_packets()) + [(T0 + 9, bytes([0x45]) + bytes(rng.randrange(256) for _ in range(10)))]
+    packets = frames(101, session_packets()) + [
+        (T0 + 9, bytes([0x45]) + bytes(rng.randrange(256) for _ in range(10)))
+    ]
     path = tmp_path / "noise.pcap"
     write_pcap_packets(path, packets, linktype=101)
     s = import_file(path, Store())
@@ -175,7 +219,10 @@ def test_quic_keys_match_rfc9001_appendix_a() -> None:
 def test_quic_v2_keys_match_rfc9369_appendix_a() -> None:
     keys = client_initial_keys(bytes.fromhex("8394c8f03e515708"), QUIC_V2)
     assert (keys.key.hex(), keys.iv.hex(), keys.hp.hex()) == (
-        "8b1a0bc121284290a29e0971b5cd045d", "91f73e2351d8fa91660e909f", "45b95e15235d6f45a6b19cbcb0294ba9")
+        "8b1a0bc121284290a29e0971b5cd045d",
+        "91f73e2351d8fa91660e909f",
+        "45b95e15235d6f45a6b19cbcb0294ba9",
+    )
 
 
 def test_quic_split_client_hello(tmp_path: Path) -> None:
@@ -186,17 +233,33 @@ def test_quic_split_client_hello(tmp_path: Path) -> None:
     second = quic_initial("unused", dcid, crypto=hello[40:], crypto_offset=40, pn=1)
     assert parse_quic_initial(first) is None or parse_quic_initial(first).sni is None  # type: ignore[union-attr]
     path = tmp_path / "q.pcap"
-    write_pcap_packets(path, frames(101, [(T0, udp_packet(PHONE, 1, "142.250.1.1", 443, first)),
-                                          (T0 + 0.001, udp_packet(PHONE, 1, "142.250.1.1", 443, second))]), linktype=101)
+    write_pcap_packets(
+        path,
+        frames(
+            101,
+            [
+                (T0, udp_packet(PHONE, 1, "142.250.1.1", 443, first)),
+                (T0 + 0.001, udp_packet(PHONE, 1, "142.250.1.1", 443, second)),
+            ],
+        ),
+        linktype=101,
+    )
     store = Store()
     import_file(path, store)
-    (_, c), = store.connections()
+    ((_, c),) = store.connections()
     assert (c.protocol, c.sni) == ("quic", "split.example.com")
 
 
 @pytest.mark.parametrize(
     "sport, dport, client_is_src",
-    [(40000, 443, True), (443, 40000, False), (1, 443, True), (5353, 53, True), (123, 40000, False), (50000, 50001, False)],
+    [
+        (40000, 443, True),
+        (443, 40000, False),
+        (1, 443, True),
+        (5353, 53, True),
+        (123, 40000, False),
+        (50000, 50001, False),
+    ],
 )
 def test_direction_guess(sport: int, dport: int, client_is_src: bool) -> None:
     assert _guess_client_is_src(sport, dport) is client_is_src
@@ -226,7 +289,6 @@ def test_demo_pcap() -> None:
     assert {"api.messenger-example.cn", "googleads.g.doubleclick.net", "graph.facebook.com"} <= snis
     assert any(c.protocol == "quic" for c in conns) and any(c.protocol == "http" for c in conns)
     assert any(c.ip and ":" in c.ip for c in conns)
-
 
 
 # ---- found by fuzzing (benchmarks/fuzz_import.py) --------------------------------------------
@@ -281,7 +343,9 @@ def test_http_host_that_urlsplit_refuses(tmp_path: Path) -> None:
     """``Host: [::1`` made urlsplit raise ValueError("Invalid IPv6 URL") out of the importer."""
     req = b"POST /p?a=1 HTTP/1.1\r\nHost: [::1\r\nContent-Length: 2\r\n\r\n{}"
     path = tmp_path / "host.pcap"
-    write_pcap_packets(path, frames(1, tcp_session(PHONE, 40002, "119.29.29.29", 80, T0, [req], [b"HTTP/1.1 204 x\r\n\r\n"])))
+    write_pcap_packets(
+        path, frames(1, tcp_session(PHONE, 40002, "119.29.29.29", 80, T0, [req], [b"HTTP/1.1 204 x\r\n\r\n"]))
+    )
     store = Store()
     s = import_file(path, store)
     assert s.connections == 1

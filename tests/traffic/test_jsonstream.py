@@ -44,7 +44,10 @@ def test_same_values_as_json_load(monkeypatch: pytest.MonkeyPatch, chunk: int, s
     monkeypatch.setattr(jsonstream, "CHUNK", chunk)
     rng = random.Random(seed)
     entries = [random_value(rng) for _ in range(30)]
-    doc = {"other": random_value(rng), "log": {"version": "1.2", "pages": [random_value(rng)], "entries": entries, "z": 12}}
+    doc = {
+        "other": random_value(rng),
+        "log": {"version": "1.2", "pages": [random_value(rng)], "entries": entries, "z": 12},
+    }
     text = json.dumps(doc, indent=rng.choice([None, 1]))
     assert stream(text) == json.loads(text)["log"]["entries"]
 
@@ -65,7 +68,9 @@ def test_json_errors(text: str, message: str) -> None:
     assert message in str(e.value) and not e.value.shape, str(e.value)
 
 
-@pytest.mark.parametrize("text", ['{"log": {"version": 1}}', '{"log": []}', '[1, 2]', '{"log": {"entries": {}}}', '"x"'])
+@pytest.mark.parametrize(
+    "text", ['{"log": {"version": 1}}', '{"log": []}', "[1, 2]", '{"log": {"entries": {}}}', '"x"']
+)
 def test_wrong_shape(text: str) -> None:
     with pytest.raises(JsonStreamError) as e:
         stream(text)
@@ -91,7 +96,9 @@ def _peak(path: Path) -> tuple[int, int]:
 
 
 def test_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
-    small = write_har(tmp_path / "small.har", [entry(f"https://h{i}.example.net/x?a={i}") for i in range(12000)])
+    small = write_har(
+        tmp_path / "small.har", [entry(f"https://h{i}.example.net/x?a={i}") for i in range(12000)]
+    )
     big = write_har(tmp_path / "big.har", [entry(f"https://h{i}.example.net/x?a={i}") for i in range(36000)])
     (n_small, peak_small), (n_big, peak_big) = _peak(small), _peak(big)
     assert (n_small, n_big) == (12000, 36000)
@@ -114,7 +121,9 @@ def _findings(store: Store) -> list[tuple[str, tuple[str, ...]]]:
     return [(c.path or "", tuple(sorted(f.data_type for f in c.findings))) for _, c in store.connections()]
 
 
-def test_parallel_detection_finds_the_same_in_the_same_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_parallel_detection_finds_the_same_in_the_same_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     aaid = "38400000-8cf0-11bd-b23e-10b96e40000d"
     entries = [entry(f"https://t.example/{i}?adid={aaid if i % 3 == 0 else 'none'}") for i in range(2500)]
     path = write_har(tmp_path / "d.har", entries)
@@ -128,7 +137,9 @@ def test_parallel_detection_finds_the_same_in_the_same_order(tmp_path: Path, mon
     assert sum(1 for _, types in _findings(parallel) if "aaid" in types) == 834
 
 
-def test_a_failing_worker_falls_back_to_detection_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_worker_falls_back_to_detection_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = write_har(tmp_path / "d.har", [entry(f"https://t.example/{i}") for i in range(300)])
 
     def broken(requests: list[Any]) -> list[Any]:
@@ -141,7 +152,9 @@ def test_a_failing_worker_falls_back_to_detection_here(tmp_path: Path, monkeypat
     assert s.connections == 300 and store.connection_count() == 300
 
 
-def test_big_bodies_make_short_batches_with_the_same_findings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_big_bodies_make_short_batches_with_the_same_findings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # a decrypted capture's requests carry bodies of tens of KB: batches are cut at BATCH_BYTES of
     # bodies, not only at BATCH requests, and the findings are those of detection in this process
     aaid = "38400000-8cf0-11bd-b23e-10b96e40000d"

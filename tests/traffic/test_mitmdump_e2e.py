@@ -101,7 +101,9 @@ def capture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
 
         # (4) Raw TCP through a CONNECT tunnel (tcp_hosts).
         s = socket.create_connection(("127.0.0.1", proxy.port), timeout=10)
-        s.sendall(f"CONNECT localhost:{ports['echo']} HTTP/1.1\r\nHost: localhost:{ports['echo']}\r\n\r\n".encode())
+        s.sendall(
+            f"CONNECT localhost:{ports['echo']} HTTP/1.1\r\nHost: localhost:{ports['echo']}\r\n\r\n".encode()
+        )
         head = b""
         while b"\r\n\r\n" not in head:
             head += s.recv(1024)
@@ -137,7 +139,14 @@ def by_port(capture: dict[str, Any], name: str) -> list[Connection]:
 def test_full_flow(capture: dict[str, Any]) -> None:
     assert capture["full_status"] == 200 and capture["full_body"] == b'{"ok": true}'
     (c,) = by_port(capture, "full")
-    assert (c.protocol, c.tls, c.host, c.ip, c.app, c.source) == ("https", "intercepted", "localhost", "127.0.0.1", "e2e", "live")
+    assert (c.protocol, c.tls, c.host, c.ip, c.app, c.source) == (
+        "https",
+        "intercepted",
+        "localhost",
+        "127.0.0.1",
+        "e2e",
+        "live",
+    )
     assert (c.method, c.path, c.status) == ("POST", "/v1/track", 200)
     assert c.query_keys == ("adid", "lang")
     assert c.sni == "localhost" and c.tls_version and c.tls_version.startswith("TLS")

@@ -46,10 +46,14 @@ def test_non_utf8_requests_do_not_stop_recording(tmp_path: Path) -> None:
     got = proxy.rows()
     paths = {c.path for c in got}
     for round_ in range(3):
-        assert {f"/good/h2/{round_}", f"/good/h1/{round_}", f"/p\ufffd\ufffd/{round_}", f"/ct/{round_}"} <= paths
+        assert {
+            f"/good/h2/{round_}",
+            f"/good/h1/{round_}",
+            f"/p\ufffd\ufffd/{round_}",
+            f"/ct/{round_}",
+        } <= paths
     poisoned = [c for c in got if (c.path or "").startswith("/p")]
     assert all(c.query_keys == ("k\ufffd", "ok") for c in poisoned)
     assert {c.request_content_type for c in got if (c.path or "").startswith("/ct/")} == {"text/\ufffd\ufffd"}
     with Store(proxy.db) as s:
         assert all(i["notes"] == [] for i in s.inputs())
-

@@ -31,7 +31,9 @@ def test_reverse_mode_records_the_upstream(tmp_path: Path) -> None:
     proxy = Proxy(tmp_path, ["--mode", f"reverse:https://localhost:{upstream}"])
     try:
         ctx = ssl.create_default_context(cafile=str(proxy.confdir / "mitmproxy-ca-cert.pem"))
-        reply = _https_get(socket.create_connection(("127.0.0.1", proxy.port), timeout=10), ctx, "localhost", "/rev?gaid=1")
+        reply = _https_get(
+            socket.create_connection(("127.0.0.1", proxy.port), timeout=10), ctx, "localhost", "/rev?gaid=1"
+        )
         assert reply.split(b"\r\n", 1)[0].endswith(b" 200 OK"), reply[:200]
         wait_until(lambda: len(proxy.rows()) >= 1, 20, "the reverse-mode flow")
     finally:
@@ -42,7 +44,13 @@ def test_reverse_mode_records_the_upstream(tmp_path: Path) -> None:
     # recorded, truthfully, as a connection closed before any request.
     (c,) = [r for r in rows if r.protocol == "https"]
     assert all(r.error == "closed before any request" for r in rows if r is not c)
-    assert (c.protocol, c.tls, c.host, c.ip, c.port) == ("https", "intercepted", "localhost", "127.0.0.1", upstream)
+    assert (c.protocol, c.tls, c.host, c.ip, c.port) == (
+        "https",
+        "intercepted",
+        "localhost",
+        "127.0.0.1",
+        upstream,
+    )
     assert (c.method, c.path, c.query_keys, c.status) == ("GET", "/rev", ("gaid",), 200)
 
 
@@ -74,6 +82,9 @@ def test_socks5_mode_records_intercepted_and_pinned(tmp_path: Path) -> None:
         proxy.stop()
         srv.shutdown()
     rows = sorted(proxy.rows(), key=lambda c: c.tls)
-    assert [(c.tls, c.host, c.port) for c in rows] == [("failed", "localhost", port), ("intercepted", "localhost", port)]
+    assert [(c.tls, c.host, c.port) for c in rows] == [
+        ("failed", "localhost", port),
+        ("intercepted", "localhost", port),
+    ]
     assert rows[0].sni == "localhost" and rows[0].error
     assert rows[1].path == "/socks" and rows[1].status == 200

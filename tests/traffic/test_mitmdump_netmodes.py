@@ -158,7 +158,9 @@ def client(netns: str | None = None, **request: object) -> dict[str, str]:
     return result
 
 
-def https_get(ip: str, port: int, path: str, cafile: Path, *, netns: str | None = None, comm: str = "") -> dict[str, str]:
+def https_get(
+    ip: str, port: int, path: str, cafile: Path, *, netns: str | None = None, comm: str = ""
+) -> dict[str, str]:
     """GET ``path`` from ``ip:port`` with SNI and Host :data:`SNI`, trusting only ``cafile``."""
     return client(netns, ip=ip, port=port, path=path, name=SNI, cafile=cafile, comm=comm)
 
@@ -295,7 +297,12 @@ def rows_by_tls(proxy: Proxy, mode: str) -> dict[str, Connection]:
 
 
 def trusting_and_pinning_rows(
-    proxy: Proxy, mode: str, trusting: dict[str, str], pinning: dict[str, str], ip: str, port: int,
+    proxy: Proxy,
+    mode: str,
+    trusting: dict[str, str],
+    pinning: dict[str, str],
+    ip: str,
+    port: int,
     also: frozenset[str] = frozenset(),
 ) -> dict[str, Connection]:
     """Check the two HTTPS clients' outcomes and their rows: the trusting client's request recorded
@@ -523,13 +530,19 @@ def test_wireguard_mode_records_tunnelled_traffic(
         proxy.stop()
         srv.shutdown()
         udp.close()
-    rows = trusting_and_pinning_rows(proxy, mode, trusting, pinning, lab.server_ip, 443, also=frozenset({"none"}))
+    rows = trusting_and_pinning_rows(
+        proxy, mode, trusting, pinning, lab.server_ip, 443, also=frozenset({"none"})
+    )
     ok, datagrams = rows["intercepted"], rows["none"]
     assert ok.query_keys == ("adid",)
     assert ok.client and ok.client.startswith("10.0.0.1:")  # the tunnel's inside address
     assert echo == {"reply": b"ping".hex()}
     assert (datagrams.protocol, datagrams.ip, datagrams.port) == ("udp", lab.server_ip, udp_port)
-    assert (datagrams.bytes_out, datagrams.bytes_in, datagrams.error) == (4, 4, "still open when mitmproxy stopped")
+    assert (datagrams.bytes_out, datagrams.bytes_in, datagrams.error) == (
+        4,
+        4,
+        "still open when mitmproxy stopped",
+    )
     reply = bytes.fromhex(dns["reply"])
     assert reply[:2] == b"\x12\x34" and reply[2] & 0x80
     with Store(proxy.db) as store:
@@ -550,11 +563,15 @@ def test_wireguard_mode_records_http3(
     loop = H3Loop()
     server, upstream = loop.run(h3_server(cert, key, 443, host=lab.server_ip))
     mode = f"wireguard:{keys}@{port}"
-    proxy = NetProxy(tmp_path, [mode], prefix=in_router(lab), ready=lambda pid: bound(pid, port, "udp") and keys.exists())
+    proxy = NetProxy(
+        tmp_path, [mode], prefix=in_router(lab), ready=lambda pid: bound(pid, port, "udp") and keys.exists()
+    )
     t0 = time.time()
     try:
         conf = json.loads(keys.read_text())
-        wireguard_client(conf["client_key"], mitmproxy_rs.wireguard.pubkey(conf["server_key"]), f"{lab.gateway_ip}:{port}")
+        wireguard_client(
+            conf["client_key"], mitmproxy_rs.wireguard.pubkey(conf["server_key"]), f"{lab.gateway_ip}:{port}"
+        )
         ca = proxy.confdir / "mitmproxy-ca-cert.pem"
         got = h3_get(lab.server_ip, 443, "/v3/collect?gaid=1", ca, netns=lab.client)
         assert got.get("status") == "200" and got.get("alpn") == "h3", (got, proxy.output())
@@ -616,7 +633,9 @@ def redirector_error(log: str) -> str | None:
     mitmdump's log, or None if it did not."""
     if "[linux-redirector] exited" not in log and "Failed to run sudo" not in log:
         return None
-    m = re.search(r"((?:Failed to run sudo|(?<=\] )Error: ).*?)(?:Stack backtrace|\[linux-redirector\]|\Z)", log, re.S)
+    m = re.search(
+        r"((?:Failed to run sudo|(?<=\] )Error: ).*?)(?:Stack backtrace|\[linux-redirector\]|\Z)", log, re.S
+    )
     if m is None:
         return "the redirector exited"
     lines = (re.sub(r"^\[[\d:.]+\]", "", line).strip() for line in m.group(1).splitlines())

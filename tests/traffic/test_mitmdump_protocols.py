@@ -118,7 +118,9 @@ def h2_server(cert: Path, key: Path) -> tuple[socket.socket, int, H2Upstream]:
 
     def handle(tls: ssl.SSLSocket) -> None:
         seen.alpn.append(tls.selected_alpn_protocol())
-        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding="utf-8"))
+        conn = h2.connection.H2Connection(
+            h2.config.H2Configuration(client_side=False, header_encoding="utf-8")
+        )
         conn.initiate_connection()
         tls.sendall(conn.data_to_send())
         heads: dict[int, dict[str, str]] = {}
@@ -158,13 +160,20 @@ def h2_requests(
         alpn = tls.selected_alpn_protocol()
         if alpn != "h2":
             return alpn, {}
-        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+        conn = h2.connection.H2Connection(
+            h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
+        )
         conn.initiate_connection()
         paths: dict[int, str] = {}
         for method, path, body in requests:
             sid = conn.get_next_available_stream_id()
             paths[sid] = path
-            headers = [(":method", method), (":scheme", "https"), (":authority", f"{host}:{port}"), (":path", path)]
+            headers = [
+                (":method", method),
+                (":scheme", "https"),
+                (":authority", f"{host}:{port}"),
+                (":path", path),
+            ]
             if body:
                 headers += [("content-type", "application/json"), ("content-length", str(len(body)))]
             conn.send_headers(sid, headers, end_stream=not body)
@@ -203,14 +212,21 @@ def _check_h2_rows(rows: list[Connection], port: int, t0: float, t1: float) -> N
     for r in https:
         assert (r.tls, r.scheme, r.http_version, r.alpn) == ("intercepted", "https", "HTTP/2.0", "h2")
         assert (r.host, r.sni, r.ip, r.port) == ("localhost", "localhost", "127.0.0.1", port)
-        assert r.tls_version and r.tls_version.startswith("TLS") and r.client and r.client.startswith("127.0.0.1:")
+        assert (
+            r.tls_version
+            and r.tls_version.startswith("TLS")
+            and r.client
+            and r.client.startswith("127.0.0.1:")
+        )
         assert r.response_content_type == "application/json" and r.bytes_in >= len(BODY)
         _check_time(r, t0, t1)
     get, post = https
     # Request sizes are the app's HTTP/2 headers (pseudo-headers excluded) plus the body.
     assert get.bytes_out == 0 and get.request_content_type is None
     post_headers = [("content-type", "application/json"), ("content-length", "17")]
-    assert post.request_content_type == "application/json" and post.bytes_out == _header_bytes(post_headers) + 17
+    assert (
+        post.request_content_type == "application/json" and post.bytes_out == _header_bytes(post_headers) + 17
+    )
     # The two streams shared one connection, which therefore has no row of its own.
     assert len(rows) == 2, [(r.protocol, r.tls, r.error) for r in rows]
 
@@ -279,7 +295,13 @@ def test_http2_offer_to_http1_upstream_eager(tmp_path: Path) -> None:
         srv.shutdown()
         srv.server_close()
     (r,) = proxy.rows()
-    assert (r.protocol, r.path, r.status, r.http_version, r.alpn) == ("https", "/v1/fallback", 200, "HTTP/1.1", None)
+    assert (r.protocol, r.path, r.status, r.http_version, r.alpn) == (
+        "https",
+        "/v1/fallback",
+        200,
+        "HTTP/1.1",
+        None,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -295,7 +317,9 @@ async def h3_request(port: int, cafile: Path, path: str, body: bytes) -> tuple[s
 
     config = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN, server_name="localhost")
     config.load_verify_locations(str(cafile))
-    async with connect("127.0.0.1", port, configuration=config, create_protocol=h3_protocol(client=True)) as client:
+    async with connect(
+        "127.0.0.1", port, configuration=config, create_protocol=h3_protocol(client=True)
+    ) as client:
         headers = [(b":method", b"POST" if body else b"GET"), (b":scheme", b"https"),
                    (b":authority", f"localhost:{port}".encode()), (b":path", path.encode())]  # fmt: skip
         if body:
@@ -315,7 +339,9 @@ def test_http3_reverse_mode(tmp_path: Path) -> None:
     t0 = time.time()
     try:
         cafile = proxy.confdir / "mitmproxy-ca-cert.pem"
-        alpn, status, body = loop.run(h3_request(h3_port, cafile, "/v3/collect?gaid=1&ts=2", b'{"event": "open"}'))
+        alpn, status, body = loop.run(
+            h3_request(h3_port, cafile, "/v3/collect?gaid=1&ts=2", b'{"event": "open"}')
+        )
         assert (alpn, status, body) == ("h3", 200, BODY)
         wait_until(lambda: any(r.protocol == "https" for r in proxy.rows()), 20, "the HTTP/3 flow")
         t1 = time.time()
@@ -325,7 +351,13 @@ def test_http3_reverse_mode(tmp_path: Path) -> None:
     assert [p._quic.tls.alpn_negotiated for p in upstream if p.requests] == ["h3"]  # HTTP/3 upstream too
     rows = proxy.rows()
     (c,) = [r for r in rows if r.protocol == "https"]
-    assert (c.method, c.scheme, c.path, c.query_keys, c.status) == ("POST", "https", "/v3/collect", ("gaid", "ts"), 200)
+    assert (c.method, c.scheme, c.path, c.query_keys, c.status) == (
+        "POST",
+        "https",
+        "/v3/collect",
+        ("gaid", "ts"),
+        200,
+    )
     assert (c.tls, c.http_version, c.alpn) == ("intercepted", "HTTP/3", "h3")
     assert (c.host, c.sni, c.ip, c.port) == ("localhost", "localhost", "127.0.0.1", up_port)
     _check_time(c, t0, t1)
@@ -334,7 +366,10 @@ def test_http3_reverse_mode(tmp_path: Path) -> None:
     # Headers (pseudo-headers excluded) plus body, as on the wire of the app's side.
     req_headers = [("content-type", "application/json"), ("content-length", "17")]
     resp_headers = [("content-type", "application/json"), ("content-length", str(len(BODY)))]
-    assert (c.bytes_out, c.bytes_in) == (_header_bytes(req_headers) + 17, _header_bytes(resp_headers) + len(BODY))
+    assert (c.bytes_out, c.bytes_in) == (
+        _header_bytes(req_headers) + 17,
+        _header_bytes(resp_headers) + len(BODY),
+    )
     assert c.error is None
     assert len(rows) == 1, [(r.protocol, r.tls, r.port, r.error) for r in rows]
 
@@ -427,7 +462,9 @@ def test_websocket_one_row_with_messages(tmp_path: Path, tls: bool) -> None:
         if tls:
             # wss: a CONNECT tunnel, TLS with mitmproxy (trusting its CA), then the upgrade.
             ctx = ssl.create_default_context(cafile=str(proxy.confdir / "mitmproxy-ca-cert.pem"))
-            sock: socket.socket = ctx.wrap_socket(_connect_tunnel(proxy, "localhost", port), server_hostname="localhost")
+            sock: socket.socket = ctx.wrap_socket(
+                _connect_tunnel(proxy, "localhost", port), server_hostname="localhost"
+            )
             target = "/ws/chat?token=abc&v=2"
         else:
             # ws: the upgrade request in absolute form, straight to the proxy.
@@ -445,8 +482,16 @@ def test_websocket_one_row_with_messages(tmp_path: Path, tls: bool) -> None:
     rows = proxy.rows()
     assert len(rows) == 1, [(r.protocol, r.tls, r.path, r.error) for r in rows]
     (c,) = rows
-    assert (c.protocol, c.scheme, c.tls) == (("wss", "https", "intercepted") if tls else ("ws", "http", "none"))
-    assert (c.method, c.path, c.query_keys, c.status, c.http_version) == ("GET", "/ws/chat", ("token", "v"), 101, "HTTP/1.1")
+    assert (c.protocol, c.scheme, c.tls) == (
+        ("wss", "https", "intercepted") if tls else ("ws", "http", "none")
+    )
+    assert (c.method, c.path, c.query_keys, c.status, c.http_version) == (
+        "GET",
+        "/ws/chat",
+        ("token", "v"),
+        101,
+        "HTTP/1.1",
+    )
     assert (c.host, c.ip, c.port, c.sni) == ("localhost", "127.0.0.1", port, "localhost" if tls else None)
     assert c.client and c.client.startswith("127.0.0.1:") and c.error is None
     if tls:

@@ -34,7 +34,9 @@ def _ip4(payload: bytes, proto: int, *, src: str = "10.0.0.2", dst: str = "93.18
     return head + options + payload
 
 
-def _ip6(payload: bytes, nxt: int, *, plen: int | None = None, src: str = "2001:db8::2", dst: str = "2001:db8::99") -> bytes:
+def _ip6(
+    payload: bytes, nxt: int, *, plen: int | None = None, src: str = "2001:db8::2", dst: str = "2001:db8::99"
+) -> bytes:
     return struct.pack("!IHBB16s16s", 6 << 28, len(payload) if plen is None else plen, nxt, 64,
                        socket.inet_pton(socket.AF_INET6, src), socket.inet_pton(socket.AF_INET6, dst)) + payload  # fmt: skip
 
@@ -59,7 +61,10 @@ def _odd_packets() -> list[tuple[int, bytes]]:
     syn = _tcp(b"", flags=0x02, seq=999)
     out: list[tuple[int, bytes]] = [
         (DLT_EN10MB, _eth(_ip4(syn, 6))),
-        (DLT_EN10MB, _eth(_ip4(_tcp(b"", sport=443, dport=40000, flags=0x12), 6, src="93.184.216.34", dst="10.0.0.2"))),
+        (
+            DLT_EN10MB,
+            _eth(_ip4(_tcp(b"", sport=443, dport=40000, flags=0x12), 6, src="93.184.216.34", dst="10.0.0.2")),
+        ),
         (DLT_EN10MB, _eth(_ip4(_tcp(hello), 6))),
         (DLT_EN10MB, _eth(_ip4(_tcp(get, dport=80, seq=5), 6))),
         (DLT_EN10MB, _eth(_ip4(_tcp(b"x" * 30, options=b"\x01\x01\x08\x0a" + b"\0" * 8, doff=8), 6))),
@@ -81,9 +86,15 @@ def _odd_packets() -> list[tuple[int, bytes]]:
         (DLT_EN10MB, _eth(_ip6(_tcp(hello, sport=40003), 6))),
         (DLT_EN10MB, _eth(_ip6(_udp(b"\xc0" + b"q" * 40, sport=50001), 17))),
         (DLT_EN10MB, _eth(_ip6(_tcp(b"jumbo"), 6, plen=0))),
-        (DLT_EN10MB, _eth(_ip6(b"\x06\x00" + b"\0" * 6 + _tcp(b"hop by hop", sport=40004), 0))),  # extension header
+        (
+            DLT_EN10MB,
+            _eth(_ip6(b"\x06\x00" + b"\0" * 6 + _tcp(b"hop by hop", sport=40004), 0)),
+        ),  # extension header
         (DLT_EN10MB, _eth(_ip6(b"\0" * 10, 6))),  # TCP header cut
-        (DLT_EN10MB, _eth(b"\x00\x01" * 2 + struct.pack("!H", 0x0800) + _ip4(_tcp(b"vlan", sport=40005), 6), 0x8100)),
+        (
+            DLT_EN10MB,
+            _eth(b"\x00\x01" * 2 + struct.pack("!H", 0x0800) + _ip4(_tcp(b"vlan", sport=40005), 6), 0x8100),
+        ),
         (DLT_EN10MB, _eth(_ip4(_tcp(b"with trailer", sport=40006), 6), trailer=b"T" * 32)),
         (DLT_EN10MB, _eth(b"\x45\x00")),  # IPv4 header cut
         (DLT_EN10MB, b"\x00" * 10),  # Ethernet header cut
@@ -134,7 +145,9 @@ def test_plain_path_is_taken_for_ordinary_packets() -> None:
     taken = [analyzer._plain(T0, frame, 14, None, 4) for _, frame in frames(DLT_EN10MB, session_packets())
              if frame[12:14] == b"\x08\x00"]  # fmt: skip
     assert taken and all(taken)
-    assert analyzer._plain(T0, _eth(_ip4(_tcp(b"x"), 6, options=b"\x01" * 4)), 14, None, 4)  # options are skipped
+    assert analyzer._plain(
+        T0, _eth(_ip4(_tcp(b"x"), 6, options=b"\x01" * 4)), 14, None, 4
+    )  # options are skipped
     assert not analyzer._plain(T0, _eth(_ip4(_tcp(b"frag"), 6, flags_offset=0x2000)), 14, None, 4)
     assert not analyzer._plain(T0, _eth(_ip6(b"\x06\x00" + b"\0" * 6 + _tcp(b"ext"), 0)), 14, None, 6)
 

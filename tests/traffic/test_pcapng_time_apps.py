@@ -49,7 +49,12 @@ def test_two_interfaces_with_microsecond_and_nanosecond_resolution() -> None:
 def test_two_interface_capture_imports_plausible_times(tmp_path: Path) -> None:
     """The same connection's packets alternate between a µs and a ns interface: its start and end
     are the real times, not the year 56326."""
-    packets = frames(101, tcp_session(PHONE, 40001, "43.156.32.17", 443, T0, [tls_record(client_hello("a.example.cn"))], [b"x"]))
+    packets = frames(
+        101,
+        tcp_session(
+            PHONE, 40001, "43.156.32.17", 443, T0, [tls_record(client_hello("a.example.cn"))], [b"x"]
+        ),
+    )
     blocks = [shb(), idb(101), idb(101, tsresol=9)]
     for i, (ts, frame) in enumerate(packets):
         blocks.append(epb(0, int(round(ts * 1e6)), frame) if i % 2 else epb(1, int(round(ts * 1e9)), frame))
@@ -66,13 +71,42 @@ def test_two_interface_capture_imports_plausible_times(tmp_path: Path) -> None:
 def two_app_capture() -> bytes:
     """Two apps' TLS connections, a DNS answer asked by the messenger and one packet of unknown uid."""
     out: list[tuple[float, bytes, App | None]] = []
-    for ts, frame in frames(101, [(T0, udp_packet("8.8.8.8", 53, PHONE, 5353, dns_response("a.example.cn", ["43.156.32.17"], 7)))]):
+    for ts, frame in frames(
+        101, [(T0, udp_packet("8.8.8.8", 53, PHONE, 5353, dns_response("a.example.cn", ["43.156.32.17"], 7)))]
+    ):
         out.append((ts, frame, MESSENGER))
-    for ts, frame in frames(101, tcp_session(PHONE, 40001, "43.156.32.17", 443, T0 + 1, [tls_record(client_hello("a.example.cn"))], [b"x"])):
+    for ts, frame in frames(
+        101,
+        tcp_session(
+            PHONE, 40001, "43.156.32.17", 443, T0 + 1, [tls_record(client_hello("a.example.cn"))], [b"x"]
+        ),
+    ):
         out.append((ts, frame, MESSENGER))
-    for ts, frame in frames(101, tcp_session(PHONE, 40002, "157.240.17.35", 443, T0 + 2, [tls_record(client_hello("tiles.example.org"))], [b"y"])):
+    for ts, frame in frames(
+        101,
+        tcp_session(
+            PHONE,
+            40002,
+            "157.240.17.35",
+            443,
+            T0 + 2,
+            [tls_record(client_hello("tiles.example.org"))],
+            [b"y"],
+        ),
+    ):
         out.append((ts, frame, MAPS))
-    for ts, frame in frames(101, tcp_session(PHONE, 40003, "198.51.100.7", 443, T0 + 3, [tls_record(client_hello("unknown.example.net"))], [b"z"])):
+    for ts, frame in frames(
+        101,
+        tcp_session(
+            PHONE,
+            40003,
+            "198.51.100.7",
+            443,
+            T0 + 3,
+            [tls_record(client_hello("unknown.example.net"))],
+            [b"z"],
+        ),
+    ):
         out.append((ts, frame, None))
     return pcapdroid(out, [MESSENGER, MAPS])
 
@@ -113,7 +147,10 @@ def test_app_option_picks_one_app_and_keeps_the_others_labelled(tmp_path: Path) 
         # tied to no app by the capture: only the analyst's label says whose it is
         "unknown.example.net": ("org.example.maps", "label"),
     }
-    assert {c.sni for _, c in store.connections(app="org.example.maps")} == {"tiles.example.org", "unknown.example.net"}
+    assert {c.sni for _, c in store.connections(app="org.example.maps")} == {
+        "tiles.example.org",
+        "unknown.example.net",
+    }
 
 
 def test_hostile_uid_map_blocks_are_ignored(tmp_path: Path) -> None:
@@ -121,9 +158,22 @@ def test_hostile_uid_map_blocks_are_ignored(tmp_path: Path) -> None:
     bad_pen = uid_map(1, "x", "y").replace((62652).to_bytes(4, "little"), (1).to_bytes(4, "little"))
     cut = uid_map(10123, "com.example.messenger", "M")[:20]
     cut = cut[:4] + (len(cut) + 4).to_bytes(4, "little") + cut[8:] + (len(cut) + 4).to_bytes(4, "little")
-    frame = frames(101, tcp_session(PHONE, 40001, "43.156.32.17", 443, T0, [tls_record(client_hello("a.example.cn"))], [b"x"]))
-    data = shb() + idb(101) + bad_pen + cut + uid_map(5, "", "") + b"".join(
-        epb(0, int(ts * 1e6), f, comment=c) for (ts, f), c in zip(frame, ["u-1", "u-999", "u-x", "u-5", "", "u-", "u-7", "u-8"], strict=False)
+    frame = frames(
+        101,
+        tcp_session(
+            PHONE, 40001, "43.156.32.17", 443, T0, [tls_record(client_hello("a.example.cn"))], [b"x"]
+        ),
+    )
+    data = (
+        shb()
+        + idb(101)
+        + bad_pen
+        + cut
+        + uid_map(5, "", "")
+        + b"".join(
+            epb(0, int(ts * 1e6), f, comment=c)
+            for (ts, f), c in zip(frame, ["u-1", "u-999", "u-x", "u-5", "", "u-", "u-7", "u-8"], strict=False)
+        )
     )
     path = tmp_path / "bad.pcapng"
     path.write_bytes(data)

@@ -470,7 +470,9 @@ def test_dense_field_stops_at_the_first_match(monkeypatch: pytest.MonkeyPatch) -
     real = pii_patterns.luhn_ok
     monkeypatch.setattr(pii_patterns, "luhn_ok", lambda d: calls.append(d) or real(d))
     value = f"imei={OTHER_IMEI} " * 10_000 + f"mail {EMAIL} " * 10_000 + f"mac {MAC} " * 10_000
-    got = kinds(BARE.scan(req(headers={"Content-Type": "application/json"}, body=json.dumps({"v": value}).encode())))
+    got = kinds(
+        BARE.scan(req(headers={"Content-Type": "application/json"}, body=json.dumps({"v": value}).encode()))
+    )
     assert got == {
         ("imei", "body.json:$.v", "plain", "pattern"),
         ("email", "body.json:$.v", "plain", "pattern"),

@@ -80,7 +80,8 @@ def test_doc_table_matches_the_helper(corpus: list[Labelled]) -> None:
 
     reqs = [lab.req for lab in corpus]
     table = markdown_table(
-        evaluate(corpus, reqs, PiiDetector(PROFILE).scan, located=True), evaluate(corpus, reqs, PiiDetector(None).scan)
+        evaluate(corpus, reqs, PiiDetector(PROFILE).scan, located=True),
+        evaluate(corpus, reqs, PiiDetector(None).scan),
     )
     assert table in DOC.read_text(encoding="utf-8"), "refresh docs/pii.md: python -m tests.helpers.pii_corpus"
 
@@ -116,7 +117,9 @@ def test_coordinates_next_to_the_device_location() -> None:
     assert {("coordinates", "query:dest_latitude", "pattern"), ("coordinates", "query:dest_longitude", "pattern"),
             ("coordinates", "query:ll", "pattern")} <= found  # fmt: skip
     assert not any(t == "location" and loc.startswith(("query:dest", "query:ll")) for t, loc, _ in found)
-    alone = det.scan(HttpRequestData(url=f"https://maps.example.com/s?latitude={home.lat:.5f}&longitude=2.29448"))
+    alone = det.scan(
+        HttpRequestData(url=f"https://maps.example.com/s?latitude={home.lat:.5f}&longitude=2.29448")
+    )
     assert {f.data_type for f in alone} == {"coordinates"}  # a lone near latitude is not a location
 
 
@@ -127,5 +130,9 @@ def test_lat_pairs_with_its_own_longitude() -> None:
     url = (f"https://maps.example.com/s?lat={home.lat:.5f}&lng={home.lon:.5f}"
            f"&latitude={home.lat + 0.001:.5f}&longitude={home.lon + 0.5:.5f}")  # fmt: skip
     found = {(f.location, f.data_type) for f in PiiDetector(PROFILE).scan(HttpRequestData(url=url))}
-    assert {("query:lat", "location"), ("query:latitude", "coordinates"), ("query:longitude", "coordinates")} <= found
+    assert {
+        ("query:lat", "location"),
+        ("query:latitude", "coordinates"),
+        ("query:longitude", "coordinates"),
+    } <= found
     assert ("query:latitude", "location") not in found

@@ -23,11 +23,26 @@ from audit.traffic.pii import PiiDetector
 from tests.helpers.traffic import http_flow, modern, write_flows
 
 #: What a HAR entry cannot say: who the client was and how TLS was negotiated.
-NOT_IN_HAR = {"client", "sni", "tls_version", "alpn", "end_ts", "bytes_out", "bytes_in", "http_version", "error"}
+NOT_IN_HAR = {
+    "client",
+    "sni",
+    "tls_version",
+    "alpn",
+    "end_ts",
+    "bytes_out",
+    "bytes_in",
+    "http_version",
+    "error",
+}
 
 
 def _exchange(url: str) -> Any:
-    f = http_flow(url, ip="203.0.113.7", port=443 if url.startswith("https") else 80, body=b'{"imei": "358240051111110"}')
+    f = http_flow(
+        url,
+        ip="203.0.113.7",
+        port=443 if url.startswith("https") else 80,
+        body=b'{"imei": "358240051111110"}',
+    )
     f.request.host = "API.Example.com."  # case and a trailing dot: one normalisation for all
     f.request.path = "/v1/report?imei=1&app=com.x&imei=2"
     f.client_conn.sni = "API.Example.com."

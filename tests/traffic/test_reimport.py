@@ -38,11 +38,16 @@ def capture(path: Path) -> Path:
     """A DNS lookup, a TLS connection to its answer, and a plaintext HTTP request with an IMEI."""
     pk: list[tuple[float, dpkt.Packet]] = [
         (T0, udp_packet(PHONE, 5353, "8.8.8.8", 53, dns_query("api.example.cn", 7))),
-        (T0 + 0.01, udp_packet("8.8.8.8", 53, PHONE, 5353, dns_response("api.example.cn", ["43.156.32.17"], 7))),
+        (
+            T0 + 0.01,
+            udp_packet("8.8.8.8", 53, PHONE, 5353, dns_response("api.example.cn", ["43.156.32.17"], 7)),
+        ),
     ]
     pk += tcp_session(PHONE, 40001, "43.156.32.17", 443, T0 + 1, [tls_record(client_hello("api.example.cn"))],
                       [b"\x16\x03\x03" + b"s" * 200])  # fmt: skip
-    pk += tcp_session(PHONE, 40002, "119.29.29.29", 80, T0 + 2, [HTTP_REQ], [b"HTTP/1.1 204 No Content\r\n\r\n"])
+    pk += tcp_session(
+        PHONE, 40002, "119.29.29.29", 80, T0 + 2, [HTTP_REQ], [b"HTTP/1.1 204 No Content\r\n\r\n"]
+    )
     write_pcap_packets(path, [(ts, ethernet(ip)) for ts, ip in pk])
     return path
 
@@ -55,7 +60,10 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 def counts(db: Path) -> dict[str, int]:
     c = sqlite3.connect(db)
-    out = {t: c.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("connections", "findings", "requests", "dns", "inputs")}
+    out = {
+        t: c.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+        for t in ("connections", "findings", "requests", "dns", "inputs")
+    }
     c.close()
     return out
 
@@ -85,7 +93,9 @@ def test_same_file_twice_is_skipped_and_counts_do_not_double(tmp_path: Path) -> 
 def test_replace_refreshes_the_rows_of_that_input_only(tmp_path: Path) -> None:
     db, pcap = tmp_path / "case.sqlite", capture(tmp_path / "cap.pcap")
     assert invoke("import", str(pcap), "--db", str(db), "--app", APP)[0] == 0
-    assert invoke("import", str(pcap), "--db", str(db), "--app", "com.other")[0] == 0  # another label: imported
+    assert (
+        invoke("import", str(pcap), "--db", str(db), "--app", "com.other")[0] == 0
+    )  # another label: imported
     with Store(db) as s:
         before = {cid for cid, c in s.connections(APP)}
         others = {cid for cid, c in s.connections("com.other")}
@@ -138,7 +148,9 @@ def test_migration_marks_older_inputs_as_untracked(tmp_path: Path) -> None:
 def test_run_with_the_apk_as_capture_is_a_clear_error(tmp_path: Path) -> None:
     apk = FIXTURES / "apks" / "messenger.apk"
     db = tmp_path / "case.sqlite"
-    code, out, err = invoke("run", str(apk), "--capture", str(apk), "--db", str(db), "-o", str(tmp_path / "r.html"))
+    code, out, err = invoke(
+        "run", str(apk), "--capture", str(apk), "--db", str(db), "-o", str(tmp_path / "r.html")
+    )
     assert code == ExitStatus.ERROR
     assert "already imported" not in out + err
     assert err == (f"audit: error: --capture {apk}: an Android app package (apk), not saved traffic; give the app as "
@@ -175,7 +187,9 @@ def test_a_failing_replace_keeps_the_earlier_rows(tmp_path: Path) -> None:
         with pytest.raises(RuntimeError, match="detector crashed"):
             import_file(pcap, s, app=APP, detector=det, replace=True)
         assert det.calls >= 1
-        assert sorted(cid for cid, _ in s.connections()) == before  # deleted and re-read in one transaction: rolled back
+        assert (
+            sorted(cid for cid, _ in s.connections()) == before
+        )  # deleted and re-read in one transaction: rolled back
         assert len(s.inputs()) == 1
         again = import_file(pcap, s, app=APP)
         assert again.skipped and (again.connections, again.dns) == (0, 0)

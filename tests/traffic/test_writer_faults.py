@@ -85,9 +85,9 @@ def test_lone_surrogates_are_stored_sanitised_and_later_flows_recorded(tmp_path:
         r.done()
     got = rows(db)
     assert len(got) == 2 * len(POISONS) + 1
-    assert sorted(c.path or "" for c in got if c.host == "good.example" and (c.path or "").startswith("/ok/")) == sorted(
-        f"/ok/{i}" for i in [*range(100, 100 + len(POISONS)), 999]
-    )
+    assert sorted(
+        c.path or "" for c in got if c.host == "good.example" and (c.path or "").startswith("/ok/")
+    ) == sorted(f"/ok/{i}" for i in [*range(100, 100 + len(POISONS)), 999])
     by_path = {c.path: c for c in got}
     assert by_path["/p\ufffd\ufffd"].query_keys == ("k\ufffd", "ok")
     assert by_path["/header"].request_content_type == "text/\ufffd"
@@ -137,7 +137,9 @@ def test_unstorable_record_is_logged_with_flow_id_skipped_and_counted(
     assert live["notes"] == [skipped_note(1)]
 
 
-def test_unpicklable_record_is_skipped_by_the_process_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unpicklable_record_is_skipped_by_the_process_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     db = tmp_path / "case.sqlite"
     real = addon_module.http_connection
 
@@ -218,7 +220,10 @@ def test_batch_writer_isolates_records_in_one_transaction(tmp_path: Path) -> Non
     assert (w.stats.connections, w.stats.dns, w.stats.skipped, w.stats.dropped) == (2, 1, 2, 0)
     w.close()
     with Store(tmp_path / "c.sqlite") as s:
-        assert [(c.host, c.bytes_out) for _, c in s.connections()] == [("a.example", 0), ("c\ufffd.example", 0)]
+        assert [(c.host, c.bytes_out) for _, c in s.connections()] == [
+            ("a.example", 0),
+            ("c\ufffd.example", 0),
+        ]
         assert [d["name"] for d in s.dns_records()] == ["a.example"]
 
 

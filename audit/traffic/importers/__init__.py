@@ -30,7 +30,15 @@ from audit.traffic.importers.pcap import DecryptionSummary, PcapImporter
 from audit.traffic.importers.pcapng import CaptureApp
 from audit.traffic.records import storable, utf8_text
 
-__all__ = ["IMPORTERS", "TRAFFIC_KINDS", "ImportSummary", "Importer", "PcapImporter", "import_file", "sniff_format"]
+__all__ = [
+    "IMPORTERS",
+    "TRAFFIC_KINDS",
+    "ImportSummary",
+    "Importer",
+    "PcapImporter",
+    "import_file",
+    "sniff_format",
+]
 
 log = logging.getLogger(__name__)
 
@@ -114,14 +122,21 @@ def capture_apps(store: Store) -> list[CaptureApp]:
     for i in store.inputs():
         if i["kind"] != CAPTURE_APP_INPUT:
             continue
-        uid = next((int(n[4:]) for n in i["notes"] if n.startswith("uid ") and n[4:].lstrip("-").isdigit()), -1)
+        uid = next(
+            (int(n[4:]) for n in i["notes"] if n.startswith("uid ") and n[4:].lstrip("-").isdigit()), -1
+        )
         name = next((n[9:] for n in i["notes"] if n.startswith("app name ")), "")
         out.setdefault((uid, str(i["app"])), CaptureApp(uid, str(i["app"]), name))
     return sorted(out.values(), key=lambda a: (a.uid, a.package))
 
 
 def import_file(
-    path: Path, store: Store, *, app: str = "", detector: Detector | None = None, keylog: Path | None = None,
+    path: Path,
+    store: Store,
+    *,
+    app: str = "",
+    detector: Detector | None = None,
+    keylog: Path | None = None,
     replace: bool = False,
 ) -> ImportSummary:
     """Read one traffic file and store its connections and DNS records in one transaction.
@@ -151,7 +166,9 @@ def import_file(
     importer = sniff_format(path, head)()
     if keylog is not None:
         if not isinstance(importer, PcapImporter):
-            raise ImportFormatError(f"{path}: --keylog applies to pcap/pcapng captures, not to a {importer.format} file")
+            raise ImportFormatError(
+                f"{path}: --keylog applies to pcap/pcapng captures, not to a {importer.format} file"
+            )
         importer.keylog = Path(keylog)
     sha256 = digest.hexdigest()
     # A file name is bytes on Linux: one that is not UTF-8 is stored with \xNN escapes.

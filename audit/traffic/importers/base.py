@@ -100,7 +100,9 @@ IP_PROBLEM = "with a server IP that is not an IP address: the IP was left out"
 PORT_PROBLEM = "with a port outside 0..65535: the port was left out"
 BYTES_PROBLEM = "with a negative byte count: counted as 0"
 HOST_PROBLEM = f"with a host name longer than {253} characters: cut"
-ANSWER_PROBLEM = "with DNS answers that are neither an IP address nor a host name: those answers were left out"
+ANSWER_PROBLEM = (
+    "with DNS answers that are neither an IP address nor a host name: those answers were left out"
+)
 _MAX_HOST = 253
 _MAX_IP_TEXT = 100  # an IPv6 literal with a zone id is far shorter: no need to parse megabytes
 
@@ -110,7 +112,9 @@ def valid_ip(value: object) -> bool:
     return isinstance(value, str) and len(value) <= _MAX_IP_TEXT and normalize_ip(value) is not None
 
 
-def checked(item: Connection | DnsRecord, where: str, problems: Problems, now: float) -> Connection | DnsRecord:
+def checked(
+    item: Connection | DnsRecord, where: str, problems: Problems, now: float
+) -> Connection | DnsRecord:
     """``item`` with the values no formatter should meet left out, each noted in ``problems``
     under ``where`` (issue 15): an IP field that does not parse as an address (a 40 MiB
     ``serverIPAddress``), a port outside 0..65535, a host longer than a DNS name can be, DNS answers
@@ -121,7 +125,9 @@ def checked(item: Connection | DnsRecord, where: str, problems: Problems, now: f
         problems.add(TIME_PROBLEM, where, repr(item.ts if not plausible_time(item.ts, now) else end))
     changes: dict[str, Any] = {}
     if isinstance(item, DnsRecord):
-        answers = tuple(a for a in item.answers if valid_ip(a) or (isinstance(a, str) and len(a) <= _MAX_HOST))
+        answers = tuple(
+            a for a in item.answers if valid_ip(a) or (isinstance(a, str) and len(a) <= _MAX_HOST)
+        )
         if answers != item.answers:
             problems.add(ANSWER_PROBLEM, where)
             changes["answers"] = answers

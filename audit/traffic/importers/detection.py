@@ -74,7 +74,9 @@ def detected(
         return
     pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"), initializer=_init_worker,
                                initargs=(detector,))  # fmt: skip
-    pending: deque[tuple[list[Connection | DnsRecord], Future[list[tuple[DataFinding, ...] | None]]]] = deque()
+    pending: deque[tuple[list[Connection | DnsRecord], Future[list[tuple[DataFinding, ...] | None]]]] = (
+        deque()
+    )
     try:
         batch: list[Connection | DnsRecord] = []
         body_bytes = 0
@@ -111,7 +113,9 @@ def _requests(batch: list[Connection | DnsRecord]) -> list[_Wire]:
 
 
 def _answered(
-    batch: list[Connection | DnsRecord], future: Future[list[tuple[DataFinding, ...] | None]], detector: Detector
+    batch: list[Connection | DnsRecord],
+    future: Future[list[tuple[DataFinding, ...] | None]],
+    detector: Detector,
 ) -> Iterator[Connection | DnsRecord]:
     try:
         results = iter(future.result())

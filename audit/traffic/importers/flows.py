@@ -24,7 +24,6 @@ from audit.traffic.importers.base import BoundedReader, Importer
 log = logging.getLogger(__name__)
 
 
-
 class FlowsImporter(Importer):
     """Reads mitmproxy's tnetstring flow dumps."""
 
@@ -65,7 +64,9 @@ class FlowsImporter(Importer):
             except (KeyError, TypeError, AttributeError, AssertionError) as e:
                 # Flow.from_state on a syntactically valid dump with the wrong structure (mitmproxy
                 # asserts that no unknown keys are left over).
-                raise ImportFormatError(f"{path}: flow {count + 1} has an unexpected structure ({_short(e, repr)})") from e
+                raise ImportFormatError(
+                    f"{path}: flow {count + 1} has an unexpected structure ({_short(e, repr)})"
+                ) from e
         for kind, n in sorted(skipped.items()):
             self.errors.append(f"skipped {n} {kind} flow(s): not a traffic flow type this tool understands")
 

@@ -66,10 +66,14 @@ class HarImporter(Importer):
                 except StopIteration:
                     break
                 except UnicodeDecodeError as e:
-                    raise ImportFormatError(f"{path}: HAR is not UTF-8 text ({e.reason} at byte {e.start})") from e
+                    raise ImportFormatError(
+                        f"{path}: HAR is not UTF-8 text ({e.reason} at byte {e.start})"
+                    ) from e
                 except JsonStreamError as e:
                     if e.shape:
-                        raise ImportFormatError(f"{path}: JSON is not a HAR archive (no log.entries list)") from e
+                        raise ImportFormatError(
+                            f"{path}: JSON is not a HAR archive (no log.entries list)"
+                        ) from e
                     raise ImportFormatError(f"{path}: {e}") from e
                 except RecursionError as e:
                     raise ImportFormatError(f"{path}: JSON nested too deeply") from e
@@ -120,7 +124,9 @@ def _size(*values: Any) -> int:
 def _headers(items: Any) -> tuple[tuple[str, str], ...]:
     if not isinstance(items, list):
         return ()
-    return tuple((str(h["name"]), str(h.get("value", ""))) for h in items if isinstance(h, dict) and "name" in h)
+    return tuple(
+        (str(h["name"]), str(h.get("value", ""))) for h in items if isinstance(h, dict) and "name" in h
+    )
 
 
 def _header(headers: tuple[tuple[str, str], ...], name: str) -> str | None:
@@ -174,9 +180,17 @@ def entry_to_connection(entry: dict[str, Any], *, app: str = "") -> Connection:
     scheme = parts.scheme.lower() or "http"
     headers = _headers(req.get("headers"))
     host = parts.hostname or _header(headers, "host") or _header(headers, ":authority")
-    port = _port(entry.get("connection")) or parts.port or {"http": 80, "ws": 80, "https": 443, "wss": 443}.get(scheme)
+    port = (
+        _port(entry.get("connection"))
+        or parts.port
+        or {"http": 80, "ws": 80, "https": 443, "wss": 443}.get(scheme)
+    )
     query = req.get("queryString")
-    names = [str(q.get("name", "")) for q in query if isinstance(q, dict)] if isinstance(query, list) and query else None
+    names = (
+        [str(q.get("name", "")) for q in query if isinstance(q, dict)]
+        if isinstance(query, list) and query
+        else None
+    )
     body, post_mime = _post_body(req.get("postData"))
     raw_ip = entry.get("serverIPAddress")
     ip = (str(raw_ip).strip().strip("[]") or None) if raw_ip else None

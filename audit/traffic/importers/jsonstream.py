@@ -57,13 +57,17 @@ class JsonStream:
             dropped = self.buf[: self.pos]
             newlines = dropped.count("\n")
             self._dropped_lines += newlines
-            self._dropped_col = len(dropped) - dropped.rfind("\n") - 1 if newlines else self._dropped_col + len(dropped)
+            self._dropped_col = (
+                len(dropped) - dropped.rfind("\n") - 1 if newlines else self._dropped_col + len(dropped)
+            )
             self.buf, self.pos = self.buf[self.pos :], 0
         data = self.f.read(max(want, CHUNK))
         try:
             text = self._decoder.decode(data, final=not data)
         except UnicodeDecodeError as e:
-            raise UnicodeDecodeError(e.encoding, e.object, self._bytes + e.start, self._bytes + e.end, e.reason) from e
+            raise UnicodeDecodeError(
+                e.encoding, e.object, self._bytes + e.start, self._bytes + e.end, e.reason
+            ) from e
         self._bytes += len(data)
         self.eof = not data
         self.buf += text

@@ -50,7 +50,15 @@ _PCAP_MAGICS = (b"\xa1\xb2\xc3\xd4", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\x3c\x4d", b
 _PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 
 # Link types (https://www.tcpdump.org/linktypes.html)
-DLT_NULL, DLT_EN10MB, DLT_RAW, DLT_LINUX_SLL, DLT_IPV4, DLT_IPV6, DLT_LINUX_SLL2 = 0, 1, 101, 113, 228, 229, 276
+DLT_NULL, DLT_EN10MB, DLT_RAW, DLT_LINUX_SLL, DLT_IPV4, DLT_IPV6, DLT_LINUX_SLL2 = (
+    0,
+    1,
+    101,
+    113,
+    228,
+    229,
+    276,
+)
 _RAW_LINKTYPES = {DLT_RAW, 12, 14, DLT_IPV4, DLT_IPV6}
 SUPPORTED_LINKTYPES = {DLT_NULL, DLT_EN10MB, DLT_LINUX_SLL, DLT_LINUX_SLL2, 108} | _RAW_LINKTYPES
 
@@ -62,7 +70,17 @@ _MAX_STREAM = 80 * 1024
 #: Client datagrams of a UDP flow examined for a QUIC Initial.
 _MAX_QUIC_DATAGRAMS = 8
 
-_HTTP_METHODS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ", b"PATCH ", b"OPTIONS ", b"CONNECT ", b"TRACE ")
+_HTTP_METHODS = (
+    b"GET ",
+    b"POST ",
+    b"PUT ",
+    b"HEAD ",
+    b"DELETE ",
+    b"PATCH ",
+    b"OPTIONS ",
+    b"CONNECT ",
+    b"TRACE ",
+)
 _DNS_TYPES = {1: "A", 2: "NS", 5: "CNAME", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA", 33: "SRV", 65: "HTTPS"}
 #: EtherTypes of IPv4 and IPv6, and the fixed header fields read without dpkt (:meth:`_Analyzer._plain`).
 _ETH_IP = {b"\x08\x00": 4, b"\x86\xdd": 6}
@@ -206,7 +224,11 @@ class PcapImporter(Importer):
             yield conn
 
     def _decrypted(
-        self, path: Path, analyzer: _Analyzer, decrypted: set[tuple[str, str, int, str, int]], early: Decryption | None
+        self,
+        path: Path,
+        analyzer: _Analyzer,
+        decrypted: set[tuple[str, str, int, str, int]],
+        early: Decryption | None,
     ) -> Iterator[Connection]:
         """The HTTP requests tshark reads from the capture's TLS with its session keys; the keys of
         the connections they came from are added to ``decrypted`` (issue 17)."""
@@ -265,7 +287,9 @@ class PcapImporter(Importer):
         if f.truncated:
             if packets == 0:
                 raise ImportFormatError(f"{path}: capture is truncated before its first packet")
-            self.errors.append(f"capture truncated after packet {packets}: the packets before it were imported")
+            self.errors.append(
+                f"capture truncated after packet {packets}: the packets before it were imported"
+            )
 
     def _read_pcapng(self, path: Path, f: _TruncationWatch, analyzer: _Analyzer) -> None:
         try:
@@ -276,7 +300,9 @@ class PcapImporter(Importer):
             raise ImportFormatError(f"{path}: unreadable capture header ({e})") from e
         if first is None:
             if reader.damaged:
-                raise ImportFormatError(f"{path}: capture is truncated or damaged before its first packet ({'; '.join(reader.notes)})")
+                raise ImportFormatError(
+                    f"{path}: capture is truncated or damaged before its first packet ({'; '.join(reader.notes)})"
+                )
             kinds = reader.linktypes
             if kinds and not any(k in SUPPORTED_LINKTYPES for k in kinds):
                 raise ImportFormatError(f"{path}: unsupported link type {kinds[0]} ({_UNSUPPORTED})")
@@ -455,7 +481,9 @@ class _Analyzer:
         elif isinstance(transport, dpkt.udp.UDP):
             self._udp(ts, src, dst, transport.sport, transport.dport, bytes(transport.data), app_name)
 
-    def _plain(self, ts: float, frame: bytes, at: int, app_name: str | None, version: int | None = None) -> bool:
+    def _plain(
+        self, ts: float, frame: bytes, at: int, app_name: str | None, version: int | None = None
+    ) -> bool:
         """Account a packet that is plain IPv4 (no options needed, not a fragment) or IPv6 (no
         extension header) carrying TCP or UDP, read at offset ``at`` of ``frame`` without dpkt,
         which takes most of a big capture's time otherwise; False (nothing done) for anything else,
@@ -470,13 +498,19 @@ class _Analyzer:
             proto = frame[at + 9]
             if hl < 20 or total < hl + 8 or flags_offset & 0x3FFF or proto not in (6, 17):
                 return False
-            src, dst = _inet_ntop(_AF_INET, frame[at + 12 : at + 16]), _inet_ntop(_AF_INET, frame[at + 16 : at + 20])
+            src, dst = (
+                _inet_ntop(_AF_INET, frame[at + 12 : at + 16]),
+                _inet_ntop(_AF_INET, frame[at + 16 : at + 20]),
+            )
             seg = frame[at + hl : at + total]
         elif version == 6:
             plen, proto = _U16_BYTE.unpack_from(frame, at + 4)
             if plen == 0 or proto not in (6, 17):
                 return False
-            src, dst = _inet_ntop(_AF_INET6, frame[at + 8 : at + 24]), _inet_ntop(_AF_INET6, frame[at + 24 : at + 40])
+            src, dst = (
+                _inet_ntop(_AF_INET6, frame[at + 8 : at + 24]),
+                _inet_ntop(_AF_INET6, frame[at + 24 : at + 40]),
+            )
             seg = frame[at + 40 : at + 40 + plen]
         else:
             return False
@@ -508,7 +542,14 @@ class _Analyzer:
     # -- transport ------------------------------------------------------------------------
 
     def _flow(
-        self, proto: str, ts: float, src: str, sport: int, dst: str, dport: int, client_is_src: bool | None,
+        self,
+        proto: str,
+        ts: float,
+        src: str,
+        sport: int,
+        dst: str,
+        dport: int,
+        client_is_src: bool | None,
         app_name: str | None,
     ) -> tuple[_Flow, bool]:
         """The flow of a packet (its times and app updated) and whether the packet goes client → server."""
@@ -540,7 +581,15 @@ class _Analyzer:
         return flow, client_is_src
 
     def _tcp(
-        self, ts: float, src: str, dst: str, sport: int, dport: int, flags: int, seq: int, payload: bytes,
+        self,
+        ts: float,
+        src: str,
+        dst: str,
+        sport: int,
+        dport: int,
+        flags: int,
+        seq: int,
+        payload: bytes,
         app_name: str | None,
     ) -> None:
         syn, ack = bool(flags & dpkt.tcp.TH_SYN), bool(flags & dpkt.tcp.TH_ACK)
@@ -579,7 +628,9 @@ class _Analyzer:
                 head = stream[:end].decode("latin-1")
                 length = _content_length(head)
                 if len(stream) >= end + 4 + length or flow.buffered >= _MAX_STREAM:
-                    flow.http = _parse_http(head, stream[end + 4 : end + 4 + length], len(stream) < end + 4 + length)
+                    flow.http = _parse_http(
+                        head, stream[end + 4 : end + 4 + length], len(stream) < end + 4 + length
+                    )
                     self._finish(flow)
             elif flow.buffered >= _MAX_STREAM:
                 self._finish(flow)
@@ -591,7 +642,9 @@ class _Analyzer:
         flow.done = True
         flow.segments = {}
 
-    def _udp(self, ts: float, src: str, dst: str, sport: int, dport: int, payload: bytes, app_name: str | None) -> None:
+    def _udp(
+        self, ts: float, src: str, dst: str, sport: int, dport: int, payload: bytes, app_name: str | None
+    ) -> None:
         flow, outbound = self._flow("udp", ts, src, sport, dst, dport, None, app_name)
         if outbound:
             flow.bytes_out += len(payload)
@@ -684,7 +737,9 @@ class _Analyzer:
             request_content_type = next((v for k, v in headers if k.lower() == "content-type"), None)
             request = HttpRequestData(url=url, headers=headers, body=body, body_truncated=truncated)
         elif protocol in ("tcp", "udp"):
-            protocol, tls = unread_stream(protocol, flow.server_port, flow.head, flow.bytes_out + flow.bytes_in)
+            protocol, tls = unread_stream(
+                protocol, flow.server_port, flow.head, flow.bytes_out + flow.bytes_in
+            )
         host = normalize_host(host)
         if host is None and protocol != "dns":
             host = _name_for(names.get(flow.server_ip, ()), flow.first)

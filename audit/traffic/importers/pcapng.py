@@ -230,7 +230,9 @@ class PcapngReader:
 
     def _stop(self, at: int, why: str) -> None:
         self.damaged = True
-        self.notes.append(f"capture truncated or damaged: unreadable block at byte {at} ({why}); the packets before it were imported")
+        self.notes.append(
+            f"capture truncated or damaged: unreadable block at byte {at} ({why}); the packets before it were imported"
+        )
         self._finish()
 
     def _finish(self) -> None:

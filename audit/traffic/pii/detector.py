@@ -297,7 +297,9 @@ class _Scan:
         lat, lon, dlat, dlon, _ = self.det._geo
         near: dict[tuple[str, str, str | None], bool] = {}
         for loc, key, kc, hit, _enc in self.coordinates:
-            near[(_coordinate_stem(loc, key), _coordinate_stem(normalize_key(key), ""), kc)] = _near(kc, hit, lat, lon, dlat, dlon)
+            near[(_coordinate_stem(loc, key), _coordinate_stem(normalize_key(key), ""), kc)] = _near(
+                kc, hit, lat, lon, dlat, dlon
+            )
         other = {"lat": "lon", "lon": "lat"}
         for loc, key, kc, hit, enc in self.coordinates:
             stem = (_coordinate_stem(loc, key), _coordinate_stem(normalize_key(key), ""))
@@ -401,7 +403,11 @@ def _near(kc: str | None, value: str, lat: float, lon: float, dlat: float, dlon:
     try:
         if kc == "latlon":
             pair = _LATLON_PAIR.fullmatch(value)
-            return pair is not None and abs(float(pair.group(1)) - lat) <= dlat and abs(float(pair.group(2)) - lon) <= dlon
+            return (
+                pair is not None
+                and abs(float(pair.group(1)) - lat) <= dlat
+                and abs(float(pair.group(2)) - lon) <= dlon
+            )
         x = float(value)
     except ValueError:
         return False
