@@ -5,7 +5,6 @@ CLI tables) never crash on what the store holds; times outside 2008-01-01..now+1
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from audit.cli import main
 from audit.destinations import list_destinations
 from audit.enrich.geoip import Enricher
 from audit.store import Store
+from tests.helpers.output import strict_json
 
 T0 = 1_718_703_000.0
 
@@ -58,13 +58,6 @@ def hostile_case(db: Path) -> Path:
     c.commit()
     c.close()
     return db
-
-
-def strict_json(text: str) -> Any:
-    def refuse(name: str) -> Any:
-        raise AssertionError(f"{name} is not JSON")
-
-    return json.loads(text, parse_constant=refuse)
 
 
 @pytest.mark.parametrize(

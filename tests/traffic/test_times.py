@@ -4,9 +4,7 @@ value (0, 1e300, negative, NaN) crashes a reading command. Through a real flow f
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -17,6 +15,7 @@ from audit.cli import main
 from audit.models import EARLIEST_TIME
 from audit.report.data import collect_report
 from audit.store import Store
+from tests.helpers.output import strict_json
 from tests.helpers.traffic import entry, https_flow, write_flows, write_har
 
 GOOD = 1_700_000_000.0
@@ -84,13 +83,6 @@ def test_odd_times_are_left_out_of_the_timeline_and_first_last_seen(case: Path) 
     assert "nan.example.net" not in dests
 
 
-def strict(text: str) -> Any:
-    def refuse(name: str) -> Any:
-        raise AssertionError(f"{name} is not JSON")
-
-    return json.loads(text, parse_constant=refuse)
-
-
 @pytest.mark.parametrize(
     "args",
     [
@@ -106,11 +98,11 @@ def test_every_reading_command_works(case: Path, tmp_path: Path, args: list[str]
     assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
     assert r.exit_code in (0, 3, 4), r.output
     if "--json" in args:
-        strict(r.stdout)
+        strict_json(r.stdout)
     if args[0] == "dns":
         assert "zero.example.net" in r.stdout
     if args[:2] == ["dns", "--json"]:  # looked up at time 0: listed, without a first-seen time
-        assert [n["first_seen"] for n in strict(r.stdout) if n["name"] == "zero.example.net"] == [None]
+        assert [n["first_seen"] for n in strict_json(r.stdout) if n["name"] == "zero.example.net"] == [None]
     if args[0] == "report":
         html = (tmp_path / "r.html").read_text(encoding="utf-8")
         assert "1970" not in html.split('<section id="timeline">', 1)[1].split("</section>", 1)[0]
