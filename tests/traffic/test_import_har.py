@@ -306,3 +306,35 @@ def test_implausible_times_are_flagged_and_kept(tmp_path: Path) -> None:
     assert line.startswith("2 record(s) with a time outside 2008-01-01..now+1 day: kept")
     assert "log.entries[1] 1.0" in line and "log.entries[2]" in line
     assert len(store.connection_times()) == 1  # the timeline leaves them out
+
+
+def test_url_split_agrees_with_urlsplit() -> None:
+    """The importer's own split of the common URL shape gives urlsplit's parts, and anything it does
+    not take (user info, IPv6 literals, whitespace, non-ASCII, ports out of range) is urlsplit's."""
+    import random
+    from urllib.parse import urlsplit
+
+    urls = [
+        "https://api.example.com/v1/x?imei=1&a=2#frag", "HTTP://API.Example.COM:8080", "http://h?q", "http://h#f",
+        "https://1.2.3.4:443/p/q;r?x=?y", "wss://a.b/c", "http://h:0/", "http://h:65535/", "http://h:65536/",
+        "http://h:/x", "http://user:pw@h/x", "http://[2001:db8::1]:8443/x", "http://h/a b", "http://h/a\tb",
+        "http://h\u00e9.example/", "https://a_b.example/x", "ftp://h/x", "1http://h/", "http:/h/x", "//h/x",
+        "http://h/x?a#b#c", "http://h//x", "http://h.:80/", "http://h/\x01", " http://h/", "http://h/%41?%42",
+    ]  # fmt: skip
+    rng = random.Random(12)
+    alphabet = "aZ09.-_:/?#@[]% \t+\u00e9"
+    urls += [
+        "http://" + "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 24))) for _ in range(3000)
+    ]
+    for url in urls:
+        try:
+            want = urlsplit(url)
+            want_parts = (want.scheme, want.hostname, want.port, want.path, want.query)
+        except ValueError as e:
+            want_parts = ("error", type(e))
+        try:
+            got = har.split_url(url)
+            got_parts = (got.scheme, got.hostname, got.port, got.path, got.query)
+        except ValueError as e:
+            got_parts = ("error", type(e))
+        assert got_parts == want_parts, url
