@@ -133,12 +133,31 @@ class JsonStream:
                 return
 
     def items(self) -> Iterator[Any]:
-        """The elements of the array that starts here."""
+        """The elements of the array that starts here.
+
+        An element that lies whole inside the buffer, with its delimiter, is decoded right there (the
+        common case, a HAR entry of a few KB in a 1 MiB piece); one at the buffer's end, or one that
+        does not decode, takes the general path (:meth:`value`, :meth:`expect`), which reads on or
+        raises the error."""
         self.expect("[", "'['")
         if self.peek() == "]":
             self.pos += 1
             return
+        raw, ws = self._raw_decode, _WS.match
         while True:
+            buf = self.buf
+            start = ws(buf, self.pos).end()  # type: ignore[union-attr]
+            try:
+                value, end = raw(buf, start)
+            except json.JSONDecodeError:
+                end = len(buf)
+            delim = ws(buf, end).end() if end < len(buf) else len(buf)  # type: ignore[union-attr]
+            if delim < len(buf) and buf[delim] in ",]":
+                self.pos = delim + 1
+                yield value
+                if buf[delim] == "]":
+                    return
+                continue
             yield self.value()
             if self.expect(",]", "',' delimiter") == "]":
                 return
