@@ -553,7 +553,7 @@ class EndpointExtractor:
             return None  # android.app, java.net; but android.bugly.qq.com is a host
         if is_code_name(host, self.java_names):
             return None
-        if any(host == h for h, p in DOC_URL_PREFIXES if not p):
+        if host in _DOC_HOSTS:
             return None
         return Candidate(start, raw, host, domain, "host")
 

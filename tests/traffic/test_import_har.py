@@ -11,6 +11,7 @@ import pytest
 
 from audit.errors import ImportFormatError
 from audit.store import Store
+from audit.traffic import records
 from audit.traffic.importers import har, import_file
 from tests.conftest import FIXTURES
 from tests.helpers.traffic import entry, write_har
@@ -309,8 +310,9 @@ def test_implausible_times_are_flagged_and_kept(tmp_path: Path) -> None:
 
 
 def test_url_split_agrees_with_urlsplit() -> None:
-    """The importer's own split of the common URL shape gives urlsplit's parts, and anything it does
-    not take (user info, IPv6 literals, whitespace, non-ASCII, ports out of range) is urlsplit's."""
+    """The one split of the common URL shape (``records.url_parts``) gives urlsplit's parts, and
+    anything it does not take (user info, IPv6 literals, whitespace, non-ASCII, ports out of range)
+    is urlsplit's."""
     import random
     from urllib.parse import urlsplit
 
@@ -333,7 +335,7 @@ def test_url_split_agrees_with_urlsplit() -> None:
         except ValueError as e:
             want_parts = ("error", type(e))
         try:
-            got = har.split_url(url)
+            got = records.url_parts(url)
             got_parts = (got.scheme, got.hostname, got.port, got.path, got.query)
         except ValueError as e:
             got_parts = ("error", type(e))

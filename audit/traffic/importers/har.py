@@ -16,8 +16,8 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
-from urllib.parse import SplitResult, quote, urlsplit
+from typing import Any
+from urllib.parse import quote
 
 from audit.errors import ImportFormatError, one_line
 from audit.models import Connection, DnsRecord
@@ -32,33 +32,6 @@ MAX_HAR_BYTES = 4 * 1024 * 1024 * 1024
 
 _JSON_START = re.compile(rb'^(\xef\xbb\xbf)?\s*\{\s*"log"\s*:', re.S)
 _PORT_SUFFIX = re.compile(r":(\d{1,5})$")
-#: The common shape of a request URL (scheme, a plain host name or IPv4, a port, path, query), split
-#: without urllib; anything else (user info, IPv6 literals, non-ASCII or whitespace, a port out of
-#: range) is left to ``urlsplit``, which gives the same parts.
-_SIMPLE_URL = re.compile(
-    r"([A-Za-z][A-Za-z0-9+.-]*)://([A-Za-z0-9._-]+)(?::([0-9]{1,5}))?(/[^?#\s]*)?(?:\?([^#\s]*))?(?:#\S*)?"
-)
-
-
-class _Parts(NamedTuple):
-    """The parts of ``urlsplit``'s answer that an entry uses, under the same names."""
-
-    scheme: str
-    hostname: str
-    port: int | None
-    path: str
-    query: str
-
-
-def split_url(url: str) -> _Parts | SplitResult:
-    """``urlsplit(url)``, without urllib for the common shape: the same scheme, lower-case host name,
-    port, path and query."""
-    m = _SIMPLE_URL.fullmatch(url)
-    if m is not None:
-        scheme, host, port, path, query = m.groups()
-        if port is None or int(port) <= 65535:
-            return _Parts(scheme.lower(), host.lower(), int(port) if port else None, path or "", query or "")
-    return urlsplit(url)
 
 
 class HarImporter(Importer):
@@ -203,7 +176,7 @@ def entry_to_connection(entry: dict[str, Any], *, app: str = "") -> Connection:
     url = req["url"]
     if not isinstance(url, str):  # str() would make "{'name': 5}" a path (issue 15)
         raise SkippedEntry(f"whose request.url is {_json_type(url)}, not a string: skipped")
-    parts = split_url(url)
+    parts = records.url_parts(url)
     scheme = parts.scheme.lower() or "http"
     headers = _headers(req.get("headers"))
     host = parts.hostname or _header(headers, "host") or _header(headers, ":authority")
