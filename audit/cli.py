@@ -10,7 +10,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -35,6 +35,9 @@ from audit.output import (
     write_output,
 )
 from audit.store import default_db_path
+
+if TYPE_CHECKING:  # imported where the command runs: `audit --help` stays fast
+    from audit.traffic.importers import ImportSummary
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -310,7 +313,7 @@ def import_cmd(
         click.get_current_context().exit(ExitStatus.ERROR)
 
 
-def _import_line(s: Any) -> str:
+def _import_line(s: ImportSummary) -> str:
     """The one summary line of an imported file (``ImportSummary``): counts, the apps a PCAPdroid
     capture names, what TLS decryption read."""
     line = f"{safe_cell(s.path)}: {s.format}, {s.connections} connections, {s.dns} DNS records"
