@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -204,3 +205,28 @@ def test_add_records_is_one_transaction() -> None:
             s.add_records([good, DnsRecord(1.0, "live", "a.example", "A", ("1.2.3.4",)), bad])
         assert s.connection_count() == 0 and s.dns_records() == []
         assert s.add_records([good, DnsRecord(1.0, "live", "a.example", "A", ("1.2.3.4",))]) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        (),
+        ("seq", "k"),
+        (("user-agent", "okhttp/4.12.0"), ("accept", "*/*")),
+        (("x-q", 'a "quoted" \\ value'), ("ctl", "\x00\x1f\x7f"), ("ü", "日本 \ud83d\ude00")),
+        (("lone", "\ufffd"),),
+    ],
+)
+def test_row_lists_are_encoded_exactly_as_json_dumps(value: tuple) -> None:
+    # the stored text of headers and query keys is read back with json.loads by every layer
+    from audit.store import _dumps_list
+
+    assert _dumps_list(value) == json.dumps(value)
+    assert json.loads(_dumps_list(value)) == json.loads(json.dumps(value))
+
+
+def test_row_list_encoder_refuses_what_json_dumps_refuses() -> None:
+    from audit.store import _dumps_list
+
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        _dumps_list((("k", b"bytes"),))
