@@ -1,4 +1,4 @@
-"""Where dataflow-audit keeps the user's own data (signature overlay, imported ASN table)."""
+"""Where dataflow-audit keeps the user's own data (signature overlay, imported ASN table) and its cache."""
 
 from __future__ import annotations
 
@@ -13,6 +13,16 @@ def audit_home() -> Path:
         return Path(home)
     data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(data_home) / "dataflow-audit"
+
+
+def cache_home() -> Path:
+    """``$XDG_CACHE_HOME/dataflow-audit`` (``~/.cache/dataflow-audit``), or ``$AUDIT_HOME/cache``
+    when ``$AUDIT_HOME`` is set: data derived from what is installed, rebuilt whenever it is
+    missing, stale or unreadable."""
+    if os.environ.get("AUDIT_HOME"):
+        return audit_home() / "cache"
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "dataflow-audit"
 
 
 def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
