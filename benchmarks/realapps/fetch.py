@@ -86,6 +86,11 @@ def _wheel(spec: str) -> tuple[str, ...]:
     return _pip_download(spec, "--only-binary")
 
 
+def _deb(spec: str) -> tuple[str, ...]:
+    """``apt-get download NAME=VERSION`` (the machine's Debian sources)."""
+    return ("apt-get", "download", "-q", spec)
+
+
 def _npm(spec: str) -> tuple[str, ...]:
     return ("npm", "pack", "--silent", spec)
 
@@ -217,7 +222,7 @@ def load_set(number: int) -> tuple[App, ...]:
         return APPS
     apps: list[App] = []
     for module in sorted(SET2.glob("*.py")):
-        namespace: dict = {"Archive": Archive, "App": App, "pip": _pip, "wheel": _wheel, "npm": _npm}
+        namespace: dict = {"Archive": Archive, "App": App, "pip": _pip, "wheel": _wheel, "npm": _npm, "deb": _deb}
         exec(compile(module.read_text(encoding="utf-8"), str(module), "exec"), namespace)
         for archive in namespace["ARCHIVES"]:
             ARCHIVES_PINNED[archive.file] = archive

