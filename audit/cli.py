@@ -1239,6 +1239,8 @@ def scan_cmd(paths: tuple[str, ...], fmt: str | None, output: str | None, db: st
         for problem in result.errors:
             failed = True
             error(f"{path}: {problem}")
+        for part in result.not_read:
+            note(f"{path}: {part}")
         results.append(result)
     if db and results:
         _store_scans(db, results)

@@ -437,6 +437,9 @@ class ScanResult:
     data_access: tuple[DataAccess, ...] = ()
     errors: tuple[str, ...] = ()
     """Non-fatal problems: parts of the archive that could not be read (partial results)."""
+    not_read: tuple[str, ...] = ()
+    """Parts deliberately not read, each with why (a Python build environment packed with the app):
+    what was not seen, though the result is not partial."""
     transport: TransportSecurity = field(default_factory=TransportSecurity)
     """Certificate pinning, cleartext traffic and trusted CAs the app declares."""
 
@@ -455,6 +458,7 @@ class ScanResult:
             "permissions": list(self.permissions),
             "data_access": [d.to_dict() for d in self.data_access],
             "errors": list(self.errors),
+            "not_read": list(self.not_read),
             "transport_security": self.transport.to_dict(),
         }
 
@@ -478,6 +482,7 @@ class ScanResult:
                 for x in d.get("data_access", ())
             ),
             errors=tuple(d.get("errors", ())),
+            not_read=tuple(d.get("not_read", ())),
             transport=TransportSecurity.from_dict(d.get("transport_security")),
         )
 

@@ -46,7 +46,7 @@ def test_json_schema_keys(runner: CliRunner) -> None:
     """docs/scan-json.md lists exactly these keys."""
     d = json.loads(runner.invoke(main, ["scan", MESSENGER, "--json"]).stdout)
     assert set(d) == {
-        "app", "endpoints", "sdks", "capabilities", "sdk_mentions", "permissions", "data_access", "errors",
+        "app", "endpoints", "sdks", "capabilities", "sdk_mentions", "permissions", "data_access", "errors", "not_read",
         "transport_security",
     }  # fmt: skip
     assert set(d["app"]) == {"package", "version_name", "version_code", "sha256", "file", "format", "signers"}

@@ -76,7 +76,8 @@ NAMESPACE_HOSTS = frozenset(
 NAMESPACE_URL_PREFIXES: tuple[tuple[str, str], ...] = (
     ("apache.org", "/xml/"), ("www.apache.org", "/xml/"), ("relaxng.org", "/ns/"), ("www.oasis-open.org", "/committees/"),
     ("www.jcp.org", "/xml/"), ("jcp.org", "/xml/"), ("xml.org", "/sax/"), ("www.bouncycastle.org", "/ns/"),
-    ("www.googleapis.com", "/auth/"), ("www.ccil.org", "/~cowan/tagsoup/"),
+    ("www.googleapis.com", "/auth/"), ("www.ccil.org", "/~cowan/tagsoup/"), ("www.inkscape.org", "/namespaces/"),
+    ("inkscape.org", "/namespaces/"), ("sodipodi.sourceforge.net", "/DTD/"),
 )  # fmt: skip
 #: ``www.googleapis.com/auth/…`` are OAuth scope names and TagSoup's are SAX feature names: identifiers
 #: in URL form, like the namespaces above.
@@ -359,12 +360,22 @@ _DOC_PREFIXES = _by_host(tuple((h, p) for h, p in DOC_URL_PREFIXES if p))
 _DOC_HOSTS = frozenset(h for h, p in DOC_URL_PREFIXES if not p)
 
 
+#: Paths of document type and schema identifiers (a DOCTYPE's system identifier
+#: ``http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd``, an ``xsi:schemaLocation``): names
+#: that parsers resolve from catalogs, like the namespaces above.
+_SCHEMA_SUFFIXES = (".dtd", ".xsd")
+
+
 def _is_namespace_url(host: str, url: str) -> bool:
-    """An XML namespace, feature or property URI (``http://apache.org/xml/features/…``)."""
+    """An XML namespace, feature, property, document type or schema URI
+    (``http://apache.org/xml/features/…``, ``…/introspect.dtd``)."""
     if host in NAMESPACE_HOSTS:
         return True
+    path = _url_path(url)
+    if path.lower().endswith(_SCHEMA_SUFFIXES):
+        return True
     prefixes = _NAMESPACE_PREFIXES.get(host)
-    return prefixes is not None and _url_path(url).startswith(prefixes)
+    return prefixes is not None and path.startswith(prefixes)
 
 
 #: OAuth client ids of Google APIs (``1234-abc.apps.googleusercontent.com``): identifiers, not hosts.
@@ -568,7 +579,9 @@ _CONTEXT_BYTES = 48
 _MAX_PIECE = 4096
 
 
-def candidate_text(data: bytes, *, context: bool = False) -> str:
+def candidate_text(
+    data: bytes, *, context: bool = False, origins: list[tuple[int, int]] | None = None
+) -> str:
     """The parts of a binary or large text that can hold an endpoint: runs of printable ASCII that contain
     ``.`` or ``:``, one per line. Endpoints never contain spaces or non-ASCII bytes, so this loses nothing.
     ``translate``, the anchor search and ``find`` run in C and the Python loop turns once per kept run, so a
@@ -577,11 +590,18 @@ def candidate_text(data: bytes, *, context: bool = False) -> str:
     With ``context`` (text files), a run that follows a space or tab on its line keeps up to
     :data:`_CONTEXT_BYTES` of the line before it, so that :func:`occurrence_context` still sees the key
     (``"host": "…"``) or the hosts-file address (``0.0.0.0 …``) in front of a bare host; every backward
-    search is bounded, so a text without newlines costs no more."""
+    search is bounded, so a text without newlines costs no more.
+
+    ``origins``, when given, receives one ``(offset in the returned text, offset in data)`` pair per
+    kept run, so that a caller can look at the bytes around a value found in the text; it is left empty
+    when unescaping (:func:`normalize`) moved the offsets."""
     t = data.translate(_TOKEN_TABLE)
     out: list[bytes] = []
+    if origins is not None:
+        origins.clear()
     search, find, rfind = _ANCHOR.search, t.find, t.rfind
     last_start = last_end = -1
+    text_pos = 0  # where the next run starts in the returned text (for ``origins``)
     m = search(t)
     while m is not None:  # one iteration per kept run, however many dots it has
         pos = m.start()
@@ -594,14 +614,21 @@ def candidate_text(data: bytes, *, context: bool = False) -> str:
             if start <= last_end:  # the context reaches the run before, on the same line: one piece
                 if last_end - last_start < _MAX_PIECE:
                     out[-1] = t[last_start:end]
+                    text_pos += end - last_end
                     last_end = end
                     m = search(t, end)
                     continue
                 start = last_end  # a line of many short runs: keep pieces short (linear)
+        if origins is not None:
+            origins.append((text_pos, start))
+            text_pos += end - start + 1
         out.append(t[start:end])
         last_start, last_end = start, end
         m = search(t, end)
-    return normalize(b"\n".join(out).decode("ascii"))
+    text = b"\n".join(out).decode("ascii")
+    if origins is not None and "\\/" in text:
+        origins.clear()  # unescaping moves the offsets: the caller finds the values itself
+    return normalize(text)
 
 
 def normalize(text: str) -> str:

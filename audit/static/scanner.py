@@ -30,6 +30,7 @@ from audit.enrich.company import is_hosted, load_companies
 from audit.errors import ArchiveError, AuditError, DexError, InputError
 from audit.models import AppInfo, Endpoint, ScanResult, Sdk, Signer, Source
 from audit.static.archive import ZIP_MAGICS, Archive, EntryError, Limits
+from audit.static.containers import Unpacked, container_kind, unpack
 from audit.static.dex import DexFile
 from audit.static.endpoints import (
     Candidate,
@@ -54,7 +55,7 @@ from audit.static.resources import (
     table_size_problem,
     xml_strings,
 )
-from audit.static.servers import NOTICE_DESCRIPTORS, CodeUse, code_use, is_message, judge
+from audit.static.servers import NOTICE_DESCRIPTORS, CodeUse, code_use, in_message, is_message, judge
 from audit.static.signatures import CodePresence, SignatureDb, load_signatures
 from audit.static.signing import merge_signers, read_signers
 from audit.static.transport import NetworkSecurityConfig, parse_network_security_config, pin_indices
@@ -96,6 +97,9 @@ _BINARY_EXTENSIONS = frozenset(
     {"png", "jpg", "jpeg", "gif", "webp", "mp3", "mp4", "ogg", "wav", "ttf", "otf", "woff", "woff2", "bin",
      "so", "dex", "jar", "zip", "gz", "7z", "tflite", "pb", "ico", "bmp", "m4a", "aac", "flac", "webm", "mkv"}
 )  # fmt: skip
+#: Assets opened as archives whatever their first bytes (``.tar`` and gzip assets are recognised by
+#: their bytes too: python-for-android's ``private.tar`` is a gzip).
+_ARCHIVE_EXTENSIONS = frozenset({"zip", "gz", "tgz", "tar"})
 #: Classes of platform and common libraries: not "the app's own code" for the documentation-URL rule.
 _LIBRARY_ROOTS = (
     "android.", "androidx.", "java.", "javax.", "kotlin.", "kotlinx.", "dalvik.", "com.google.android.",
@@ -159,19 +163,38 @@ def _is_text(name: str, data: bytes) -> bool:
 #: string is a message) or ``code`` (it is not).
 _PLAIN_CONTEXTS = frozenset({"port", "nsc", "msg", "code"})
 #: Names of files that hold licence texts and notices: a URL in one credits someone (``<http://fsf.org/>``
-#: in the GPL), it names no server the app uses.
+#: in the GPL), it names no server the app uses. Python packaging metadata (``*.dist-info/``,
+#: ``*.egg-info/``: a bundled library's home page, issue tracker and README) is the same kind of text.
+#: ``!`` separates the members of an archive asset (``assets/private.tar!pip-21.3.dist-info/METADATA``).
 _LICENCE_FILE = re.compile(
-    r"(?i)(?:^|/)[^/]*(?:licen[cs]|notice|copying|\bgpl|credits|acknowledg|third[-_]?party|open[-_]?source)[^/]*$"
+    r"(?i)(?:^|[/!])[^/!]*(?:licen[cs]|notice|copying|\bgpl|credits|acknowledg|third[-_]?party|open[-_]?source)[^/!]*$"
+    r"|\.(?:dist|egg)-info/[^/!]*$"
 )
 #: Text files where a line starting with ``#`` is a comment (a dictionary's source credits, a config's
 #: disabled entries): their comments are not read.
 _HASH_COMMENT_EXTENSIONS = frozenset(
-    {"yaml", "yml", "properties", "conf", "cfg", "ini", "toml", "sh", "py", "txt", "env", ""}
-)
+    {"yaml", "yml", "properties", "conf", "cfg", "ini", "toml", "sh", "py", "txt", "env", "", "spec", "fish",
+     "bash", "pem", "crt", "r", "pl", "rb"}
+)  # fmt: skip
 _BLANK_BEFORE_HASH = 64
+#: Source files with ``/* … */`` and ``//`` comments (JavaScript and CSS of web bundles, C-like code):
+#: a URL in a comment cites something (``* https://stackoverflow.com/questions/…``); it is not read.
+_C_COMMENT_EXTENSIONS = frozenset(
+    {"js", "mjs", "cjs", "ts", "css", "java", "kt", "c", "h", "cpp", "cc", "go"}
+)
+#: Markup files whose ``<!-- … -->`` comments are not read (an editor's credit, disabled markup).
+_MARKUP_EXTENSIONS = frozenset({"html", "htm", "xhtml", "xml", "svg"})
+#: Markup attributes whose values are text shown to the user, not resources the page loads: an input
+#: field's example (``placeholder="http://mega.radio.fm:80/stream"``), an image's alternative text,
+#: a tooltip.
+_DISPLAY_ATTRIBUTE = re.compile(rb"(?i)\b(?:placeholder|alt|title)\s*=\s*(?:\"[^\"]*\"|'[^']*')")
+#: Bytes after which ``/*`` or ``//`` starts a comment: the start of a line, a blank, or the end of a
+#: statement or block; not ``:`` (``https://``), a quote (``"//cdn…"``) or ``*`` (``*/*``).
+_COMMENT_AFTER = frozenset(b" \t\r\n;{}(),")
 #: Bytes around each ``://`` of binary data in which its URL is looked for: a scheme is at most 16
-#: characters, and a URL longer than this in binary data is cut there.
-_URL_BEFORE, _URL_AFTER = 16, 2048
+#: characters, and a URL longer than this in binary data is cut there; the text before a scheme is
+#: kept as far as :func:`in_message` looks, to tell a URL in a docstring from one of its own.
+_URL_BEFORE, _URL_AFTER = 16 + 256, 2048
 
 
 def _url_windows(data: bytes) -> bytes:
@@ -188,6 +211,55 @@ def _url_windows(data: bytes) -> bytes:
             spans.append([lo, hi])
         i = find(b"://", i + 3)
     return b"\0".join(data[a:b] for a, b in spans)
+
+
+def _strip_c_comments(data: bytes) -> bytes:
+    """``data`` without its ``/* … */`` and ``//`` comments (each replaced by a line break). One pass
+    over the comment starts with ``find``: an unclosed ``/*`` ends the file, so hostile input stays
+    linear. A ``/*`` or ``//`` counts only after a blank, a line start or a statement's end
+    (:data:`_COMMENT_AFTER`), so ``https://``, ``"//cdn.example.com"`` and ``*/*`` are kept."""
+    out: list[bytes] = []
+    pos = 0
+    i = data.find(b"/", 0)
+    n = len(data)
+    while i != -1 and i + 1 < n:
+        nxt = data[i + 1]
+        if nxt in b"*/" and (i == 0 or data[i - 1] in _COMMENT_AFTER):
+            if nxt == 0x2A:  # "*"
+                end = data.find(b"*/", i + 2)
+                end = n if end == -1 else end + 2
+            else:
+                end = data.find(b"\n", i + 2)
+                end = n if end == -1 else end
+            out.append(data[pos:i])
+            out.append(b"\n")
+            pos = end
+            i = data.find(b"/", end)
+        else:
+            i = data.find(b"/", i + 1)
+    if not out:
+        return data
+    out.append(data[pos:])
+    return b"".join(out)
+
+
+def _strip_markup_comments(data: bytes) -> bytes:
+    """``data`` without its ``<!-- … -->`` comments (``<!-- Created with Inkscape (http://…) -->``);
+    an unclosed one ends the file."""
+    i = data.find(b"<!--")
+    if i == -1:
+        return data
+    out: list[bytes] = []
+    pos = 0
+    while i != -1:
+        end = data.find(b"-->", i + 4)
+        end = len(data) if end == -1 else end + 3
+        out.append(data[pos:i])
+        out.append(b" ")
+        pos = end
+        i = data.find(b"<!--", end)
+    out.append(data[pos:])
+    return b"".join(out)
 
 
 def _strip_hash_comments(data: bytes) -> bytes:
@@ -244,6 +316,8 @@ class _Scan:
         self.dex_classes: list[tuple[str, list[str]]] = []
         self.manifests: list[Manifest] = []
         self.errors: list[str] = []
+        #: parts left out on purpose, with why (ScanResult.not_read)
+        self.not_read: list[str] = []
         self.overflow = False
         self.security_configs: list[NetworkSecurityConfig] = []
         #: resource id -> res/xml/ file, from resources.arsc (resolves the manifest's config reference)
@@ -261,8 +335,10 @@ class _Scan:
         source: Source,
         classes: Iterable[str] = (),
         use: CodeUse | None = None,
-        dex_context: str | None = None,
+        occurrence: str = "code",
     ) -> None:
+        """One occurrence of ``c`` in ``source``; ``occurrence`` is ``msg`` when it is part of a message
+        (a DEX string that reads as one, or text around it in binary data: :func:`in_message`)."""
         f = self.found.get(c.value)
         if f is None:
             if len(self.found) >= _hold():
@@ -275,8 +351,7 @@ class _Scan:
             f.contexts.add(c.context if c.context in _PLAIN_CONTEXTS else f"{c.context}:{source.file}")
         if use:
             f.use = f.use.merge(use)
-        if dex_context:
-            f.contexts.add(dex_context)
+        f.contexts.add(occurrence)
 
     def _capped(self, candidates: Iterable[Candidate]) -> Iterator[Candidate]:
         """``candidates`` until one more new value would pass the cap: the extractor is not asked
@@ -299,11 +374,33 @@ class _Scan:
     def add_bytes(self, data: bytes, kind: str, file: str) -> None:
         """A text asset or native library, prefiltered to the runs that can hold an endpoint (with
         their context on the line in text files: a host key, a hosts-file address), in slices so
-        that the search stops at the cap."""
+        that the search stops at the cap. In a native library, a value inside a message (help text,
+        a credit) is marked so (:func:`in_message`)."""
         for piece in _slices(data):
             if self.overflow:
                 return
-            self.add_text(candidate_text(piece, context=kind != "native"), kind, file)
+            if kind == "native":
+                self.add_binary(piece, kind, file)
+            else:
+                self.add_text(candidate_text(piece, context=True), kind, file)
+
+    def add_binary(self, data: bytes, kind: str, file: str, *, urls_only: bool = False) -> None:
+        """Binary data (a native library, or ``urls_only`` an asset of no known kind: its URL windows),
+        each value marked ``msg`` when the text around it in the bytes reads as a message."""
+        origins: list[tuple[int, int]] = []
+        text = candidate_text(data, origins=origins)
+        starts = [t for t, _ in origins]
+        source = Source(kind, file)
+        for c in self._capped(self.extractor.find(text)):
+            if urls_only and c.kind != "url":
+                continue
+            if origins:
+                i = bisect.bisect_right(starts, c.start) - 1
+                pos = origins[i][1] + c.start - origins[i][0]
+            else:
+                pos = data.find(c.value.encode("ascii"))
+            message = pos >= 0 and in_message(data, pos, len(c.value))
+            self._add(c, source, occurrence="msg" if message else "code")
 
     def add_strings(self, strings: Iterable[str], kind: str, file: str) -> None:
         # Each distinct string once: the same pool string referenced by thousands of XML attributes
@@ -440,7 +537,8 @@ class _Scan:
             )(message)
         else:
             (_, found, dex_classes, manifests, theirs, read_total, notes, configs, code_pins, xml_files, signers,
-             signer_notes) = answer  # fmt: skip
+             signer_notes, not_read) = answer  # fmt: skip
+            self.not_read.extend(not_read)
             self.dex_classes.extend(dex_classes)
             self.security_configs.extend(configs)
             self.xml_files.update(xml_files)
@@ -531,9 +629,33 @@ class _Scan:
             if rel.endswith(".so"):
                 self.add_bytes(archive.read(info), "native", file)
             return
-        if rel.rpartition(".")[2].lower() in _BINARY_EXTENSIONS:
+        ext = rel.rpartition(".")[2].lower()
+        if ext in _ARCHIVE_EXTENSIONS:
+            self._archive_asset(archive.read(info), file)
             return
-        self._text_or_binary_asset(archive.read(info), rel, file)
+        if ext in _BINARY_EXTENSIONS:
+            return
+        data = archive.read(info)
+        if container_kind(data) in ("gzip", "tar"):
+            self._archive_asset(data, file)
+            return
+        self._text_or_binary_asset(data, rel, file)
+
+    def _archive_asset(self, data: bytes, file: str) -> None:
+        """A tar, gzip or zip asset: its members read as assets of their own (``file!member``), within
+        the entry limit for all of them together (:mod:`audit.static.containers`)."""
+        state = Unpacked()
+        for member in unpack(data, file, self.limits.entry, state):
+            if self.overflow:
+                break
+            ext = member.type_name.rpartition(".")[2].lower()
+            if ext == "so":
+                self.add_bytes(member.data, "native", member.name)
+            elif ext not in _BINARY_EXTENSIONS:
+                self._text_or_binary_asset(member.data, member.type_name, member.name)
+        for n in state.notes:
+            self.note(n)
+        self.not_read.extend(state.not_read)
 
     def _text_or_binary_asset(self, data: bytes, rel: str, file: str) -> None:
         """A text file (``#`` comments left out where they are comments), or binary data of no known
@@ -541,16 +663,33 @@ class _Scan:
         where the shape of a bare name in binary data says nothing."""
         if _is_text(rel, data):
             name = rel.rpartition("/")[2]
-            if (name.rpartition(".")[2].lower() if "." in name else "") in _HASH_COMMENT_EXTENSIONS:
+            ext = name.rpartition(".")[2].lower() if "." in name else ""
+            if ext in _HASH_COMMENT_EXTENSIONS:
                 data = _strip_hash_comments(data)
+            elif ext in _C_COMMENT_EXTENSIONS:
+                data = _strip_c_comments(data)
+            elif ext in _MARKUP_EXTENSIONS:
+                data = _DISPLAY_ATTRIBUTE.sub(b" ", _strip_markup_comments(data))
             self.add_bytes(data, "asset", file)
             return
+        if rel.endswith(".pyc"):
+            self._compiled_python(data, file)
+            return
+        self.add_binary(_url_windows(data), "asset", file, urls_only=True)
+
+    def _compiled_python(self, data: bytes, file: str) -> None:
+        """A ``.pyc``: the URLs of its string constants (:func:`_marshal_strings`), each constant judged
+        as a whole like a DEX string (a docstring or message, or a URL of its own); URLs outside any
+        constant found are read like other binary data."""
         source = Source("asset", file)
-        for c in self.extractor.find(candidate_text(_url_windows(data))):
-            if c.kind == "url":
-                if self.overflow:
-                    return
-                self._add(c, source)
+        constants, rest = _marshal_strings(data)
+        for text in constants:
+            occurrence = "msg" if is_message(text) else "code"
+            for c in self._capped(self.extractor.find(text)):
+                if c.kind == "url":
+                    self._add(c, source, occurrence=occurrence)
+        if rest:
+            self.add_binary(rest, "asset", file, urls_only=True)
 
     def _dex_entry(self, archive: Archive, info: zipfile.ZipInfo, file: str) -> None:
         data = archive.read(info, self.limits.dex)
@@ -709,6 +848,7 @@ class _Scan:
             permissions=tuple(permissions),
             data_access=data_access(permissions),
             errors=tuple(dict.fromkeys(self.errors)),
+            not_read=tuple(dict.fromkeys(self.not_read)),
             transport=transport,
         )
 
@@ -832,9 +972,54 @@ class _Scan:
         return tuple(out)
 
 
+#: Type codes of marshal's string objects (``z``/``Z`` short ASCII with a 1-byte length; ``a``/``A``
+#: ASCII, ``u`` and ``t`` Unicode with a 4-byte length), without the 0x80 "referenced" flag.
+_MARSHAL_SHORT, _MARSHAL_LONG = frozenset(b"zZ"), frozenset(b"aAut")
+#: How far before a ``://`` the header of its string constant is looked for.
+_MARSHAL_REACH = 300
+_TEXT_BYTES = re.compile(rb"[\t\n\r\x20-\x7e\x80-\xff]*")
+
+
+def _marshal_strings(data: bytes) -> tuple[list[str], bytes]:
+    """The string constants of compiled Python (marshal data) that hold a ``://``, found from each
+    ``://`` back to the constant's type code and length (a lenient reader: the objects around are not
+    parsed, so any Python version's ``.pyc`` is read, and damaged data costs no more); and the URL
+    windows (:func:`_url_windows`) of the ``://`` in no constant found (a long docstring)."""
+    constants: list[str] = []
+    rest: list[bytes] = []
+    i = data.find(b"://")
+    while i != -1:
+        span = _marshal_span(data, i)
+        if span is None:
+            rest.append(data[max(0, i - _URL_BEFORE) : i + _URL_AFTER])
+            i = data.find(b"://", i + 3)
+            continue
+        constants.append(data[span[0] : span[1]].decode("utf-8", "replace"))
+        i = data.find(b"://", span[1])
+    return constants, b"\0".join(rest)
+
+
+def _marshal_span(data: bytes, at: int) -> tuple[int, int] | None:
+    """(start, end) of the marshal string constant that holds ``data[at]``: the nearest header before
+    it whose length reaches past it and whose bytes are text."""
+    for h in range(at - 2, max(-1, at - _MARSHAL_REACH), -1):
+        code = data[h] & 0x7F
+        if code in _MARSHAL_SHORT:
+            start, size = h + 2, data[h + 1]
+        elif code in _MARSHAL_LONG and h + 5 <= at:
+            start, size = h + 5, int.from_bytes(data[h + 1 : h + 5], "little")
+        else:
+            continue
+        end = start + size
+        if start <= at and end >= at + 3 and end <= len(data) and _TEXT_BYTES.fullmatch(data, start, end):
+            return start, end
+    return None
+
+
 def _message_only(f: _Found) -> bool:
-    """Found only in DEX strings that read as messages (log, exception, help text)."""
-    return "msg" in f.contexts and "code" not in f.contexts and all(s.kind == "dex" for s in f.sources)
+    """Found only inside messages (log, exception, help text, credits): DEX strings that read as
+    one, or text around it in binary data."""
+    return "msg" in f.contexts and "code" not in f.contexts
 
 
 def _hold() -> int:
@@ -907,12 +1092,13 @@ def _child_scan(
         scan.errors = []
         # Only the child's own findings go back: the parent has everything found before the fork.
         scan.found, scan.dex_classes, scan.manifests = {}, [], []
-        scan.security_configs, scan.code_pins, scan.xml_files = [], {}, {}
+        scan.security_configs, scan.code_pins, scan.xml_files, scan.not_read = [], {}, {}, []
         signers, signer_notes = read_signers(archive)  # here, off the parent's path (cryptography loads)
         tagged = scan._scan_entries(archive, entries, prefix, share)
         answer: tuple[object, ...] = (
             "ok", scan.found, scan.dex_classes, scan.manifests, tagged, archive._read_total - start_total,
             archive.notes, scan.security_configs, scan.code_pins, scan.xml_files, signers, signer_notes,
+            scan.not_read,
         )  # fmt: skip
     except AuditError as e:
         answer = ("error", type(e).__name__, str(e))

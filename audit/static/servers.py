@@ -48,6 +48,7 @@ __all__ = [
     "CodeUse",
     "Verdict",
     "code_use",
+    "in_message",
     "is_message",
     "judge",
     "non_server_reason",
@@ -97,6 +98,36 @@ _MESSAGE = re.compile(r"\b[A-Za-z]{2,}[ ,;:]+[A-Za-z]{2,}[ ,;:]+[A-Za-z]{2,}\b")
 def is_message(text: str) -> bool:
     """``text`` reads as a sentence (``See http://netty.io/wiki/… for details``)."""
     return _MESSAGE.search(text) is not None
+
+
+#: Bytes of text kept around a value in binary data: C strings, ``printf`` formats and help texts of
+#: native libraries, docstrings of compiled Python; tabs and line breaks belong to the text.
+_TEXT_RUN = re.compile(rb"[\t\n\r\x20-\x7e]*")
+_TEXT_REACH = 256
+#: Bytes that begin a URL written inside prose: a blank, ``<https://…>``, ``(https://…)``, ``[…]``.
+_PROSE_BEFORE = frozenset(b" \t\n\r<([")
+#: Words of a credit or licence banner (``/*! ieee754. BSD-3-Clause License. Feross Aboukhadijeh <…> */``).
+_CREDIT = re.compile(r"(?i)\b(?:licen[cs]ed?|copyright|author)\b|\(c\)")
+
+
+def in_message(data: bytes, pos: int, length: int) -> bool:
+    """The value at ``data[pos:pos + length]`` of binary data (a native library, a compiled asset) is
+    part of a message: the printable text around it reads as a sentence (:func:`is_message`: ``see
+    https://python.org/dev/peps/pep-0263/ for details``) or a credit (licence, copyright or author
+    words: ``@author Feross Aboukhadijeh <https://feross.org>``), and the value is set off from it as a
+    word: a value glued to other text (``Berlinhttp://…``, records of a database) or in quotes of its
+    own (``"url":"https://…"``, an ``href``) is not."""
+    if pos > 0 and data[pos - 1] not in _PROSE_BEFORE:
+        return False
+    lo = max(0, pos - _TEXT_REACH)
+    head = data[lo:pos][::-1]
+    run = _TEXT_RUN.match(head)
+    head = head[: run.end()] if run else b""
+    end = pos + length
+    run = _TEXT_RUN.match(data, end, end + _TEXT_REACH)
+    tail = data[end : run.end()] if run else b""
+    text = head[::-1].decode("ascii") + " " + tail.decode("ascii")
+    return is_message(text) or _CREDIT.search(text) is not None
 
 
 #: URL schemes whose presence in the same method as a bare host means the host is put into a URL.

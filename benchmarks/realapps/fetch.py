@@ -222,7 +222,14 @@ def load_set(number: int) -> tuple[App, ...]:
         return APPS
     apps: list[App] = []
     for module in sorted(SET2.glob("*.py")):
-        namespace: dict = {"Archive": Archive, "App": App, "pip": _pip, "wheel": _wheel, "npm": _npm, "deb": _deb}
+        namespace: dict = {
+            "Archive": Archive,
+            "App": App,
+            "pip": _pip,
+            "wheel": _wheel,
+            "npm": _npm,
+            "deb": _deb,
+        }
         exec(compile(module.read_text(encoding="utf-8"), str(module), "exec"), namespace)
         for archive in namespace["ARCHIVES"]:
             ARCHIVES_PINNED[archive.file] = archive

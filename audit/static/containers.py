@@ -1,0 +1,217 @@
+"""Archives inside an app's assets: ``.tar``, ``.tar.gz``/``.tgz``, ``.gz`` and ``.zip`` files, opened in
+memory within bounds.
+
+Apps ship code and data packed: python-for-android puts the whole Python app (its modules, templates
+and default data) into ``assets/private.tar`` (a gzip-compressed tar), game engines and hybrid
+frameworks ship zipped web bundles. The servers named inside are the app's as much as those of a
+plain asset, so the scanner reads the members of such an archive like assets of their own
+(``assets/private.tar!app/db.pyc``).
+
+Bounds, because the archive comes from an app under suspicion: :data:`MAX_DEPTH` levels (a tar in a
+gzip is two), :data:`MAX_MEMBERS` members, and ``budget`` decompressed bytes for all the levels of one
+asset together, checked while decompressing. What is cut off is said in a note; nothing here raises.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+__all__ = ["MAX_DEPTH", "MAX_MEMBERS", "Member", "Unpacked", "container_kind", "unpack"]
+
+MAX_DEPTH = 3
+"""Archive levels opened inside one asset (``x.tar.gz`` is two: the gzip, then the tar)."""
+MAX_MEMBERS = 20_000
+"""Members read from one asset, all levels together."""
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Member:
+    """One file of an archive: its path (the asset, then each level's member, joined by ``!``) and its
+    bytes."""
+
+    name: str
+    data: bytes
+    type_name: str
+    """The name its type is judged by: a gzip's content is named like the file without ``.gz``."""
+
+
+@dataclass
+class Unpacked:
+    """What :func:`unpack` found in one asset: the members (lazily) and the notes of what was cut off."""
+
+    notes: list[str] = field(default_factory=list)
+    """Problems, each naming the asset and the member: a bomb cut off, a damaged archive."""
+    not_read: list[str] = field(default_factory=list)
+    """Parts left out on purpose, each with why (a Python build environment)."""
+    _used: int = 0
+    _members: int = 0
+
+
+def container_kind(data: bytes) -> str | None:
+    """``gzip``, ``tar`` or ``zip`` from the first bytes of ``data``, or None."""
+    if data[:2] == b"\x1f\x8b":
+        return "gzip"
+    if data[:4] == b"PK\x03\x04":
+        return "zip"
+    if len(data) >= 512 and data[257:262] == b"ustar":
+        return "tar"
+    return None
+
+
+def unpack(data: bytes, name: str, budget: int, state: Unpacked | None = None) -> Iterator[Member]:
+    """The files inside the archive ``data`` (the asset ``name``), archives inside it opened in turn,
+    until :data:`MAX_DEPTH`, :data:`MAX_MEMBERS` or ``budget`` decompressed bytes; ``state.notes``
+    says what was left. A member that is no archive is yielded as it is."""
+    state = state if state is not None else Unpacked()
+    yield from _walk(data, name, budget, state, depth=1)
+
+
+def _walk(data: bytes, name: str, budget: int, state: Unpacked, depth: int) -> Iterator[Member]:
+    kind = container_kind(data)
+    if kind is None:
+        return
+    if depth > MAX_DEPTH:
+        state.notes.append(f"{name}: archive nested more than {MAX_DEPTH} levels deep; not opened")
+        return
+    for member in _members(kind, data, name, budget, state):
+        if _opens(member):
+            yield from _walk(member.data, member.name, budget, state, depth + 1)
+        else:
+            yield member
+
+
+def _opens(member: Member) -> bool:
+    """Open a member as an archive in turn: tar and gzip by their bytes, zip only by name (an APK, a
+    jar or an AAR inside is a zip too, and is not read as assets)."""
+    kind = container_kind(member.data)
+    return kind in ("gzip", "tar") or (kind == "zip" and member.type_name.lower().endswith(".zip"))
+
+
+def _members(kind: str, data: bytes, name: str, budget: int, state: Unpacked) -> Iterator[Member]:
+    if kind == "gzip":
+        body = _gunzip(data, name, budget, state)
+        if body is not None:
+            lower = name.lower()
+            bare = (
+                name[:-3] if lower.endswith(".gz") else name[:-4] + ".tar" if lower.endswith(".tgz") else name
+            )
+            yield Member(name, body, bare)  # a gzip holds one file: it keeps the archive's name
+    elif kind == "tar":
+        yield from _tar_members(data, name, budget, state)
+    else:
+        yield from _zip_members(data, name, budget, state)
+
+
+def _take(state: Unpacked, name: str, size: int, budget: int) -> bool:
+    """Count one member of ``size`` bytes; False (with a note) once a bound is passed."""
+    if state._members >= MAX_MEMBERS:
+        state.notes.append(f"{name}: more than {MAX_MEMBERS:,} files inside; the rest not read")
+        return False
+    if state._used + size > budget:
+        state.notes.append(
+            f"{name}: more than {budget >> 20} MiB decompressed inside (zip bomb?); the rest not read"
+        )
+        return False
+    state._members += 1
+    state._used += size
+    return True
+
+
+def _gunzip(data: bytes, name: str, budget: int, state: Unpacked) -> bytes | None:
+    """The decompressed gzip stream, read in chunks and stopped at the budget."""
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    out = bytearray()
+    room = budget - state._used
+    try:
+        chunk = d.decompress(data, min(_CHUNK, room + 1))
+        while True:
+            out += chunk
+            if len(out) > room:
+                state.notes.append(
+                    f"{name}: more than {budget >> 20} MiB decompressed inside (zip bomb?); not read"
+                )
+                return None
+            if not d.unconsumed_tail:
+                break
+            chunk = d.decompress(d.unconsumed_tail, min(_CHUNK, room + 1 - len(out)))
+    except zlib.error as e:
+        state.notes.append(f"{name}: damaged gzip data ({e}); not read")
+        return None
+    state._used += len(out)
+    return bytes(out)
+
+
+def _build_environments(names: list[str], name: str, state: Unpacked) -> tuple[str, ...]:
+    """Folders of Python virtual environments (a ``pyvenv.cfg`` at their root) among ``names``: a
+    developer's build environment packed by mistake (pip, setuptools and their vendored libraries),
+    which the app's interpreter never imports. They are not read; ``state.not_read`` says so."""
+    roots = tuple(sorted({n[: -len("pyvenv.cfg")] for n in names if n.rpartition("/")[2] == "pyvenv.cfg"}))
+    for root in roots:
+        state.not_read.append(
+            f"{name}!{root or './'}: a Python virtual environment (pyvenv.cfg), not read: a build "
+            "environment packed with the app, not code it imports"
+        )
+    return roots
+
+
+def _tar_members(data: bytes, name: str, budget: int, state: Unpacked) -> Iterator[Member]:
+    try:
+        tar = tarfile.open(fileobj=io.BytesIO(data), mode="r:")
+        infos = tar.getmembers()
+        skip = _build_environments([i.name.removeprefix("./") for i in infos], name, state)
+        for info in infos:
+            if not info.isfile() or (skip and info.name.removeprefix("./").startswith(skip)):
+                continue
+            if not _take(state, name, info.size, budget):
+                return
+            f = tar.extractfile(info)
+            if f is not None:
+                inner = f"{name}!{info.name.removeprefix('./')}"
+                yield Member(inner, f.read(), inner)
+    except (tarfile.TarError, OSError, EOFError, ValueError) as e:
+        state.notes.append(f"{name}: damaged tar archive ({e}); the rest not read")
+
+
+def _zip_members(data: bytes, name: str, budget: int, state: Unpacked) -> Iterator[Member]:
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as e:
+        state.notes.append(f"{name}: damaged zip archive ({e}); not read")
+        return
+    skip = _build_environments([i.filename for i in infos], name, state)
+    for info in infos:
+        if info.is_dir() or (skip and info.filename.startswith(skip)):
+            continue
+        if not _take(state, name, 0, budget):
+            return
+        try:
+            body = _read_bounded(zf, info, budget - state._used)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, zlib.error) as e:
+            state.notes.append(f"{name}!{info.filename}: cannot be read ({e})")
+            continue
+        if body is None:
+            state.notes.append(
+                f"{name}: more than {budget >> 20} MiB decompressed inside (zip bomb?); the rest not read"
+            )
+            return
+        state._used += len(body)
+        yield Member(f"{name}!{info.filename}", body, info.filename)
+
+
+def _read_bounded(zf: zipfile.ZipFile, info: zipfile.ZipInfo, room: int) -> bytes | None:
+    """One zip member, or None once it passes ``room`` bytes (whatever its header declares)."""
+    info.flag_bits &= ~0x1  # Android ignores the "encrypted" bit; so do we
+    out = bytearray()
+    with zf.open(info) as f:
+        while chunk := f.read(_CHUNK):
+            out += chunk
+            if len(out) > room:
+                return None
+    return bytes(out)
