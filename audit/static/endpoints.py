@@ -106,7 +106,7 @@ DOC_URL_PREFIXES: tuple[tuple[str, str], ...] = (
     ("unicode.org", ""), ("www.json.org", ""), ("json.org", ""), ("www.eclipse.org", "/legal"),
     ("www.bouncycastle.org", "/licence"), ("www.bouncycastle.org", "/license"), ("github.com", "/licenses"),
     ("fsf.org", ""), ("www.fsf.org", ""), ("android.googlesource.com", "/toolchain/"),
-    ("www.slf4j.org", "/codes.html"), ("slf4j.org", "/codes.html"),
+    ("www.slf4j.org", "/codes.html"), ("slf4j.org", "/codes.html"), ("logback.qos.ch", ""),
 )  # fmt: skip
 
 #: Path segments of pages written for people (source browsers, wikis, issue trackers): a URL with one,
@@ -174,6 +174,8 @@ _BAD_BEFORE = frozenset("/@\\$%{*.")
 _WORD_AFTER = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.:")
 _HOSTNAME = re.compile(rf"(?:{_LABEL}\.)*{_LABEL}\.?")
 _TEMPLATE_CHARS = frozenset("%{}$")
+#: A first label that a tile or CDN template fills in (``{s}.``, ``{switch:a,b,c}.``, ``${sub}.``).
+_SUBDOMAIN_TEMPLATE = re.compile(r"^\$?\{[^{}./]{1,24}\}\.")
 _MAX_HOST = 253
 _CACHE_SIZE = 200_000
 _PORT_AFTER = re.compile(r":[0-9]{1,5}(?![0-9A-Za-z.])")
@@ -507,6 +509,10 @@ class EndpointExtractor:
         if scheme.lower() not in NETWORK_SCHEMES:
             return None
         host = _split_authority(rest)
+        if host and _SUBDOMAIN_TEMPLATE.match(host):
+            # http://{s}.tile.osm.org/{z}/{x}/{y}.png: a map library fills in a., b., c.; the rest is
+            # the server's name
+            host = _SUBDOMAIN_TEMPLATE.sub("", host, count=1)
         if not host or not _TEMPLATE_CHARS.isdisjoint(host):
             return None
         ip = _ip(host)

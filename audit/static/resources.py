@@ -170,6 +170,22 @@ def xml_strings(data: bytes) -> list[str]:
     raise ResourceError("compiled XML without a string pool")
 
 
+RES_XML_START_NAMESPACE_TYPE = 0x0100
+
+
+def xml_namespace_uris(data: bytes, strings: list[str]) -> set[str]:
+    """The namespace URIs a compiled XML file declares (``xmlns:cdv="http://cordova.apache.org/ns/1.0"``):
+    names, not addresses. ``strings`` is its string pool (:func:`xml_strings`)."""
+    start, end = _xml_body(data)
+    out: set[str] = set()
+    for ctype, header_size, pos, size in _chunks(data, start, end):
+        if ctype == RES_XML_START_NAMESPACE_TYPE and size >= header_size + 8:
+            _, uri = struct.unpack_from("<II", data, pos + header_size)
+            if uri < len(strings):
+                out.add(strings[uri])
+    return out
+
+
 def _value(strings: list[str], raw: int, vtype: int, vdata: int) -> str:
     if raw != 0xFFFFFFFF and raw < len(strings):
         return strings[raw]

@@ -53,6 +53,7 @@ from audit.static.resources import (
     parse_proto_xml,
     proto_fields,
     table_size_problem,
+    xml_namespace_uris,
     xml_strings,
 )
 from audit.static.servers import NOTICE_DESCRIPTORS, CodeUse, code_use, in_message, is_message, judge
@@ -105,7 +106,7 @@ _LIBRARY_ROOTS = (
     "android.", "androidx.", "java.", "javax.", "kotlin.", "kotlinx.", "dalvik.", "com.google.android.",
     "com.google.common.", "com.google.gson.", "com.google.protobuf.", "com.google.firebase.", "okhttp3.",
     "okio.", "retrofit2.", "com.squareup.", "org.apache.", "org.json.", "org.jetbrains.", "org.intellij.",
-    "io.reactivex.", "com.fasterxml.", "org.bouncycastle.", "org.slf4j.", "io.netty.", "com.bumptech.",
+    "io.reactivex.", "com.fasterxml.", "org.bouncycastle.", "org.slf4j.", "ch.qos.logback.", "io.netty.", "com.bumptech.",
     "org.chromium.", "io.flutter.", "com.facebook.react.", "org.greenrobot.", "dagger.", "javax.inject.",
 )  # fmt: skip
 
@@ -169,6 +170,7 @@ _PLAIN_CONTEXTS = frozenset({"port", "nsc", "msg", "code"})
 _LICENCE_FILE = re.compile(
     r"(?i)(?:^|[/!])[^/!]*(?:licen[cs]|notice|copying|\bgpl|credits|acknowledg|third[-_]?party|open[-_]?source)[^/!]*$"
     r"|\.(?:dist|egg)-info/[^/!]*$"
+    r"|(?:^|[/!])(?:readme|changelog|changes|history|authors|contributors)(?:\.(?:md|txt|rst|markdown))?$"
 )
 #: Text files where a line starting with ``#`` is a comment (a dictionary's source credits, a config's
 #: disabled entries): their comments are not read.
@@ -184,10 +186,17 @@ _C_COMMENT_EXTENSIONS = frozenset(
 )
 #: Markup files whose ``<!-- … -->`` comments are not read (an editor's credit, disabled markup).
 _MARKUP_EXTENSIONS = frozenset({"html", "htm", "xhtml", "xml", "svg"})
-#: Markup attributes whose values are text shown to the user, not resources the page loads: an input
-#: field's example (``placeholder="http://mega.radio.fm:80/stream"``), an image's alternative text,
-#: a tooltip.
-_DISPLAY_ATTRIBUTE = re.compile(rb"(?i)\b(?:placeholder|alt|title)\s*=\s*(?:\"[^\"]*\"|'[^']*')")
+#: Markup attributes whose values are text shown to the user, not resources the page loads (an input
+#: field's example ``placeholder="http://mega.radio.fm:80/stream"``, an image's alternative text, a
+#: tooltip), and namespace declarations (``xmlns:cdv="http://cordova.apache.org/ns/1.0"``).
+_DISPLAY_ATTRIBUTE = re.compile(
+    rb"(?i)\b(?:placeholder|alt|title|xmlns(?::[\w.-]+)?)\s*=\s*(?:\"[^\"]*\"|'[^']*')"
+)
+#: What an SVG image loads: ``href``/``xlink:href``/``src`` values and CSS ``url(…)``. The rest of
+#: it is drawing, text and editor metadata (``Created with Sketch (http://…)``, namespaces).
+_SVG_REFERENCE = re.compile(
+    rb"""(?i)\b(?:xlink:)?(?:href|src)\s*=\s*["']([^"']{1,4096})["']|url\(\s*["']?([^)"']{1,4096})"""
+)
 #: Bytes after which ``/*`` or ``//`` starts a comment: the start of a line, a blank, or the end of a
 #: statement or block; not ``:`` (``https://``), a quote (``"//cdn…"``) or ``*`` (``*/*``).
 _COMMENT_AFTER = frozenset(b" \t\r\n;{}(),")
@@ -668,6 +677,8 @@ class _Scan:
                 data = _strip_hash_comments(data)
             elif ext in _C_COMMENT_EXTENSIONS:
                 data = _strip_c_comments(data)
+            elif ext == "svg":
+                data = b"\n".join(m.group(1) or m.group(2) for m in _SVG_REFERENCE.finditer(data))
             elif ext in _MARKUP_EXTENSIONS:
                 data = _DISPLAY_ATTRIBUTE.sub(b" ", _strip_markup_comments(data))
             self.add_bytes(data, "asset", file)
@@ -703,6 +714,9 @@ class _Scan:
         if "network-security-config" in strings:
             self.add_xml(parse_axml(data), file)
         else:
+            if any("://" in s and "schemas.android.com" not in s for s in strings):  # rare: worth a walk
+                namespaces = xml_namespace_uris(data, strings)
+                strings = [s for s in strings if s not in namespaces]
             self.add_strings(strings, "xml", file)
 
     def scan_aab(self, archive: Archive) -> None:

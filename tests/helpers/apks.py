@@ -5,8 +5,11 @@ to prove that truth and label files list what the packages hold."""
 
 from __future__ import annotations
 
+import gzip
+import io
 import ipaddress
 import re
+import tarfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,6 +89,12 @@ def _read_apk(c: Contents, data: bytes, prefix: str = "") -> None:
             c.add("network_security_config", prefix + name, _xml_texts(AXMLPrinter(raw).get_xml_obj()))
         elif name.startswith("res/xml/"):
             c.add("xml", prefix + name, _xml_texts(AXMLPrinter(raw).get_xml_obj()))
+        elif name.startswith("assets/") and raw[:2] == b"\x1f\x8b":  # a gzip tar (python-for-android)
+            with tarfile.open(fileobj=io.BytesIO(gzip.decompress(raw))) as tar:
+                for m in tar.getmembers():
+                    f = tar.extractfile(m)
+                    if f is not None:
+                        c.add("asset", f"{prefix}{name}!{m.name}", [f.read().decode("latin-1")])
         elif name.startswith("assets/"):
             c.add("asset", prefix + name, [raw.decode("utf-8", "replace")])
         elif name.startswith("lib/"):

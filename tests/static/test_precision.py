@@ -248,3 +248,30 @@ if __name__ == "__main__":
     new = text[: text.index(BEGIN) + len(BEGIN)] + "\n" + table(evaluate()) + "\n" + text[text.index(END) :]
     DOC.write_text(new, encoding="utf-8")
     print(table(evaluate()))
+
+
+def test_packed_assets_and_binary_text() -> None:
+    """Class 4 in packed assets and binary data (found on held-out real apps): the members of a gzip
+    tar asset are read like assets, each naming its member; compiled Python gives its URL constants
+    (not the type code glued after them), not its docstrings and messages; comments, display
+    attributes, namespaces, READMEs, packaging metadata and a packed virtualenv are not servers;
+    a native library's help texts and credits are not, its URL strings are."""
+    labels, r = _labelled("packed")
+    listed = {e.value: e for e in r.endpoints}
+    for s in labels["strings"]:
+        e = listed.get(s["value"])
+        if s["server"]:
+            assert e is not None and e.counted, s
+        else:
+            assert e is None or not e.counted, (s, e)
+    station = listed["http://stream.packed-example.de:8000/classic"]
+    assert [(src.kind, src.file) for src in station.sources] == [("asset", "assets/private.tar!app/db.pyc")]
+    assert listed["https://docs.native.packed-example.de/errors/42"].network_evidence == (
+        "named only in a message (log, exception or help text)"
+    )
+    assert listed["http://{s}.tile.packed-example.de/{z}/{x}/{y}.png"].host == "tile.packed-example.de"
+    assert r.not_read == (
+        "assets/private.tar!venv/: a Python virtual environment (pyvenv.cfg), not read: a build "
+        "environment packed with the app, not code it imports",
+    )
+    assert r.errors == ()
