@@ -11,9 +11,10 @@ files, which set 1 did not take, and those are kept here:
 * the MIUI Security Center's DEX (``tests/dc4b1bb9….37.dex``): Xiaomi push, analytics and ads,
   Facebook Audience Network, InMobi, Google ads, Universal Image Loader, Thrift;
 * four F-Droid apps' DEX files: AndStatus 254 (a social-network client), Nextcloud PhoneTrack 2,
-  Trigger 130 (a door-opener client over HTTPS, MQTT and SSH) and Minimal Calendar Widget 17;
+  Trigger 130 (a door-opener client over HTTPS) and Minimal Calendar Widget 17;
 * OkHttp's DEX as built by d8 for DEX version 039 (``tests/okhttp.d8.039.dex``);
-* two small vendor DEX files: Samsung's ``com.sec.dsm`` (69 classes) and ``com.smt.imfs`` (37).
+* two small DEX files: Samsung's ``com.sec.dsm`` (Find My Mobile's device-security manager, 69 classes)
+  and ``com.smt.imfs`` (a flash-card app that registers by SMS, 37 classes).
 
 Left out: androguard's other DEX and APK files that are the code of a set-1 app again
 (``TestsAnnotation/classes.dex`` is the text-styling sample's DEX byte for byte,
