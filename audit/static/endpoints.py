@@ -76,8 +76,7 @@ NAMESPACE_HOSTS = frozenset(
 NAMESPACE_URL_PREFIXES: tuple[tuple[str, str], ...] = (
     ("apache.org", "/xml/"), ("www.apache.org", "/xml/"), ("relaxng.org", "/ns/"), ("www.oasis-open.org", "/committees/"),
     ("www.jcp.org", "/xml/"), ("jcp.org", "/xml/"), ("xml.org", "/sax/"), ("www.bouncycastle.org", "/ns/"),
-    ("www.googleapis.com", "/auth/"), ("www.ccil.org", "/~cowan/tagsoup/"), ("www.inkscape.org", "/namespaces/"),
-    ("inkscape.org", "/namespaces/"), ("sodipodi.sourceforge.net", "/DTD/"),
+    ("www.googleapis.com", "/auth/"), ("www.ccil.org", "/~cowan/tagsoup/"), ("sodipodi.sourceforge.net", "/DTD/"),
 )  # fmt: skip
 #: ``www.googleapis.com/auth/…`` are OAuth scope names and TagSoup's are SAX feature names: identifiers
 #: in URL form, like the namespaces above.
@@ -152,6 +151,12 @@ BARE_HOST_GTLDS = frozenset(
 
 _PLACEHOLDER_DOMAINS = ("example.com", "example.net", "example.org")
 _PLACEHOLDER_TLDS = ("example", "test", "invalid", "localhost")
+#: Second-level labels of names that tell the user to put in their own (``https://yourserver.org``,
+#: ``yournextcloud.org``, ``your-domain.com``): form defaults and documentation, placeholders.
+_YOUR_NAME = re.compile(
+    r"your-?(?:server|domain|site|website|host|hostname|company|app|nextcloud|owncloud|instance|url|api|"
+    r"backend|service|name|org|shop|store|blog|project)"
+)
 _RFC1918 = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 _ULA = ipaddress.ip_network("fc00::/7")
 
@@ -335,7 +340,10 @@ def host_placeholder(host: str) -> bool:
         or host.endswith(".home.arpa")
     ):
         return True
-    return any(host == d or host.endswith("." + d) for d in _PLACEHOLDER_DOMAINS)
+    if any(host == d or host.endswith("." + d) for d in _PLACEHOLDER_DOMAINS):
+        return True
+    labels = host.split(".")
+    return len(labels) >= 2 and _YOUR_NAME.fullmatch(labels[-2]) is not None
 
 
 def _is_namespace(host: str) -> bool:
@@ -362,7 +370,8 @@ _DOC_PREFIXES = _by_host(tuple((h, p) for h, p in DOC_URL_PREFIXES if p))
 _DOC_HOSTS = frozenset(h for h, p in DOC_URL_PREFIXES if not p)
 
 
-#: Paths of document type and schema identifiers (a DOCTYPE's system identifier
+#: Paths of document type and schema identifiers (and namespace folders: ``/xmlns/…``,
+#: ``/namespaces/…``, ``http://www.jivesoftware.com/xmlns/xmpp/properties``) (a DOCTYPE's system identifier
 #: ``http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd``, an ``xsi:schemaLocation``): names
 #: that parsers resolve from catalogs, like the namespaces above.
 _SCHEMA_SUFFIXES = (".dtd", ".xsd")
@@ -374,7 +383,8 @@ def _is_namespace_url(host: str, url: str) -> bool:
     if host in NAMESPACE_HOSTS:
         return True
     path = _url_path(url)
-    if path.lower().endswith(_SCHEMA_SUFFIXES):
+    lower = path.lower()
+    if lower.endswith(_SCHEMA_SUFFIXES) or "/xmlns/" in lower or lower.startswith("/namespaces/"):
         return True
     prefixes = _NAMESPACE_PREFIXES.get(host)
     return prefixes is not None and path.startswith(prefixes)

@@ -75,6 +75,10 @@ CATEGORIES = (
 #: A simple class name ending so: an exception or error type, which shows that other code may meet the
 #: SDK's errors, never that the SDK itself is there (``FirebaseAuthException``).
 _STUB_SUFFIXES = ("Exception", "Error")
+#: Simple class names that hold only resource ids and build constants the app's build generates for
+#: each library (``android.support.v7.recyclerview.R$id``, ``…Manifest$permission``): the library's
+#: resources were merged, not its code.
+_RESOURCE_CLASSES = frozenset({"R", "Manifest", "BuildConfig"})
 
 #: Owner of imported trackers whose company could not be inferred.
 UNKNOWN_OWNER = "unknown"
@@ -406,10 +410,10 @@ class SignatureDb:
         }
 
     def is_stub(self, sdk_id: str, class_name: str) -> bool:
-        """``class_name`` (matched to ``sdk_id``) is a stub: listed in the SDK's ``stubs`` or an
-        exception/error type, so alone it does not show the SDK's code."""
+        """``class_name`` (matched to ``sdk_id``) is a stub: listed in the SDK's ``stubs``, an
+        exception/error type or a resource-id class, so alone it does not show the SDK's code."""
         outer = class_name.partition("$")[0]
-        if outer.endswith(_STUB_SUFFIXES):
+        if outer.endswith(_STUB_SUFFIXES) or outer.rpartition(".")[2] in _RESOURCE_CLASSES:
             return True
         stubs = self._stubs.get(sdk_id)
         return stubs is not None and _lookup_prefix(stubs, outer) is not None
@@ -428,8 +432,10 @@ class SignatureDb:
                 continue
             sid = m[0].id
             outer = name.partition("$")[0] if "$" in name else name
-            if outer.endswith(_STUB_SUFFIXES) or (
-                sid in stub_index and _lookup_prefix(stub_index[sid], outer)
+            if (
+                outer.endswith(_STUB_SUFFIXES)
+                or outer.rpartition(".")[2] in _RESOURCE_CLASSES
+                or (sid in stub_index and _lookup_prefix(stub_index[sid], outer))
             ):
                 stubs[sid] = stubs.get(sid, 0) + 1
                 continue

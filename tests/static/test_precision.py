@@ -189,6 +189,10 @@ def test_stub_classes_are_not_the_sdk() -> None:
         assert s.category == "capability" and s.presence == "code" and s.class_count > 0
     ping = next(e for e in r.servers if e.host == "pagead2.googlesyndication.com")
     assert ping.sdk == "advertising_id_gms"  # the code that loads it: the capability's, not AdMob's
+    assert "androidx" not in {s.id for s in r.sdks}  # R$id, R and Manifest$permission only
+    listed = {e.value: e for e in r.endpoints}
+    assert listed["https://yourserver.org/page.php"].placeholder  # "put your own server here"
+    assert "http://www.jivesoftware.com/xmlns/xmpp/properties" not in listed  # a namespace
 
 
 def test_real_sdks_and_generic_play_services_classes() -> None:
