@@ -56,7 +56,17 @@ from audit.static.resources import (
     xml_namespace_uris,
     xml_strings,
 )
-from audit.static.servers import NOTICE_DESCRIPTORS, CodeUse, code_use, in_message, is_message, judge
+from audit.static.servers import (
+    NO_IP_EVIDENCE,
+    NOTICE_DESCRIPTORS,
+    CodeUse,
+    Verdict,
+    code_use,
+    in_message,
+    is_message,
+    judge,
+    sibling_evidence,
+)
 from audit.static.signatures import CodePresence, SignatureDb, load_signatures
 from audit.static.signing import merge_signers, read_signers
 from audit.static.transport import NetworkSecurityConfig, parse_network_security_config, pin_indices
@@ -815,13 +825,29 @@ class _Scan:
         url_domains = {c.domain for c in urls if c.domain}
         companies = load_companies()
         endpoints = []
+        verdicts = {
+            value: judge(
+                f.candidate.kind, value, f.candidate.host, f.candidate.domain, contexts=f.contexts, use=f.use,
+                url_hosts=url_hosts, url_domains=url_domains, known_domain=self._known_domain,
+                message_only=_message_only(f),
+            )
+            for value, f in kept
+        }  # fmt: skip
+        # A bare IP with no evidence of its own, loaded by the same method as a server (a second pass:
+        # the servers are known only now).
+        servers: dict[str, str] = {}
+        for value, f in kept:
+            if verdicts[value].network and not f.candidate.placeholder and f.candidate.host:
+                servers[value] = servers[f.candidate.host] = f.candidate.host
+        for value, f in kept:
+            if f.candidate.kind == "ip" and not verdicts[value].network and f.use.siblings:
+                if verdicts[value].evidence == NO_IP_EVIDENCE:
+                    why = sibling_evidence(f.use, servers)
+                    if why is not None:
+                        verdicts[value] = Verdict(True, why)
         for value, f in kept:
             c = f.candidate
-            message_only = _message_only(f)
-            verdict = judge(
-                c.kind, value, c.host, c.domain, contexts=f.contexts, use=f.use, url_hosts=url_hosts,
-                url_domains=url_domains, known_domain=self._known_domain, message_only=message_only,
-            )  # fmt: skip
+            verdict = verdicts[value]
             owner = companies.lookup(c.host) if c.host and c.kind != "ip" else None
             endpoints.append(
                 Endpoint(

@@ -41,6 +41,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 __all__ = [
+    "NO_IP_EVIDENCE",
     "NETWORK_APIS",
     "NOTICE_APIS",
     "NOTICE_DESCRIPTORS",
@@ -52,6 +53,7 @@ __all__ = [
     "is_message",
     "judge",
     "non_server_reason",
+    "sibling_evidence",
 ]
 
 #: Methods that take a host name or address (or a URL built from one): dotted class → method names.
@@ -190,16 +192,21 @@ class CodeUse:
     """Classes whose same method also loads a URL scheme string (``"https://"``)."""
     notices: tuple[str, ...] = ()
     """``de.psdev.licensesdialog.model.Notice.<init> (com.foo.About)``: licence-notice APIs invoked."""
+    siblings: tuple[tuple[str, str], ...] = ()
+    """``(string, class)``: other address-like strings the same methods load (at most
+    :data:`MAX_SIBLINGS` of them per method): a fallback IP registered beside its host name, a probe
+    address listed with public resolvers (:func:`sibling_evidence`)."""
 
     def merge(self, other: CodeUse) -> CodeUse:
         return CodeUse(
             tuple(sorted(set(self.apis) | set(other.apis))),
             tuple(sorted(set(self.schemes) | set(other.schemes))),
             tuple(sorted(set(self.notices) | set(other.notices))),
+            tuple(sorted(set(self.siblings) | set(other.siblings))),
         )
 
     def __bool__(self) -> bool:
-        return bool(self.apis or self.schemes or self.notices)
+        return bool(self.apis or self.schemes or self.notices or self.siblings)
 
 
 def code_use(
@@ -214,6 +221,7 @@ def code_use(
     apis: set[str] = set()
     schemes: set[str] = set()
     notices: set[str] = set()
+    siblings: set[tuple[str, str]] = set()
     for off, cls in loaders:
         for m in invokes(off):
             owner, name = method_name(m)
@@ -222,11 +230,32 @@ def code_use(
             elif name in NOTICE_APIS.get(owner, ()):
                 notices.add(f"{owner}.{name} ({cls})")
         n = len(strings)  # a hostile const-string may name an index past the table
-        if cls not in schemes and any(
-            j < n and strings[j].startswith(_SCHEME_PREFIXES) for j in method_strings(off)
-        ):
+        loaded = [strings[j] for j in method_strings(off) if j < n]
+        if cls not in schemes and any(t.startswith(_SCHEME_PREFIXES) for t in loaded):
             schemes.add(cls)
-    return CodeUse(tuple(sorted(apis)), tuple(sorted(schemes)), tuple(sorted(notices)))
+        near = [t for t in loaded if _ADDRESS_LIKE.fullmatch(t)]
+        if len(near) <= MAX_SIBLINGS:  # a table of hundreds of addresses is data, not a call's pair
+            siblings.update((t, cls) for t in near)
+    return CodeUse(
+        tuple(sorted(apis)), tuple(sorted(schemes)), tuple(sorted(notices)), tuple(sorted(siblings))
+    )
+
+
+#: Most address-like strings one method may load for them to count as each other's siblings.
+MAX_SIBLINGS = 16
+#: A host name or IPv4 literal, optionally with a port: what a sibling can be.
+_ADDRESS_LIKE = re.compile(r"[a-z0-9][a-z0-9.-]{2,252}\.[a-z0-9]{1,63}(?::\d{1,5})?")
+
+
+def sibling_evidence(use: CodeUse, servers: Mapping[str, str]) -> str | None:
+    """Why a bare IP literal names a server after all: a method that loads it also loads a string
+    already judged a server (``servers``: value or host → the counted endpoint's host), as in
+    ``register("app.chat.xiaomi.net", "111.13.142.2")`` or a probe list beside ``8.8.8.8``."""
+    for value, cls in use.siblings:
+        host = servers.get(value) or servers.get(value.rpartition(":")[0] if ":" in value else "")
+        if host is not None:
+            return f"loaded beside the server {host} in {cls}"
+    return None
 
 
 def non_server_reason(value: str, host: str, kind: str) -> str | None:
@@ -271,6 +300,10 @@ class Verdict:
     network: bool
     evidence: str
     """The strongest reason for ``network`` (or the reason against it)."""
+
+
+#: The verdict's evidence for a bare IP nothing shows to be a server (before :func:`sibling_evidence`).
+NO_IP_EVIDENCE = "bare address with no evidence of use as a server"
 
 
 def judge(
@@ -322,7 +355,7 @@ def judge(
     if kind == "ip":
         if host in PUBLIC_RESOLVERS:
             return Verdict(True, "well-known public DNS resolver")
-        return Verdict(False, "bare address with no evidence of use as a server")
+        return Verdict(False, NO_IP_EVIDENCE)
     owner = known_domain(host)
     if owner is not None:
         return Verdict(True, f"domain of {owner}")
