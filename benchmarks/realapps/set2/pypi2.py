@@ -21,9 +21,9 @@ wheels except atc-uiautomator, which has only an sdist, and anadroid.
   helper app (PrivacyStreams, Kotlin coroutines) and one of DroidBot's bench apps (deeplink).
 
 Left out: anadroid's other DroidBot bench apps (dynolister, lister, looper, selector: the same
-3300-class base app as deeplink, a few classes apart), its DroidBoxTests.apk (9 classes) and app-
-crawler stub app (one class); qt4a's AndroidSpy.jar, SpyHelper.jar and dexloader.dex (their classes are
-all or mostly in QT4AHelper.apk) and androidhook.jar (3 classes); the uiautomator2 2.x builds of
+3300-class base app as deeplink, a few classes apart), its DroidBoxTests.apk (9 classes) and
+app-crawler stub app (one class); qt4a's AndroidSpy.jar, SpyHelper.jar and dexloader.dex (their classes
+are all or mostly in QT4AHelper.apk) and androidhook.jar (3 classes); the uiautomator2 2.x builds of
 uiautomator2-henry, cc12703-uiautomator2 and hmd-uiautomator2 (the same code as uiautomator2cache's, or
 the same files); atx-uiautomator's and atc-uiautomator's app APKs and bundle.jar (android.support with
 some twenty classes of their own, near-identical to set 1's uiautomator 1.0.2 files); the scrcpy
