@@ -8,8 +8,9 @@ plain asset, so the scanner reads the members of such an archive like assets of 
 (``assets/private.tar!app/db.pyc``).
 
 Bounds, because the archive comes from an app under suspicion: :data:`MAX_DEPTH` levels (a tar in a
-gzip is two), :data:`MAX_MEMBERS` members, and ``budget`` decompressed bytes for all the levels of one
-asset together, checked while decompressing. What is cut off is said in a note; nothing here raises.
+gzip is two), :data:`MAX_MEMBERS` members, and ``budget`` bytes decompressed (by gzip or zip: a tar's
+members are slices of bytes already counted) for all the levels of one asset together, checked while
+decompressing. What is cut off is said in a note; nothing here raises.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 
 __all__ = ["MAX_DEPTH", "MAX_MEMBERS", "Member", "Unpacked", "container_kind", "unpack"]
 
-MAX_DEPTH = 3
+MAX_DEPTH = 4
 """Archive levels opened inside one asset (``x.tar.gz`` is two: the gzip, then the tar)."""
 MAX_MEMBERS = 20_000
 """Members read from one asset, all levels together."""
@@ -168,7 +169,7 @@ def _tar_members(data: bytes, name: str, budget: int, state: Unpacked) -> Iterat
         for info in infos:
             if not info.isfile() or (skip and info.name.removeprefix("./").startswith(skip)):
                 continue
-            if not _take(state, name, info.size, budget):
+            if not _take(state, name, 0, budget):  # its bytes are the tar's own: counted already
                 return
             f = tar.extractfile(info)
             if f is not None:

@@ -59,7 +59,8 @@ NETWORK_SCHEMES = frozenset(
     }
 )  # fmt: skip
 
-#: Hosts of XML namespaces and schema URIs: never network destinations.
+#: Hosts of XML namespaces and schema URIs, and of protobuf ``Any`` type URLs
+#: (``type.googleapis.com/google.rpc.Status``): never network destinations.
 NAMESPACE_HOSTS = frozenset(
     {
         "schemas.android.com", "www.w3.org", "w3.org", "ns.adobe.com", "xmlpull.org", "www.xmlpull.org",
@@ -68,6 +69,7 @@ NAMESPACE_HOSTS = frozenset(
         "xmlns.jcp.org", "www.opengis.net", "docs.oasis-open.org", "www.wapforum.org", "www.openmobilealliance.org",
         "iptc.org", "ns.useplus.org", "cipa.jp", "www.idpf.org", "www.topografix.com", "exslt.org", "schema.org",
         "schemas.google.com", "www.relaxng.org", "xmlns.com", "www.w3c.org", "ns.microsoft.com",
+        "type.googleapis.com", "www.wireless-village.org", "wireless-village.org", "xml.python.org",
     }
 )  # fmt: skip
 
@@ -384,7 +386,11 @@ def _is_namespace_url(host: str, url: str) -> bool:
         return True
     path = _url_path(url)
     lower = path.lower()
-    if lower.endswith(_SCHEMA_SUFFIXES) or "/xmlns/" in lower or lower.startswith("/namespaces/"):
+    if (
+        lower.endswith(_SCHEMA_SUFFIXES)
+        or "/xmlns/" in lower
+        or lower.startswith(("/namespaces/", "/sax/features/", "/sax/properties/"))
+    ):
         return True
     prefixes = _NAMESPACE_PREFIXES.get(host)
     return prefixes is not None and path.startswith(prefixes)

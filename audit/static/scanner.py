@@ -87,6 +87,9 @@ PARALLEL_MIN_DEX = 2 << 20
 #: little more than this many distinct strings are held (room for the ones the final filters drop),
 #: the search stops, the first ones in sorted order are listed and the result says so.
 MAX_ENDPOINTS = 100_000
+#: Decompressed bytes one archive asset may give, in entry limits (64 MiB each by default): a
+#: python-for-android bundle of 24 MB holds some 90 MB of Python.
+ARCHIVE_ASSET_ENTRIES = 4
 #: Text assets and native libraries are searched in slices of about this many bytes, cut between
 #: tokens, so that the cap also spares the rest of a huge asset.
 SEARCH_SLICE = 4 << 20
@@ -180,7 +183,7 @@ _PLAIN_CONTEXTS = frozenset({"port", "nsc", "msg", "code"})
 _LICENCE_FILE = re.compile(
     r"(?i)(?:^|[/!])[^/!]*(?:licen[cs]|notice|copying|\bgpl|credits|acknowledg|third[-_]?party|open[-_]?source)[^/!]*$"
     r"|\.(?:dist|egg)-info/[^/!]*$"
-    r"|(?:^|[/!])(?:readme|changelog|changes|history|authors|contributors)(?:\.(?:md|txt|rst|markdown))?$"
+    r"|(?:^|[/!])(?:readme|changelog|changes|history|authors|contributors)(?:\.[^/!]*)?$"
 )
 #: Text files where a line starting with ``#`` is a comment (a dictionary's source credits, a config's
 #: disabled entries): their comments are not read.
@@ -646,7 +649,11 @@ class _Scan:
         path inside the APK or bundle module, ``file`` the name findings carry."""
         if rel.startswith("lib/"):
             if rel.endswith(".so"):
-                self.add_bytes(archive.read(info), "native", file)
+                data = archive.read(info)
+                if container_kind(data) in ("gzip", "tar"):  # python-for-android's libpybundle.so
+                    self._archive_asset(data, file)
+                else:
+                    self.add_bytes(data, "native", file)
             return
         ext = rel.rpartition(".")[2].lower()
         if ext in _ARCHIVE_EXTENSIONS:
@@ -662,9 +669,10 @@ class _Scan:
 
     def _archive_asset(self, data: bytes, file: str) -> None:
         """A tar, gzip or zip asset: its members read as assets of their own (``file!member``), within
-        the entry limit for all of them together (:mod:`audit.static.containers`)."""
+        :data:`ARCHIVE_ASSET_ENTRIES` times the entry limit decompressed for all of them together
+        (:mod:`audit.static.containers`)."""
         state = Unpacked()
-        for member in unpack(data, file, self.limits.entry, state):
+        for member in unpack(data, file, ARCHIVE_ASSET_ENTRIES * self.limits.entry, state):
             if self.overflow:
                 break
             ext = member.type_name.rpartition(".")[2].lower()

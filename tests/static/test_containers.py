@@ -66,12 +66,21 @@ def test_a_gzip_bomb_is_cut_off_at_the_budget_with_a_note() -> None:
     assert state.notes == ["assets/bomb.gz: more than 1 MiB decompressed inside (zip bomb?); not read"]
 
 
-def test_tar_members_past_the_budget_are_not_read() -> None:
-    data = _tar({f"f{i}.txt": b"x" * 1000 for i in range(10)})
+def test_zip_members_past_the_budget_are_not_read() -> None:
+    data = _zip({f"f{i}.txt": b"x" * 1000 for i in range(10)})
     state = Unpacked()
-    got = list(unpack(data, "assets/t.tar", 3500, state))
+    got = list(unpack(data, "assets/t.zip", 3500, state))
     assert len(got) == 3
-    assert state.notes == ["assets/t.tar: more than 0 MiB decompressed inside (zip bomb?); the rest not read"]
+    assert state.notes == ["assets/t.zip: more than 0 MiB decompressed inside (zip bomb?); the rest not read"]
+
+
+def test_tar_members_are_not_counted_twice() -> None:
+    """A tar's members are slices of the (already counted) gzip output: a bundle whose tar fills most
+    of the budget is read whole."""
+    data = gzip.compress(_tar({f"f{i}.txt": b"x" * 100_000 for i in range(8)}))
+    state = Unpacked()
+    assert len(list(unpack(data, "assets/b.tar.gz", 1 << 20, state))) == 8
+    assert state.notes == []
 
 
 def test_nesting_is_bounded() -> None:
