@@ -189,7 +189,7 @@ _LICENCE_FILE = re.compile(
 #: disabled entries): their comments are not read.
 _HASH_COMMENT_EXTENSIONS = frozenset(
     {"yaml", "yml", "properties", "conf", "cfg", "ini", "toml", "sh", "py", "txt", "env", "", "spec", "fish",
-     "bash", "pem", "crt", "r", "pl", "rb"}
+     "bash", "pem", "crt", "r", "pl", "rb", "tab", "orig"}
 )  # fmt: skip
 _BLANK_BEFORE_HASH = 64
 #: Source files with ``/* … */`` and ``//`` comments (JavaScript and CSS of web bundles, C-like code):
