@@ -854,6 +854,9 @@ class _Scan:
                     if why is not None:
                         verdicts[value] = Verdict(True, why)
         for value, f in kept:
+            if verdicts[value].network and _demo_only(f):
+                verdicts[value] = Verdict(False, f"loaded only by demo or mock code ({min(f.classes)})")
+        for value, f in kept:
             c = f.candidate
             verdict = verdicts[value]
             owner = companies.lookup(c.host) if c.host and c.kind != "ip" else None
@@ -1062,6 +1065,21 @@ def _marshal_span(data: bytes, at: int) -> tuple[int, int] | None:
         if start <= at and end >= at + 3 and end <= len(data) and _TEXT_BYTES.fullmatch(data, start, end):
             return start, end
     return None
+
+
+#: A word of a simple class name that marks sample data: ``DemoData``, ``DemoConversationInserter``,
+#: ``MockServer``, ``FakeAccount``, ``DummyContent``.
+_DEMO_CLASS = re.compile(r"(?:^|(?<=[a-z0-9_$]))(?:Demo|Mock|Fake|Dummy)(?=[A-Z0-9_$]|$)")
+
+
+def _demo_only(f: _Found) -> bool:
+    """Found only in DEX strings that only demo, mock, fake or dummy classes load (an app's demo
+    accounts and sample posts, a test double's server): sample data, not the app's servers."""
+    return (
+        bool(f.classes)
+        and all(s.kind == "dex" for s in f.sources)
+        and all(_DEMO_CLASS.search(c.rpartition(".")[2].partition("$")[0]) for c in f.classes)
+    )
 
 
 def _message_only(f: _Found) -> bool:

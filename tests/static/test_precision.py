@@ -240,6 +240,10 @@ def test_non_network_strings_are_set_aside() -> None:
     ):
         assert gone not in listed, gone
     assert listed["lua.noise-example.cn"].counted and listed["dict.noise-example.cn"].counted
+    assert listed["avatars.demo-example.org"].network_evidence == (
+        "loaded only by demo or mock code (com.example.noise.DemoData)"
+    )
+    assert not listed["staging.mock-example.org"].counted
 
 
 def test_signature_gaps_are_closed() -> None:
