@@ -180,10 +180,15 @@ _PLAIN_CONTEXTS = frozenset({"port", "nsc", "msg", "code"})
 #: in the GPL), it names no server the app uses. Python packaging metadata (``*.dist-info/``,
 #: ``*.egg-info/``: a bundled library's home page, issue tracker and README) is the same kind of text.
 #: ``!`` separates the members of an archive asset (``assets/private.tar!pip-21.3.dist-info/METADATA``).
+#: In such an archive (a Python bundle), modules of package metadata (``__about__.py``,
+#: ``__version__.py``: ``__url__``, ``__uri__``) and the test, documentation and example folders of
+#: bundled libraries (``numpy/doc/``, ``numpy/testing/``) are the same kind of text.
 _LICENCE_FILE = re.compile(
     r"(?i)(?:^|[/!])[^/!]*(?:licen[cs]|notice|copying|\bgpl|credits|acknowledg|third[-_]?party|open[-_]?source)[^/!]*$"
     r"|\.(?:dist|egg)-info/[^/!]*$"
     r"|(?:^|[/!])(?:readme|changelog|changes|history|authors|contributors)(?:\.[^/!]*)?$"
+    r"|(?:^|[/!])(?:__about__|__version__|_version|__pkginfo__)\.pyc?$"
+    r"|![^!]*/(?:tests?|testing|docs?|examples?)/[^!]*$"
 )
 #: Text files where a line starting with ``#`` is a comment (a dictionary's source credits, a config's
 #: disabled entries): their comments are not read.
