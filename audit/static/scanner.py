@@ -240,15 +240,30 @@ def _url_windows(data: bytes) -> bytes:
     return b"\0".join(data[a:b] for a, b in spans)
 
 
+def _without(data: bytes, spans: Iterable[tuple[int, int]], filler: bytes) -> bytes:
+    """``data`` with each ``(start, end)`` span (in order, not overlapping) replaced by ``filler``."""
+    out: list[bytes] = []
+    pos = 0
+    for a, b in spans:
+        out += (data[pos:a], filler)
+        pos = b
+    if not out:
+        return data
+    out.append(data[pos:])
+    return b"".join(out)
+
+
 def _strip_c_comments(data: bytes) -> bytes:
     """``data`` without its ``/* … */`` and ``//`` comments (each replaced by a line break). One pass
     over the comment starts with ``find``: an unclosed ``/*`` ends the file, so hostile input stays
     linear. A ``/*`` or ``//`` counts only after a blank, a line start or a statement's end
     (:data:`_COMMENT_AFTER`), so ``https://``, ``"//cdn.example.com"`` and ``*/*`` are kept."""
-    out: list[bytes] = []
-    pos = 0
-    i = data.find(b"/", 0)
+    return _without(data, _c_comments(data), b"\n")
+
+
+def _c_comments(data: bytes) -> Iterator[tuple[int, int]]:
     n = len(data)
+    i = data.find(b"/")
     while i != -1 and i + 1 < n:
         nxt = data[i + 1]
         if nxt in b"*/" and (i == 0 or data[i - 1] in _COMMENT_AFTER):
@@ -258,46 +273,36 @@ def _strip_c_comments(data: bytes) -> bytes:
             else:
                 end = data.find(b"\n", i + 2)
                 end = n if end == -1 else end
-            out.append(data[pos:i])
-            out.append(b"\n")
-            pos = end
+            yield i, end
             i = data.find(b"/", end)
         else:
             i = data.find(b"/", i + 1)
-    if not out:
-        return data
-    out.append(data[pos:])
-    return b"".join(out)
 
 
 def _strip_markup_comments(data: bytes) -> bytes:
     """``data`` without its ``<!-- … -->`` comments (``<!-- Created with Inkscape (http://…) -->``);
     an unclosed one ends the file."""
+    return _without(data, _markup_comments(data), b" ")
+
+
+def _markup_comments(data: bytes) -> Iterator[tuple[int, int]]:
     i = data.find(b"<!--")
-    if i == -1:
-        return data
-    out: list[bytes] = []
-    pos = 0
     while i != -1:
         end = data.find(b"-->", i + 4)
         end = len(data) if end == -1 else end + 3
-        out.append(data[pos:i])
-        out.append(b" ")
-        pos = end
+        yield i, end
         i = data.find(b"<!--", end)
-    out.append(data[pos:])
-    return b"".join(out)
 
 
 def _strip_hash_comments(data: bytes) -> bytes:
     """``data`` without the lines whose first non-blank byte is ``#``. A loop over the ``#`` bytes
     (rare in most files) rather than a regex over every byte (0.1 s per scan of a keyboard app's
     dictionaries); each look back is bounded, so a long line full of ``#`` stays linear."""
+    return _without(data, _hash_comments(data), b"")
+
+
+def _hash_comments(data: bytes) -> Iterator[tuple[int, int]]:
     i = data.find(b"#")
-    if i == -1:
-        return data
-    out: list[bytes] = []
-    pos = 0
     while i != -1:
         lo = max(0, i - _BLANK_BEFORE_HASH)
         nl = data.rfind(b"\n", lo, i)
@@ -305,13 +310,10 @@ def _strip_hash_comments(data: bytes) -> bytes:
         if start >= 0 and not data[start:i].strip(b" \t"):
             end = data.find(b"\n", i)
             end = len(data) if end == -1 else end
-            out.append(data[pos:i])
-            pos = end
+            yield i, end
             i = data.find(b"#", end)
         else:
             i = data.find(b"#", i + 1)
-    out.append(data[pos:])
-    return b"".join(out)
 
 
 @dataclass
