@@ -20,7 +20,8 @@ headers and EOCD fields, duplicated, overlong or many entries, odd methods and f
 of one entry (the zip is rebuilt around it, so CRCs still match). A share of the archives (``--targeted``,
 15 %) gets one of the fault classes of issue 15 instead (``TARGETS``): ``resources.arsc`` cut inside a
 chunk or its header, a string pool claiming up to 0xFFFFFFFF strings or styles, and an asset dense with
-5,000 to 250,000 distinct URLs or host names (text, minified JavaScript, NUL-separated binary).
+5,000 to 250,000 distinct URLs or host names (text, minified JavaScript, NUL-separated binary), and
+an archive asset that is a gzip bomb, nests deep, holds 25,000 members or is cut or garbled.
 The shared entry point is ``run(cases, seed)`` (``benchmarks/fuzz_common.py``): the same seed gives
 the same inputs.
 
@@ -39,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import gzip
 import io
 import json
 import os
@@ -47,6 +49,7 @@ import re
 import struct
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import traceback
@@ -538,10 +541,53 @@ def hostile_asset(rng: random.Random, items: list[tuple[zipfile.ZipInfo, bytes]]
     return _with_entry(items, name, text.encode())
 
 
+def _tar_of(members: list[tuple[str, bytes]]) -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for name, body in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+    return raw.getvalue()
+
+
+def hostile_archive(rng: random.Random, items: list[tuple[zipfile.ZipInfo, bytes]]) -> bytes | None:
+    """An archive asset (a python-for-android ``private.tar`` or ``libpybundle.so``) that is a bomb,
+    nests deep, holds very many members, or is cut or garbled inside (archive assets are read)."""
+    shape = rng.randrange(5)
+    if shape == 0:  # a gzip bomb: up to 1 GiB of zeros
+        body = gzip.compress(b"\0" * (rng.choice([80, 300, 1024]) << 20), compresslevel=1)
+    elif shape == 1:  # nested gzip tars
+        body = b"https://deep.example.org/x"
+        for _ in range(rng.choice([5, 20, 60])):
+            body = gzip.compress(_tar_of([("x.tar.gz", body)]))
+    elif shape == 2:  # very many small members
+        body = gzip.compress(
+            _tar_of([(f"m{i}.txt", f"https://m{i}.example.org/".encode()) for i in range(25_000)])
+        )
+    elif shape == 3:  # cut inside the gzip stream or the tar
+        full = gzip.compress(_tar_of([("app/db.pyc", b"z\x1bhttps://a.example.org/v1" * 500)]))
+        body = full[: rng.randrange(10, len(full))]
+    else:  # a zip asset whose members are bombs or garbled
+        raw = io.BytesIO()
+        with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("bomb.txt", b"a" * (200 << 20))
+            z.writestr("x.html", b"<a href='https://z.example.org/'>")
+        body = bytearray(raw.getvalue())
+        for _ in range(rng.choice([0, 3, 30])):
+            body[rng.randrange(len(body))] = rng.randrange(256)
+        body = bytes(body)
+    name = rng.choice(
+        ["assets/private.tar", "assets/bundle.zip", "lib/arm64-v8a/libpybundle.so", "assets/d.tgz"]
+    )
+    return _with_entry(items, name, body)
+
+
 TARGETS: dict[str, Callable[[random.Random, list[tuple[zipfile.ZipInfo, bytes]]], bytes | None]] = {
     "truncated resources.arsc": truncated_arsc,
     "huge string-pool count": huge_pool_count,
     "hostile asset": hostile_asset,
+    "hostile archive asset": hostile_archive,
 }
 
 

@@ -125,27 +125,19 @@ def _take(state: Unpacked, name: str, size: int, budget: int) -> bool:
 
 
 def _gunzip(data: bytes, name: str, budget: int, state: Unpacked) -> bytes | None:
-    """The decompressed gzip stream, read in chunks and stopped at the budget."""
-    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    out = bytearray()
+    """The decompressed gzip stream, stopped one byte past the budget (one call with a bound on its
+    output: a bomb never costs more than the budget, and the result is not copied)."""
     room = budget - state._used
     try:
-        chunk = d.decompress(data, min(_CHUNK, room + 1))
-        while True:
-            out += chunk
-            if len(out) > room:
-                state.notes.append(
-                    f"{name}: more than {budget >> 20} MiB decompressed inside (zip bomb?); not read"
-                )
-                return None
-            if not d.unconsumed_tail:
-                break
-            chunk = d.decompress(d.unconsumed_tail, min(_CHUNK, room + 1 - len(out)))
+        out = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data, room + 1)
     except zlib.error as e:
         state.notes.append(f"{name}: damaged gzip data ({e}); not read")
         return None
+    if len(out) > room:
+        state.notes.append(f"{name}: more than {budget >> 20} MiB decompressed inside (zip bomb?); not read")
+        return None
     state._used += len(out)
-    return bytes(out)
+    return out
 
 
 def _build_environments(names: list[str], name: str, state: Unpacked) -> tuple[str, ...]:

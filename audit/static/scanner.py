@@ -88,8 +88,9 @@ PARALLEL_MIN_DEX = 2 << 20
 #: the search stops, the first ones in sorted order are listed and the result says so.
 MAX_ENDPOINTS = 100_000
 #: Decompressed bytes one archive asset may give, in entry limits (64 MiB each by default): a
-#: python-for-android bundle of 24 MB holds some 90 MB of Python.
-ARCHIVE_ASSET_ENTRIES = 4
+#: python-for-android bundle of 24 MB holds 59 MB of Python (zlib's output is joined once at the end,
+#: so a bomb costs about twice this in memory for a moment).
+ARCHIVE_ASSET_ENTRIES = 2
 #: Text assets and native libraries are searched in slices of about this many bytes, cut between
 #: tokens, so that the cap also spares the rest of a huge asset.
 SEARCH_SLICE = 4 << 20
