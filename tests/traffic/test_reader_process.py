@@ -13,6 +13,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -284,18 +285,33 @@ def test_an_exception_that_does_not_pickle_keeps_its_type_name(
         import_file(_big_har(tmp_path, 10), Store())
 
 
-def test_small_files_are_read_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("why", ["small file", "AUDIT_NO_FORK", "another thread"])
+def test_read_here_for_a_small_file_in_batch_or_beside_threads(
+    why: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def no_fork() -> int:
-        raise AssertionError("forked for a small file")
+        raise AssertionError(f"forked despite {why}")
 
     monkeypatch.setattr(os, "fork", no_fork)
-    s = import_file(_big_har(tmp_path, 10), Store(), detector=PiiDetector(None))
+    if why != "small file":
+        monkeypatch.setattr("audit.traffic.importers.READER_MIN_BYTES", 0)
+    if why == "AUDIT_NO_FORK":
+        monkeypatch.setenv("AUDIT_NO_FORK", "1")
+    stop = threading.Event()
+    if why == "another thread":
+        threading.Thread(target=stop.wait, daemon=True).start()
+    try:
+        s = import_file(_big_har(tmp_path, 10), Store(), detector=PiiDetector(None))
+    finally:
+        stop.set()
     assert s.connections == 10
 
 
 @pytest.mark.slow
-def test_ctrl_c_of_a_big_import_leaves_the_case_as_it_was(tmp_path: Path) -> None:
-    # A real `audit import` of a HAR above READER_MIN_BYTES, interrupted while its child reads.
+@pytest.mark.parametrize("how", ["Ctrl-C", "kill -9 of the import"])
+def test_a_big_import_stopped_leaves_the_case_as_it_was(how: str, tmp_path: Path) -> None:
+    # A real `audit import` of a HAR above READER_MIN_BYTES, stopped while its child reads: Ctrl-C
+    # (one line, exit 1) or SIGKILL of the import itself (its child goes on its next write).
     path = tmp_path / "big.har"
     one = json.dumps(entry("https://h.example.net/x?a=1"))
     with path.open("w") as f:
@@ -313,10 +329,22 @@ def test_ctrl_c_of_a_big_import_leaves_the_case_as_it_was(tmp_path: Path) -> Non
         time.sleep(0.05)
     assert _descendants(proc.pid), "no reader process started"
     time.sleep(0.5)
-    os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: the whole foreground group
+    if how == "Ctrl-C":
+        os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: the whole foreground group
+    else:
+        os.kill(proc.pid, signal.SIGKILL)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 1, err
-    assert b"Traceback" not in err and err.strip().splitlines()[-1] == b"Aborted!"
+    if how == "Ctrl-C":
+        assert proc.returncode == 1, err
+        assert b"Traceback" not in err and err.strip().splitlines()[-1] == b"Aborted!"
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and [
+        d for d in Path("/proc").glob("[0-9]*") if str(path).encode() in _cmdline(d)
+    ]:
+        time.sleep(0.1)
+    assert not [d for d in Path("/proc").glob("[0-9]*") if str(path).encode() in _cmdline(d)], "reader left"
     rows = tables(db)
     assert len(rows["inputs"]) == 1 and rows["connections"] and apps(rows) == {b""}
     with Store(db) as store:
@@ -333,3 +361,10 @@ def _descendants(pid: int) -> list[int]:
             except (OSError, IndexError, ValueError):
                 continue
     return out
+
+
+def _cmdline(d: Path) -> bytes:
+    try:
+        return (d / "cmdline").read_bytes()
+    except OSError:
+        return b""

@@ -32,6 +32,7 @@ import os
 import pickle
 import signal
 import struct
+import threading
 from collections.abc import Generator, Iterator
 from typing import Any, BinaryIO, Protocol, TypeVar
 
@@ -238,5 +239,11 @@ def read_in_child(source: Source, *, name: str) -> Generator[Connection | DnsRec
 
 
 def can_read_in_child() -> bool:
-    """``fork`` exists and there is a second CPU for the child."""
-    return hasattr(os, "fork") and (os.cpu_count() or 1) > 1
+    """``fork`` exists, there is a second CPU for the child, and no other thread (a fork may inherit
+    a lock one holds) nor ``AUDIT_NO_FORK`` (batch workers, like the scanner's two-process mode)."""
+    return (
+        hasattr(os, "fork")
+        and (os.cpu_count() or 1) > 1
+        and threading.active_count() == 1
+        and not os.environ.get("AUDIT_NO_FORK")
+    )
