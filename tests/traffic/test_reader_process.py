@@ -109,6 +109,42 @@ def test_findings_with_a_device_profile_are_the_same(tmp_path: Path, monkeypatch
     assert rows["findings"]
 
 
+@pytest.mark.parametrize("behind", ["never", "always", "every other batch"])
+def test_findings_are_the_same_whichever_process_detects(
+    behind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The child detects a batch itself when this process is behind (the pipe half full): forced here.
+    calls = []
+
+    def backlog(fd: int) -> int:
+        calls.append(1)
+        return {"never": 0, "always": 1 << 40}.get(behind, (1 << 40) * (len(calls) % 2))
+
+    monkeypatch.setattr(reader_process, "_backlog", backlog)
+    monkeypatch.setattr(reader_process, "BATCH", 100)
+    aaid = "38400000-8cf0-11bd-b23e-10b96e40000d"
+    entries = [entry(f"https://t.example/{i}?adid={aaid if i % 3 == 0 else 'none'}") for i in range(1234)]
+    path = write_har(tmp_path / "d.har", entries)
+    log = tmp_path / "pids"
+
+    class Logged(PiiDetector):
+        def scan(self, request: HttpRequestData) -> tuple[DataFinding, ...]:
+            with log.open("a") as f:
+                f.write(f"{os.getpid()}\n")
+            return super().scan(request)
+
+    detector = Logged(load_profile(CAPTURES / "device.toml"))
+    result, rows = same_either_way(path, tmp_path, monkeypatch, detector=detector)
+    assert result[1] == 1234 and len(rows["findings"]) >= 412
+    pids = log.read_text().split()
+    assert len(pids) == 2 * 1234  # here, then with a child
+    here = str(os.getpid())
+    in_child = sum(p != here for p in pids)
+    assert in_child == {"never": 0, "always": 1234}.get(behind, 7 * 100 - 66), in_child  # batches 1, 3 … 13
+    result, rows = same_either_way(CAPTURES / "messenger.har", tmp_path, monkeypatch, detector=detector)
+    assert rows["findings"]
+
+
 def test_warnings_and_left_out_entries_are_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     entries = [entry(f"https://h{i}.example.net/p\ud800?a={i}") for i in range(1200)]  # lone surrogates
     entries[3]["request"]["url"] = {"name": 5}  # skipped with a warning

@@ -212,12 +212,14 @@ def import_file(
                              skipped=True)  # fmt: skip
 
     reading = _Records(importer, path, app, time.time())
-    # A big HAR is read in a child while detection and rows are done here: the two halves overlap.
-    in_child = importer.reads_in_child and size >= READER_MIN_BYTES and can_read_in_child()
-    read = read_in_child(reading, name=name) if in_child else iter(reading)
-    items: Iterator[Connection | DnsRecord] = read
-    if detector is not None:  # with a reader child, not in a worker too: both CPUs are busy already
-        items = detected(read, detector, parallel=not in_child and size >= PARALLEL_MIN_BYTES)
+    items: Iterator[Connection | DnsRecord]
+    if importer.reads_in_child and size >= READER_MIN_BYTES and can_read_in_child():
+        # A big HAR is read in a child while detection and rows are done here: the halves overlap.
+        items = read = read_in_child(reading, name=name, detector=detector)
+    else:
+        items = read = iter(reading)
+        if detector is not None:
+            items = detected(read, detector, parallel=size >= PARALLEL_MIN_BYTES)
 
     def notes() -> list[str]:
         found = list(importer.errors) + importer.problems.lines()

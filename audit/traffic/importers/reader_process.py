@@ -24,20 +24,25 @@ back) and exits when this process goes away (its next write finds the pipe close
 
 from __future__ import annotations
 
+import array
 import contextlib
 import dataclasses
+import fcntl
 import marshal
 import operator
 import os
 import pickle
 import signal
 import struct
+import termios
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any, BinaryIO, Protocol, TypeVar
 
 from audit.errors import ImportFormatError
 from audit.models import Connection, DataFinding, DnsRecord, HttpRequestData
+from audit.traffic.importers.base import Detector
+from audit.traffic.importers.detection import detected
 
 #: Files at least this big are read in a child (a process start costs a few milliseconds; below
 #: this size the overlap gains less than it costs, docs/reliability.md).
@@ -48,7 +53,7 @@ BATCH_BYTES = 4 << 20
 #: The pipe's buffer, so that the child can run a batch or two ahead (Linux; the default is 64 KiB).
 PIPE_BYTES = 1 << 20
 
-_HEAD = struct.Struct("!cQ")
+_HEAD = struct.Struct("!c?Q")
 _RECORDS, _PICKLED, _DONE, _ERROR = b"R", b"P", b"D", b"E"
 
 _CONN_FIELDS = tuple(f.name for f in dataclasses.fields(Connection))
@@ -125,9 +130,27 @@ def _size(item: Connection | DnsRecord) -> int:
     return len(request.url) + len(request.body) if request is not None else 0
 
 
-def _send(out: BinaryIO, kind: bytes, data: bytes) -> None:
-    out.write(_HEAD.pack(kind, len(data)))
+def _send(out: BinaryIO, kind: bytes, data: bytes, detected_here: bool = False) -> None:
+    out.write(_HEAD.pack(kind, detected_here, len(data)))
     out.write(data)
+
+
+def _send_records(out: BinaryIO, batch: list[Connection | DnsRecord], detector: Detector | None) -> None:
+    """One batch, with its findings when ``detector`` is given (the parent is behind)."""
+    if detector is not None:
+        batch = list(detected(batch, detector))
+    kind, data = _batch([_pack(item) for item in batch])
+    _send(out, kind, data, detector is not None)
+
+
+def _backlog(fd: int) -> int:
+    """Bytes written to the pipe ``fd`` that the parent has not read yet (0 when unknown)."""
+    count = array.array("i", [0])
+    try:
+        fcntl.ioctl(fd, termios.FIONREAD, count)
+    except OSError:
+        return 0
+    return count[0]
 
 
 def _batch(packed: list[tuple[bool, tuple[Any, ...]]]) -> tuple[bytes, bytes]:
@@ -137,20 +160,21 @@ def _batch(packed: list[tuple[bool, tuple[Any, ...]]]) -> tuple[bytes, bytes]:
         return _PICKLED, pickle.dumps(packed, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _child(source: Source, out: BinaryIO) -> None:
-    """The child's whole life: read, send, report the end (or the exception)."""
-    batch: list[tuple[bool, tuple[Any, ...]]] = []
+def _child(source: Source, out: BinaryIO, detector: Detector | None, behind: Callable[[], bool]) -> None:
+    """The child's whole life: read, send, report the end (or the exception). A batch gets its
+    findings here when the parent is ``behind`` (more than half the pipe's buffer unread)."""
+    batch: list[Connection | DnsRecord] = []
     size = 0
     try:
         try:
             for item in source:
-                batch.append(_pack(item))
+                batch.append(item)
                 size += _size(item)
                 if len(batch) >= BATCH or size >= BATCH_BYTES:
-                    _send(out, *_batch(batch))
+                    _send_records(out, batch, detector if detector is not None and behind() else None)
                     batch, size = [], 0
             if batch:
-                _send(out, *_batch(batch))
+                _send_records(out, batch, detector if detector is not None and behind() else None)
             _send(out, _DONE, pickle.dumps(source.state(), protocol=pickle.HIGHEST_PROTOCOL))
         except OSError:
             raise  # the pipe: the parent is gone or stopped reading
@@ -179,14 +203,20 @@ def _ended(status: int) -> str:
     return f"exit status {code}"
 
 
-def read_in_child(source: Source, *, name: str) -> Generator[Connection | DnsRecord, None, None]:
+def read_in_child(
+    source: Source, *, name: str, detector: Detector | None = None
+) -> Generator[Connection | DnsRecord, None, None]:
     """The records of ``source`` in order, read in a forked child (``name``: the file, for the
-    message when the child dies). The caller has checked :func:`can_read_in_child`."""
+    message when the child dies), each HTTP connection with the findings of ``detector``: found
+    here, or in the child for the batches it sends while this process is behind. The caller has
+    checked :func:`can_read_in_child`."""
     r, w = os.pipe()
-    with contextlib.suppress(AttributeError, OSError):  # Linux only; a smaller buffer is fine
-        import fcntl
-
+    with contextlib.suppress(OSError):  # a smaller buffer is fine
         fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    try:
+        half = fcntl.fcntl(w, fcntl.F_GETPIPE_SZ) // 2
+    except OSError:
+        half = 1 << 62  # never behind: all detection here
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child (coverage does not follow os.fork)
         code = 0
@@ -195,7 +225,7 @@ def read_in_child(source: Source, *, name: str) -> Generator[Connection | DnsRec
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)  # whatever handler the parent had
             with os.fdopen(w, "wb", buffering=1 << 16) as out:
-                _child(source, out)
+                _child(source, out, detector, lambda: _backlog(w) >= half)
         except BaseException:
             code = 1
         finally:
@@ -208,7 +238,7 @@ def read_in_child(source: Source, *, name: str) -> Generator[Connection | DnsRec
                 head = _read_exactly(f, _HEAD.size)
                 data = None
                 if head is not None:
-                    kind, n = _HEAD.unpack(head)
+                    kind, detected_there, n = _HEAD.unpack(head)
                     data = _read_exactly(f, n)
                 if data is None:
                     ended = True
@@ -219,12 +249,11 @@ def read_in_child(source: Source, *, name: str) -> Generator[Connection | DnsRec
                     )
                 if kind in (_DONE, _ERROR):
                     ended = True  # the child exits by itself
-                if kind == _RECORDS:
-                    for packed in marshal.loads(data):
-                        yield _unpack(packed)
-                elif kind == _PICKLED:
-                    for packed in pickle.loads(data):
-                        yield _unpack(packed)
+                if kind in (_RECORDS, _PICKLED):
+                    records = map(_unpack, marshal.loads(data) if kind == _RECORDS else pickle.loads(data))
+                    yield from (
+                        records if detector is None or detected_there else detected(records, detector)
+                    )
                 elif kind == _DONE:
                     source.restore(pickle.loads(data))
                     return
@@ -239,10 +268,11 @@ def read_in_child(source: Source, *, name: str) -> Generator[Connection | DnsRec
 
 
 def can_read_in_child() -> bool:
-    """``fork`` exists, there is a second CPU for the child, and no other thread (a fork may inherit
+    """Linux ``fork`` and pipes, there is a second CPU for the child, and no other thread (a fork may inherit
     a lock one holds) nor ``AUDIT_NO_FORK`` (batch workers, like the scanner's two-process mode)."""
     return (
         hasattr(os, "fork")
+        and hasattr(fcntl, "F_GETPIPE_SZ")
         and (os.cpu_count() or 1) > 1
         and threading.active_count() == 1
         and not os.environ.get("AUDIT_NO_FORK")
