@@ -4,7 +4,10 @@ A big HAR's import is two halves of about the same CPU time (issue 15: 200,000 e
 (the JSON of each entry, the record built from it by the one builder, :func:`storable` and
 :func:`checked`) and the rest (data detection and the case file's rows). In one process they take
 their sum; here the reading runs in a child forked for it and this process takes each batch of
-records as the child finishes it, so the two halves overlap on two CPUs.
+records as the child finishes it, so the two halves overlap on two CPUs. Detection turned out to be
+the larger half (docs/reliability.md), so when this process falls behind (more than half of the
+pipe's buffer unread) the child detects the next batch itself, with the same detector object, and
+says so in the batch's header: the findings are the same whichever process found them.
 
 The child runs the very same iteration (the importer object and everything it needs are inherited
 through ``fork``) and sends its records in file order, in batches, over a pipe; when it is done it
@@ -268,8 +271,8 @@ def read_in_child(
 
 
 def can_read_in_child() -> bool:
-    """Linux ``fork`` and pipes, there is a second CPU for the child, and no other thread (a fork may inherit
-    a lock one holds) nor ``AUDIT_NO_FORK`` (batch workers, like the scanner's two-process mode)."""
+    """``fork`` and Linux pipe sizes, a second CPU for the child, and neither another thread (a fork
+    may inherit a lock it holds) nor ``AUDIT_NO_FORK`` (batch workers, as for the scanner's fork)."""
     return (
         hasattr(os, "fork")
         and hasattr(fcntl, "F_GETPIPE_SZ")
