@@ -280,13 +280,14 @@ def import_cmd(
       audit import us-phone.pcapng --db case-us.sqlite --vantage US
       audit import phone.pcapng --keylog sslkeys.log --db case.sqlite
     """
-    from audit.destinations import record_vantage
     from audit.store import Store
     from audit.traffic.importers import import_file
     from audit.traffic.pii import PiiDetector
     from audit.traffic.profile import load_profile
 
     vantage = _vantage_code(vantage)
+    if vantage:  # imported only then: geo-IP and AS tables are a tenth of an import's start-up
+        from audit.destinations import record_vantage
     detector = PiiDetector(load_profile(device) if device else None)
     failed = 0
     with Store(db) as store:

@@ -10,14 +10,16 @@ keeps what could be read and says so in :attr:`ImportSummary.errors`. See docs/i
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from audit.errors import ImportFormatError
 from audit.models import Connection, DnsRecord
@@ -28,6 +30,7 @@ from audit.traffic.importers.flows import FlowsImporter
 from audit.traffic.importers.har import HarImporter
 from audit.traffic.importers.pcap import DecryptionSummary, PcapImporter
 from audit.traffic.importers.pcapng import CaptureApp
+from audit.traffic.importers.reader_process import READER_MIN_BYTES, can_read_in_child, read_in_child
 from audit.traffic.records import storable, utf8_text
 
 __all__ = [
@@ -130,6 +133,36 @@ def capture_apps(store: Store) -> list[CaptureApp]:
     return sorted(out.values(), key=lambda a: (a.uid, a.package))
 
 
+class _Records:
+    """The records an importer reads from one file, each made storable and checked (issue 15);
+    :attr:`unusable` counts those left out. A :class:`~audit.traffic.importers.reader_process.Source`:
+    iterated here or in the reader process."""
+
+    def __init__(self, importer: Importer, path: Path, app: str, now: float) -> None:
+        self.importer = importer
+        self.path = path
+        self.app = app
+        self.now = now
+        self.unusable = 0
+
+    def __iter__(self) -> Generator[Connection | DnsRecord, None, None]:
+        importer = self.importer
+        for record in importer.read(self.path, app=self.app):
+            item = storable(record)
+            if item is None:
+                self.unusable += 1
+                continue
+            yield checked(item, importer.where, importer.problems, self.now)
+
+    def state(self) -> tuple[dict[str, object], int]:
+        return vars(self.importer), self.unusable
+
+    def restore(self, state: object) -> None:
+        importer, unusable = cast(tuple[dict[str, object], int], state)
+        vars(self.importer).update(importer)
+        self.unusable = unusable
+
+
 def import_file(
     path: Path,
     store: Store,
@@ -178,31 +211,26 @@ def import_file(
         return ImportSummary(path=name, format=importer.format, connections=0, dns=0, errors=(), sha256=sha256,
                              skipped=True)  # fmt: skip
 
-    unusable = 0
-    now = time.time()
-
-    def records() -> Iterator[Connection | DnsRecord]:
-        nonlocal unusable
-        for record in importer.read(path, app=app):
-            item = storable(record)
-            if item is None:
-                unusable += 1
-                continue
-            yield checked(item, importer.where, importer.problems, now)
-
-    items = records()
-    if detector is not None:
-        items = detected(items, detector, parallel=size >= PARALLEL_MIN_BYTES)
+    reading = _Records(importer, path, app, time.time())
+    items: Iterator[Connection | DnsRecord]
+    if importer.reads_in_child and size >= READER_MIN_BYTES and can_read_in_child():
+        # A big HAR is read in a child while detection and rows are done here: the halves overlap.
+        items = read = read_in_child(reading, name=name, detector=detector)
+    else:
+        items = read = iter(reading)
+        if detector is not None:
+            items = detected(read, detector, parallel=size >= PARALLEL_MIN_BYTES)
 
     def notes() -> list[str]:
         found = list(importer.errors) + importer.problems.lines()
-        if unusable:
-            found.append(f"{unusable} record(s) without a usable start time were skipped")
+        if reading.unusable:
+            found.append(f"{reading.unusable} record(s) without a usable start time were skipped")
         return [utf8_text(n) for n in found]
 
-    n_conn, n_dns = store.add_traffic(
-        items, kind=importer.format, path=name, sha256=sha256, app=app, notes=notes, replaces=earlier
-    )
+    with contextlib.closing(read):  # an import that fails here stops the reader child at once
+        n_conn, n_dns = store.add_traffic(
+            items, kind=importer.format, path=name, sha256=sha256, app=app, notes=notes, replaces=earlier
+        )
     apps = tuple(sorted(getattr(importer, "apps", {}).values(), key=lambda a: a.uid))
     record_capture_apps(store, apps, path=name, sha256=sha256)
     errors = notes()

@@ -46,6 +46,9 @@ class Importer(ABC):
 
     format: ClassVar[str]
     source: ClassVar[str]
+    reads_in_child: ClassVar[bool] = False
+    """Whether a big file of this format is read in a forked child while the import detects and
+    stores (:mod:`audit.traffic.importers.reader_process`): where reading is about half the work."""
 
     def __init__(self) -> None:
         self.errors: list[str] = []

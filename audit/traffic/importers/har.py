@@ -39,6 +39,7 @@ class HarImporter(Importer):
 
     format = "har"
     source = "har"
+    reads_in_child = True
 
     @classmethod
     def sniff(cls, head: bytes) -> bool:
