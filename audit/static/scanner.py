@@ -421,9 +421,8 @@ class _Scan:
         text = candidate_text(data, origins=origins)
         starts = [t for t, _ in origins]
         source = Source(kind, file)
-        for c in self._capped(self.extractor.find(text)):
-            if urls_only and c.kind != "url":
-                continue
+        found = self.extractor.find(text)
+        for c in self._capped(c for c in found if c.kind == "url") if urls_only else self._capped(found):
             if origins:
                 i = bisect.bisect_right(starts, c.start) - 1
                 pos = origins[i][1] + c.start - origins[i][0]
