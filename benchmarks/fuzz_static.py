@@ -556,8 +556,8 @@ def hostile_archive(rng: random.Random, items: list[tuple[zipfile.ZipInfo, bytes
     """An archive asset (a python-for-android ``private.tar`` or ``libpybundle.so``) that is a bomb,
     nests deep, holds very many members, or is cut or garbled inside (archive assets are read)."""
     shape = rng.randrange(5)
-    if shape == 0:  # a gzip bomb: up to 1 GiB of zeros
-        body = gzip.compress(b"\0" * (rng.choice([80, 300, 1024]) << 20), compresslevel=1)
+    if shape == 0:  # a gzip bomb: up to 300 MiB of zeros (the budget is 128 MiB)
+        body = gzip.compress(b"\0" * (rng.choice([80, 160, 300]) << 20), compresslevel=1)
     elif shape == 1:  # nested gzip tars
         body = b"https://deep.example.org/x"
         for _ in range(rng.choice([5, 20, 60])):

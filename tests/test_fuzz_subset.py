@@ -28,7 +28,7 @@ def _clean(result: FuzzResult, cases: int) -> None:
 @pytest.mark.filterwarnings("ignore:Duplicate name")  # the zip mutations duplicate entries on purpose
 def test_static_subset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUDIT_NO_FORK", "1")
-    result = fuzz_static.run(40, SEED, targeted=0.3, timeout=30, quiet=True)
+    result = fuzz_static.run(40, SEED, targeted=0.4, timeout=30, quiet=True)
     _clean(result, 40)
     # the issue-15 targets were among them, and the scanner answered each (a result or one line)
     assert sum(n for k, n in result.outcomes.items() if k.startswith("target ") and k != "target random") >= 5
