@@ -252,16 +252,7 @@ def _big_har(tmp_path: Path, n: int = 3000) -> Path:
 
 def _children() -> set[int]:
     """Our child processes that are still there (zombies included)."""
-    me = os.getpid()
-    out = set()
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == me:
-                    out.add(int(d.name))
-            except (OSError, IndexError, ValueError):
-                continue
-    return out
+    return set(_descendants(os.getpid()))
 
 
 def test_a_killed_reader_is_one_error_and_the_case_unchanged(
@@ -399,6 +390,7 @@ def test_a_big_import_stopped_leaves_the_case_as_it_was(how: str, tmp_path: Path
 
 
 def _descendants(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
     out = []
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
