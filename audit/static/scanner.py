@@ -1079,14 +1079,30 @@ def _marshal_span(data: bytes, at: int) -> tuple[int, int] | None:
 _DEMO_CLASS = re.compile(r"(?:^|(?<=[a-z0-9_$]))(?:Demo|Mock|Fake|Dummy)(?=[A-Z0-9_$]|$)")
 
 
+#: Simple class names of Android components: a ``DemoActivity`` or ``DemoApplication`` is the app
+#: itself in an SDK's demo app, whose servers are real.
+_COMPONENT_SUFFIXES = (
+    "Activity",
+    "Application",
+    "App",
+    "Service",
+    "Fragment",
+    "Receiver",
+    "Provider",
+    "View",
+)
+
+
 def _demo_only(f: _Found) -> bool:
     """Found only in DEX strings that only demo, mock, fake or dummy classes load (an app's demo
-    accounts and sample posts, a test double's server): sample data, not the app's servers."""
-    return (
-        bool(f.classes)
-        and all(s.kind == "dex" for s in f.sources)
-        and all(_DEMO_CLASS.search(c.rpartition(".")[2].partition("$")[0]) for c in f.classes)
-    )
+    accounts and sample posts, a test double's server): sample data, not the app's servers. An
+    Android component so named (``DemoActivity``) does not count: in an SDK's demo app it is the app."""
+
+    def demo(cls: str) -> bool:
+        simple = cls.rpartition(".")[2].partition("$")[0]
+        return _DEMO_CLASS.search(simple) is not None and not simple.endswith(_COMPONENT_SUFFIXES)
+
+    return bool(f.classes) and all(s.kind == "dex" for s in f.sources) and all(demo(c) for c in f.classes)
 
 
 def _message_only(f: _Found) -> bool:

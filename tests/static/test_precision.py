@@ -244,6 +244,7 @@ def test_non_network_strings_are_set_aside() -> None:
         "loaded only by demo or mock code (com.example.noise.DemoData)"
     )
     assert not listed["staging.mock-example.org"].counted
+    assert listed["api.sdk-demo-example.com"].counted  # DemoActivity: the app of an SDK's demo
 
 
 def test_signature_gaps_are_closed() -> None:
