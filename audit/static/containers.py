@@ -17,18 +17,19 @@ from __future__ import annotations
 
 import io
 import tarfile
-import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-__all__ = ["MAX_DEPTH", "MAX_MEMBERS", "Member", "Unpacked", "container_kind", "unpack"]
+from audit.errors import ArchiveError
+from audit.static.archive import Archive, EntryError, Limits
+
+__all__ = ["MAX_DEPTH", "MAX_MEMBERS", "Member", "Unpacked", "container_kind", "packed", "unpack"]
 
 MAX_DEPTH = 4
 """Archive levels opened inside one asset (``x.tar.gz`` is two: the gzip, then the tar)."""
 MAX_MEMBERS = 20_000
 """Members read from one asset, all levels together."""
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,13 @@ def container_kind(data: bytes) -> str | None:
     return None
 
 
+def packed(data: bytes) -> bool:
+    """``data`` is a gzip or a tar: opened as an archive whatever its name (python-for-android's
+    ``private.tar`` is a gzip, its ``libpybundle.so`` a gzip tar). A zip is opened by name only: an
+    APK, a jar or an AAR is a zip too."""
+    return container_kind(data) in ("gzip", "tar")
+
+
 def unpack(data: bytes, name: str, budget: int, state: Unpacked | None = None) -> Iterator[Member]:
     """The files inside the archive ``data`` (the asset ``name``), archives inside it opened in turn,
     until :data:`MAX_DEPTH`, :data:`MAX_MEMBERS` or ``budget`` decompressed bytes; ``state.notes``
@@ -88,10 +96,11 @@ def _walk(data: bytes, name: str, budget: int, state: Unpacked, depth: int) -> I
 
 
 def _opens(member: Member) -> bool:
-    """Open a member as an archive in turn: tar and gzip by their bytes, zip only by name (an APK, a
-    jar or an AAR inside is a zip too, and is not read as assets)."""
-    kind = container_kind(member.data)
-    return kind in ("gzip", "tar") or (kind == "zip" and member.type_name.lower().endswith(".zip"))
+    """Open a member as an archive in turn: tar and gzip by their bytes (:func:`packed`), zip only by
+    name."""
+    return packed(member.data) or (
+        member.type_name.lower().endswith(".zip") and container_kind(member.data) == "zip"
+    )
 
 
 def _members(kind: str, data: bytes, name: str, budget: int, state: Unpacked) -> Iterator[Member]:
@@ -109,19 +118,18 @@ def _members(kind: str, data: bytes, name: str, budget: int, state: Unpacked) ->
         yield from _zip_members(data, name, budget, state)
 
 
-def _take(state: Unpacked, name: str, size: int, budget: int) -> bool:
-    """Count one member of ``size`` bytes; False (with a note) once a bound is passed."""
+def _take(state: Unpacked, name: str) -> bool:
+    """Count one member; False (with a note) once :data:`MAX_MEMBERS` are read. Their bytes are
+    counted where they are decompressed (:func:`_gunzip`, :func:`_zip_members`)."""
     if state._members >= MAX_MEMBERS:
         state.notes.append(f"{name}: more than {MAX_MEMBERS:,} files inside; the rest not read")
         return False
-    if state._used + size > budget:
-        state.notes.append(
-            f"{name}: more than {budget >> 20} MiB decompressed inside (zip bomb?); the rest not read"
-        )
-        return False
     state._members += 1
-    state._used += size
     return True
+
+
+def _over_budget(state: Unpacked, name: str, budget: int, rest: str) -> None:
+    state.notes.append(f"{name}: more than {budget >> 20} MiB decompressed inside (zip bomb?); {rest}")
 
 
 def _gunzip(data: bytes, name: str, budget: int, state: Unpacked) -> bytes | None:
@@ -134,7 +142,7 @@ def _gunzip(data: bytes, name: str, budget: int, state: Unpacked) -> bytes | Non
         state.notes.append(f"{name}: damaged gzip data ({e}); not read")
         return None
     if len(out) > room:
-        state.notes.append(f"{name}: more than {budget >> 20} MiB decompressed inside (zip bomb?); not read")
+        _over_budget(state, name, budget, "not read")
         return None
     state._used += len(out)
     return out
@@ -161,7 +169,7 @@ def _tar_members(data: bytes, name: str, budget: int, state: Unpacked) -> Iterat
         for info in infos:
             if not info.isfile() or (skip and info.name.removeprefix("./").startswith(skip)):
                 continue
-            if not _take(state, name, 0, budget):  # its bytes are the tar's own: counted already
+            if not _take(state, name):  # its bytes are the tar's own: counted already
                 return
             f = tar.extractfile(info)
             if f is not None:
@@ -172,39 +180,35 @@ def _tar_members(data: bytes, name: str, budget: int, state: Unpacked) -> Iterat
 
 
 def _zip_members(data: bytes, name: str, budget: int, state: Unpacked) -> Iterator[Member]:
+    """The members of a zip asset, read by :class:`audit.static.archive.Archive` (bounded while
+    decompressing, unsafe names skipped, a cut archive recovered from its local headers) with the room
+    left in the budget as its limit."""
+    room = budget - state._used
     try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
-        infos = zf.infolist()
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as e:
-        state.notes.append(f"{name}: damaged zip archive ({e}); not read")
+        # the budget is the only bound on size (the ratio check would start past it)
+        limits = Limits(entry=room, total=room, ratio_after=room + 1)
+        archive = Archive.open(data, name, limits, prefix=f"{name}!")
+    except ArchiveError as e:
+        why = str(e).removeprefix(f"{name}: ").removeprefix(f"{name}!")
+        state.notes.append(f"{name}: {why}; not read")
         return
-    skip = _build_environments([i.filename for i in infos], name, state)
-    for info in infos:
-        if info.is_dir() or (skip and info.filename.startswith(skip)):
-            continue
-        if not _take(state, name, 0, budget):
-            return
+    with archive:
+        infos = archive.entries()
+        skip = _build_environments([i.filename for i in infos], name, state)
         try:
-            body = _read_bounded(zf, info, budget - state._used)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, zlib.error) as e:
-            state.notes.append(f"{name}!{info.filename}: cannot be read ({e})")
-            continue
-        if body is None:
-            state.notes.append(
-                f"{name}: more than {budget >> 20} MiB decompressed inside (zip bomb?); the rest not read"
-            )
-            return
-        state._used += len(body)
-        yield Member(f"{name}!{info.filename}", body, info.filename)
-
-
-def _read_bounded(zf: zipfile.ZipFile, info: zipfile.ZipInfo, room: int) -> bytes | None:
-    """One zip member, or None once it passes ``room`` bytes (whatever its header declares)."""
-    info.flag_bits &= ~0x1  # Android ignores the "encrypted" bit; so do we
-    out = bytearray()
-    with zf.open(info) as f:
-        while chunk := f.read(_CHUNK):
-            out += chunk
-            if len(out) > room:
-                return None
-    return bytes(out)
+            for info in infos:
+                if skip and info.filename.startswith(skip):
+                    continue
+                if not _take(state, name):
+                    return
+                try:
+                    body = archive.read(info, budget - state._used)
+                except EntryError as e:
+                    state.notes.append(str(e))
+                    continue
+                state._used += len(body)
+                yield Member(f"{name}!{info.filename}", body, info.filename)
+        except ArchiveError:
+            _over_budget(state, name, budget, "the rest not read")
+        finally:
+            state.notes.extend(archive.notes)

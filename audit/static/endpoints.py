@@ -372,10 +372,10 @@ _DOC_PREFIXES = _by_host(tuple((h, p) for h, p in DOC_URL_PREFIXES if p))
 _DOC_HOSTS = frozenset(h for h, p in DOC_URL_PREFIXES if not p)
 
 
-#: Paths of document type and schema identifiers (and namespace folders: ``/xmlns/…``,
-#: ``/namespaces/…``, ``http://www.jivesoftware.com/xmlns/xmpp/properties``) (a DOCTYPE's system identifier
+#: Paths of document type and schema identifiers (a DOCTYPE's system identifier
 #: ``http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd``, an ``xsi:schemaLocation``): names
-#: that parsers resolve from catalogs, like the namespaces above.
+#: that parsers resolve from catalogs, like the namespaces above. Namespace folders (``/xmlns/…``,
+#: ``/namespaces/…``: ``http://www.jivesoftware.com/xmlns/xmpp/properties``) are checked beside them.
 _SCHEMA_SUFFIXES = (".dtd", ".xsd")
 
 

@@ -30,7 +30,7 @@ from audit.enrich.company import is_hosted, load_companies
 from audit.errors import ArchiveError, AuditError, DexError, InputError
 from audit.models import AppInfo, Endpoint, ScanResult, Sdk, Signer, Source
 from audit.static.archive import ZIP_MAGICS, Archive, EntryError, Limits
-from audit.static.containers import Unpacked, container_kind, unpack
+from audit.static.containers import Unpacked, packed, unpack
 from audit.static.dex import DexFile
 from audit.static.endpoints import (
     Candidate,
@@ -174,8 +174,9 @@ def _is_text(name: str, data: bytes) -> bool:
     return True
 
 
-#: Occurrence contexts recorded without the file: ``port``, ``nsc``, and for DEX strings ``msg`` (the
-#: string is a message) or ``code`` (it is not).
+#: Occurrence contexts recorded without the file: ``port``, ``nsc``, and for every occurrence ``msg``
+#: (inside a message: a DEX string or compiled-Python constant that reads as one, text around it in
+#: binary data) or ``code`` (any other).
 _PLAIN_CONTEXTS = frozenset({"port", "nsc", "msg", "code"})
 #: Names of files that hold licence texts and notices: a URL in one credits someone (``<http://fsf.org/>``
 #: in the GPL), it names no server the app uses. Python packaging metadata (``*.dist-info/``,
@@ -225,20 +226,26 @@ _COMMENT_AFTER = frozenset(b" \t\r\n;{}(),")
 _URL_BEFORE, _URL_AFTER = 16 + 256, 2048
 
 
-def _url_windows(data: bytes) -> bytes:
-    """The parts of binary data around each ``://``, separated by NULs: only URLs are taken from
-    binary assets, and most have none, so the rest of the file is never translated or searched."""
+def _url_windows(data: bytes, at: Iterable[int] | None = None) -> bytes:
+    """The parts of binary data around each ``://`` (or only those at the offsets ``at``), separated
+    by NULs: only URLs are taken from binary assets, and most have none, so the rest of the file is
+    never translated or searched."""
     spans: list[list[int]] = []
-    find = data.find
-    i = find(b"://")
-    while i != -1:
+    for i in _all(data, b"://") if at is None else at:
         lo, hi = max(0, i - _URL_BEFORE), min(len(data), i + _URL_AFTER)
         if spans and lo <= spans[-1][1]:
             spans[-1][1] = hi
         else:
             spans.append([lo, hi])
-        i = find(b"://", i + 3)
     return b"\0".join(data[a:b] for a, b in spans)
+
+
+def _all(data: bytes, needle: bytes) -> Iterator[int]:
+    """Offsets of ``needle`` in ``data``, left to right, not overlapping."""
+    i = data.find(needle)
+    while i != -1:
+        yield i
+        i = data.find(needle, i + len(needle))
 
 
 def _without(data: bytes, spans: Iterable[tuple[int, int]], filler: bytes) -> bytes:
@@ -464,7 +471,10 @@ class _Scan:
             # What the code does with a URL matters only for a credit (a notice API) or a message
             # (handed to a networking API after all?): decoding every URL's methods costs 5 %.
             if loaders.get(idx) and (c.kind != "url" or message or notices):
-                use = code_use(loaders[idx], dex.method_invokes, dex.method_name, dex.method_strings, strings)
+                use = code_use(
+                    loaders[idx], dex.method_invokes, dex.method_name, dex.method_strings, strings,
+                    siblings=c.kind == "ip",
+                )  # fmt: skip
             self._add(c, source, refs.get(idx, ()), use, "msg" if message else "code")
         for idx in pins:
             files, classes = self.code_pins.setdefault(strings[idx], (set(), set()))
@@ -657,7 +667,7 @@ class _Scan:
         if rel.startswith("lib/"):
             if rel.endswith(".so"):
                 data = archive.read(info)
-                if container_kind(data) in ("gzip", "tar"):  # python-for-android's libpybundle.so
+                if packed(data):  # python-for-android's libpybundle.so
                     self._archive_asset(data, file)
                 else:
                     self.add_bytes(data, "native", file)
@@ -669,7 +679,7 @@ class _Scan:
         if ext in _BINARY_EXTENSIONS:
             return
         data = archive.read(info)
-        if container_kind(data) in ("gzip", "tar"):
+        if packed(data):
             self._archive_asset(data, file)
             return
         self._text_or_binary_asset(data, rel, file)
@@ -721,9 +731,8 @@ class _Scan:
         constants, rest = _marshal_strings(data)
         for text in constants:
             occurrence = "msg" if is_message(text) else "code"
-            for c in self._capped(self.extractor.find(text)):
-                if c.kind == "url":
-                    self._add(c, source, occurrence=occurrence)
+            for c in self._capped(c for c in self.extractor.find(text) if c.kind == "url"):
+                self._add(c, source, occurrence=occurrence)
         if rest:
             self.add_binary(rest, "asset", file, urls_only=True)
 
@@ -855,11 +864,10 @@ class _Scan:
             if verdicts[value].network and not f.candidate.placeholder and f.candidate.host:
                 servers[value] = servers[f.candidate.host] = f.candidate.host
         for value, f in kept:
-            if f.candidate.kind == "ip" and not verdicts[value].network and f.use.siblings:
-                if verdicts[value].evidence == NO_IP_EVIDENCE:
-                    why = sibling_evidence(f.use, servers)
-                    if why is not None:
-                        verdicts[value] = Verdict(True, why)
+            if f.use.siblings and verdicts[value].evidence == NO_IP_EVIDENCE:
+                why = sibling_evidence(f.use, servers)
+                if why is not None:
+                    verdicts[value] = Verdict(True, why)
         for value, f in kept:
             if verdicts[value].network and _demo_only(f):
                 verdicts[value] = Verdict(False, f"loaded only by demo or mock code ({min(f.classes)})")
@@ -1044,17 +1052,17 @@ def _marshal_strings(data: bytes) -> tuple[list[str], bytes]:
     parsed, so any Python version's ``.pyc`` is read, and damaged data costs no more); and the URL
     windows (:func:`_url_windows`) of the ``://`` in no constant found (a long docstring)."""
     constants: list[str] = []
-    rest: list[bytes] = []
+    outside: list[int] = []
     i = data.find(b"://")
     while i != -1:
         span = _marshal_span(data, i)
         if span is None:
-            rest.append(data[max(0, i - _URL_BEFORE) : i + _URL_AFTER])
+            outside.append(i)
             i = data.find(b"://", i + 3)
-            continue
-        constants.append(data[span[0] : span[1]].decode("utf-8", "replace"))
-        i = data.find(b"://", span[1])
-    return constants, b"\0".join(rest)
+        else:
+            constants.append(data[span[0] : span[1]].decode("utf-8", "replace"))
+            i = data.find(b"://", span[1])
+    return constants, _url_windows(data, outside)
 
 
 def _marshal_span(data: bytes, at: int) -> tuple[int, int] | None:

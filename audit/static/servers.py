@@ -215,13 +215,17 @@ def code_use(
     method_name: Callable[[int], tuple[str, str]],
     method_strings: Callable[[int], Iterable[int]],
     strings: list[str],
+    *,
+    siblings: bool = False,
 ) -> CodeUse:
     """The :class:`CodeUse` of one string from the methods loading it (``(code_off, class)``, from
-    :meth:`audit.static.dex.DexFile.string_loaders`) and that DEX file's accessors."""
+    :meth:`audit.static.dex.DexFile.string_loaders`) and that DEX file's accessors; ``siblings``: also
+    collect the other address-like strings of those methods (asked for bare IPs, the only ones that
+    use them)."""
     apis: set[str] = set()
     schemes: set[str] = set()
     notices: set[str] = set()
-    siblings: set[tuple[str, str]] = set()
+    nearby: set[tuple[str, str]] = set()
     for off, cls in loaders:
         for m in invokes(off):
             owner, name = method_name(m)
@@ -233,12 +237,11 @@ def code_use(
         loaded = [strings[j] for j in method_strings(off) if j < n]
         if cls not in schemes and any(t.startswith(_SCHEME_PREFIXES) for t in loaded):
             schemes.add(cls)
-        near = [t for t in loaded if _ADDRESS_LIKE.fullmatch(t)]
-        if len(near) <= MAX_SIBLINGS:  # a table of hundreds of addresses is data, not a call's pair
-            siblings.update((t, cls) for t in near)
-    return CodeUse(
-        tuple(sorted(apis)), tuple(sorted(schemes)), tuple(sorted(notices)), tuple(sorted(siblings))
-    )
+        if siblings:
+            near = [t for t in loaded if _ADDRESS_LIKE.fullmatch(t)]
+            if len(near) <= MAX_SIBLINGS:  # a table of hundreds of addresses is data, not a call's pair
+                nearby.update((t, cls) for t in near)
+    return CodeUse(tuple(sorted(apis)), tuple(sorted(schemes)), tuple(sorted(notices)), tuple(sorted(nearby)))
 
 
 #: Most address-like strings one method may load for them to count as each other's siblings.

@@ -195,3 +195,9 @@ def test_code_use_survives_hostile_indices() -> None:
         strings=["x.example.cn", "https://"],
     )
     assert use.apis == ("java.net.InetAddress.getByName (a.B)",) and use.schemes == ()
+    assert use.siblings == ()  # collected only when asked (for bare IPs)
+    near = code_use(
+        [(0x70, "a.B")], invokes=lambda off: [], method_name=lambda m: ("", ""),
+        method_strings=lambda off: [0, 7, 10**9], strings=["x.example.cn", "https://"], siblings=True,
+    )  # fmt: skip
+    assert near.siblings == (("x.example.cn", "a.B"),)
