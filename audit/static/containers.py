@@ -163,7 +163,8 @@ def _build_environments(names: list[str], name: str, state: Unpacked) -> tuple[s
 
 def _tar_members(data: bytes, name: str, budget: int, state: Unpacked) -> Iterator[Member]:
     try:
-        tar = tarfile.open(fileobj=io.BytesIO(data), mode="r:")
+        # names that are not UTF-8 get U+FFFD, not lone surrogates no UTF-8 output can hold
+        tar = tarfile.open(fileobj=io.BytesIO(data), mode="r:", encoding="utf-8", errors="replace")
         infos = tar.getmembers()
         skip = _build_environments([i.name.removeprefix("./") for i in infos], name, state)
         for info in infos:

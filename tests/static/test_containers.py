@@ -167,3 +167,16 @@ def test_comment_strippers_on_hostile_input() -> None:
 
 def test_markup_comments() -> None:
     assert _strip_markup_comments(b"a<!-- https://x.example-x.org -->b<!-- open") == b"a b "
+
+
+def test_member_names_that_are_not_utf8_stay_encodable() -> None:
+    """A tar name of undecodable bytes must not become lone surrogates: every output (JSON, the case
+    file, the HTML report) is UTF-8."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        info = tarfile.TarInfo("bad\udcffname.txt")  # written back as the byte 0xFF
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+    (member,) = unpack(raw.getvalue(), "assets/t.tar", 1 << 20)
+    assert member.name == "assets/t.tar!bad\ufffdname.txt"
+    member.name.encode("utf-8")
