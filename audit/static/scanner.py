@@ -19,7 +19,6 @@ import os
 import pickle
 import re
 import struct
-import threading
 import zipfile
 from collections import Counter
 from collections.abc import Container, Iterable, Iterator
@@ -28,6 +27,7 @@ from pathlib import Path
 
 from audit.enrich.company import is_hosted, load_companies
 from audit.errors import ArchiveError, AuditError, DexError, InputError
+from audit.forking import fork_is_safe
 from audit.models import AppInfo, Endpoint, ScanResult, Sdk, Signer, Source
 from audit.static.archive import ZIP_MAGICS, Archive, EntryError, Limits
 from audit.static.containers import Unpacked, packed, unpack
@@ -1136,7 +1136,7 @@ def _slices(data: bytes) -> Iterator[bytes]:
 
 def _can_fork() -> bool:
     """Forking is safe only with no other thread (one may hold a lock the child would inherit)."""
-    return hasattr(os, "fork") and threading.active_count() == 1 and not os.environ.get("AUDIT_NO_FORK")
+    return fork_is_safe()
 
 
 def _child_share(entries: list[zipfile.ZipInfo]) -> set[int]:

@@ -4,6 +4,7 @@ sequential scan gives, errors included."""
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -80,9 +81,9 @@ def test_child_without_answer_falls_back_to_reading_here(
 
 def test_no_fork_with_other_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AUDIT_NO_FORK", raising=False)
-    monkeypatch.setattr(scanner.threading, "active_count", lambda: 2)
+    monkeypatch.setattr(threading, "active_count", lambda: 2)
     assert not scanner._can_fork()
-    monkeypatch.setattr(scanner.threading, "active_count", lambda: 1)
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
     assert scanner._can_fork() == hasattr(os, "fork")
 
 

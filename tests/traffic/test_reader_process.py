@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from audit import forking
 from audit.errors import ImportFormatError
 from audit.models import Connection, DataFinding, DnsRecord, HttpRequestData
 from audit.store import Store
@@ -44,7 +45,7 @@ def _threads_of_other_tests(request: pytest.FixtureRequest, monkeypatch: pytest.
     # Idle threads earlier tests of the suite left behind would keep the reading in this process (no
     # fork beside other threads): counted as none here, except where a test starts its own.
     if "another thread" not in request.node.name:
-        monkeypatch.setattr(reader_process, "threading", types.SimpleNamespace(active_count=lambda: 1))
+        monkeypatch.setattr(forking, "threading", types.SimpleNamespace(active_count=lambda: 1))
 
 
 def tables(db: Path) -> dict[str, list[tuple[Any, ...]]]:

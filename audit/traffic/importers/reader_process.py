@@ -38,11 +38,11 @@ import pickle
 import signal
 import struct
 import termios
-import threading
 from collections.abc import Callable, Generator, Iterator
 from typing import Any, BinaryIO, Protocol, TypeVar
 
 from audit.errors import ImportFormatError
+from audit.forking import fork_is_safe
 from audit.models import Connection, DataFinding, DnsRecord, HttpRequestData
 from audit.traffic.importers.base import Detector
 from audit.traffic.importers.detection import detected
@@ -273,10 +273,4 @@ def read_in_child(
 def can_read_in_child() -> bool:
     """``fork`` and Linux pipe sizes, a second CPU for the child, and neither another thread (a fork
     may inherit a lock it holds) nor ``AUDIT_NO_FORK`` (batch workers, as for the scanner's fork)."""
-    return (
-        hasattr(os, "fork")
-        and hasattr(fcntl, "F_GETPIPE_SZ")
-        and (os.cpu_count() or 1) > 1
-        and threading.active_count() == 1
-        and not os.environ.get("AUDIT_NO_FORK")
-    )
+    return fork_is_safe() and hasattr(fcntl, "F_GETPIPE_SZ") and (os.cpu_count() or 1) > 1
