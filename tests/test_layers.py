@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "audit"
 
 #: Layer of a module (longest matching dotted prefix), lowest first.
 LAYERS: dict[str, int] = {
-    "audit.errors": 0, "audit.names": 0, "audit.paths": 0,
+    "audit.errors": 0, "audit.names": 0, "audit.paths": 0, "audit.forking": 0,
     "audit.models": 1,
     "audit.enrich": 2,
     "audit.static": 3, "audit.traffic": 3,
