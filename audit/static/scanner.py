@@ -61,6 +61,7 @@ from audit.static.servers import (
     NOTICE_DESCRIPTORS,
     CodeUse,
     Verdict,
+    cites,
     code_use,
     in_message,
     is_message,
@@ -184,20 +185,30 @@ _PLAIN_CONTEXTS = frozenset({"port", "nsc", "msg", "code"})
 #: ``!`` separates the members of an archive asset (``assets/private.tar!pip-21.3.dist-info/METADATA``).
 #: In such an archive (a Python bundle), modules of package metadata (``__about__.py``,
 #: ``__version__.py``: ``__url__``, ``__uri__``) and the test, documentation and example folders of
-#: bundled libraries (``numpy/doc/``, ``numpy/testing/``) are the same kind of text.
+#: bundled libraries (``numpy/doc/``, ``numpy/testing/``) are the same kind of text, and so are type
+#: stubs (``*.pyi``: never run) and the packaging and build files of bundled libraries (``setup.py``,
+#: ``METADATA``, ``PKG-INFO``, ``pyproject.toml``, CI and pre-commit configs: a home page, the tz data's
+#: download site, a hook's source repository).
 _LICENCE_FILE = re.compile(
     r"(?i)(?:^|[/!])[^/!]*(?:licen[cs]|notice|copying|\bgpl|credits|acknowledg|third[-_]?party|open[-_]?source)[^/!]*$"
     r"|\.(?:dist|egg)-info/[^/!]*$"
     r"|(?:^|[/!])(?:readme|changelog|changes|history|authors|contributors)(?:\.[^/!]*)?$"
     r"|(?:^|[/!])(?:__about__|__version__|_version|__pkginfo__)\.pyc?$"
     r"|![^!]*/(?:tests?|testing|docs?|examples?)/[^!]*$"
+    r"|![^!]*\.pyi$"
+    r"|!(?:[^!]*/)?(?:METADATA|PKG-INFO|setup\.pyc?|setup\.cfg|pyproject\.toml|tox\.ini|noxfile\.pyc?|conftest\.pyc?"
+    r"|MANIFEST\.in|\.?pre-commit-config\.ya?ml|\.travis\.ya?ml|\.gitlab-ci\.ya?ml|appveyor\.ya?ml)$"
 )
 #: Text files where a line starting with ``#`` is a comment (a dictionary's source credits, a config's
 #: disabled entries): their comments are not read.
 _HASH_COMMENT_EXTENSIONS = frozenset(
     {"yaml", "yml", "properties", "conf", "cfg", "ini", "toml", "sh", "py", "txt", "env", "", "spec", "fish",
-     "bash", "pem", "crt", "r", "pl", "rb", "tab", "orig"}
+     "bash", "pem", "crt", "r", "pl", "rb", "tab", "orig", "ps1", "psm1"}
 )  # fmt: skip
+#: PowerShell scripts, whose help and comment blocks are ``<# … #>`` as well as ``#`` lines
+#: (``For more information on Execution Policies: https://go.microsoft.com/fwlink/…`` in venv's
+#: ``Activate.ps1``).
+_BLOCK_HASH_EXTENSIONS = frozenset({"ps1", "psm1"})
 _BLANK_BEFORE_HASH = 64
 #: Source files with ``/* … */`` and ``//`` comments (JavaScript and CSS of web bundles, C-like code):
 #: a URL in a comment cites something (``* https://stackoverflow.com/questions/…``); it is not read.
@@ -206,6 +217,12 @@ _C_COMMENT_EXTENSIONS = frozenset(
 )
 #: Markup files whose ``<!-- … -->`` comments are not read (an editor's credit, disabled markup).
 _MARKUP_EXTENSIONS = frozenset({"html", "htm", "xhtml", "xml", "svg"})
+#: HTML pages, whose text (between the tags, outside ``<script>`` and ``<style>``) is shown to the
+#: reader and never loaded: ``hr3 = http://metafiles…/hr3_2.m3u`` in a ``<pre>`` example of a file
+#: format is not a server the page uses; its tags' attributes, scripts and styles are read.
+_HTML_EXTENSIONS = frozenset({"html", "htm", "xhtml"})
+_RAW_TEXT = re.compile(rb"(?i)<(script|style)\b")
+_RAW_TEXT_END = {b"script": re.compile(rb"(?i)</script"), b"style": re.compile(rb"(?i)</style")}
 #: Markup attributes whose values are text shown to the user, not resources the page loads (an input
 #: field's example ``placeholder="http://mega.radio.fm:80/stream"``, an image's alternative text, a
 #: tooltip), and namespace declarations (``xmlns:cdv="http://cordova.apache.org/ns/1.0"``).
@@ -290,16 +307,40 @@ def _c_comments(data: bytes) -> Iterator[tuple[int, int]]:
 def _strip_markup_comments(data: bytes) -> bytes:
     """``data`` without its ``<!-- … -->`` comments (``<!-- Created with Inkscape (http://…) -->``);
     an unclosed one ends the file."""
-    return _without(data, _markup_comments(data), b" ")
+    return _without(data, _delimited(data, b"<!--", b"-->"), b" ")
 
 
-def _markup_comments(data: bytes) -> Iterator[tuple[int, int]]:
-    i = data.find(b"<!--")
+def _html_code(data: bytes) -> bytes:
+    """The tags (with their attributes) and the scripts and styles of an HTML page, without the text
+    between them (:data:`_HTML_EXTENSIONS`). One pass of ``find``: a ``<`` with no ``>`` or a script
+    with no end tag ends the page, so hostile input stays linear."""
+    out: list[bytes] = []
+    i = data.find(b"<")
     while i != -1:
-        end = data.find(b"-->", i + 4)
-        end = len(data) if end == -1 else end + 3
-        yield i, end
-        i = data.find(b"<!--", end)
+        gt = data.find(b">", i)
+        if gt == -1:
+            out.append(data[i:])
+            break
+        out.append(data[i : gt + 1])
+        raw = _RAW_TEXT.match(data, i)
+        if raw is not None and data[gt - 1] != 0x2F:  # "/": a self-closing <script … />
+            close = _RAW_TEXT_END[raw.group(1).lower()].search(data, gt + 1)
+            end = len(data) if close is None else close.start()
+            out.append(data[gt + 1 : end])
+            gt = end - 1
+        i = data.find(b"<", gt + 1)
+    return b"\n".join(out)
+
+
+def _delimited(data: bytes, start: bytes, end: bytes) -> Iterator[tuple[int, int]]:
+    """Spans from each ``start`` to the next ``end`` (included), not nested: an unclosed one ends
+    the file, so one pass of ``find`` stays linear on hostile input."""
+    i = data.find(start)
+    while i != -1:
+        j = data.find(end, i + len(start))
+        j = len(data) if j == -1 else j + len(end)
+        yield i, j
+        i = data.find(start, j)
 
 
 def _strip_hash_comments(data: bytes) -> bytes:
@@ -709,13 +750,18 @@ class _Scan:
             name = rel.rpartition("/")[2]
             ext = name.rpartition(".")[2].lower() if "." in name else ""
             if ext in _HASH_COMMENT_EXTENSIONS:
+                if ext in _BLOCK_HASH_EXTENSIONS:
+                    data = _without(data, _delimited(data, b"<#", b"#>"), b"\n")
                 data = _strip_hash_comments(data)
             elif ext in _C_COMMENT_EXTENSIONS:
                 data = _strip_c_comments(data)
             elif ext == "svg":
                 data = b"\n".join(m.group(1) or m.group(2) for m in _SVG_REFERENCE.finditer(data))
             elif ext in _MARKUP_EXTENSIONS:
-                data = _DISPLAY_ATTRIBUTE.sub(b" ", _strip_markup_comments(data))
+                data = _strip_markup_comments(data)
+                if ext in _HTML_EXTENSIONS:
+                    data = _html_code(data)
+                data = _DISPLAY_ATTRIBUTE.sub(b" ", data)
             self.add_bytes(data, "asset", file)
             return
         if rel.endswith(".pyc"):
@@ -725,14 +771,15 @@ class _Scan:
 
     def _compiled_python(self, data: bytes, file: str) -> None:
         """A ``.pyc``: the URLs of its string constants (:func:`_marshal_strings`), each constant judged
-        as a whole like a DEX string (a docstring or message, or a URL of its own); URLs outside any
+        as a whole like a DEX string (a docstring or message, or a URL of its own), and a URL the words
+        before it cite (:func:`cites`: ``See https://…``) as a message too; URLs outside any
         constant found are read like other binary data."""
         source = Source("asset", file)
         constants, rest = _marshal_strings(data)
         for text in constants:
-            occurrence = "msg" if is_message(text) else "code"
+            message = is_message(text)
             for c in self._capped(c for c in self.extractor.find(text) if c.kind == "url"):
-                self._add(c, source, occurrence=occurrence)
+                self._add(c, source, occurrence="msg" if message or cites(text[: c.start]) else "code")
         if rest:
             self.add_binary(rest, "asset", file, urls_only=True)
 

@@ -102,6 +102,17 @@ def is_message(text: str) -> bool:
     return _MESSAGE.search(text) is not None
 
 
+#: Words that point the reader to a page, right before a URL (``See https://www.python.org/psf/license/``,
+#: ``  See https://flask.palletsprojects.com/…`` of a help text): a citation even when the message is too
+#: short to read as a sentence.
+_CITES = re.compile(r"(?i)(?:^|[^a-z])(?:see(?:\s+also)?|visit|cf\.|refer\s+to)\s*:?\s*[<(\[]?\s*$")
+
+
+def cites(before: str) -> bool:
+    """The text right before a URL (``before``) points the reader to it: ``see``, ``visit``, ``cf.``."""
+    return _CITES.search(before[-40:]) is not None
+
+
 #: Bytes of text kept around a value in binary data: C strings, ``printf`` formats and help texts of
 #: native libraries, docstrings of compiled Python; tabs and line breaks belong to the text.
 _TEXT_RUN = re.compile(rb"[\t\n\r\x20-\x7e]*")
@@ -115,8 +126,8 @@ _CREDIT = re.compile(r"(?i)\b(?:licen[cs]ed?|copyright|author)\b|\(c\)")
 def in_message(data: bytes, pos: int, length: int) -> bool:
     """The value at ``data[pos:pos + length]`` of binary data (a native library, a compiled asset) is
     part of a message: the printable text around it reads as a sentence (:func:`is_message`: ``see
-    https://python.org/dev/peps/pep-0263/ for details``) or a credit (licence, copyright or author
-    words: ``@author Feross Aboukhadijeh <https://feross.org>``), and the value is set off from it as a
+    https://python.org/dev/peps/pep-0263/ for details``), a credit (licence, copyright or author
+    words: ``@author Feross Aboukhadijeh <https://feross.org>``) or a citation (:func:`cites`), and the value is set off from it as a
     word: a value glued to other text (``Berlinhttp://…``, records of a database) or in quotes of its
     own (``"url":"https://…"``, an ``href``) is not."""
     if pos > 0 and data[pos - 1] not in _PROSE_BEFORE:
@@ -128,8 +139,9 @@ def in_message(data: bytes, pos: int, length: int) -> bool:
     end = pos + length
     run = _TEXT_RUN.match(data, end, end + _TEXT_REACH)
     tail = data[end : run.end()] if run else b""
-    text = head[::-1].decode("ascii") + " " + tail.decode("ascii")
-    return is_message(text) or _CREDIT.search(text) is not None
+    before = head[::-1].decode("ascii")
+    text = before + " " + tail.decode("ascii")
+    return is_message(text) or _CREDIT.search(text) is not None or cites(before)
 
 
 #: URL schemes whose presence in the same method as a bare host means the host is put into a URL.
