@@ -12,8 +12,8 @@ import pytest
 
 from audit.static.containers import MAX_DEPTH, Unpacked, container_kind, unpack
 from audit.static.endpoints import candidate_text
-from audit.static.scanner import _marshal_strings, _strip_c_comments, _strip_markup_comments
-from audit.static.servers import in_message
+from audit.static.scanner import _html_code, _marshal_strings, _strip_c_comments, _strip_markup_comments
+from audit.static.servers import cites, in_message
 
 
 def _tar(members: dict[str, bytes]) -> bytes:
@@ -180,3 +180,38 @@ def test_member_names_that_are_not_utf8_stay_encodable() -> None:
     (member,) = unpack(raw.getvalue(), "assets/t.tar", 1 << 20)
     assert member.name == "assets/t.tar!bad\ufffdname.txt"
     member.name.encode("utf-8")
+
+
+def test_html_keeps_tags_scripts_and_styles_not_text() -> None:
+    page = (
+        b"<p>see http://text.example-x.org/</p><a href='https://link.example-x.org/'>x</a>"
+        b"<SCRIPT>if (a < b) u = 'https://api.example-x.org/';</script >"
+        b"<style>p{background:url(https://img.example-x.org/a.png)}</style><pre>https://pre.example-x.org/</pre>"
+    )
+    out = _html_code(page)
+    assert b"text.example-x.org" not in out and b"pre.example-x.org" not in out
+    for kept in (
+        b"https://link.example-x.org/",
+        b"'https://api.example-x.org/'",
+        b"https://img.example-x.org/a.png",
+    ):
+        assert kept in out
+    assert _html_code(b"<script src='https://s.example-x.org/a.js'/><p>https://t.example-x.org</p>") == (
+        b"<script src='https://s.example-x.org/a.js'/>\n<p>\n</p>"
+    )
+
+
+def test_html_code_on_hostile_input() -> None:
+    """A ``<`` with no ``>`` or a script with no end ends the page: one pass, linear."""
+    assert _html_code(b"x <" + b"y" * 100_000) == b"<" + b"y" * 100_000
+    assert _html_code(b"<script>" * 10_000).startswith(b"<script>\n<script>")
+    assert _html_code(b"<" * 10_000) == b"<" * 10_000
+
+
+@pytest.mark.parametrize(
+    ("before", "cited"),
+    [("See ", True), ("  see also: ", True), ("Please visit <", True), ("cf. (", True), ("url=", False),
+     ("The main repository is ", False), ("oversee ", False)],
+)  # fmt: skip
+def test_cites(before: str, cited: bool) -> None:
+    assert cites(before) is cited
