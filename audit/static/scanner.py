@@ -42,6 +42,7 @@ from audit.static.endpoints import (
 )
 from audit.static.manifest import Manifest, parse_manifest
 from audit.static.permissions import data_access
+from audit.static.pycode import main_block_strings
 from audit.static.resources import (
     RES_XML_TYPE,
     ResourceError,
@@ -177,8 +178,9 @@ def _is_text(name: str, data: bytes) -> bool:
 
 #: Occurrence contexts recorded without the file: ``port``, ``nsc``, and for every occurrence ``msg``
 #: (inside a message: a DEX string or compiled-Python constant that reads as one, text around it in
-#: binary data) or ``code`` (any other).
-_PLAIN_CONTEXTS = frozenset({"port", "nsc", "msg", "code"})
+#: binary data), ``main`` (a compiled-Python constant only the module's ``__main__`` block loads:
+#: :func:`audit.static.pycode.main_block_strings`) or ``code`` (any other).
+_PLAIN_CONTEXTS = frozenset({"port", "nsc", "msg", "code", "main"})
 #: Names of files that hold licence texts and notices: a URL in one credits someone (``<http://fsf.org/>``
 #: in the GPL), it names no server the app uses. Python packaging metadata (``*.dist-info/``,
 #: ``*.egg-info/``: a bundled library's home page, issue tracker and README) is the same kind of text.
@@ -773,13 +775,19 @@ class _Scan:
         """A ``.pyc``: the URLs of its string constants (:func:`_marshal_strings`), each constant judged
         as a whole like a DEX string (a docstring or message, or a URL of its own), and a URL the words
         before it cite (:func:`cites`: ``See https://…``) as a message too; URLs outside any
-        constant found are read like other binary data."""
+        constant found are read like other binary data. A constant only the module's ``__main__`` block
+        loads (a self-test or example: :func:`main_block_strings`) is marked so."""
         source = Source("asset", file)
         constants, rest = _marshal_strings(data)
+        main = main_block_strings(data) if constants else frozenset()
         for text in constants:
             message = is_message(text)
             for c in self._capped(c for c in self.extractor.find(text) if c.kind == "url"):
-                self._add(c, source, occurrence="msg" if message or cites(text[: c.start]) else "code")
+                if message or cites(text[: c.start]):
+                    occurrence = "msg"
+                else:
+                    occurrence = "main" if text in main else "code"
+                self._add(c, source, occurrence=occurrence)
         if rest:
             self.add_binary(rest, "asset", file, urls_only=True)
 
@@ -891,7 +899,11 @@ class _Scan:
             if all(_LICENCE_FILE.search(s.file) for s in f.sources):
                 continue  # credits in a licence text or notice file
             kept.append((value, f))
-        urls = [f.candidate for _, f in kept if f.candidate.kind == "url" and not _message_only(f)]
+        urls = [
+            f.candidate
+            for _, f in kept
+            if f.candidate.kind == "url" and not _message_only(f) and not _main_only(f)
+        ]
         url_hosts = {c.host for c in urls if c.host}
         url_domains = {c.domain for c in urls if c.domain}
         companies = load_companies()
@@ -918,6 +930,8 @@ class _Scan:
         for value, f in kept:
             if verdicts[value].network and _demo_only(f):
                 verdicts[value] = Verdict(False, f"loaded only by demo or mock code ({min(f.classes)})")
+            elif verdicts[value].network and _main_only(f):
+                verdicts[value] = Verdict(False, _MAIN_ONLY)
         for value, f in kept:
             c = f.candidate
             verdict = verdicts[value]
@@ -1158,6 +1172,17 @@ def _demo_only(f: _Found) -> bool:
         return _DEMO_CLASS.search(simple) is not None and not simple.endswith(_COMPONENT_SUFFIXES)
 
     return bool(f.classes) and all(s.kind == "dex" for s in f.sources) and all(demo(c) for c in f.classes)
+
+
+#: Why a URL only a ``__main__`` block loads is not a server.
+_MAIN_ONLY = (
+    "only in the __main__ block of compiled Python (a self-test or example, not run when the app imports it)"
+)
+
+
+def _main_only(f: _Found) -> bool:
+    """Found only in compiled-Python constants that only ``if __name__ == "__main__":`` blocks load."""
+    return "main" in f.contexts and "code" not in f.contexts
 
 
 def _message_only(f: _Found) -> bool:
