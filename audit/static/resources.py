@@ -281,6 +281,28 @@ def _start_element(
     return XmlElement(tag, attrs, "", depth)
 
 
+#: Credit elements of a widget configuration (W3C widgets, Cordova's ``res/xml/config.xml``).
+CREDIT_ELEMENTS = frozenset({"author", "description", "license"})
+
+
+def xml_credit_strings(elements: list[XmlElement]) -> set[str]:
+    """Attribute values and text of :data:`CREDIT_ELEMENTS` and what they hold
+    (``<author href="http://appium.io">``, ``<description>Courtesy of … (https://…)</description>``):
+    credits, not servers."""
+    out: set[str] = set()
+    inside = -1  # depth of the open credit element, or -1
+    for e in elements:
+        if inside >= 0 and e.depth <= inside:
+            inside = -1
+        if inside < 0 and e.name in CREDIT_ELEMENTS:
+            inside = e.depth
+        if inside >= 0:
+            out.update(e.attrs.values())
+            if e.text:
+                out.add(e.text)
+    return out
+
+
 def xml_bool(value: str | None) -> bool | None:
     """A boolean attribute as :func:`_value` renders it (``true``/``false``); None when absent or not
     a boolean."""

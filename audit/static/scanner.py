@@ -13,6 +13,7 @@ anything else (a corrupt DEX among several, a garbled manifest, an unsafe entry 
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import logging
 import os
@@ -44,6 +45,7 @@ from audit.static.manifest import Manifest, parse_manifest
 from audit.static.permissions import data_access
 from audit.static.pycode import main_block_strings
 from audit.static.resources import (
+    CREDIT_ELEMENTS,
     RES_XML_TYPE,
     ResourceError,
     XmlElement,
@@ -54,6 +56,7 @@ from audit.static.resources import (
     parse_proto_xml,
     proto_fields,
     table_size_problem,
+    xml_credit_strings,
     xml_namespace_uris,
     xml_strings,
 )
@@ -188,7 +191,7 @@ _PLAIN_CONTEXTS = frozenset({"port", "nsc", "msg", "code", "main"})
 #: In such an archive (a Python bundle), modules of package metadata (``__about__.py``,
 #: ``__version__.py``: ``__url__``, ``__uri__``) and the test, documentation and example folders of
 #: bundled libraries (``numpy/doc/``, ``numpy/testing/``) are the same kind of text, and so are type
-#: stubs (``*.pyi``: never run) and the packaging and build files of bundled libraries (``setup.py``,
+#: stubs (``*.pyi``: never run), backups a patch left (``site.py.orig``) and the packaging and build files of bundled libraries (``setup.py``,
 #: ``METADATA``, ``PKG-INFO``, ``pyproject.toml``, CI and pre-commit configs: a home page, the tz data's
 #: download site, a hook's source repository).
 _LICENCE_FILE = re.compile(
@@ -197,10 +200,18 @@ _LICENCE_FILE = re.compile(
     r"|(?:^|[/!])(?:readme|changelog|changes|history|authors|contributors)(?:\.[^/!]*)?$"
     r"|(?:^|[/!])(?:__about__|__version__|_version|__pkginfo__)\.pyc?$"
     r"|![^!]*/(?:tests?|testing|docs?|examples?)/[^!]*$"
-    r"|![^!]*\.pyi$"
+    r"|![^!]*\.(?:pyi|orig|rej|bak)$"
     r"|!(?:[^!]*/)?(?:METADATA|PKG-INFO|setup\.pyc?|setup\.cfg|pyproject\.toml|tox\.ini|noxfile\.pyc?|conftest\.pyc?"
     r"|MANIFEST\.in|\.?pre-commit-config\.ya?ml|\.travis\.ya?ml|\.gitlab-ci\.ya?ml|appveyor\.ya?ml)$"
 )
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_licence_file(file: str) -> bool:
+    """``file`` holds licence texts, credits or metadata (:data:`_LICENCE_FILE`)."""
+    return _LICENCE_FILE.search(file) is not None
+
+
 #: Text files where a line starting with ``#`` is a comment (a dictionary's source credits, a config's
 #: disabled entries): their comments are not read.
 _HASH_COMMENT_EXTENSIONS = frozenset(
@@ -228,6 +239,10 @@ _RAW_TEXT_END = {b"script": re.compile(rb"(?i)</script"), b"style": re.compile(r
 #: Markup attributes whose values are text shown to the user, not resources the page loads (an input
 #: field's example ``placeholder="http://mega.radio.fm:80/stream"``, an image's alternative text, a
 #: tooltip), and namespace declarations (``xmlns:cdv="http://cordova.apache.org/ns/1.0"``).
+#: Credit elements of a widget's ``config.xml`` (W3C widgets, Cordova): ``<author href="http://…">``,
+#: ``<description>Courtesy of … (https://github.com/…)</description>``, ``<license>``. Bounded, so a
+#: hostile file costs one pass.
+_CREDIT_ELEMENT = re.compile(rb"(?i)<(author|description|license)\b[^<>]{0,4096}>(?:[^<]{0,65536}</\1\s*>)?")
 _DISPLAY_ATTRIBUTE = re.compile(
     rb"(?i)\b(?:placeholder|alt|title|xmlns(?::[\w.-]+)?)\s*=\s*(?:\"[^\"]*\"|'[^']*')"
 )
@@ -427,6 +442,8 @@ class _Scan:
             f = self.found[c.value] = _Found(c)
         f.sources.add(source)
         f.classes.update(classes)
+        if occurrence == "code" and _is_licence_file(source.file):
+            occurrence = "msg"  # a credit: with messages elsewhere, it makes no server of them
         if c.context:
             f.contexts.add(c.context if c.context in _PLAIN_CONTEXTS else f"{c.context}:{source.file}")
         if use:
@@ -763,6 +780,8 @@ class _Scan:
                 data = _strip_markup_comments(data)
                 if ext in _HTML_EXTENSIONS:
                     data = _html_code(data)
+                elif ext == "xml":
+                    data = _CREDIT_ELEMENT.sub(b" ", data)
                 data = _DISPLAY_ATTRIBUTE.sub(b" ", data)
             self.add_bytes(data, "asset", file)
             return
@@ -804,8 +823,13 @@ class _Scan:
             self.add_xml(parse_axml(data), file)
         else:
             if any("://" in s and "schemas.android.com" not in s for s in strings):  # rare: worth a walk
-                namespaces = xml_namespace_uris(data, strings)
-                strings = [s for s in strings if s not in namespaces]
+                aside = xml_namespace_uris(data, strings)
+                if not CREDIT_ELEMENTS.isdisjoint(strings):
+                    try:
+                        aside |= xml_credit_strings(parse_axml(data))
+                    except ResourceError:
+                        pass  # damaged: its strings are read as they are
+                strings = [s for s in strings if s not in aside]
             self.add_strings(strings, "xml", file)
 
     def scan_aab(self, archive: Archive) -> None:
@@ -896,7 +920,7 @@ class _Scan:
                 continue
             if c.doc and not any(self._is_app_class(cls, app.package) for cls in f.classes):
                 continue
-            if all(_LICENCE_FILE.search(s.file) for s in f.sources):
+            if all(_is_licence_file(s.file) for s in f.sources):
                 continue  # credits in a licence text or notice file
             kept.append((value, f))
         urls = [
