@@ -206,6 +206,11 @@ _LICENCE_FILE = re.compile(
 )
 
 
+#: Source kinds whose file can be a licence, credit or metadata file (assets and native libraries,
+#: and the members of archives among them); not DEX files, resources or the manifest.
+_FILE_KINDS = frozenset({"asset", "native"})
+
+
 @functools.lru_cache(maxsize=4096)
 def _is_licence_file(file: str) -> bool:
     """``file`` holds licence texts, credits or metadata (:data:`_LICENCE_FILE`)."""
@@ -442,7 +447,7 @@ class _Scan:
             f = self.found[c.value] = _Found(c)
         f.sources.add(source)
         f.classes.update(classes)
-        if occurrence == "code" and _is_licence_file(source.file):
+        if occurrence == "code" and source.kind in _FILE_KINDS and _is_licence_file(source.file):
             occurrence = "msg"  # a credit: with messages elsewhere, it makes no server of them
         if c.context:
             f.contexts.add(c.context if c.context in _PLAIN_CONTEXTS else f"{c.context}:{source.file}")
