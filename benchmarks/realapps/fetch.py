@@ -259,7 +259,9 @@ def load_set(number: int) -> tuple[App, ...]:
     seen: set[str] = set()
     for app in apps:
         if app.sha256 in known:
-            raise SystemExit(f"set {number}: {app.name} is already in set {known[app.sha256]} (sha256 {app.sha256[:16]}…)")
+            raise SystemExit(
+                f"set {number}: {app.name} is already in set {known[app.sha256]} (sha256 {app.sha256[:16]}…)"
+            )
         if app.sha256 in seen:
             raise SystemExit(f"set {number}: {app.name} is twice in the set (sha256 {app.sha256[:16]}…)")
         seen.add(app.sha256)
