@@ -11,7 +11,11 @@ Exec'd by ``fetch.load_set(3)``; the package is set 1's archive (declared in ``f
 Checked and left out: androguard 3.4.0~a1-17 (trixie and bookworm-backports) ships the same example
 files as bookworm's 3.4.0~a1-6, and 4.1.4-1 (sid) ships none; the other Debian packages with Android
 files (android-framework-res 14, apksigcopier, python3-apkinspector, python3-pyaxmlparser,
-fdroidserver 2.4.5-1, golang-github-avast-apkparser-dev and -apkverifier-dev) hold no DEX.
+fdroidserver 2.4.5-1, golang-github-avast-apkparser-dev and -apkverifier-dev) hold no DEX. Debian's
+source packages were not used: the machine's sources have no deb-src lines (``fetch.py`` could not
+download them as configured), several pool files are not served, androguard's orig tarball holds the
+same examples, and apktool's test APKs are Android Studio templates (support libraries and at most 18
+classes of their own).
 """
 
 ARCHIVES = ()

