@@ -72,7 +72,7 @@ from audit.static.servers import (
     judge,
     sibling_evidence,
 )
-from audit.static.signatures import CodePresence, SignatureDb, load_signatures
+from audit.static.signatures import MIN_CODE_STRINGS, CodePresence, SignatureDb, load_signatures
 from audit.static.signing import merge_signers, read_signers
 from audit.static.transport import NetworkSecurityConfig, parse_network_security_config, pin_indices
 from audit.static.transport import merge as merge_transport
@@ -424,6 +424,9 @@ class _Scan:
         self.xml_files: dict[int, str] = {}
         #: pin string -> (DEX files, classes loading it)
         self.code_pins: dict[str, tuple[set[str], set[str]]] = {}
+        #: an SDK's code string (SdkSignature.code_strings) -> (DEX files, classes outside the SDK's
+        #: code prefixes loading it): its renamed code
+        self.library_strings: dict[str, tuple[set[str], set[str]]] = {}
         #: signing certificates of each APK read (several in a split bundle)
         self.signers: list[tuple[Signer, ...]] = []
 
@@ -525,7 +528,9 @@ class _Scan:
         found = self._capped(self.extractor.find("\n".join(parts)))
         hits = [(wanted[bisect.bisect_right(offsets, c.start) - 1], c) for c in found]
         pins = pin_indices(strings)
-        referenced = {i for i, _ in hits} | set(pins)
+        library = self.sigs.code_strings
+        library_hits = [i for i in wanted if strings[i] in library] if library else []
+        referenced = {i for i, _ in hits} | set(pins) | set(library_hits)
         loaders = dex.string_loaders(referenced) if referenced else {}
         refs = {i: {name for _, name in owners} for i, owners in loaders.items()}
         source = Source("dex", file)
@@ -545,6 +550,15 @@ class _Scan:
             files, classes = self.code_pins.setdefault(strings[idx], (set(), set()))
             files.add(file)
             classes.update(refs.get(idx, ()))
+        for idx in library_hits:
+            sid = library[strings[idx]]
+            outside = {
+                c for c in refs.get(idx, ()) if (m := self.sigs.match_class(c)) is None or m[0].id != sid
+            }
+            if outside:
+                files, classes = self.library_strings.setdefault(strings[idx], (set(), set()))
+                files.add(file)
+                classes |= outside
         self.dex_classes.append((file, names))
 
     def add_xml(self, elements: list[XmlElement], file: str) -> None:
@@ -641,15 +655,16 @@ class _Scan:
             )(message)
         else:
             (_, found, dex_classes, manifests, theirs, read_total, notes, configs, code_pins, xml_files, signers,
-             signer_notes, not_read) = answer  # fmt: skip
+             signer_notes, not_read, library_strings) = answer  # fmt: skip
             self.not_read.extend(not_read)
             self.dex_classes.extend(dex_classes)
             self.security_configs.extend(configs)
             self.xml_files.update(xml_files)
-            for pin, (files, classes) in code_pins.items():
-                mine_files, mine_classes = self.code_pins.setdefault(pin, (set(), set()))
-                mine_files |= files
-                mine_classes |= classes
+            for into, got in ((self.code_pins, code_pins), (self.library_strings, library_strings)):
+                for text, (files, classes) in got.items():
+                    mine_files, mine_classes = into.setdefault(text, (set(), set()))
+                    mine_files |= files
+                    mine_classes |= classes
             for value, f in found.items():
                 mine_f = self.found.get(value)
                 if mine_f is None:
@@ -1028,6 +1043,17 @@ class _Scan:
         m = self.sigs.match_host(host)
         return f"{m[0].name} (SDK database: {m[1]})" if m is not None else None
 
+    def _prefix_list(self, sid: str, prefixes: Iterable[str]) -> str:
+        """The matched prefixes of an SDK, a relocated one with the prefix it was moved from
+        (``external.org.apache.commons (relocated org.apache.commons)``)."""
+        sig = self.sigs.get(sid)
+        own = sig.code_prefixes if sig else ()
+        out = []
+        for pfx in prefixes:
+            moved = [q for q in own if pfx.endswith("." + q)] if pfx not in own else []
+            out.append(f"{pfx} (relocated {max(moved, key=len)})" if moved else pfx)
+        return ", ".join(out)
+
     def _code_presence(self) -> dict[str, tuple[CodePresence, list[str]]]:
         """SDK id → its code over all DEX files, with one evidence line per file that has own classes."""
         out: dict[str, tuple[CodePresence, list[str]]] = {}
@@ -1035,7 +1061,7 @@ class _Scan:
             for sid, p in sorted(self.sigs.code_presence(names).items()):
                 if p.classes:
                     noun = "class" if p.classes == 1 else "classes"
-                    line = f"code: {p.classes} {noun} under {', '.join(p.prefixes)} ({file})"
+                    line = f"code: {p.classes} {noun} under {self._prefix_list(sid, p.prefixes)} ({file})"
                 else:
                     line = f"stub only: {p.stubs} interop, data or exception {'class' if p.stubs == 1 else 'classes'} ({file})"
                 if sid in out:
@@ -1049,6 +1075,22 @@ class _Scan:
                     out[sid] = (merged, [*lines, line])
                 else:
                     out[sid] = (p, [line])
+        by_sdk: dict[str, list[tuple[str, set[str], set[str]]]] = {}
+        for text, (files, classes) in self.library_strings.items():
+            by_sdk.setdefault(self.sigs.code_strings[text], []).append((text, files, classes))
+        for sid, hits in sorted(by_sdk.items()):
+            if len(hits) < MIN_CODE_STRINGS or (sid in out and out[sid][0].classes):
+                continue  # too few, or its code is there by name anyway
+            loaders = sorted({c for _, _, classes in hits for c in classes})
+            dex_files = sorted({f for _, fs, _ in hits for f in fs})
+            packages = tuple(sorted({c.rpartition(".")[0] or "(default package)" for c in loaders}))
+            shown = ", ".join(loaders[:3]) + (", …" if len(loaders) > 3 else "")
+            line = (
+                f"code: renamed, {len(hits)} of its own strings loaded by {len(loaders)} "
+                f"{'class' if len(loaders) == 1 else 'classes'} outside its packages ({shown}; {', '.join(dex_files)})"
+            )
+            stubs, lines = (out[sid][0].stubs, out[sid][1]) if sid in out else (0, [])
+            out[sid] = (CodePresence(len(loaders), stubs, packages[:10], True), [line, *lines])
         return out
 
     def _code_findings(
@@ -1291,12 +1333,13 @@ def _child_scan(
         # Only the child's own findings go back: the parent has everything found before the fork.
         scan.found, scan.dex_classes, scan.manifests = {}, [], []
         scan.security_configs, scan.code_pins, scan.xml_files, scan.not_read = [], {}, {}, []
+        scan.library_strings = {}
         signers, signer_notes = read_signers(archive)  # here, off the parent's path (cryptography loads)
         tagged = scan._scan_entries(archive, entries, prefix, share)
         answer: tuple[object, ...] = (
             "ok", scan.found, scan.dex_classes, scan.manifests, tagged, archive._read_total - start_total,
             archive.notes, scan.security_configs, scan.code_pins, scan.xml_files, signers, signer_notes,
-            scan.not_read,
+            scan.not_read, scan.library_strings,
         )  # fmt: skip
     except AuditError as e:
         answer = ("error", type(e).__name__, str(e))

@@ -8,6 +8,10 @@ Matching rules (docs/signatures.md):
 
 * a class matches a code prefix when its dotted name equals the prefix or starts with ``prefix + "."``
   (inner classes, ``Outer$Inner``, count as their outer class); the longest prefix wins;
+* a class whose package ends with a prefix of two labels or more (``external.org.apache.commons``)
+  counts as that SDK's relocated code when :data:`MIN_RELOCATED_CLASSES` such classes are in one DEX;
+  :data:`MIN_CODE_STRINGS` of an SDK's ``code_strings`` loaded by other classes show its renamed code
+  (the scanner counts those);
 * a host matches a network domain when it equals it or ends with ``"." + domain``; longest wins.
 
 Both are dict lookups over the dotted components (O(depth)), and class lookups are cached per package
@@ -80,6 +84,17 @@ _STUB_SUFFIXES = ("Exception", "Error")
 #: resources were merged, not its code.
 _RESOURCE_CLASSES = frozenset({"R", "Manifest", "BuildConfig"})
 
+#: Code strings of one SDK (:attr:`SdkSignature.code_strings`) that must be loaded by other code to
+#: show its renamed code; and how long each must be (with a ``.`` or ``:``: the DEX strings the
+#: scanner looks at).
+MIN_CODE_STRINGS = 2
+MIN_CODE_STRING_LENGTH = 16
+#: Classes under a code prefix moved into another package (``external.org.apache.commons.lang3``)
+#: that show the SDK's relocated code; prefixes of one label (``kotlin``) are never looked for there.
+MIN_RELOCATED_CLASSES = 3
+#: Packages deeper than this are not searched for a relocated prefix (hostile names).
+_MAX_RELOCATION_DEPTH = 12
+
 #: Owner of imported trackers whose company could not be inferred.
 UNKNOWN_OWNER = "unknown"
 
@@ -120,10 +135,14 @@ class SdkSignature:
     data classes, a single shared helper): alone, they do not show the SDK's code."""
     markers: tuple[str, ...] = ()
     """When set, the SDK counts as present only if a class under one of these is (its core code)."""
+    code_strings: tuple[str, ...] = ()
+    """String constants of the SDK's own code that no other code holds (its messages, its system
+    property keys): :data:`MIN_CODE_STRINGS` of them, loaded by classes outside its code prefixes,
+    show its code renamed (R8, a shading plugin) where no class name does."""
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        for k in ("code_prefixes", "domains", "merged_from", "stubs", "markers"):
+        for k in ("code_prefixes", "domains", "merged_from", "stubs", "markers", "code_strings"):
             d[k] = list(d[k])
         return d
 
@@ -257,6 +276,13 @@ def parse_entries(data: Any, origin: str, default_source: str = "builtin") -> tu
                 raise ConfigError(f"{where}: {key} must be a string")
         stubs = _str_list(row, "stubs", where)
         markers = _str_list(row, "markers", where)
+        code_strings = _str_list(row, "code_strings", where)
+        for text in code_strings:
+            if len(text) < MIN_CODE_STRING_LENGTH or ("." not in text and ":" not in text):
+                raise ConfigError(
+                    f"{where}: code string {text[:40]!r} must be at least {MIN_CODE_STRING_LENGTH} characters "
+                    "and hold a '.' or ':'"
+                )
         for p in stubs + markers:
             if not _JAVA_PREFIX_RE.match(p):
                 raise ConfigError(f"{where}: {p!r} is not a dotted Java name")
@@ -276,6 +302,7 @@ def parse_entries(data: Any, origin: str, default_source: str = "builtin") -> tu
                 notes=row.get("notes"),
                 stubs=tuple(stubs),
                 markers=tuple(markers),
+                code_strings=tuple(code_strings),
             )
         )
     return tuple(out)
@@ -359,6 +386,12 @@ class SignatureDb:
         self._stubs = {s.id: dict.fromkeys(s.stubs, True) for s in self.sdks if s.stubs}
         self._markers = {s.id: dict.fromkeys(s.markers, True) for s in self.sdks if s.markers}
         self._host_cache: dict[str, tuple[SdkSignature, str] | None] = {}
+        self._relocated_cache: dict[str, tuple[SdkSignature, str, str] | None] = {}
+        #: code string -> SDK id (:attr:`SdkSignature.code_strings`; the first entry keeps a string)
+        self.code_strings: dict[str, str] = {}
+        for s in self.sdks:
+            for text in s.code_strings:
+                self.code_strings.setdefault(text, s.id)
 
     def __len__(self) -> int:
         return len(self.sdks)
@@ -388,6 +421,28 @@ class SignatureDb:
         except KeyError:
             pass
         result: tuple[SdkSignature, str] | None = _lookup_prefix(self._prefix, pkg) if pkg else None
+        cache[pkg] = result
+        return result
+
+    def match_relocated(self, class_name: str) -> tuple[SdkSignature, str, str] | None:
+        """(SDK, relocated prefix, its code prefix) for a class whose package ends with a code
+        prefix of two labels or more, moved under another package by a shading plugin
+        (``external.org.apache.commons.lang3.StringUtils``: ``external.org.apache.commons``,
+        ``org.apache.commons``); None otherwise. Only for classes :meth:`match_class` does not match."""
+        pkg = class_name.partition("$")[0].rpartition(".")[0]
+        cache = self._relocated_cache
+        try:
+            return cache[pkg]
+        except KeyError:
+            pass
+        result: tuple[SdkSignature, str, str] | None = None
+        parts = pkg.split(".")
+        if len(parts) <= _MAX_RELOCATION_DEPTH:
+            for j in range(1, len(parts) - 1):
+                hit = _lookup_prefix(self._prefix, ".".join(parts[j:]))
+                if hit is not None and "." in hit[1]:
+                    result = (hit[0], ".".join(parts[:j]) + "." + hit[1], hit[1])
+                    break
         cache[pkg] = result
         return result
 
@@ -426,9 +481,14 @@ class SignatureDb:
         marked: set[str] = set()
         match, stub_index, markers = self.match_class, self._stubs, self._markers
         # The loop of is_stub inlined: it runs for every matched class of every DEX file.
+        relocated: dict[tuple[str, str], list[str]] = {}  # (sid, relocated prefix) -> original names
         for name in class_names:
             m = match(name)
             if m is None:
+                r = self.match_relocated(name)
+                if r is not None:
+                    outer = name.partition("$")[0] if "$" in name else name
+                    relocated.setdefault((r[0].id, r[1]), []).append(r[2] + outer[len(r[1]) :])
                 continue
             sid = m[0].id
             outer = name.partition("$")[0] if "$" in name else name
@@ -443,6 +503,21 @@ class SignatureDb:
             pairs.add((sid, m[1]))
             if sid in markers and sid not in marked and _lookup_prefix(markers[sid], outer):
                 marked.add(sid)
+        for (sid, prefix), originals in relocated.items():
+            if len(originals) < MIN_RELOCATED_CLASSES:
+                continue  # a package that happens to end like a prefix
+            for outer in originals:
+                if (
+                    outer.rpartition(".")[2] in _RESOURCE_CLASSES
+                    or outer.endswith(_STUB_SUFFIXES)
+                    or (sid in stub_index and _lookup_prefix(stub_index[sid], outer))
+                ):
+                    stubs[sid] = stubs.get(sid, 0) + 1
+                    continue
+                own[sid] = own.get(sid, 0) + 1
+                pairs.add((sid, prefix))
+                if sid in markers and _lookup_prefix(markers[sid], outer):
+                    marked.add(sid)
         prefixes: dict[str, list[str]] = {}
         for sid, prefix in pairs:
             prefixes.setdefault(sid, []).append(prefix)
@@ -767,6 +842,8 @@ def _entry_json(s: SdkSignature) -> dict[str, Any]:
         d["stubs"] = list(s.stubs)
     if s.markers:
         d["markers"] = list(s.markers)
+    if s.code_strings:
+        d["code_strings"] = list(s.code_strings)
     return d
 
 

@@ -108,6 +108,11 @@ def evaluate(apps: Iterable[fetch.App], labels: dict) -> dict[str, Tally]:
         claimed_sdks = {s["id"] for s in result["sdks"]}
         for sid in sorted(claimed_sdks):
             label = lab["sdks"].get(sid)
+            if label is None and sid in lab["missed_sdks"]:
+                t["sdk"].tp.append(
+                    (name, sid, "labelled missed, now found: " + lab["missed_sdks"][sid]["why"])
+                )
+                continue
             if label is None:
                 t["sdk"].unlabelled.append((name, sid, "no label"))
             elif label["present"]:

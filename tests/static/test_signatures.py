@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from audit.errors import ConfigError
 from audit.static.signatures import (
     CATEGORIES,
     SdkSignature,
+    SignatureDb,
     build_db,
     builtin_signatures,
     convert_code_signature,
@@ -297,6 +299,14 @@ def test_overlay_rewrite_is_picked_up(tmp_path: Path) -> None:
             '[{"id": "ok", "name": "n", "owner": "o", "category": "push", "domains": "x.com"}]',
             "list of strings",
         ),
+        (
+            '[{"id": "ok", "name": "n", "owner": "o", "category": "push", "code_strings": ["no dot or colon here"]}]',
+            "code string",
+        ),
+        (
+            '[{"id": "ok", "name": "n", "owner": "o", "category": "push", "code_strings": ["a.b"]}]',
+            "at least 16 characters",
+        ),
     ],
 )
 def test_malformed_overlay(tmp_path: Path, content: str, problem: str) -> None:
@@ -530,3 +540,33 @@ def test_hosting_websites_do_not_make_an_owner(tmp_path: Path) -> None:
     hobby, yx = db.get("exodus_1"), db.get("exodus_2")
     assert hobby is not None and (hobby.owner, hobby.owner_country) == ("unknown", "")
     assert yx is not None and (yx.owner, yx.owner_country) == ("Yandex", "RU")  # from its own domain
+
+
+def test_relocated_prefix_needs_two_labels_and_three_classes() -> None:
+    db = SignatureDb(
+        [sig("commons", ("org.apache.commons",)), sig("kt", ("kotlin",)), sig("sentry", ("io.sentry",))]
+    )
+    shaded = "external.org.apache.commons.lang3"
+    assert db.match_relocated(f"{shaded}.StringUtils$1") is not None
+    assert db.match_relocated(f"{shaded}.StringUtils")[1:] == (
+        "external.org.apache.commons",
+        "org.apache.commons",
+    )
+    assert db.match_relocated("com.foo.kotlin.collections.X") is None  # a one-label prefix is never moved
+    assert db.match_class("org.apache.commons.lang3.StringUtils") is not None  # not moved: matched as usual
+    assert db.match_relocated("a." * 5_000 + "org.apache.commons.X") is None  # too deep: not searched
+    names = [f"{shaded}.StringUtils", f"{shaded}.ArrayUtils", f"{shaded}.builder.HashCodeBuilder",
+             f"{shaded}.NotFoundException", "com.x.tags.io.sentry.Tag", "com.x.tags.io.sentry.Tags"]  # fmt: skip
+    presence = db.code_presence(names)
+    assert presence["commons"].present and presence["commons"].classes == 3 and presence["commons"].stubs == 1
+    assert presence["commons"].prefixes == ("external.org.apache.commons",)
+    assert "sentry" not in presence  # two classes: a package that merely ends like the prefix
+
+
+def test_code_strings_index() -> None:
+    s = dataclasses.replace(
+        sig("kt", ("kotlin",)), code_strings=("Parameter specified as non-null is null: method ",)
+    )
+    db = SignatureDb([s])
+    assert db.code_strings == {"Parameter specified as non-null is null: method ": "kt"}
+    assert s.to_dict()["code_strings"] == ["Parameter specified as non-null is null: method "]
