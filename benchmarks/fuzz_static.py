@@ -42,8 +42,10 @@ from __future__ import annotations
 import argparse
 import gc
 import gzip
+import importlib.util
 import io
 import json
+import marshal
 import os
 import random
 import re
@@ -584,11 +586,44 @@ def hostile_archive(rng: random.Random, items: list[tuple[zipfile.ZipInfo, bytes
     return _with_entry(items, name, body)
 
 
+_MAIN_PY = (
+    'API = "https://api.example.org/v1"\n'
+    'def get(u="https://mirror.example.org/"):\n    return u\n'
+    'if __name__ == "__main__":\n    get("https://selftest.example.org/x.json")\n    print(API)\n'
+)
+
+
+def hostile_python(rng: random.Random, items: list[tuple[zipfile.ZipInfo, bytes]]) -> bytes | None:
+    """A packed bundle whose compiled Python (with a ``__main__`` block, read by our own marshal
+    reader) is garbled, cut, deeply nested or claims huge sizes, with HTML pages that never close a
+    tag or a script (read for their tags only)."""
+    pyc = importlib.util.MAGIC_NUMBER + b"\0" * 12 + marshal.dumps(compile(_MAIN_PY, "m.py", "exec"))
+    shape = rng.randrange(4)
+    if shape == 0:
+        pyc = generic(rng, pyc)
+    elif shape == 1:
+        pyc = pyc[: rng.randrange(16, len(pyc))]
+    elif shape == 2:  # tuples nested 100,000 deep, then the __main__ text
+        pyc = pyc[:16] + b"(\x01\x00\x00\x00" * 100_000 + b"N__main__https://n.example.org/"
+    else:  # a code object claiming a 2 GiB constant tuple
+        pyc = pyc[:16] + b"c" + b"\0" * 24 + b"s\x00\x00\x00\x00(\xff\xff\xff\x7f" + b"__main__://"
+    html = rng.choice(
+        [
+            b"<" * 200_000,
+            b"<script>" * 20_000 + b"https://s.example.org/",
+            b"<p>https://t.example.org/" * 20_000,
+        ]
+    )
+    body = gzip.compress(_tar_of([("app/m.pyc", pyc), ("app/t.html", html)]))
+    return _with_entry(items, rng.choice(["assets/private.tar", "lib/arm64-v8a/libpybundle.so"]), body)
+
+
 TARGETS: dict[str, Callable[[random.Random, list[tuple[zipfile.ZipInfo, bytes]]], bytes | None]] = {
     "truncated resources.arsc": truncated_arsc,
     "huge string-pool count": huge_pool_count,
     "hostile asset": hostile_asset,
     "hostile archive asset": hostile_archive,
+    "hostile compiled Python": hostile_python,
 }
 
 
