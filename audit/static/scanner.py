@@ -67,6 +67,7 @@ from audit.static.servers import (
     Verdict,
     cites,
     code_use,
+    in_literal_message,
     in_message,
     is_message,
     judge,
@@ -231,8 +232,11 @@ _BLANK_BEFORE_HASH = 64
 #: Source files with ``/* … */`` and ``//`` comments (JavaScript and CSS of web bundles, C-like code):
 #: a URL in a comment cites something (``* https://stackoverflow.com/questions/…``); it is not read.
 _C_COMMENT_EXTENSIONS = frozenset(
-    {"js", "mjs", "cjs", "ts", "css", "java", "kt", "c", "h", "cpp", "cc", "go"}
+    {"js", "mjs", "cjs", "ts", "jsx", "tsx", "bundle", "css", "java", "kt", "c", "h", "cpp", "cc", "go"}
 )
+#: Script sources whose string literals are read for messages (:meth:`_Scan.add_script`): a React
+#: Native bundle (``index.android.bundle``) is JavaScript too.
+_SCRIPT_EXTENSIONS = frozenset({"js", "mjs", "cjs", "ts", "jsx", "tsx", "bundle"})
 #: Markup files whose ``<!-- … -->`` comments are not read (an editor's credit, disabled markup).
 _MARKUP_EXTENSIONS = frozenset({"html", "htm", "xhtml", "xml", "svg"})
 #: HTML pages, whose text (between the tags, outside ``<script>`` and ``<style>``) is shown to the
@@ -488,6 +492,28 @@ class _Scan:
                 self.add_binary(piece, kind, file)
             else:
                 self.add_text(candidate_text(piece, context=True), kind, file)
+
+    def add_script(self, data: bytes, file: str) -> None:
+        """Script source (JavaScript, a bundle, an HTML page's tags and scripts), read as a text asset,
+        each value in a string literal that reads as a message marked so (:func:`in_literal_message`)."""
+        source = Source("asset", file)
+        for piece in _slices(data):
+            if self.overflow:
+                return
+            origins: list[tuple[int, int]] = []
+            text = candidate_text(piece, context=True, origins=origins)
+            plain = normalize(text)
+            if plain != text:
+                origins.clear()  # unescaping moved the offsets: look the values up instead
+            starts = [t for t, _ in origins]
+            for c in self._capped(self.extractor.find(plain)):
+                if origins:
+                    i = bisect.bisect_right(starts, c.start) - 1
+                    pos = origins[i][1] + c.start - origins[i][0]
+                else:
+                    pos = piece.find(c.value.encode("ascii", "replace"))
+                message = pos >= 0 and in_literal_message(piece, pos, len(c.value))
+                self._add(c, source, occurrence="msg" if message else "code")
 
     def add_binary(self, data: bytes, kind: str, file: str, *, urls_only: bool = False) -> None:
         """Binary data (a native library, or ``urls_only`` an asset of no known kind: its URL windows),
@@ -794,13 +820,17 @@ class _Scan:
                 data = _strip_hash_comments(data)
             elif ext in _C_COMMENT_EXTENSIONS:
                 data = _strip_c_comments(data)
+                if ext in _SCRIPT_EXTENSIONS:
+                    self.add_script(data, file)
+                    return
             elif ext == "svg":
                 data = b"\n".join(m.group(1) or m.group(2) for m in _SVG_REFERENCE.finditer(data))
             elif ext in _MARKUP_EXTENSIONS:
                 data = _strip_markup_comments(data)
                 if ext in _HTML_EXTENSIONS:
-                    data = _html_code(data)
-                elif ext == "xml":
+                    self.add_script(_DISPLAY_ATTRIBUTE.sub(b" ", _html_code(data)), file)
+                    return
+                if ext == "xml":
                     data = _CREDIT_ELEMENT.sub(b" ", data)
                 data = _DISPLAY_ATTRIBUTE.sub(b" ", data)
             self.add_bytes(data, "asset", file)

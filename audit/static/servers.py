@@ -144,6 +144,32 @@ def in_message(data: bytes, pos: int, length: int) -> bool:
     return is_message(text) or _CREDIT.search(text) is not None or cites(before)
 
 
+#: How far around a value in source text its string literal is looked for (one line of it).
+_LITERAL_REACH = 512
+_QUOTES = (b'"', b"'", b"`")
+
+
+def in_literal_message(data: bytes, pos: int, length: int) -> bool:
+    """The value at ``data[pos:pos + length]`` of script source (JavaScript, a bundle, a page's
+    scripts) sits in a string literal that reads as a message (:func:`is_message`) or cites it
+    (:func:`cites`): React's ``"; visit https://reactjs.org/docs/error-decoder.html?invariant="``, a
+    warning's ``"… See https://reactnative.dev/docs/… for details"``. The literal is the text from the
+    nearest quote before the value, on its line, to the same quote after it; a value in no literal
+    found so, or alone in its literal (``fetch("https://api…")``), is not in a message."""
+    lo = max(0, pos - _LITERAL_REACH)
+    nl = data.rfind(b"\n", lo, pos)
+    lo = nl + 1 if nl != -1 else lo
+    q = max(data.rfind(quote, lo, pos) for quote in _QUOTES)
+    if q == -1:
+        return False
+    end = pos + length
+    close = data.find(data[q : q + 1], end, min(len(data), end + _LITERAL_REACH))
+    if close == -1 or data.find(b"\n", end, close) != -1:
+        return False
+    before = data[q + 1 : pos].decode("latin-1")
+    return cites(before) or is_message(before + " " + data[end:close].decode("latin-1"))
+
+
 #: URL schemes whose presence in the same method as a bare host means the host is put into a URL.
 _SCHEME_PREFIXES = ("http://", "https://", "ws://", "wss://", "tcp://", "ssl://", "mqtt://", "mqtts://")
 
