@@ -43,6 +43,10 @@ _OP_CONST_STRING_JUMBO = 0x1B
 #: invoke-virtual … invoke-interface (35c), their /range forms (3rc) and invoke-polymorphic(/range):
 #: the method index is the 16-bit unit after the opcode unit in every one of them.
 _INVOKE_OPS = frozenset([*range(0x6E, 0x73), *range(0x74, 0x79), 0xFA, 0xFB])
+#: sget-object (21c: the field index is the 16-bit unit after the opcode unit).
+_OP_SGET_OBJECT = 0x62
+#: encoded_value types of a class's static_values (the DEX format's value_type codes).
+_VALUE_STRING, _VALUE_ARRAY, _VALUE_ANNOTATION, _VALUE_NULL, _VALUE_BOOLEAN = 0x17, 0x1C, 0x1D, 0x1E, 0x1F
 _PACKED_SWITCH_PAYLOAD = 0x0100
 _SPARSE_SWITCH_PAYLOAD = 0x0200
 _FILL_ARRAY_DATA_PAYLOAD = 0x0300
@@ -191,6 +195,7 @@ class DexFile:
         self._code_owner: list[int] | None = None  # class_def index, parallel to _code_starts
         self._method_strings: dict[int, set[int]] = {}
         self._method_invokes: dict[int, set[int]] = {}
+        self._method_field_reads: dict[int, set[int]] = {}
         self._method_names: dict[int, tuple[str, str]] = {}
         self._decode_budget = len(self._data)
 
@@ -441,9 +446,12 @@ class DexFile:
         self._method_strings[code_off] = found
         return found
 
-    def _decode_method(self, code_off: int, *, with_invokes: bool) -> tuple[set[int], set[int]]:
+    def _decode_method(
+        self, code_off: int, *, with_invokes: bool, field_reads: set[int] | None = None
+    ) -> tuple[set[int], set[int]]:
         """(string indices loaded, method indices invoked) of the code item at ``code_off``; the
-        invokes only when asked: the loop runs per instruction, and most callers need strings only."""
+        invokes only when asked: the loop runs per instruction, and most callers need strings only.
+        ``field_reads``, when given, receives the field indices the code reads with sget-object."""
         data = self._data
         insns_size = _CODE_ITEM.unpack_from(data, code_off)[5]
         start = code_off + _CODE_ITEM.size
@@ -473,6 +481,8 @@ class DexFile:
                 found.add(struct.unpack_from("<I", data, pc + 2)[0])
             elif op in invoke_ops and pc + 4 <= end:
                 invokes.add(data[pc + 2] | data[pc + 3] << 8)
+            elif op == _OP_SGET_OBJECT and field_reads is not None and pc + 4 <= end:
+                field_reads.add(data[pc + 2] | data[pc + 3] << 8)
             width = widths[op]
             if not width:
                 break
@@ -491,6 +501,104 @@ class DexFile:
             _, cached = self._decode_method(code_off, with_invokes=True)
             self._method_invokes[code_off] = cached
         return frozenset(cached)
+
+    def static_value_loaders(self, indices: Iterable[int]) -> dict[int, set[tuple[int, str]]]:
+        """For each wanted string index that is the initial value of static fields (a class's
+        ``static_values``: ``static String IP = "…"``, which d8 stores there instead of code that
+        loads it), ``(code_off, class name)`` of every method that reads one of those fields with
+        sget-object: what :meth:`string_loaders` gives for strings loaded by const-string. Indices no
+        such field holds, or whose fields no code reads, are left out."""
+        wanted = {i for i in indices if 0 <= i < self._string_ids_size}
+        if not wanted:
+            return {}
+        fields = self._static_string_fields(wanted)
+        if not fields:
+            return {}
+        readers = self._field_readers(set(fields))
+        out: dict[int, set[tuple[int, str]]] = {}
+        for field, idx in fields.items():
+            if readers.get(field):
+                out.setdefault(idx, set()).update(readers[field])
+        return out
+
+    def _static_string_fields(self, wanted: set[int]) -> dict[int, int]:
+        """field_ids index -> string index, for static fields whose initial value is a wanted string.
+        A damaged or unusual item (an array or annotation value) ends the walk of its class."""
+        data = self._data
+        defs = self._defs()
+        out: dict[int, int] = {}
+        budget = len(data)  # values of valid items never overlap: reading more means hostile overlap
+        for class_data_off, values_off in zip(defs[6::8], defs[7::8], strict=True):
+            if not class_data_off or not values_off:
+                continue
+            try:
+                pos = class_data_off
+                n_static, pos = _uleb128(data, pos)
+                for _ in range(3):
+                    _, pos = _uleb128(data, pos)
+                field_ids: list[int] = []
+                field = 0
+                for _ in range(min(n_static, budget)):
+                    diff, pos = _uleb128(data, pos)
+                    _, pos = _uleb128(data, pos)
+                    field += diff
+                    field_ids.append(field)
+                count, vpos = _uleb128(data, values_off)
+                budget -= count + (pos - class_data_off)
+                if budget < 0:
+                    break
+                for k in range(min(count, len(field_ids))):
+                    header = data[vpos]
+                    vtype, arg = header & 0x1F, header >> 5
+                    vpos += 1
+                    if vtype in (_VALUE_ARRAY, _VALUE_ANNOTATION):
+                        break
+                    if vtype in (_VALUE_NULL, _VALUE_BOOLEAN):
+                        continue
+                    if vtype == _VALUE_STRING:
+                        idx = int.from_bytes(data[vpos : vpos + arg + 1], "little")
+                        if idx in wanted:
+                            out[field_ids[k]] = idx
+                    vpos += arg + 1
+            except (IndexError, ValueError):
+                continue  # a damaged class: its statics are not read
+        return out
+
+    def _field_readers(self, fields: set[int]) -> dict[int, set[tuple[int, str]]]:
+        """For each field index, ``(code_off, class name)`` of every method reading it with sget-object."""
+        result: dict[int, set[tuple[int, str]]] = {}
+        data = self._data
+        index = _byte_class({f & 0xFF for f in fields}) + _byte_class({f >> 8 & 0xFF for f in fields})
+        pattern = re.compile(b"\\x62(?=[\\x00-\\xff]" + index + b")", re.DOTALL)
+        starts, owners = self._code_index()
+        names = self.class_names()
+        seen: set[int] = set()
+        for m in pattern.finditer(data, _HEADER_SIZE):
+            pos = m.start()
+            if pos & 1 or (data[pos + 2] | data[pos + 3] << 8) not in fields:
+                continue
+            k = bisect.bisect_right(starts, pos - _CODE_ITEM.size) - 1
+            if k < 0 or starts[k] in seen:
+                continue
+            code_off = starts[k]
+            if pos >= code_off + _CODE_ITEM.size + 2 * _CODE_ITEM.unpack_from(data, code_off)[5]:
+                continue
+            seen.add(code_off)
+            reads = self._method_field_reads.get(code_off)
+            if reads is None:
+                self._method_string_ids(code_off)  # the first decoding is the one the budget counts
+                reads = set()
+                self._decode_method(code_off, with_invokes=False, field_reads=reads)
+                self._method_field_reads[code_off] = reads
+            j = k
+            while j >= 0 and starts[j] == code_off:
+                j -= 1
+            j += 1
+            while j < len(starts) and starts[j] == code_off:
+                for f in reads & fields:
+                    result.setdefault(f, set()).add((code_off, names[owners[j]]))
+                j += 1
+        return result
 
     def method_name(self, method_idx: int) -> tuple[str, str]:
         """(dotted class name, method name) of a method_ids entry; ``("", "")`` when out of range."""

@@ -558,6 +558,11 @@ class _Scan:
         library_hits = [i for i in wanted if strings[i] in library] if library else []
         referenced = {i for i, _ in hits} | set(pins) | set(library_hits)
         loaders = dex.string_loaders(referenced) if referenced else {}
+        # A bare name or address no code loads may be a static field's initial value (d8 keeps
+        # ``static String IP = "…"`` in static_values): the code reading the field is its user.
+        unloaded = [i for i, c in hits if c.kind in ("host", "ip") and not loaders.get(i)]
+        if unloaded:
+            loaders.update(dex.static_value_loaders(unloaded))
         refs = {i: {name for _, name in owners} for i, owners in loaders.items()}
         source = Source("dex", file)
         notices = any(d in strings for d in NOTICE_DESCRIPTORS)  # a licence-notice API is referenced

@@ -240,3 +240,45 @@ def test_random_corruption_never_escapes(small_dex: bytes) -> None:
             dex.string_references(wanted)
         except DexError as e:
             assert str(e).startswith("fuzz.dex: ")
+
+
+def _gaps_dex() -> bytes:
+    import zipfile
+    from pathlib import Path
+
+    with zipfile.ZipFile(Path(__file__).parents[1] / "fixtures" / "labelled" / "gaps.apk") as z:
+        return z.read("classes.dex")
+
+
+def test_static_value_loaders_follow_sget_object() -> None:
+    """``static String SERVER_IP = "…"`` lives in static_values (no const-string): the methods that
+    read the field with sget-object are its loaders (tests/fixtures/labelled.py, app ``gaps``)."""
+    dex = DexFile(_gaps_dex(), "classes.dex")
+    strings = dex.strings()
+    wanted = [strings.index(s) for s in ("100.24.77.5", "backup.gaps-example.com", "2.9.0.4")]
+    assert not any(dex.string_loaders(wanted).values())  # no code loads them by const-string
+    loaders = dex.static_value_loaders(wanted)
+    classes = {strings[i]: {name for _, name in owners} for i, owners in loaders.items()}
+    assert classes == {
+        "100.24.77.5": {"com.example.gaps.Uplink"},
+        "backup.gaps-example.com": {"com.example.gaps.Uplink"},
+        "2.9.0.4": {"com.example.gaps.About"},
+    }
+    # a string loaded by const-string, held by no static field
+    assert dex.static_value_loaders([strings.index("https://api.gaps-example.com/")]) == {}
+
+
+def test_static_value_loaders_on_damaged_dex() -> None:
+    """Garbled class_data and static_values give fewer loaders or a DexError, never another error."""
+    data = _gaps_dex()
+    rng = random.Random(11)
+    for _ in range(300):
+        d = bytearray(data)
+        for _ in range(rng.randint(1, 6)):
+            d[rng.randrange(0x70, len(d))] = rng.randrange(256)
+        try:
+            dex = DexFile(bytes(d), "x.dex")
+            n = len(dex.strings())
+            dex.static_value_loaders(range(0, n, max(1, n // 50)))
+        except DexError:
+            pass
