@@ -47,6 +47,8 @@ _INVOKE_OPS = frozenset([*range(0x6E, 0x73), *range(0x74, 0x79), 0xFA, 0xFB])
 _OP_SGET_OBJECT = 0x62
 #: encoded_value types of a class's static_values (the DEX format's value_type codes).
 _VALUE_STRING, _VALUE_ARRAY, _VALUE_ANNOTATION, _VALUE_NULL, _VALUE_BOOLEAN = 0x17, 0x1C, 0x1D, 0x1E, 0x1F
+#: How far past the last class's static_values its encoded array is looked into.
+_STATIC_VALUES_TAIL = 1 << 16
 _PACKED_SWITCH_PAYLOAD = 0x0100
 _SPARSE_SWITCH_PAYLOAD = 0x0200
 _FILL_ARRAY_DATA_PAYLOAD = 0x0300
@@ -527,9 +529,32 @@ class DexFile:
         data = self._data
         defs = self._defs()
         out: dict[int, int] = {}
+        # Only the classes whose static_values may hold a wanted string are walked: those whose
+        # values start at or before a place where the bytes read as that string's encoded_value
+        # (header 0x17 | (size - 1) << 5, the index in size bytes), the nearest such class each.
+        starts = sorted((v, ci) for ci, v in enumerate(defs[7::8]) if v)
+        if not starts:
+            return out
+        offsets = [v for v, _ in starts]
+        # the encoded arrays lie together in the data section: from the first to past the last
+        lo, hi = offsets[0], min(len(data), offsets[-1] + _STATIC_VALUES_TAIL)
+        spots: set[int] = set()
+        for i in wanted:
+            size = max(1, (i.bit_length() + 7) // 8)
+            needle = bytes([_VALUE_STRING | (size - 1) << 5]) + i.to_bytes(size, "little")
+            at = data.find(needle, lo, hi)
+            while at != -1:
+                spots.add(at)
+                at = data.find(needle, at + 1, hi)
+        classes = set()
+        for at in spots:
+            k = bisect.bisect_right(offsets, at) - 1
+            if k >= 0:
+                classes.add(starts[k][1])
         budget = len(data)  # values of valid items never overlap: reading more means hostile overlap
-        for class_data_off, values_off in zip(defs[6::8], defs[7::8], strict=True):
-            if not class_data_off or not values_off:
+        for ci in sorted(classes):
+            class_data_off, values_off = defs[8 * ci + 6], defs[8 * ci + 7]
+            if not class_data_off:
                 continue
             try:
                 pos = class_data_off
