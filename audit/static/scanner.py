@@ -183,8 +183,9 @@ def _is_text(name: str, data: bytes) -> bool:
 #: Occurrence contexts recorded without the file: ``port``, ``nsc``, and for every occurrence ``msg``
 #: (inside a message: a DEX string or compiled-Python constant that reads as one, text around it in
 #: binary data), ``main`` (a compiled-Python constant only the module's ``__main__`` block loads:
-#: :func:`audit.static.pycode.main_block_strings`) or ``code`` (any other).
-_PLAIN_CONTEXTS = frozenset({"port", "nsc", "msg", "code", "main"})
+#: :func:`audit.static.pycode.main_block_strings`) or ``code`` (any other); ``static`` marks a DEX
+#: string loaded only as a static field's initial value (its loaders read the field).
+_PLAIN_CONTEXTS = frozenset({"port", "nsc", "msg", "code", "main", "static"})
 #: Names of files that hold licence texts and notices: a URL in one credits someone (``<http://fsf.org/>``
 #: in the GPL), it names no server the app uses. Python packaging metadata (``*.dist-info/``,
 #: ``*.egg-info/``: a bundled library's home page, issue tracker and README) is the same kind of text.
@@ -561,8 +562,8 @@ class _Scan:
         # A bare name or address no code loads may be a static field's initial value (d8 keeps
         # ``static String IP = "…"`` in static_values): the code reading the field is its user.
         unloaded = [i for i, c in hits if c.kind in ("host", "ip") and not loaders.get(i)]
-        if unloaded:
-            loaders.update(dex.static_value_loaders(unloaded))
+        static = dex.static_value_loaders(unloaded) if unloaded else {}
+        loaders.update(static)
         refs = {i: {name for _, name in owners} for i, owners in loaders.items()}
         source = Source("dex", file)
         notices = any(d in strings for d in NOTICE_DESCRIPTORS)  # a licence-notice API is referenced
@@ -576,6 +577,8 @@ class _Scan:
                     loaders[idx], dex.method_invokes, dex.method_name, dex.method_strings, strings,
                     siblings=c.kind == "ip",
                 )  # fmt: skip
+            if idx in static and not c.context:
+                c = c._replace(context="static")  # its evidence says the code reads it from a field
             self._add(c, source, refs.get(idx, ()), use, "msg" if message else "code")
         for idx in pins:
             files, classes = self.code_pins.setdefault(strings[idx], (set(), set()))
@@ -1006,6 +1009,16 @@ class _Scan:
                 why = sibling_evidence(f.use, servers)
                 if why is not None:
                     verdicts[value] = Verdict(True, why)
+        for value, f in kept:
+            v = verdicts[value]
+            if (
+                "static" in f.contexts
+                and v.evidence
+                and v.evidence.startswith(("loaded by code", "loaded next to"))
+            ):
+                verdicts[value] = Verdict(
+                    v.network, "held in a static field " + v.evidence.replace("loaded ", "read ", 1)
+                )
         for value, f in kept:
             if verdicts[value].network and _demo_only(f):
                 verdicts[value] = Verdict(False, f"loaded only by demo or mock code ({min(f.classes)})")

@@ -284,3 +284,19 @@ def test_packed_assets_and_binary_text() -> None:
         "environment packed with the app, not code it imports",
     )
     assert r.errors == ()
+
+
+def test_moved_renamed_and_static_field_evidence() -> None:
+    """Class 5: relocated and renamed SDK code says where it was found; addresses held in static
+    fields say the code reads them from the field."""
+    _, r = _labelled("gaps")
+    evidence = {s.id: s.evidence for s in r.sdks}
+    assert evidence["apache_commons"] == (
+        "code: 3 classes under com.example.gaps.shaded.org.apache.commons (relocated org.apache.commons) (classes.dex)",
+    )
+    assert evidence["kotlin"][0].startswith("code: renamed, 2 of its own strings loaded by 2 classes outside")
+    by_host = {e.host: e.network_evidence for e in r.servers}
+    for host in ("100.24.77.5", "backup.gaps-example.com"):
+        assert by_host[host] == (
+            "held in a static field read by code that calls java.net.Socket.<init> (com.example.gaps.Uplink)"
+        )
