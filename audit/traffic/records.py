@@ -29,6 +29,7 @@ __all__ = [
     "cap_body",
     "http_connection",
     "query_keys",
+    "query_pairs",
     "request_data",
     "split_url",
     "url_parts",
@@ -48,12 +49,20 @@ def unique(items: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
+def query_pairs(query: str) -> list[tuple[str, str]]:
+    """``parse_qsl(query, keep_blank_values=True)``: without urllib when there is nothing to decode
+    (no ``%`` or ``+``), where it only splits at ``&`` and the first ``=`` (the same pairs)."""
+    if "%" in query or "+" in query:
+        return parse_qsl(query, keep_blank_values=True)
+    return [(k, v) for k, _, v in (p.partition("=") for p in query.split("&") if p)]
+
+
 def query_keys(query: str) -> tuple[str, ...]:
     """The parameter names of a query string, in first-seen order, without repeats."""
     if not query:
         return ()
     try:
-        return unique(k for k, _ in parse_qsl(query, keep_blank_values=True))
+        return unique(k for k, _ in query_pairs(query))
     except (ValueError, UnicodeError):
         return ()
 

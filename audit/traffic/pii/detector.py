@@ -6,7 +6,7 @@ import math
 import re
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit
+from urllib.parse import unquote, unquote_plus
 
 from audit.models import DataFinding, HttpRequestData
 from audit.traffic.encodings import (
@@ -43,6 +43,7 @@ from audit.traffic.pii.known import (
 from audit.traffic.pii.patterns import _COORD, _DIGITS15_RUN, _KEYS_IN_TEXT, _LATLON_PAIR, _MAC_SEP, _patterns
 from audit.traffic.pii.values import MAX_DECODED_PER_REQUEST, MAX_DEPTH, MAX_FIELD_LEN, MAX_FIELDS, mask
 from audit.traffic.profile import DeviceProfile
+from audit.traffic.records import query_pairs, url_parts
 
 try:  # google-re2: one linear-time DFA pass for the whole-payload prefilter (see PiiDetector.interesting)
     import re2 as _re2
@@ -87,6 +88,7 @@ class PiiDetector:
             else re.compile(r"(?<![A-Za-z0-9])(?:" + whole.pattern + r")(?![A-Za-z0-9])")
         )
         self._key_cache: dict[str, str | None] = {}
+        self._field_memo: dict[tuple[str, str], _Outcome] = {}
         self._trigger: Any = None
         self._known_trigger: Any = None
         if _re2 is not None:
@@ -168,6 +170,15 @@ class PiiDetector:
         return _Scan(self).run(request)
 
 
+#: What a field did to a scan, when it depended on nothing but its key and value: the findings it
+#: added (data type, encoding, confidence, masked value; at the field's own place) and the bytes its
+#: base64 tokens decoded (taken from the request's decode budget).
+_Outcome = tuple[tuple[tuple[str, str, str, str], ...], int]
+#: Field values up to this long are remembered (longer ones rarely repeat), this many at a time.
+_MEMO_VALUE_LEN = 512
+_MEMO_SIZE = 20_000
+
+
 class _Scan:
     """State of one :meth:`PiiDetector.scan` call."""
 
@@ -182,10 +193,16 @@ class _Scan:
         """Pattern coordinates (place, key, key class, value, encoding) met with a profile location:
         the device's ``location`` or other ``coordinates``, decided once the request is read."""
         self.decode_budget = MAX_DECODED_PER_REQUEST
+        self.added: list[tuple[str, str, str, str]] | None = None
+        """The findings of the field being remembered (:meth:`top_field`), while it is."""
+        self.pure = True
+        """Whether that field's outcome depended on its key and value alone."""
 
     # -- bookkeeping -----------------------------------------------------------------------
 
     def add(self, data_type: str, location: str, encoding: str, confidence: str, masked: str) -> None:
+        if self.added is not None:
+            self.added.append((data_type, encoding, confidence, masked))
         k = (data_type, location, encoding)
         old = self.found.get(k)
         if old is None or (old.confidence != "known" and confidence == "known"):
@@ -195,7 +212,7 @@ class _Scan:
         for loc, key, value in self.request_fields(req):
             if self.fields >= MAX_FIELDS:
                 break
-            self.field(loc, key, value, 0, "")
+            self.top_field(loc, key, value)
         if self.det._geo is not None and self.lat_hit and self.lon_hit:
             self.add("location", self.lat_hit, "plain", "known", self.det._geo[4])
         if self.coordinates:
@@ -211,6 +228,48 @@ class _Scan:
         return tuple(known + pattern)
 
     # -- one field ---------------------------------------------------------------------------
+
+    def top_field(self, loc: str, key: str, value: str) -> None:
+        """:meth:`field` of a field of the request itself, remembered by key and value: requests
+        repeat header values, hosts and path segments (issue 15: most of a big HAR's detection).
+
+        A field's outcome is remembered only when it depended on its key and value alone: no
+        nested fields (stringified JSON, base64 text), no coordinate near the profile's location
+        to pair up later, no binary body (token boundaries differ there), and every base64 token
+        decoded below its cap (so that any budget above the bytes it took decodes it the same).
+        Replayed, it adds the same findings in the same order and takes the same bytes from the
+        budget: the request's findings are exactly those :meth:`field` gives."""
+        det = self.det
+        if len(value) < 5 and not det._whole:
+            self.fields += 1  # what field() does with it
+            return
+        if self.in_binary or len(value) > _MEMO_VALUE_LEN or (det._geo is not None and "." in value):
+            self.field(loc, key, value, 0, "")
+            return
+        memo = det._field_memo
+        known = memo.get((key, value))
+        if known is not None and known[1] < self.decode_budget:
+            adds, spent = known
+            self.fields += 1
+            self.decode_budget -= spent
+            for data_type, encoding, confidence, masked in adds:
+                self.add(data_type, loc, encoding, confidence, masked)
+            return
+        fields, budget, coordinates = self.fields, self.decode_budget, len(self.coordinates)
+        self.added, self.pure = [], True
+        try:
+            self.field(loc, key, value, 0, "")
+            if (
+                self.pure
+                and self.fields == fields + 1
+                and budget > 0
+                and len(self.coordinates) == coordinates
+            ):
+                if len(memo) >= _MEMO_SIZE:
+                    memo.clear()
+                memo[(key, value)] = (tuple(self.added), budget - self.decode_budget)
+        finally:
+            self.added = None
 
     def field(self, loc: str, key: str, value: str, depth: int, outer: str) -> None:
         self.fields += 1
@@ -259,8 +318,12 @@ class _Scan:
                 return
         for tok in base64_tokens(value):
             if self.decode_budget <= 0:
+                self.pure = False
                 return
-            text, decoded = base64_text(tok, min(MAX_DECODED, self.decode_budget))
+            cap = min(MAX_DECODED, self.decode_budget)
+            text, decoded = base64_text(tok, cap)
+            if decoded >= cap:  # cut at the cap (or a body as long): a bigger budget may differ
+                self.pure = False
             self.decode_budget -= decoded
             if text is None:
                 continue
@@ -316,7 +379,7 @@ class _Scan:
 
     def request_fields(self, req: HttpRequestData) -> Iterator[_Field]:
         try:
-            parts = urlsplit(req.url)
+            parts = url_parts(req.url)
             host = parts.hostname or ""
             path, query = parts.path, parts.query
         except ValueError:  # malformed URL (bad port, brackets): scan it as text
@@ -330,7 +393,7 @@ class _Scan:
                 yield "path", prev, s
                 prev = s
         if query:
-            for k, v in parse_qsl(query, keep_blank_values=True):
+            for k, v in query_pairs(query):
                 name = k[:64]
                 yield f"query:{name}", "", k
                 yield f"query:{name}", k, v
