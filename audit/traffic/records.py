@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import operator
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
@@ -155,7 +156,7 @@ def http_connection(
     scheme = scheme.lower()
     if "sni" in fields:
         fields["sni"] = normalize_host(fields["sni"])
-    return Connection(
+    return _new_connection(
         ts=ts,
         source=source,
         protocol=protocol or (scheme if scheme in _PROTOCOLS else "http"),
@@ -171,6 +172,33 @@ def http_connection(
         request=request_data(url, headers, body, body_limit),
         **fields,
     )
+
+
+_CONNECTION_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Connection)}
+# What _new_connection relies on: no field made by a factory, no __post_init__ to run, and the
+# fields without a default are those http_connection always gives.
+assert not hasattr(Connection, "__post_init__")
+assert all(f.default_factory is dataclasses.MISSING for f in dataclasses.fields(Connection))
+assert [k for k, v in _CONNECTION_DEFAULTS.items() if v is dataclasses.MISSING] == [
+    "ts",
+    "source",
+    "protocol",
+]
+
+
+def _new_connection(**values: Any) -> Connection:
+    """``Connection(**values)`` as ``pickle`` makes one (the instance dict, the defaults filled in):
+    a third of the frozen dataclass's ``__init__``, which sets each of its 28 fields through
+    ``object.__setattr__`` (issue 15: a big HAR builds 200,000). The same object; the same
+    ``TypeError`` for a name that is no field. The caller gives the fields without a default."""
+    if not values.keys() <= _CONNECTION_DEFAULTS.keys():
+        unknown = sorted(values.keys() - _CONNECTION_DEFAULTS.keys())[0]
+        raise TypeError(f"Connection.__init__() got an unexpected keyword argument {unknown!r}")
+    fields = _CONNECTION_DEFAULTS.copy()
+    fields.update(values)
+    obj = object.__new__(Connection)
+    object.__setattr__(obj, "__dict__", fields)
+    return obj
 
 
 # --------------------------------------------------------------------------------------------
@@ -221,6 +249,8 @@ def storable(item: Connection | DnsRecord) -> Connection | DnsRecord | None:
     """
     if not isinstance(item.ts, int | float):
         return None
+    if _clean_already(item):
+        return item
     changes: dict[str, Any] = {}
     for name, default in _DEFAULTS[type(item)]:
         value = getattr(item, name)
@@ -246,3 +276,78 @@ def storable(item: Connection | DnsRecord) -> Connection | DnsRecord | None:
 _DEFAULTS = {
     cls: tuple((f.name, f.default) for f in dataclasses.fields(cls)) for cls in (Connection, DnsRecord)
 }
+_FIELD_VALUES = {cls: operator.attrgetter(*(name for name, _ in names)) for cls, names in _DEFAULTS.items()}
+_INT_RANGE = (-(2**63), 2**63)
+
+
+def _picker(indexes: list[int]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]] | None:
+    """The values at ``indexes`` of a tuple, as a tuple, picked in C (None: no such values)."""
+    if not indexes:
+        return None
+    if len(indexes) == 1:
+        one = indexes[0]
+
+        def pick(values: tuple[Any, ...]) -> tuple[Any, ...]:
+            return (values[one],)
+
+        return pick
+    return operator.itemgetter(*indexes)
+
+
+_Plan = tuple[
+    Callable[[tuple[Any, ...]], tuple[Any, ...]] | None,
+    Callable[[tuple[Any, ...]], tuple[Any, ...]] | None,
+    Callable[[tuple[Any, ...]], tuple[Any, ...]] | None,
+    Callable[[tuple[Any, ...]], tuple[Any, ...]] | None,
+]
+#: Per record type and the types of its field values (a few shapes per import): which fields are
+#: text, integers, floats, and tuples or request content. None: a shape :func:`_clean_already`
+#: leaves to the field-by-field walk.
+_PLANS: dict[tuple[type, ...], _Plan | None] = {}
+
+
+def _plan(kinds: tuple[type, ...]) -> _Plan | None:
+    groups: dict[type, list[int]] = {str: [], int: [], float: [], tuple: []}
+    for i, kind in enumerate(kinds):
+        if kind is HttpRequestData:
+            kind = tuple
+        if kind in groups:
+            groups[kind].append(i)
+        elif kind is not bool and kind is not type(None):
+            return None
+    return _picker(groups[str]), _picker(groups[int]), _picker(groups[float]), _picker(groups[tuple])
+
+
+def _clean_already(item: Connection | DnsRecord) -> bool:
+    """Whether :func:`storable` would change nothing, found in a few C-level passes over the
+    fields (ASCII text, integers within 64 bits, finite floats, tuples and request content without
+    lone surrogates): the common record, which the field-by-field walk then skips. False only
+    means "walk it"."""
+    values = _FIELD_VALUES[type(item)](item)
+    kinds = (type(item), *map(type, values))
+    try:
+        plan = _PLANS[kinds]
+    except KeyError:
+        plan = _PLANS[kinds] = _plan(kinds[1:])
+        if len(_PLANS) > 1000:
+            _PLANS.clear()
+    if plan is None:
+        return False
+    texts, ints, floats, others = plan
+    if texts is not None and not "".join(texts(values)).isascii():
+        return False
+    if ints is not None:
+        numbers = ints(values)
+        if min(numbers) < _INT_RANGE[0] or max(numbers) >= _INT_RANGE[1]:
+            return False
+    # A sum of finite floats is finite or overflows (then walked); an infinite or NaN one never is.
+    if floats is not None and not math.isfinite(sum(floats(values))):
+        return False
+    if others is not None:
+        for value in others(values):
+            if type(value) is HttpRequestData:
+                if _dirty(value.url) or _dirty(value.headers):
+                    return False
+            elif _dirty(value):
+                return False
+    return True
