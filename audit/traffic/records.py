@@ -15,10 +15,12 @@ writers' last step, applied to every record whatever its source: the case import
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import operator
 import re
-from collections.abc import Callable, Iterable
+import typing
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
@@ -191,11 +193,11 @@ def _new_connection(**values: Any) -> Connection:
     a third of the frozen dataclass's ``__init__``, which sets each of its 28 fields through
     ``object.__setattr__`` (issue 15: a big HAR builds 200,000). The same object; the same
     ``TypeError`` for a name that is no field. The caller gives the fields without a default."""
-    if not values.keys() <= _CONNECTION_DEFAULTS.keys():
-        unknown = sorted(values.keys() - _CONNECTION_DEFAULTS.keys())[0]
-        raise TypeError(f"Connection.__init__() got an unexpected keyword argument {unknown!r}")
     fields = _CONNECTION_DEFAULTS.copy()
     fields.update(values)
+    if len(fields) != len(_CONNECTION_DEFAULTS):  # a name that is no field made the dict grow
+        unknown = sorted(values.keys() - _CONNECTION_DEFAULTS.keys())[0]
+        raise TypeError(f"Connection.__init__() got an unexpected keyword argument {unknown!r}")
     obj = object.__new__(Connection)
     object.__setattr__(obj, "__dict__", fields)
     return obj
@@ -276,78 +278,43 @@ def storable(item: Connection | DnsRecord) -> Connection | DnsRecord | None:
 _DEFAULTS = {
     cls: tuple((f.name, f.default) for f in dataclasses.fields(cls)) for cls in (Connection, DnsRecord)
 }
-_FIELD_VALUES = {cls: operator.attrgetter(*(name for name, _ in names)) for cls, names in _DEFAULTS.items()}
+_CONNECTION_TYPES = typing.get_type_hints(Connection)
+#: The fields of a Connection by declared type: text (``str`` or ``str | None``), numbers, the rest.
+_TEXTS = tuple(n for n, t in _CONNECTION_TYPES.items() if t in (str, str | None))
+_NUMBERS = tuple(n for n, t in _CONNECTION_TYPES.items() if t in (int, float, int | None, float | None))
+assert set(_TEXTS) | set(_NUMBERS) | {"query_keys", "findings", "request"} == set(_CONNECTION_DEFAULTS)
+_texts = operator.attrgetter(*_TEXTS)
+_numbers = operator.attrgetter(*_NUMBERS)
 _INT_RANGE = (-(2**63), 2**63)
-
-
-def _picker(indexes: list[int]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]] | None:
-    """The values at ``indexes`` of a tuple, as a tuple, picked in C (None: no such values)."""
-    if not indexes:
-        return None
-    if len(indexes) == 1:
-        one = indexes[0]
-
-        def pick(values: tuple[Any, ...]) -> tuple[Any, ...]:
-            return (values[one],)
-
-        return pick
-    return operator.itemgetter(*indexes)
-
-
-_Plan = tuple[
-    Callable[[tuple[Any, ...]], tuple[Any, ...]] | None,
-    Callable[[tuple[Any, ...]], tuple[Any, ...]] | None,
-    Callable[[tuple[Any, ...]], tuple[Any, ...]] | None,
-    Callable[[tuple[Any, ...]], tuple[Any, ...]] | None,
-]
-#: Per record type and the types of its field values (a few shapes per import): which fields are
-#: text, integers, floats, and tuples or request content. None: a shape :func:`_clean_already`
-#: leaves to the field-by-field walk.
-_PLANS: dict[tuple[type, ...], _Plan | None] = {}
-
-
-def _plan(kinds: tuple[type, ...]) -> _Plan | None:
-    groups: dict[type, list[int]] = {str: [], int: [], float: [], tuple: []}
-    for i, kind in enumerate(kinds):
-        if kind is HttpRequestData:
-            kind = tuple
-        if kind in groups:
-            groups[kind].append(i)
-        elif kind is not bool and kind is not type(None):
-            return None
-    return _picker(groups[str]), _picker(groups[int]), _picker(groups[float]), _picker(groups[tuple])
 
 
 def _clean_already(item: Connection | DnsRecord) -> bool:
     """Whether :func:`storable` would change nothing, found in a few C-level passes over the
-    fields (ASCII text, integers within 64 bits, finite floats, tuples and request content without
-    lone surrogates): the common record, which the field-by-field walk then skips. False only
-    means "walk it"."""
-    values = _FIELD_VALUES[type(item)](item)
-    kinds = (type(item), *map(type, values))
+    fields of a Connection (its text, query keys, URL and headers joined and ASCII; integers
+    within 64 bits; finite floats; no findings yet): the common record, which the field-by-field
+    walk then skips. False only means "walk it" (a DNS record, a value of another type …)."""
+    if type(item) is not Connection or item.findings:
+        return False
+    request = item.request
     try:
-        plan = _PLANS[kinds]
-    except KeyError:
-        plan = _PLANS[kinds] = _plan(kinds[1:])
-        if len(_PLANS) > 1000:
-            _PLANS.clear()
-    if plan is None:
-        return False
-    texts, ints, floats, others = plan
-    if texts is not None and not "".join(texts(values)).isascii():
-        return False
-    if ints is not None:
-        numbers = ints(values)
-        if min(numbers) < _INT_RANGE[0] or max(numbers) >= _INT_RANGE[1]:
-            return False
-    # A sum of finite floats is finite or overflows (then walked); an infinite or NaN one never is.
-    if floats is not None and not math.isfinite(sum(floats(values))):
-        return False
-    if others is not None:
-        for value in others(values):
-            if type(value) is HttpRequestData:
-                if _dirty(value.url) or _dirty(value.headers):
-                    return False
-            elif _dirty(value):
+        text = "".join(filter(None, _texts(item))) + "".join(item.query_keys)
+        if request is not None:
+            if type(request) is not HttpRequestData:
                 return False
+            text += request.url + "".join(itertools.chain.from_iterable(request.headers))
+    except TypeError:  # a value that is not text where text belongs
+        return False
+    if not text.isascii():
+        return False
+    lo, hi = _INT_RANGE
+    for value in _numbers(item):
+        kind = type(value)
+        if kind is int:
+            if not lo <= value < hi:
+                return False
+        elif kind is float:
+            if not math.isfinite(value):
+                return False
+        elif value is not None and kind is not bool:
+            return False
     return True
