@@ -144,6 +144,14 @@ def http_connection(
     protocol: str | None = None,
     query_names: Iterable[str] | None = None,
     body_limit: int = MAX_BODY,
+    ip: str | None = None,
+    port: int | None = None,
+    status: int | None = None,
+    end_ts: float | None = None,
+    request_content_type: str | None = None,
+    response_content_type: str | None = None,
+    http_version: str | None = None,
+    error: str | None = None,
     **fields: Any,
 ) -> Connection:
     """One HTTP exchange (or WebSocket) as a :class:`Connection`.
@@ -152,7 +160,9 @@ def http_connection(
     parameter names when the source lists them (HAR's ``queryString``), else they are parsed from
     ``target``. ``protocol`` defaults to the scheme (``http``, ``https``, ``ws``, ``wss``; anything
     else is ``http``). Other :class:`Connection` fields (``ip``, ``port``, ``sni``, ``status`` …) pass
-    through ``fields``; ``sni`` is normalised like the host."""
+    through; ``sni`` is normalised like the host. (The fields most sources give are parameters of
+    their own: a name bound to a parameter costs a pointer comparison, one gathered into
+    ``fields`` a string comparison with each parameter's name, issue 15.)"""
     path, _, query = target.partition("?")
     query = query.split("#", 1)[0]
     scheme = scheme.lower()
@@ -172,6 +182,14 @@ def http_connection(
         bytes_out=bytes_out,
         bytes_in=bytes_in,
         request=request_data(url, headers, body, body_limit),
+        ip=ip,
+        port=port,
+        status=status,
+        end_ts=end_ts,
+        request_content_type=request_content_type,
+        response_content_type=response_content_type,
+        http_version=http_version,
+        error=error,
         **fields,
     )
 
