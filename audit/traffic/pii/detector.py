@@ -209,14 +209,31 @@ class _Scan:
             self.found[k] = DataFinding(data_type, location, encoding, confidence, masked)
 
     def run(self, req: HttpRequestData) -> tuple[DataFinding, ...]:
+        det = self.det
+        memo, short_ok, geo = det._field_memo, not det._whole, det._geo is not None
         for loc, key, value in self.request_fields(req):
             if self.fields >= MAX_FIELDS:
                 break
+            # top_field's two cheapest answers, here: most fields of a request end in one of them
+            n = len(value)
+            if n < 5 and short_ok:
+                self.fields += 1
+                continue
+            if n <= _MEMO_VALUE_LEN and not self.in_binary and not (geo and "." in value):
+                remembered = memo.get((key, value))
+                if remembered is not None and remembered[1] < self.decode_budget:
+                    self.fields += 1
+                    self.decode_budget -= remembered[1]
+                    for data_type, encoding, confidence, masked in remembered[0]:
+                        self.add(data_type, loc, encoding, confidence, masked)
+                    continue
             self.top_field(loc, key, value)
-        if self.det._geo is not None and self.lat_hit and self.lon_hit:
-            self.add("location", self.lat_hit, "plain", "known", self.det._geo[4])
+        if det._geo is not None and self.lat_hit and self.lon_hit:
+            self.add("location", self.lat_hit, "plain", "known", det._geo[4])
         if self.coordinates:
             self.place_coordinates()
+        if not self.found:
+            return ()
         # Known findings first: a pattern hit at the same place adds nothing.
         known = [f for f in self.found.values() if f.confidence == "known"]
         seen = {(f.data_type, f.location) for f in known}
@@ -389,7 +406,7 @@ class _Scan:
         prev = ""
         for seg in path.split("/"):
             if seg:
-                s = unquote(seg)
+                s = unquote(seg) if "%" in seg else seg  # unquote's own shortcut, without the call
                 yield "path", prev, s
                 prev = s
         if query:
@@ -405,7 +422,7 @@ class _Scan:
                     if name or val:
                         # Cookie values are commonly URL-encoded for transport (like query values).
                         yield f"cookie:{name[:64]}", name, unquote(val) if "%" in val else val
-            elif lk not in ("content-length", "host", "accept-encoding", "connection"):
+            elif lk not in _UNSCANNED_HEADERS:
                 yield f"header:{k[:64]}", k, v
         if req.body:
             yield from self.body_fields(req)
@@ -447,6 +464,7 @@ class _Scan:
                 yield f"body.{kind}:{sub}", key, value
 
 
+_UNSCANNED_HEADERS = frozenset({"content-length", "host", "accept-encoding", "connection"})
 _AXIS_SUFFIXES = ("latitude", "longitude", "lat", "lng", "lon", "long")
 
 
