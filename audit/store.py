@@ -258,6 +258,9 @@ def _connection_row(cid: int | None, c: Connection, input_id: int | None = None)
     imported input it came from, None for live rows)."""
     values = [cid, *_conn_values(c), input_id]
     values[_QUERY_KEYS + 1] = _query_keys_text(c.query_keys)
+    # inspected: the same 0 or 1 stored, but an int binds directly; sqlite3 first offers a bool
+    # (as None and bytes) to its adapters, a dozen attribute lookups per value (issue 15)
+    values[-2] = int(values[-2])
     return values
 
 
