@@ -21,7 +21,7 @@ import operator
 import re
 import typing
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 from audit.models import Connection, DnsRecord, HttpRequestData
@@ -123,7 +123,9 @@ def request_data(
 ) -> HttpRequestData:
     """What a request carried, for data detection: the body capped (still content-encoded)."""
     capped, truncated = cap_body(body, limit)
-    return HttpRequestData(url=url, headers=headers, body=capped, body_truncated=truncated)
+    return _instance(
+        HttpRequestData, {"url": url, "headers": headers, "body": capped, "body_truncated": truncated}
+    )
 
 
 def http_connection(
@@ -166,58 +168,67 @@ def http_connection(
     path, _, query = target.partition("?")
     query = query.split("#", 1)[0]
     scheme = scheme.lower()
-    if "sni" in fields:
-        fields["sni"] = normalize_host(fields["sni"])
-    return _new_connection(
-        ts=ts,
-        source=source,
-        protocol=protocol or (scheme if scheme in _PROTOCOLS else "http"),
-        tls=tls,
-        app=app,
-        host=normalize_host(host),
-        method=method.upper() if method else None,
-        scheme=scheme,
-        path=path or None,
-        query_keys=unique(query_names) if query_names is not None else query_keys(query),
-        bytes_out=bytes_out,
-        bytes_in=bytes_in,
-        request=request_data(url, headers, body, body_limit),
-        ip=ip,
-        port=port,
-        status=status,
-        end_ts=end_ts,
-        request_content_type=request_content_type,
-        response_content_type=response_content_type,
-        http_version=http_version,
-        error=error,
-        **fields,
-    )
+    if fields:
+        if not fields.keys() <= _PASSED_THROUGH:
+            bad = sorted(fields.keys() - _PASSED_THROUGH)[0]
+            raise TypeError(f"http_connection() got an unexpected or repeated Connection field {bad!r}")
+        if "sni" in fields:
+            fields["sni"] = normalize_host(fields["sni"])
+    # The record as pickle makes one, its instance dict in field order with the dataclass's
+    # defaults: a third of the frozen dataclass's __init__, which sets each of the 27 fields through
+    # object.__setattr__ (issue 15: a big HAR builds 200,000). tests/traffic/test_records.py checks
+    # that it is the object Connection(...) makes.
+    values = {
+        "ts": ts,
+        "source": source,
+        "protocol": protocol or (scheme if scheme in _PROTOCOLS else "http"),
+        "tls": tls,
+        "app": app,
+        "host": normalize_host(host),
+        "sni": None,
+        "ip": ip,
+        "port": port,
+        "client": None,
+        "method": method.upper() if method else None,
+        "scheme": scheme,
+        "path": path or None,
+        "query_keys": unique(query_names) if query_names is not None else query_keys(query),
+        "status": status,
+        "bytes_out": bytes_out,
+        "bytes_in": bytes_in,
+        "request_content_type": request_content_type,
+        "response_content_type": response_content_type,
+        "http_version": http_version,
+        "tls_version": None,
+        "alpn": None,
+        "error": error,
+        "end_ts": end_ts,
+        "findings": (),
+        "request": request_data(url, headers, body, body_limit),
+        "attribution": "label",
+    }
+    if fields:
+        values.update(fields)
+    return _instance(Connection, values)
 
 
-_CONNECTION_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Connection)}
-# What _new_connection relies on: no field made by a factory, no __post_init__ to run, and the
-# fields without a default are those http_connection always gives.
-assert not hasattr(Connection, "__post_init__")
-assert all(f.default_factory is dataclasses.MISSING for f in dataclasses.fields(Connection))
-assert [k for k, v in _CONNECTION_DEFAULTS.items() if v is dataclasses.MISSING] == [
-    "ts",
-    "source",
-    "protocol",
-]
+#: The Connection fields that reach http_connection's ``fields`` (the others are its parameters).
+_PASSED_THROUGH = frozenset({"sni", "client", "tls_version", "alpn", "findings", "attribution"})
+# What _instance relies on: no field made by a factory, no __post_init__ to run.
+assert not hasattr(Connection, "__post_init__") and not hasattr(HttpRequestData, "__post_init__")
+assert all(
+    f.default_factory is dataclasses.MISSING
+    for cls in (Connection, HttpRequestData)
+    for f in dataclasses.fields(cls)
+)
+
+_T = TypeVar("_T")
 
 
-def _new_connection(**values: Any) -> Connection:
-    """``Connection(**values)`` as ``pickle`` makes one (the instance dict, the defaults filled in):
-    a third of the frozen dataclass's ``__init__``, which sets each of its 28 fields through
-    ``object.__setattr__`` (issue 15: a big HAR builds 200,000). The same object; the same
-    ``TypeError`` for a name that is no field. The caller gives the fields without a default."""
-    fields = _CONNECTION_DEFAULTS.copy()
-    fields.update(values)
-    if len(fields) != len(_CONNECTION_DEFAULTS):  # a name that is no field made the dict grow
-        unknown = sorted(values.keys() - _CONNECTION_DEFAULTS.keys())[0]
-        raise TypeError(f"Connection.__init__() got an unexpected keyword argument {unknown!r}")
-    obj = object.__new__(Connection)
-    object.__setattr__(obj, "__dict__", fields)
+def _instance(cls: type[_T], values: dict[str, Any]) -> _T:
+    """A frozen dataclass instance whose instance dict is ``values`` (every field, in order)."""
+    obj = object.__new__(cls)
+    object.__setattr__(obj, "__dict__", values)
     return obj
 
 
@@ -300,7 +311,7 @@ _CONNECTION_TYPES = typing.get_type_hints(Connection)
 #: The fields of a Connection by declared type: text (``str`` or ``str | None``), numbers, the rest.
 _TEXTS = tuple(n for n, t in _CONNECTION_TYPES.items() if t in (str, str | None))
 _NUMBERS = tuple(n for n, t in _CONNECTION_TYPES.items() if t in (int, float, int | None, float | None))
-assert set(_TEXTS) | set(_NUMBERS) | {"query_keys", "findings", "request"} == set(_CONNECTION_DEFAULTS)
+assert set(_TEXTS) | set(_NUMBERS) | {"query_keys", "findings", "request"} == set(_CONNECTION_TYPES)
 _texts = operator.attrgetter(*_TEXTS)
 _numbers = operator.attrgetter(*_NUMBERS)
 _INT_RANGE = (-(2**63), 2**63)
