@@ -278,7 +278,7 @@ def storable(item: Connection | DnsRecord) -> Connection | DnsRecord | None:
     beyond 64 bits, a NaN or infinite end time) becomes the field's default (0 bytes, no port …).
     The same object is returned when nothing needed changing, which is the common case.
     """
-    if not isinstance(item.ts, int | float):
+    if not isinstance(item.ts, (int, float)):
         return None
     if _clean_already(item):
         return item

@@ -198,7 +198,7 @@ def entry_to_connection(entry: dict[str, Any], *, app: str = "") -> Connection:
     ip = (str(raw_ip).strip().strip("[]") or None) if raw_ip else None
     ts = parse_time(str(entry["startedDateTime"]))
     elapsed = entry.get("time")
-    end_ts = ts + elapsed / 1000.0 if isinstance(elapsed, int | float) and elapsed >= 0 else None
+    end_ts = ts + elapsed / 1000.0 if isinstance(elapsed, (int, float)) and elapsed >= 0 else None
     status = resp.get("status") if isinstance(resp, dict) else None
     content = resp.get("content") if isinstance(resp, dict) else None
     resp_mime = content.get("mimeType") if isinstance(content, dict) else None

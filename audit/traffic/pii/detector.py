@@ -89,6 +89,7 @@ class PiiDetector:
         )
         self._key_cache: dict[str, str | None] = {}
         self._field_memo: dict[tuple[str, str], _Outcome] = {}
+        self._header_places: dict[str, str] = {}
         self._trigger: Any = None
         self._known_trigger: Any = None
         if _re2 is not None:
@@ -411,19 +412,25 @@ class _Scan:
                 prev = s
         if query:
             for k, v in query_pairs(query):
-                name = k[:64]
-                yield f"query:{name}", "", k
-                yield f"query:{name}", k, v
+                query_place = f"query:{k[:64]}"
+                yield query_place, "", k
+                yield query_place, k, v
+        places = self.det._header_places
         for k, v in req.headers:
-            lk = k.lower()
-            if lk == "cookie":
+            place = places.get(k)
+            if place is None:  # "" for a header not scanned; header names repeat (issue 15)
+                lk = k.lower()
+                place = "cookie" if lk == "cookie" else "" if lk in _UNSCANNED_HEADERS else f"header:{k[:64]}"
+                if len(places) < 4096:
+                    places[k] = place
+            if place == "cookie":
                 for item in v.split(";"):
                     name, _, val = item.strip().partition("=")
                     if name or val:
                         # Cookie values are commonly URL-encoded for transport (like query values).
                         yield f"cookie:{name[:64]}", name, unquote(val) if "%" in val else val
-            elif lk not in _UNSCANNED_HEADERS:
-                yield f"header:{k[:64]}", k, v
+            elif place:
+                yield place, k, v
         if req.body:
             yield from self.body_fields(req)
 
