@@ -15,6 +15,7 @@ writers' last step, applied to every record whatever its source: the case import
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import math
 import operator
@@ -94,9 +95,14 @@ def url_parts(url: str) -> _Parts | SplitResult:
     m = _SIMPLE_URL.fullmatch(url)
     if m is not None:
         scheme, host, port, path, query = m.groups()
-        if port is None or int(port) <= 65535:
-            return _Parts(scheme.lower(), host.lower(), int(port) if port else None, path or "", query or "")
+        number = int(port) if port else None
+        if number is None or number <= 65535:
+            return _parts((scheme.lower(), host.lower(), number, path or "", query or ""))
     return urlsplit(url)
+
+
+#: ``_Parts(*values)`` without the Python frame of the named tuple's ``__new__`` (which does this).
+_parts = functools.partial(tuple.__new__, _Parts)
 
 
 def split_url(url: str) -> tuple[str | None, str | None, str]:
