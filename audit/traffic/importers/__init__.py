@@ -16,6 +16,7 @@ import gc
 import hashlib
 import logging
 import os
+import threading
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
@@ -170,8 +171,10 @@ def _fewer_collections() -> Iterator[None]:
     instead of 700, and what exists before the import left out of its full collections, while an
     import runs (and in its reader child, forked inside): an import makes records by the hundred
     thousand, none in a reference cycle, and each collection walks what survived the last (issue
-    15: 3 % of a big HAR's instructions in each process). Set back afterwards."""
-    if not gc.isenabled():
+    15: 3 % of a big HAR's instructions in each process). Set back afterwards; left alone when
+    the caller tunes the collector itself (disabled, objects frozen) or runs other threads (which
+    could be importing too, and would set back each other's setting)."""
+    if not gc.isenabled() or gc.get_freeze_count() or threading.active_count() > 1:
         yield
         return
     threshold = gc.get_threshold()

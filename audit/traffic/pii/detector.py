@@ -53,7 +53,9 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 class PiiDetector:
     """Finds personal data in HTTP requests. Build once (all encodings are precomputed), call
-    :meth:`scan` per request. Stateless between calls; safe to share across threads."""
+    :meth:`scan` per request. Between calls it keeps only caches (key classes, header places, the
+    outcome of fields that depend on nothing else: :meth:`_Scan.top_field`), which never change a
+    finding; safe to share across threads (each cache is a dict, read and written whole)."""
 
     def __init__(self, profile: DeviceProfile | None = None) -> None:
         self.profile = profile
