@@ -545,7 +545,7 @@ def time_window(now: float | None = None) -> tuple[float, float]:
 
 def plausible_time(ts: object, now: float | None = None) -> bool:
     """Whether ``ts`` is a number inside :func:`time_window`."""
-    if not isinstance(ts, int | float) or isinstance(ts, bool):
+    if not isinstance(ts, (int, float)) or isinstance(ts, bool):  # a tuple: a union is built per call
         return False
     lo, hi = time_window(now)
     return lo <= ts <= hi

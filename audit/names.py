@@ -148,11 +148,29 @@ def ip_scope(value: str) -> str:
     return "public"
 
 
+#: Hosts already normalised: traffic names the same few hundred again and again (issue 15).
+_normalized_hosts: dict[str, str | None] = {}
+
+
 def normalize_host(value: str | None) -> str | None:
     """A host as every layer compares it: stripped, lower case, without trailing dots or port; IP
     literals (also bracketed or with a port) in canonical form. None for empty input."""
     if value is None:
         return None
+    if type(value) is str:
+        try:
+            return _normalized_hosts[value]
+        except KeyError:
+            h = _normalize_host(value)
+            if len(value) <= 300:  # a host name is at most 253 characters: hostile ones stay out
+                if len(_normalized_hosts) >= 20_000:
+                    _normalized_hosts.clear()
+                _normalized_hosts[value] = h
+            return h
+    return _normalize_host(value)
+
+
+def _normalize_host(value: str) -> str | None:
     h = value.strip().lower()
     if h.startswith("["):  # [v6] or [v6]:port
         close = h.find("]")

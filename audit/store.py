@@ -257,8 +257,30 @@ def _connection_row(cid: int | None, c: Connection, input_id: int | None = None)
     """``connections`` values of ``c`` (``cid`` None: SQLite picks the id; ``input_id`` the
     imported input it came from, None for live rows)."""
     values = [cid, *_conn_values(c), input_id]
-    values[_QUERY_KEYS + 1] = _dumps_list(c.query_keys)
+    values[_QUERY_KEYS + 1] = _query_keys_text(c.query_keys)
+    # inspected: the same 0 or 1 stored, but an int binds directly; sqlite3 first offers a bool
+    # (as None and bytes) to its adapters, a dozen attribute lookups per value (issue 15)
+    values[-2] = int(values[-2])
     return values
+
+
+_query_keys_texts: dict[tuple[str, ...], str] = {}
+
+
+def _query_keys_text(keys: tuple[str, ...]) -> str:
+    """``_dumps_list(keys)``, remembered: an import's requests repeat a few sets of query keys.
+    Only tuples of strings are kept (``(1,) == (True,)``, but their texts differ), so a key found
+    is equal element by element to a tuple of strings: the same text."""
+    try:
+        return _query_keys_texts[keys]
+    except (KeyError, TypeError):  # not seen, or not hashable
+        pass
+    text = _dumps_list(keys)
+    if type(keys) is tuple and all(type(k) is str for k in keys):
+        if len(_query_keys_texts) >= 10_000:
+            _query_keys_texts.clear()
+        _query_keys_texts[keys] = text
+    return text
 
 
 def _finding_rows(cid: int, findings: Iterable[DataFinding]) -> list[tuple[Any, ...]]:

@@ -225,6 +225,26 @@ def test_row_lists_are_encoded_exactly_as_json_dumps(value: tuple) -> None:
     assert json.loads(_dumps_list(value)) == json.loads(json.dumps(value))
 
 
+def test_remembered_query_keys_texts_are_those_of_json_dumps() -> None:
+    # Query keys' texts are remembered per tuple; equal tuples of other types must not share one.
+    from audit.store import _query_keys_text
+
+    for keys in [
+        ("a", "b"),
+        (1,),
+        (True,),
+        (1.0,),
+        ("a", "b"),
+        (True,),
+        ("é", "\u2603"),
+        (),
+        ["a"],
+        ("a", 1),
+        ("a", True),
+    ]:
+        assert _query_keys_text(keys) == json.dumps(keys)  # type: ignore[arg-type]
+
+
 def test_row_list_encoder_refuses_what_json_dumps_refuses() -> None:
     from audit.store import _dumps_list
 

@@ -15,10 +15,14 @@ writers' last step, applied to every record whatever its source: the case import
 from __future__ import annotations
 
 import dataclasses
+import functools
+import itertools
 import math
+import operator
 import re
+import typing
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 from audit.models import Connection, DnsRecord, HttpRequestData
@@ -29,6 +33,7 @@ __all__ = [
     "cap_body",
     "http_connection",
     "query_keys",
+    "query_pairs",
     "request_data",
     "split_url",
     "url_parts",
@@ -48,12 +53,20 @@ def unique(items: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
+def query_pairs(query: str) -> list[tuple[str, str]]:
+    """``parse_qsl(query, keep_blank_values=True)``: without urllib when there is nothing to decode
+    (no ``%`` or ``+``), where it only splits at ``&`` and the first ``=`` (the same pairs)."""
+    if "%" in query or "+" in query:
+        return parse_qsl(query, keep_blank_values=True)
+    return [(k, v) for k, _, v in (p.partition("=") for p in query.split("&") if p)]
+
+
 def query_keys(query: str) -> tuple[str, ...]:
     """The parameter names of a query string, in first-seen order, without repeats."""
     if not query:
         return ()
     try:
-        return unique(k for k, _ in parse_qsl(query, keep_blank_values=True))
+        return unique(k for k, _ in query_pairs(query))
     except (ValueError, UnicodeError):
         return ()
 
@@ -82,9 +95,14 @@ def url_parts(url: str) -> _Parts | SplitResult:
     m = _SIMPLE_URL.fullmatch(url)
     if m is not None:
         scheme, host, port, path, query = m.groups()
-        if port is None or int(port) <= 65535:
-            return _Parts(scheme.lower(), host.lower(), int(port) if port else None, path or "", query or "")
+        number = int(port) if port else None
+        if number is None or number <= 65535:
+            return _parts((scheme.lower(), host.lower(), number, path or "", query or ""))
     return urlsplit(url)
+
+
+#: ``_Parts(*values)`` without the Python frame of the named tuple's ``__new__`` (which does this).
+_parts = functools.partial(tuple.__new__, _Parts)
 
 
 def split_url(url: str) -> tuple[str | None, str | None, str]:
@@ -111,7 +129,9 @@ def request_data(
 ) -> HttpRequestData:
     """What a request carried, for data detection: the body capped (still content-encoded)."""
     capped, truncated = cap_body(body, limit)
-    return HttpRequestData(url=url, headers=headers, body=capped, body_truncated=truncated)
+    return _instance(
+        HttpRequestData, {"url": url, "headers": headers, "body": capped, "body_truncated": truncated}
+    )
 
 
 def http_connection(
@@ -132,6 +152,14 @@ def http_connection(
     protocol: str | None = None,
     query_names: Iterable[str] | None = None,
     body_limit: int = MAX_BODY,
+    ip: str | None = None,
+    port: int | None = None,
+    status: int | None = None,
+    end_ts: float | None = None,
+    request_content_type: str | None = None,
+    response_content_type: str | None = None,
+    http_version: str | None = None,
+    error: str | None = None,
     **fields: Any,
 ) -> Connection:
     """One HTTP exchange (or WebSocket) as a :class:`Connection`.
@@ -140,28 +168,74 @@ def http_connection(
     parameter names when the source lists them (HAR's ``queryString``), else they are parsed from
     ``target``. ``protocol`` defaults to the scheme (``http``, ``https``, ``ws``, ``wss``; anything
     else is ``http``). Other :class:`Connection` fields (``ip``, ``port``, ``sni``, ``status`` …) pass
-    through ``fields``; ``sni`` is normalised like the host."""
+    through; ``sni`` is normalised like the host. (The fields most sources give are parameters of
+    their own: a name bound to a parameter costs a pointer comparison, one gathered into
+    ``fields`` a string comparison with each parameter's name, issue 15.)"""
     path, _, query = target.partition("?")
     query = query.split("#", 1)[0]
     scheme = scheme.lower()
-    if "sni" in fields:
-        fields["sni"] = normalize_host(fields["sni"])
-    return Connection(
-        ts=ts,
-        source=source,
-        protocol=protocol or (scheme if scheme in _PROTOCOLS else "http"),
-        tls=tls,
-        app=app,
-        host=normalize_host(host),
-        method=method.upper() if method else None,
-        scheme=scheme,
-        path=path or None,
-        query_keys=unique(query_names) if query_names is not None else query_keys(query),
-        bytes_out=bytes_out,
-        bytes_in=bytes_in,
-        request=request_data(url, headers, body, body_limit),
-        **fields,
-    )
+    if fields:
+        if not fields.keys() <= _PASSED_THROUGH:
+            bad = sorted(fields.keys() - _PASSED_THROUGH)[0]
+            raise TypeError(f"http_connection() got an unexpected or repeated Connection field {bad!r}")
+        if "sni" in fields:
+            fields["sni"] = normalize_host(fields["sni"])
+    # The record as pickle makes one, its instance dict in field order with the dataclass's
+    # defaults: a third of the frozen dataclass's __init__, which sets each of the 27 fields through
+    # object.__setattr__ (issue 15: a big HAR builds 200,000). tests/traffic/test_records.py checks
+    # that it is the object Connection(...) makes.
+    values = {
+        "ts": ts,
+        "source": source,
+        "protocol": protocol or (scheme if scheme in _PROTOCOLS else "http"),
+        "tls": tls,
+        "app": app,
+        "host": normalize_host(host),
+        "sni": None,
+        "ip": ip,
+        "port": port,
+        "client": None,
+        "method": method.upper() if method else None,
+        "scheme": scheme,
+        "path": path or None,
+        "query_keys": unique(query_names) if query_names is not None else query_keys(query),
+        "status": status,
+        "bytes_out": bytes_out,
+        "bytes_in": bytes_in,
+        "request_content_type": request_content_type,
+        "response_content_type": response_content_type,
+        "http_version": http_version,
+        "tls_version": None,
+        "alpn": None,
+        "error": error,
+        "end_ts": end_ts,
+        "findings": (),
+        "request": request_data(url, headers, body, body_limit),
+        "attribution": "label",
+    }
+    if fields:
+        values.update(fields)
+    return _instance(Connection, values)
+
+
+#: The Connection fields that reach http_connection's ``fields`` (the others are its parameters).
+_PASSED_THROUGH = frozenset({"sni", "client", "tls_version", "alpn", "findings", "attribution"})
+# What _instance relies on: no field made by a factory, no __post_init__ to run.
+assert not hasattr(Connection, "__post_init__") and not hasattr(HttpRequestData, "__post_init__")
+assert all(
+    f.default_factory is dataclasses.MISSING
+    for cls in (Connection, HttpRequestData)
+    for f in dataclasses.fields(cls)
+)
+
+_T = TypeVar("_T")
+
+
+def _instance(cls: type[_T], values: dict[str, Any]) -> _T:
+    """A frozen dataclass instance whose instance dict is ``values`` (every field, in order)."""
+    obj = object.__new__(cls)
+    object.__setattr__(obj, "__dict__", values)
+    return obj
 
 
 # --------------------------------------------------------------------------------------------
@@ -210,8 +284,10 @@ def storable(item: Connection | DnsRecord) -> Connection | DnsRecord | None:
     beyond 64 bits, a NaN or infinite end time) becomes the field's default (0 bytes, no port …).
     The same object is returned when nothing needed changing, which is the common case.
     """
-    if not isinstance(item.ts, int | float):
+    if not isinstance(item.ts, (int, float)):
         return None
+    if _clean_already(item):
+        return item
     changes: dict[str, Any] = {}
     for name, default in _DEFAULTS[type(item)]:
         value = getattr(item, name)
@@ -237,3 +313,43 @@ def storable(item: Connection | DnsRecord) -> Connection | DnsRecord | None:
 _DEFAULTS = {
     cls: tuple((f.name, f.default) for f in dataclasses.fields(cls)) for cls in (Connection, DnsRecord)
 }
+_CONNECTION_TYPES = typing.get_type_hints(Connection)
+#: The fields of a Connection by declared type: text (``str`` or ``str | None``), numbers, the rest.
+_TEXTS = tuple(n for n, t in _CONNECTION_TYPES.items() if t in (str, str | None))
+_NUMBERS = tuple(n for n, t in _CONNECTION_TYPES.items() if t in (int, float, int | None, float | None))
+assert set(_TEXTS) | set(_NUMBERS) | {"query_keys", "findings", "request"} == set(_CONNECTION_TYPES)
+_texts = operator.attrgetter(*_TEXTS)
+_numbers = operator.attrgetter(*_NUMBERS)
+_INT_RANGE = (-(2**63), 2**63)
+
+
+def _clean_already(item: Connection | DnsRecord) -> bool:
+    """Whether :func:`storable` would change nothing, found in a few C-level passes over the
+    fields of a Connection (its text, query keys, URL and headers joined and ASCII; integers
+    within 64 bits; finite floats; no findings yet): the common record, which the field-by-field
+    walk then skips. False only means "walk it" (a DNS record, a value of another type …)."""
+    if type(item) is not Connection or item.findings:
+        return False
+    request = item.request
+    try:
+        text = "".join(filter(None, _texts(item))) + "".join(item.query_keys)
+        if request is not None:
+            if type(request) is not HttpRequestData:
+                return False
+            text += request.url + "".join(itertools.chain.from_iterable(request.headers))
+    except TypeError:  # a value that is not text where text belongs
+        return False
+    if not text.isascii():
+        return False
+    lo, hi = _INT_RANGE
+    for value in _numbers(item):
+        kind = type(value)
+        if kind is int:
+            if not lo <= value < hi:
+                return False
+        elif kind is float:
+            if not math.isfinite(value):
+                return False
+        elif value is not None and kind is not bool:
+            return False
+    return True

@@ -159,3 +159,19 @@ def test_normalize_host(raw: str, expected: str | None) -> None:
     from audit.names import host_name
 
     assert host_name(raw) == expected
+
+
+def test_remembered_hosts_are_normalised_the_same() -> None:
+    # normalize_host remembers what it gave for a str (issue 15); a second call, a str subclass and a
+    # host too long to remember give what the first computation gave.
+    from audit import names
+
+    class Text(str):
+        pass
+
+    values = ["Example.COM.", "[::1]:443", "10.0.0.1:80", " a.b ", "", "x" * 400 + ".com", "A" * 300]
+    first = [names._normalize_host(v) for v in values]
+    for _ in range(2):
+        assert [names.normalize_host(v) for v in values] == first
+        assert [names.normalize_host(Text(v)) for v in values] == first
+    assert "x" * 400 + ".com" not in names._normalized_hosts

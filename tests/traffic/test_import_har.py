@@ -340,3 +340,35 @@ def test_url_split_agrees_with_urlsplit() -> None:
         except ValueError as e:
             got_parts = ("error", type(e))
         assert got_parts == want_parts, url
+
+
+def test_the_garbage_collector_is_set_back_after_an_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An import collects less often while it runs (issue 15); afterwards the collector is as it was,
+    # and objects the caller froze stay frozen (it is left alone then).
+    import gc
+    import threading
+
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    seen: list[tuple[tuple[int, int, int], int]] = []
+    real = Store.add_traffic
+
+    def add_traffic(self: Store, *args: Any, **kwargs: Any) -> tuple[int, int]:
+        seen.append((gc.get_threshold(), gc.get_freeze_count()))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "add_traffic", add_traffic)
+    before = gc.get_threshold()
+    with Store(tmp_path / "case.sqlite") as store:
+        import_file(FIXTURES / "captures" / "messenger.har", store)
+        assert seen[-1][0][0] == 100_000 and seen[-1][1] > 0
+        assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+        gc.freeze()
+        try:
+            frozen = gc.get_freeze_count()
+            import_file(FIXTURES / "captures" / "hostile.har", store)
+            assert seen[-1][0] == before
+            assert 0 < gc.get_freeze_count() <= frozen  # still frozen (less whatever was freed)
+        finally:
+            gc.unfreeze()

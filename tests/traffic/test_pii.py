@@ -482,3 +482,49 @@ def test_dense_field_stops_at_the_first_match(monkeypatch: pytest.MonkeyPatch) -
     # a profile value repeated before another one: the other is still found
     value = f"imei={IMEI} " * 1000 + f"imei={OTHER_IMEI}"
     assert ("imei", "body.text", "plain", "known") in kinds(DET.scan(req(body=value.encode())))
+
+
+def _memo_requests() -> list[HttpRequestData]:
+    """Requests whose fields repeat (the labelled sets twice, shuffled), and fields whose outcome a
+    memory must not replay: base64 tokens near the end of the decode budget, coordinates."""
+    from tests.helpers.pii_corpus import generate, generate_held_out
+
+    labelled = [lab.req for lab in generate()] + [lab.req for lab in generate_held_out()]
+    blob = base64.b64encode(bytes(range(200, 212))).decode()  # decodes, not to text: takes 12 bytes
+    text = base64.b64encode(json.dumps({"imei": IMEI, "mail": EMAIL}).encode()).decode()
+    bomb = base64.b64encode(gzip.compress(b"\0" * pii_detector.MAX_DECODED, 9)).decode()
+    # Not text whole (the last byte), but text when cut by a budget that 1,000 bytes are left of.
+    mails = base64.b64encode(gzip.compress(f"{EMAIL} ".encode() * 200 + b"\xff")).decode()
+    most = base64.b64encode(gzip.compress(b"\0" * (pii_detector.MAX_DECODED - 1000), 9)).decode()
+    edge = [
+        HttpRequestData(url="https://a.example/x", headers=(("X-Blob", blob), ("X-Text", text))),
+        HttpRequestData(
+            url="https://a.example/x", headers=(("X-Bomb", bomb), ("X-Blob", blob), ("X-Text", text))
+        ),
+        HttpRequestData(url="https://a.example/x", headers=(("X-Mails", mails),)),
+        HttpRequestData(url="https://a.example/x", headers=(("X-Most", most), ("X-Mails", mails))),
+        HttpRequestData(url="https://a.example/x?lat=52.52001&lng=13.40496", headers=(("X-Blob", blob),)),
+        HttpRequestData(url="https://a.example/x?lat=52.52001&lng=2.0", headers=(("X-Blob", blob),)),
+        HttpRequestData(url=f"https://a.example/{IMEI}?adid={AAID}", headers=(("Cookie", f"m={EMAIL}"),)),
+    ]
+    out = labelled + edge + edge + labelled
+    import random
+
+    random.Random(7).shuffle(out)
+    return out + edge
+
+
+@pytest.mark.parametrize("profile", [None, PROFILE], ids=["patterns", "profile"])
+def test_remembered_fields_give_the_same_findings(
+    profile: DeviceProfile | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The detector remembers what a field of a request gave (issue 15: a big HAR repeats header
+    # values): scanned with that memory, every request has exactly the findings of a scan without.
+    requests = _memo_requests()
+    remembering = PiiDetector(profile)
+    with_memory = [remembering.scan(r) for r in requests]
+    assert remembering._field_memo, "nothing was remembered"
+    monkeypatch.setattr(pii_detector, "_MEMO_VALUE_LEN", -1)  # every field scanned afresh
+    fresh = PiiDetector(profile)
+    assert [fresh.scan(r) for r in requests] == with_memory
+    assert not fresh._field_memo

@@ -32,6 +32,7 @@ MAX_HAR_BYTES = 4 * 1024 * 1024 * 1024
 
 _JSON_START = re.compile(rb'^(\xef\xbb\xbf)?\s*\{\s*"log"\s*:', re.S)
 _PORT_SUFFIX = re.compile(r":(\d{1,5})$")
+_DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
 
 
 class HarImporter(Importer):
@@ -119,14 +120,18 @@ def parse_time(value: str) -> float:
 
 def _size(*values: Any) -> int:
     """Sum of the known (non-negative) sizes; -1 / missing count as 0."""
-    return sum(v for v in values if isinstance(v, int) and not isinstance(v, bool) and v > 0)
+    total = 0
+    for v in values:
+        if isinstance(v, int) and not isinstance(v, bool) and v > 0:
+            total += v
+    return total
 
 
 def _headers(items: Any) -> tuple[tuple[str, str], ...]:
     if not isinstance(items, list):
         return ()
     return tuple(
-        (str(h["name"]), str(h.get("value", ""))) for h in items if isinstance(h, dict) and "name" in h
+        [(str(h["name"]), str(h.get("value", ""))) for h in items if isinstance(h, dict) and "name" in h]
     )
 
 
@@ -181,11 +186,7 @@ def entry_to_connection(entry: dict[str, Any], *, app: str = "") -> Connection:
     scheme = parts.scheme.lower() or "http"
     headers = _headers(req.get("headers"))
     host = parts.hostname or _header(headers, "host") or _header(headers, ":authority")
-    port = (
-        _port(entry.get("connection"))
-        or parts.port
-        or {"http": 80, "ws": 80, "https": 443, "wss": 443}.get(scheme)
-    )
+    port = _port(entry.get("connection")) or parts.port or _DEFAULT_PORTS.get(scheme)
     query = req.get("queryString")
     names = (
         [str(q.get("name", "")) for q in query if isinstance(q, dict)]
@@ -197,7 +198,7 @@ def entry_to_connection(entry: dict[str, Any], *, app: str = "") -> Connection:
     ip = (str(raw_ip).strip().strip("[]") or None) if raw_ip else None
     ts = parse_time(str(entry["startedDateTime"]))
     elapsed = entry.get("time")
-    end_ts = ts + elapsed / 1000.0 if isinstance(elapsed, int | float) and elapsed >= 0 else None
+    end_ts = ts + elapsed / 1000.0 if isinstance(elapsed, (int, float)) and elapsed >= 0 else None
     status = resp.get("status") if isinstance(resp, dict) else None
     content = resp.get("content") if isinstance(resp, dict) else None
     resp_mime = content.get("mimeType") if isinstance(content, dict) else None

@@ -12,10 +12,12 @@ says so in the batch's header: the findings are the same whichever process found
 The child runs the very same iteration (the importer object and everything it needs are inherited
 through ``fork``) and sends its records in file order, in batches, over a pipe; when it is done it
 sends what the iteration knows only at its end (the importer's warnings, the records it left out:
-:meth:`Source.state`), which :meth:`Source.restore` puts back here. Records travel as plain tuples
-of their fields in ``marshal``'s format (several times cheaper than pickling the dataclasses, and
-the records here are equal to the child's: ``marshal`` writes exactly the str, bytes, numbers and
-tuples a record holds); a batch ``marshal`` cannot write goes pickled.
+:meth:`Source.state`), which :meth:`Source.restore` puts back here. Records travel as their
+instance dicts (a connection's request content and findings as theirs) in ``marshal``'s format
+(several times cheaper than pickling the dataclasses, and the records here are equal to the
+child's: ``marshal`` writes exactly the dicts, str, bytes, numbers and tuples a record holds, and
+reads the dicts back in C, which rebuilding them from tuples of field values here did not); a
+batch ``marshal`` cannot write goes pickled.
 
 Faults stay where they were: an exception while reading (an :class:`~audit.errors.ImportFormatError`
 naming the entry) is raised here, after the records before it, as the reading would have raised it
@@ -59,16 +61,8 @@ PIPE_BYTES = 1 << 20
 _HEAD = struct.Struct("!c?Q")
 _RECORDS, _PICKLED, _DONE, _ERROR = b"R", b"P", b"D", b"E"
 
-_CONN_FIELDS = tuple(f.name for f in dataclasses.fields(Connection))
 _DNS_FIELDS = tuple(f.name for f in dataclasses.fields(DnsRecord))
-_REQUEST = _CONN_FIELDS.index("request")
-_FINDINGS = _CONN_FIELDS.index("findings")
-_REQUEST_FIELDS = tuple(f.name for f in dataclasses.fields(HttpRequestData))
-_FINDING_FIELDS = tuple(f.name for f in dataclasses.fields(DataFinding))
-_conn_fields = operator.attrgetter(*_CONN_FIELDS)
 _dns_fields = operator.attrgetter(*_DNS_FIELDS)
-_request_fields = operator.attrgetter(*_REQUEST_FIELDS)
-_finding_fields = operator.attrgetter(*_FINDING_FIELDS)
 
 
 class Source(Protocol):
@@ -85,19 +79,18 @@ class Source(Protocol):
         ...
 
 
-def _pack(item: Connection | DnsRecord) -> tuple[bool, tuple[Any, ...]]:
+def _pack(item: Connection | DnsRecord) -> tuple[bool, Any]:
     if type(item) is not Connection:
         return False, _dns_fields(item)
-    values = _conn_fields(item)
-    request, findings = values[_REQUEST], values[_FINDINGS]
-    if request is not None or findings:
-        fields = list(values)
-        if request is not None:
-            fields[_REQUEST] = _request_fields(request)
-        if findings:
-            fields[_FINDINGS] = tuple(_finding_fields(f) for f in findings)
-        values = tuple(fields)
-    return True, values
+    # A copy of the instance dict (never one dict for two records), with the request content and
+    # the findings as their instance dicts too: marshal writes dicts, and reads them back in C.
+    fields = dict(vars(item))
+    request, findings = fields["request"], fields["findings"]
+    if request is not None:
+        fields["request"] = vars(request)
+    if findings:
+        fields["findings"] = tuple(vars(f) for f in findings)
+    return True, fields
 
 
 _T = TypeVar("_T")
@@ -108,24 +101,26 @@ _set = object.__setattr__
 def _record(cls: type[_T], names: tuple[str, ...], values: tuple[Any, ...]) -> _T:
     """A record from its field values as ``pickle`` makes one: the instance dict, without
     ``__init__`` (half the cost of this process's share). The builder made it in the child."""
+    return _instance(cls, dict(zip(names, values, strict=True)))
+
+
+def _instance(cls: type[_T], fields: dict[str, Any]) -> _T:
     obj = _new(cls)
-    _set(obj, "__dict__", dict(zip(names, values, strict=True)))
+    _set(obj, "__dict__", fields)
     return obj
 
 
-def _unpack(packed: tuple[bool, tuple[Any, ...]]) -> Connection | DnsRecord:
+def _unpack(packed: tuple[bool, Any]) -> Connection | DnsRecord:
     is_connection, values = packed
     if not is_connection:
         return _record(DnsRecord, _DNS_FIELDS, values)
-    request, findings = values[_REQUEST], values[_FINDINGS]
-    if request is not None or findings:
-        fields = list(values)
-        if request is not None:
-            fields[_REQUEST] = _record(HttpRequestData, _REQUEST_FIELDS, request)
-        if findings:
-            fields[_FINDINGS] = tuple(_record(DataFinding, _FINDING_FIELDS, f) for f in findings)
-        values = tuple(fields)
-    return _record(Connection, _CONN_FIELDS, values)
+    fields: dict[str, Any] = values  # a fresh dict, just read: the record's own
+    request, findings = fields["request"], fields["findings"]
+    if request is not None:
+        fields["request"] = _instance(HttpRequestData, request)
+    if findings:
+        fields["findings"] = tuple(_instance(DataFinding, f) for f in findings)
+    return _instance(Connection, fields)
 
 
 def _size(item: Connection | DnsRecord) -> int:
@@ -156,7 +151,7 @@ def _backlog(fd: int) -> int:
     return count[0]
 
 
-def _batch(packed: list[tuple[bool, tuple[Any, ...]]]) -> tuple[bytes, bytes]:
+def _batch(packed: list[tuple[bool, Any]]) -> tuple[bytes, bytes]:
     try:
         return _RECORDS, marshal.dumps(packed)
     except ValueError:  # a field of a type marshal does not write (another importer's record)

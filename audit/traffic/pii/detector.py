@@ -6,7 +6,7 @@ import math
 import re
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit
+from urllib.parse import unquote, unquote_plus
 
 from audit.models import DataFinding, HttpRequestData
 from audit.traffic.encodings import (
@@ -43,6 +43,7 @@ from audit.traffic.pii.known import (
 from audit.traffic.pii.patterns import _COORD, _DIGITS15_RUN, _KEYS_IN_TEXT, _LATLON_PAIR, _MAC_SEP, _patterns
 from audit.traffic.pii.values import MAX_DECODED_PER_REQUEST, MAX_DEPTH, MAX_FIELD_LEN, MAX_FIELDS, mask
 from audit.traffic.profile import DeviceProfile
+from audit.traffic.records import query_pairs, url_parts
 
 try:  # google-re2: one linear-time DFA pass for the whole-payload prefilter (see PiiDetector.interesting)
     import re2 as _re2
@@ -52,7 +53,9 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 class PiiDetector:
     """Finds personal data in HTTP requests. Build once (all encodings are precomputed), call
-    :meth:`scan` per request. Stateless between calls; safe to share across threads."""
+    :meth:`scan` per request. Between calls it keeps only caches (key classes, header places, the
+    outcome of fields that depend on nothing else: :meth:`_Scan.top_field`), which never change a
+    finding; safe to share across threads (each cache is a dict, read and written whole)."""
 
     def __init__(self, profile: DeviceProfile | None = None) -> None:
         self.profile = profile
@@ -87,6 +90,8 @@ class PiiDetector:
             else re.compile(r"(?<![A-Za-z0-9])(?:" + whole.pattern + r")(?![A-Za-z0-9])")
         )
         self._key_cache: dict[str, str | None] = {}
+        self._field_memo: dict[tuple[str, str], _Outcome] = {}
+        self._header_places: dict[str, str] = {}
         self._trigger: Any = None
         self._known_trigger: Any = None
         if _re2 is not None:
@@ -168,6 +173,15 @@ class PiiDetector:
         return _Scan(self).run(request)
 
 
+#: What a field did to a scan, when it depended on nothing but its key and value: the findings it
+#: added (data type, encoding, confidence, masked value; at the field's own place) and the bytes its
+#: base64 tokens decoded (taken from the request's decode budget).
+_Outcome = tuple[tuple[tuple[str, str, str, str], ...], int]
+#: Field values up to this long are remembered (longer ones rarely repeat), this many at a time.
+_MEMO_VALUE_LEN = 512
+_MEMO_SIZE = 20_000
+
+
 class _Scan:
     """State of one :meth:`PiiDetector.scan` call."""
 
@@ -182,24 +196,47 @@ class _Scan:
         """Pattern coordinates (place, key, key class, value, encoding) met with a profile location:
         the device's ``location`` or other ``coordinates``, decided once the request is read."""
         self.decode_budget = MAX_DECODED_PER_REQUEST
+        self.added: list[tuple[str, str, str, str]] | None = None
+        """The findings of the field being remembered (:meth:`top_field`), while it is."""
+        self.pure = True
+        """Whether that field's outcome depended on its key and value alone."""
 
     # -- bookkeeping -----------------------------------------------------------------------
 
     def add(self, data_type: str, location: str, encoding: str, confidence: str, masked: str) -> None:
+        if self.added is not None:
+            self.added.append((data_type, encoding, confidence, masked))
         k = (data_type, location, encoding)
         old = self.found.get(k)
         if old is None or (old.confidence != "known" and confidence == "known"):
             self.found[k] = DataFinding(data_type, location, encoding, confidence, masked)
 
     def run(self, req: HttpRequestData) -> tuple[DataFinding, ...]:
+        det = self.det
+        memo, short_ok, geo = det._field_memo, not det._whole, det._geo is not None
         for loc, key, value in self.request_fields(req):
             if self.fields >= MAX_FIELDS:
                 break
-            self.field(loc, key, value, 0, "")
-        if self.det._geo is not None and self.lat_hit and self.lon_hit:
-            self.add("location", self.lat_hit, "plain", "known", self.det._geo[4])
+            # top_field's two cheapest answers, here: most fields of a request end in one of them
+            n = len(value)
+            if n < 5 and short_ok:
+                self.fields += 1
+                continue
+            if n <= _MEMO_VALUE_LEN and not self.in_binary and not (geo and "." in value):
+                remembered = memo.get((key, value))
+                if remembered is not None and remembered[1] < self.decode_budget:
+                    self.fields += 1
+                    self.decode_budget -= remembered[1]
+                    for data_type, encoding, confidence, masked in remembered[0]:
+                        self.add(data_type, loc, encoding, confidence, masked)
+                    continue
+            self.top_field(loc, key, value)
+        if det._geo is not None and self.lat_hit and self.lon_hit:
+            self.add("location", self.lat_hit, "plain", "known", det._geo[4])
         if self.coordinates:
             self.place_coordinates()
+        if not self.found:
+            return ()
         # Known findings first: a pattern hit at the same place adds nothing.
         known = [f for f in self.found.values() if f.confidence == "known"]
         seen = {(f.data_type, f.location) for f in known}
@@ -211,6 +248,48 @@ class _Scan:
         return tuple(known + pattern)
 
     # -- one field ---------------------------------------------------------------------------
+
+    def top_field(self, loc: str, key: str, value: str) -> None:
+        """:meth:`field` of a field of the request itself, remembered by key and value: requests
+        repeat header values, hosts and path segments (issue 15: most of a big HAR's detection).
+
+        A field's outcome is remembered only when it depended on its key and value alone: no
+        nested fields (stringified JSON, base64 text), no coordinate near the profile's location
+        to pair up later, no binary body (token boundaries differ there), and every base64 token
+        decoded below its cap (so that any budget above the bytes it took decodes it the same).
+        Replayed, it adds the same findings in the same order and takes the same bytes from the
+        budget: the request's findings are exactly those :meth:`field` gives."""
+        det = self.det
+        if len(value) < 5 and not det._whole:
+            self.fields += 1  # what field() does with it
+            return
+        if self.in_binary or len(value) > _MEMO_VALUE_LEN or (det._geo is not None and "." in value):
+            self.field(loc, key, value, 0, "")
+            return
+        memo = det._field_memo
+        known = memo.get((key, value))
+        if known is not None and known[1] < self.decode_budget:
+            adds, spent = known
+            self.fields += 1
+            self.decode_budget -= spent
+            for data_type, encoding, confidence, masked in adds:
+                self.add(data_type, loc, encoding, confidence, masked)
+            return
+        fields, budget, coordinates = self.fields, self.decode_budget, len(self.coordinates)
+        self.added, self.pure = [], True
+        try:
+            self.field(loc, key, value, 0, "")
+            if (
+                self.pure
+                and self.fields == fields + 1
+                and budget > 0
+                and len(self.coordinates) == coordinates
+            ):
+                if len(memo) >= _MEMO_SIZE:
+                    memo.clear()
+                memo[(key, value)] = (tuple(self.added), budget - self.decode_budget)
+        finally:
+            self.added = None
 
     def field(self, loc: str, key: str, value: str, depth: int, outer: str) -> None:
         self.fields += 1
@@ -259,8 +338,12 @@ class _Scan:
                 return
         for tok in base64_tokens(value):
             if self.decode_budget <= 0:
+                self.pure = False
                 return
-            text, decoded = base64_text(tok, min(MAX_DECODED, self.decode_budget))
+            cap = min(MAX_DECODED, self.decode_budget)
+            text, decoded = base64_text(tok, cap)
+            if decoded >= cap:  # cut at the cap (or a body as long): a bigger budget may differ
+                self.pure = False
             self.decode_budget -= decoded
             if text is None:
                 continue
@@ -316,7 +399,7 @@ class _Scan:
 
     def request_fields(self, req: HttpRequestData) -> Iterator[_Field]:
         try:
-            parts = urlsplit(req.url)
+            parts = url_parts(req.url)
             host = parts.hostname or ""
             path, query = parts.path, parts.query
         except ValueError:  # malformed URL (bad port, brackets): scan it as text
@@ -326,24 +409,30 @@ class _Scan:
         prev = ""
         for seg in path.split("/"):
             if seg:
-                s = unquote(seg)
+                s = unquote(seg) if "%" in seg else seg  # unquote's own shortcut, without the call
                 yield "path", prev, s
                 prev = s
         if query:
-            for k, v in parse_qsl(query, keep_blank_values=True):
-                name = k[:64]
-                yield f"query:{name}", "", k
-                yield f"query:{name}", k, v
+            for k, v in query_pairs(query):
+                query_place = f"query:{k[:64]}"
+                yield query_place, "", k
+                yield query_place, k, v
+        places = self.det._header_places
         for k, v in req.headers:
-            lk = k.lower()
-            if lk == "cookie":
+            place = places.get(k)
+            if place is None:  # "" for a header not scanned; header names repeat (issue 15)
+                lk = k.lower()
+                place = "cookie" if lk == "cookie" else "" if lk in _UNSCANNED_HEADERS else f"header:{k[:64]}"
+                if len(places) < 4096:
+                    places[k] = place
+            if place == "cookie":
                 for item in v.split(";"):
                     name, _, val = item.strip().partition("=")
                     if name or val:
                         # Cookie values are commonly URL-encoded for transport (like query values).
                         yield f"cookie:{name[:64]}", name, unquote(val) if "%" in val else val
-            elif lk not in ("content-length", "host", "accept-encoding", "connection"):
-                yield f"header:{k[:64]}", k, v
+            elif place:
+                yield place, k, v
         if req.body:
             yield from self.body_fields(req)
 
@@ -384,6 +473,7 @@ class _Scan:
                 yield f"body.{kind}:{sub}", key, value
 
 
+_UNSCANNED_HEADERS = frozenset({"content-length", "host", "accept-encoding", "connection"})
 _AXIS_SUFFIXES = ("latitude", "longitude", "lat", "lng", "lon", "long")
 
 
