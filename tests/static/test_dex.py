@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import struct
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -225,16 +226,22 @@ def test_overlapping_class_data_is_bounded(small_dex: bytes) -> None:
         dex.string_references(range(len(dex.strings())))
 
 
+def _mutants(data: bytes, *, seed: int, start: int, most: int, count: int = 300) -> Iterator[bytes]:
+    """``count`` copies of ``data`` with 1 to ``most`` random bytes from ``start`` on replaced."""
+    rng = random.Random(seed)
+    for _ in range(count):
+        d = bytearray(data)
+        for _ in range(rng.randint(1, most)):
+            d[rng.randrange(start, len(d))] = rng.randrange(256)
+        yield bytes(d)
+
+
 def test_random_corruption_never_escapes(small_dex: bytes) -> None:
     """Flip bytes after the header: every outcome is a result or a DexError, never another exception."""
-    rng = random.Random(6)
     wanted = range(len(DexFile(small_dex, "ok").strings()))
-    for _ in range(300):
-        data = bytearray(small_dex)
-        for _ in range(rng.randint(1, 12)):
-            data[rng.randrange(0x38, len(data))] = rng.randrange(256)
+    for data in _mutants(small_dex, seed=6, start=0x38, most=12):
         try:
-            dex = DexFile(bytes(data), "fuzz.dex")
+            dex = DexFile(data, "fuzz.dex")
             dex.strings()
             dex.class_names()
             dex.string_references(wanted)
@@ -270,14 +277,9 @@ def test_static_value_loaders_follow_sget_object() -> None:
 
 def test_static_value_loaders_on_damaged_dex() -> None:
     """Garbled class_data and static_values give fewer loaders or a DexError, never another error."""
-    data = _gaps_dex()
-    rng = random.Random(11)
-    for _ in range(300):
-        d = bytearray(data)
-        for _ in range(rng.randint(1, 6)):
-            d[rng.randrange(0x70, len(d))] = rng.randrange(256)
+    for data in _mutants(_gaps_dex(), seed=11, start=0x70, most=6):
         try:
-            dex = DexFile(bytes(d), "x.dex")
+            dex = DexFile(data, "x.dex")
             n = len(dex.strings())
             dex.static_value_loaders(range(0, n, max(1, n // 50)))
         except DexError:
