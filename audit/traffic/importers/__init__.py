@@ -165,6 +165,11 @@ class _Records:
         self.unusable = unusable
 
 
+#: Objects frozen before any caller could freeze some: Python 3.12 starts with a few hundred of its
+#: own in the permanent generation (3.11 with none); more than these means the caller tunes the GC.
+_FROZEN_AT_START = gc.get_freeze_count()
+
+
 @contextlib.contextmanager
 def _fewer_collections() -> Iterator[None]:
     """The cyclic garbage collector's youngest generation collected every 100,000 allocations
@@ -174,17 +179,23 @@ def _fewer_collections() -> Iterator[None]:
     15: 3 % of a big HAR's instructions in each process). Set back afterwards; left alone when
     the caller tunes the collector itself (disabled, objects frozen) or runs other threads (which
     could be importing too, and would set back each other's setting)."""
-    if not gc.isenabled() or gc.get_freeze_count() or threading.active_count() > 1:
+    frozen = gc.get_freeze_count()
+    if not gc.isenabled() or frozen > _FROZEN_AT_START or threading.active_count() > 1:
         yield
         return
     threshold = gc.get_threshold()
-    gc.freeze()
+    # unfreeze() thaws every frozen object: freeze only when nothing was (Python 3.12 starts with
+    # some of its own frozen, which must stay so)
+    own_freeze = frozen == 0
+    if own_freeze:
+        gc.freeze()
     gc.set_threshold(max(threshold[0], 100_000), *threshold[1:])
     try:
         yield
     finally:
         gc.set_threshold(*threshold)
-        gc.unfreeze()
+        if own_freeze:
+            gc.unfreeze()
 
 
 def import_file(
