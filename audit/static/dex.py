@@ -593,21 +593,17 @@ class DexFile:
         """For each field index, ``(code_off, class name)`` of every method reading it with sget-object."""
         result: dict[int, set[tuple[int, str]]] = {}
         data = self._data
-        index = _byte_class({f & 0xFF for f in fields}) + _byte_class({f >> 8 & 0xFF for f in fields})
-        pattern = re.compile(b"\\x62(?=[\\x00-\\xff]" + index + b")", re.DOTALL)
         starts, owners = self._code_index()
         names = self.class_names()
         seen: set[int] = set()
-        for m in pattern.finditer(data, _HEADER_SIZE):
+        for m in _short_operand_pattern(_OP_SGET_OBJECT, fields).finditer(data, _HEADER_SIZE):
             pos = m.start()
             if pos & 1 or (data[pos + 2] | data[pos + 3] << 8) not in fields:
                 continue
-            k = bisect.bisect_right(starts, pos - _CODE_ITEM.size) - 1
-            if k < 0 or starts[k] in seen:
+            k = self._code_item_at(pos, starts)
+            if k is None or starts[k] in seen:
                 continue
             code_off = starts[k]
-            if pos >= code_off + _CODE_ITEM.size + 2 * _CODE_ITEM.unpack_from(data, code_off)[5]:
-                continue
             seen.add(code_off)
             reads = self._method_field_reads.get(code_off)
             if reads is None:
@@ -615,14 +611,9 @@ class DexFile:
                 reads = set()
                 self._decode_method(code_off, with_invokes=False, field_reads=reads)
                 self._method_field_reads[code_off] = reads
-            j = k
-            while j >= 0 and starts[j] == code_off:
-                j -= 1
-            j += 1
-            while j < len(starts) and starts[j] == code_off:
+            for j in _sharing(starts, k):
                 for f in reads & fields:
                     result.setdefault(f, set()).add((code_off, names[owners[j]]))
-                j += 1
         return result
 
     def method_name(self, method_idx: int) -> tuple[str, str]:
@@ -666,29 +657,27 @@ class DexFile:
         names = self.class_names()
         seen_methods: set[int] = set()
         for pos in candidates:
-            k = bisect.bisect_right(starts, pos - _CODE_ITEM.size) - 1
-            if k < 0:
+            k = self._code_item_at(pos, starts)
+            if k is None or starts[k] in seen_methods:
                 continue
             code_off = starts[k]
-            if code_off in seen_methods:
-                continue
-            insns_size = _CODE_ITEM.unpack_from(data, code_off)[5]
-            if pos >= code_off + _CODE_ITEM.size + 2 * insns_size:
-                continue
             seen_methods.add(code_off)
             loaded = self._method_string_ids(code_off) & wanted
-            if not loaded:
-                continue
-            # every method sharing this code item (a DEX may point several at one) is an owner
-            j = k
-            while j >= 0 and starts[j] == code_off:
-                j -= 1
-            j += 1
-            while j < len(starts) and starts[j] == code_off:
+            for j in _sharing(starts, k) if loaded else ():
                 for idx in loaded:
                     result[idx].add((code_off, names[owners[j]]))
-                j += 1
         return result
+
+    def _code_item_at(self, pos: int, starts: list[int]) -> int | None:
+        """Index into ``starts`` (:meth:`_code_index`) of the code item whose instructions hold the
+        offset ``pos``, or None."""
+        k = bisect.bisect_right(starts, pos - _CODE_ITEM.size) - 1
+        if k < 0:
+            return None
+        code_off = starts[k]
+        if pos >= code_off + _CODE_ITEM.size + 2 * _CODE_ITEM.unpack_from(self._data, code_off)[5]:
+            return None
+        return k
 
 
 def _candidate_loads(data: bytes, wanted: set[int], start: int) -> list[int]:
@@ -718,14 +707,30 @@ def _reference_patterns(wanted: set[int]) -> tuple[re.Pattern[bytes] | None, re.
     rather than an alternation of exact indices: ``re`` tries alternatives one by one, which made
     the scan 3-10x slower with a few hundred candidates, while the false positives of the classes
     cost one set lookup each."""
-    small = [i for i in wanted if i <= 0xFFFF]
-    short = None
-    if small:
-        index = _byte_class({i & 0xFF for i in small}) + _byte_class({i >> 8 for i in small})
-        short = re.compile(b"\\x1a(?=[\\x00-\\xff]" + index + b")", re.DOTALL)
+    small = {i for i in wanted if i <= 0xFFFF}
+    short = _short_operand_pattern(_OP_CONST_STRING, small) if small else None
     jumbo_bytes = b"".join(_byte_class({i >> shift & 0xFF for i in wanted}) for shift in (0, 8, 16, 24))
     jumbo = re.compile(b"\\x1b(?=[\\x00-\\xff]" + jumbo_bytes + b")", re.DOTALL)
     return short, jumbo
+
+
+def _short_operand_pattern(opcode: int, indices: set[int]) -> re.Pattern[bytes]:
+    """A regex for ``OP AA iiii`` (a 21c instruction: const-string, sget-object) whose 16-bit index
+    bytes each belong to ``indices``' bytes (a superset, as in :func:`_reference_patterns`)."""
+    index = _byte_class({i & 0xFF for i in indices}) + _byte_class({i >> 8 & 0xFF for i in indices})
+    return re.compile(re.escape(bytes([opcode])) + b"(?=[\\x00-\\xff]" + index + b")", re.DOTALL)
+
+
+def _sharing(starts: list[int], k: int) -> range:
+    """Indices into ``starts`` of every method sharing the code item at ``starts[k]`` (a DEX may
+    point several methods at one code item: each is an owner of what it loads)."""
+    code_off = starts[k]
+    lo, hi = k, k + 1
+    while lo > 0 and starts[lo - 1] == code_off:
+        lo -= 1
+    while hi < len(starts) and starts[hi] == code_off:
+        hi += 1
+    return range(lo, hi)
 
 
 def _byte_class(values: set[int]) -> bytes:
