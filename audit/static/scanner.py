@@ -22,7 +22,7 @@ import re
 import struct
 import zipfile
 from collections import Counter
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -193,9 +193,9 @@ _PLAIN_CONTEXTS = frozenset({"port", "nsc", "msg", "code", "main", "static"})
 #: In such an archive (a Python bundle), modules of package metadata (``__about__.py``,
 #: ``__version__.py``: ``__url__``, ``__uri__``) and the test, documentation and example folders of
 #: bundled libraries (``numpy/doc/``, ``numpy/testing/``) are the same kind of text, and so are type
-#: stubs (``*.pyi``: never run), backups a patch left (``site.py.orig``) and the packaging and build files of bundled libraries (``setup.py``,
-#: ``METADATA``, ``PKG-INFO``, ``pyproject.toml``, CI and pre-commit configs: a home page, the tz data's
-#: download site, a hook's source repository).
+#: stubs (``*.pyi``: never run), backups a patch left (``site.py.orig``) and the packaging and build
+#: files of bundled libraries (``setup.py``, ``METADATA``, ``PKG-INFO``, ``pyproject.toml``, CI and
+#: pre-commit configs: a home page, the tz data's download site, a hook's source repository).
 _LICENCE_FILE = re.compile(
     r"(?i)(?:^|[/!])[^/!]*(?:licen[cs]|notice|copying|\bgpl|credits|acknowledg|third[-_]?party|open[-_]?source)[^/!]*$"
     r"|\.(?:dist|egg)-info/[^/!]*$"
@@ -246,13 +246,13 @@ _MARKUP_EXTENSIONS = frozenset({"html", "htm", "xhtml", "xml", "svg"})
 _HTML_EXTENSIONS = frozenset({"html", "htm", "xhtml"})
 _RAW_TEXT = re.compile(rb"(?i)<(script|style)\b")
 _RAW_TEXT_END = {b"script": re.compile(rb"(?i)</script"), b"style": re.compile(rb"(?i)</style")}
-#: Markup attributes whose values are text shown to the user, not resources the page loads (an input
-#: field's example ``placeholder="http://mega.radio.fm:80/stream"``, an image's alternative text, a
-#: tooltip), and namespace declarations (``xmlns:cdv="http://cordova.apache.org/ns/1.0"``).
 #: Credit elements of a widget's ``config.xml`` (W3C widgets, Cordova): ``<author href="http://…">``,
 #: ``<description>Courtesy of … (https://github.com/…)</description>``, ``<license>``. Bounded, so a
 #: hostile file costs one pass.
 _CREDIT_ELEMENT = re.compile(rb"(?i)<(author|description|license)\b[^<>]{0,4096}>(?:[^<]{0,65536}</\1\s*>)?")
+#: Markup attributes whose values are text shown to the user, not resources the page loads (an input
+#: field's example ``placeholder="http://mega.radio.fm:80/stream"``, an image's alternative text, a
+#: tooltip), and namespace declarations (``xmlns:cdv="http://cordova.apache.org/ns/1.0"``).
 _DISPLAY_ATTRIBUTE = re.compile(
     rb"(?i)\b(?:placeholder|alt|title|xmlns(?::[\w.-]+)?)\s*=\s*(?:\"[^\"]*\"|'[^']*')"
 )
@@ -506,32 +506,38 @@ class _Scan:
             plain = normalize(text)
             if plain != text:
                 origins.clear()  # unescaping moved the offsets: look the values up instead
-            starts = [t for t, _ in origins]
-            for c in self._capped(self.extractor.find(plain)):
-                if origins:
-                    i = bisect.bisect_right(starts, c.start) - 1
-                    pos = origins[i][1] + c.start - origins[i][0]
-                else:
-                    pos = piece.find(c.value.encode("ascii", "replace"))
-                message = pos >= 0 and in_literal_message(piece, pos, len(c.value))
-                self._add(c, source, occurrence="msg" if message else "code")
+            self._add_judged(
+                piece, origins, self._capped(self.extractor.find(plain)), source, in_literal_message
+            )
+
+    def _add_judged(
+        self,
+        data: bytes,
+        origins: list[tuple[int, int]],
+        candidates: Iterable[Candidate],
+        source: Source,
+        in_msg: Callable[[bytes, int, int], bool],
+    ) -> None:
+        """Each candidate found in :func:`candidate_text` of ``data`` (``origins`` maps the text back
+        to the bytes; empty: the value is looked up), ``msg`` when ``in_msg`` says the bytes around it
+        are a message (:func:`in_message`, :func:`in_literal_message`)."""
+        starts = [t for t, _ in origins]
+        for c in candidates:
+            if origins:
+                i = bisect.bisect_right(starts, c.start) - 1
+                pos = origins[i][1] + c.start - origins[i][0]
+            else:
+                pos = data.find(c.value.encode("ascii", "replace"))
+            message = pos >= 0 and in_msg(data, pos, len(c.value))
+            self._add(c, source, occurrence="msg" if message else "code")
 
     def add_binary(self, data: bytes, kind: str, file: str, *, urls_only: bool = False) -> None:
         """Binary data (a native library, or ``urls_only`` an asset of no known kind: its URL windows),
         each value marked ``msg`` when the text around it in the bytes reads as a message."""
         origins: list[tuple[int, int]] = []
-        text = candidate_text(data, origins=origins)
-        starts = [t for t, _ in origins]
-        source = Source(kind, file)
-        found = self.extractor.find(text)
-        for c in self._capped(c for c in found if c.kind == "url") if urls_only else self._capped(found):
-            if origins:
-                i = bisect.bisect_right(starts, c.start) - 1
-                pos = origins[i][1] + c.start - origins[i][0]
-            else:
-                pos = data.find(c.value.encode("ascii"))
-            message = pos >= 0 and in_message(data, pos, len(c.value))
-            self._add(c, source, occurrence="msg" if message else "code")
+        found = self.extractor.find(candidate_text(data, origins=origins))
+        candidates = self._capped(c for c in found if c.kind == "url") if urls_only else self._capped(found)
+        self._add_judged(data, origins, candidates, Source(kind, file), in_message)
 
     def add_strings(self, strings: Iterable[str], kind: str, file: str) -> None:
         # Each distinct string once: the same pool string referenced by thousands of XML attributes
@@ -836,11 +842,13 @@ class _Scan:
             elif ext in _MARKUP_EXTENSIONS:
                 data = _strip_markup_comments(data)
                 if ext in _HTML_EXTENSIONS:
-                    self.add_script(_DISPLAY_ATTRIBUTE.sub(b" ", _html_code(data)), file)
-                    return
-                if ext == "xml":
+                    data = _html_code(data)
+                elif ext == "xml":
                     data = _CREDIT_ELEMENT.sub(b" ", data)
                 data = _DISPLAY_ATTRIBUTE.sub(b" ", data)
+                if ext in _HTML_EXTENSIONS:
+                    self.add_script(data, file)
+                    return
             self.add_bytes(data, "asset", file)
             return
         if rel.endswith(".pyc"):
@@ -1009,16 +1017,6 @@ class _Scan:
                 why = sibling_evidence(f.use, servers)
                 if why is not None:
                     verdicts[value] = Verdict(True, why)
-        for value, f in kept:
-            v = verdicts[value]
-            if (
-                "static" in f.contexts
-                and v.evidence
-                and v.evidence.startswith(("loaded by code", "loaded next to"))
-            ):
-                verdicts[value] = Verdict(
-                    v.network, "held in a static field " + v.evidence.replace("loaded ", "read ", 1)
-                )
         for value, f in kept:
             if verdicts[value].network and _demo_only(f):
                 verdicts[value] = Verdict(False, f"loaded only by demo or mock code ({min(f.classes)})")

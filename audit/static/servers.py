@@ -363,7 +363,8 @@ def judge(
     """Whether one endpoint names a network server, and why.
 
     ``contexts`` are the occurrence contexts the extractor saw (``nsc``, ``port``, ``key:FILE``,
-    ``list:FILE``); ``use`` what the DEX code loading it does; ``url_hosts``/``url_domains`` the
+    ``list:FILE``; ``static``: a static field's initial value, which its code reads rather than
+    loads); ``use`` what the DEX code loading it does; ``url_hosts``/``url_domains`` the
     hosts and registrable domains of every URL in the app; ``known_domain(host)`` names the company
     or SDK that owns a host, or None; ``message_only``: found only in DEX strings that are messages
     (:func:`is_message`), where a URL documents rather than names a server the code uses."""
@@ -384,10 +385,11 @@ def judge(
     reason = non_server_reason(value, host, kind)
     if reason is not None:
         return Verdict(False, reason)
+    loaded = "held in a static field read" if "static" in contexts else "loaded"
     if use.apis:
-        return Verdict(True, f"loaded by code that calls {use.apis[0]}")
+        return Verdict(True, f"{loaded} by code that calls {use.apis[0]}")
     if use.schemes:
-        return Verdict(True, f"loaded next to a URL scheme in {use.schemes[0]}")
+        return Verdict(True, f"{loaded} next to a URL scheme in {use.schemes[0]}")
     keyed = sorted(c for c in contexts if c.startswith(("key:", "list:")))
     if keyed:
         how, _, file = keyed[0].partition(":")

@@ -507,11 +507,7 @@ class SignatureDb:
             if len(originals) < MIN_RELOCATED_CLASSES:
                 continue  # a package that happens to end like a prefix
             for outer in originals:
-                if (
-                    outer.rpartition(".")[2] in _RESOURCE_CLASSES
-                    or outer.endswith(_STUB_SUFFIXES)
-                    or (sid in stub_index and _lookup_prefix(stub_index[sid], outer))
-                ):
+                if self.is_stub(sid, outer):
                     stubs[sid] = stubs.get(sid, 0) + 1
                     continue
                 own[sid] = own.get(sid, 0) + 1
