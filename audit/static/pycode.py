@@ -39,12 +39,12 @@ class _Bad(Exception):
     """Data the reader does not follow."""
 
 
-def _version(magic: int) -> tuple[int, int] | None:
-    """(3, minor) of a ``.pyc`` magic number, for the versions read here."""
+def _minor_version(magic: int) -> int | None:
+    """The Python 3 minor version of a ``.pyc`` magic number, for the versions read here."""
     for lo, hi, minor in ((3390, 3399, 7), (3400, 3419, 8), (3420, 3429, 9), (3430, 3449, 10),
                           (3450, 3499, 11), (3500, 3549, 12)):  # fmt: skip
         if lo <= magic <= hi:
-            return 3, minor
+            return minor
     return None
 
 
@@ -209,10 +209,9 @@ def main_block_strings(data: bytes) -> frozenset[str]:
     is no such block, for other Python versions, or for data the reader does not follow."""
     if len(data) < 17 or b"__main__" not in data:
         return frozenset()
-    version = _version(int.from_bytes(data[:2], "little"))
-    if version is None or data[2:4] != b"\r\n":
+    minor = _minor_version(int.from_bytes(data[:2], "little"))
+    if minor is None or data[2:4] != b"\r\n":
         return frozenset()
-    minor = version[1]
     try:
         module = _Reader(data, 16, minor).read()
     except (_Bad, UnicodeDecodeError, RecursionError):
