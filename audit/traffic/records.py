@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
-from audit.models import Connection, DnsRecord, HttpRequestData
+from audit.models import Connection, DataFinding, DnsRecord, HttpRequestData
 from audit.names import normalize_host
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "http_connection",
     "query_keys",
     "query_pairs",
+    "record_from_dict",
     "request_data",
     "split_url",
     "url_parts",
@@ -129,7 +130,7 @@ def request_data(
 ) -> HttpRequestData:
     """What a request carried, for data detection: the body capped (still content-encoded)."""
     capped, truncated = cap_body(body, limit)
-    return _instance(
+    return record_from_dict(
         HttpRequestData, {"url": url, "headers": headers, "body": capped, "body_truncated": truncated}
     )
 
@@ -215,24 +216,26 @@ def http_connection(
     }
     if fields:
         values.update(fields)
-    return _instance(Connection, values)
+    return record_from_dict(Connection, values)
 
 
 #: The Connection fields that reach http_connection's ``fields`` (the others are its parameters).
 _PASSED_THROUGH = frozenset({"sni", "client", "tls_version", "alpn", "findings", "attribution"})
-# What _instance relies on: no field made by a factory, no __post_init__ to run.
-assert not hasattr(Connection, "__post_init__") and not hasattr(HttpRequestData, "__post_init__")
+# What record_from_dict relies on: no field made by a factory, no __post_init__ to run.
+assert not any(hasattr(cls, "__post_init__") for cls in (Connection, HttpRequestData, DataFinding, DnsRecord))
 assert all(
     f.default_factory is dataclasses.MISSING
-    for cls in (Connection, HttpRequestData)
+    for cls in (Connection, HttpRequestData, DataFinding, DnsRecord)
     for f in dataclasses.fields(cls)
 )
 
 _T = TypeVar("_T")
 
 
-def _instance(cls: type[_T], values: dict[str, Any]) -> _T:
-    """A frozen dataclass instance whose instance dict is ``values`` (every field, in order)."""
+def record_from_dict(cls: type[_T], values: dict[str, Any]) -> _T:
+    """A record (a frozen dataclass of :mod:`audit.models`) whose instance dict is ``values``
+    (every field, in order), as ``pickle`` makes one: without ``__init__``, which sets each field
+    through ``object.__setattr__``. The builders here and the reader child's hand-over use it."""
     obj = object.__new__(cls)
     object.__setattr__(obj, "__dict__", values)
     return obj

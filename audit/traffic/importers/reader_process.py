@@ -48,6 +48,7 @@ from audit.forking import fork_is_safe
 from audit.models import Connection, DataFinding, DnsRecord, HttpRequestData
 from audit.traffic.importers.base import Detector
 from audit.traffic.importers.detection import detected
+from audit.traffic.records import record_from_dict
 
 #: Files at least this big are read in a child (a process start costs a few milliseconds; below
 #: this size the overlap gains less than it costs, docs/reliability.md).
@@ -94,20 +95,12 @@ def _pack(item: Connection | DnsRecord) -> tuple[bool, Any]:
 
 
 _T = TypeVar("_T")
-_new = object.__new__
-_set = object.__setattr__
 
 
 def _record(cls: type[_T], names: tuple[str, ...], values: tuple[Any, ...]) -> _T:
-    """A record from its field values as ``pickle`` makes one: the instance dict, without
-    ``__init__`` (half the cost of this process's share). The builder made it in the child."""
-    return _instance(cls, dict(zip(names, values, strict=True)))
-
-
-def _instance(cls: type[_T], fields: dict[str, Any]) -> _T:
-    obj = _new(cls)
-    _set(obj, "__dict__", fields)
-    return obj
+    """A record from its field values as ``pickle`` makes one (:func:`record_from_dict`: half the
+    cost of this process's share). The builder made it in the child."""
+    return record_from_dict(cls, dict(zip(names, values, strict=True)))
 
 
 def _unpack(packed: tuple[bool, Any]) -> Connection | DnsRecord:
@@ -117,10 +110,10 @@ def _unpack(packed: tuple[bool, Any]) -> Connection | DnsRecord:
     fields: dict[str, Any] = values  # a fresh dict, just read: the record's own
     request, findings = fields["request"], fields["findings"]
     if request is not None:
-        fields["request"] = _instance(HttpRequestData, request)
+        fields["request"] = record_from_dict(HttpRequestData, request)
     if findings:
-        fields["findings"] = tuple(_instance(DataFinding, f) for f in findings)
-    return _instance(Connection, fields)
+        fields["findings"] = tuple(record_from_dict(DataFinding, f) for f in findings)
+    return record_from_dict(Connection, fields)
 
 
 def _size(item: Connection | DnsRecord) -> int:
